@@ -1,0 +1,97 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+  name: "Fidelis",
+  platforms: [.macOS(.v15)],
+  products: [
+    .executable(name: "fidelis-server", targets: ["fidelis-server"]),
+    .executable(name: "fidelis-worker", targets: ["fidelis-worker"]),
+    .executable(name: "fidelis", targets: ["fidelis"]),
+    .library(name: "Analytics", targets: ["Analytics"]),
+    .library(name: "Reports", targets: ["Reports"]),
+  ],
+  dependencies: [
+    .package(url: "https://github.com/grpc/grpc-swift-2", from: "2.4.3"),
+    .package(url: "https://github.com/grpc/grpc-swift-nio-transport", from: "2.9.2"),
+    .package(url: "https://github.com/grpc/grpc-swift-protobuf", from: "2.4.1"),
+    .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+    .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+    .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+  ],
+  targets: [
+    // Generated from proto/ by scripts/generate-proto; nothing else lives here.
+    .target(
+      name: "FidelisProto",
+      dependencies: [
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+      ]
+    ),
+    // Pure computation: no I/O, no gRPC, no SQLite.
+    .target(name: "Analytics"),
+    .target(name: "Reports", dependencies: ["Analytics"]),
+    .target(
+      name: "Store",
+      dependencies: [
+        .product(name: "GRDB", package: "GRDB.swift"),
+        .product(name: "Crypto", package: "swift-crypto"),
+      ]
+    ),
+    .target(
+      name: "Server",
+      dependencies: [
+        "FidelisProto", "Store",
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+      ]
+    ),
+    .target(
+      name: "Worker",
+      dependencies: [
+        "FidelisProto", "Analytics", "Reports",
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+      ]
+    ),
+    .target(
+      name: "Client",
+      dependencies: [
+        "FidelisProto", "Analytics", "Reports",
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ]
+    ),
+    .executableTarget(
+      name: "fidelis-server",
+      dependencies: ["Server", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+      path: "Sources/Executables/fidelis-server"
+    ),
+    .executableTarget(
+      name: "fidelis-worker",
+      dependencies: ["Worker", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+      path: "Sources/Executables/fidelis-worker"
+    ),
+    .executableTarget(
+      name: "fidelis",
+      dependencies: ["Client"],
+      path: "Sources/Executables/fidelis"
+    ),
+    .testTarget(name: "AnalyticsTests", dependencies: ["Analytics"]),
+    .testTarget(name: "ReportsTests", dependencies: ["Reports", "Analytics"]),
+    .testTarget(name: "StoreTests", dependencies: ["Store"]),
+    .testTarget(
+      name: "EndToEndTests",
+      dependencies: ["Server", "Worker", "Client", "Store", "FidelisProto"]
+    ),
+  ]
+)

@@ -1,0 +1,302 @@
+import Foundation
+
+/// The result of one analysis: every figure of the report. Its JSON form (snake_case keys,
+/// schema `fidelis.report/v1`, documented in docs/report-schema.md) is the report's JSON
+/// artifact; the Markdown and HTML reports print only figures held here.
+public struct AnalysisResult: Sendable, Codable, Equatable {
+  public static let schemaName = "fidelis.report/v1"
+
+  public var schema = AnalysisResult.schemaName
+  /// Reference date, YYYY-MM-DD.
+  public var asOf: String
+  public var period: Period
+  public var currency: String
+  public var customers: Int
+  public var orders: Int
+  public var revenue: Double
+  public var kpis: KPIs
+  public var rfm: RFMSummary
+  public var lifecycle: LifecycleSummary
+  public var clusters: ClusterSummary
+  public var clv: CLVSummary
+  public var insights: Insights
+  public var alerts: [Alert]
+  public var actions: [Action]
+  public var targets: [KPITarget]
+  public var keyPoints: [KeyPoint]
+  public var dataQuality: DataQuality
+
+  /// First and last day with an order.
+  public struct Period: Sendable, Codable, Equatable {
+    public var first: String
+    public var last: String
+    public var months: Int
+  }
+
+  /// Whole-base indicators (definitions in docs/metrics.md).
+  public struct KPIs: Sendable, Codable, Equatable {
+    /// Revenue / orders.
+    public var averageOrderValue: Double
+    /// Revenue / customers.
+    public var revenuePerCustomer: Double
+    /// Orders / customers.
+    public var ordersPerCustomer: Double
+    /// Orders per customer per year of tenure: orders / Σ max(tenure, 30 days) × 365.
+    public var ordersPerCustomerPerYear: Double
+    /// Share of customers with at least two orders.
+    public var repeatPurchaseRate: Double
+    /// Share of customers with exactly one order.
+    public var oneTimeBuyerRate: Double
+    /// Customers with an order in the last `at_risk_days` days, and their share.
+    public var engagedCustomers: Int
+    public var engagedShare: Double
+    /// Customers without an order for more than `at_risk_days` days.
+    public var inactiveCustomers: Int
+    /// Churn and retention of the last month, and their mean over the months that have one.
+    public var lastMonthChurn: Double?
+    public var lastMonthRetention: Double?
+    public var averageMonthlyChurn: Double?
+    public var monthly: [MonthFigures]
+    public var cohorts: [Cohort]
+  }
+
+  /// Figures of one calendar month.
+  public struct MonthFigures: Sendable, Codable, Equatable {
+    public var month: String
+    /// Customers with at least one order in the month.
+    public var activeCustomers: Int
+    /// Customers whose first order falls in the month.
+    public var newCustomers: Int
+    public var orders: Int
+    public var revenue: Double
+    public var averageOrderValue: Double
+    /// Customers with an order in the `at_risk_days` days ending with the month (the active base).
+    public var activeBase: Int
+    /// Share of the previous month's active base still in it at the end of this month; nil for the first month.
+    public var retention: Double?
+    /// 1 − retention.
+    public var churn: Double?
+  }
+
+  /// Customers grouped by the month of their first order.
+  public struct Cohort: Sendable, Codable, Equatable {
+    public var month: String
+    public var customers: Int
+    /// Share of the cohort with an order in month 0, 1, 2… after the first.
+    public var retention: [Double]
+  }
+
+  public struct RFMSummary: Sendable, Codable, Equatable {
+    public var tieRule: String
+    public var segments: [GroupProfile]
+  }
+
+  public struct LifecycleSummary: Sendable, Codable, Equatable {
+    public var atRiskDays: Int
+    public var lostDays: Int
+    public var groups: [GroupProfile]
+  }
+
+  public struct ClusterSummary: Sendable, Codable, Equatable {
+    public var k: Int
+    /// "silhouette" when chosen from the candidates, "given" when set by the job.
+    public var chosenBy: String
+    public var inertia: Double
+    public var silhouette: Double
+    public var seed: UInt64
+    public var features: [String]
+    public var candidates: [Candidate]
+    public var profiles: [ClusterProfile]
+
+    public struct Candidate: Sendable, Codable, Equatable {
+      public var k: Int
+      public var silhouette: Double
+      public var inertia: Double
+    }
+  }
+
+  public struct ClusterProfile: Sendable, Codable, Equatable {
+    public var id: Int
+    public var name: String
+    public var profile: GroupProfile
+    /// Centre in the standardised feature space (log1p recency, frequency, monetary).
+    public var center: [Double]
+    /// Mean order value of the cluster divided by that of all orders.
+    public var orderValueIndex: Double
+  }
+
+  public struct CLVSummary: Sendable, Codable, Equatable {
+    public var bgnbd: BGNBDParameters
+    public var gammaGamma: GammaGammaParameters
+    public var horizonMonths: Int
+    public var monthlyDiscountRate: Double
+    /// Historical value: revenue per customer so far.
+    public var historicalMean: Double
+    public var predictedTotal: Double
+    public var predictedMean: Double
+    public var predictedMedian: Double
+    public var expectedPurchases: Double
+    public var meanProbabilityAlive: Double
+    public var distribution: [HistogramBin]
+    /// Most valuable customers (top 20 % by revenue) with the lowest probability alive.
+    public var valuableAtRisk: [CustomerValue]
+  }
+
+  public struct HistogramBin: Sendable, Codable, Equatable {
+    public var lower: Double
+    /// nil for an open last bin.
+    public var upper: Double?
+    public var count: Int
+  }
+
+  public struct CustomerValue: Sendable, Codable, Equatable {
+    public var customerId: String
+    public var revenue: Double
+    public var recency: Int
+    public var probabilityAlive: Double
+    public var predictedClv: Double
+  }
+
+  public struct Insights: Sendable, Codable, Equatable {
+    public var serviceContact: ServiceContactInsight?
+    public var satisfaction: SatisfactionInsight?
+    public var promotion: PromotionInsight?
+    public var categories: CategoryInsight?
+  }
+
+  public struct RateGroup: Sendable, Codable, Equatable {
+    public var customers: Int
+    /// Share with at least two orders.
+    public var repeatRate: Double
+    /// Share with an order in the last `at_risk_days` days.
+    public var activeShare: Double
+  }
+
+  public struct ServiceContactInsight: Sendable, Codable, Equatable {
+    public var withContact: RateGroup
+    public var withoutContact: RateGroup
+    /// withContact.repeatRate / withoutContact.repeatRate − 1.
+    public var repeatLift: Double?
+  }
+
+  public struct SatisfactionInsight: Sendable, Codable, Equatable {
+    public var customers: Int
+    public var average: Double
+    /// Pearson correlation of satisfaction with repurchase (0/1).
+    public var correlation: Double?
+    public var levels: [SatisfactionLevel]
+  }
+
+  public struct SatisfactionLevel: Sendable, Codable, Equatable {
+    public var score: Int
+    public var customers: Int
+    public var repeatRate: Double
+  }
+
+  public struct PromotionInsight: Sendable, Codable, Equatable {
+    public var promo: PeriodFigures
+    public var normal: PeriodFigures
+    /// Common bins of order values for both histograms.
+    public var bins: [Double]
+    public var promoHistogram: [Int]
+    public var normalHistogram: [Int]
+  }
+
+  public struct PeriodFigures: Sendable, Codable, Equatable {
+    public var orders: Int
+    public var revenue: Double
+    public var averageOrderValue: Double
+    /// Share of all orders.
+    public var orderShare: Double
+  }
+
+  public struct CategoryInsight: Sendable, Codable, Equatable {
+    public var categories: [String]
+    /// Per lifecycle group: revenue share of each category (same order), summing to 1.
+    public var byGroup: [CategoryShares]
+  }
+
+  public struct CategoryShares: Sendable, Codable, Equatable {
+    public var group: String
+    public var revenue: Double
+    public var shares: [Double]
+  }
+
+  /// One automatic alert: the figure, its threshold and whether it is raised.
+  public struct Alert: Sendable, Codable, Equatable {
+    /// inactive_customers, order_value_drop, monthly_churn, low_satisfaction.
+    public var id: String
+    public var raised: Bool
+    public var figure: Double
+    public var threshold: Double
+    /// "customers", "share", "score".
+    public var unit: String
+    /// Customers concerned, when the alert is about customers.
+    public var customers: Int?
+    /// How far past the threshold, relative to it (0 when not raised).
+    public var severity: Double
+  }
+
+  /// A recommended action with its target and a computed estimate.
+  public struct Action: Sendable, Codable, Equatable {
+    /// reactivation, vip_care, cross_sell, churn_survey, second_purchase, service_follow_up.
+    public var id: String
+    /// Lifecycle group(s), segment or cluster it targets.
+    public var segments: [String]
+    public var targetCustomers: Int
+    public var kpi: String
+    public var kpiCurrent: Double?
+    public var kpiTarget: Double
+    public var estimate: Estimate?
+  }
+
+  /// "If `rate` of the `customers` do X, worth `value`", with the base it is computed from.
+  public struct Estimate: Sendable, Codable, Equatable {
+    public var rate: Double
+    public var customers: Int
+    /// The base figure the rate applies to (e.g. the sum of their average order values).
+    public var base: Double
+    public var value: Double
+  }
+
+  /// A KPI to monitor: current value, target and the gap to close.
+  public struct KPITarget: Sendable, Codable, Equatable {
+    public var id: String
+    public var current: Double
+    public var target: Double
+    public var gap: Double
+    /// "share", "currency", "count", "score".
+    public var unit: String
+    /// True when lower is better (churn).
+    public var lowerIsBetter: Bool
+  }
+
+  /// One of the three key points, chosen by rule from the figures.
+  public struct KeyPoint: Sendable, Codable, Equatable {
+    /// revenue_at_risk, high_value_cluster, alert.
+    public var id: String
+    public var subject: String
+    public var customers: Int?
+    public var share: Double?
+    public var value: Double?
+    public var ratio: Double?
+  }
+}
+
+extension AnalysisResult {
+  /// The JSON encoding (snake_case keys, sorted, pretty-printed).
+  public func jsonData() throws -> Data {
+    let encoder = JSONEncoder()
+    encoder.keyEncodingStrategy = .convertToSnakeCase
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+    return try encoder.encode(self)
+  }
+
+  /// Reads a result from its JSON encoding.
+  public static func fromJSON(_ data: Data) throws -> AnalysisResult {
+    let decoder = JSONDecoder()
+    decoder.keyDecodingStrategy = .convertFromSnakeCase
+    return try decoder.decode(AnalysisResult.self, from: data)
+  }
+}

@@ -1,0 +1,198 @@
+import Foundation
+
+/// Thresholds of the automatic alerts, per tenant.
+public struct AlertThresholds: Sendable, Codable, Equatable {
+  /// Customers without an order for more than this many days are counted as inactive.
+  public var inactiveDays = 90
+  /// Month-over-month drop of the average order value, as a share (0.20 = 20 %).
+  public var orderValueDrop = 0.20
+  /// Monthly churn of the active base, as a share.
+  public var monthlyChurn = 0.05
+  /// Minimum average satisfaction (1–5).
+  public var minSatisfaction = 4.0
+
+  public init() {}
+}
+
+/// Everything an analysis can be told.
+public struct AnalysisOptions: Sendable, Codable, Equatable {
+  /// Reference date (day number); nil: the day after the last order.
+  public var asOfDay: Int?
+  /// K-Means cluster count; nil chooses k from 2…8 by silhouette.
+  public var clusters: Int?
+  public var seed: UInt64 = 42
+  public var atRiskDays = 90
+  public var lostDays = 180
+  public var clvMonths = 12
+  public var monthlyDiscountRate = 0.01
+  public var currency = "EUR"
+  public var thresholds = AlertThresholds()
+  /// Share of targeted customers assumed to respond in the estimates of the actions.
+  public var responseRate = 0.15
+
+  public init() {}
+
+  /// Checks the ranges; the message names the option and its allowed values.
+  public func validate() throws(AnalysisError) {
+    if let k = clusters, !(2...12).contains(k) { throw .invalidOption("clusters must be between 2 and 12 (got \(k))") }
+    if !(1...3650).contains(atRiskDays) { throw .invalidOption("at_risk_days must be between 1 and 3650 (got \(atRiskDays))") }
+    if !(atRiskDays + 1...3650).contains(lostDays) { throw .invalidOption("lost_days must be above at_risk_days (\(atRiskDays)) and at most 3650 (got \(lostDays))") }
+    if !(1...120).contains(clvMonths) { throw .invalidOption("clv_months must be between 1 and 120 (got \(clvMonths))") }
+    if !(0...0.5).contains(monthlyDiscountRate) { throw .invalidOption("monthly_discount_rate must be between 0 and 0.5 (got \(monthlyDiscountRate))") }
+    if currency.count != 3 || !currency.allSatisfy({ $0.isUppercase && $0.isASCII }) { throw .invalidOption("currency must be an ISO 4217 code such as EUR (got '\(currency)')") }
+  }
+}
+
+/// Why an analysis could not run.
+public enum AnalysisError: Error, Equatable, Sendable, CustomStringConvertible {
+  case invalidOption(String)
+  case noUsableRows(DataQuality)
+  case unreadable(CSVFormatError)
+
+  public var description: String {
+    switch self {
+    case .invalidOption(let message): message
+    case .noUsableRows(let quality):
+      "no usable purchase in the file: \(quality.rowsRead) rows read, rejected: "
+        + quality.rejected.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+    case .unreadable(let error): error.description
+    }
+  }
+}
+
+/// Per-customer results, for the campaign export.
+public struct CustomerResults: Sendable {
+  public var table: CustomerTable
+  public var scores: RFMScores
+  public var segment: [RFMSegment]
+  public var group: [LifecycleGroup]
+  public var cluster: [Int32]
+  public var clusterNames: [String]
+  public var probabilityAlive: [Double]
+  public var expectedPurchases: [Double]
+  public var predictedCLV: [Double]
+
+  /// CSV with a header: one row per customer, the segment, group and cluster, RFM values,
+  /// predicted CLV and probability alive. `filter` keeps the rows it accepts.
+  public func csv(where filter: (Int) -> Bool = { _ in true }) -> String {
+    var out = "customer_id,segment,lifecycle_group,cluster,cluster_name,recency_days,frequency,monetary,average_order_value,r_score,f_score,m_score,probability_alive,expected_purchases,predicted_clv\n"
+    for i in 0..<table.count where filter(i) {
+      let fields: [String] = [
+        csvField(table.ids[i]), csvField(segment[i].rawValue), group[i].rawValue, String(cluster[i]), csvField(clusterNames[Int(cluster[i])]),
+        String(table.recency[i]), String(table.frequency[i]), fixed(table.monetary[i], 2), fixed(table.averageOrderValue(i), 2),
+        String(scores.r[i]), String(scores.f[i]), String(scores.m[i]), fixed(probabilityAlive[i], 4), fixed(expectedPurchases[i], 4), fixed(predictedCLV[i], 2),
+      ]
+      out += fields.joined(separator: ",") + "\n"
+    }
+    return out
+  }
+
+  /// Indices of the customers of a segment, lifecycle group (`lost`, `at_risk`…) or
+  /// cluster (`cluster:2`, or its name); nil when the name matches none.
+  public func members(of name: String) -> [Int]? {
+    let key = name.lowercased().trimmingCharacters(in: .whitespaces)
+    if let s = RFMSegment.allCases.first(where: { $0.rawValue.lowercased() == key }) {
+      return (0..<table.count).filter { segment[$0] == s }
+    }
+    if let g = LifecycleGroup.allCases.first(where: { $0.rawValue == key.replacingOccurrences(of: " ", with: "_") }) {
+      return (0..<table.count).filter { group[$0] == g }
+    }
+    if key.hasPrefix("cluster:"), let id = Int(key.dropFirst(8)), clusterNames.indices.contains(id) {
+      return (0..<table.count).filter { cluster[$0] == Int32(id) }
+    }
+    if let id = clusterNames.firstIndex(where: { $0.lowercased() == key }) {
+      return (0..<table.count).filter { cluster[$0] == Int32(id) }
+    }
+    return nil
+  }
+
+  /// Every name `members(of:)` accepts.
+  public var segmentNames: [String] {
+    RFMSegment.allCases.map(\.rawValue) + LifecycleGroup.allCases.map(\.rawValue) + clusterNames.indices.map { "cluster:\($0)" }
+  }
+}
+
+func csvField(_ text: String) -> String {
+  text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" }) ? "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : text
+}
+
+func fixed(_ value: Double, _ digits: Int) -> String { String(format: "%.\(digits)f", value) }
+
+/// Progress callback: a stage name and the share of the whole analysis done (0–1).
+public typealias ProgressHandler = (String, Double) -> Void
+
+/// The analysis pipeline: customer table, RFM, lifecycle groups, K-Means, KPIs, CLV,
+/// insights, alerts, actions and targets, from purchases already read.
+public enum Analyzer {
+  /// Runs every stage. Pure: the same input and options give the same result.
+  public static func run(
+    _ data: TransactionData, attributes: [String: CustomerAttributes] = [:], attributeRows: Int = 0,
+    options: AnalysisOptions = AnalysisOptions(), progress: ProgressHandler = { _, _ in }
+  ) throws(AnalysisError) -> (result: AnalysisResult, customers: CustomerResults) {
+    try options.validate()
+    guard data.orderCount > 0 else { throw .noUsableRows(data.quality) }
+    progress("customers", 0.30)
+    let table = CustomerTable(data, asOfDay: options.asOfDay)
+    let n = table.count
+    let revenue = table.monetary.reduce(0, +)
+    let orders = data.orderCount
+
+    progress("rfm", 0.35)
+    let scores = RFMScores(table)
+    let segment = (0..<n).map { RFMSegment.of(r: Int(scores.r[$0]), fm: scores.fm($0)) }
+    let group = (0..<n).map {
+      LifecycleGroup.of(recency: Int(table.recency[$0]), tenure: table.tenure($0), fm: scores.fm($0), atRiskDays: options.atRiskDays, lostDays: options.lostDays)
+    }
+    let segmentProfiles = GroupProfile.profiles(
+      names: RFMSegment.allCases.map(\.rawValue), membership: segment.map { RFMSegment.allCases.firstIndex(of: $0)! }, table: table)
+    let groupProfiles = GroupProfile.profiles(
+      names: LifecycleGroup.allCases.map(\.rawValue), membership: group.map { LifecycleGroup.allCases.firstIndex(of: $0)! }, table: table)
+
+    progress("clusters", 0.45)
+    let clustering = Clustering.run(table, k: options.clusters, seed: options.seed)
+
+    progress("lifetime value", 0.70)
+    let summary = RepeatSummary(table)
+    let bgnbd = LifetimeModels.fitBGNBD(summary)
+    let gammaGamma = LifetimeModels.fitGammaGamma(frequency: summary.frequency, monetaryValue: summary.monetaryValue)
+    let horizon = Double(30 * options.clvMonths)
+    var pAlive = [Double](repeating: 0, count: n)
+    var expected = [Double](repeating: 0, count: n)
+    var clv = [Double](repeating: 0, count: n)
+    for i in 0..<n {
+      let (x, tx, age, m) = (summary.frequency[i], summary.recency[i], summary.age[i], summary.monetaryValue[i])
+      pAlive[i] = LifetimeModels.probabilityAlive(bgnbd, x: x, tx: tx, age: age)
+      expected[i] = LifetimeModels.expectedPurchases(bgnbd, t: horizon, x: x, tx: tx, age: age)
+      clv[i] = LifetimeModels.lifetimeValue(bgnbd, gammaGamma, x: x, tx: tx, age: age, monetary: m, months: options.clvMonths, monthlyDiscountRate: options.monthlyDiscountRate)
+    }
+    let customers = CustomerResults(
+      table: table, scores: scores, segment: segment, group: group, cluster: clustering.labels, clusterNames: clustering.profiles.map(\.name),
+      probabilityAlive: pAlive, expectedPurchases: expected, predictedCLV: clv)
+
+    progress("kpis", 0.85)
+    let kpis = Indicators.compute(data, table: table, atRiskDays: options.atRiskDays)
+    let clvSummary = Indicators.clvSummary(customers, bgnbd: bgnbd, gammaGamma: gammaGamma, options: options)
+    var quality = data.quality
+    var matched = 0
+    for id in table.ids where attributes[id] != nil { matched += 1 }
+    quality.customerRowsRead = attributeRows
+    quality.customerRowsMatched = matched
+    let insights = AnalysisResult.Insights.compute(data, customers: customers, attributes: attributes, atRiskDays: options.atRiskDays)
+    let alerts = Recommendations.alerts(kpis: kpis, table: table, insights: insights, thresholds: options.thresholds)
+    let actions = Recommendations.actions(customers: customers, groups: groupProfiles, clusters: clustering.profiles, insights: insights, kpis: kpis, options: options)
+    let targets = Recommendations.targets(kpis: kpis, clv: clvSummary, insights: insights, thresholds: options.thresholds)
+    let keyPoints = Recommendations.keyPoints(groups: groupProfiles, clusters: clustering.profiles, alerts: alerts)
+    let firstDay = Int(data.orderDay.min()!)
+    let lastDay = table.lastDataDay
+    let result = AnalysisResult(
+      asOf: isoDate(table.asOfDay),
+      period: .init(first: isoDate(firstDay), last: isoDate(lastDay), months: monthIndex(ofDay: lastDay) - monthIndex(ofDay: firstDay) + 1),
+      currency: options.currency, customers: n, orders: orders, revenue: revenue, kpis: kpis,
+      rfm: .init(tieRule: "quintiles of ranks; ties broken by customer id in byte order (pandas qcut of rank(method='first'))", segments: segmentProfiles),
+      lifecycle: .init(atRiskDays: options.atRiskDays, lostDays: options.lostDays, groups: groupProfiles),
+      clusters: clustering.summary(seed: options.seed), clv: clvSummary, insights: insights, alerts: alerts, actions: actions,
+      targets: targets, keyPoints: keyPoints, dataQuality: quality)
+    progress("done", 0.90)
+    return (result, customers)
+  }
+}

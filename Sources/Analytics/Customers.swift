@@ -1,0 +1,85 @@
+/// One row per customer, in contiguous columns, as of a reference date.
+///
+/// - recency: days from the last order to the reference date (`as_of − last`), so a
+///   customer who bought on the last day of data has recency 1 with the default date.
+/// - frequency: number of distinct orders.
+/// - monetary: total spend; averageOrderValue = monetary / frequency.
+/// - tenure: days from the first order to the reference date.
+/// - purchaseDays / repeatValue: the inputs of BG/NBD and Gamma-Gamma as Python's
+///   lifetimes defines them with `freq='D'`: orders of one day are one purchase.
+public struct CustomerTable: Sendable {
+  public var ids: [String]
+  public var recency: [Int32]
+  public var frequency: [Int32]
+  public var monetary: [Double]
+  public var firstDay: [Int32]
+  public var lastDay: [Int32]
+  /// Distinct purchase days.
+  public var purchaseDays: [Int32]
+  /// Spend on the first purchase day (excluded from the repeat-purchase mean).
+  public var firstDaySpend: [Double]
+  /// Reference date (day number): recency and tenure are counted up to it.
+  public var asOfDay: Int
+  /// Last day with an order in the data (the end of the CLV observation period).
+  public var lastDataDay: Int
+  /// Index of each customer in the `TransactionData` it was built from.
+  public var sourceIndex: [Int32]
+
+  /// Number of customers.
+  public var count: Int { ids.count }
+
+  /// Average order value of customer `i`.
+  @inline(__always) public func averageOrderValue(_ i: Int) -> Double { monetary[i] / Double(frequency[i]) }
+
+  /// Days between the first order and the reference date.
+  @inline(__always) public func tenure(_ i: Int) -> Int { asOfDay - Int(firstDay[i]) }
+
+  /// Builds the table. Customers without any order are left out (they cannot exist in
+  /// `TransactionData`, but may after filtering).
+  public init(_ data: TransactionData, asOfDay: Int? = nil) {
+    let n = data.customerIDs.count
+    var frequency = [Int32](repeating: 0, count: n)
+    var monetary = [Double](repeating: 0, count: n)
+    var first = [Int32](repeating: .max, count: n)
+    var last = [Int32](repeating: .min, count: n)
+    var maxDay = Int32.min
+    for o in 0..<data.orderCount {
+      let c = Int(data.orderCustomer[o])
+      let day = data.orderDay[o]
+      frequency[c] += 1
+      monetary[c] += data.orderAmount[o]
+      if day < first[c] { first[c] = day }
+      if day > last[c] { last[c] = day }
+      if day > maxDay { maxDay = day }
+    }
+    // Distinct purchase days and the first day's spend, from orders sorted by (customer, day).
+    let order = (0..<data.orderCount).sorted { a, b in
+      let ca = data.orderCustomer[a], cb = data.orderCustomer[b]
+      return ca != cb ? ca < cb : data.orderDay[a] < data.orderDay[b]
+    }
+    var days = [Int32](repeating: 0, count: n)
+    var firstSpend = [Double](repeating: 0, count: n)
+    var previous: (Int32, Int32) = (-1, .min)
+    for o in order {
+      let c = data.orderCustomer[o]
+      let day = data.orderDay[o]
+      if (c, day) != previous { days[Int(c)] += 1 }
+      if day == first[Int(c)] { firstSpend[Int(c)] += data.orderAmount[o] }
+      previous = (c, day)
+    }
+    let keep = (0..<n).filter { frequency[$0] > 0 }
+    let lastData = Int(maxDay == .min ? 0 : maxDay)
+    let asOf = asOfDay ?? (lastData + 1)
+    self.ids = keep.map { data.customerIDs[$0] }
+    self.frequency = keep.map { frequency[$0] }
+    self.monetary = keep.map { monetary[$0] }
+    self.firstDay = keep.map { first[$0] }
+    self.lastDay = keep.map { last[$0] }
+    self.purchaseDays = keep.map { days[$0] }
+    self.firstDaySpend = keep.map { firstSpend[$0] }
+    self.recency = keep.map { Int32(asOf) - last[$0] }
+    self.asOfDay = asOf
+    self.sourceIndex = keep.map { Int32($0) }
+    self.lastDataDay = lastData
+  }
+}

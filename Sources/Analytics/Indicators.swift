@@ -1,0 +1,137 @@
+import Foundation
+
+/// Whole-base KPIs, monthly series, cohorts and the CLV summary (definitions in docs/metrics.md).
+enum Indicators {
+  static func compute(_ data: TransactionData, table: CustomerTable, atRiskDays: Int) -> AnalysisResult.KPIs {
+    let n = table.count
+    let orders = data.orderCount
+    let revenue = table.monetary.reduce(0, +)
+    let repeaters = table.frequency.filter { $0 >= 2 }.count
+    let engaged = table.recency.filter { Int($0) <= atRiskDays }.count
+    let tenureYears = (0..<n).reduce(0.0) { $0 + Double(max(table.tenure($1), 30)) } / 365
+    // Customers are renumbered in the table; map the orders' source indices to rows.
+    var row = [Int32](repeating: -1, count: data.customerIDs.count)
+    for (i, source) in table.sourceIndex.enumerated() { row[Int(source)] = Int32(i) }
+
+    let firstMonth = monthIndex(ofDay: data.orderDay.lazy.map(Int.init).min()!)
+    let lastMonth = monthIndex(ofDay: table.lastDataDay)
+    let months = lastMonth - firstMonth + 1
+    var active = [UInt8](repeating: 0, count: n * months)  // had an order in the month
+    var inBase = [UInt8](repeating: 0, count: n * months)  // had an order in the window ending with the month
+    var monthOrders = [Int](repeating: 0, count: months)
+    var monthRevenue = [Double](repeating: 0, count: months)
+    // Window end of each month: its last day, or the last day of data for the final month.
+    let monthEnds = (0..<months).map { m -> Int in
+      let index = firstMonth + m
+      let (y, mo) = (index / 12, index % 12 + 1)
+      return min(daysFromCivil(year: y, month: mo, day: Int(daysInMonth(year: y, month: mo))), table.lastDataDay)
+    }
+    for o in 0..<orders {
+      let c = Int(row[Int(data.orderCustomer[o])])
+      let day = Int(data.orderDay[o])
+      let m = monthIndex(ofDay: day) - firstMonth
+      active[c * months + m] = 1
+      monthOrders[m] += 1
+      monthRevenue[m] += data.orderAmount[o]
+      // The order keeps the customer in the active base of every month whose window
+      // (end − atRiskDays, end] contains it.
+      var k = m
+      while k < months && monthEnds[k] - atRiskDays < day {
+        inBase[c * months + k] = 1
+        k += 1
+      }
+    }
+    var monthly: [AnalysisResult.MonthFigures] = []
+    var newCustomers = [Int](repeating: 0, count: months)
+    for c in 0..<n { newCustomers[monthIndex(ofDay: Int(table.firstDay[c])) - firstMonth] += 1 }
+    var churns: [Double] = []
+    for m in 0..<months {
+      var activeCount = 0, baseCount = 0, previousBase = 0, retained = 0
+      for c in 0..<n {
+        activeCount += Int(active[c * months + m])
+        let now = inBase[c * months + m] == 1
+        if now { baseCount += 1 }
+        if m > 0 && inBase[c * months + m - 1] == 1 {
+          previousBase += 1
+          if now { retained += 1 }
+        }
+      }
+      var retention: Double?
+      if m > 0 && previousBase > 0 { retention = Double(retained) / Double(previousBase) }
+      if let retention { churns.append(1 - retention) }
+      monthly.append(.init(
+        month: monthLabel(firstMonth + m), activeCustomers: activeCount, newCustomers: newCustomers[m], orders: monthOrders[m], revenue: monthRevenue[m],
+        averageOrderValue: monthOrders[m] > 0 ? monthRevenue[m] / Double(monthOrders[m]) : 0, activeBase: baseCount, retention: retention,
+        churn: retention.map { 1 - $0 }))
+    }
+    // Cohorts by month of first order.
+    var cohortSize = [Int](repeating: 0, count: months)
+    var cohortActive = [[Int]](repeating: [], count: months)
+    for m in 0..<months { cohortActive[m] = [Int](repeating: 0, count: months - m) }
+    for c in 0..<n {
+      let cohort = monthIndex(ofDay: Int(table.firstDay[c])) - firstMonth
+      cohortSize[cohort] += 1
+      for m in cohort..<months where active[c * months + m] == 1 { cohortActive[cohort][m - cohort] += 1 }
+    }
+    let cohorts = (0..<months).compactMap { m -> AnalysisResult.Cohort? in
+      guard cohortSize[m] > 0 else { return nil }
+      return .init(month: monthLabel(firstMonth + m), customers: cohortSize[m], retention: cohortActive[m].map { Double($0) / Double(cohortSize[m]) })
+    }
+    let last = monthly.last
+    return AnalysisResult.KPIs(
+      averageOrderValue: revenue / Double(orders), revenuePerCustomer: revenue / Double(n), ordersPerCustomer: Double(orders) / Double(n),
+      ordersPerCustomerPerYear: Double(orders) / tenureYears, repeatPurchaseRate: Double(repeaters) / Double(n),
+      oneTimeBuyerRate: Double(n - repeaters) / Double(n), engagedCustomers: engaged, engagedShare: Double(engaged) / Double(n),
+      inactiveCustomers: n - engaged, lastMonthChurn: last?.churn, lastMonthRetention: last?.retention,
+      averageMonthlyChurn: churns.isEmpty ? nil : churns.reduce(0, +) / Double(churns.count), monthly: monthly, cohorts: cohorts)
+  }
+
+  static func clvSummary(_ c: CustomerResults, bgnbd: BGNBDParameters, gammaGamma: GammaGammaParameters, options: AnalysisOptions) -> AnalysisResult.CLVSummary {
+    let n = c.table.count
+    let sorted = c.predictedCLV.sorted()
+    let median = n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2
+    let total = c.predictedCLV.reduce(0, +)
+    // Valuable customers: the top 20 % by revenue; at risk: lowest probability alive.
+    let byRevenue = (0..<n).sorted { c.table.monetary[$0] != c.table.monetary[$1] ? c.table.monetary[$0] > c.table.monetary[$1] : $0 < $1 }
+    let top = byRevenue.prefix(max(1, n / 5))
+    let atRisk = top.sorted { c.probabilityAlive[$0] != c.probabilityAlive[$1] ? c.probabilityAlive[$0] < c.probabilityAlive[$1] : c.table.monetary[$0] > c.table.monetary[$1] }.prefix(10)
+    return .init(
+      bgnbd: bgnbd, gammaGamma: gammaGamma, horizonMonths: options.clvMonths, monthlyDiscountRate: options.monthlyDiscountRate,
+      historicalMean: c.table.monetary.reduce(0, +) / Double(n), predictedTotal: total, predictedMean: total / Double(n), predictedMedian: median,
+      expectedPurchases: c.expectedPurchases.reduce(0, +), meanProbabilityAlive: c.probabilityAlive.reduce(0, +) / Double(n),
+      distribution: histogram(c.predictedCLV, bins: 10),
+      valuableAtRisk: atRisk.map {
+        .init(customerId: c.table.ids[$0], revenue: c.table.monetary[$0], recency: Int(c.table.recency[$0]), probabilityAlive: c.probabilityAlive[$0], predictedClv: c.predictedCLV[$0])
+      })
+  }
+
+  /// Equal-width bins from 0 to a round number near the 95th percentile, plus an open last
+  /// bin for the values above, so that a long tail does not flatten the chart.
+  static func histogram(_ values: [Double], bins: Int) -> [AnalysisResult.HistogramBin] {
+    let edges = histogramEdges(values, bins: bins)
+    var counts = [Int](repeating: 0, count: edges.count)
+    for v in values { counts[binIndex(v, edges: edges)] += 1 }
+    return edges.indices.map { i in .init(lower: edges[i], upper: i + 1 < edges.count ? edges[i + 1] : nil, count: counts[i]) }
+  }
+
+  /// Lower edges of `bins` equal-width bins plus the open last one.
+  static func histogramEdges(_ values: [Double], bins: Int) -> [Double] {
+    let sorted = values.sorted()
+    let p95 = sorted.isEmpty ? 1 : sorted[min(sorted.count - 1, Int(Double(sorted.count) * 0.95))]
+    let width = niceStep(max(p95, 1e-9) / Double(bins))
+    return (0...bins).map { Double($0) * width }
+  }
+
+  static func binIndex(_ value: Double, edges: [Double]) -> Int {
+    guard edges.count > 1 else { return 0 }
+    let width = edges[1] - edges[0]
+    return min(edges.count - 1, max(0, Int(value / width)))
+  }
+
+  /// 1, 2, 2.5 or 5 × a power of ten, at least `raw`.
+  static func niceStep(_ raw: Double) -> Double {
+    let magnitude = pow(10, floor(log10(raw)))
+    for m in [1.0, 2, 2.5, 5, 10] where m * magnitude >= raw { return m * magnitude }
+    return 10 * magnitude
+  }
+}

@@ -1,0 +1,255 @@
+/// The text encodings Fidelis reads. Chosen once per file from its first bytes.
+public enum TextEncoding: String, Sendable, Codable {
+  case utf8 = "UTF-8"
+  case utf8WithBOM = "UTF-8 (BOM)"
+  case windows1252 = "Windows-1252"
+}
+
+/// An error that makes a whole file unreadable, with the line where it was found.
+public struct CSVFormatError: Error, Equatable, Sendable, CustomStringConvertible {
+  /// 1-based physical line number where the problem was detected.
+  public var line: Int
+  /// What is wrong, for a person.
+  public var reason: String
+
+  public init(line: Int, reason: String) {
+    self.line = line
+    self.reason = reason
+  }
+
+  public var description: String { "line \(line): \(reason)" }
+}
+
+/// A streaming RFC 4180 tokenizer over bytes: quoted fields may hold separators, quotes
+/// (doubled) and line breaks. It is fed chunks of any size and calls back once per record,
+/// so memory does not grow with the file.
+///
+/// Fields are handed out as byte ranges into a reusable buffer; decoding to text is left
+/// to the caller, which only pays for the fields it needs.
+public struct CSVTokenizer: Sendable {
+  /// The field separator (`,`, `;` or tab); detected from the header line when nil.
+  public private(set) var separator: UInt8?
+  /// The encoding detected from the first chunk.
+  public private(set) var encoding: TextEncoding?
+  /// Number of the physical line being read (1-based).
+  public private(set) var line = 1
+  /// Line on which the current record started.
+  public private(set) var recordLine = 1
+
+  private var fieldBytes: [UInt8] = []
+  private var fieldEnds: [Int] = []
+  private var inQuotes = false
+  private var quoteJustClosed = false
+  private var atFieldStart = true
+  private var started = false
+  /// Bytes of the first line kept until the separator is known.
+  private var headerProbe: [UInt8] = []
+
+  /// Creates a tokenizer; `separator` nil means detect it from the header line.
+  public init(separator: UInt8? = nil) {
+    self.separator = separator
+  }
+
+  /// One record: the fields as byte arrays, valid until the callback returns.
+  public struct Record {
+    fileprivate let bytes: [UInt8]
+    fileprivate let ends: [Int]
+    /// The line on which this record started.
+    public let line: Int
+    /// The file's encoding and separator, as detected.
+    public let encoding: TextEncoding
+    public let separator: UInt8
+
+    /// Number of fields.
+    public var count: Int { ends.count }
+
+    /// The bytes of field `index` (empty when absent).
+    public func withField<R>(_ index: Int, _ body: (UnsafeBufferPointer<UInt8>) throws -> R) rethrows -> R {
+      guard index >= 0, index < ends.count else {
+        return try [UInt8]().withUnsafeBufferPointer(body)
+      }
+      let start = index == 0 ? 0 : ends[index - 1]
+      let end = ends[index]
+      return try bytes.withUnsafeBufferPointer { try body(UnsafeBufferPointer(rebasing: $0[start..<end])) }
+    }
+
+    /// Field `index` decoded as text with `encoding`, trimmed of surrounding blanks.
+    public func string(_ index: Int, encoding: TextEncoding) -> String {
+      withField(index) { decodeText($0, encoding: encoding) }
+    }
+  }
+
+  /// Feeds bytes; calls `onRecord` for every complete record.
+  public mutating func consume(
+    _ chunk: UnsafeBufferPointer<UInt8>, onRecord: (Record) throws -> Void
+  ) throws {
+    var index = chunk.startIndex
+    if !started {
+      // The encoding is chosen on the first chunk: a BOM, or valid UTF-8, or Windows-1252.
+      started = true
+      if chunk.count >= 3, chunk[0] == 0xEF, chunk[1] == 0xBB, chunk[2] == 0xBF {
+        encoding = .utf8WithBOM
+        index += 3
+      } else {
+        encoding = looksLikeUTF8(UnsafeBufferPointer(rebasing: chunk[index...])) ? .utf8 : .windows1252
+      }
+    }
+    while index < chunk.endIndex {
+      let byte = chunk[index]
+      index += 1
+      if separator == nil {
+        // Hold the header back until its end tells which separator it uses.
+        headerProbe.append(byte)
+        if byte == UInt8(ascii: "\n") && !probeInQuotes() {
+          separator = detectSeparator(headerProbe)
+          let probe = headerProbe
+          headerProbe = []
+          try probe.withUnsafeBufferPointer { try feed($0, onRecord: onRecord) }
+        }
+        continue
+      }
+      try feedByte(byte, onRecord: onRecord)
+    }
+  }
+
+  /// Ends the input: emits the last record when the file does not end with a line break.
+  public mutating func finish(onRecord: (Record) throws -> Void) throws {
+    if separator == nil {
+      separator = detectSeparator(headerProbe)
+      let probe = headerProbe
+      headerProbe = []
+      try probe.withUnsafeBufferPointer { try feed($0, onRecord: onRecord) }
+    }
+    if inQuotes {
+      throw CSVFormatError(line: recordLine, reason: "a quoted field opened here is never closed")
+    }
+    if !atFieldStart || !fieldEnds.isEmpty || quoteJustClosed {
+      endField()
+      try emit(onRecord)
+    }
+  }
+
+  private mutating func feed(_ bytes: UnsafeBufferPointer<UInt8>, onRecord: (Record) throws -> Void) throws {
+    for byte in bytes { try feedByte(byte, onRecord: onRecord) }
+  }
+
+  private func probeInQuotes() -> Bool {
+    var quoted = false
+    for byte in headerProbe where byte == UInt8(ascii: "\"") { quoted.toggle() }
+    return quoted
+  }
+
+  @inline(__always)
+  private mutating func feedByte(_ byte: UInt8, onRecord: (Record) throws -> Void) throws {
+    let quote = UInt8(ascii: "\"")
+    if byte == UInt8(ascii: "\n") { line += 1 }
+    if inQuotes {
+      if byte == quote {
+        inQuotes = false
+        quoteJustClosed = true
+      } else {
+        fieldBytes.append(byte)
+      }
+      return
+    }
+    if quoteJustClosed && byte == quote {
+      // A doubled quote inside a quoted field.
+      fieldBytes.append(quote)
+      inQuotes = true
+      quoteJustClosed = false
+      return
+    }
+    if byte == separator {
+      endField()
+      return
+    }
+    switch byte {
+    case UInt8(ascii: "\n"):
+      if fieldEnds.isEmpty && atFieldStart && !quoteJustClosed {
+        recordLine = line  // a blank line
+        return
+      }
+      endField()
+      try emit(onRecord)
+    case UInt8(ascii: "\r"):
+      break  // CRLF: the LF ends the record
+    case quote where atFieldStart:
+      inQuotes = true
+      atFieldStart = false
+    default:
+      atFieldStart = false
+      quoteJustClosed = false
+      fieldBytes.append(byte)
+    }
+  }
+
+  @inline(__always)
+  private mutating func endField() {
+    fieldEnds.append(fieldBytes.count)
+    atFieldStart = true
+    quoteJustClosed = false
+  }
+
+  private mutating func emit(_ onRecord: (Record) throws -> Void) throws {
+    let record = Record(bytes: fieldBytes, ends: fieldEnds, line: recordLine, encoding: encoding ?? .utf8, separator: separator ?? 44)
+    fieldBytes.removeAll(keepingCapacity: true)
+    fieldEnds.removeAll(keepingCapacity: true)
+    recordLine = line
+    try onRecord(record)
+  }
+}
+
+/// Picks the separator that occurs most often outside quotes in the header line.
+func detectSeparator(_ header: [UInt8]) -> UInt8 {
+  var counts: [UInt8: Int] = [UInt8(ascii: ","): 0, UInt8(ascii: ";"): 0, UInt8(ascii: "\t"): 0, UInt8(ascii: "|"): 0]
+  var quoted = false
+  for byte in header {
+    if byte == UInt8(ascii: "\"") { quoted.toggle() }
+    if !quoted, counts[byte] != nil { counts[byte]! += 1 }
+  }
+  let best = counts.max { a, b in a.value == b.value ? a.key > b.key : a.value < b.value }!
+  return best.value == 0 ? UInt8(ascii: ",") : best.key
+}
+
+/// True when `bytes` are valid UTF-8 (a sequence cut at the end of the chunk is accepted).
+func looksLikeUTF8(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+  var i = 0
+  let n = bytes.count
+  while i < n {
+    let b = bytes[i]
+    if b < 0x80 { i += 1; continue }
+    let length: Int
+    if b & 0xE0 == 0xC0 { length = 2 } else if b & 0xF0 == 0xE0 { length = 3 } else if b & 0xF8 == 0xF0 { length = 4 } else { return false }
+    if b == 0xC0 || b == 0xC1 { return false }
+    for j in 1..<length {
+      if i + j >= n { return true }
+      if bytes[i + j] & 0xC0 != 0x80 { return false }
+    }
+    i += length
+  }
+  return true
+}
+
+/// Windows-1252 code points for bytes 0x80–0x9F (the rest map to Latin-1).
+private let windows1252High: [UInt32] = [
+  0x20AC, 0x81, 0x201A, 0x0192, 0x201E, 0x2026, 0x2020, 0x2021, 0x02C6, 0x2030, 0x0160, 0x2039, 0x0152, 0x8D, 0x017D, 0x8F,
+  0x90, 0x2018, 0x2019, 0x201C, 0x201D, 0x2022, 0x2013, 0x2014, 0x02DC, 0x2122, 0x0161, 0x203A, 0x0153, 0x9D, 0x017E, 0x0178,
+]
+
+/// Decodes a field, trimming spaces; invalid UTF-8 falls back to Windows-1252 for that field.
+func decodeText(_ bytes: UnsafeBufferPointer<UInt8>, encoding: TextEncoding) -> String {
+  var start = bytes.startIndex
+  var end = bytes.endIndex
+  while start < end, bytes[start] == 0x20 || bytes[start] == 0x09 { start += 1 }
+  while end > start, bytes[end - 1] == 0x20 || bytes[end - 1] == 0x09 { end -= 1 }
+  let slice = UnsafeBufferPointer(rebasing: bytes[start..<end])
+  if encoding != .windows1252, looksLikeUTF8(slice) {
+    return String(decoding: slice, as: UTF8.self)
+  }
+  var scalars = String.UnicodeScalarView()
+  for byte in slice {
+    let value = (0x80...0x9F).contains(byte) ? windows1252High[Int(byte) - 0x80] : UInt32(byte)
+    scalars.append(Unicode.Scalar(value) ?? "?")
+  }
+  return String(scalars)
+}

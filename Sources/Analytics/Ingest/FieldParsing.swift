@@ -1,0 +1,225 @@
+import Foundation
+
+/// Parses a decimal amount written with a point or a comma: `12.5`, `12,50`, `1 234,50`,
+/// `1,234.50`, `-3`, `€12.00`. When both `.` and `,` appear the last one is the decimal mark;
+/// a lone `,` is a decimal comma. Currency signs and spaces are ignored.
+public func parseDecimal(_ bytes: UnsafeBufferPointer<UInt8>) -> Double? {
+  var lastDot = -1
+  var lastComma = -1
+  var hasDigit = false
+  for (i, b) in bytes.enumerated() {
+    if b == UInt8(ascii: ".") { lastDot = i } else if b == UInt8(ascii: ",") { lastComma = i } else if b >= 48 && b <= 57 { hasDigit = true }
+  }
+  guard hasDigit else { return nil }
+  let decimalAt = max(lastDot, lastComma)
+  var negative = false
+  var integer: Double = 0
+  var fraction: Double = 0
+  var scale: Double = 1
+  var seenSign = false
+  var fractionDigits = 0
+  var exponentStart = -1
+  for (i, b) in bytes.enumerated() {
+    switch b {
+    case 48...57:
+      let digit = Double(b - 48)
+      if decimalAt >= 0 && i > decimalAt {
+        fractionDigits += 1
+        if fractionDigits <= 15 {
+          scale *= 10
+          fraction = fraction * 10 + digit
+        }
+      } else {
+        integer = integer * 10 + digit
+      }
+    case UInt8(ascii: "-"):
+      if seenSign || hasDigitBefore(bytes, i) { return nil }
+      negative = true
+      seenSign = true
+    case UInt8(ascii: "+"):
+      if seenSign || hasDigitBefore(bytes, i) { return nil }
+      seenSign = true
+    case UInt8(ascii: "."), UInt8(ascii: ","), UInt8(ascii: " "), UInt8(ascii: "'"), 0x09:
+      continue
+    case UInt8(ascii: "e"), UInt8(ascii: "E"):
+      exponentStart = i
+    default:
+      // Currency symbols (€ in UTF-8 or 0x80 in Windows-1252, $, £) are allowed; letters are not.
+      if (b >= 65 && b <= 90) || (b >= 97 && b <= 122) { return nil }
+      continue
+    }
+    if exponentStart >= 0 { break }
+  }
+  if exponentStart >= 0 {
+    // Scientific notation: hand the ASCII text to the standard parser.
+    let text = String(decoding: bytes, as: UTF8.self).replacingOccurrences(of: ",", with: ".")
+    return Double(text.trimmingCharacters(in: .whitespaces))
+  }
+  let value = integer + fraction / scale
+  return negative ? -value : value
+}
+
+@inline(__always)
+private func hasDigitBefore(_ bytes: UnsafeBufferPointer<UInt8>, _ index: Int) -> Bool {
+  for j in 0..<index where bytes[j] >= 48 && bytes[j] <= 57 { return true }
+  return false
+}
+
+/// Parses an integer field (`3`, ` 12 `); nil for anything else.
+public func parseInteger(_ bytes: UnsafeBufferPointer<UInt8>) -> Int? {
+  guard let value = parseDecimal(bytes), value == value.rounded(), abs(value) < 1e15 else { return nil }
+  return Int(value)
+}
+
+/// How the day and month of a slashed or dotted date are ordered.
+public enum DateOrder: String, Sendable, Codable, CaseIterable {
+  /// 09/12/2011: day first (Europe).
+  case dayFirst = "dmy"
+  /// 12/9/2011: month first (United States).
+  case monthFirst = "mdy"
+  /// 2011/12/09: year first.
+  case yearFirst = "ymd"
+}
+
+/// A date read from a field before the day/month order is known: `first` and `second`
+/// are the two leading numbers of a slashed date, or month and day of an ISO date.
+public struct RawDate: Hashable, Sendable {
+  /// Year, four digits.
+  public var year: Int32
+  public var first: Int8
+  public var second: Int8
+  /// True when the order is fixed by the format itself (ISO, compact, year first).
+  public var isYearFirst: Bool
+
+  /// Days since 1970-01-01 under `order`; nil when it is not a real calendar day.
+  public func day(order: DateOrder) -> Int32? {
+    let (month, day): (Int8, Int8)
+    if isYearFirst || order == .yearFirst || order == .monthFirst {
+      (month, day) = (first, second)
+    } else {
+      (month, day) = (second, first)
+    }
+    guard month >= 1, month <= 12, day >= 1, day <= daysInMonth(year: Int(year), month: Int(month)) else { return nil }
+    return Int32(daysFromCivil(year: Int(year), month: Int(month), day: Int(day)))
+  }
+}
+
+/// Parses the date part of `2011-12-09 12:50`, `2011-12-09T12:50:00Z`, `09/12/2011 12:50`,
+/// `12/9/2011`, `09.12.2011`, `19970101`, `2011/12/09`; the time of day is ignored.
+/// Two-digit years are read as 20xx (below 70) or 19xx.
+public func parseRawDate(_ bytes: UnsafeBufferPointer<UInt8>) -> RawDate? {
+  var numbers: [Int] = []
+  numbers.reserveCapacity(3)
+  var digits: [Int] = []
+  var current = -1
+  var separators: [UInt8] = []
+  var i = 0
+  let n = bytes.count
+  while i < n && bytes[i] == 0x20 { i += 1 }
+  while i < n {
+    let b = bytes[i]
+    if b >= 48 && b <= 57 {
+      current = (current < 0 ? 0 : current * 10) + Int(b - 48)
+      if current > 99_999_999 { return nil }
+    } else {
+      if current < 0 { return nil }
+      numbers.append(current)
+      digits.append(0)
+      current = -1
+      if numbers.count == 3 || b == UInt8(ascii: " ") || b == UInt8(ascii: "T") { break }
+      separators.append(b)
+    }
+    i += 1
+    if numbers.count == 3 { break }
+  }
+  if current >= 0 && numbers.count < 3 { numbers.append(current) }
+  if numbers.count == 1 {
+    // Compact yyyymmdd.
+    let v = numbers[0]
+    guard v >= 1000_01_01, v <= 9999_12_31 else { return nil }
+    return RawDate(year: Int32(v / 10000), first: Int8(v / 100 % 100), second: Int8(v % 100), isYearFirst: true)
+  }
+  guard numbers.count == 3 else { return nil }
+  guard let separator = separators.first, separators.allSatisfy({ $0 == separator }),
+    separator == UInt8(ascii: "-") || separator == UInt8(ascii: "/") || separator == UInt8(ascii: ".")
+  else { return nil }
+  if numbers[0] >= 1000 {
+    guard numbers[1] <= 99, numbers[2] <= 99 else { return nil }
+    return RawDate(year: Int32(numbers[0]), first: Int8(numbers[1]), second: Int8(numbers[2]), isYearFirst: true)
+  }
+  guard numbers[0] <= 99, numbers[1] <= 99 else { return nil }
+  var year = numbers[2]
+  if year < 100 { year += year < 70 ? 2000 : 1900 }
+  guard year >= 1000, year <= 9999 else { return nil }
+  return RawDate(year: Int32(year), first: Int8(numbers[0]), second: Int8(numbers[1]), isYearFirst: false)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
+public func daysFromCivil(year: Int, month: Int, day: Int) -> Int {
+  let y = month <= 2 ? year - 1 : year
+  let era = (y >= 0 ? y : y - 399) / 400
+  let yoe = y - era * 400
+  let mp = (month + 9) % 12
+  let doy = (153 * mp + 2) / 5 + day - 1
+  let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
+  return era * 146097 + doe - 719468
+}
+
+/// The calendar date of a day number (inverse of `daysFromCivil`).
+public func civilFromDays(_ days: Int) -> (year: Int, month: Int, day: Int) {
+  let z = days + 719468
+  let era = (z >= 0 ? z : z - 146096) / 146097
+  let doe = z - era * 146097
+  let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365
+  let y = yoe + era * 400
+  let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+  let mp = (5 * doy + 2) / 153
+  let d = doy - (153 * mp + 2) / 5 + 1
+  let m = mp < 10 ? mp + 3 : mp - 9
+  return (m <= 2 ? y + 1 : y, m, d)
+}
+
+/// Number of days in a month of the Gregorian calendar.
+public func daysInMonth(year: Int, month: Int) -> Int8 {
+  switch month {
+  case 2: return (year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)) ? 29 : 28
+  case 4, 6, 9, 11: return 30
+  default: return 31
+  }
+}
+
+/// `YYYY-MM-DD` for a day number.
+public func isoDate(_ day: Int) -> String {
+  let (y, m, d) = civilFromDays(day)
+  return String(format: "%04d-%02d-%02d", y, m, d)
+}
+
+/// Parses `YYYY-MM-DD` into a day number.
+public func parseISODate(_ text: String) -> Int? {
+  let parts = text.split(separator: "-")
+  guard parts.count == 3, let y = Int(parts[0]), let m = Int(parts[1]), let d = Int(parts[2]),
+    parts[0].count == 4, (1...12).contains(m), d >= 1, d <= Int(daysInMonth(year: y, month: m))
+  else { return nil }
+  return daysFromCivil(year: y, month: m, day: d)
+}
+
+/// Month index (year × 12 + month − 1) of a day number.
+@inline(__always)
+public func monthIndex(ofDay day: Int) -> Int {
+  let (y, m, _) = civilFromDays(day)
+  return y * 12 + m - 1
+}
+
+/// `YYYY-MM` for a month index.
+public func monthLabel(_ index: Int) -> String {
+  String(format: "%04d-%02d", index / 12, index % 12 + 1)
+}
+
+/// Reads a yes/no flag: 1, true, yes, y, oui, o, x count as yes.
+public func parseFlag(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+  guard let first = bytes.first(where: { $0 != 0x20 }) else { return false }
+  switch first | 0x20 {
+  case UInt8(ascii: "1"), UInt8(ascii: "t"), UInt8(ascii: "y"), UInt8(ascii: "o"), UInt8(ascii: "x"): return true
+  default: return false
+  }
+}

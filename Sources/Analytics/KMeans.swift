@@ -1,0 +1,337 @@
+import Dispatch
+import Foundation
+
+/// A deterministic pseudo-random generator (SplitMix64): same seed, same sequence, on
+/// every platform.
+public struct SplitMix64: RandomNumberGenerator, Sendable {
+  private var state: UInt64
+
+  public init(seed: UInt64) { state = seed }
+
+  public mutating func next() -> UInt64 {
+    state &+= 0x9E37_79B9_7F4A_7C15
+    var z = state
+    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+    return z ^ (z >> 31)
+  }
+
+  /// A uniform double in [0, 1).
+  public mutating func nextUnit() -> Double { Double(next() >> 11) * 0x1.0p-53 }
+}
+
+/// Points in row-major order: `values[i * dimensions + j]` is feature j of point i.
+public struct PointMatrix: Sendable {
+  public var values: [Double]
+  public let dimensions: Int
+
+  public init(values: [Double], dimensions: Int) {
+    precondition(dimensions > 0 && values.count % dimensions == 0)
+    self.values = values
+    self.dimensions = dimensions
+  }
+
+  /// Number of points.
+  public var count: Int { values.count / dimensions }
+
+  /// The subset of rows at `indices`.
+  public func rows(_ indices: [Int]) -> PointMatrix {
+    var out = [Double]()
+    out.reserveCapacity(indices.count * dimensions)
+    for i in indices { out.append(contentsOf: values[i * dimensions..<(i + 1) * dimensions]) }
+    return PointMatrix(values: out, dimensions: dimensions)
+  }
+}
+
+/// The outcome of one K-Means fit.
+public struct KMeansFit: Sendable {
+  /// k × dimensions, row-major.
+  public var centers: [Double]
+  public var labels: [Int32]
+  /// Sum of squared distances of points to their centre.
+  public var inertia: Double
+  public var iterations: Int
+  public var converged: Bool
+}
+
+/// K-Means (Lloyd's algorithm) with k-means++ seeding, as scikit-learn does it.
+///
+/// Seeding is greedy k-means++: the first centre is a uniformly drawn point; each next one is
+/// the best (lowest resulting inertia) of 2 + ⌊ln k⌋ candidates drawn with probability
+/// proportional to the squared distance to the nearest chosen centre. Iterations stop when
+/// no label changes, when the centres move by at most `tolerance` × the mean feature
+/// variance (squared, summed), or after `maxIterations`. The assignment step is split over
+/// the available cores.
+public enum KMeans {
+  /// Fits k clusters with `restarts` seedings drawn from `seed`, keeping the lowest inertia.
+  public static func fit(
+    _ points: PointMatrix, k: Int, restarts: Int = 4, seed: UInt64 = 42, maxIterations: Int = 300, tolerance: Double = 1e-4
+  ) -> KMeansFit {
+    precondition(k >= 1 && points.count >= k)
+    var rng = SplitMix64(seed: seed)
+    var best: KMeansFit?
+    let threshold = tolerance * meanVariance(points)
+    for _ in 0..<max(1, restarts) {
+      let initial = plusPlusSeeds(points, k: k, rng: &rng)
+      let fit = lloyd(points, initialCenters: initial, maxIterations: maxIterations, shiftThreshold: threshold)
+      if best == nil || fit.inertia < best!.inertia { best = fit }
+    }
+    return best!
+  }
+
+  /// Lloyd iterations from given centres (k × dimensions, row-major). With
+  /// `shiftThreshold` 0 it runs until no label changes.
+  public static func lloyd(_ points: PointMatrix, initialCenters: [Double], maxIterations: Int = 300, shiftThreshold: Double = 0) -> KMeansFit {
+    let d = points.dimensions
+    let k = initialCenters.count / d
+    let n = points.count
+    var centers = initialCenters
+    var labels = [Int32](repeating: -1, count: n)
+    var iterations = 0
+    var converged = false
+    while iterations < maxIterations {
+      iterations += 1
+      let changed = assign(points, centers: centers, labels: &labels)
+      if changed == 0 && iterations > 1 {
+        converged = true
+        break
+      }
+      var newCenters = recompute(points, labels: labels, k: k, previous: centers)
+      var shift = 0.0
+      for j in 0..<centers.count { shift += (newCenters[j] - centers[j]) * (newCenters[j] - centers[j]) }
+      swap(&centers, &newCenters)
+      if shiftThreshold > 0 && shift <= shiftThreshold {
+        converged = true
+        // Labels must match the final centres, as scikit-learn's last E-step ensures.
+        _ = assign(points, centers: centers, labels: &labels)
+        break
+      }
+    }
+    return KMeansFit(centers: centers, labels: labels, inertia: inertia(points, centers: centers, labels: labels), iterations: iterations, converged: converged)
+  }
+
+  /// Sum of squared distances of each point to its labelled centre.
+  public static func inertia(_ points: PointMatrix, centers: [Double], labels: [Int32]) -> Double {
+    let d = points.dimensions
+    var total = 0.0
+    points.values.withUnsafeBufferPointer { x in
+      for i in 0..<points.count {
+        let c = Int(labels[i]) * d
+        for j in 0..<d {
+          let diff = x[i * d + j] - centers[c + j]
+          total += diff * diff
+        }
+      }
+    }
+    return total
+  }
+
+  /// Mean silhouette coefficient of the points (O(n²): pass a sample for large inputs).
+  public static func silhouette(_ points: PointMatrix, labels: [Int32], k: Int) -> Double {
+    let n = points.count
+    let d = points.dimensions
+    guard n > 1, k > 1 else { return 0 }
+    var counts = [Int](repeating: 0, count: k)
+    for l in labels { counts[Int(l)] += 1 }
+    let sizes = counts
+    let chunks = max(1, min(n, ProcessInfo.processInfo.activeProcessorCount * 4))
+    let partial = UnsafeMutableBufferPointer<Double>.allocate(capacity: chunks)
+    defer { partial.deallocate() }
+    partial.initialize(repeating: 0)
+    points.values.withUnsafeBufferPointer { x in
+      concurrentChunks(chunks) { chunk in
+        var sums = [Double](repeating: 0, count: k)
+        var total = 0.0
+        let lower = chunk * n / chunks
+        let upper = (chunk + 1) * n / chunks
+        for i in lower..<upper {
+          for c in 0..<k { sums[c] = 0 }
+          for other in 0..<n where other != i {
+            var s = 0.0
+            for j in 0..<d {
+              let diff = x[i * d + j] - x[other * d + j]
+              s += diff * diff
+            }
+            sums[Int(labels[other])] += s.squareRoot()
+          }
+          let own = Int(labels[i])
+          guard sizes[own] > 1 else { continue }  // a singleton scores 0
+          let a = sums[own] / Double(sizes[own] - 1)
+          var b = Double.infinity
+          for c in 0..<k where c != own && sizes[c] > 0 { b = min(b, sums[c] / Double(sizes[c])) }
+          total += (b - a) / max(a, b)
+        }
+        partial[chunk] = total
+      }
+    }
+    return partial.reduce(0, +) / Double(n)
+  }
+
+  static func meanVariance(_ points: PointMatrix) -> Double {
+    let d = points.dimensions
+    let n = Double(points.count)
+    var total = 0.0
+    for j in 0..<d {
+      var mean = 0.0
+      for i in 0..<points.count { mean += points.values[i * d + j] }
+      mean /= n
+      var v = 0.0
+      for i in 0..<points.count {
+        let diff = points.values[i * d + j] - mean
+        v += diff * diff
+      }
+      total += v / n
+    }
+    return total / Double(d)
+  }
+
+  /// Greedy k-means++ seeding.
+  static func plusPlusSeeds(_ points: PointMatrix, k: Int, rng: inout SplitMix64) -> [Double] {
+    let n = points.count
+    let d = points.dimensions
+    let trials = 2 + Int(log(Double(k)))
+    var centers = [Double]()
+    centers.reserveCapacity(k * d)
+    let first = Int(rng.next() % UInt64(n))
+    centers.append(contentsOf: points.values[first * d..<(first + 1) * d])
+    var closest = [Double](repeating: 0, count: n)
+    points.values.withUnsafeBufferPointer { x in
+      for i in 0..<n { closest[i] = squaredDistance(x, i, centers, 0, d) }
+    }
+    var potential = closest.reduce(0, +)
+    var candidateDistances = [Double](repeating: 0, count: n)
+    var bestDistances = [Double](repeating: 0, count: n)
+    for _ in 1..<k {
+      var bestCandidate = -1
+      var bestPotential = Double.infinity
+      for _ in 0..<trials {
+        // Draw a point with probability proportional to its squared distance.
+        let target = rng.nextUnit() * potential
+        var cumulative = 0.0
+        var candidate = n - 1
+        for i in 0..<n {
+          cumulative += closest[i]
+          if cumulative > target {
+            candidate = i
+            break
+          }
+        }
+        var candidatePotential = 0.0
+        points.values.withUnsafeBufferPointer { x in
+          let c = Array(x[candidate * d..<(candidate + 1) * d])
+          for i in 0..<n {
+            let dist = min(closest[i], squaredDistance(x, i, c, 0, d))
+            candidateDistances[i] = dist
+            candidatePotential += dist
+          }
+        }
+        if candidatePotential < bestPotential {
+          bestPotential = candidatePotential
+          bestCandidate = candidate
+          swap(&bestDistances, &candidateDistances)
+        }
+      }
+      centers.append(contentsOf: points.values[bestCandidate * d..<(bestCandidate + 1) * d])
+      swap(&closest, &bestDistances)
+      potential = bestPotential
+    }
+    return centers
+  }
+
+  @inline(__always)
+  static func squaredDistance(_ x: UnsafeBufferPointer<Double>, _ i: Int, _ centers: [Double], _ c: Int, _ d: Int) -> Double {
+    var s = 0.0
+    for j in 0..<d {
+      let diff = x[i * d + j] - centers[c * d + j]
+      s += diff * diff
+    }
+    return s
+  }
+
+  /// Assigns each point to its nearest centre; returns how many labels changed.
+  static func assign(_ points: PointMatrix, centers: [Double], labels: inout [Int32]) -> Int {
+    let n = points.count
+    let d = points.dimensions
+    let k = centers.count / d
+    let chunks = n < 4096 ? 1 : ProcessInfo.processInfo.activeProcessorCount * 2
+    let changes = UnsafeMutableBufferPointer<Int>.allocate(capacity: chunks)
+    defer { changes.deallocate() }
+    changes.initialize(repeating: 0)
+    points.values.withUnsafeBufferPointer { x in
+      centers.withUnsafeBufferPointer { centers in
+        labels.withUnsafeMutableBufferPointer { labels in
+          let work = { (chunk: Int) in
+            var changed = 0
+            for i in (chunk * n / chunks)..<((chunk + 1) * n / chunks) {
+              var best = 0
+              var bestDistance = Double.infinity
+              for c in 0..<k {
+                var s = 0.0
+                for j in 0..<d {
+                  let diff = x[i * d + j] - centers[c * d + j]
+                  s += diff * diff
+                }
+                if s < bestDistance {
+                  bestDistance = s
+                  best = c
+                }
+              }
+              if labels[i] != Int32(best) {
+                labels[i] = Int32(best)
+                changed += 1
+              }
+            }
+            changes[chunk] = changed
+          }
+          concurrentChunks(chunks, work)
+        }
+      }
+    }
+    return changes.reduce(0, +)
+  }
+
+  /// New centres as the means of their points; an emptied cluster takes the point
+  /// farthest from its centre.
+  static func recompute(_ points: PointMatrix, labels: [Int32], k: Int, previous: [Double]) -> [Double] {
+    let d = points.dimensions
+    var sums = [Double](repeating: 0, count: k * d)
+    var counts = [Int](repeating: 0, count: k)
+    for i in 0..<points.count {
+      let c = Int(labels[i])
+      counts[c] += 1
+      for j in 0..<d { sums[c * d + j] += points.values[i * d + j] }
+    }
+    for c in 0..<k where counts[c] == 0 {
+      var farthest = 0
+      var distance = -1.0
+      points.values.withUnsafeBufferPointer { x in
+        for i in 0..<points.count {
+          let s = squaredDistance(x, i, previous, Int(labels[i]), d)
+          if s > distance {
+            distance = s
+            farthest = i
+          }
+        }
+      }
+      for j in 0..<d { sums[c * d + j] = points.values[farthest * d + j] }
+      counts[c] = 1
+    }
+    for c in 0..<k {
+      for j in 0..<d { sums[c * d + j] /= Double(counts[c]) }
+    }
+    return sums
+  }
+}
+
+/// Runs `body` for 0..<count on all cores and returns when every call has. The callers
+/// write to disjoint parts of their buffers, which is why the closure may be shared.
+func concurrentChunks(_ count: Int, _ body: (Int) -> Void) {
+  if count == 1 {
+    body(0)
+    return
+  }
+  withoutActuallyEscaping(body) { escapable in
+    nonisolated(unsafe) let work = escapable
+    DispatchQueue.concurrentPerform(iterations: count) { work($0) }
+  }
+}

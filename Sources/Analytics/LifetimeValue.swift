@@ -1,0 +1,328 @@
+import Foundation
+
+/// Per-customer inputs of the BG/NBD and Gamma-Gamma models, as Python's lifetimes builds
+/// them with `summary_data_from_transaction_data(..., freq='D')`:
+/// frequency x = distinct purchase days − 1; recency t_x = last − first purchase day;
+/// T = end of observation (the last day of data) − first purchase day; monetary value =
+/// mean spend of the repeat purchase days (0 when x = 0).
+public struct RepeatSummary: Sendable {
+  public var frequency: [Double]
+  public var recency: [Double]
+  public var age: [Double]
+  public var monetaryValue: [Double]
+
+  public init(frequency: [Double], recency: [Double], age: [Double], monetaryValue: [Double]) {
+    self.frequency = frequency
+    self.recency = recency
+    self.age = age
+    self.monetaryValue = monetaryValue
+  }
+
+  /// The summary of a customer table.
+  public init(_ table: CustomerTable) {
+    let n = table.count
+    frequency = (0..<n).map { Double(table.purchaseDays[$0] - 1) }
+    recency = (0..<n).map { Double(table.lastDay[$0] - table.firstDay[$0]) }
+    age = (0..<n).map { Double(table.lastDataDay - Int(table.firstDay[$0])) }
+    monetaryValue = (0..<n).map { i in
+      let x = Double(table.purchaseDays[i] - 1)
+      return x > 0 ? (table.monetary[i] - table.firstDaySpend[i]) / x : 0
+    }
+  }
+}
+
+/// Outcome of a maximum-likelihood fit.
+public struct ModelFit: Sendable, Codable, Equatable {
+  public var converged: Bool
+  public var iterations: Int
+  /// Mean log-likelihood per customer at the optimum.
+  public var logLikelihood: Double
+  public var message: String
+}
+
+/// BG/NBD parameters (Fader, Hardie & Lee, 2005).
+public struct BGNBDParameters: Sendable, Codable, Equatable {
+  public var r: Double
+  public var alpha: Double
+  public var a: Double
+  public var b: Double
+  public var fit: ModelFit
+}
+
+/// Gamma-Gamma spend model parameters (Fader & Hardie, 2013).
+public struct GammaGammaParameters: Sendable, Codable, Equatable {
+  public var p: Double
+  public var q: Double
+  public var v: Double
+  public var fit: ModelFit
+}
+
+/// Digamma ψ(x) for x > 0 (recurrence to x ≥ 6, then the asymptotic series).
+public func digamma(_ x: Double) -> Double {
+  var x = x
+  var result = 0.0
+  while x < 6 {
+    result -= 1 / x
+    x += 1
+  }
+  let f = 1 / (x * x)
+  result += log(x) - 0.5 / x - f * (1.0 / 12 - f * (1.0 / 120 - f * (1.0 / 252 - f * (1.0 / 240 - f / 132))))
+  return result
+}
+
+/// Gauss hypergeometric ₂F₁(a, b; c; z) for 0 ≤ z < 1 by its power series.
+public func hypergeometric2F1(_ a: Double, _ b: Double, _ c: Double, _ z: Double) -> Double {
+  var term = 1.0
+  var sum = 1.0
+  for n in 0..<100_000 {
+    let nd = Double(n)
+    term *= (a + nd) * (b + nd) / ((c + nd) * (nd + 1)) * z
+    sum += term
+    if abs(term) < 1e-15 * abs(sum) { break }
+  }
+  return sum
+}
+
+/// BG/NBD and Gamma-Gamma: fitting by maximum likelihood and the per-customer predictions.
+public enum LifetimeModels {
+  /// Parameters are searched in log space within these bounds, so the fit never returns a
+  /// non-positive or runaway value.
+  static let logBounds: ClosedRange<Double> = log(1e-6)...log(1e6)
+
+  // MARK: BG/NBD
+
+  /// Fits BG/NBD by maximising the mean log-likelihood (BFGS on log-parameters with the
+  /// analytic gradient). Customers with identical (x, t_x, T) are counted once, weighted.
+  public static func fitBGNBD(_ s: RepeatSummary) -> BGNBDParameters {
+    // Group identical customers: x, t_x, T are integers in days.
+    var groups: [SIMD3<Double>: Double] = [:]
+    for i in s.frequency.indices { groups[SIMD3(s.frequency[i], s.recency[i], s.age[i]), default: 0] += 1 }
+    let keys = Array(groups.keys)
+    let x = keys.map { $0.x }
+    let tx = keys.map { $0.y }
+    let big = keys.map { $0.z }
+    let w = keys.map { groups[$0]! }
+    let total = w.reduce(0, +)
+    let maxX = Int(x.max() ?? 0)
+    // Scale time as lifetimes does (1 / max T), for a well-conditioned search.
+    let scale = 1 / max(big.max() ?? 1, 1)
+    let txs = tx.map { $0 * scale }
+    let ts = big.map { $0 * scale }
+    let xi = x.map { Int($0) }
+
+    func objective(_ theta: [Double]) -> (Double, [Double]) {
+      let r = exp(theta[0]), alpha = exp(theta[1]), a = exp(theta[2]), b = exp(theta[3])
+      // Per-x terms: ln Γ(r+x) − ln Γ(r), ψ(r+x) − ψ(r), and the same for b and a+b.
+      var lgR = [Double](repeating: 0, count: maxX + 1), dgR = lgR, lgB = lgR, dgB = lgR, lgAB = lgR, dgAB = lgR
+      for k in 1...max(1, maxX) where k <= maxX {
+        let j = Double(k - 1)
+        lgR[k] = lgR[k - 1] + log(r + j)
+        dgR[k] = dgR[k - 1] + 1 / (r + j)
+        lgB[k] = lgB[k - 1] + log(b + j)
+        dgB[k] = dgB[k - 1] + 1 / (b + j)
+        lgAB[k] = lgAB[k - 1] + log(a + b + j)
+        dgAB[k] = dgAB[k - 1] + 1 / (a + b + j)
+      }
+      var ll = 0.0
+      var gr = 0.0, gal = 0.0, ga = 0.0, gb = 0.0
+      let logAlpha = log(alpha)
+      for i in 0..<x.count {
+        let xv = x[i], k = xi[i], weight = w[i]
+        let a1 = lgR[k] + r * logAlpha
+        let a2 = lgB[k] - lgAB[k]
+        let logAT = log(alpha + ts[i])
+        let l3 = -(r + xv) * logAT
+        var l = l3
+        var w3 = 1.0, w4 = 0.0
+        var logATx = 0.0
+        if k > 0 {
+          logATx = log(alpha + txs[i])
+          let l4 = log(a) - log(b + xv - 1) - (r + xv) * logATx
+          let m = max(l3, l4)
+          let e3 = exp(l3 - m), e4 = exp(l4 - m)
+          l = m + log(e3 + e4)
+          w3 = e3 / (e3 + e4)
+          w4 = e4 / (e3 + e4)
+        }
+        ll += weight * (a1 + a2 + l)
+        gr += weight * (dgR[k] + logAlpha - w3 * logAT - w4 * logATx)
+        gal += weight * (r / alpha - w3 * (r + xv) / (alpha + ts[i]) - (k > 0 ? w4 * (r + xv) / (alpha + txs[i]) : 0))
+        ga += weight * (-dgAB[k] + (k > 0 ? w4 / a : 0))
+        gb += weight * (dgB[k] - dgAB[k] - (k > 0 ? w4 / (b + xv - 1) : 0))
+      }
+      // Minimise the negative mean log-likelihood; chain rule for log-parameters.
+      return (-ll / total, [-gr * r / total, -gal * alpha / total, -ga * a / total, -gb * b / total])
+    }
+    let start = [log(1.0), log(1.0), log(1.0), log(1.0)]
+    let result = minimizeBFGS(objective, start: start)
+    let p = result.point.map(exp)
+    return BGNBDParameters(
+      r: p[0], alpha: p[1] / scale, a: p[2], b: p[3],
+      fit: ModelFit(converged: result.converged, iterations: result.iterations, logLikelihood: -result.value, message: result.message))
+  }
+
+  /// Probability that a customer is still alive (has not churned) at the end of observation.
+  public static func probabilityAlive(_ m: BGNBDParameters, x: Double, tx: Double, age: Double) -> Double {
+    guard x > 0 else { return 1 }
+    let logRatio = (m.r + x) * (log(m.alpha + age) - log(m.alpha + tx))
+    let term = m.a / (m.b + x - 1) * exp(logRatio)
+    return 1 / (1 + term)
+  }
+
+  /// Expected number of purchases in the next `t` days.
+  public static func expectedPurchases(_ m: BGNBDParameters, t: Double, x: Double, tx: Double, age: Double) -> Double {
+    guard t > 0 else { return 0 }
+    let (r, alpha, a, b) = (m.r, m.alpha, m.a, m.b)
+    guard a > 1 else {
+      // The expectation diverges for a ≤ 1; bound it by the purchase rate times the horizon.
+      return probabilityAlive(m, x: x, tx: tx, age: age) * (r + x) / (alpha + age) * t
+    }
+    let z = t / (alpha + age + t)
+    let hyp = hypergeometric2F1(r + x, b + x, a + b + x - 1, z)
+    let first = (a + b + x - 1) / (a - 1)
+    let second = 1 - pow((alpha + age) / (alpha + age + t), r + x) * hyp
+    let denominator = 1 + (x > 0 ? a / (b + x - 1) * pow((alpha + age) / (alpha + tx), r + x) : 0)
+    let value = first * second / denominator
+    return value.isFinite ? max(0, value) : 0
+  }
+
+  // MARK: Gamma-Gamma
+
+  /// Fits Gamma-Gamma on repeat customers (x > 0) by maximising the mean log-likelihood.
+  public static func fitGammaGamma(frequency: [Double], monetaryValue: [Double]) -> GammaGammaParameters {
+    var x: [Double] = []
+    var m: [Double] = []
+    for i in frequency.indices where frequency[i] > 0 && monetaryValue[i] > 0 {
+      x.append(frequency[i])
+      m.append(monetaryValue[i])
+    }
+    guard !x.isEmpty else {
+      return GammaGammaParameters(p: 1, q: 2, v: 1, fit: ModelFit(converged: false, iterations: 0, logLikelihood: 0, message: "no repeat customer: nothing to fit"))
+    }
+    let n = Double(x.count)
+    let logM = m.map(log)
+    let logX = x.map(log)
+    func objective(_ theta: [Double]) -> (Double, [Double]) {
+      let p = exp(theta[0]), q = exp(theta[1]), v = exp(theta[2])
+      var ll = 0.0, gp = 0.0, gq = 0.0, gv = 0.0
+      let lgq = logGamma(q), dq = digamma(q), logV = log(v)
+      for i in 0..<x.count {
+        let px = p * x[i]
+        let denominator = x[i] * m[i] + v
+        let logDen = log(denominator)
+        ll += logGamma(px + q) - logGamma(px) - lgq + q * logV + (px - 1) * logM[i] + px * logX[i] - (px + q) * logDen
+        let dpq = digamma(px + q)
+        gp += x[i] * (dpq - digamma(px) + logM[i] + logX[i] - logDen)
+        gq += dpq - dq + logV - logDen
+        gv += q / v - (px + q) / denominator
+      }
+      return (-ll / n, [-gp * p / n, -gq * q / n, -gv * v / n])
+    }
+    let result = minimizeBFGS(objective, start: [log(1.0), log(1.0), log(1.0)])
+    let p = result.point.map(exp)
+    return GammaGammaParameters(
+      p: p[0], q: p[1], v: p[2],
+      fit: ModelFit(converged: result.converged, iterations: result.iterations, logLikelihood: -result.value, message: result.message))
+  }
+
+  /// Expected mean order value of a customer given x repeat purchases of mean value m
+  /// (the population mean p·v/(q − 1) when x = 0).
+  public static func expectedAverageValue(_ g: GammaGammaParameters, x: Double, m: Double) -> Double {
+    let value = g.p * (g.v + x * m) / (g.p * x + g.q - 1)
+    return value.isFinite && value > 0 ? value : 0
+  }
+
+  /// Discounted lifetime value over `months` months of 30 days, as lifetimes'
+  /// `customer_lifetime_value`: Σ_i (E[purchases by 30i] − E[purchases by 30(i−1)]) ×
+  /// expected value / (1 + rate)^i.
+  public static func lifetimeValue(
+    _ m: BGNBDParameters, _ g: GammaGammaParameters, x: Double, tx: Double, age: Double, monetary: Double, months: Int, monthlyDiscountRate: Double
+  ) -> Double {
+    let value = expectedAverageValue(g, x: x, m: monetary)
+    var total = 0.0
+    var previous = 0.0
+    for i in 1...max(1, months) {
+      let purchases = expectedPurchases(m, t: Double(30 * i), x: x, tx: tx, age: age)
+      total += (purchases - previous) * value / pow(1 + monthlyDiscountRate, Double(i))
+      previous = purchases
+    }
+    return total.isFinite ? total : 0
+  }
+}
+
+/// Result of `minimizeBFGS`.
+struct MinimizeResult {
+  var point: [Double]
+  var value: Double
+  var iterations: Int
+  var converged: Bool
+  var message: String
+}
+
+/// Quasi-Newton minimisation (BFGS with a backtracking Armijo line search) of a smooth
+/// function given with its gradient. Points are kept inside `LifetimeModels.logBounds`.
+func minimizeBFGS(_ f: ([Double]) -> (Double, [Double]), start: [Double], maxIterations: Int = 500, gradientTolerance: Double = 1e-10) -> MinimizeResult {
+  let n = start.count
+  var x = start
+  var (fx, g) = f(x)
+  var h = (0..<n).map { i in (0..<n).map { j in i == j ? 1.0 : 0.0 } }
+  var iterations = 0
+  func clamp(_ v: [Double]) -> [Double] { v.map { min(max($0, LifetimeModels.logBounds.lowerBound), LifetimeModels.logBounds.upperBound) } }
+  while iterations < maxIterations {
+    iterations += 1
+    let gradNorm = g.map { $0 * $0 }.reduce(0, +).squareRoot()
+    if gradNorm < gradientTolerance {
+      return MinimizeResult(point: x, value: fx, iterations: iterations, converged: true, message: "gradient below tolerance")
+    }
+    var direction = (0..<n).map { i in -(0..<n).map { j in h[i][j] * g[j] }.reduce(0, +) }
+    var slope = zip(direction, g).map(*).reduce(0, +)
+    if slope >= 0 {
+      // Not a descent direction: restart from steepest descent.
+      h = (0..<n).map { i in (0..<n).map { j in i == j ? 1.0 : 0.0 } }
+      direction = g.map { -$0 }
+      slope = -gradNorm * gradNorm
+    }
+    var step = 1.0
+    var accepted: ([Double], Double, [Double])?
+    for _ in 0..<60 {
+      let candidate = clamp(zip(x, direction).map { $0 + step * $1 })
+      let (fc, gc) = f(candidate)
+      if fc.isFinite && fc <= fx + 1e-4 * step * slope {
+        accepted = (candidate, fc, gc)
+        break
+      }
+      step *= 0.5
+    }
+    guard let (xNew, fNew, gNew) = accepted else {
+      return MinimizeResult(point: x, value: fx, iterations: iterations, converged: gradNorm < 1e-6, message: "line search could not improve further")
+    }
+    let s = zip(xNew, x).map(-)
+    let y = zip(gNew, g).map(-)
+    let sy = zip(s, y).map(*).reduce(0, +)
+    let improvement = fx - fNew
+    x = xNew
+    fx = fNew
+    g = gNew
+    if sy > 1e-12 {
+      // BFGS update of the inverse Hessian.
+      let hy = (0..<n).map { i in (0..<n).map { j in h[i][j] * y[j] }.reduce(0, +) }
+      let yhy = zip(y, hy).map(*).reduce(0, +)
+      for i in 0..<n {
+        for j in 0..<n {
+          h[i][j] += (sy + yhy) * s[i] * s[j] / (sy * sy) - (hy[i] * s[j] + s[i] * hy[j]) / sy
+        }
+      }
+    }
+    if improvement >= 0 && improvement < 1e-15 * max(1, abs(fx)) && g.map({ $0 * $0 }).reduce(0, +).squareRoot() < 1e-7 {
+      return MinimizeResult(point: x, value: fx, iterations: iterations, converged: true, message: "no further improvement")
+    }
+  }
+  return MinimizeResult(point: x, value: fx, iterations: iterations, converged: false, message: "iteration limit reached")
+}
+
+/// ln Γ(x) for x > 0.
+@inline(__always)
+func logGamma(_ x: Double) -> Double {
+  let value: Double = lgamma(x)
+  return value
+}

@@ -1,0 +1,137 @@
+/// The standard RFM segments. Raw values are the names used in reports, exports and JSON.
+public enum RFMSegment: String, CaseIterable, Sendable, Codable {
+  case champions = "Champions"
+  case loyal = "Loyal Customers"
+  case potentialLoyalist = "Potential Loyalist"
+  case newCustomers = "New Customers"
+  case promising = "Promising"
+  case needAttention = "Need Attention"
+  case aboutToSleep = "About To Sleep"
+  case atRisk = "At Risk"
+  case cantLose = "Can't Lose Them"
+  case hibernating = "Hibernating"
+  case lost = "Lost"
+
+  /// The segment of an R score and an FM score (both 1–5), FM = round-half-up((F + M) / 2).
+  ///
+  /// | R \ FM | 1 | 2 | 3 | 4 | 5 |
+  /// |---|---|---|---|---|---|
+  /// | 5 | New | Potential | Potential | Champions | Champions |
+  /// | 4 | Promising | Potential | Potential | Loyal | Champions |
+  /// | 3 | About To Sleep | About To Sleep | Need Attention | Loyal | Loyal |
+  /// | 2 | Hibernating | Hibernating | At Risk | At Risk | Can't Lose |
+  /// | 1 | Lost | Hibernating | At Risk | At Risk | Can't Lose |
+  public static func of(r: Int, fm: Int) -> RFMSegment {
+    switch (r, fm) {
+    case (5, 1): .newCustomers
+    case (5, 2...3), (4, 2...3): .potentialLoyalist
+    case (5, 4...5), (4, 5): .champions
+    case (4, 1): .promising
+    case (4, 4), (3, 4...5): .loyal
+    case (3, 1...2): .aboutToSleep
+    case (3, 3): .needAttention
+    case (1...2, 5): .cantLose
+    case (1...2, 3...4): .atRisk
+    case (2, 1...2), (1, 2): .hibernating
+    default: .lost
+    }
+  }
+}
+
+/// The coarse lifecycle groups of the hand-written reports. Raw values are the JSON names.
+public enum LifecycleGroup: String, CaseIterable, Sendable, Codable {
+  case loyal, potential, new
+  case atRisk = "at_risk"
+  case lost
+
+  /// The group of one customer, rules applied in this order:
+  /// lost: recency > lostDays; at risk: recency > atRiskDays; new: first order at most
+  /// atRiskDays before the reference date; loyal: FM score ≥ 4; potential: the others.
+  public static func of(recency: Int, tenure: Int, fm: Int, atRiskDays: Int, lostDays: Int) -> LifecycleGroup {
+    if recency > lostDays { return .lost }
+    if recency > atRiskDays { return .atRisk }
+    if tenure <= atRiskDays { return .new }
+    return fm >= 4 ? .loyal : .potential
+  }
+}
+
+/// RFM scores of every customer.
+public struct RFMScores: Sendable {
+  public var r: [UInt8]
+  public var f: [UInt8]
+  public var m: [UInt8]
+
+  /// The FM score: the mean of F and M rounded half up.
+  @inline(__always) public func fm(_ i: Int) -> Int { (Int(f[i]) + Int(m[i]) + 1) / 2 }
+
+  /// Scores 1–5 by quintiles, higher is better (R: lower recency is better).
+  ///
+  /// Tie rule: customers are ranked 1…n by the value, ties broken by customer id in byte
+  /// order; rank q falls in quintile max(1, ⌈5(q − 1)/(n − 1)⌉), which is what pandas gives
+  /// with `pd.qcut(values.rank(method="first"), 5)` on a frame sorted by customer id.
+  public init(_ table: CustomerTable) {
+    let idOrder = table.ids.indices.sorted { table.ids[$0].utf8.lexicographicallyPrecedes(table.ids[$1].utf8) }
+    var position = [Int32](repeating: 0, count: table.count)
+    for (p, i) in idOrder.enumerated() { position[i] = Int32(p) }
+    func quintiles<T: Comparable>(_ values: [T]) -> [UInt8] {
+      let n = values.count
+      var scores = [UInt8](repeating: 3, count: n)
+      guard n > 1 else { return scores }
+      let ranked = values.indices.sorted { a, b in
+        values[a] != values[b] ? values[a] < values[b] : position[a] < position[b]
+      }
+      for (rank0, i) in ranked.enumerated() {
+        let numerator = 5 * rank0  // 5(q − 1) with q = rank0 + 1
+        let bin = (numerator + n - 2) / (n - 1)
+        scores[i] = UInt8(max(1, bin))
+      }
+      return scores
+    }
+    r = quintiles(table.recency).map { 6 - $0 }
+    f = quintiles(table.frequency)
+    m = quintiles(table.monetary)
+  }
+}
+
+/// Aggregate figures of a group of customers (a segment, a lifecycle group, a cluster).
+public struct GroupProfile: Sendable, Codable, Equatable {
+  public var name: String
+  public var customers: Int
+  /// Share of all customers, 0–1.
+  public var share: Double
+  public var revenue: Double
+  /// Share of all revenue, 0–1.
+  public var revenueShare: Double
+  public var orders: Int
+  public var meanRecency: Double
+  public var meanFrequency: Double
+  public var meanMonetary: Double
+  /// Revenue of the group divided by its orders.
+  public var averageOrderValue: Double
+
+  /// Profiles of the groups given by `membership` (a group index per customer).
+  static func profiles(names: [String], membership: [Int], table: CustomerTable) -> [GroupProfile] {
+    let k = names.count
+    var counts = [Int](repeating: 0, count: k)
+    var revenue = [Double](repeating: 0, count: k)
+    var orders = [Int](repeating: 0, count: k)
+    var recency = [Double](repeating: 0, count: k)
+    for i in 0..<table.count {
+      let g = membership[i]
+      counts[g] += 1
+      revenue[g] += table.monetary[i]
+      orders[g] += Int(table.frequency[i])
+      recency[g] += Double(table.recency[i])
+    }
+    let totalRevenue = revenue.reduce(0, +)
+    let n = Double(table.count)
+    return (0..<k).map { g in
+      let c = Double(counts[g])
+      return GroupProfile(
+        name: names[g], customers: counts[g], share: n > 0 ? c / n : 0, revenue: revenue[g],
+        revenueShare: totalRevenue > 0 ? revenue[g] / totalRevenue : 0, orders: orders[g],
+        meanRecency: c > 0 ? recency[g] / c : 0, meanFrequency: c > 0 ? Double(orders[g]) / c : 0,
+        meanMonetary: c > 0 ? revenue[g] / c : 0, averageOrderValue: orders[g] > 0 ? revenue[g] / Double(orders[g]) : 0)
+    }
+  }
+}
