@@ -35,6 +35,8 @@ let package = Package(
     // Pure computation: no I/O, no gRPC, no SQLite.
     .target(name: "Analytics"),
     .target(name: "Reports", dependencies: ["Analytics"]),
+    // What a job is: its kinds, and its options checked and turned into analysis options.
+    .target(name: "Jobs", dependencies: ["FidelisProto", "Analytics"]),
     .target(
       name: "Store",
       dependencies: [
@@ -45,7 +47,7 @@ let package = Package(
     .target(
       name: "Server",
       dependencies: [
-        "FidelisProto", "Store",
+        "FidelisProto", "Store", "Jobs",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
         .product(name: "Logging", package: "swift-log"),
@@ -55,7 +57,7 @@ let package = Package(
     .target(
       name: "Worker",
       dependencies: [
-        "FidelisProto", "Analytics", "Reports",
+        "FidelisProto", "Analytics", "Reports", "Jobs",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
         .product(name: "Logging", package: "swift-log"),
@@ -65,7 +67,7 @@ let package = Package(
     .target(
       name: "Client",
       dependencies: [
-        "FidelisProto", "Analytics", "Reports",
+        "FidelisProto", "Analytics", "Reports", "Jobs",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
         .product(name: "ArgumentParser", package: "swift-argument-parser"),

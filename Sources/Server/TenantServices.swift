@@ -1,0 +1,310 @@
+import Crypto
+import FidelisProto
+import Foundation
+import GRPCCore
+import Jobs
+import Logging
+import Store
+
+/// AdminService: tenants and keys, with the admin token.
+struct AdminService: Sendable {
+  let coordinator: Coordinator
+}
+
+extension AdminService: Fidelis_V1_AdminService.ServiceProtocol {
+  func createTenant(request: ServerRequest<Fidelis_V1_CreateTenantRequest>, context: ServerContext) async throws -> ServerResponse<Fidelis_V1_CreateTenantResponse> {
+    try coordinator.requireAdmin(request.metadata)
+    let m = request.message
+    let language = m.defaultLanguage.isEmpty ? "en" : m.defaultLanguage
+    let (tenant, key) = try mapStoreErrors {
+      try coordinator.store.createTenant(
+        name: m.name, maxQueuedJobs: Int(m.limits.maxQueuedJobs), maxRunningJobs: Int(m.limits.maxRunningJobs), maxDatasetBytes: m.limits.maxDatasetBytes,
+        language: language)
+    }
+    coordinator.logger.info("tenant created", metadata: ["tenant": "\(tenant.id)", "name": "\(tenant.name)"])
+    return ServerResponse(message: .with {
+      $0.tenant = coordinator.message(tenant)
+      $0.apiKey = key
+    })
+  }
+
+  func listTenants(request: ServerRequest<Fidelis_V1_ListTenantsRequest>, context: ServerContext) async throws -> ServerResponse<Fidelis_V1_ListTenantsResponse> {
+    try coordinator.requireAdmin(request.metadata)
+    let tenants = try mapStoreErrors { try coordinator.store.listTenants() }
+    return ServerResponse(message: .with { $0.tenants = tenants.map(coordinator.message) })
+  }
+
+  func rotateKey(request: ServerRequest<Fidelis_V1_RotateKeyRequest>, context: ServerContext) async throws -> ServerResponse<Fidelis_V1_RotateKeyResponse> {
+    try coordinator.requireAdmin(request.metadata)
+    let key = try mapStoreErrors { try coordinator.store.rotateKey(tenantId: request.message.tenantID) }
+    coordinator.logger.info("api key rotated", metadata: ["tenant": "\(request.message.tenantID)"])
+    return ServerResponse(message: .with { $0.apiKey = key })
+  }
+}
+
+/// DatasetService: uploads stream into the store chunk by chunk.
+struct DatasetService: Sendable {
+  let coordinator: Coordinator
+  static let maxChunkBytes = 1 << 20
+}
+
+extension DatasetService: Fidelis_V1_DatasetService.ServiceProtocol {
+  func uploadDataset(request: StreamingServerRequest<Fidelis_V1_UploadDatasetRequest>, context: ServerContext) async throws -> ServerResponse<Fidelis_V1_Dataset> {
+    let tenant = try coordinator.tenant(request.metadata)
+    let store = coordinator.store
+    let limit = store.maxDatasetBytes(tenant)
+    var datasetId: String?
+    var hasher = SHA256()
+    var size: Int64 = 0
+    var seq = 0
+    do {
+      for try await part in request.messages {
+        switch part.part {
+        case .header(let header):
+          guard datasetId == nil else { throw RPCError(code: .invalidArgument, message: "the upload header must be sent once, first") }
+          let kind = header.kind.isEmpty ? "transactions" : header.kind
+          datasetId = try mapStoreErrors { try store.beginUpload(tenantId: tenant.id, name: header.name, kind: kind) }
+        case .chunk(let bytes):
+          guard let id = datasetId else { throw RPCError(code: .invalidArgument, message: "the upload must start with a header message") }
+          guard bytes.count <= Self.maxChunkBytes else {
+            throw RPCError(code: .invalidArgument, message: "upload chunks must be at most \(Self.maxChunkBytes) bytes (got \(bytes.count))")
+          }
+          size += Int64(bytes.count)
+          guard size <= limit else {
+            throw RPCError(code: .resourceExhausted, message: "dataset exceeds the tenant's limit of \(limit) bytes; nothing was stored")
+          }
+          hasher.update(data: bytes)
+          try mapStoreErrors { try store.appendChunk(datasetId: id, seq: seq, data: bytes) }
+          seq += 1
+        case nil:
+          throw RPCError(code: .invalidArgument, message: "an upload message must carry a header or a chunk")
+        }
+      }
+      guard let id = datasetId else { throw RPCError(code: .invalidArgument, message: "empty upload: send a header, then the file in chunks") }
+      guard size > 0 else { throw RPCError(code: .invalidArgument, message: "the file is empty") }
+      let digest = hasher.finalize().map { String(format: "%02x", $0) }.joined()
+      let record = try mapStoreErrors { try store.finishUpload(datasetId: id, size: size, sha256: digest, chunks: seq) }
+      coordinator.logger.info("dataset uploaded", metadata: ["tenant": "\(tenant.id)", "dataset": "\(id)", "bytes": "\(size)"])
+      return ServerResponse(message: coordinator.message(record))
+    } catch {
+      if let id = datasetId { try? store.abortUpload(datasetId: id) }
+      throw error
+    }
+  }
+
+  func listDatasets(request: ServerRequest<Fidelis_V1_ListDatasetsRequest>, context: ServerContext) async throws -> ServerResponse<Fidelis_V1_ListDatasetsResponse> {
+    let tenant = try coordinator.tenant(request.metadata)
+    let records = try mapStoreErrors { try coordinator.store.datasets(tenantId: tenant.id) }
+    return ServerResponse(message: .with { $0.datasets = records.map(coordinator.message) })
+  }
+
+  func getDataset(request: ServerRequest<Fidelis_V1_GetDatasetRequest>, context: ServerContext) async throws -> ServerResponse<Fidelis_V1_Dataset> {
+    let tenant = try coordinator.tenant(request.metadata)
+    let record = try mapStoreErrors { try coordinator.store.dataset(tenantId: tenant.id, id: request.message.datasetID) }
+    return ServerResponse(message: coordinator.message(record))
+  }
+
+  func deleteDataset(request: ServerRequest<Fidelis_V1_DeleteDatasetRequest>, context: ServerContext) async throws -> ServerResponse<Fidelis_V1_DeleteDatasetResponse> {
+    let tenant = try coordinator.tenant(request.metadata)
+    try mapStoreErrors { try coordinator.store.deleteDataset(tenantId: tenant.id, id: request.message.datasetID) }
+    coordinator.logger.info("dataset deleted", metadata: ["tenant": "\(tenant.id)", "dataset": "\(request.message.datasetID)"])
+    return ServerResponse(message: .init())
+  }
+}
+
+/// JobService: submit, follow and cancel jobs.
+struct JobService: Sendable {
+  let coordinator: Coordinator
+}
+
+extension JobService: Fidelis_V1_JobService.ServiceProtocol {
+  func submitJob(request: ServerRequest<Fidelis_V1_SubmitJobRequest>, context: ServerContext) async throws -> ServerResponse<Fidelis_V1_Job> {
+    let tenant = try coordinator.tenant(request.metadata)
+    guard !coordinator.isDraining else { throw RPCError(code: .unavailable, message: "the coordinator is shutting down; submit again to another or later") }
+    let m = request.message
+    let kind = m.kind.isEmpty ? JobKind.analysis.rawValue : m.kind
+    guard JobKind(rawValue: kind) != nil else {
+      throw RPCError(code: .invalidArgument, message: "unknown job kind '\(kind)' (kinds: \(JobKind.allCases.map(\.rawValue).joined(separator: ", ")))")
+    }
+    guard !m.datasetID.isEmpty else { throw RPCError(code: .invalidArgument, message: "dataset_id is required") }
+    guard m.idempotencyKey.count <= 200 else { throw RPCError(code: .invalidArgument, message: "idempotency_key must be at most 200 characters") }
+    do {
+      _ = try m.options.analysisOptions(defaultLanguage: tenant.defaultLanguage)
+    } catch {
+      throw RPCError(code: .invalidArgument, message: error.message)
+    }
+    if !m.options.customersDatasetID.isEmpty {
+      let customers = try mapStoreErrors { try coordinator.store.dataset(tenantId: tenant.id, id: m.options.customersDatasetID) }
+      guard customers.kind == "customers" else {
+        throw RPCError(code: .invalidArgument, message: "customers_dataset_id must name a dataset uploaded with kind 'customers'")
+      }
+    }
+    let options = try m.options.serializedBytes() as Data
+    let (job, created) = try mapStoreErrors {
+      try coordinator.store.submitJob(tenantId: tenant.id, datasetId: m.datasetID, kind: kind, options: options, idempotencyKey: m.idempotencyKey)
+    }
+    if created {
+      coordinator.logger.info("job submitted", metadata: ["tenant": "\(tenant.id)", "job": "\(job.id)", "kind": "\(kind)", "dataset": "\(m.datasetID)"])
+    }
+    return ServerResponse(message: try coordinator.message(job, details: false))
+  }
+
+  func getJob(request: ServerRequest<Fidelis_V1_GetJobRequest>, context: ServerContext) async throws -> ServerResponse<Fidelis_V1_Job> {
+    let tenant = try coordinator.tenant(request.metadata)
+    let job = try mapStoreErrors { try coordinator.store.job(tenantId: tenant.id, id: request.message.jobID) }
+    return ServerResponse(message: try coordinator.message(job, details: true))
+  }
+
+  func listJobs(request: ServerRequest<Fidelis_V1_ListJobsRequest>, context: ServerContext) async throws -> ServerResponse<Fidelis_V1_ListJobsResponse> {
+    let tenant = try coordinator.tenant(request.metadata)
+    let m = request.message
+    guard m.limit >= 0, m.limit <= 1000 else { throw RPCError(code: .invalidArgument, message: "limit must be between 0 and 1000 (got \(m.limit))") }
+    let state: JobState?
+    switch m.state {
+    case .unspecified: state = nil
+    case .UNRECOGNIZED(let value): throw RPCError(code: .invalidArgument, message: "unknown job state \(value)")
+    default: state = m.state.storeState
+    }
+    let jobs = try mapStoreErrors { try coordinator.store.jobs(tenantId: tenant.id, state: state, limit: m.limit == 0 ? 100 : Int(m.limit)) }
+    return ServerResponse(message: .with { $0.jobs = jobs.compactMap { try? coordinator.message($0, details: false) } })
+  }
+
+  func cancelJob(request: ServerRequest<Fidelis_V1_CancelJobRequest>, context: ServerContext) async throws -> ServerResponse<Fidelis_V1_Job> {
+    let tenant = try coordinator.tenant(request.metadata)
+    let job = try mapStoreErrors { try coordinator.store.cancelJob(tenantId: tenant.id, id: request.message.jobID) }
+    coordinator.logger.info("job cancel requested", metadata: ["tenant": "\(tenant.id)", "job": "\(job.id)", "state": "\(job.state.rawValue)"])
+    return ServerResponse(message: try coordinator.message(job, details: true))
+  }
+
+  func watchJob(request: ServerRequest<Fidelis_V1_WatchJobRequest>, context: ServerContext) async throws -> StreamingServerResponse<Fidelis_V1_Job> {
+    let tenant = try coordinator.tenant(request.metadata)
+    let id = request.message.jobID
+    let coordinator = self.coordinator
+    _ = try mapStoreErrors { try coordinator.store.job(tenantId: tenant.id, id: id) }
+    return StreamingServerResponse { writer in
+      var last: Fidelis_V1_Job?
+      // Polling the store keeps the stream correct whichever process changed the job; the
+      // loop ends when the client leaves or the server stops (the handler is not cancelled).
+      while !context.cancellation.isCancelled {
+        let job = try mapStoreErrors { try coordinator.store.job(tenantId: tenant.id, id: id) }
+        let message = try coordinator.message(job, details: job.state.isFinal)
+        if message != last {
+          try await writer.write(message)
+          last = message
+        }
+        if job.state.isFinal { break }
+        try? await Task.sleep(for: .milliseconds(100))
+      }
+      return [:]
+    }
+  }
+}
+
+/// ReportService: report files and segment exports.
+struct ReportService: Sendable {
+  let coordinator: Coordinator
+  static let chunkBytes = 256 << 10
+}
+
+extension ReportService: Fidelis_V1_ReportService.ServiceProtocol {
+  func getReport(request: ServerRequest<Fidelis_V1_GetReportRequest>, context: ServerContext) async throws -> StreamingServerResponse<Fidelis_V1_ReportChunk> {
+    let tenant = try coordinator.tenant(request.metadata)
+    let format = request.message.format.isEmpty ? "md" : request.message.format.lowercased()
+    let artifact = try mapStoreErrors { try coordinator.store.artifact(tenantId: tenant.id, jobId: request.message.jobID, format: format) }
+    return Self.stream(artifact.data, contentType: artifact.contentType)
+  }
+
+  func listReports(request: ServerRequest<Fidelis_V1_ListReportsRequest>, context: ServerContext) async throws -> ServerResponse<Fidelis_V1_ListReportsResponse> {
+    let tenant = try coordinator.tenant(request.metadata)
+    let reports = try mapStoreErrors { try coordinator.store.reports(tenantId: tenant.id) }
+    return ServerResponse(message: .with {
+      $0.reports = reports.map { report in
+        .with {
+          $0.jobID = report.job.id
+          $0.kind = report.job.kind
+          $0.formats = report.formats
+          $0.createdAtUnixMs = report.job.finishedAt ?? 0
+          $0.sizeBytes = report.size
+        }
+      }
+    })
+  }
+
+  func exportSegment(request: ServerRequest<Fidelis_V1_ExportSegmentRequest>, context: ServerContext) async throws -> StreamingServerResponse<Fidelis_V1_ReportChunk> {
+    let tenant = try coordinator.tenant(request.metadata)
+    let segment = request.message.segment.trimmingCharacters(in: .whitespaces)
+    guard !segment.isEmpty else { throw RPCError(code: .invalidArgument, message: "segment is required") }
+    let artifact = try mapStoreErrors { try coordinator.store.artifact(tenantId: tenant.id, jobId: request.message.jobID, format: "csv") }
+    let export = try SegmentExport.filter(csv: artifact.data, segment: segment)
+    return Self.stream(export, contentType: "text/csv")
+  }
+
+  static func stream(_ data: Data, contentType: String) -> StreamingServerResponse<Fidelis_V1_ReportChunk> {
+    StreamingServerResponse { writer in
+      var offset = 0
+      repeat {
+        let end = min(data.count, offset + chunkBytes)
+        try await writer.write(.with {
+          $0.data = data.subdata(in: offset..<end)
+          if offset == 0 { $0.contentType = contentType }
+        })
+        offset = end
+      } while offset < data.count
+      return [:]
+    }
+  }
+}
+
+/// Selects the rows of one segment, lifecycle group or cluster from a job's customer CSV.
+enum SegmentExport {
+  static func filter(csv: Data, segment: String) throws -> Data {
+    let text = String(decoding: csv, as: UTF8.self)
+    var lines = text.split(separator: "\n", omittingEmptySubsequences: true)
+    guard !lines.isEmpty else { return csv }
+    let header = lines.removeFirst()
+    let key = segment.lowercased()
+    var names = Set<String>(), clusterNames = [String: String]()
+    var kept: [Substring] = []
+    for line in lines {
+      let fields = parseCSVLine(String(line))
+      guard fields.count >= 5 else { continue }
+      let (seg, group, cluster, clusterName) = (fields[1], fields[2], fields[3], fields[4])
+      names.insert(seg)
+      names.insert(group)
+      clusterNames["cluster:" + cluster] = clusterName
+      if seg.lowercased() == key || group == key.replacingOccurrences(of: " ", with: "_") || "cluster:" + cluster == key || clusterName.lowercased() == key {
+        kept.append(line)
+      }
+    }
+    guard !kept.isEmpty else {
+      let valid = names.sorted() + clusterNames.keys.sorted().map { "\($0) (\(clusterNames[$0]!))" }
+      throw RPCError(code: .notFound, message: "no segment '\(segment)' in this report; valid names: \(valid.joined(separator: ", "))")
+    }
+    return Data((([header] + kept).joined(separator: "\n") + "\n").utf8)
+  }
+
+  static func parseCSVLine(_ line: String) -> [String] {
+    var fields: [String] = []
+    var current = ""
+    var quoted = false
+    var previousQuote = false
+    for ch in line {
+      if quoted {
+        if ch == "\"" { quoted = false; previousQuote = true } else { current.append(ch) }
+      } else if ch == "\"" {
+        if previousQuote { current.append("\"") }
+        quoted = true
+        previousQuote = false
+      } else if ch == "," {
+        fields.append(current)
+        current = ""
+        previousQuote = false
+      } else {
+        current.append(ch)
+        previousQuote = false
+      }
+    }
+    fields.append(current)
+    return fields
+  }
+}

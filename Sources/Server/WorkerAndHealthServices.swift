@@ -1,0 +1,156 @@
+import FidelisProto
+import Foundation
+import GRPCCore
+import Logging
+import Store
+
+/// WorkerService: leases, heartbeats, inputs and results, with the worker token.
+struct WorkerService: Sendable {
+  let coordinator: Coordinator
+}
+
+extension WorkerService: Fidelis_V1_WorkerService.ServiceProtocol {
+  func leaseJob(request: ServerRequest<Fidelis_V1_LeaseJobRequest>, context: ServerContext) async throws -> ServerResponse<Fidelis_V1_LeaseJobResponse> {
+    try coordinator.requireWorker(request.metadata)
+    let m = request.message
+    guard !m.workerID.isEmpty else { throw RPCError(code: .invalidArgument, message: "worker_id is required") }
+    let store = coordinator.store
+    let leaseMillis = coordinator.configuration.leaseMillis
+    let deadline = ContinuousClock.now + .milliseconds(min(max(Int(m.waitMs), 0), 30_000))
+    // Long poll: look again every 50 ms until a job is there or the wait is over.
+    while true {
+      if coordinator.isDraining { return ServerResponse(message: .with { $0.draining = true }) }
+      if let lease = try mapStoreErrors({ try store.leaseNextJob(worker: m.workerID, host: m.host, kinds: m.kinds, leaseMillis: leaseMillis) }) {
+        let options = (try? Fidelis_V1_JobOptions(serializedBytes: lease.job.options)) ?? .init()
+        coordinator.logger.info(
+          "job leased",
+          metadata: ["tenant": "\(lease.tenant.id)", "job": "\(lease.job.id)", "worker": "\(m.workerID)", "host": "\(m.host)", "attempt": "\(lease.job.attempt)"])
+        return ServerResponse(message: .with {
+          $0.job = .with {
+            $0.jobID = lease.job.id
+            $0.leaseID = lease.leaseId
+            $0.kind = lease.job.kind
+            $0.options = options
+            $0.datasetID = lease.job.datasetId
+            $0.attempt = Int32(lease.job.attempt)
+            $0.leaseMs = leaseMillis
+            $0.tenantName = lease.tenant.name
+            $0.language = options.language.isEmpty ? lease.tenant.defaultLanguage : options.language
+          }
+        })
+      }
+      if ContinuousClock.now >= deadline || context.cancellation.isCancelled { return ServerResponse(message: .init()) }
+      try? await Task.sleep(for: .milliseconds(50))
+    }
+  }
+
+  func heartbeat(request: ServerRequest<Fidelis_V1_HeartbeatRequest>, context: ServerContext) async throws -> ServerResponse<Fidelis_V1_HeartbeatResponse> {
+    try coordinator.requireWorker(request.metadata)
+    let m = request.message
+    let leaseMillis = coordinator.configuration.leaseMillis
+    let outcome = try mapStoreErrors {
+      try coordinator.store.heartbeat(jobId: m.jobID, leaseId: m.leaseID, stage: m.stage, progress: m.progressPercent, leaseMillis: leaseMillis)
+    }
+    return ServerResponse(message: .with {
+      $0.cancel = outcome.cancelRequested
+      $0.leaseMs = leaseMillis
+    })
+  }
+
+  func readDataset(request: ServerRequest<Fidelis_V1_ReadDatasetRequest>, context: ServerContext) async throws -> StreamingServerResponse<Fidelis_V1_DatasetChunk> {
+    try coordinator.requireWorker(request.metadata)
+    let m = request.message
+    let store = coordinator.store
+    // The lease gives access to its tenant's datasets only.
+    let job = try mapStoreErrors { try store.leasedJob(jobId: m.jobID, leaseId: m.leaseID) }
+    let datasetId = m.datasetID.isEmpty ? job.datasetId : m.datasetID
+    let dataset = try mapStoreErrors { try store.dataset(tenantId: job.tenantId, id: datasetId) }
+    return StreamingServerResponse { writer in
+      for seq in 0..<dataset.chunkCount {
+        guard let data = try mapStoreErrors({ try store.datasetChunk(datasetId: dataset.id, seq: seq) }) else {
+          throw RPCError(code: .dataLoss, message: "chunk \(seq) of dataset \(dataset.id) is missing")
+        }
+        try await writer.write(.with { $0.data = data })
+      }
+      return [:]
+    }
+  }
+
+  func completeJob(request: StreamingServerRequest<Fidelis_V1_CompleteJobRequest>, context: ServerContext) async throws -> ServerResponse<Fidelis_V1_CompleteJobResponse> {
+    try coordinator.requireWorker(request.metadata)
+    var header: Fidelis_V1_CompleteJobHeader?
+    var artifacts: [Artifact] = []
+    for try await part in request.messages {
+      switch part.part {
+      case .header(let h):
+        guard header == nil else { throw RPCError(code: .invalidArgument, message: "the header must come once, first") }
+        header = h
+        // Refuse early a worker that lost its lease, before it sends the whole report.
+        _ = try mapStoreErrors { try coordinator.store.leasedJob(jobId: h.jobID, leaseId: h.leaseID) }
+      case .artifact(let a):
+        guard header != nil else { throw RPCError(code: .invalidArgument, message: "the header must come first") }
+        guard !a.format.isEmpty else { throw RPCError(code: .invalidArgument, message: "an artifact needs a format") }
+        artifacts.append(Artifact(format: a.format, contentType: a.contentType, data: Data()))
+      case .chunk(let bytes):
+        guard !artifacts.isEmpty else { throw RPCError(code: .invalidArgument, message: "a chunk must follow an artifact header") }
+        artifacts[artifacts.count - 1].data.append(bytes)
+      case nil:
+        throw RPCError(code: .invalidArgument, message: "a message must carry a header, an artifact or a chunk")
+      }
+    }
+    guard let header else { throw RPCError(code: .invalidArgument, message: "missing header") }
+    do {
+      try mapStoreErrors { try coordinator.store.completeJob(jobId: header.jobID, leaseId: header.leaseID, artifacts: artifacts) }
+    } catch let error as RPCError where error.code == .aborted {
+      coordinator.logger.warning("stale result refused", metadata: ["job": "\(header.jobID)", "lease": "\(header.leaseID)"])
+      throw error
+    }
+    coordinator.logger.info("job succeeded", metadata: ["job": "\(header.jobID)", "artifacts": "\(artifacts.map(\.format))"])
+    return ServerResponse(message: .init())
+  }
+
+  func failJob(request: ServerRequest<Fidelis_V1_FailJobRequest>, context: ServerContext) async throws -> ServerResponse<Fidelis_V1_FailJobResponse> {
+    try coordinator.requireWorker(request.metadata)
+    let m = request.message
+    let job = try mapStoreErrors { try coordinator.store.failJob(jobId: m.jobID, leaseId: m.leaseID, error: m.error, retryable: m.retryable, cancelled: m.cancelled) }
+    coordinator.logger.info("job attempt ended", metadata: ["tenant": "\(job.tenantId)", "job": "\(job.id)", "state": "\(job.state.rawValue)", "error": "\(m.error)"])
+    return ServerResponse(message: .init())
+  }
+}
+
+/// The standard grpc.health.v1 service: SERVING while the coordinator takes work,
+/// NOT_SERVING while it drains. The empty service name and the Fidelis services are known.
+struct HealthService: Sendable {
+  let coordinator: Coordinator
+  static let knownServices: Set<String> = [
+    "", "fidelis.v1.AdminService", "fidelis.v1.DatasetService", "fidelis.v1.JobService", "fidelis.v1.ReportService", "fidelis.v1.WorkerService",
+  ]
+
+  var status: Grpc_Health_V1_HealthCheckResponse.ServingStatus { coordinator.isDraining ? .notServing : .serving }
+}
+
+extension HealthService: Grpc_Health_V1_Health.ServiceProtocol {
+  func check(request: ServerRequest<Grpc_Health_V1_HealthCheckRequest>, context: ServerContext) async throws -> ServerResponse<Grpc_Health_V1_HealthCheckResponse> {
+    guard Self.knownServices.contains(request.message.service) else {
+      throw RPCError(code: .notFound, message: "unknown service '\(request.message.service)'")
+    }
+    return ServerResponse(message: .with { $0.status = status })
+  }
+
+  func watch(request: ServerRequest<Grpc_Health_V1_HealthCheckRequest>, context: ServerContext) async throws -> StreamingServerResponse<Grpc_Health_V1_HealthCheckResponse> {
+    let known = Self.knownServices.contains(request.message.service)
+    let health = self
+    return StreamingServerResponse { writer in
+      var last: Grpc_Health_V1_HealthCheckResponse.ServingStatus?
+      while !context.cancellation.isCancelled {
+        let now = known ? health.status : .serviceUnknown
+        if now != last {
+          try await writer.write(.with { $0.status = now })
+          last = now
+        }
+        try? await Task.sleep(for: .milliseconds(100))
+      }
+      return [:]
+    }
+  }
+}

@@ -1,0 +1,315 @@
+import Crypto
+import Foundation
+import GRDB
+
+/// Why a store operation was refused. The message is for a person; nothing was changed.
+public enum StoreError: Error, Equatable, Sendable {
+  /// The id does not exist for this tenant (another tenant's id answers the same).
+  case notFound(String)
+  /// The operation does not fit the current state.
+  case failedPrecondition(String)
+  /// A per-tenant limit was reached.
+  case resourceExhausted(String)
+  /// The lease is not (or no longer) held by the caller.
+  case leaseLost(String)
+  case invalidArgument(String)
+
+  public var message: String {
+    switch self {
+    case .notFound(let m), .failedPrecondition(let m), .resourceExhausted(let m), .leaseLost(let m), .invalidArgument(let m): m
+    }
+  }
+}
+
+/// Limits applied to tenants that set none of their own.
+public struct TenantDefaults: Sendable {
+  public var maxQueuedJobs = 1000
+  public var maxRunningJobs = 8
+  public var maxDatasetBytes: Int64 = 1 << 30
+  public var maxAttempts = 3
+
+  public init() {}
+}
+
+/// The coordinator's store: tenants, keys, datasets, jobs, attempts and reports in one
+/// SQLite database. Every state change is one transaction guarded on the current state
+/// (and, for jobs, on the lease id), so that concurrent callers cannot both win.
+public struct FidelisStore: Sendable {
+  let writer: any DatabaseWriter
+  public let defaults: TenantDefaults
+
+  /// Opens the store on `writer` and migrates it.
+  public init(_ writer: any DatabaseWriter, defaults: TenantDefaults = TenantDefaults()) throws {
+    self.writer = writer
+    self.defaults = defaults
+    try Self.migrator.migrate(writer)
+  }
+
+  /// Opens (creating when needed) the database file `fidelis.sqlite` in `directory`, in WAL mode.
+  public static func open(directory: URL, defaults: TenantDefaults = TenantDefaults()) throws -> FidelisStore {
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    let pool = try DatabasePool(path: directory.appendingPathComponent("fidelis.sqlite").path, configuration: makeConfiguration())
+    return try FidelisStore(pool, defaults: defaults)
+  }
+
+  /// The production configuration, also used by the tests' in-memory databases.
+  public static func makeConfiguration() -> Configuration {
+    var config = Configuration()
+    config.foreignKeysEnabled = true
+    config.busyMode = .timeout(10)
+    config.prepareDatabase { db in
+      // WAL with NORMAL sync survives any process crash (kill -9); only a power loss can
+      // drop the last commits.
+      if !db.configuration.readonly { try db.execute(sql: "PRAGMA synchronous = NORMAL") }
+    }
+    return config
+  }
+
+  static var migrator: DatabaseMigrator {
+    var migrator = DatabaseMigrator()
+    migrator.registerMigration("v1") { db in
+      try db.create(table: "tenant") { t in
+        t.primaryKey("id", .text)
+        t.column("name", .text).notNull().unique()
+        t.column("createdAt", .integer).notNull()
+        t.column("maxQueuedJobs", .integer).notNull()
+        t.column("maxRunningJobs", .integer).notNull()
+        t.column("maxDatasetBytes", .integer).notNull()
+        t.column("defaultLanguage", .text).notNull()
+        t.column("lastLeasedAt", .integer).notNull().defaults(to: 0)
+      }
+      try db.create(table: "apiKey") { t in
+        t.primaryKey("hash", .text)
+        t.column("tenantId", .text).notNull().indexed().references("tenant", onDelete: .cascade)
+        t.column("createdAt", .integer).notNull()
+      }
+      try db.create(table: "dataset") { t in
+        t.primaryKey("id", .text)
+        t.column("tenantId", .text).notNull().indexed().references("tenant", onDelete: .cascade)
+        t.column("name", .text).notNull()
+        t.column("kind", .text).notNull()
+        t.column("state", .text).notNull()
+        t.column("sizeBytes", .integer).notNull()
+        t.column("sha256", .text).notNull()
+        t.column("chunkCount", .integer).notNull()
+        t.column("createdAt", .integer).notNull()
+      }
+      try db.create(table: "datasetChunk") { t in
+        t.column("datasetId", .text).notNull().references("dataset", onDelete: .cascade)
+        t.column("seq", .integer).notNull()
+        t.column("data", .blob).notNull()
+        t.primaryKey(["datasetId", "seq"])
+      }
+      try db.create(table: "job") { t in
+        t.autoIncrementedPrimaryKey("seq")
+        t.column("id", .text).notNull().unique()
+        t.column("tenantId", .text).notNull().references("tenant", onDelete: .cascade)
+        t.column("datasetId", .text).notNull()
+        t.column("kind", .text).notNull()
+        t.column("options", .blob).notNull()
+        t.column("idempotencyKey", .text)
+        t.column("state", .text).notNull()
+        t.column("attempt", .integer).notNull()
+        t.column("maxAttempts", .integer).notNull()
+        t.column("leaseId", .text)
+        t.column("leaseWorker", .text)
+        t.column("leaseExpiresAt", .integer)
+        t.column("stage", .text).notNull()
+        t.column("progress", .double).notNull()
+        t.column("cancelRequested", .boolean).notNull()
+        t.column("error", .text)
+        t.column("createdAt", .integer).notNull()
+        t.column("startedAt", .integer)
+        t.column("finishedAt", .integer)
+        t.uniqueKey(["tenantId", "idempotencyKey"])
+      }
+      try db.create(index: "job_by_tenant_state", on: "job", columns: ["tenantId", "state", "seq"])
+      try db.create(index: "job_by_state_lease", on: "job", columns: ["state", "leaseExpiresAt"])
+      try db.create(table: "jobAttempt") { t in
+        t.column("jobId", .text).notNull().references("job", column: "id", onDelete: .cascade)
+        t.column("number", .integer).notNull()
+        t.column("leaseId", .text).notNull()
+        t.column("worker", .text).notNull()
+        t.column("host", .text).notNull()
+        t.column("startedAt", .integer).notNull()
+        t.column("endedAt", .integer)
+        t.column("outcome", .text).notNull()
+        t.column("error", .text)
+        t.primaryKey(["jobId", "number"])
+      }
+      try db.create(table: "artifact") { t in
+        t.column("jobId", .text).notNull().references("job", column: "id", onDelete: .cascade)
+        t.column("tenantId", .text).notNull().indexed()
+        t.column("format", .text).notNull()
+        t.column("contentType", .text).notNull()
+        t.column("data", .blob).notNull()
+        t.column("createdAt", .integer).notNull()
+        t.primaryKey(["jobId", "format"])
+      }
+    }
+    return migrator
+  }
+
+  /// A new random identifier with a readable prefix (`ten_`, `ds_`, `job_`…).
+  public static func newID(_ prefix: String) -> String {
+    var rng = SystemRandomNumberGenerator()
+    return prefix + "_" + (0..<12).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &rng)) }.joined()
+  }
+
+  /// A new API key: 32 random bytes, hex, with the `fk_` prefix.
+  public static func newAPIKey() -> String { newID("fk") + newID("").dropFirst() }
+
+  /// SHA-256 of a key, hex: the form in which keys are stored and looked up.
+  public static func hashKey(_ key: String) -> String {
+    SHA256.hash(data: Data(key.utf8)).map { String(format: "%02x", $0) }.joined()
+  }
+
+  public static func now() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
+}
+
+// MARK: - Tenants and keys
+
+extension FidelisStore {
+  /// Creates a tenant and its first key; returns the tenant and the key (shown once).
+  public func createTenant(name: String, maxQueuedJobs: Int = 0, maxRunningJobs: Int = 0, maxDatasetBytes: Int64 = 0, language: String = "en") throws -> (TenantRecord, String) {
+    let trimmed = name.trimmingCharacters(in: .whitespacesAndNewlines)
+    guard !trimmed.isEmpty, trimmed.count <= 200 else { throw StoreError.invalidArgument("a tenant name must have 1 to 200 characters") }
+    guard ["en", "fr"].contains(language) else { throw StoreError.invalidArgument("language must be en or fr (got '\(language)')") }
+    guard maxQueuedJobs >= 0, maxRunningJobs >= 0, maxDatasetBytes >= 0 else { throw StoreError.invalidArgument("limits must not be negative") }
+    let key = Self.newAPIKey()
+    let now = Self.now()
+    let tenant = TenantRecord(
+      id: Self.newID("ten"), name: trimmed, createdAt: now, maxQueuedJobs: maxQueuedJobs, maxRunningJobs: maxRunningJobs, maxDatasetBytes: maxDatasetBytes,
+      defaultLanguage: language, lastLeasedAt: 0)
+    try writer.write { db in
+      if try TenantRecord.filter(TenantRecord.Columns.name == trimmed).fetchCount(db) > 0 {
+        throw StoreError.failedPrecondition("a tenant named '\(trimmed)' already exists")
+      }
+      try tenant.insert(db)
+      try APIKeyRecord(hash: Self.hashKey(key), tenantId: tenant.id, createdAt: now).insert(db)
+    }
+    return (tenant, key)
+  }
+
+  public func listTenants() throws -> [TenantRecord] {
+    try writer.read { db in try TenantRecord.order(TenantRecord.Columns.name).fetchAll(db) }
+  }
+
+  /// Replaces every key of the tenant with a new one, returned once.
+  public func rotateKey(tenantId: String) throws -> String {
+    let key = Self.newAPIKey()
+    try writer.write { db in
+      guard try TenantRecord.fetchOne(db, key: tenantId) != nil else { throw StoreError.notFound("no tenant \(tenantId)") }
+      try APIKeyRecord.filter(APIKeyRecord.Columns.tenantId == tenantId).deleteAll(db)
+      try APIKeyRecord(hash: Self.hashKey(key), tenantId: tenantId, createdAt: Self.now()).insert(db)
+    }
+    return key
+  }
+
+  /// The tenant owning an API key, or nil.
+  public func tenant(forKey key: String) throws -> TenantRecord? {
+    let hash = Self.hashKey(key)
+    return try writer.read { db in
+      guard let record = try APIKeyRecord.fetchOne(db, key: hash) else { return nil }
+      return try TenantRecord.fetchOne(db, key: record.tenantId)
+    }
+  }
+
+  public func tenant(id: String) throws -> TenantRecord? {
+    try writer.read { db in try TenantRecord.fetchOne(db, key: id) }
+  }
+
+  func limits(_ tenant: TenantRecord) -> (queued: Int, running: Int, bytes: Int64) {
+    (
+      tenant.maxQueuedJobs > 0 ? tenant.maxQueuedJobs : defaults.maxQueuedJobs,
+      tenant.maxRunningJobs > 0 ? tenant.maxRunningJobs : defaults.maxRunningJobs,
+      tenant.maxDatasetBytes > 0 ? tenant.maxDatasetBytes : defaults.maxDatasetBytes
+    )
+  }
+}
+
+// MARK: - Datasets
+
+extension FidelisStore {
+  /// Maximum dataset size for a tenant, in bytes.
+  public func maxDatasetBytes(_ tenant: TenantRecord) -> Int64 { limits(tenant).bytes }
+
+  /// Starts an upload: the dataset stays invisible until `finishUpload`.
+  public func beginUpload(tenantId: String, name: String, kind: String) throws -> String {
+    guard ["transactions", "customers"].contains(kind) else { throw StoreError.invalidArgument("dataset kind must be transactions or customers (got '\(kind)')") }
+    let record = DatasetRecord(
+      id: Self.newID("ds"), tenantId: tenantId, name: name.isEmpty ? "dataset" : name, kind: kind, state: .uploading, sizeBytes: 0, sha256: "", chunkCount: 0,
+      createdAt: Self.now())
+    try writer.write { db in try record.insert(db) }
+    return record.id
+  }
+
+  /// Appends a chunk to an upload in progress.
+  public func appendChunk(datasetId: String, seq: Int, data: Data) throws {
+    try writer.write { db in try DatasetChunkRecord(datasetId: datasetId, seq: seq, data: data).insert(db) }
+  }
+
+  /// Makes an upload visible, in one transaction.
+  public func finishUpload(datasetId: String, size: Int64, sha256: String, chunks: Int) throws -> DatasetRecord {
+    try writer.write { db in
+      guard var record = try DatasetRecord.fetchOne(db, key: datasetId), record.state == .uploading else {
+        throw StoreError.failedPrecondition("upload \(datasetId) is not in progress")
+      }
+      record.state = .ready
+      record.sizeBytes = size
+      record.sha256 = sha256
+      record.chunkCount = chunks
+      try record.update(db)
+      return record
+    }
+  }
+
+  /// Removes an upload that did not complete, with its chunks.
+  public func abortUpload(datasetId: String) throws {
+    _ = try writer.write { db in
+      try DatasetRecord.filter(DatasetRecord.Columns.id == datasetId && DatasetRecord.Columns.state == DatasetState.uploading.rawValue).deleteAll(db)
+    }
+  }
+
+  /// Removes uploads left unfinished by a crash; returns how many.
+  public func removeUnfinishedUploads() throws -> Int {
+    try writer.write { db in try DatasetRecord.filter(DatasetRecord.Columns.state == DatasetState.uploading.rawValue).deleteAll(db) }
+  }
+
+  public func datasets(tenantId: String) throws -> [DatasetRecord] {
+    try writer.read { db in
+      try DatasetRecord.filter(DatasetRecord.Columns.tenantId == tenantId && DatasetRecord.Columns.state == DatasetState.ready.rawValue)
+        .order(DatasetRecord.Columns.createdAt.desc).fetchAll(db)
+    }
+  }
+
+  /// A ready dataset of the tenant; NOT_FOUND otherwise.
+  public func dataset(tenantId: String, id: String) throws -> DatasetRecord {
+    try writer.read { db in try Self.dataset(db, tenantId: tenantId, id: id) }
+  }
+
+  static func dataset(_ db: Database, tenantId: String, id: String) throws -> DatasetRecord {
+    guard let record = try DatasetRecord.fetchOne(db, key: id), record.tenantId == tenantId, record.state == .ready else {
+      throw StoreError.notFound("no dataset \(id)")
+    }
+    return record
+  }
+
+  /// Deletes a dataset unless a queued or running job uses it.
+  public func deleteDataset(tenantId: String, id: String) throws {
+    try writer.write { db in
+      _ = try Self.dataset(db, tenantId: tenantId, id: id)
+      let active = try JobRecord.filter(
+        JobRecord.Columns.tenantId == tenantId && JobRecord.Columns.datasetId == id
+          && [JobState.queued.rawValue, JobState.running.rawValue].contains(JobRecord.Columns.state)
+      ).fetchCount(db)
+      if active > 0 { throw StoreError.failedPrecondition("dataset \(id) is used by \(active) queued or running job(s); cancel them first") }
+      try DatasetRecord.deleteOne(db, key: id)
+    }
+  }
+
+  /// Chunk `seq` of a dataset (no tenant check: callers check access first).
+  public func datasetChunk(datasetId: String, seq: Int) throws -> Data? {
+    try writer.read { db in try DatasetChunkRecord.fetchOne(db, key: ["datasetId": datasetId, "seq": seq])?.data }
+  }
+}

@@ -1,0 +1,306 @@
+import Foundation
+import GRDB
+
+/// A job handed to a worker, with what it needs to run it.
+public struct Lease: Sendable, Equatable {
+  public var job: JobRecord
+  public var leaseId: String
+  public var tenant: TenantRecord
+}
+
+/// What a heartbeat learns.
+public struct HeartbeatOutcome: Sendable, Equatable {
+  public var cancelRequested: Bool
+}
+
+/// A report file to store with a job's success.
+public struct Artifact: Sendable {
+  public var format: String
+  public var contentType: String
+  public var data: Data
+
+  public init(format: String, contentType: String, data: Data) {
+    self.format = format
+    self.contentType = contentType
+    self.data = data
+  }
+}
+
+extension FidelisStore {
+  // MARK: Tenant side
+
+  /// Queues a job. With an idempotency key already used by the tenant, returns that job
+  /// instead (and `created` false). Refused when the tenant's queue is full.
+  public func submitJob(tenantId: String, datasetId: String, kind: String, options: Data, idempotencyKey: String?) throws -> (job: JobRecord, created: Bool) {
+    try writer.write { db in
+      if let key = idempotencyKey, !key.isEmpty,
+        let existing = try JobRecord.filter(JobRecord.Columns.tenantId == tenantId && JobRecord.Columns.idempotencyKey == key).fetchOne(db)
+      {
+        guard existing.datasetId == datasetId, existing.kind == kind else {
+          throw StoreError.failedPrecondition("idempotency key '\(key)' was already used for another job (\(existing.id))")
+        }
+        return (existing, false)
+      }
+      guard let tenant = try TenantRecord.fetchOne(db, key: tenantId) else { throw StoreError.notFound("no tenant \(tenantId)") }
+      _ = try Self.dataset(db, tenantId: tenantId, id: datasetId)
+      let queued = try JobRecord.filter(JobRecord.Columns.tenantId == tenantId && JobRecord.Columns.state == JobState.queued.rawValue).fetchCount(db)
+      let limit = limits(tenant).queued
+      if queued >= limit { throw StoreError.resourceExhausted("the tenant already has \(queued) queued jobs (limit \(limit)); wait for some to finish") }
+      var job = JobRecord(
+        seq: nil, id: Self.newID("job"), tenantId: tenantId, datasetId: datasetId, kind: kind, options: options,
+        idempotencyKey: (idempotencyKey?.isEmpty ?? true) ? nil : idempotencyKey, state: .queued, attempt: 0, maxAttempts: defaults.maxAttempts,
+        leaseId: nil, leaseWorker: nil, leaseExpiresAt: nil, stage: "queued", progress: 0, cancelRequested: false, error: nil,
+        createdAt: Self.now(), startedAt: nil, finishedAt: nil)
+      try job.insert(db)
+      return (job, true)
+    }
+  }
+
+  /// A job of the tenant; NOT_FOUND for any other id, including another tenant's.
+  public func job(tenantId: String, id: String) throws -> JobRecord {
+    try writer.read { db in try Self.job(db, tenantId: tenantId, id: id) }
+  }
+
+  static func job(_ db: Database, tenantId: String, id: String) throws -> JobRecord {
+    guard let job = try JobRecord.filter(JobRecord.Columns.id == id).fetchOne(db), job.tenantId == tenantId else {
+      throw StoreError.notFound("no job \(id)")
+    }
+    return job
+  }
+
+  public func jobs(tenantId: String, state: JobState?, limit: Int) throws -> [JobRecord] {
+    try writer.read { db in
+      var request = JobRecord.filter(JobRecord.Columns.tenantId == tenantId)
+      if let state { request = request.filter(JobRecord.Columns.state == state.rawValue) }
+      return try request.order(JobRecord.Columns.seq.desc).limit(limit).fetchAll(db)
+    }
+  }
+
+  public func attempts(jobId: String) throws -> [JobAttemptRecord] {
+    try writer.read { db in try JobAttemptRecord.filter(JobAttemptRecord.Columns.jobId == jobId).order(JobAttemptRecord.Columns.number).fetchAll(db) }
+  }
+
+  /// Cancels a queued job at once; asks the worker of a running job to stop. Final jobs
+  /// are left as they are (FAILED_PRECONDITION).
+  public func cancelJob(tenantId: String, id: String) throws -> JobRecord {
+    try writer.write { db in
+      var job = try Self.job(db, tenantId: tenantId, id: id)
+      switch job.state {
+      case .queued:
+        job.state = .cancelled
+        job.stage = "cancelled"
+        job.finishedAt = Self.now()
+        job.cancelRequested = true
+      case .running:
+        job.cancelRequested = true
+      case .succeeded, .failed, .cancelled:
+        throw StoreError.failedPrecondition("job \(id) is already \(job.state.rawValue)")
+      }
+      try job.update(db)
+      return job
+    }
+  }
+
+  /// Stored formats of a job's report.
+  public func artifactFormats(jobId: String) throws -> [String] {
+    try writer.read { db in
+      try String.fetchAll(db, sql: "SELECT format FROM artifact WHERE jobId = ? ORDER BY format", arguments: [jobId])
+    }
+  }
+
+  /// One report file of a tenant's job.
+  public func artifact(tenantId: String, jobId: String, format: String) throws -> ArtifactRecord {
+    try writer.read { db in
+      let job = try Self.job(db, tenantId: tenantId, id: jobId)
+      guard job.state == .succeeded else { throw StoreError.failedPrecondition("job \(jobId) is \(job.state.rawValue); its report exists once it has succeeded") }
+      guard let record = try ArtifactRecord.fetchOne(db, key: ["jobId": jobId, "format": format]) else {
+        let formats = try String.fetchAll(db, sql: "SELECT format FROM artifact WHERE jobId = ? ORDER BY format", arguments: [jobId])
+        throw StoreError.notFound("job \(jobId) has no '\(format)' report (it has: \(formats.joined(separator: ", ")))")
+      }
+      return record
+    }
+  }
+
+  /// The tenant's succeeded jobs with their report formats and total size.
+  public func reports(tenantId: String) throws -> [(job: JobRecord, formats: [String], size: Int64)] {
+    try writer.read { db in
+      let jobs = try JobRecord.filter(JobRecord.Columns.tenantId == tenantId && JobRecord.Columns.state == JobState.succeeded.rawValue)
+        .order(JobRecord.Columns.seq.desc).fetchAll(db)
+      return try jobs.map { job in
+        let rows = try Row.fetchAll(db, sql: "SELECT format, length(data) AS size FROM artifact WHERE jobId = ? ORDER BY format", arguments: [job.id])
+        return (job, rows.map { $0["format"] }, rows.reduce(Int64(0)) { $0 + ($1["size"] as Int64) })
+      }
+    }
+  }
+
+  // MARK: Worker side
+
+  /// Leases the next job fairly: among tenants with queued work of the given kinds and
+  /// running jobs under their limit, the one with the fewest running jobs, then the one
+  /// served longest ago; within it, the oldest job.
+  public func leaseNextJob(worker: String, host: String, kinds: [String], leaseMillis: Int64) throws -> Lease? {
+    try writer.write { db -> Lease? in
+      let now = Self.now()
+      let kindList = kinds.isEmpty ? nil : kinds
+      var tenantSQL = """
+        SELECT t.*, (SELECT COUNT(*) FROM job r WHERE r.tenantId = t.id AND r.state = 'running') AS running
+        FROM tenant t
+        WHERE EXISTS (SELECT 1 FROM job q WHERE q.tenantId = t.id AND q.state = 'queued'
+        """
+      var arguments: StatementArguments = []
+      if let kindList {
+        tenantSQL += " AND q.kind IN (\(kindList.map { _ in "?" }.joined(separator: ",")))"
+        arguments += StatementArguments(kindList)
+      }
+      tenantSQL += ") ORDER BY running, t.lastLeasedAt, t.id"
+      let rows = try Row.fetchAll(db, sql: tenantSQL, arguments: arguments)
+      for row in rows {
+        let tenant = try TenantRecord(row: row)
+        let running: Int = row["running"]
+        guard running < limits(tenant).running else { continue }
+        var request = JobRecord.filter(JobRecord.Columns.tenantId == tenant.id && JobRecord.Columns.state == JobState.queued.rawValue)
+        if let kindList { request = request.filter(kindList.contains(JobRecord.Columns.kind)) }
+        guard var job = try request.order(JobRecord.Columns.seq).fetchOne(db) else { continue }
+        let leaseId = Self.newID("lease")
+        job.state = .running
+        job.attempt += 1
+        job.leaseId = leaseId
+        job.leaseWorker = worker
+        job.leaseExpiresAt = now + leaseMillis
+        job.stage = "starting"
+        job.progress = 0
+        if job.startedAt == nil { job.startedAt = now }
+        try job.update(db)
+        try JobAttemptRecord(jobId: job.id, number: job.attempt, leaseId: leaseId, worker: worker, host: host, startedAt: now, endedAt: nil, outcome: "running", error: nil)
+          .insert(db)
+        var served = tenant
+        served.lastLeasedAt = now
+        try served.update(db)
+        return Lease(job: job, leaseId: leaseId, tenant: served)
+      }
+      return nil
+    }
+  }
+
+  /// The job if `leaseId` is its current lease; LEASE_LOST otherwise.
+  static func leasedJob(_ db: Database, jobId: String, leaseId: String) throws -> JobRecord {
+    guard let job = try JobRecord.filter(JobRecord.Columns.id == jobId).fetchOne(db) else { throw StoreError.notFound("no job \(jobId)") }
+    guard job.state == .running, job.leaseId == leaseId else {
+      throw StoreError.leaseLost("lease \(leaseId) of job \(jobId) is no longer held (job is \(job.state.rawValue), attempt \(job.attempt))")
+    }
+    return job
+  }
+
+  /// The lease's job, for a worker reading its input.
+  public func leasedJob(jobId: String, leaseId: String) throws -> JobRecord {
+    try writer.read { db in try Self.leasedJob(db, jobId: jobId, leaseId: leaseId) }
+  }
+
+  /// Extends a lease and records progress; tells whether a cancel was asked.
+  public func heartbeat(jobId: String, leaseId: String, stage: String, progress: Double, leaseMillis: Int64) throws -> HeartbeatOutcome {
+    try writer.write { db in
+      var job = try Self.leasedJob(db, jobId: jobId, leaseId: leaseId)
+      job.leaseExpiresAt = Self.now() + leaseMillis
+      if !stage.isEmpty { job.stage = String(stage.prefix(100)) }
+      job.progress = min(100, max(job.progress, progress))
+      try job.update(db)
+      return HeartbeatOutcome(cancelRequested: job.cancelRequested)
+    }
+  }
+
+  /// Stores the report and marks the job succeeded, only if the lease is still held:
+  /// a result is written exactly once.
+  public func completeJob(jobId: String, leaseId: String, artifacts: [Artifact]) throws {
+    try writer.write { db in
+      var job = try Self.leasedJob(db, jobId: jobId, leaseId: leaseId)
+      let now = Self.now()
+      for artifact in artifacts {
+        try ArtifactRecord(jobId: jobId, tenantId: job.tenantId, format: artifact.format, contentType: artifact.contentType, data: artifact.data, createdAt: now)
+          .insert(db)
+      }
+      job.state = .succeeded
+      job.stage = "done"
+      job.progress = 100
+      job.finishedAt = now
+      job.leaseId = nil
+      job.leaseExpiresAt = nil
+      try job.update(db)
+      try Self.endAttempt(db, job: jobId, leaseId: leaseId, outcome: "succeeded", error: nil, at: now)
+    }
+  }
+
+  /// Records a failure under a held lease: back to the queue when retryable with
+  /// attempts left, cancelled when the worker stopped on a cancel, failed otherwise.
+  public func failJob(jobId: String, leaseId: String, error: String, retryable: Bool, cancelled: Bool) throws -> JobRecord {
+    try writer.write { db in
+      var job = try Self.leasedJob(db, jobId: jobId, leaseId: leaseId)
+      let now = Self.now()
+      let outcome: String
+      if cancelled || job.cancelRequested {
+        job.state = .cancelled
+        job.stage = "cancelled"
+        job.finishedAt = now
+        outcome = "cancelled"
+      } else if retryable && job.attempt < job.maxAttempts {
+        job.state = .queued
+        job.stage = "queued"
+        outcome = "failed, retried"
+      } else {
+        job.state = .failed
+        job.stage = "failed"
+        job.finishedAt = now
+        outcome = "failed"
+      }
+      job.error = String(error.prefix(2000))
+      job.leaseId = nil
+      job.leaseExpiresAt = nil
+      job.leaseWorker = nil
+      try job.update(db)
+      try Self.endAttempt(db, job: jobId, leaseId: leaseId, outcome: outcome, error: error, at: now)
+      return job
+    }
+  }
+
+  /// Takes back every lease past its expiry: the job is queued again while attempts
+  /// remain, failed with the reason after the last, cancelled if a cancel was asked.
+  /// Returns the jobs changed.
+  public func expireLeases(now: Int64 = FidelisStore.now()) throws -> [JobRecord] {
+    try writer.write { db in
+      let expired = try JobRecord.filter(JobRecord.Columns.state == JobState.running.rawValue && JobRecord.Columns.leaseExpiresAt < now).fetchAll(db)
+      return try expired.map { old in
+        var job = old
+        let reason = "lease of worker \(job.leaseWorker ?? "?") expired (attempt \(job.attempt) of \(job.maxAttempts))"
+        if job.cancelRequested {
+          job.state = .cancelled
+          job.stage = "cancelled"
+          job.finishedAt = now
+        } else if job.attempt < job.maxAttempts {
+          job.state = .queued
+          job.stage = "queued"
+        } else {
+          job.state = .failed
+          job.stage = "failed"
+          job.finishedAt = now
+        }
+        job.error = reason
+        try Self.endAttempt(db, job: job.id, leaseId: job.leaseId ?? "", outcome: "lease expired", error: reason, at: now)
+        job.leaseId = nil
+        job.leaseExpiresAt = nil
+        job.leaseWorker = nil
+        try job.update(db)
+        return job
+      }
+    }
+  }
+
+  /// Number of running jobs (all tenants).
+  public func runningJobCount() throws -> Int {
+    try writer.read { db in try JobRecord.filter(JobRecord.Columns.state == JobState.running.rawValue).fetchCount(db) }
+  }
+
+  static func endAttempt(_ db: Database, job: String, leaseId: String, outcome: String, error: String?, at: Int64) throws {
+    try db.execute(
+      sql: "UPDATE jobAttempt SET endedAt = ?, outcome = ?, error = ? WHERE jobId = ? AND leaseId = ?",
+      arguments: [at, outcome, error.map { String($0.prefix(2000)) }, job, leaseId])
+  }
+}

@@ -1,0 +1,171 @@
+import Foundation
+import GRDB
+
+/// A tenant: one business with its own data, jobs and reports.
+public struct TenantRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
+  public static let databaseTableName = "tenant"
+  public var id: String
+  public var name: String
+  public var createdAt: Int64
+  /// 0: the coordinator's default.
+  public var maxQueuedJobs: Int
+  public var maxRunningJobs: Int
+  public var maxDatasetBytes: Int64
+  public var defaultLanguage: String
+  /// When a job of this tenant was last leased; the fair scheduler serves the longest-waiting tenant first.
+  public var lastLeasedAt: Int64
+
+  public enum Columns {
+    public static let id = Column(CodingKeys.id)
+    public static let name = Column(CodingKeys.name)
+    public static let lastLeasedAt = Column(CodingKeys.lastLeasedAt)
+  }
+}
+
+/// An API key, stored as the SHA-256 of the key; the key itself is never kept.
+public struct APIKeyRecord: Codable, Sendable, FetchableRecord, PersistableRecord {
+  public static let databaseTableName = "apiKey"
+  public var hash: String
+  public var tenantId: String
+  public var createdAt: Int64
+
+  public enum Columns {
+    public static let hash = Column(CodingKeys.hash)
+    public static let tenantId = Column(CodingKeys.tenantId)
+  }
+}
+
+/// States of an upload: chunks are written while `uploading`; only `ready` datasets are visible.
+public enum DatasetState: String, Codable, Sendable {
+  case uploading, ready
+}
+
+/// A dataset uploaded by a tenant; its bytes live in `datasetChunk` rows.
+public struct DatasetRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
+  public static let databaseTableName = "dataset"
+  public var id: String
+  public var tenantId: String
+  public var name: String
+  /// "transactions" or "customers".
+  public var kind: String
+  public var state: DatasetState
+  public var sizeBytes: Int64
+  public var sha256: String
+  public var chunkCount: Int
+  public var createdAt: Int64
+
+  public enum Columns {
+    public static let id = Column(CodingKeys.id)
+    public static let tenantId = Column(CodingKeys.tenantId)
+    public static let state = Column(CodingKeys.state)
+    public static let createdAt = Column(CodingKeys.createdAt)
+  }
+}
+
+/// One chunk of a dataset's bytes.
+public struct DatasetChunkRecord: Codable, Sendable, FetchableRecord, PersistableRecord {
+  public static let databaseTableName = "datasetChunk"
+  public var datasetId: String
+  public var seq: Int
+  public var data: Data
+
+  public enum Columns {
+    public static let datasetId = Column(CodingKeys.datasetId)
+    public static let seq = Column(CodingKeys.seq)
+  }
+}
+
+/// The states of a job.
+///
+/// - `queued` → `running` (leased by a worker) or `cancelled` (cancel before a lease).
+/// - `running` → `succeeded` (result accepted from the lease holder), `failed` (error, or
+///   lease lost on the last attempt), `cancelled` (the worker stopped after a cancel, or
+///   its lease expired after one), or back to `queued` (lease expired or retryable error
+///   with attempts left).
+/// - `succeeded`, `failed`, `cancelled` are final.
+public enum JobState: String, Codable, Sendable, CaseIterable {
+  case queued, running, succeeded, failed, cancelled
+
+  /// True for the states a job never leaves.
+  public var isFinal: Bool { self == .succeeded || self == .failed || self == .cancelled }
+}
+
+/// A job: what to run on which dataset, and where it is in its lifecycle.
+public struct JobRecord: Codable, Sendable, Equatable, FetchableRecord, MutablePersistableRecord {
+  public static let databaseTableName = "job"
+  /// Submission order, used for first-in first-out within a tenant.
+  public var seq: Int64?
+  public var id: String
+  public var tenantId: String
+  public var datasetId: String
+  public var kind: String
+  /// The job options as the serialized protobuf `JobOptions`, kept opaque here.
+  public var options: Data
+  public var idempotencyKey: String?
+  public var state: JobState
+  public var attempt: Int
+  public var maxAttempts: Int
+  public var leaseId: String?
+  public var leaseWorker: String?
+  public var leaseExpiresAt: Int64?
+  public var stage: String
+  public var progress: Double
+  public var cancelRequested: Bool
+  public var error: String?
+  public var createdAt: Int64
+  public var startedAt: Int64?
+  public var finishedAt: Int64?
+
+  public enum Columns {
+    public static let seq = Column(CodingKeys.seq)
+    public static let id = Column(CodingKeys.id)
+    public static let tenantId = Column(CodingKeys.tenantId)
+    public static let datasetId = Column(CodingKeys.datasetId)
+    public static let kind = Column(CodingKeys.kind)
+    public static let idempotencyKey = Column(CodingKeys.idempotencyKey)
+    public static let state = Column(CodingKeys.state)
+    public static let leaseId = Column(CodingKeys.leaseId)
+    public static let leaseExpiresAt = Column(CodingKeys.leaseExpiresAt)
+    public static let createdAt = Column(CodingKeys.createdAt)
+  }
+
+  public mutating func didInsert(_ inserted: InsertionSuccess) { seq = inserted.rowID }
+}
+
+/// One attempt at a job: which worker, on which host, when, and how it ended.
+public struct JobAttemptRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
+  public static let databaseTableName = "jobAttempt"
+  public var jobId: String
+  public var number: Int
+  public var leaseId: String
+  public var worker: String
+  public var host: String
+  public var startedAt: Int64
+  public var endedAt: Int64?
+  /// running, succeeded, failed, lease expired, cancelled, retried.
+  public var outcome: String
+  public var error: String?
+
+  public enum Columns {
+    public static let jobId = Column(CodingKeys.jobId)
+    public static let number = Column(CodingKeys.number)
+    public static let leaseId = Column(CodingKeys.leaseId)
+  }
+}
+
+/// One report file of a succeeded job.
+public struct ArtifactRecord: Codable, Sendable, FetchableRecord, PersistableRecord {
+  public static let databaseTableName = "artifact"
+  public var jobId: String
+  public var tenantId: String
+  public var format: String
+  public var contentType: String
+  public var data: Data
+  public var createdAt: Int64
+
+  public enum Columns {
+    public static let jobId = Column(CodingKeys.jobId)
+    public static let tenantId = Column(CodingKeys.tenantId)
+    public static let format = Column(CodingKeys.format)
+  }
+}
