@@ -36,7 +36,7 @@ let package = Package(
     .target(name: "Analytics"),
     .target(name: "Reports", dependencies: ["Analytics"]),
     // What a job is: its kinds, and its options checked and turned into analysis options.
-    .target(name: "Jobs", dependencies: ["FidelisProto", "Analytics"]),
+    .target(name: "Jobs", dependencies: ["FidelisProto", "Analytics", "Reports"]),
     .target(
       name: "Store",
       dependencies: [

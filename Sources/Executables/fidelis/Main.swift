@@ -1,0 +1,8 @@
+import Client
+
+@main
+struct Main {
+  static func main() async {
+    await Fidelis.main()
+  }
+}

@@ -1,0 +1,505 @@
+import Analytics
+import Foundation
+
+/// Writes the executive report from an analysis result, in English or French. Every
+/// figure comes from the result; sentences are chosen by rules from the figures.
+public struct ReportBuilder {
+  let r: AnalysisResult
+  let lang: ReportLanguage
+  let f: NumberStyle
+  var tenantName: String
+
+  /// A builder for `result` in `language`; `tenantName` appears in the title.
+  public init(result: AnalysisResult, language: ReportLanguage, tenantName: String = "") {
+    self.r = result
+    self.lang = language
+    self.f = NumberStyle(language: language, currency: result.currency)
+    self.tenantName = tenantName
+  }
+
+  func t(_ en: String, _ fr: String) -> String { lang == .fr ? fr : en }
+
+  /// The name of a lifecycle group as readers know it.
+  func groupName(_ id: String) -> String {
+    switch id {
+    case "loyal": t("Loyal customers", "Clients fidèles")
+    case "potential": t("Potential customers", "Clients potentiels")
+    case "new": t("New customers", "Nouveaux clients")
+    case "at_risk": t("At-risk customers", "Clients à risque")
+    case "lost": t("Lost customers", "Clients perdus")
+    case "one_time_buyers": t("One-time buyers", "Acheteurs occasionnels (un seul achat)")
+    default:
+      if id.hasPrefix("cluster:"), let c = Int(id.dropFirst(8)), let p = r.clusters.profiles.first(where: { $0.id == c }) {
+        t("Cluster \(c) – \(clusterName(p.name))", "Cluster \(c) – \(clusterName(p.name))")
+      } else {
+        id
+      }
+    }
+  }
+
+  func segmentName(_ name: String) -> String {
+    guard lang == .fr else { return name }
+    switch name {
+    case "Champions": return "Champions"
+    case "Loyal Customers": return "Clients fidèles"
+    case "Potential Loyalist": return "Fidèles potentiels"
+    case "New Customers": return "Nouveaux clients"
+    case "Promising": return "Prometteurs"
+    case "Need Attention": return "À surveiller"
+    case "About To Sleep": return "En sommeil imminent"
+    case "At Risk": return "À risque"
+    case "Can't Lose Them": return "À ne pas perdre"
+    case "Hibernating": return "En hibernation"
+    case "Lost": return "Perdus"
+    default: return name
+    }
+  }
+
+  func clusterName(_ name: String) -> String {
+    guard lang == .fr else { return name }
+    var out = name
+    for (en, fr) in [
+      ("dormant big spenders", "gros acheteurs endormis"), ("high value", "haute valeur"), ("dormant", "endormis"), ("loyal regulars", "habitués fidèles"),
+      ("recent newcomers", "nouveaux venus récents"), ("occasional", "occasionnels"),
+    ] where out.hasPrefix(en) {
+      out = fr + out.dropFirst(en.count)
+      break
+    }
+    return out
+  }
+
+  func kpiName(_ id: String) -> String {
+    switch id {
+    case "engaged_share": t("Engaged customers (ordered in the last \(r.lifecycle.atRiskDays) days)", "Clients engagés (achat dans les \(r.lifecycle.atRiskDays) derniers jours)")
+    case "average_order_value": t("Average order value", "Panier moyen")
+    case "orders_per_customer_per_year": t("Orders per customer per year", "Fréquence d'achat (commandes par client et par an)")
+    case "repeat_purchase_rate": t("Repeat-purchase rate", "Taux de réachat")
+    case "monthly_churn": t("Monthly churn of the active base", "Taux de churn mensuel de la base active")
+    case "predicted_clv_mean": t("Predicted customer lifetime value (mean, \(r.clv.horizonMonths) months)", "Valeur vie client prédite (moyenne, \(r.clv.horizonMonths) mois)")
+    case "satisfaction": t("Average satisfaction (out of 5)", "Satisfaction moyenne (sur 5)")
+    case "reactivation_rate": t("Reactivation rate", "Taux de réactivation")
+    case "active_share": t("Share still active", "Part encore active")
+    case "repeat_rate_without_contact": t("Repeat rate of customers without service contact", "Taux de réachat des clients sans contact service")
+    case "survey_response_rate": t("Survey response rate", "Taux de réponse à l'enquête")
+    default: id
+    }
+  }
+
+  func format(_ value: Double, unit: String) -> String {
+    switch unit {
+    case "share": f.percent(value)
+    case "currency": f.money(value)
+    case "score": f.number(value, digits: 2)
+    case "customers": f.count(Int(value))
+    default: f.number(value, digits: 2)
+    }
+  }
+
+  func alertName(_ id: String) -> String {
+    switch id {
+    case "inactive_customers": t("Customers inactive for more than \(r.lifecycle.atRiskDays) days", "Clients inactifs depuis plus de \(r.lifecycle.atRiskDays) jours")
+    case "order_value_drop": t("Average order value drop, month over month", "Baisse du panier moyen d'un mois sur l'autre")
+    case "monthly_churn": t("Monthly churn of the active base", "Taux de churn mensuel de la base active")
+    case "low_satisfaction": t("Average satisfaction", "Satisfaction moyenne")
+    default: id
+    }
+  }
+
+  func alertThreshold(_ a: AnalysisResult.Alert) -> String {
+    switch a.id {
+    case "inactive_customers": t("> \(f.count(Int(a.threshold))) days", "> \(f.count(Int(a.threshold))) jours")
+    case "low_satisfaction": "< " + f.number(a.threshold, digits: 2) + " / 5"
+    default: "> " + f.percent(a.threshold)
+    }
+  }
+
+  func alertFigure(_ a: AnalysisResult.Alert) -> String {
+    switch a.unit {
+    case "customers": t("\(f.count(Int(a.figure))) customers", "\(f.count(Int(a.figure))) clients")
+    case "score": f.number(a.figure, digits: 2) + " / 5"
+    default: f.percent(a.figure)
+    }
+  }
+
+  /// The whole report.
+  public func document() -> ReportDocument {
+    var blocks: [ReportDocument.Block] = []
+    blocks += executiveSummary()
+    blocks += opportunitiesAndRisks()
+    blocks += recommendations()
+    blocks += kpisAndAlerts()
+    blocks += retention()
+    blocks += predictedValue()
+    blocks += nextSteps()
+    blocks += methodology()
+    let title = t("Customer retention report", "Rapport de fidélisation client") + (tenantName.isEmpty ? "" : " – " + tenantName)
+    let subtitle = t(
+      "\(f.count(r.customers)) customers, orders from \(f.date(r.period.first)) to \(f.date(r.period.last)), as of \(f.date(r.asOf))",
+      "\(f.count(r.customers)) clients, commandes du \(f.date(r.period.first)) au \(f.date(r.period.last)), au \(f.date(r.asOf))")
+    return ReportDocument(title: title, subtitle: subtitle, language: lang, blocks: blocks)
+  }
+
+  // MARK: 1. Executive summary
+
+  func executiveSummary() -> [ReportDocument.Block] {
+    let k = r.kpis
+    var blocks: [ReportDocument.Block] = [
+      .heading(level: 1, text: t("Executive summary", "Synthèse exécutive")),
+      .heading(level: 2, text: t("Overall performance", "Performance globale")),
+      .bullets([
+        t("**Customers**: \(f.count(r.customers)) customers analysed, \(f.count(r.orders)) orders, revenue \(f.money(r.revenue))",
+          "**Clientèle** : \(f.count(r.customers)) clients analysés, \(f.count(r.orders)) commandes, chiffre d'affaires \(f.money(r.revenue))"),
+        t("**Engagement**: average order value \(f.money(k.averageOrderValue)), \(f.number(k.ordersPerCustomer, digits: 2)) orders per customer, revenue per customer \(f.money(k.revenuePerCustomer))",
+          "**Engagement** : panier moyen de \(f.money(k.averageOrderValue)), \(f.number(k.ordersPerCustomer, digits: 2)) commandes par client, chiffre d'affaires par client \(f.money(k.revenuePerCustomer))"),
+        t("**Retention**: \(f.percent(k.engagedShare)) of customers engaged (ordered in the last \(r.lifecycle.atRiskDays) days); repeat-purchase rate \(f.percent(k.repeatPurchaseRate))",
+          "**Rétention** : \(f.percent(k.engagedShare)) de clients engagés (achat dans les \(r.lifecycle.atRiskDays) derniers jours) ; taux de réachat \(f.percent(k.repeatPurchaseRate))"),
+      ]),
+      .heading(level: 2, text: t("Key points", "Points clés")),
+    ]
+    var points: [String] = []
+    for p in r.keyPoints {
+      switch p.id {
+      case "revenue_at_risk":
+        points.append(t(
+          "**Retention alert**: \(f.count(p.customers ?? 0)) \(groupName(p.subject).lowercased()) (\(f.percent(p.share ?? 0)) of customers) brought \(f.money(p.value ?? 0)) (\(f.percent(p.ratio ?? 0)) of revenue) and have stopped ordering.",
+          "**Alerte rétention** : \(f.count(p.customers ?? 0)) \(groupName(p.subject).lowercased()) (\(f.percent(p.share ?? 0)) des clients) ont apporté \(f.money(p.value ?? 0)) (\(f.percent(p.ratio ?? 0)) du chiffre d'affaires) et ne commandent plus."))
+      case "high_value_cluster":
+        points.append(t(
+          "**Highest-value cluster**: \(f.count(p.customers ?? 0)) customers \"\(clusterName(p.subject))\" with an average order value of \(f.money(p.value ?? 0)), \(f.times(p.ratio ?? 0)) the average of all orders.",
+          "**Cluster à plus forte valeur** : \(f.count(p.customers ?? 0)) clients « \(clusterName(p.subject)) » avec un panier moyen de \(f.money(p.value ?? 0)), soit \(f.times(p.ratio ?? 0)) le panier moyen de l'ensemble des commandes."))
+      case "alert":
+        if let a = r.alerts.first(where: { $0.id == p.subject }) {
+          points.append(t(
+            "**Biggest alert**: \(alertName(a.id).lowercased()) at \(alertFigure(a)) (threshold \(alertThreshold(a))).",
+            "**Alerte principale** : \(alertName(a.id).lowercased()) à \(alertFigure(a)) (seuil \(alertThreshold(a)))."))
+        }
+      default: break
+      }
+    }
+    blocks.append(.steps(points))
+    return blocks
+  }
+
+  // MARK: 2. Opportunities and risks
+
+  func groupMeaning(_ g: GroupProfile) -> String {
+    switch g.name {
+    case "loyal": t("Recent, frequent and high-spending: protect and reward them.", "Récents, fréquents et dépensiers : à protéger et récompenser.")
+    case "potential": t("Active but with modest frequency or spend: room to grow their basket.", "Actifs mais de fréquence ou de dépense modérée : potentiel d'augmentation du panier.")
+    case "new": t("First ordered recently: the second order decides whether they stay.", "Premier achat récent : la deuxième commande décide de leur fidélité.")
+    case "at_risk": t("No order for more than \(r.lifecycle.atRiskDays) days: act within 30 days.", "Aucune commande depuis plus de \(r.lifecycle.atRiskDays) jours : agir sous 30 jours.")
+    case "lost": t("No order for more than \(r.lifecycle.lostDays) days: win back or learn why they left.", "Aucune commande depuis plus de \(r.lifecycle.lostDays) jours : reconquérir ou comprendre leur départ.")
+    default: ""
+    }
+  }
+
+  func opportunitiesAndRisks() -> [ReportDocument.Block] {
+    let header = [
+      t("Group", "Groupe"), t("Customers", "Clients"), t("Share", "Part"), t("Revenue", "Chiffre d'affaires"), t("Revenue share", "Part du CA"),
+      t("Mean recency (days)", "Récence moyenne (jours)"), t("Orders per customer", "Commandes par client"), t("Average order value", "Panier moyen"),
+    ]
+    func row(_ name: String, _ g: GroupProfile) -> [String] {
+      [name, f.count(g.customers), f.percent(g.share), f.money(g.revenue), f.percent(g.revenueShare), f.number(g.meanRecency, digits: 1), f.number(g.meanFrequency, digits: 2), f.money(g.averageOrderValue)]
+    }
+    var blocks: [ReportDocument.Block] = [
+      .heading(level: 1, text: t("Strategic insights: opportunities and risks", "Insights stratégiques : opportunités et risques")),
+      .chart(Chart(
+        title: t("Customers per lifecycle group", "Clients par groupe de cycle de vie"),
+        kind: .bar(labels: r.lifecycle.groups.map { groupName($0.name) }, values: r.lifecycle.groups.map { Double($0.customers) }, valueLabels: r.lifecycle.groups.map { f.count($0.customers) }),
+        xLabel: t("Group", "Groupe"), yLabel: t("Customers", "Clients"))),
+      .table(.init(header: header, rows: r.lifecycle.groups.map { row(groupName($0.name), $0) }, numeric: Set(1...7))),
+      .heading(level: 2, text: t("Growth opportunities", "Opportunités de croissance")),
+    ]
+    for g in r.lifecycle.groups where ["loyal", "potential", "new"].contains(g.name) && g.customers > 0 {
+      blocks.append(.heading(level: 3, text: "\(groupName(g.name)) (\(f.count(g.customers)) \(t("customers", "clients")))"))
+      blocks.append(.bullets([
+        t("**Profile**: \(f.percent(g.share)) of customers, \(f.percent(g.revenueShare)) of revenue, average order value \(f.money(g.averageOrderValue))",
+          "**Profil** : \(f.percent(g.share)) des clients, \(f.percent(g.revenueShare)) du chiffre d'affaires, panier moyen \(f.money(g.averageOrderValue))"),
+        t("**What it means**: ", "**Ce que cela signifie** : ") + groupMeaning(g),
+      ]))
+    }
+    for c in r.clusters.profiles where c.name.hasPrefix("high value") {
+      blocks.append(.heading(level: 3, text: "\(t("Cluster", "Cluster")) \(c.id) – \"\(clusterName(c.name))\" (\(f.count(c.profile.customers)) \(t("customers", "clients")))"))
+      blocks.append(.bullets([
+        t("**Profile**: average order value \(f.money(c.profile.averageOrderValue)) (\(f.times(c.orderValueIndex)) the average), \(f.number(c.profile.meanFrequency, digits: 2)) orders per customer, \(f.percent(c.profile.revenueShare)) of revenue",
+          "**Profil** : panier moyen \(f.money(c.profile.averageOrderValue)) (\(f.times(c.orderValueIndex)) la moyenne), \(f.number(c.profile.meanFrequency, digits: 2)) commandes par client, \(f.percent(c.profile.revenueShare)) du chiffre d'affaires"),
+        t("**Opportunity**: VIP programme with premium service; keep them engaged and prevent churn.", "**Opportunité** : programme VIP avec services premium ; maintenir l'engagement et prévenir le churn."),
+      ]))
+    }
+    blocks.append(.heading(level: 2, text: t("Threats and risks", "Menaces et risques")))
+    for g in r.lifecycle.groups where ["at_risk", "lost"].contains(g.name) && g.customers > 0 {
+      blocks.append(.heading(level: 3, text: "\(groupName(g.name)) (\(f.count(g.customers)) \(t("customers", "clients")) – \(f.percent(g.share)))"))
+      blocks.append(.bullets([
+        t("**Profile**: mean recency \(f.number(g.meanRecency, digits: 1)) days, \(f.percent(g.revenueShare)) of past revenue (\(f.money(g.revenue)))",
+          "**Profil** : récence moyenne \(f.number(g.meanRecency, digits: 1)) jours, \(f.percent(g.revenueShare)) du chiffre d'affaires passé (\(f.money(g.revenue)))"),
+        t("**What it means**: ", "**Ce que cela signifie** : ") + groupMeaning(g),
+      ]))
+    }
+    blocks.append(.heading(level: 2, text: t("RFM segments", "Segments RFM")))
+    blocks.append(.table(.init(header: [t("Segment", "Segment")] + header.dropFirst(), rows: r.rfm.segments.filter { $0.customers > 0 }.map { row(segmentName($0.name), $0) }, numeric: Set(1...7))))
+    blocks.append(.heading(level: 2, text: t("Clusters (K-Means)", "Clusters (K-Means)")))
+    blocks.append(.table(.init(
+      header: [t("Cluster", "Cluster")] + header.dropFirst(), rows: r.clusters.profiles.map { row("\($0.id) – \(clusterName($0.name))", $0.profile) }, numeric: Set(1...7))))
+    if r.clusters.profiles.count > 1 {
+      blocks.append(.chart(Chart(
+        title: t("Clusters: orders per customer against average order value", "Clusters : commandes par client et panier moyen"),
+        kind: .scatter(
+          points: r.clusters.profiles.map { (x: $0.profile.meanFrequency, y: $0.profile.averageOrderValue, size: $0.profile.share, label: "\($0.id) – \(clusterName($0.name))") },
+          xTicks: [], yTicks: []),
+        xLabel: t("Orders per customer", "Commandes par client"), yLabel: t("Average order value", "Panier moyen") + " (\(f.currencySymbol))")))
+    }
+    return blocks
+  }
+
+  // MARK: 3. Recommended actions
+
+  func actionSteps(_ id: String) -> [String] {
+    switch id {
+    case "reactivation":
+      [t("\"Welcome back\" offer on the next order", "Offre spéciale « Welcome Back » sur la prochaine commande"), t("Three-month reactivation sequence (email, then SMS)", "Programme de réactivation sur 3 mois (e-mail puis SMS)")]
+    case "vip_care":
+      [t("Dedicated customer service", "Service client dédié"), t("Early access to new products", "Accès anticipé aux nouveaux produits"), t("Free delivery and exclusive events", "Livraison gratuite et événements exclusifs")]
+    case "cross_sell":
+      [t("Product recommendations and personalised bundles", "Recommandations produits et bundles personnalisés"), t("Segmented e-mail marketing; upselling at checkout", "E-mail marketing segmenté ; upselling au moment de l'achat")]
+    case "second_purchase":
+      [t("Personalised campaign for customers who have not made a second purchase", "Campagne personnalisée pour les clients qui n'ont pas effectué de deuxième achat"), t("Follow-up after delivery to catch delivery or quality problems", "Suivi après livraison pour détecter les problèmes de livraison ou de qualité")]
+    case "service_follow_up":
+      [t("Proactive service contact after the first order", "Contact proactif du service client après la première commande"), t("Improve delivery logistics and after-sales service", "Amélioration de la logistique de livraison et du service après-vente")]
+    case "churn_survey":
+      [t("Exit satisfaction survey", "Enquêtes de satisfaction sortantes"), t("Analysis of reasons for leaving; A/B tests on price and service", "Analyse des motifs d'abandon ; tests A/B prix et services")]
+    default: []
+    }
+  }
+
+  func actionTitle(_ id: String) -> String {
+    switch id {
+    case "reactivation": t("Priority reactivation campaign", "Campagne de réactivation prioritaire")
+    case "vip_care": t("VIP programme for the high-value cluster", "Programme VIP pour le cluster haute valeur")
+    case "cross_sell": t("Cross-selling to potential customers", "Optimisation cross-selling des clients potentiels")
+    case "second_purchase": t("Second-purchase campaign", "Campagne de deuxième achat")
+    case "service_follow_up": t("Service follow-up after the first order", "Suivi service client après la première commande")
+    case "churn_survey": t("Churn-cause analysis", "Analyse des causes de churn")
+    default: id
+    }
+  }
+
+  func estimateSentence(_ a: AnalysisResult.Action) -> String? {
+    guard let e = a.estimate else { return nil }
+    switch a.id {
+    case "reactivation", "second_purchase":
+      return t(
+        "if \(f.percent(e.rate)) of the \(f.count(e.customers)) customers order once more at their own average order value (together \(f.money(e.base))): +\(f.money(e.value))",
+        "si \(f.percent(e.rate)) des \(f.count(e.customers)) clients commandent encore une fois à leur panier moyen (au total \(f.money(e.base))) : +\(f.money(e.value))")
+    case "service_follow_up":
+      return t(
+        "if the \(f.count(e.customers)) one-time buyers came back as often as customers with a service contact (\(f.percent(e.rate)) more), each at their average order value (together \(f.money(e.base))): +\(f.money(e.value))",
+        "si les \(f.count(e.customers)) acheteurs d'une seule commande revenaient aussi souvent que les clients ayant contacté le service (\(f.percent(e.rate)) de plus), chacun à son panier moyen (au total \(f.money(e.base))) : +\(f.money(e.value))")
+    default:
+      return t(
+        "if the predicted \(r.clv.horizonMonths)-month value of the \(f.count(e.customers)) customers (\(f.money(e.base))) grows by \(f.percent(e.rate)): +\(f.money(e.value))",
+        "si la valeur prédite à \(r.clv.horizonMonths) mois des \(f.count(e.customers)) clients (\(f.money(e.base))) progresse de \(f.percent(e.rate)) : +\(f.money(e.value))")
+    }
+  }
+
+  func recommendations() -> [ReportDocument.Block] {
+    var blocks: [ReportDocument.Block] = [.heading(level: 1, text: t("Recommended actions", "Recommandations actionnables"))]
+    for (i, a) in r.actions.enumerated() {
+      blocks.append(.heading(level: 2, text: "\(i + 1). \(actionTitle(a.id))"))
+      var items = [
+        t("**Target**: \(f.count(a.targetCustomers)) customers (\(a.segments.map(groupName).joined(separator: " + ")))",
+          "**Cible** : \(f.count(a.targetCustomers)) clients (\(a.segments.map(groupName).joined(separator: " + ")))"),
+        t("**Actions**: ", "**Actions** : ") + actionSteps(a.id).joined(separator: "; "),
+      ]
+      let unit = a.kpi == "average_order_value" ? "currency" : "share"
+      let current = a.kpiCurrent.map { t(" (now \(format($0, unit: unit)))", " (actuel \(format($0, unit: unit)))") } ?? ""
+      items.append(t("**KPI**: \(kpiName(a.kpi).lowercased()) ≥ \(format(a.kpiTarget, unit: unit))\(current)", "**KPI** : \(kpiName(a.kpi).lowercased()) ≥ \(format(a.kpiTarget, unit: unit))\(current)"))
+      if let estimate = estimateSentence(a) { items.append(t("**Estimate**: ", "**Estimation** : ") + estimate) }
+      blocks.append(.bullets(items))
+    }
+    return blocks
+  }
+
+  // MARK: 4. KPIs and alerts
+
+  func kpisAndAlerts() -> [ReportDocument.Block] {
+    var blocks: [ReportDocument.Block] = [
+      .heading(level: 1, text: t("KPIs to monitor", "KPIs à surveiller")),
+      .heading(level: 2, text: t("Critical indicators", "Indicateurs critiques")),
+      .table(.init(
+        header: [t("KPI", "KPI"), t("Current", "Actuel"), t("Target", "Objectif"), t("Gap", "Écart")],
+        rows: r.targets.map { [kpiName($0.id), format($0.current, unit: $0.unit), format($0.target, unit: $0.unit), format($0.gap, unit: $0.unit)] }, numeric: [1, 2, 3])),
+      .heading(level: 2, text: t("Automatic alerts", "Alertes automatiques")),
+    ]
+    blocks.append(.table(.init(
+      header: [t("Alert", "Alerte"), t("Figure", "Valeur"), t("Threshold", "Seuil"), t("Status", "Statut")],
+      rows: r.alerts.map { [alertName($0.id), alertFigure($0), alertThreshold($0), $0.raised ? t("⚠ raised", "⚠ déclenchée") : t("ok", "ok")] }, numeric: [1])))
+    return blocks
+  }
+
+  // MARK: 5. Retention
+
+  func retention() -> [ReportDocument.Block] {
+    var blocks: [ReportDocument.Block] = [.heading(level: 1, text: t("Retention", "Rétention"))]
+    let recent = Array(r.kpis.cohorts.suffix(12))
+    let width = min(12, recent.map(\.retention.count).max() ?? 0)
+    if !recent.isEmpty && width > 0 {
+      blocks.append(.chart(Chart(
+        title: t("Monthly cohorts: share of each cohort ordering n months after its first order", "Cohortes mensuelles : part de chaque cohorte qui commande n mois après son premier achat"),
+        kind: .heatmap(
+          rows: recent.map { "\($0.month) (\(f.count($0.customers)))" }, columns: (0..<width).map { "+\($0)" },
+          values: recent.map { c in (0..<width).map { $0 < c.retention.count ? c.retention[$0] : nil } },
+          cellLabels: recent.map { c in (0..<width).map { $0 < c.retention.count ? f.percent(c.retention[$0], digits: 0) : "" } }),
+        xLabel: t("Months after the first order", "Mois après le premier achat"), yLabel: t("Cohort (customers)", "Cohorte (clients)"))))
+    }
+    let months = r.kpis.monthly.suffix(12)
+    blocks.append(.heading(level: 2, text: t("Monthly activity and churn", "Activité et churn mensuels")))
+    blocks.append(.table(.init(
+      header: [t("Month", "Mois"), t("Active customers", "Clients actifs"), t("New customers", "Nouveaux clients"), t("Orders", "Commandes"), t("Revenue", "Chiffre d'affaires"),
+               t("Average order value", "Panier moyen"), t("Active base", "Base active"), t("Churn", "Churn")],
+      rows: months.map { [$0.month, f.count($0.activeCustomers), f.count($0.newCustomers), f.count($0.orders), f.money($0.revenue), f.money($0.averageOrderValue), f.count($0.activeBase), $0.churn.map { f.percent($0) } ?? "–"] },
+      numeric: Set(1...7))))
+    if let s = r.insights.serviceContact {
+      blocks.append(.heading(level: 2, text: t("Retention with and without service contact", "Rétention avec et sans contact avec le service client")))
+      blocks.append(.chart(Chart(
+        title: t("Repeat-purchase rate with and without service contact", "Taux de réachat avec et sans contact avec le service client"),
+        kind: .bar(
+          labels: [t("With contact", "Avec contact"), t("Without contact", "Sans contact")], values: [s.withContact.repeatRate, s.withoutContact.repeatRate],
+          valueLabels: [f.percent(s.withContact.repeatRate), f.percent(s.withoutContact.repeatRate)]),
+        xLabel: "", yLabel: t("Repeat-purchase rate", "Taux de réachat"))))
+      var text = t(
+        "\(f.count(s.withContact.customers)) customers with a service contact repurchased at \(f.percent(s.withContact.repeatRate)), against \(f.percent(s.withoutContact.repeatRate)) for the \(f.count(s.withoutContact.customers)) without",
+        "\(f.count(s.withContact.customers)) clients ayant contacté le service ont racheté à \(f.percent(s.withContact.repeatRate)), contre \(f.percent(s.withoutContact.repeatRate)) pour les \(f.count(s.withoutContact.customers)) sans contact")
+      if let lift = s.repeatLift { text += t(" (\(f.percent(lift)) relative difference).", " (écart relatif de \(f.percent(lift))).") } else { text += "." }
+      blocks.append(.paragraph(text))
+    }
+    if let s = r.insights.satisfaction {
+      blocks.append(.heading(level: 2, text: t("Satisfaction and repurchase", "Satisfaction et réachat")))
+      blocks.append(.chart(Chart(
+        title: t("Repeat-purchase rate by satisfaction score", "Taux de réachat selon la satisfaction"),
+        kind: .scatter(points: s.levels.map { (x: Double($0.score), y: $0.repeatRate, size: Double($0.customers) / Double(max(1, s.customers)), label: f.percent($0.repeatRate)) }, xTicks: [], yTicks: []),
+        xLabel: t("Satisfaction (1–5)", "Satisfaction (1–5)"), yLabel: t("Repeat-purchase rate", "Taux de réachat"))))
+      blocks.append(.table(.init(
+        header: [t("Satisfaction", "Satisfaction"), t("Customers", "Clients"), t("Repeat-purchase rate", "Taux de réachat")],
+        rows: s.levels.map { ["\($0.score)", f.count($0.customers), f.percent($0.repeatRate)] }, numeric: [1, 2])))
+      let corr = s.correlation.map { f.number($0, digits: 2) } ?? "–"
+      blocks.append(.paragraph(t(
+        "Average satisfaction \(f.number(s.average, digits: 2)) out of 5 over \(f.count(s.customers)) customers; correlation with repurchase: \(corr).",
+        "Satisfaction moyenne \(f.number(s.average, digits: 2)) sur 5 pour \(f.count(s.customers)) clients ; corrélation avec le réachat : \(corr).")))
+    }
+    if let p = r.insights.promotion {
+      blocks.append(.heading(level: 2, text: t("Promotion and normal periods", "Périodes promotionnelles et normales")))
+      let bins = p.bins.enumerated().map { i, lower in i + 1 < p.bins.count ? "\(f.number(lower))–\(f.number(p.bins[i + 1]))" : "≥ \(f.number(lower))" }
+      blocks.append(.chart(Chart(
+        title: t("Order values in promotion and normal periods", "Montants des commandes en période promotionnelle et normale"),
+        kind: .histogram(bins: bins, series: [(t("Promotion", "Promotion"), p.promoHistogram), (t("Normal", "Normale"), p.normalHistogram)]),
+        xLabel: t("Order value", "Montant de la commande") + " (\(f.currencySymbol))", yLabel: t("Orders", "Commandes"))))
+      blocks.append(.table(.init(
+        header: [t("Period", "Période"), t("Orders", "Commandes"), t("Share of orders", "Part des commandes"), t("Revenue", "Chiffre d'affaires"), t("Average order value", "Panier moyen")],
+        rows: [
+          [t("Promotion", "Promotion"), f.count(p.promo.orders), f.percent(p.promo.orderShare), f.money(p.promo.revenue), f.money(p.promo.averageOrderValue)],
+          [t("Normal", "Normale"), f.count(p.normal.orders), f.percent(p.normal.orderShare), f.money(p.normal.revenue), f.money(p.normal.averageOrderValue)],
+        ], numeric: [1, 2, 3, 4])))
+    }
+    if let c = r.insights.categories {
+      blocks.append(.heading(level: 2, text: t("Category preferences per group", "Préférences de catégories par groupe")))
+      blocks.append(.chart(Chart(
+        title: t("Revenue share of each category, per lifecycle group", "Part du chiffre d'affaires de chaque catégorie, par groupe"),
+        kind: .donuts(groups: c.byGroup.map { (groupName($0.group), $0.shares) }, sliceLabels: c.categories.map { $0 == "other" ? t("other", "autres") : $0 }),
+        xLabel: "", yLabel: "")))
+      blocks.append(.table(.init(
+        header: [t("Group", "Groupe")] + c.categories.map { $0 == "other" ? t("other", "autres") : $0 },
+        rows: c.byGroup.map { [groupName($0.group)] + $0.shares.map { f.percent($0) } }, numeric: Set(1...c.categories.count))))
+    }
+    return blocks
+  }
+
+  // MARK: 6. Predicted value
+
+  func predictedValue() -> [ReportDocument.Block] {
+    let c = r.clv
+    let bins = c.distribution.map { b in b.upper.map { "\(f.number(b.lower))–\(f.number($0))" } ?? "≥ \(f.number(b.lower))" }
+    var blocks: [ReportDocument.Block] = [
+      .heading(level: 1, text: t("Predicted value", "Valeur prédite")),
+      .paragraph(t(
+        "Over the next \(c.horizonMonths) months (monthly discount rate \(f.percent(c.monthlyDiscountRate))), the customers are expected to place \(f.number(c.expectedPurchases)) purchases worth \(f.money(c.predictedTotal)): \(f.money(c.predictedMean)) per customer on average (median \(f.money(c.predictedMedian))), against \(f.money(c.historicalMean)) spent so far. Mean probability of being still active: \(f.percent(c.meanProbabilityAlive)).",
+        "Sur les \(c.horizonMonths) prochains mois (taux d'actualisation mensuel \(f.percent(c.monthlyDiscountRate))), les clients devraient passer \(f.number(c.expectedPurchases)) achats pour \(f.money(c.predictedTotal)) : \(f.money(c.predictedMean)) par client en moyenne (médiane \(f.money(c.predictedMedian))), contre \(f.money(c.historicalMean)) dépensés jusqu'ici. Probabilité moyenne d'être encore actif : \(f.percent(c.meanProbabilityAlive)).")),
+      .chart(Chart(
+        title: t("Distribution of predicted customer lifetime value", "Distribution de la valeur vie client prédite"),
+        kind: .histogram(bins: bins, series: [(t("Customers", "Clients"), c.distribution.map(\.count))]),
+        xLabel: t("Predicted value", "Valeur prédite") + " (\(f.currencySymbol))", yLabel: t("Customers", "Clients"))),
+    ]
+    if !c.valuableAtRisk.isEmpty {
+      blocks.append(.heading(level: 2, text: t("Valuable customers most likely to be lost", "Clients de valeur les plus susceptibles d'être perdus")))
+      blocks.append(.table(.init(
+        header: [t("Customer", "Client"), t("Revenue so far", "CA réalisé"), t("Recency (days)", "Récence (jours)"), t("Probability active", "Probabilité active"), t("Predicted value", "Valeur prédite")],
+        rows: c.valuableAtRisk.map { [$0.customerId, f.money($0.revenue), f.count($0.recency), f.percent($0.probabilityAlive), f.money($0.predictedClv)] }, numeric: [1, 2, 3, 4])))
+    }
+    return blocks
+  }
+
+  // MARK: 7. Next steps
+
+  func nextSteps() -> [ReportDocument.Block] {
+    let first = r.actions.first.map { actionTitle($0.id) } ?? t("Reactivation campaign", "Campagne de réactivation")
+    let second = r.actions.dropFirst().first.map { actionTitle($0.id) } ?? t("Follow-up of the KPIs", "Suivi des KPIs")
+    var plan = [
+      t("**Weeks 1–2**: launch \"\(first)\"", "**Semaines 1-2** : lancement « \(first) »"),
+      t("**Week 3**: roll out \"\(second)\"", "**Semaine 3** : déploiement « \(second) »"),
+      t("**Week 4**: measure the results against the KPIs below and adjust", "**Semaine 4** : analyse des résultats au regard des KPIs ci-dessous et optimisation"),
+    ]
+    if let remaining = r.actions.dropFirst(2).first { plan.insert(t("**Week 3**: prepare \"\(actionTitle(remaining.id))\"", "**Semaine 3** : préparation « \(actionTitle(remaining.id)) »"), at: 2) }
+    return [
+      .heading(level: 1, text: t("Next steps", "Prochaines étapes")),
+      .heading(level: 2, text: t("30-day action plan", "Plan d'action 30 jours")),
+      .bullets(plan),
+      .heading(level: 2, text: t("90-day goals", "Objectifs 90 jours")),
+      .bullets(r.targets.map { "\(kpiName($0.id)) : \(format($0.current, unit: $0.unit)) → \(format($0.target, unit: $0.unit))".replacingOccurrences(of: " : ", with: lang == .fr ? " : " : ": ") }),
+      .paragraph(t(
+        "Follow-up: monthly reports from Fidelis measure the effect of these actions on the same figures.",
+        "Suivi : des rapports mensuels de Fidelis mesurent l'effet de ces actions sur les mêmes indicateurs.")),
+    ]
+  }
+
+  // MARK: 8. Methodology
+
+  func methodology() -> [ReportDocument.Block] {
+    let q = r.dataQuality
+    var items = [
+      t("**Reference date**: \(f.date(r.asOf)) (recency is counted in days up to this date)", "**Date de référence** : \(f.date(r.asOf)) (la récence est comptée en jours jusqu'à cette date)"),
+      t("**Data**: \(f.count(q.rowsRead)) rows read, \(f.count(q.rowsUsed)) used, \(f.count(q.rowsRejected)) rejected; layout \(q.layout); encoding \(q.encoding); separator \"\(q.separator)\"; date order \(q.dateOrder)",
+        "**Données** : \(f.count(q.rowsRead)) lignes lues, \(f.count(q.rowsUsed)) utilisées, \(f.count(q.rowsRejected)) rejetées ; format \(q.layout) ; encodage \(q.encoding) ; séparateur « \(q.separator) » ; ordre des dates \(q.dateOrder)"),
+      t("**Segments**: RFM scores 1–5 by quintiles (ties broken by customer id); lifecycle groups: at risk after \(r.lifecycle.atRiskDays) days without an order, lost after \(r.lifecycle.lostDays) days",
+        "**Segments** : scores RFM de 1 à 5 par quintiles (égalités départagées par identifiant client) ; groupes : à risque après \(r.lifecycle.atRiskDays) jours sans commande, perdus après \(r.lifecycle.lostDays) jours"),
+      t("**Clusters**: K-Means on standardised log recency, frequency and spend; k = \(r.clusters.k) (\(r.clusters.chosenBy == "silhouette" ? "chosen by silhouette" : r.clusters.chosenBy == "given" ? "given by the job" : r.clusters.chosenBy)), silhouette \(f.number(r.clusters.silhouette, digits: 3)), seed \(r.clusters.seed)",
+        "**Clusters** : K-Means sur récence, fréquence et dépense (log, standardisées) ; k = \(r.clusters.k) (\(r.clusters.chosenBy == "silhouette" ? "choisi par silhouette" : r.clusters.chosenBy == "given" ? "fixé par le job" : r.clusters.chosenBy)), silhouette \(f.number(r.clusters.silhouette, digits: 3)), graine \(r.clusters.seed)"),
+      t("**Lifetime value**: BG/NBD (r = \(f.number(r.clv.bgnbd.r, digits: 4)), α = \(f.number(r.clv.bgnbd.alpha, digits: 4)), a = \(f.number(r.clv.bgnbd.a, digits: 4)), b = \(f.number(r.clv.bgnbd.b, digits: 4)); \(r.clv.bgnbd.fit.converged ? "converged" : "not converged: \(r.clv.bgnbd.fit.message)")) and Gamma-Gamma (p = \(f.number(r.clv.gammaGamma.p, digits: 4)), q = \(f.number(r.clv.gammaGamma.q, digits: 4)), v = \(f.number(r.clv.gammaGamma.v, digits: 4)); \(r.clv.gammaGamma.fit.converged ? "converged" : "not converged: \(r.clv.gammaGamma.fit.message)"))",
+        "**Valeur vie client** : BG/NBD (r = \(f.number(r.clv.bgnbd.r, digits: 4)), α = \(f.number(r.clv.bgnbd.alpha, digits: 4)), a = \(f.number(r.clv.bgnbd.a, digits: 4)), b = \(f.number(r.clv.bgnbd.b, digits: 4)) ; \(r.clv.bgnbd.fit.converged ? "convergé" : "non convergé")) et Gamma-Gamma (p = \(f.number(r.clv.gammaGamma.p, digits: 4)), q = \(f.number(r.clv.gammaGamma.q, digits: 4)), v = \(f.number(r.clv.gammaGamma.v, digits: 4)) ; \(r.clv.gammaGamma.fit.converged ? "convergé" : "non convergé"))"),
+    ]
+    if q.customerRowsRead > 0 {
+      items.append(t("**Customer file**: \(f.count(q.customerRowsRead)) rows, \(f.count(q.customerRowsMatched)) matched to customers with orders", "**Fichier clients** : \(f.count(q.customerRowsRead)) lignes, \(f.count(q.customerRowsMatched)) rapprochées de clients ayant commandé"))
+    }
+    var blocks: [ReportDocument.Block] = [.heading(level: 1, text: t("Methodology and data quality", "Méthodologie et qualité des données")), .bullets(items)]
+    if !q.rejected.isEmpty {
+      blocks.append(.table(.init(
+        header: [t("Rejected rows: reason", "Lignes rejetées : motif"), t("Rows", "Lignes")], rows: q.rejected.sorted { $0.key < $1.key }.map { [rejectReason($0.key), f.count($0.value)] }, numeric: [1])))
+    }
+    for warning in q.warnings { blocks.append(.paragraph("⚠ " + warning)) }
+    blocks.append(.paragraph(t("Definitions of every figure: docs/metrics.md. Generated by Fidelis.", "Définition de chaque indicateur : docs/metrics.md. Généré par Fidelis.")))
+    return blocks
+  }
+
+  func rejectReason(_ key: String) -> String {
+    guard lang == .fr else { return key }
+    switch key {
+    case "missing customer": return "client manquant"
+    case "bad date": return "date illisible"
+    case "bad amount": return "montant illisible"
+    case "zero amount": return "montant nul"
+    case "return": return "retour"
+    case "duplicate line": return "ligne en double"
+    case "order id of another customer": return "commande d'un autre client"
+    case "missing fields": return "champs manquants"
+    default: return key
+    }
+  }
+}

@@ -1,0 +1,228 @@
+import FidelisProto
+import Foundation
+import GRPCCore
+import Jobs
+import GRPCNIOTransportHTTP2
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// Everything a worker is configured with.
+public struct WorkerConfiguration: Sendable {
+  public var serverHost = "127.0.0.1"
+  public var serverPort = 7443
+  public var token: String
+  /// Jobs run at once by this process.
+  public var concurrency = 1
+  /// Identifies the worker in logs and attempts.
+  public var workerId = "worker-\(ProcessInfo.processInfo.processIdentifier)"
+  public var host = ProcessInfo.processInfo.hostName
+  /// How long one lease request waits on the coordinator for a job.
+  public var pollMillis: Int32 = 5_000
+
+  public init(token: String) { self.token = token }
+}
+
+/// A worker process: `concurrency` loops that lease a job, run it with heartbeats, and
+/// report the result. On graceful shutdown it stops leasing and finishes what it holds.
+public struct WorkerService: Service {
+  public let configuration: WorkerConfiguration
+  let logger: Logger
+  let stopping = Flag()
+
+  final class Flag: Sendable {
+    let value = Atomic<Bool>(false)
+  }
+
+  public init(configuration: WorkerConfiguration, logger: Logger) {
+    self.configuration = configuration
+    self.logger = logger
+  }
+
+  public func run() async throws {
+    let transport = try HTTP2ClientTransport.Posix(
+      target: .ipv4(address: configuration.serverHost, port: configuration.serverPort), transportSecurity: .plaintext,
+      config: .defaults { config in
+        config.connection.keepalive = .init(time: .seconds(15), timeout: .seconds(10), allowWithoutCalls: true)
+        config.backoff = .init(initial: .milliseconds(200), max: .seconds(10), multiplier: 2, jitter: 0.2)
+      })
+    try await withGRPCClient(transport: transport) { client in
+      let api = Fidelis_V1_WorkerService.Client(wrapping: client)
+      await withGracefulShutdownHandler {
+        await withDiscardingTaskGroup { group in
+          for slot in 0..<max(1, configuration.concurrency) {
+            group.addTask { await leaseLoop(api, slot: slot) }
+          }
+        }
+      } onGracefulShutdown: {
+        stopping.value.store(true, ordering: .releasing)
+      }
+    }
+    logger.info("worker stopped", metadata: ["worker": "\(configuration.workerId)"])
+  }
+
+  var metadata: Metadata { ["authorization": "Bearer \(configuration.token)"] }
+
+  func leaseLoop(_ api: Fidelis_V1_WorkerService.Client<HTTP2ClientTransport.Posix>, slot: Int) async {
+    let workerId = configuration.concurrency > 1 ? "\(configuration.workerId)/\(slot)" : configuration.workerId
+    var backoff = 0.2
+    while !stopping.value.load(ordering: .acquiring) && !Task.isCancelled {
+      do {
+        let response = try await api.leaseJob(
+          .with {
+            $0.workerID = workerId
+            $0.host = configuration.host
+            $0.waitMs = configuration.pollMillis
+          }, metadata: metadata, options: callOptions(seconds: Double(configuration.pollMillis) / 1000 + 10))
+        backoff = 0.2
+        if response.draining {
+          try await Task.sleep(for: .seconds(1))
+          continue
+        }
+        guard response.hasJob else { continue }
+        await execute(response.job, api: api, workerId: workerId)
+      } catch {
+        // Coordinator unreachable or restarting: back off with jitter, then lease again.
+        logger.warning("lease failed, retrying in \(String(format: "%.1f", backoff)) s: \(error)", metadata: ["worker": "\(workerId)"])
+        try? await Task.sleep(for: .milliseconds(Int(backoff * 1000 * Double.random(in: 0.8...1.2))))
+        backoff = min(backoff * 2, 10)
+      }
+    }
+  }
+
+  func callOptions(seconds: Double) -> CallOptions {
+    var options = CallOptions.defaults
+    options.timeout = .milliseconds(Int64(seconds * 1000))
+    return options
+  }
+
+  /// Runs one leased job: heartbeats in parallel, then the result or the failure.
+  func execute(_ job: Fidelis_V1_LeasedJob, api: Fidelis_V1_WorkerService.Client<HTTP2ClientTransport.Posix>, workerId: String) async {
+    let log: Logger.Metadata = ["job": "\(job.jobID)", "worker": "\(workerId)", "tenant": "\(job.tenantName)", "attempt": "\(job.attempt)"]
+    logger.info("job started", metadata: log.merging(["kind": "\(job.kind)"]) { $1 })
+    let shared = RunningJob()
+    let metadata = self.metadata
+    let input = LeaseInput(api: api, jobId: job.jobID, leaseId: job.leaseID, metadata: metadata)
+    let interval = max(200, Int(job.leaseMs) / 3)
+    let result: Result<[JobArtifact], any Error> = await withTaskGroup(of: Result<[JobArtifact], any Error>?.self) { group in
+      group.addTask {
+        do {
+          return .success(try await JobRunner.run(
+            kind: job.kind, datasetId: job.datasetID, options: job.options, language: job.language, tenantName: job.tenantName, input: input,
+            progress: { stage, percent in shared.progress.withLock { $0 = (stage, percent) } }))
+        } catch {
+          return .failure(error)
+        }
+      }
+      group.addTask {
+        while !Task.isCancelled {
+          try? await Task.sleep(for: .milliseconds(interval))
+          if Task.isCancelled { break }
+          let (stage, percent) = shared.progress.withLock { $0 }
+          do {
+            let answer = try await api.heartbeat(
+              .with {
+                $0.jobID = job.jobID
+                $0.leaseID = job.leaseID
+                $0.stage = stage
+                $0.progressPercent = percent
+              }, metadata: metadata, options: callOptions(seconds: 10))
+            if answer.cancel {
+              shared.stop.withLock { $0 = "cancel" }
+              return nil
+            }
+          } catch let error as RPCError where error.code == .aborted || error.code == .notFound {
+            shared.stop.withLock { $0 = "lost" }
+            return nil
+          } catch {
+            // A missed heartbeat is not fatal: the lease outlives a few of them.
+          }
+        }
+        return nil
+      }
+      // The first task to finish decides: the job, or a heartbeat asking to stop.
+      let first = await group.next()!
+      group.cancelAll()
+      return first ?? .failure(CancellationError())
+    }
+    let stop = shared.stop.withLock { $0 }
+    if stop == "lost" {
+      logger.warning("lease lost; result dropped", metadata: log)
+      return
+    }
+    do {
+      switch result {
+      case .success(let artifacts):
+        _ = try await api.completeJob(metadata: metadata, options: callOptions(seconds: 120)) { writer in
+          try await writer.write(.with { $0.header = .with { $0.jobID = job.jobID; $0.leaseID = job.leaseID } })
+          for artifact in artifacts {
+            try await writer.write(.with { $0.artifact = .with { $0.format = artifact.format; $0.contentType = artifact.contentType } })
+            var offset = 0
+            while offset < artifact.data.count {
+              let end = min(artifact.data.count, offset + (1 << 20))
+              try await writer.write(.with { $0.chunk = artifact.data.subdata(in: offset..<end) })
+              offset = end
+            }
+          }
+        }
+        logger.info("job succeeded", metadata: log)
+      case .failure(let error):
+        let cancelled = stop == "cancel" || error is CancellationError
+        let permanent = error is PermanentJobError
+        _ = try await api.failJob(
+          .with {
+            $0.jobID = job.jobID
+            $0.leaseID = job.leaseID
+            $0.error = cancelled ? "cancelled" : "\(error)"
+            $0.retryable = !permanent && !cancelled
+            $0.cancelled = cancelled
+          }, metadata: metadata, options: callOptions(seconds: 10))
+        logger.info(cancelled ? "job cancelled" : "job failed", metadata: log.merging(["error": "\(error)"]) { $1 })
+      }
+    } catch let error as RPCError where error.code == .aborted {
+      logger.warning("result refused: lease no longer held", metadata: log)
+    } catch {
+      logger.error("could not report the job's outcome: \(error); its lease will expire and it will be retried", metadata: log)
+    }
+  }
+}
+
+/// What the job task and its heartbeat task share.
+final class RunningJob: Sendable {
+  /// Stage and percent, sent with each heartbeat.
+  let progress = Mutex<(String, Double)>(("starting", 0))
+  /// "cancel" or "lost" when a heartbeat says to stop.
+  let stop = Mutex<String?>(nil)
+}
+
+/// Reads a leased job's datasets from the coordinator.
+struct LeaseInput: JobInput {
+  let api: Fidelis_V1_WorkerService.Client<HTTP2ClientTransport.Posix>
+  let jobId: String
+  let leaseId: String
+  let metadata: Metadata
+
+  func read(datasetId: String, _ consume: ([UInt8]) throws -> Void) async throws {
+    let request = Fidelis_V1_ReadDatasetRequest.with {
+      $0.jobID = jobId
+      $0.leaseID = leaseId
+      $0.datasetID = datasetId
+    }
+    // Chunks are parsed as they arrive; HTTP/2 flow control keeps the coordinator from running ahead.
+    let (stream, continuation) = AsyncThrowingStream.makeStream(of: Data.self, bufferingPolicy: .unbounded)
+    try await withThrowingTaskGroup(of: Void.self) { group in
+      group.addTask {
+        do {
+          try await api.readDataset(request, metadata: metadata) { response in
+            for try await chunk in response.messages { continuation.yield(chunk.data) }
+          }
+          continuation.finish()
+        } catch {
+          continuation.finish(throwing: error)
+        }
+      }
+      for try await chunk in stream { try consume([UInt8](chunk)) }
+      try await group.waitForAll()
+    }
+  }
+}
