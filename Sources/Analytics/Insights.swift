@@ -58,13 +58,13 @@ extension AnalysisResult.Insights {
       var rowOf = [Int32](repeating: -1, count: data.customerIDs.count)
       for (i, source) in table.sourceIndex.enumerated() { rowOf[Int(source)] = Int32(i) }
       var totals = [Double](repeating: 0, count: data.categories.count)
-      for (key, value) in data.categorySpend { totals[Int(key & 0xFFFFF)] += value }
+      for (key, value) in data.categorySpend.sorted(by: { $0.key < $1.key }) { totals[Int(key & 0xFFFFF)] += value }
       let ranked = totals.indices.sorted { totals[$0] > totals[$1] }
       let shown = Array(ranked.prefix(5))
       let names = shown.map { data.categories[$0].isEmpty ? "(none)" : data.categories[$0] } + (ranked.count > 5 ? ["other"] : [])
       let groups = LifecycleGroup.allCases
       var spend = [[Double]](repeating: [Double](repeating: 0, count: names.count), count: groups.count)
-      for (key, value) in data.categorySpend {
+      for (key, value) in data.categorySpend.sorted(by: { $0.key < $1.key }) {
         let row = rowOf[Int(key >> 20)]
         guard row >= 0 else { continue }
         let g = groups.firstIndex(of: c.group[Int(row)])!

@@ -97,7 +97,8 @@ public enum LifetimeModels {
     // Group identical customers: x, t_x, T are integers in days.
     var groups: [SIMD3<Double>: Double] = [:]
     for i in s.frequency.indices { groups[SIMD3(s.frequency[i], s.recency[i], s.age[i]), default: 0] += 1 }
-    let keys = Array(groups.keys)
+    // Sorted, so that sums run in the same order every time: same input, same digits.
+    let keys = groups.keys.sorted { ($0.x, $0.y, $0.z) < ($1.x, $1.y, $1.z) }
     let x = keys.map { $0.x }
     let tx = keys.map { $0.y }
     let big = keys.map { $0.z }
@@ -261,7 +262,7 @@ struct MinimizeResult {
 
 /// Quasi-Newton minimisation (BFGS with a backtracking Armijo line search) of a smooth
 /// function given with its gradient. Points are kept inside `LifetimeModels.logBounds`.
-func minimizeBFGS(_ f: ([Double]) -> (Double, [Double]), start: [Double], maxIterations: Int = 500, gradientTolerance: Double = 1e-10) -> MinimizeResult {
+func minimizeBFGS(_ f: ([Double]) -> (Double, [Double]), start: [Double], maxIterations: Int = 1000, gradientTolerance: Double = 1e-9) -> MinimizeResult {
   let n = start.count
   var x = start
   var (fx, g) = f(x)
@@ -313,7 +314,7 @@ func minimizeBFGS(_ f: ([Double]) -> (Double, [Double]), start: [Double], maxIte
         }
       }
     }
-    if improvement >= 0 && improvement < 1e-15 * max(1, abs(fx)) && g.map({ $0 * $0 }).reduce(0, +).squareRoot() < 1e-7 {
+    if improvement >= 0 && improvement < 1e-15 * max(1, abs(fx)) && g.map({ $0 * $0 }).reduce(0, +).squareRoot() < 1e-6 {
       return MinimizeResult(point: x, value: fx, iterations: iterations, converged: true, message: "no further improvement")
     }
   }

@@ -272,7 +272,11 @@ enum SegmentExport {
       names.insert(seg)
       names.insert(group)
       clusterNames["cluster:" + cluster] = clusterName
-      if seg.lowercased() == key || group == key.replacingOccurrences(of: " ", with: "_") || "cluster:" + cluster == key || clusterName.lowercased() == key {
+      // An RFM segment is named as written ("Lost"); lifecycle groups are lower case ("lost").
+      let matches = segment.first?.isUppercase == true
+        ? seg.lowercased() == key
+        : group == key.replacingOccurrences(of: " ", with: "_") || "cluster:" + cluster == key || clusterName.lowercased() == key
+      if matches {
         kept.append(line)
       }
     }

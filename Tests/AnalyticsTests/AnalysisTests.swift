@@ -1,0 +1,139 @@
+import Foundation
+import Testing
+
+@testable import Analytics
+
+/// Purchases drawn from a fixed generator, for tests that need a realistic base.
+func sampleData(customers: Int = 600, seed: UInt64 = 3) -> TransactionData {
+  var rng = SplitMix64(seed: seed)
+  var csv = "customer_id,order_id,order_date,amount,category,promo\n"
+  var order = 0
+  let start = daysFromCivil(year: 2024, month: 1, day: 1)
+  for c in 0..<customers {
+    let orders = 1 + Int(rng.next() % 8)
+    var day = start + Int(rng.next() % 600)
+    let base = 10 + Double(rng.next() % 200)
+    for _ in 0..<orders where day < start + 730 {
+      order += 1
+      let amount = base * (0.5 + rng.nextUnit())
+      csv += "C\(c),O\(order),\(isoDate(day)),\(String(format: "%.2f", amount)),cat\(rng.next() % 4),\(rng.next() % 5 == 0 ? 1 : 0)\n"
+      day += 1 + Int(rng.next() % 120)
+    }
+  }
+  return try! TransactionIngestor.ingest(Array(csv.utf8))
+}
+
+@Suite("Analysis")
+struct AnalysisTests {
+  @Test("every customer is in exactly one segment and one group; counts and shares add up")
+  func partitions() throws {
+    let (result, customers) = try Analyzer.run(sampleData())
+    #expect(result.rfm.segments.map(\.customers).reduce(0, +) == result.customers)
+    #expect(result.lifecycle.groups.map(\.customers).reduce(0, +) == result.customers)
+    #expect(result.clusters.profiles.map(\.profile.customers).reduce(0, +) == result.customers)
+    #expect(abs(result.lifecycle.groups.map(\.share).reduce(0, +) - 1) < 1e-9)
+    #expect(abs(result.lifecycle.groups.map(\.revenueShare).reduce(0, +) - 1) < 1e-9)
+    #expect(abs(result.rfm.segments.map(\.revenue).reduce(0, +) - result.revenue) < 1e-6)
+    #expect(customers.table.count == result.customers)
+    #expect(result.kpis.engagedCustomers + result.kpis.inactiveCustomers == result.customers)
+  }
+
+  @Test("same input and seed give the same result")
+  func deterministic() throws {
+    let a = try Analyzer.run(sampleData()).result
+    let b = try Analyzer.run(sampleData()).result
+    #expect(try a.jsonData() == b.jsonData())
+  }
+
+  @Test("RFM quintiles: ranks split in five equal groups with the pandas qcut rule")
+  func quintiles() {
+    var data = TransactionData()
+    data.customerIDs = (0..<10).map { "c\($0)" }
+    for c in 0..<10 {
+      data.orderCustomer.append(Int32(c))
+      data.orderDay.append(Int32(100 + c))
+      data.orderAmount.append(Double(c + 1))
+      data.orderPromo.append(false)
+    }
+    let scores = RFMScores(CustomerTable(data))
+    #expect(scores.m.map(Int.init) == [1, 1, 2, 2, 3, 3, 4, 4, 5, 5])
+    #expect(scores.r.map(Int.init) == [1, 1, 2, 2, 3, 3, 4, 4, 5, 5])
+  }
+
+  @Test("segment map covers every score pair", arguments: 1...5)
+  func segmentMap(r: Int) {
+    for fm in 1...5 { _ = RFMSegment.of(r: r, fm: fm) }
+    #expect(RFMSegment.of(r: 5, fm: 5) == .champions)
+    #expect(RFMSegment.of(r: 1, fm: 1) == .lost)
+    #expect(RFMSegment.of(r: 1, fm: 5) == .cantLose)
+  }
+
+  @Test("no NaN or infinity anywhere in the JSON")
+  func finite() throws {
+    let json = String(decoding: try Analyzer.run(sampleData(customers: 50)).result.jsonData(), as: UTF8.self)
+    #expect(!json.contains("nan"))
+    #expect(!json.contains("inf"))
+  }
+
+  @Test("options out of range are refused with the option's name", arguments: ["clusters", "lost_days", "currency"])
+  func invalidOptions(name: String) {
+    var options = AnalysisOptions()
+    switch name {
+    case "clusters": options.clusters = 1
+    case "lost_days": options.lostDays = 10
+    default: options.currency = "euro"
+    }
+    #expect(throws: AnalysisError.self) { try options.validate() }
+    do { try options.validate() } catch { #expect(error.description.contains(name)) }
+  }
+}
+
+@Suite("K-Means")
+struct KMeansTests {
+  @Test("recovers well-separated clusters and keeps the lowest inertia")
+  func separated() {
+    var values: [Double] = []
+    var rng = SplitMix64(seed: 1)
+    for c in 0..<3 {
+      for _ in 0..<200 {
+        values += [Double(c) * 10 + rng.nextUnit(), Double(c) * -5 + rng.nextUnit()]
+      }
+    }
+    let points = PointMatrix(values: values, dimensions: 2)
+    let fit = KMeans.fit(points, k: 3, restarts: 3, seed: 9)
+    #expect(Set(fit.labels[0..<200]).count == 1)
+    #expect(Set(fit.labels).count == 3)
+    #expect(fit.inertia < 600 * 0.2)
+    #expect(KMeans.silhouette(points, labels: fit.labels, k: 3) > 0.9)
+  }
+
+  @Test("Lloyd from given centres converges to the means of its labels")
+  func lloydFixedPoint() {
+    let points = PointMatrix(values: [0, 0, 0, 1, 10, 10, 10, 11], dimensions: 2)
+    let fit = KMeans.lloyd(points, initialCenters: [0, 0, 10, 10])
+    #expect(fit.centers == [0, 0.5, 10, 10.5])
+    #expect(abs(fit.inertia - 1) < 1e-12)
+    #expect(fit.converged)
+  }
+}
+
+@Suite("Lifetime value")
+struct LifetimeTests {
+  @Test("digamma and 2F1 match known values")
+  func specialFunctions() {
+    #expect(abs(digamma(1) + 0.5772156649015329) < 1e-10)
+    #expect(abs(digamma(0.5) + 1.9635100260214235) < 1e-10)
+    #expect(abs(hypergeometric2F1(1, 1, 2, 0.5) - (-log(0.5) / 0.5)) < 1e-12)
+  }
+
+  @Test("BG/NBD and Gamma-Gamma give bounded, finite parameters and predictions, and say whether they converged")
+  func bgnbd() throws {
+    let (result, customers) = try Analyzer.run(sampleData(customers: 800))
+    let m = result.clv.bgnbd
+    #expect(m.fit.converged || !m.fit.message.isEmpty)
+    #expect([m.r, m.alpha, m.a, m.b].allSatisfy { $0.isFinite && $0 > 0 })
+    #expect(customers.probabilityAlive.allSatisfy { $0 >= 0 && $0 <= 1 })
+    #expect(customers.predictedCLV.allSatisfy { $0.isFinite && $0 >= 0 })
+    #expect(result.clv.gammaGamma.fit.converged || !result.clv.gammaGamma.fit.message.isEmpty)
+  }
+}

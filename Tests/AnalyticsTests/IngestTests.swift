@@ -1,0 +1,115 @@
+import Foundation
+import Testing
+
+@testable import Analytics
+
+@Suite("Ingestion")
+struct IngestTests {
+  func ingest(_ text: String, options: IngestOptions = IngestOptions()) throws -> TransactionData {
+    try TransactionIngestor.ingest(Array(text.utf8), options: options)
+  }
+
+  @Test("orders layout with comma separator")
+  func ordersLayout() throws {
+    let data = try ingest("customer_id,order_id,order_date,amount\nA,1,2024-01-05,10.50\nA,2,2024-02-01,5\nB,3,2024-01-07,7.25\n")
+    #expect(data.customerIDs == ["A", "B"])
+    #expect(data.orderCount == 3)
+    #expect(abs(data.orderAmount.reduce(0, +) - 22.75) < 1e-9)
+    #expect(data.quality.rowsUsed == 3)
+    #expect(data.quality.dateOrder == "ymd")
+  }
+
+  @Test("semicolons, decimal commas, BOM, CRLF and quoted fields with separators and newlines")
+  func europeanExport() throws {
+    let text = "\u{FEFF}Client;Commande;Date;Montant;Categorie\r\nA;1;05/01/2024;\"1 234,50\";\"maison; jardin\"\r\nB;2;13/01/2024;12,00;\"two\nlines\"\r\n"
+    let data = try ingest(text)
+    #expect(data.quality.encoding == TextEncoding.utf8WithBOM.rawValue)
+    #expect(data.quality.separator == ";")
+    #expect(data.quality.dateOrder == "dmy")
+    #expect(data.orderAmount == [1234.5, 12])
+    #expect(data.categories == ["maison; jardin", "two\nlines"])
+    #expect(data.orderDay[0] == Int32(daysFromCivil(year: 2024, month: 1, day: 5)))
+  }
+
+  @Test("Windows-1252 text is decoded")
+  func windows1252() throws {
+    var bytes = Array("customer_id\tdate\tamount\n".utf8)
+    bytes += [0x45, 0xE9, 0x6C, 0x6F, 0x64, 0x69, 0x65] + Array("\t2024-03-01\t3\n".utf8)  // "Élodie" with é = 0xE9
+    let data = try TransactionIngestor.ingest(bytes)
+    #expect(data.quality.encoding == "Windows-1252")
+    #expect(data.customerIDs == ["E\u{E9}lodie"])
+    #expect(data.quality.separator == "tab")
+  }
+
+  @Test("retail export: amount is quantity × price, C invoices and negative quantities are returns, month-first dates detected")
+  func retailExport() throws {
+    let text = """
+      InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country
+      536365,85123A,"WHITE HANGING HEART, T-LIGHT",6,12/1/2010 8:26,2.55,17850,United Kingdom
+      536365,71053,WHITE METAL LANTERN,6,12/1/2010 8:26,3.39,17850,United Kingdom
+      C536379,D,Discount,-1,12/13/2010 9:41,27.5,14527,United Kingdom
+      536380,22961,JAM MAKING SET,-2,12/13/2010 9:41,1.45,14527,United Kingdom
+      536381,22961,JAM MAKING SET,2,12/13/2010 9:41,1.45,,United Kingdom
+      536382,22961,JAM MAKING SET,2,12/13/2010 9:41,1.45,14527,United Kingdom
+      536382,22961,JAM MAKING SET,2,12/13/2010 9:41,1.45,14527,United Kingdom
+
+      """
+    let data = try ingest(text)
+    #expect(data.quality.layout.hasPrefix("retail export"))
+    #expect(data.quality.dateOrder == "mdy")
+    #expect(data.orderCount == 2)
+    #expect(abs(data.orderAmount[0] - (6 * 2.55 + 6 * 3.39)) < 1e-9)
+    #expect(data.quality.rejected == ["return": 2, "missing customer": 1, "duplicate line": 1])
+    #expect(data.quality.rowsRead == 7)
+    #expect(data.quality.rowsUsed + data.quality.rowsRejected == data.quality.rowsRead)
+  }
+
+  @Test("customer and day make an order when there is no order column")
+  func dailyLayout() throws {
+    let data = try ingest("customer_id,date,quantity,amount\nA,19970101,1,10\nA,19970101,2,5\nA,19970102,1,1\n")
+    #expect(data.orderCount == 2)
+    #expect(data.orderAmount == [15, 1])
+  }
+
+  @Test("unreadable files are refused with the line and the reason", arguments: [
+    ("name,value\nx,1\n", 1, "no customer column"),
+    ("customer_id,date,amount\nA,\"2024-01-01,3\n", 2, "never closed"),
+    ("customer_id,date,amount\nA,13/01/2024,1\nB,01/13/2024,2\n", 3, "mix day-first"),
+  ])
+  func unreadable(text: String, line: Int, reason: String) throws {
+    let error = #expect(throws: CSVFormatError.self) { try ingest(text) }
+    #expect(error?.line == line)
+    #expect(error?.description.contains(reason) == true)
+  }
+
+  @Test("bad rows are counted by reason")
+  func badRows() throws {
+    let data = try ingest("customer_id,order_id,order_date,amount\nA,1,2024-01-01,abc\n,2,2024-01-01,3\nA,3,2024-02-30,3\nA,4,2024-01-01,0\nA,5,2024-01-02,4\n")
+    #expect(data.quality.rejected == ["bad amount": 1, "missing customer": 1, "bad date": 1, "zero amount": 1])
+    #expect(data.orderCount == 1)
+  }
+
+  @Test("explicit column mapping and date order")
+  func mapping() throws {
+    let options = IngestOptions(columns: ["customer": "who", "date": "when", "amount": "paid"], dateOrder: .monthFirst)
+    let data = try ingest("who,when,paid\nx,01/02/2024,3\n", options: options)
+    #expect(data.orderDay == [Int32(daysFromCivil(year: 2024, month: 1, day: 2))])
+  }
+
+  @Test("chunk boundaries do not change the result")
+  func chunking() throws {
+    let text = Array("customer_id,order_id,order_date,amount\n\"A,1\",1,2024-01-05,\"10,5\"\nB,2,2024-01-06,3\n".utf8)
+    let whole = try TransactionIngestor.ingest(text)
+    for size in 1...7 {
+      var ingestor = TransactionIngestor()
+      var offset = 0
+      while offset < text.count {
+        try ingestor.consume(Array(text[offset..<min(text.count, offset + size)]))
+        offset += size
+      }
+      let data = try ingestor.finish()
+      #expect(data.customerIDs == whole.customerIDs)
+      #expect(data.orderAmount == whole.orderAmount)
+    }
+  }
+}

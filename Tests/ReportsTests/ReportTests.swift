@@ -1,0 +1,132 @@
+import Analytics
+import Foundation
+import Testing
+
+@testable import Reports
+
+/// A fixed generated data set with every optional column, analysed once.
+let fixture: AnalysisResult = {
+  var rng = SplitMix64(seed: 11)
+  var csv = "customer_id,order_id,order_date,amount,category,promo\n"
+  var customers = "customer_id,service_contacts,satisfaction,signup_date\n"
+  var order = 0
+  let start = daysFromCivil(year: 2024, month: 1, day: 1)
+  for c in 0..<400 {
+    let orders = 1 + Int(rng.next() % 7)
+    var day = start + Int(rng.next() % 500)
+    for _ in 0..<orders where day < start + 700 {
+      order += 1
+      csv += "C\(c),O\(order),\(isoDate(day)),\(String(format: "%.2f", 5 + rng.nextUnit() * 150)),\(["books", "home", "toys"][Int(rng.next() % 3)]),\(rng.next() % 4 == 0 ? 1 : 0)\n"
+      day += 1 + Int(rng.next() % 150)
+    }
+    customers += "C\(c),\(rng.next() % 3),\(1 + rng.next() % 5),2023-12-01\n"
+  }
+  let data = try! TransactionIngestor.ingest(Array(csv.utf8))
+  let attributes = try! CustomerAttributesIngestor.ingest(Array(customers.utf8))
+  return try! Analyzer.run(data, attributes: attributes.attributes, attributeRows: attributes.rows).result
+}()
+
+/// Every number in the JSON, flattened.
+func jsonNumbers(_ result: AnalysisResult) throws -> [Double] {
+  var out: [Double] = []
+  func walk(_ value: Any) {
+    if let n = value as? NSNumber { out.append(n.doubleValue) } else if let a = value as? [Any] { a.forEach(walk) } else if let d = value as? [String: Any] { d.values.forEach(walk) }
+  }
+  walk(try JSONSerialization.jsonObject(with: result.jsonData()))
+  return out
+}
+
+/// Formatted figures of an English report: money, percentages, decimals and grouped counts.
+func printedFigures(_ text: String) -> [(value: Double, tolerance: Double, token: String)] {
+  let pattern = try! NSRegularExpression(pattern: #"(-?€?-?\d{1,3}(?:,\d{3})+(?:\.\d+)?|-?€?-?\d+\.\d+|-?€-?\d+)(%)?"#)
+  var out: [(Double, Double, String)] = []
+  let ns = text as NSString
+  for match in pattern.matches(in: text, range: NSRange(location: 0, length: ns.length)) {
+    let token = ns.substring(with: match.range)
+    // Skip parts of dates, identifiers and version-like labels.
+    let before = match.range.location > 0 ? ns.substring(with: NSRange(location: match.range.location - 1, length: 1)) : " "
+    if before.rangeOfCharacter(from: .letters) != nil || before == "-" || before == "/" || before == "+" { continue }
+    let isPercent = token.hasSuffix("%")
+    let digits = token.replacingOccurrences(of: "€", with: "").replacingOccurrences(of: ",", with: "").replacingOccurrences(of: "%", with: "")
+    guard var value = Double(digits) else { continue }
+    let decimals = digits.split(separator: ".").dropFirst().first?.count ?? 0
+    var tolerance = 0.5 * pow(10, -Double(decimals)) + 1e-9
+    if isPercent {
+      value /= 100
+      tolerance /= 100
+    }
+    out.append((value, tolerance, token))
+  }
+  return out
+}
+
+@Suite("Reports")
+struct ReportTests {
+  @Test("every figure printed in Markdown and HTML is in the JSON", arguments: [ReportFormat.md, .html])
+  func consistency(format: ReportFormat) throws {
+    var text = String(decoding: try ReportRenderer.render(fixture, format: format, language: .en), as: UTF8.self)
+    // Chart geometry is not a figure: every value a chart draws is printed in a table beside it.
+    text = text.replacingOccurrences(of: #"<svg[\s\S]*?</svg>"#, with: "", options: .regularExpression)
+      .replacingOccurrences(of: #"<style>[\s\S]*?</style>"#, with: "", options: .regularExpression)
+    let numbers = try jsonNumbers(fixture)
+    var missing: [String] = []
+    for figure in printedFigures(text) where !numbers.contains(where: { abs($0 - figure.value) <= figure.tolerance || abs(-$0 - figure.value) <= figure.tolerance }) {
+      missing.append(figure.token)
+    }
+    #expect(missing.isEmpty, "figures not in the JSON: \(missing)")
+  }
+
+  @Test("shares add up to 100 % and counts to the customer total")
+  func totals() {
+    #expect(abs(fixture.lifecycle.groups.map(\.share).reduce(0, +) - 1) < 1e-9)
+    #expect(fixture.rfm.segments.map(\.customers).reduce(0, +) == fixture.customers)
+    for group in fixture.insights.categories?.byGroup ?? [] { #expect(abs(group.shares.reduce(0, +) - 1) < 1e-9) }
+  }
+
+  @Test("every section is present, in order, in both languages", arguments: ReportLanguage.allCases)
+  func sections(language: ReportLanguage) throws {
+    let md = String(decoding: try ReportRenderer.render(fixture, format: .md, language: language), as: UTF8.self)
+    let headings = md.split(separator: "\n").filter { $0.hasPrefix("## ") }.map { String($0.dropFirst(3)) }
+    let expected = language == .en
+      ? ["Executive summary", "Strategic insights: opportunities and risks", "Recommended actions", "KPIs to monitor", "Retention", "Predicted value", "Next steps", "Methodology and data quality"]
+      : ["Synthèse exécutive", "Insights stratégiques : opportunités et risques", "Recommandations actionnables", "KPIs à surveiller", "Rétention", "Valeur prédite", "Prochaines étapes", "Méthodologie et qualité des données"]
+    #expect(headings == expected)
+  }
+
+  @Test("the French report carries the seed reports' headings")
+  func seedHeadings() throws {
+    let md = String(decoding: try ReportRenderer.render(fixture, format: .md, language: .fr), as: UTF8.self).lowercased()
+    let seedHeadings = [
+      "synthèse exécutive", "performance globale", "points clés", "insights stratégiques", "opportunités de croissance", "menaces et risques",
+      "recommandations actionnables", "kpis à surveiller", "indicateurs critiques", "alertes automatiques", "prochaines étapes", "plan d'action 30 jours",
+      "objectifs 90 jours",
+    ]
+    for heading in seedHeadings { #expect(md.contains("# " + heading) || md.contains("## " + heading), "missing heading \(heading)") }
+  }
+
+  @Test("no mixed language: the English report has no French sentence and the reverse")
+  func languages() throws {
+    let en = String(decoding: try ReportRenderer.render(fixture, format: .md, language: .en), as: UTF8.self)
+    let fr = String(decoding: try ReportRenderer.render(fixture, format: .md, language: .fr), as: UTF8.self)
+    for word in [" clients ", " des ", " chiffre d'affaires", " commandes "] { #expect(!en.contains(word), "English report contains '\(word)'") }
+    for word in [" customers ", " the ", " revenue ", " orders "] { #expect(!fr.contains(word), "French report contains '\(word)'") }
+  }
+
+  @Test("numbers are formatted for the language")
+  func numberFormats() {
+    #expect(NumberStyle(language: .en, currency: "EUR").money(2852.4) == "€2,852.40")
+    #expect(NumberStyle(language: .fr, currency: "EUR").money(2852.4) == "2\u{202F}852,40\u{00A0}€")
+    #expect(NumberStyle(language: .fr, currency: "EUR").percent(0.3) == "30,0\u{00A0}%")
+    #expect(NumberStyle(language: .en, currency: "USD").money(-5) == "-$5.00")
+  }
+
+  @Test("HTML is self-contained: inline SVG charts, no script, no external resource")
+  func html() throws {
+    let html = String(decoding: try ReportRenderer.render(fixture, format: .html, language: .en), as: UTF8.self)
+    #expect(html.hasPrefix("<!DOCTYPE html>"))
+    #expect(html.components(separatedBy: "<svg").count - 1 >= 6)
+    #expect(!html.contains("<script"))
+    #expect(!html.contains("http://") || html.contains("http://www.w3.org/2000/svg"))
+    #expect(!html.contains("https://"))
+  }
+}

@@ -1,0 +1,150 @@
+import Foundation
+import GRDB
+import Testing
+
+@testable import Store
+
+func makeStore(maxAttempts: Int = 3, maxRunning: Int = 8, maxQueued: Int = 1000) throws -> FidelisStore {
+  var defaults = TenantDefaults()
+  defaults.maxAttempts = maxAttempts
+  defaults.maxRunningJobs = maxRunning
+  defaults.maxQueuedJobs = maxQueued
+  return try FidelisStore(DatabaseQueue(configuration: FidelisStore.makeConfiguration()), defaults: defaults)
+}
+
+func uploadDataset(_ store: FidelisStore, tenant: String, bytes: String = "customer_id,date,amount\nA,2024-01-01,3\n") throws -> String {
+  let id = try store.beginUpload(tenantId: tenant, name: "d.csv", kind: "transactions")
+  try store.appendChunk(datasetId: id, seq: 0, data: Data(bytes.utf8))
+  _ = try store.finishUpload(datasetId: id, size: Int64(bytes.utf8.count), sha256: "x", chunks: 1)
+  return id
+}
+
+@Suite("Store")
+struct StoreTests {
+  @Test("keys are stored hashed and resolve to their tenant; rotation revokes the old key")
+  func keys() throws {
+    let store = try makeStore()
+    let (tenant, key) = try store.createTenant(name: "Acme")
+    #expect(try store.tenant(forKey: key)?.id == tenant.id)
+    #expect(try store.tenant(forKey: "nope") == nil)
+    let newKey = try store.rotateKey(tenantId: tenant.id)
+    #expect(try store.tenant(forKey: key) == nil)
+    #expect(try store.tenant(forKey: newKey)?.id == tenant.id)
+    #expect(throws: StoreError.self) { try store.createTenant(name: "Acme") }
+  }
+
+  @Test("a tenant never sees another tenant's datasets, jobs or reports: NOT_FOUND as for a missing id")
+  func isolation() throws {
+    let store = try makeStore()
+    let (a, _) = try store.createTenant(name: "A")
+    let (b, _) = try store.createTenant(name: "B")
+    let dataset = try uploadDataset(store, tenant: a.id)
+    let (job, _) = try store.submitJob(tenantId: a.id, datasetId: dataset, kind: "profile", options: Data(), idempotencyKey: nil)
+    #expect(throws: StoreError.notFound("no dataset \(dataset)")) { try store.dataset(tenantId: b.id, id: dataset) }
+    #expect(throws: StoreError.notFound("no job \(job.id)")) { try store.job(tenantId: b.id, id: job.id) }
+    #expect(throws: StoreError.notFound("no dataset \(dataset)")) { try store.submitJob(tenantId: b.id, datasetId: dataset, kind: "profile", options: Data(), idempotencyKey: nil) }
+    #expect(try store.datasets(tenantId: b.id).isEmpty)
+    #expect(try store.jobs(tenantId: b.id, state: nil, limit: 10).isEmpty)
+  }
+
+  @Test("idempotent submit returns the same job")
+  func idempotent() throws {
+    let store = try makeStore()
+    let (t, _) = try store.createTenant(name: "T")
+    let d = try uploadDataset(store, tenant: t.id)
+    let first = try store.submitJob(tenantId: t.id, datasetId: d, kind: "profile", options: Data(), idempotencyKey: "k1")
+    let again = try store.submitJob(tenantId: t.id, datasetId: d, kind: "profile", options: Data(), idempotencyKey: "k1")
+    #expect(first.created && !again.created)
+    #expect(first.job.id == again.job.id)
+    #expect(try store.jobs(tenantId: t.id, state: nil, limit: 10).count == 1)
+  }
+
+  @Test("a stale lease cannot complete: the result is written exactly once")
+  func fencing() throws {
+    let store = try makeStore()
+    let (t, _) = try store.createTenant(name: "T")
+    let d = try uploadDataset(store, tenant: t.id)
+    _ = try store.submitJob(tenantId: t.id, datasetId: d, kind: "profile", options: Data(), idempotencyKey: nil)
+    let first = try #require(try store.leaseNextJob(worker: "w1", host: "h1", kinds: [], leaseMillis: 10))
+    // The lease runs out; the job is queued again and leased by another worker.
+    let expired = try store.expireLeases(now: FidelisStore.now() + 1000)
+    #expect(expired.map(\.state) == [.queued])
+    let second = try #require(try store.leaseNextJob(worker: "w2", host: "h2", kinds: [], leaseMillis: 60_000))
+    #expect(second.job.attempt == 2)
+    #expect(throws: StoreError.self) { try store.completeJob(jobId: first.job.id, leaseId: first.leaseId, artifacts: []) }
+    #expect(throws: StoreError.self) { try store.heartbeat(jobId: first.job.id, leaseId: first.leaseId, stage: "x", progress: 1, leaseMillis: 10) }
+    try store.completeJob(jobId: second.job.id, leaseId: second.leaseId, artifacts: [Artifact(format: "md", contentType: "text/markdown", data: Data("# ok".utf8))])
+    #expect(throws: StoreError.self) { try store.completeJob(jobId: second.job.id, leaseId: second.leaseId, artifacts: []) }
+    let attempts = try store.attempts(jobId: second.job.id)
+    #expect(attempts.map(\.outcome) == ["lease expired", "succeeded"])
+    #expect(attempts.map(\.host) == ["h1", "h2"])
+    #expect(try store.artifact(tenantId: t.id, jobId: second.job.id, format: "md").data == Data("# ok".utf8))
+  }
+
+  @Test("after the last attempt an expired lease fails the job with the reason")
+  func lastAttempt() throws {
+    let store = try makeStore(maxAttempts: 1)
+    let (t, _) = try store.createTenant(name: "T")
+    let d = try uploadDataset(store, tenant: t.id)
+    let (job, _) = try store.submitJob(tenantId: t.id, datasetId: d, kind: "profile", options: Data(), idempotencyKey: nil)
+    _ = try store.leaseNextJob(worker: "w", host: "h", kinds: [], leaseMillis: 1)
+    _ = try store.expireLeases(now: FidelisStore.now() + 1000)
+    let failed = try store.job(tenantId: t.id, id: job.id)
+    #expect(failed.state == .failed)
+    #expect(failed.error?.contains("expired") == true)
+  }
+
+  @Test("cancel: a queued job at once, a running job through its worker")
+  func cancel() throws {
+    let store = try makeStore()
+    let (t, _) = try store.createTenant(name: "T")
+    let d = try uploadDataset(store, tenant: t.id)
+    let (queued, _) = try store.submitJob(tenantId: t.id, datasetId: d, kind: "profile", options: Data(), idempotencyKey: "q")
+    #expect(try store.cancelJob(tenantId: t.id, id: queued.id).state == .cancelled)
+    let (running, _) = try store.submitJob(tenantId: t.id, datasetId: d, kind: "profile", options: Data(), idempotencyKey: "r")
+    let lease = try #require(try store.leaseNextJob(worker: "w", host: "h", kinds: [], leaseMillis: 60_000))
+    #expect(try store.cancelJob(tenantId: t.id, id: running.id).cancelRequested)
+    #expect(try store.heartbeat(jobId: running.id, leaseId: lease.leaseId, stage: "s", progress: 5, leaseMillis: 60_000).cancelRequested)
+    _ = try store.failJob(jobId: running.id, leaseId: lease.leaseId, error: "cancelled", retryable: false, cancelled: true)
+    #expect(try store.job(tenantId: t.id, id: running.id).state == .cancelled)
+    #expect(throws: StoreError.self) { try store.cancelJob(tenantId: t.id, id: running.id) }
+  }
+
+  @Test("fair leasing: a busy tenant does not starve a quiet one; running limits hold")
+  func fairness() throws {
+    let store = try makeStore(maxRunning: 2)
+    let (busy, _) = try store.createTenant(name: "busy")
+    let (quiet, _) = try store.createTenant(name: "quiet")
+    let db = try uploadDataset(store, tenant: busy.id)
+    let dq = try uploadDataset(store, tenant: quiet.id)
+    for i in 0..<10 { _ = try store.submitJob(tenantId: busy.id, datasetId: db, kind: "profile", options: Data(), idempotencyKey: "b\(i)") }
+    _ = try store.submitJob(tenantId: quiet.id, datasetId: dq, kind: "profile", options: Data(), idempotencyKey: "q")
+    let leases = try (0..<4).compactMap { _ in try store.leaseNextJob(worker: "w", host: "h", kinds: [], leaseMillis: 60_000) }
+    #expect(leases.map(\.tenant.name).filter { $0 == "quiet" }.count == 1)
+    #expect(leases.map(\.tenant.name).filter { $0 == "busy" }.count == 2)
+    #expect(leases.count == 3)
+  }
+
+  @Test("queue limit refuses with RESOURCE_EXHAUSTED and stores nothing")
+  func queueLimit() throws {
+    let store = try makeStore(maxQueued: 2)
+    let (t, _) = try store.createTenant(name: "T")
+    let d = try uploadDataset(store, tenant: t.id)
+    for i in 0..<2 { _ = try store.submitJob(tenantId: t.id, datasetId: d, kind: "profile", options: Data(), idempotencyKey: "\(i)") }
+    #expect(throws: StoreError.self) { try store.submitJob(tenantId: t.id, datasetId: d, kind: "profile", options: Data(), idempotencyKey: "x") }
+    #expect(try store.jobs(tenantId: t.id, state: nil, limit: 10).count == 2)
+  }
+
+  @Test("a dataset in use cannot be deleted; an unfinished upload is invisible and removed")
+  func datasets() throws {
+    let store = try makeStore()
+    let (t, _) = try store.createTenant(name: "T")
+    let d = try uploadDataset(store, tenant: t.id)
+    _ = try store.submitJob(tenantId: t.id, datasetId: d, kind: "profile", options: Data(), idempotencyKey: nil)
+    #expect(throws: StoreError.self) { try store.deleteDataset(tenantId: t.id, id: d) }
+    let pending = try store.beginUpload(tenantId: t.id, name: "x", kind: "transactions")
+    #expect(try store.datasets(tenantId: t.id).map(\.id) == [d])
+    #expect(throws: StoreError.self) { try store.dataset(tenantId: t.id, id: pending) }
+    #expect(try store.removeUnfinishedUploads() == 1)
+  }
+}
