@@ -1,0 +1,95 @@
+"""Crashes and restarts of real processes: no accepted job is lost or run twice."""
+import json, os, signal, subprocess, time
+from conftest import ADMIN, generate
+
+
+def new_tenant(cluster, name):
+    return cluster.cli("admin", "tenant", "create", name, key=ADMIN).stdout.strip()
+
+
+def status(cluster, key, job):
+    return json.loads(cluster.cli("job", "status", job, "--json", key=key).stdout)
+
+
+def wait_state(cluster, key, job, states, timeout=120):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        s = status(cluster, key, job)
+        if s.get("state", "JOB_STATE_QUEUED") in states:
+            return s
+        time.sleep(0.2)
+    raise AssertionError(f"job {job} never reached {states}: {s}")
+
+
+def test_worker_killed_mid_job_job_succeeds_exactly_once(cluster, tmp_path):
+    cluster.start_server()
+    w1 = cluster.start_worker("w1")
+    key = new_tenant(cluster, "acme")
+    data = generate(str(tmp_path / "big.csv"), customers=30000)
+    dataset = cluster.cli("dataset", "upload", data, key=key).stdout.strip()
+    job = cluster.cli("job", "submit", dataset, "--kind", "analysis", key=key).stdout.strip()
+    wait_state(cluster, key, job, ["JOB_STATE_RUNNING"])
+    time.sleep(0.3)
+    w1.send_signal(signal.SIGKILL)
+    w1.wait()
+    cluster.start_worker("w2")
+    final = wait_state(cluster, key, job, ["JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED"], timeout=300)
+    assert final["state"] == "JOB_STATE_SUCCEEDED", final
+    outcomes = [a["outcome"] for a in final["attempts"]]
+    assert outcomes.count("succeeded") == 1, outcomes
+    assert outcomes[0] == "lease expired", outcomes
+    assert final["attempts"][0]["worker"] == "w1" and final["attempts"][-1]["worker"] == "w2"
+    report = cluster.cli("report", "get", job, "--format", "json", key=key).stdout
+    assert json.loads(report)["schema"] == "fidelis.report/v1"
+
+
+def test_coordinator_killed_after_burst_every_accepted_job_completes_once(cluster, tmp_path):
+    cluster.start_server()
+    key = new_tenant(cluster, "burst")
+    data = generate(str(tmp_path / "small.csv"), customers=50)
+    dataset = cluster.cli("dataset", "upload", data, key=key).stdout.strip()
+    accepted = []
+    for i in range(25):
+        r = cluster.cli("job", "submit", dataset, "--kind", "profile", "--idempotency-key", f"burst-{i}", key=key)
+        accepted.append(r.stdout.strip())
+    cluster.server.send_signal(signal.SIGKILL)
+    cluster.server.wait()
+    cluster.start_server()
+    cluster.start_worker("w1")
+    cluster.start_worker("w2")
+    # A client retrying a submit after the crash gets the same job back.
+    again = cluster.cli("job", "submit", dataset, "--kind", "profile", "--idempotency-key", "burst-3", key=key).stdout.strip()
+    assert again == accepted[3]
+    for job in accepted:
+        final = wait_state(cluster, key, job, ["JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED"])
+        assert final["state"] == "JOB_STATE_SUCCEEDED", final
+        assert [a["outcome"] for a in final.get("attempts", [])].count("succeeded") == 1
+    listed = json.loads(cluster.cli("job", "list", "--json", "--limit", "1000", key=key).stdout)["jobs"]
+    assert sorted(j["id"] for j in listed) == sorted(accepted)
+
+
+def test_two_tenants_cannot_see_each_other(cluster, tmp_path):
+    cluster.start_server()
+    cluster.start_worker("w1")
+    a = new_tenant(cluster, "tenant-a")
+    b = new_tenant(cluster, "tenant-b")
+    data = generate(str(tmp_path / "a.csv"), customers=100)
+    dataset = cluster.cli("dataset", "upload", data, key=a).stdout.strip()
+    job = cluster.cli("job", "submit", dataset, "--kind", "profile", "--wait", key=a).stdout.strip()
+    assert cluster.cli("dataset", "list", key=b).stdout.strip() == ""
+    r = cluster.cli("report", "get", job, "--format", "md", key=b, check=False)
+    assert r.returncode != 0 and "notFound" in r.stderr or "not found" in r.stderr.lower(), r.stderr
+    r = cluster.cli("job", "submit", dataset, key=b, check=False)
+    assert r.returncode != 0 and f"no dataset {dataset}" in r.stderr
+    r = cluster.cli("job", "status", job, key="fk_not_a_key", check=False)
+    assert r.returncode != 0 and "unauthenticated" in r.stderr.lower()
+
+
+def test_sigterm_drains_cleanly(cluster, tmp_path):
+    cluster.start_server()
+    cluster.start_worker("w1")
+    key = new_tenant(cluster, "drain")
+    dataset = cluster.cli("dataset", "upload", generate(str(tmp_path / "d.csv"), customers=100), key=key).stdout.strip()
+    cluster.cli("job", "submit", dataset, "--kind", "profile", "--wait", key=key)
+    cluster.server.send_signal(signal.SIGTERM)
+    assert cluster.server.wait(timeout=20) == 0

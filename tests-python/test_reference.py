@@ -1,0 +1,63 @@
+"""The engine's figures against the tools people use today: pandas, scikit-learn, lifetimes."""
+import json, os, subprocess
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import BIN, generate
+
+
+@pytest.fixture(scope="module")
+def analysed(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("ref")
+    path = generate(str(tmp / "d.csv"), customers=4000, seed=11)
+    out = subprocess.run([f"{BIN}/fidelis", "analyze", path, "--format", "json"], capture_output=True, text=True, check=True).stdout
+    csv = subprocess.run([f"{BIN}/fidelis", "analyze", path, "--format", "csv"], capture_output=True, text=True, check=True).stdout
+    per_customer = pd.read_csv(pd.io.common.StringIO(csv), dtype={"customer_id": str})
+    df = pd.read_csv(path, dtype={"customer_id": str, "order_id": str}, parse_dates=["order_date"])
+    return json.loads(out), per_customer, df
+
+
+def test_totals_and_rfm_equal_pandas_to_the_cent(analysed):
+    result, per_customer, df = analysed
+    assert result["customers"] == df.customer_id.nunique()
+    assert result["orders"] == df.order_id.nunique()
+    assert abs(result["revenue"] - df.amount.sum()) < 0.005
+    assert abs(result["kpis"]["average_order_value"] - df.amount.sum() / df.order_id.nunique()) < 0.005
+    snapshot = df.order_date.max() + pd.Timedelta(days=1)
+    rfm = df.groupby("customer_id").agg(recency=("order_date", lambda d: (snapshot - d.max()).days), frequency=("order_id", "nunique"), monetary=("amount", "sum"))
+    rfm = rfm.sort_index()
+    rfm["r"] = pd.qcut(rfm.recency.rank(method="first"), 5, labels=[5, 4, 3, 2, 1]).astype(int)
+    rfm["f"] = pd.qcut(rfm.frequency.rank(method="first"), 5, labels=[1, 2, 3, 4, 5]).astype(int)
+    rfm["m"] = pd.qcut(rfm.monetary.rank(method="first"), 5, labels=[1, 2, 3, 4, 5]).astype(int)
+    ours = per_customer.set_index("customer_id").sort_index()
+    assert (ours.recency_days == rfm.recency).all()
+    assert (ours.frequency == rfm.frequency).all()
+    assert np.allclose(ours.monetary, rfm.monetary, atol=0.005)
+    assert (ours.r_score == rfm.r).all() and (ours.f_score == rfm.f).all() and (ours.m_score == rfm.m).all()
+
+
+def test_kmeans_inertia_within_one_percent_of_scikit_learn(analysed):
+    from sklearn.cluster import KMeans
+    result, per_customer, _ = analysed
+    X = np.log1p(per_customer[["recency_days", "frequency", "monetary"]].to_numpy(dtype=float))
+    X = (X - X.mean(axis=0)) / X.std(axis=0)
+    k = result["clusters"]["k"]
+    best = KMeans(n_clusters=k, n_init=10, random_state=0).fit(X).inertia_
+    ours = result["clusters"]["inertia"]
+    assert ours <= best * 1.01, (ours, best)
+
+
+def test_bgnbd_and_gamma_gamma_match_lifetimes(analysed):
+    from lifetimes import BetaGeoFitter, GammaGammaFitter
+    from lifetimes.utils import summary_data_from_transaction_data
+    result, _, df = analysed
+    s = summary_data_from_transaction_data(df, "customer_id", "order_date", monetary_value_col="amount", freq="D")
+    bg = BetaGeoFitter(penalizer_coef=0.0).fit(s.frequency, s.recency, s["T"])
+    ours = result["clv"]["bgnbd"]
+    for name in ["r", "alpha", "a", "b"]:
+        assert abs(ours[name] - bg.params_[name]) / bg.params_[name] < 1e-3, (name, ours[name], bg.params_[name])
+    repeat = s[s.frequency > 0]
+    gg = GammaGammaFitter(penalizer_coef=0.0).fit(repeat.frequency, repeat.monetary_value)
+    ours = result["clv"]["gamma_gamma"]
+    for name in ["p", "q", "v"]:
+        assert abs(ours[name] - gg.params_[name]) / gg.params_[name] < 1e-3, (name, ours[name], gg.params_[name])
