@@ -396,6 +396,13 @@ func fetchStream(_ connection: Connection, _ call: @escaping @Sendable (GRPCClie
   try await connection.withClient { client, metadata in try await call(client, metadata) }
 }
 
+/// The bytes of a streamed report or export, in order.
+@Sendable func collectChunks(_ response: StreamingClientResponse<Fidelis_V1_ReportChunk>) async throws -> Data {
+  var data = Data()
+  for try await chunk in response.messages { data.append(chunk.data) }
+  return data
+}
+
 struct ReportCommand: AsyncParsableCommand {
   static let configuration = CommandConfiguration(commandName: "report", abstract: "Fetch and list reports.", subcommands: [Get.self, List.self])
 
@@ -409,11 +416,7 @@ struct ReportCommand: AsyncParsableCommand {
     func run() async throws {
       let (job, format) = (self.job, self.format)
       let data = try await fetchStream(connection) { client, metadata in
-        try await Fidelis_V1_ReportService.Client(wrapping: client).getReport(.with { $0.jobID = job; $0.format = format }, metadata: metadata) { response in
-          var data = Data()
-          for try await chunk in response.messages { data.append(chunk.data) }
-          return data
-        }
+        try await Fidelis_V1_ReportService.Client(wrapping: client).getReport(.with { $0.jobID = job; $0.format = format }, metadata: metadata, onResponse: collectChunks)
       }
       try writeOutput(data, to: output)
     }
@@ -447,11 +450,7 @@ struct SegmentCommand: AsyncParsableCommand {
     func run() async throws {
       let (job, segment) = (self.job, self.segment)
       let data = try await fetchStream(connection) { client, metadata in
-        try await Fidelis_V1_ReportService.Client(wrapping: client).exportSegment(.with { $0.jobID = job; $0.segment = segment }, metadata: metadata) { response in
-          var data = Data()
-          for try await chunk in response.messages { data.append(chunk.data) }
-          return data
-        }
+        try await Fidelis_V1_ReportService.Client(wrapping: client).exportSegment(.with { $0.jobID = job; $0.segment = segment }, metadata: metadata, onResponse: collectChunks)
       }
       try writeOutput(data, to: output)
     }
