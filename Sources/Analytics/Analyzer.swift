@@ -86,30 +86,6 @@ public struct CustomerResults: Sendable {
     }
     return out
   }
-
-  /// Indices of the customers of a segment, lifecycle group (`lost`, `at_risk`…) or
-  /// cluster (`cluster:2`, or its name); nil when the name matches none.
-  public func members(of name: String) -> [Int]? {
-    let key = name.lowercased().trimmingCharacters(in: .whitespaces)
-    if let s = RFMSegment.allCases.first(where: { $0.rawValue.lowercased() == key }) {
-      return (0..<table.count).filter { segment[$0] == s }
-    }
-    if let g = LifecycleGroup.allCases.first(where: { $0.rawValue == key.replacingOccurrences(of: " ", with: "_") }) {
-      return (0..<table.count).filter { group[$0] == g }
-    }
-    if key.hasPrefix("cluster:"), let id = Int(key.dropFirst(8)), clusterNames.indices.contains(id) {
-      return (0..<table.count).filter { cluster[$0] == Int32(id) }
-    }
-    if let id = clusterNames.firstIndex(where: { $0.lowercased() == key }) {
-      return (0..<table.count).filter { cluster[$0] == Int32(id) }
-    }
-    return nil
-  }
-
-  /// Every name `members(of:)` accepts.
-  public var segmentNames: [String] {
-    RFMSegment.allCases.map(\.rawValue) + LifecycleGroup.allCases.map(\.rawValue) + clusterNames.indices.map { "cluster:\($0)" }
-  }
 }
 
 func csvField(_ text: String) -> String {

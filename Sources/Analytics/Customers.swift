@@ -31,6 +31,14 @@ public struct CustomerTable: Sendable {
   /// Average order value of customer `i`.
   @inline(__always) public func averageOrderValue(_ i: Int) -> Double { monetary[i] / Double(frequency[i]) }
 
+  /// For each customer index of the source `TransactionData` (`sourceCount` of them), its
+  /// row in this table, or −1 for a customer left out.
+  public func rowsBySource(sourceCount: Int) -> [Int32] {
+    var row = [Int32](repeating: -1, count: sourceCount)
+    for (i, source) in sourceIndex.enumerated() { row[Int(source)] = Int32(i) }
+    return row
+  }
+
   /// Days between the first order and the reference date.
   @inline(__always) public func tenure(_ i: Int) -> Int { asOfDay - Int(firstDay[i]) }
 

@@ -10,8 +10,7 @@ enum Indicators {
     let engaged = table.recency.filter { Int($0) <= atRiskDays }.count
     let tenureYears = (0..<n).reduce(0.0) { $0 + Double(max(table.tenure($1), 30)) } / 365
     // Customers are renumbered in the table; map the orders' source indices to rows.
-    var row = [Int32](repeating: -1, count: data.customerIDs.count)
-    for (i, source) in table.sourceIndex.enumerated() { row[Int(source)] = Int32(i) }
+    let row = table.rowsBySource(sourceCount: data.customerIDs.count)
 
     let firstMonth = monthIndex(ofDay: data.orderDay.lazy.map(Int.init).min()!)
     let lastMonth = monthIndex(ofDay: table.lastDataDay)

@@ -55,8 +55,7 @@ extension AnalysisResult.Insights {
     }
     if data.hasCategory && !data.categories.isEmpty {
       // Categories by overall revenue; beyond the top five, the rest is "other".
-      var rowOf = [Int32](repeating: -1, count: data.customerIDs.count)
-      for (i, source) in table.sourceIndex.enumerated() { rowOf[Int(source)] = Int32(i) }
+      let rowOf = table.rowsBySource(sourceCount: data.customerIDs.count)
       var totals = [Double](repeating: 0, count: data.categories.count)
       for (key, value) in data.categorySpend.sorted(by: { $0.key < $1.key }) { totals[Int(key & 0xFFFFF)] += value }
       let ranked = totals.indices.sorted { totals[$0] > totals[$1] }

@@ -392,10 +392,6 @@ struct JobCommand: AsyncParsableCommand {
 
 // MARK: - report and segment
 
-func fetchStream(_ connection: Connection, _ call: @escaping @Sendable (GRPCClient<HTTP2ClientTransport.Posix>, Metadata) async throws -> Data) async throws -> Data {
-  try await connection.withClient { client, metadata in try await call(client, metadata) }
-}
-
 /// The bytes of a streamed report or export, in order.
 @Sendable func collectChunks(_ response: StreamingClientResponse<Fidelis_V1_ReportChunk>) async throws -> Data {
   var data = Data()
@@ -415,7 +411,7 @@ struct ReportCommand: AsyncParsableCommand {
 
     func run() async throws {
       let (job, format) = (self.job, self.format)
-      let data = try await fetchStream(connection) { client, metadata in
+      let data = try await connection.withClient { client, metadata in
         try await Fidelis_V1_ReportService.Client(wrapping: client).getReport(.with { $0.jobID = job; $0.format = format }, metadata: metadata, onResponse: collectChunks)
       }
       try writeOutput(data, to: output)
@@ -449,7 +445,7 @@ struct SegmentCommand: AsyncParsableCommand {
 
     func run() async throws {
       let (job, segment) = (self.job, self.segment)
-      let data = try await fetchStream(connection) { client, metadata in
+      let data = try await connection.withClient { client, metadata in
         try await Fidelis_V1_ReportService.Client(wrapping: client).exportSegment(.with { $0.jobID = job; $0.segment = segment }, metadata: metadata, onResponse: collectChunks)
       }
       try writeOutput(data, to: output)

@@ -103,9 +103,11 @@ extension FidelisStore {
 
   /// Stored formats of a job's report.
   public func artifactFormats(jobId: String) throws -> [String] {
-    try writer.read { db in
-      try String.fetchAll(db, sql: "SELECT format FROM artifact WHERE jobId = ? ORDER BY format", arguments: [jobId])
-    }
+    try writer.read { db in try Self.artifactFormats(db, jobId: jobId) }
+  }
+
+  static func artifactFormats(_ db: Database, jobId: String) throws -> [String] {
+    try String.fetchAll(db, sql: "SELECT format FROM artifact WHERE jobId = ? ORDER BY format", arguments: [jobId])
   }
 
   /// One report file of a tenant's job.
@@ -114,7 +116,7 @@ extension FidelisStore {
       let job = try Self.job(db, tenantId: tenantId, id: jobId)
       guard job.state == .succeeded else { throw StoreError.failedPrecondition("job \(jobId) is \(job.state.rawValue); its report exists once it has succeeded") }
       guard let record = try ArtifactRecord.fetchOne(db, key: ["jobId": jobId, "format": format]) else {
-        let formats = try String.fetchAll(db, sql: "SELECT format FROM artifact WHERE jobId = ? ORDER BY format", arguments: [jobId])
+        let formats = try Self.artifactFormats(db, jobId: jobId)
         throw StoreError.notFound("job \(jobId) has no '\(format)' report (it has: \(formats.joined(separator: ", ")))")
       }
       return record
