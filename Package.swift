@@ -8,6 +8,7 @@ let package = Package(
     .executable(name: "fidelis-server", targets: ["fidelis-server"]),
     .executable(name: "fidelis-worker", targets: ["fidelis-worker"]),
     .executable(name: "fidelis", targets: ["fidelis"]),
+    .executable(name: "fidelis-bench", targets: ["fidelis-bench"]),
     .library(name: "Analytics", targets: ["Analytics"]),
     .library(name: "Reports", targets: ["Reports"]),
   ],
@@ -87,6 +88,13 @@ let package = Package(
       name: "fidelis",
       dependencies: ["Client"],
       path: "Sources/Executables/fidelis"
+    ),
+    // Stage timings and K-Means from given centres, for scripts/bench-analytics and the
+    // scikit-learn comparison; Analytics only, so its release build is quick.
+    .executableTarget(
+      name: "fidelis-bench",
+      dependencies: ["Analytics"],
+      path: "Sources/Executables/fidelis-bench"
     ),
     .testTarget(name: "AnalyticsTests", dependencies: ["Analytics"]),
     .testTarget(name: "ReportsTests", dependencies: ["Reports", "Analytics"]),

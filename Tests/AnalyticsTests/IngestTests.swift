@@ -112,4 +112,72 @@ struct IngestTests {
       #expect(data.orderAmount == whole.orderAmount)
     }
   }
+
+  /// A file large enough to be parsed in parts on several cores, with the awkward cases at
+  /// every position: quoted separators and line breaks, doubled quotes, a stray quote inside
+  /// an unquoted field, CRLF, blank, short, duplicate and rejected lines.
+  static func awkwardFile(lines: Int) -> [UInt8] {
+    var text = "customer_id,order_id,order_date,amount,category\r\n"
+    for i in 0..<lines {
+      let customer = "C\(i % 997)"
+      switch i % 11 {
+      case 0: text += "\"\(customer)\",O\(i),2024-02-\(i % 28 + 1),\"1\(i % 90),5\",\"home,\ngarden\"\r\n"
+      case 1: text += "\(customer),O\(i),2024-03-\(i % 28 + 1),\(i % 50 + 1).25,12\" screen\n"
+      case 2: text += "\(customer),O\(i),2024-03-01,7.5,\"say \"\"hi\"\"\"\n"
+      case 3: text += "\n"
+      case 4: text += "\(customer),O\(i)\n"
+      case 5: text += "\(customer),O\(i),not a date,3,books\n"
+      case 6: text += "\(customer),O\(i),2024-04-0\(i % 9 + 1),-4,books\n"
+      case 7: text += "D1,Q1,2024-05-01,9.99,books\n"
+      default: text += "\(customer),O\(i % 5000),2024-01-\(i % 28 + 1),\(i % 70 + 1).10,toys\n"
+      }
+    }
+    return Array(text.utf8)
+  }
+
+  @Test("parsing in parts on several cores gives what one pass gives, whatever the chunk size")
+  func partsMatchOnePass() throws {
+    let bytes = Self.awkwardFile(lines: 30_000)
+    #expect(bytes.count > 600_000)  // several parts per chunk
+    let whole = try TransactionIngestor.ingest(bytes)
+    for size in [997, 65_536, 300_000] {
+      var ingestor = TransactionIngestor()
+      var offset = 0
+      while offset < bytes.count {
+        try ingestor.consume(Array(bytes[offset..<min(bytes.count, offset + size)]))
+        offset += size
+      }
+      let data = try ingestor.finish()
+      #expect(data.customerIDs == whole.customerIDs)
+      #expect(data.orderCustomer == whole.orderCustomer)
+      #expect(data.orderDay == whole.orderDay)
+      #expect(data.orderAmount == whole.orderAmount)
+      #expect(data.categories == whole.categories)
+      #expect(data.categorySpend == whole.categorySpend)
+      #expect(data.quality == whole.quality)
+    }
+    #expect(whole.categories.contains("home,\ngarden"))
+    #expect(whole.categories.contains("12\" screen"))
+    #expect(whole.categories.contains("say \"hi\""))
+    for reason in [RejectReason.shortLine, .badDate, .returned, .duplicateLine, .orderOfAnotherCustomer] {
+      #expect((whole.quality.rejected[reason.rawValue] ?? 0) > 0, "\(reason)")
+    }
+  }
+
+  @Test("line numbers stay right after the file is cut into parts")
+  func lineNumbersAcrossParts() throws {
+    // 40,000 ISO lines (one of them a quoted line break), then a day-first date and a
+    // month-first date far down the file: the error must name both physical lines.
+    var text = "customer_id,order_id,order_date,amount,note\n"
+    for i in 0..<40_000 { text += "C\(i % 500),O\(i),2024-01-15,12.5,\(i == 10 ? "\"two\nlines\"" : "x")\n" }
+    text += "C1,P1,25/01/2024,3,x\n"  // line 40,003 (header, 40,000 lines, one quoted break)
+    text += "C2,P2,01/25/2024,3,x\n"  // line 40,004
+    #expect(throws: CSVFormatError(line: 40_004, reason: "dates mix day-first (line 40003) and month-first (line 40004) forms; pass the date order explicitly (--date-order dmy|mdy)")) {
+      try TransactionIngestor.ingest(Array(text.utf8))
+    }
+    let unclosed = Array((text.replacingOccurrences(of: "P2", with: "P3") + "C3,P4,2024-01-15,3,\"never closed\n").utf8)
+    #expect(throws: CSVFormatError(line: 40_005, reason: "a quoted field opened here is never closed")) {
+      try TransactionIngestor.ingest(unclosed)
+    }
+  }
 }

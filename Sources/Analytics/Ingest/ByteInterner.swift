@@ -2,16 +2,23 @@
 /// each distinct key once in one contiguous arena. Exact: keys are compared byte for byte,
 /// the hash only picks the slot. Much lighter than a `[String: Int]` for millions of keys.
 struct ByteInterner {
+  /// One open-addressing slot: the high half of the key's hash beside its index, so that a
+  /// probe touches one cache line and compares bytes only when the hashes agree.
+  private struct Slot {
+    var tag: UInt32
+    var index: Int32
+  }
+
   private var arena: [UInt8] = []
   private var offsets: [Int] = [0]
-  private var slots: [Int32]
+  private var slots: [Slot]
   private var hashes: [UInt64] = []
   private var mask: Int
 
   init(capacity: Int = 1024) {
     var size = 16
     while size < capacity * 2 { size <<= 1 }
-    slots = Array(repeating: -1, count: size)
+    slots = Array(repeating: Slot(tag: 0, index: -1), count: size)
     mask = size - 1
   }
 
@@ -23,17 +30,24 @@ struct ByteInterner {
 
   /// The index of `bytes`, adding it when new; `isNew` tells which.
   mutating func intern(_ bytes: UnsafeBufferPointer<UInt8>) -> (index: Int, isNew: Bool) {
-    let hash = fnv1a(bytes)
+    intern(bytes, hash: fnv1a(bytes))
+  }
+
+  /// The same, with `hash` = `fnv1a(bytes)` computed beforehand (by a parsing thread).
+  mutating func intern(_ bytes: UnsafeBufferPointer<UInt8>, hash: UInt64) -> (index: Int, isNew: Bool) {
     var slot = Int(truncatingIfNeeded: hash) & mask
-    while true {
-      let existing = slots[slot]
-      if existing < 0 { break }
-      let e = Int(existing)
-      if hashes[e] == hash && equals(e, bytes) { return (e, false) }
-      slot = (slot + 1) & mask
+    let tag = UInt32(truncatingIfNeeded: hash >> 32)
+    let found: Int? = slots.withUnsafeBufferPointer { slots in
+      while true {
+        let existing = slots[slot]
+        if existing.index < 0 { return nil }
+        if existing.tag == tag && equals(Int(existing.index), bytes) { return Int(existing.index) }
+        slot = (slot + 1) & mask
+      }
     }
+    if let found { return (found, false) }
     let index = hashes.count
-    slots[slot] = Int32(index)
+    slots[slot] = Slot(tag: tag, index: Int32(index))
     hashes.append(hash)
     arena.append(contentsOf: bytes)
     offsets.append(arena.count)
@@ -53,13 +67,51 @@ struct ByteInterner {
 
   private mutating func grow() {
     let size = slots.count * 2
-    slots = Array(repeating: -1, count: size)
+    slots = Array(repeating: Slot(tag: 0, index: -1), count: size)
     mask = size - 1
     for (index, hash) in hashes.enumerated() {
       var slot = Int(truncatingIfNeeded: hash) & mask
-      while slots[slot] >= 0 { slot = (slot + 1) & mask }
-      slots[slot] = Int32(index)
+      while slots[slot].index >= 0 { slot = (slot + 1) & mask }
+      slots[slot] = Slot(tag: UInt32(truncatingIfNeeded: hash >> 32), index: Int32(index))
     }
+  }
+}
+
+/// A set of 64-bit hashes (open addressing), for spotting repeated lines without the
+/// cost of the standard library's seeded hashing on a million inserts.
+struct HashSet64 {
+  private var slots: [UInt64]
+  private var mask: Int
+  private(set) var count = 0
+
+  init(capacity: Int = 1024) {
+    var size = 16
+    while size < capacity * 2 { size <<= 1 }
+    slots = Array(repeating: 0, count: size)
+    mask = size - 1
+  }
+
+  /// Adds `value`; false when it was already there.
+  mutating func insert(_ value: UInt64) -> Bool {
+    let key = value == 0 ? 1 : value  // 0 marks an empty slot
+    var slot = Int(truncatingIfNeeded: key) & mask
+    while slots[slot] != 0 {
+      if slots[slot] == key { return false }
+      slot = (slot + 1) & mask
+    }
+    slots[slot] = key
+    count += 1
+    if count * 2 > slots.count {
+      let old = slots
+      slots = Array(repeating: 0, count: old.count * 2)
+      mask = slots.count - 1
+      for key in old where key != 0 {
+        var slot = Int(truncatingIfNeeded: key) & mask
+        while slots[slot] != 0 { slot = (slot + 1) & mask }
+        slots[slot] = key
+      }
+    }
+    return true
   }
 }
 

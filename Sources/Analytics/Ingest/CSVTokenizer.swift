@@ -50,6 +50,16 @@ public struct CSVTokenizer: Sendable {
     self.separator = separator
   }
 
+  /// A tokenizer for a part of a file whose encoding is already known, starting on `line`
+  /// at a record boundary.
+  init(separator: UInt8?, encoding: TextEncoding, line: Int) {
+    self.separator = separator
+    self.encoding = encoding
+    self.line = line
+    self.recordLine = line
+    self.started = true
+  }
+
   /// One record: the fields as byte arrays, valid until the callback returns.
   public struct Record {
     fileprivate let bytes: [UInt8]
@@ -191,11 +201,13 @@ public struct CSVTokenizer: Sendable {
   }
 
   private mutating func emit(_ onRecord: (Record) throws -> Void) throws {
-    let record = Record(bytes: fieldBytes, ends: fieldEnds, line: recordLine, encoding: encoding ?? .utf8, separator: separator ?? 44)
-    fieldBytes.removeAll(keepingCapacity: true)
-    fieldEnds.removeAll(keepingCapacity: true)
-    recordLine = line
-    try onRecord(record)
+    defer {
+      // The record is gone by now, so the buffers are uniquely held and keep their storage.
+      fieldBytes.removeAll(keepingCapacity: true)
+      fieldEnds.removeAll(keepingCapacity: true)
+      recordLine = line
+    }
+    try onRecord(Record(bytes: fieldBytes, ends: fieldEnds, line: recordLine, encoding: encoding ?? .utf8, separator: separator ?? 44))
   }
 }
 

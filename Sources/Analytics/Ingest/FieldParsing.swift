@@ -108,13 +108,23 @@ public struct RawDate: Hashable, Sendable {
 /// `12/9/2011`, `09.12.2011`, `19970101`, `2011/12/09`; the time of day is ignored.
 /// Two-digit years are read as 20xx (below 70) or 19xx.
 public func parseRawDate(_ bytes: UnsafeBufferPointer<UInt8>) -> RawDate? {
-  var numbers: [Int] = []
-  numbers.reserveCapacity(3)
-  var digits: [Int] = []
+  // Up to three numbers and the separators between them, in locals: this runs once per
+  // line of the file, so it must not allocate.
+  var numbers: (Int, Int, Int) = (0, 0, 0)
+  var count = 0
+  var firstSeparator: UInt8 = 0
+  var mixedSeparators = false
   var current = -1
-  var separators: [UInt8] = []
   var i = 0
   let n = bytes.count
+  func store(_ value: Int) {
+    switch count {
+    case 0: numbers.0 = value
+    case 1: numbers.1 = value
+    default: numbers.2 = value
+    }
+    count += 1
+  }
   while i < n && bytes[i] == 0x20 { i += 1 }
   while i < n {
     let b = bytes[i]
@@ -123,35 +133,33 @@ public func parseRawDate(_ bytes: UnsafeBufferPointer<UInt8>) -> RawDate? {
       if current > 99_999_999 { return nil }
     } else {
       if current < 0 { return nil }
-      numbers.append(current)
-      digits.append(0)
+      store(current)
       current = -1
-      if numbers.count == 3 || b == UInt8(ascii: " ") || b == UInt8(ascii: "T") { break }
-      separators.append(b)
+      if count == 3 || b == UInt8(ascii: " ") || b == UInt8(ascii: "T") { break }
+      if firstSeparator == 0 { firstSeparator = b } else if b != firstSeparator { mixedSeparators = true }
     }
     i += 1
-    if numbers.count == 3 { break }
+    if count == 3 { break }
   }
-  if current >= 0 && numbers.count < 3 { numbers.append(current) }
-  if numbers.count == 1 {
+  if current >= 0 && count < 3 { store(current) }
+  if count == 1 {
     // Compact yyyymmdd.
-    let v = numbers[0]
+    let v = numbers.0
     guard v >= 1000_01_01, v <= 9999_12_31 else { return nil }
     return RawDate(year: Int32(v / 10000), first: Int8(v / 100 % 100), second: Int8(v % 100), isYearFirst: true)
   }
-  guard numbers.count == 3 else { return nil }
-  guard let separator = separators.first, separators.allSatisfy({ $0 == separator }),
-    separator == UInt8(ascii: "-") || separator == UInt8(ascii: "/") || separator == UInt8(ascii: ".")
+  guard count == 3, !mixedSeparators,
+    firstSeparator == UInt8(ascii: "-") || firstSeparator == UInt8(ascii: "/") || firstSeparator == UInt8(ascii: ".")
   else { return nil }
-  if numbers[0] >= 1000 {
-    guard numbers[1] <= 99, numbers[2] <= 99 else { return nil }
-    return RawDate(year: Int32(numbers[0]), first: Int8(numbers[1]), second: Int8(numbers[2]), isYearFirst: true)
+  if numbers.0 >= 1000 {
+    guard numbers.1 <= 99, numbers.2 <= 99 else { return nil }
+    return RawDate(year: Int32(numbers.0), first: Int8(numbers.1), second: Int8(numbers.2), isYearFirst: true)
   }
-  guard numbers[0] <= 99, numbers[1] <= 99 else { return nil }
-  var year = numbers[2]
+  guard numbers.0 <= 99, numbers.1 <= 99 else { return nil }
+  var year = numbers.2
   if year < 100 { year += year < 70 ? 2000 : 1900 }
   guard year >= 1000, year <= 9999 else { return nil }
-  return RawDate(year: Int32(year), first: Int8(numbers[0]), second: Int8(numbers[1]), isYearFirst: false)
+  return RawDate(year: Int32(year), first: Int8(numbers.0), second: Int8(numbers.1), isYearFirst: false)
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).

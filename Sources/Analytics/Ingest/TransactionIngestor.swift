@@ -95,27 +95,41 @@ public struct DataQuality: Sendable, Codable, Equatable {
 
 /// Reads a transactions CSV in chunks and builds `TransactionData`. Memory grows with
 /// customers and orders, not with lines or bytes.
+///
+/// Each chunk is cut at record boundaries into as many parts as there are cores; the parts
+/// are tokenized and their fields parsed at once, then merged in file order, where the
+/// checks that depend on earlier lines (duplicates, identifiers, orders) are made. The
+/// result is the same as reading line by line.
 public struct TransactionIngestor {
   private let options: IngestOptions
-  private var tokenizer = CSVTokenizer()
+  private var encoding: TextEncoding?
+  private var layout: RowLayout?
+  /// Bytes after the last complete record handed in so far (or the header, while incomplete).
+  private var pending: [UInt8] = []
+  /// Line number of the first byte of `pending`.
+  private var pendingLine = 1
   private var header: [String]?
-  private var column: [ColumnRole: Int] = [:]
-  private var isRetailExport = false
   private var customers = ByteInterner(capacity: 1 << 14)
   private var orderIDs = ByteInterner(capacity: 1 << 16)
   /// Orders keyed by (customer, date) when the file has no order column.
   private var dailyOrders: [Int64: Int32] = [:]
   private var orderRaw: [RawDate] = []
   private var orderLines: [Int32] = []
-  private var seenLines = Set<UInt64>()
+  private var seenLines = HashSet64(capacity: 1 << 16)
+  private var categoryBytes = ByteInterner(capacity: 64)
+  /// Category of each distinct category spelling (two spellings may decode to one name).
+  private var categoryOfBytes: [Int] = []
   private var categoryIndex: [String: Int] = [:]
+  /// Spend per category (outer) and customer (inner), turned into `categorySpend` at the end.
+  private var spendByCategory: [[Double]] = []
   private var data = TransactionData()
   private var commaDecimals = 0
   private var pointDecimals = 0
   private var firstDayFirstLine: Int?
   private var firstMonthFirstLine: Int?
   private var allYearFirst = true
-  private var maxFields = 0
+  /// Parts a chunk is cut into: one per core, and one for small chunks.
+  private let parallelParts = max(1, min(8, ProcessInfo.processInfo.activeProcessorCount))
 
   /// Creates an ingestor with the given options.
   public init(options: IngestOptions = IngestOptions()) {
@@ -124,9 +138,22 @@ public struct TransactionIngestor {
 
   /// Reads the next chunk of the file.
   public mutating func consume(_ chunk: UnsafeBufferPointer<UInt8>) throws {
-    var tokenizer = self.tokenizer
-    defer { self.tokenizer = tokenizer }
-    try tokenizer.consume(chunk) { try self.handle($0) }
+    var bytes = chunk
+    if encoding == nil {
+      // The encoding is chosen on the first chunk: a BOM, or valid UTF-8, or Windows-1252.
+      guard !chunk.isEmpty else { return }
+      if chunk.count >= 3, chunk[0] == 0xEF, chunk[1] == 0xBB, chunk[2] == 0xBF {
+        encoding = .utf8WithBOM
+        bytes = UnsafeBufferPointer(rebasing: chunk[3...])
+      } else {
+        encoding = looksLikeUTF8(chunk) ? .utf8 : .windows1252
+      }
+    }
+    pending.append(contentsOf: bytes)
+    if layout == nil {
+      guard try readHeaderIfComplete(isEnd: false) else { return }
+    }
+    try parsePending(isEnd: false)
   }
 
   /// Reads the next chunk of the file.
@@ -136,10 +163,10 @@ public struct TransactionIngestor {
 
   /// Ends the file and returns what was read.
   public mutating func finish() throws -> TransactionData {
-    var tokenizer = self.tokenizer
-    try tokenizer.finish { try self.handle($0) }
-    self.tokenizer = tokenizer
-    guard header != nil else { throw CSVFormatError(line: 1, reason: "the file is empty") }
+    if layout == nil {
+      guard !pending.isEmpty, try readHeaderIfComplete(isEnd: true) else { throw CSVFormatError(line: 1, reason: "the file is empty") }
+    }
+    try parsePending(isEnd: true)
     return try resolve()
   }
 
@@ -150,115 +177,127 @@ public struct TransactionIngestor {
     return try ingestor.finish()
   }
 
-  private mutating func handle(_ record: CSVTokenizer.Record) throws {
-    guard header != nil else {
-      try readHeader(record)
-      return
-    }
-    data.quality.rowsRead += 1
-    if record.count == 1 && record.withField(0, { $0.isEmpty }) {
-      data.quality.rowsRead -= 1  // an empty line
-      return
-    }
-    if record.count < maxFields {
-      reject(.shortLine)
-      return
-    }
-    // An exact copy of an earlier line is a duplicate export, not a second purchase.
-    var lineHash: UInt64 = 0xcbf2_9ce4_8422_2325
-    for i in 0..<record.count {
-      lineHash = record.withField(i) { fnv1a($0, seed: lineHash &+ UInt64(i)) }
-    }
-    if !seenLines.insert(lineHash).inserted {
-      reject(.duplicateLine)
-      return
-    }
-    guard let customerColumn = column[.customer], let dateColumn = column[.date] else { return }
-    let hasCustomer = record.withField(customerColumn) { field in field.contains { $0 != 0x20 } }
-    guard hasCustomer else {
-      reject(.missingCustomer)
-      return
-    }
-    guard let raw = record.withField(dateColumn, parseRawDate) else {
-      reject(.badDate)
-      return
-    }
-    var amount: Double
-    var returned = false
-    if let amountColumn = column[.amount] {
-      guard let value = record.withField(amountColumn, { noteDecimal($0) }) else {
-        reject(.badAmount)
-        return
+  /// Reads the header once its line is complete (or the file ends); false while it is not.
+  private mutating func readHeaderIfComplete(isEnd: Bool) throws -> Bool {
+    // The header tokenizer detects the separator. It is fed one byte at a time so that it
+    // stops exactly at the header's end, leaving the rest to the parallel parser.
+    var tokenizer = CSVTokenizer(separator: nil, encoding: encoding ?? .utf8, line: 1)
+    var consumed = 0
+    var headerRead = false
+    try pending.withUnsafeBufferPointer { all in
+      while consumed < all.count && !headerRead {
+        try tokenizer.consume(UnsafeBufferPointer(rebasing: all[consumed..<consumed + 1])) { record in
+          try readHeader(record)
+          headerRead = true
+        }
+        consumed += 1
       }
-      amount = value
-      if let quantityColumn = column[.quantity], let q = record.withField(quantityColumn, { noteDecimal($0) }), q < 0 { returned = true }
-    } else if let quantityColumn = column[.quantity], let priceColumn = column[.price] {
-      guard let quantity = record.withField(quantityColumn, { noteDecimal($0) }), let price = record.withField(priceColumn, { noteDecimal($0) }) else {
-        reject(.badAmount)
-        return
+    }
+    if !headerRead {
+      guard isEnd else { return false }
+      try tokenizer.finish { try readHeader($0) }
+      guard header != nil else { return false }
+    }
+    pendingLine = tokenizer.line
+    pending.removeFirst(consumed)
+    return true
+  }
+
+  /// Parses every complete record of `pending` (all of it at the end of the file).
+  private mutating func parsePending(isEnd: Bool) throws {
+    guard let layout, !pending.isEmpty else { return }
+    let parts = pending.count >= 256 * 1024 ? parallelParts : 1
+    let (parsed, boundaries) = try pending.withUnsafeBufferPointer { bytes in
+      let boundaries = RecordBoundaries(bytes, separator: layout.separator, parts: parts)
+      guard boundaries.end > 0 || isEnd else { return ([ParsedPart](), boundaries) }
+      return (try parseInParts(bytes, boundaries: boundaries, firstLine: pendingLine, layout: layout, isEnd: isEnd), boundaries)
+    }
+    for part in parsed { merge(part) }
+    if isEnd {
+      pending = []
+    } else if boundaries.end > 0 {
+      pending.removeFirst(boundaries.end)
+      pendingLine += boundaries.linesBeforeEnd
+    }
+  }
+
+  /// Adds parsed lines in file order.
+  private mutating func merge(_ part: ParsedPart) {
+    part.arena.withUnsafeBufferPointer { arena in
+      func bytes(_ key: KeyRef) -> UnsafeBufferPointer<UInt8> {
+        UnsafeBufferPointer(rebasing: arena[Int(key.start)..<Int(key.start + key.count)])
       }
-      amount = quantity * price
-      if quantity < 0 { returned = true }
+      for row in part.rows {
+        if row.outcome == .empty { continue }
+        data.quality.rowsRead += 1
+        if row.outcome == .shortLine {
+          reject(.shortLine)
+          continue
+        }
+        // An exact copy of an earlier line is a duplicate export, not a second purchase.
+        if !seenLines.insert(row.lineHash) {
+          reject(.duplicateLine)
+          continue
+        }
+        commaDecimals += Int(row.commaNumbers)
+        pointDecimals += Int(row.pointNumbers)
+        if row.outcome == .rejected {
+          reject(row.reason)
+          continue
+        }
+        let customer = customers.intern(bytes(row.customer), hash: row.customer.hash).index
+        let order: Int
+        if layout?.order != nil {
+          let (index, isNew) = orderIDs.intern(bytes(row.order), hash: row.order.hash)
+          if isNew {
+            openOrder(customer: customer, raw: row.date)
+          } else if data.orderCustomer[index] != Int32(customer) {
+            reject(.orderOfAnotherCustomer)
+            continue
+          }
+          order = index
+        } else {
+          let raw = row.date
+          let key = Int64(customer) << 32 | Int64(raw.year) << 16 | Int64(raw.first) << 8 | Int64(raw.second)
+          if let existing = dailyOrders[key] {
+            order = Int(existing)
+          } else {
+            order = data.orderCustomer.count
+            dailyOrders[key] = Int32(order)
+            openOrder(customer: customer, raw: raw)
+          }
+        }
+        noteDateOrder(row.date, line: Int(row.line))
+        data.orderAmount[order] += row.amount
+        orderLines[order] += 1
+        if row.promo { data.orderPromo[order] = true }
+        if layout?.category != nil {
+          let category = categoryNumber(bytes(row.category), hash: row.category.hash)
+          if spendByCategory[category].count <= customer {
+            spendByCategory[category].append(contentsOf: repeatElement(0, count: max(customer + 1, customers.count) - spendByCategory[category].count))
+          }
+          spendByCategory[category][customer] += row.amount
+        }
+        data.quality.rowsUsed += 1
+      }
+    }
+  }
+
+  private mutating func categoryNumber(_ bytes: UnsafeBufferPointer<UInt8>, hash: UInt64) -> Int {
+    let (spelling, isNew) = categoryBytes.intern(bytes, hash: hash)
+    if !isNew { return categoryOfBytes[spelling] }
+    let name = decodeText(bytes, encoding: encoding ?? .utf8)
+    let category: Int
+    if let known = categoryIndex[name] {
+      category = known
     } else {
-      return
+      category = data.categories.count
+      categoryIndex[name] = category
+      data.categories.append(name)
+      spendByCategory.append([])
     }
-    if amount < 0 { returned = true }
-    if isRetailExport, let orderColumn = column[.order],
-      record.withField(orderColumn, { $0.first == UInt8(ascii: "C") || $0.first == UInt8(ascii: "c") })
-    {
-      returned = true
-    }
-    if returned {
-      reject(.returned)
-      return
-    }
-    if amount == 0 {
-      reject(.zeroAmount)
-      return
-    }
-    let (customer, _) = record.withField(customerColumn) { field in
-      customers.intern(trimmed(field))
-    }
-    // Find or open the order.
-    let order: Int
-    if let orderColumn = column[.order] {
-      let (index, isNew) = record.withField(orderColumn) { orderIDs.intern(trimmed($0)) }
-      if isNew {
-        openOrder(customer: customer, raw: raw)
-      } else if data.orderCustomer[index] != Int32(customer) {
-        reject(.orderOfAnotherCustomer)
-        return
-      }
-      order = index
-    } else {
-      let key = Int64(customer) << 32 | Int64(raw.year) << 16 | Int64(raw.first) << 8 | Int64(raw.second)
-      if let existing = dailyOrders[key] {
-        order = Int(existing)
-      } else {
-        order = data.orderCustomer.count
-        dailyOrders[key] = Int32(order)
-        openOrder(customer: customer, raw: raw)
-      }
-    }
-    noteDateOrder(raw, line: record.line)
-    data.orderAmount[order] += amount
-    orderLines[order] += 1
-    if let promoColumn = column[.promo], record.withField(promoColumn, parseFlag) {
-      data.orderPromo[order] = true
-    }
-    if let categoryColumn = column[.category] {
-      let name = record.string(categoryColumn, encoding: record.encoding)
-      let category: Int
-      if let known = categoryIndex[name] {
-        category = known
-      } else {
-        category = data.categories.count
-        categoryIndex[name] = category
-        data.categories.append(name)
-      }
-      data.categorySpend[Int64(customer) << 20 | Int64(category), default: 0] += amount
-    }
-    data.quality.rowsUsed += 1
+    categoryOfBytes.append(category)
+    return category
   }
 
   private mutating func openOrder(customer: Int, raw: RawDate) {
@@ -273,16 +312,6 @@ public struct TransactionIngestor {
     data.quality.rejected[reason.rawValue, default: 0] += 1
   }
 
-  private mutating func noteDecimal(_ field: UnsafeBufferPointer<UInt8>) -> Double? {
-    var comma = false
-    var point = false
-    for b in field {
-      if b == UInt8(ascii: ",") { comma = true } else if b == UInt8(ascii: ".") { point = true }
-    }
-    if comma && !point { commaDecimals += 1 } else if point { pointDecimals += 1 }
-    return parseDecimal(field)
-  }
-
   private mutating func noteDateOrder(_ raw: RawDate, line: Int) {
     guard !raw.isYearFirst else { return }
     allYearFirst = false
@@ -294,7 +323,6 @@ public struct TransactionIngestor {
     let encoding = record.encoding
     let names = (0..<record.count).map { record.string($0, encoding: encoding) }
     header = names
-    maxFields = names.count
     let normalized = names.map(normalizeHeader)
     var mapping: [ColumnRole: Int] = [:]
     for (roleName, headerName) in options.columns {
@@ -320,9 +348,8 @@ public struct TransactionIngestor {
     guard mapping[.amount] != nil || (mapping[.quantity] != nil && mapping[.price] != nil) else {
       throw CSVFormatError(line: record.line, reason: "no amount column, nor quantity and unit price columns (or map one with --column amount=NAME)")
     }
-    column = mapping
     let retail = ["invoiceno", "stockcode", "description", "quantity", "invoicedate", "unitprice", "customerid", "country"]
-    isRetailExport = retail.allSatisfy(normalized.contains)
+    let isRetailExport = retail.allSatisfy(normalized.contains)
     let layout: String
     if isRetailExport {
       layout = "retail export (InvoiceNo, StockCode, …, CustomerID, Country)"
@@ -340,6 +367,10 @@ public struct TransactionIngestor {
     data.quality.separator = separator == 9 ? "tab" : String(UnicodeScalar(separator))
     data.hasPromo = mapping[.promo] != nil
     data.hasCategory = mapping[.category] != nil
+    self.layout = RowLayout(
+      separator: separator, encoding: encoding, fieldCount: names.count, customer: mapping[.customer]!, date: mapping[.date]!,
+      order: mapping[.order], amount: mapping[.amount], quantity: mapping[.quantity], price: mapping[.price],
+      category: mapping[.category], promo: mapping[.promo], isRetailExport: isRetailExport)
   }
 
   private mutating func resolve() throws -> TransactionData {
@@ -384,7 +415,13 @@ public struct TransactionIngestor {
       data.orderAmount = filter(data.orderAmount)
       data.orderPromo = filter(data.orderPromo)
     }
-    let encoding = tokenizer.encoding ?? .utf8
+    let encoding = self.encoding ?? .utf8
+    for (category, spend) in spendByCategory.enumerated() {
+      // Accepted amounts are positive, so a customer bought in a category when its sum is.
+      for (customer, amount) in spend.enumerated() where amount != 0 {
+        data.categorySpend[Int64(customer) << 20 | Int64(category)] = amount
+      }
+    }
     data.customerIDs = (0..<customers.count).map { index in
       customers.key(index).withUnsafeBufferPointer { decodeText($0, encoding: encoding) }
     }

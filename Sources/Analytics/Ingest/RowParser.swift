@@ -1,0 +1,222 @@
+import Dispatch
+import Foundation
+
+/// Where each role's column sits in a transactions file, known once its header is read.
+/// With it, any run of whole lines can be parsed on its own, so a chunk of the file is
+/// split at record boundaries and its parts parsed on all cores.
+struct RowLayout: Sendable {
+  var separator: UInt8
+  var encoding: TextEncoding
+  /// Number of fields of the header; a line with fewer is rejected.
+  var fieldCount: Int
+  var customer: Int
+  var date: Int
+  var order: Int?
+  var amount: Int?
+  var quantity: Int?
+  var price: Int?
+  var category: Int?
+  var promo: Int?
+  /// The retail export marks returns with invoices that start with `C`.
+  var isRetailExport: Bool
+}
+
+/// Identifier bytes copied into a parsed part's arena, with their hash.
+struct KeyRef: Sendable {
+  var start: Int32 = 0
+  var count: Int32 = 0
+  var hash: UInt64 = 0
+}
+
+/// One line parsed on its own. What depends on earlier lines (duplicates, identifiers
+/// already seen, an order id reused by another customer) is decided when the parts are
+/// merged in file order.
+struct ParsedRow: Sendable {
+  enum Outcome: UInt8, Sendable {
+    /// A record with a single empty field: a blank line, not counted as read.
+    case empty
+    case shortLine
+    /// Checked for duplicates first, then rejected for `reason`.
+    case rejected
+    case usable
+  }
+
+  var outcome: Outcome
+  var reason: RejectReason = .badAmount
+  var line: Int32
+  var lineHash: UInt64 = 0
+  var customer = KeyRef()
+  var order = KeyRef()
+  var category = KeyRef()
+  var date = RawDate(year: 0, first: 0, second: 0, isYearFirst: true)
+  var amount = 0.0
+  var promo = false
+  /// Numbers read with a decimal comma and with a decimal point (the decimal mark of the file).
+  var commaNumbers: UInt8 = 0
+  var pointNumbers: UInt8 = 0
+}
+
+/// The lines of one part of a file, parsed, with the identifier bytes they refer to.
+struct ParsedPart: Sendable {
+  var rows: [ParsedRow] = []
+  var arena: [UInt8] = []
+}
+
+extension RowLayout {
+  /// Parses whole records; `isEnd` also ends the file (last line without a line break, a
+  /// quote never closed).
+  func parse(_ bytes: UnsafeBufferPointer<UInt8>, firstLine: Int, isEnd: Bool) throws -> ParsedPart {
+    var tokenizer = CSVTokenizer(separator: separator, encoding: encoding, line: firstLine)
+    var part = ParsedPart()
+    part.rows.reserveCapacity(bytes.count / 32)
+    try tokenizer.consume(bytes) { parse($0, into: &part) }
+    if isEnd { try tokenizer.finish { parse($0, into: &part) } }
+    return part
+  }
+
+  /// Parses one record; the checks run in the order of `RejectReason`'s documentation.
+  func parse(_ record: CSVTokenizer.Record, into part: inout ParsedPart) {
+    var row = ParsedRow(outcome: .usable, line: Int32(clamping: record.line))
+    defer { part.rows.append(row) }
+    if record.count == 1 && record.withField(0, { $0.isEmpty }) {
+      row.outcome = .empty
+      return
+    }
+    if record.count < fieldCount {
+      row.outcome = .shortLine
+      return
+    }
+    var lineHash: UInt64 = 0xcbf2_9ce4_8422_2325
+    for i in 0..<record.count {
+      lineHash = record.withField(i) { fnv1a($0, seed: lineHash &+ UInt64(i)) }
+    }
+    row.lineHash = lineHash
+    func reject(_ reason: RejectReason) {
+      row.outcome = .rejected
+      row.reason = reason
+    }
+    func decimal(_ field: UnsafeBufferPointer<UInt8>) -> Double? {
+      var comma = false
+      var point = false
+      for b in field {
+        if b == UInt8(ascii: ",") { comma = true } else if b == UInt8(ascii: ".") { point = true }
+      }
+      if comma && !point { row.commaNumbers &+= 1 } else if point { row.pointNumbers &+= 1 }
+      return parseDecimal(field)
+    }
+    guard record.withField(customer, { field in field.contains { $0 != 0x20 } }) else { return reject(.missingCustomer) }
+    guard let date = record.withField(date, parseRawDate) else { return reject(.badDate) }
+    row.date = date
+    var returned = false
+    if let amount {
+      guard let value = record.withField(amount, decimal) else { return reject(.badAmount) }
+      row.amount = value
+      if let quantity, let q = record.withField(quantity, decimal), q < 0 { returned = true }
+    } else if let quantity, let price {
+      guard let q = record.withField(quantity, decimal), let p = record.withField(price, decimal) else { return reject(.badAmount) }
+      row.amount = q * p
+      if q < 0 { returned = true }
+    }
+    if row.amount < 0 { returned = true }
+    if isRetailExport, let order, record.withField(order, { $0.first == UInt8(ascii: "C") || $0.first == UInt8(ascii: "c") }) {
+      returned = true
+    }
+    if returned { return reject(.returned) }
+    if row.amount == 0 { return reject(.zeroAmount) }
+    row.customer = record.withField(customer) { part.store(trimmed($0)) }
+    if let order { row.order = record.withField(order) { part.store(trimmed($0)) } }
+    if let promo { row.promo = record.withField(promo, parseFlag) }
+    if let category { row.category = record.withField(category) { part.store($0) } }
+  }
+}
+
+extension ParsedPart {
+  /// Copies `bytes` into the arena and hashes them.
+  mutating func store(_ bytes: UnsafeBufferPointer<UInt8>) -> KeyRef {
+    let start = arena.count
+    arena.append(contentsOf: bytes)
+    return KeyRef(start: Int32(start), count: Int32(bytes.count), hash: fnv1a(bytes))
+  }
+}
+
+/// Finds record boundaries with the tokenizer's own quoting rules (a quote opens a quoted
+/// field only at the start of a field), so that a part starting at a boundary tokenizes
+/// exactly as it would have in one pass.
+struct RecordBoundaries {
+  /// Offset just past the last complete record (0 when none is complete).
+  var end = 0
+  /// Line breaks before `end`.
+  var linesBeforeEnd = 0
+  /// Offsets that split `0..<end` into parts of about equal size, with the line breaks before each.
+  var cuts: [(offset: Int, lines: Int)] = []
+
+  init(_ bytes: UnsafeBufferPointer<UInt8>, separator: UInt8, parts: Int) {
+    let quote = UInt8(ascii: "\"")
+    let newline = UInt8(ascii: "\n")
+    var inQuotes = false
+    var quoteJustClosed = false
+    var atFieldStart = true
+    var lines = 0
+    var nextTarget = parts > 1 ? bytes.count / parts : Int.max
+    for i in 0..<bytes.count {
+      let byte = bytes[i]
+      if byte == newline { lines += 1 }
+      if inQuotes {
+        if byte == quote {
+          inQuotes = false
+          quoteJustClosed = true
+        }
+        continue
+      }
+      if quoteJustClosed && byte == quote {
+        inQuotes = true
+        quoteJustClosed = false
+      } else if byte == separator {
+        atFieldStart = true
+        quoteJustClosed = false
+      } else if byte == newline {
+        atFieldStart = true
+        quoteJustClosed = false
+        end = i + 1
+        linesBeforeEnd = lines
+        if end >= nextTarget {
+          cuts.append((end, lines))
+          nextTarget = cuts.count + 1 < parts ? (cuts.count + 1) * bytes.count / parts : Int.max
+        }
+      } else if byte == UInt8(ascii: "\r") {
+        continue
+      } else if byte == quote && atFieldStart {
+        inQuotes = true
+        atFieldStart = false
+      } else {
+        atFieldStart = false
+        quoteJustClosed = false
+      }
+    }
+    cuts.removeAll { $0.offset >= end }
+  }
+}
+
+/// Parses `bytes` (whole records from `firstLine`) in up to `parts` parts at once.
+func parseInParts(_ bytes: UnsafeBufferPointer<UInt8>, boundaries: RecordBoundaries, firstLine: Int, layout: RowLayout, isEnd: Bool) throws -> [ParsedPart] {
+  var ranges: [(start: Int, end: Int, line: Int)] = []
+  var start = 0
+  var line = firstLine
+  for cut in boundaries.cuts {
+    ranges.append((start, cut.offset, line))
+    start = cut.offset
+    line = firstLine + cut.lines
+  }
+  ranges.append((start, isEnd ? bytes.count : boundaries.end, line))
+  let results = UnsafeMutableBufferPointer<Result<ParsedPart, any Error>>.allocate(capacity: ranges.count)
+  defer { results.deallocate() }
+  nonisolated(unsafe) let slots = results
+  concurrentChunks(ranges.count) { i in
+    let range = ranges[i]
+    let isLast = i == ranges.count - 1
+    slots.baseAddress!.advanced(by: i).initialize(
+      to: Result { try layout.parse(UnsafeBufferPointer(rebasing: bytes[range.start..<range.end]), firstLine: range.line, isEnd: isEnd && isLast) })
+  }
+  defer { _ = results.baseAddress!.deinitialize(count: ranges.count) }
+  return try results.map { try $0.get() }
+}
