@@ -3,7 +3,11 @@
 parameters (standard library only), plus a per-customer file.
 
 usage: generate-data.py OUT.csv [--customers N] [--seed S] [--customers-file OUT2.csv]
-       [--layout orders|retail|daily] [--days D] [--target-rows N]
+       [--layout orders|retail|daily] [--days D] [--bgnbd r,alpha,a,b] [--gg p,q,v]
+       [--promo-discount F]
+
+Orders flagged as promotions are paid (1 - F) times the drawn amount (F = 0.15 by default);
+pass --promo-discount 0 for amounts drawn from the Gamma-Gamma process alone.
 """
 import argparse, datetime, math, random
 
@@ -17,6 +21,7 @@ p.add_argument("--days", type=int, default=730)
 # BG/NBD: r, alpha (days), a, b; Gamma-Gamma: p, q, v.
 p.add_argument("--bgnbd", default="0.8,40,0.8,3.0")
 p.add_argument("--gg", default="6,4,15")
+p.add_argument("--promo-discount", type=float, default=0.15)
 a = p.parse_args()
 rng = random.Random(a.seed)
 r, alpha, ba, bb = map(float, a.bgnbd.split(","))
@@ -40,10 +45,11 @@ for c in range(a.customers):
         cat = favourite if rng.random() < 0.6 else rng.choice(categories)
         promo = 1 if rng.random() < 0.2 else 0
         if promo:
-            amount = round(amount * 0.85, 2)
+            amount = round(amount * (1 - a.promo_discount), 2)
         rows.append((cid, f"O{len(rows):08d}", day, amount, cat, promo))
         n += 1
-        if rng.random() < pdrop:
+        # BG/NBD: a customer may drop out after each repeat purchase, never after the first.
+        if n > 1 and rng.random() < pdrop:
             break
         t += rng.expovariate(lam) if lam > 0 else a.days
     contacts[cid] = n

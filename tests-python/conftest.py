@@ -68,8 +68,8 @@ def cluster(tmp_path):
     c.stop()
 
 
-def generate(path, customers=2000, seed=7, customers_file=None, layout="orders"):
-    args = [sys.executable, os.path.join(ROOT, "scripts", "generate-data.py"), path, "--customers", str(customers), "--seed", str(seed), "--layout", layout]
+def generate(path, customers=2000, seed=7, customers_file=None, layout="orders", extra=()):
+    args = [sys.executable, os.path.join(ROOT, "scripts", "generate-data.py"), path, "--customers", str(customers), "--seed", str(seed), "--layout", layout, *extra]
     if customers_file:
         args += ["--customers-file", customers_file]
     subprocess.run(args, check=True, capture_output=True)

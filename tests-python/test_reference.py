@@ -61,3 +61,43 @@ def test_bgnbd_and_gamma_gamma_match_lifetimes(analysed):
     ours = result["clv"]["gamma_gamma"]
     for name in ["p", "q", "v"]:
         assert abs(ours[name] - gg.params_[name]) / gg.params_[name] < 1e-3, (name, ours[name], gg.params_[name])
+
+
+def test_kmeans_from_the_same_centres_equals_scikit_learn(analysed, tmp_path):
+    """Lloyd's iterations from given centres: same labels, centres and inertia to 1e-9."""
+    from sklearn.cluster import KMeans
+    _, per_customer, _ = analysed
+    X = np.log1p(per_customer[["recency_days", "frequency", "monetary"]].to_numpy(dtype=float))
+    X = (X - X.mean(axis=0)) / X.std(axis=0)
+    points = tmp_path / "points.csv"
+    np.savetxt(points, X, delimiter=",", fmt="%.17g")
+    rng = np.random.default_rng(3)
+    for k in (2, 4, 7):
+        centres = X[rng.choice(len(X), size=k, replace=False)]
+        centres_path = tmp_path / f"centres{k}.csv"
+        np.savetxt(centres_path, centres, delimiter=",", fmt="%.17g")
+        ours = json.loads(subprocess.run([f"{BIN}/fidelis-bench", "kmeans", str(points), str(centres_path)], capture_output=True, text=True, check=True).stdout)
+        theirs = KMeans(n_clusters=k, init=centres, n_init=1, tol=0, max_iter=300, algorithm="lloyd").fit(X)
+        assert (np.array(ours["labels"]) == theirs.labels_).all(), k
+        assert np.allclose(np.array(ours["centers"]).reshape(k, 3), theirs.cluster_centers_, rtol=1e-9, atol=1e-12), k
+        assert abs(ours["inertia"] - theirs.inertia_) <= 1e-9 * theirs.inertia_, (k, ours["inertia"], theirs.inertia_)
+
+
+def test_fits_recover_the_generator_parameters(tmp_path):
+    """Data drawn from BG/NBD and Gamma-Gamma with known parameters: our estimates are
+    within three standard errors of the truth (standard errors from lifetimes' Hessian)."""
+    from lifetimes import BetaGeoFitter, GammaGammaFitter
+    from lifetimes.utils import summary_data_from_transaction_data
+    truth = {"r": 0.8, "alpha": 40.0, "a": 0.8, "b": 3.0, "p": 6.0, "q": 4.0, "v": 15.0}
+    path = generate(str(tmp_path / "known.csv"), customers=20000, seed=5,
+                    extra=["--bgnbd", "0.8,40,0.8,3.0", "--gg", "6,4,15", "--promo-discount", "0"])
+    result = json.loads(subprocess.run([f"{BIN}/fidelis", "analyze", path, "--format", "json", "--k", "3"], capture_output=True, text=True, check=True).stdout)
+    ours = {**result["clv"]["bgnbd"], **result["clv"]["gamma_gamma"]}
+    df = pd.read_csv(path, dtype={"customer_id": str, "order_id": str}, parse_dates=["order_date"])
+    s = summary_data_from_transaction_data(df, "customer_id", "order_date", monetary_value_col="amount", freq="D")
+    bg = BetaGeoFitter().fit(s.frequency, s.recency, s["T"])
+    repeat = s[s.frequency > 0]
+    gg = GammaGammaFitter().fit(repeat.frequency, repeat.monetary_value)
+    se = {**bg.summary["se(coef)"].to_dict(), **gg.summary["se(coef)"].to_dict()}
+    for name, value in truth.items():
+        assert abs(ours[name] - value) <= 3 * se[name], (name, ours[name], value, se[name])

@@ -197,8 +197,12 @@ struct RecordBoundaries {
   }
 }
 
-/// Parses `bytes` (whole records from `firstLine`) in up to `parts` parts at once.
-func parseInParts(_ bytes: UnsafeBufferPointer<UInt8>, boundaries: RecordBoundaries, firstLine: Int, layout: RowLayout, isEnd: Bool) throws -> [ParsedPart] {
+/// Parses `bytes` (whole records from `firstLine`) in the parts that `boundaries` cut, at
+/// once, while `alongside` (when `runAlongside`) runs on one more thread.
+func parseInParts(
+  _ bytes: UnsafeBufferPointer<UInt8>, boundaries: RecordBoundaries, firstLine: Int, layout: RowLayout, isEnd: Bool,
+  runAlongside: Bool = false, alongside: () -> Void = {}
+) throws -> [ParsedPart] {
   var ranges: [(start: Int, end: Int, line: Int)] = []
   var start = 0
   var line = firstLine
@@ -211,7 +215,13 @@ func parseInParts(_ bytes: UnsafeBufferPointer<UInt8>, boundaries: RecordBoundar
   let results = UnsafeMutableBufferPointer<Result<ParsedPart, any Error>>.allocate(capacity: ranges.count)
   defer { results.deallocate() }
   nonisolated(unsafe) let slots = results
-  concurrentChunks(ranges.count) { i in
+  let extra = runAlongside ? 1 : 0
+  concurrentChunks(ranges.count + extra) { task in
+    if task == ranges.count {
+      alongside()
+      return
+    }
+    let i = task
     let range = ranges[i]
     let isLast = i == ranges.count - 1
     slots.baseAddress!.advanced(by: i).initialize(

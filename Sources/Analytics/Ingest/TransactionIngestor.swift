@@ -108,6 +108,8 @@ public struct TransactionIngestor {
   private var pending: [UInt8] = []
   /// Line number of the first byte of `pending`.
   private var pendingLine = 1
+  /// Lines parsed but not merged yet (the previous chunk's).
+  private var backlog: [ParsedPart] = []
   private var header: [String]?
   private var customers = ByteInterner(capacity: 1 << 14)
   private var orderIDs = ByteInterner(capacity: 1 << 16)
@@ -203,22 +205,46 @@ public struct TransactionIngestor {
     return true
   }
 
-  /// Parses every complete record of `pending` (all of it at the end of the file).
+  /// Parses every complete record of `pending` (all of it at the end of the file). The
+  /// lines parsed from the previous chunk are merged meanwhile, on a core of their own, and
+  /// the new ones wait for the next call: parsing and merging overlap.
   private mutating func parsePending(isEnd: Bool) throws {
-    guard let layout, !pending.isEmpty else { return }
-    let parts = pending.count >= 256 * 1024 ? parallelParts : 1
+    guard let layout, !pending.isEmpty else {
+      if isEnd { mergeBacklog() }
+      return
+    }
+    let backlog = self.backlog
+    self.backlog = []
+    var parts = pending.count >= 256 * 1024 ? parallelParts : 1
+    if !backlog.isEmpty && parallelParts > 1 { parts = max(1, parts - 1) }
+    let pending = self.pending
+    let firstLine = pendingLine
     let (parsed, boundaries) = try pending.withUnsafeBufferPointer { bytes in
       let boundaries = RecordBoundaries(bytes, separator: layout.separator, parts: parts)
-      guard boundaries.end > 0 || isEnd else { return ([ParsedPart](), boundaries) }
-      return (try parseInParts(bytes, boundaries: boundaries, firstLine: pendingLine, layout: layout, isEnd: isEnd), boundaries)
+      guard boundaries.end > 0 || isEnd else {
+        merge(backlog)
+        return ([ParsedPart](), boundaries)
+      }
+      let parsed = try parseInParts(bytes, boundaries: boundaries, firstLine: firstLine, layout: layout, isEnd: isEnd, runAlongside: !backlog.isEmpty) { merge(backlog) }
+      return (parsed, boundaries)
     }
-    for part in parsed { merge(part) }
+    self.backlog = parsed
     if isEnd {
-      pending = []
+      self.pending = []
+      mergeBacklog()
     } else if boundaries.end > 0 {
-      pending.removeFirst(boundaries.end)
+      self.pending.removeFirst(boundaries.end)
       pendingLine += boundaries.linesBeforeEnd
     }
+  }
+
+  private mutating func mergeBacklog() {
+    merge(backlog)
+    backlog = []
+  }
+
+  private mutating func merge(_ parts: [ParsedPart]) {
+    for part in parts { merge(part) }
   }
 
   /// Adds parsed lines in file order.
