@@ -97,7 +97,8 @@ let package = Package(
       path: "Sources/Executables/fidelis-bench"
     ),
     .testTarget(name: "AnalyticsTests", dependencies: ["Analytics"]),
-    .testTarget(name: "ReportsTests", dependencies: ["Reports", "Analytics"]),
+    // Fixtures, golden files and the seed reports are read from the source tree by path.
+    .testTarget(name: "ReportsTests", dependencies: ["Reports", "Analytics"], exclude: ["Fixtures", "Golden", "Seeds"]),
     .testTarget(name: "StoreTests", dependencies: ["Store"]),
     .testTarget(
       name: "EndToEndTests",

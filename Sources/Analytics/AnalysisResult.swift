@@ -140,6 +140,20 @@ public struct AnalysisResult: Sendable, Codable, Equatable {
     public var distribution: [HistogramBin]
     /// Most valuable customers (top 20 % by revenue) with the lowest probability alive.
     public var valuableAtRisk: [CustomerValue]
+    /// What today's customers are expected to bring over the next six months (180 days).
+    public var sixMonths: Outlook?
+  }
+
+  /// Expected purchases and revenue of the current customers over a horizon, undiscounted:
+  /// Σ E[purchases in the horizon | history] and Σ of the same × E[order value | history].
+  public struct Outlook: Sendable, Codable, Equatable {
+    public var days: Int
+    public var expectedPurchases: Double
+    public var expectedRevenue: Double
+    /// Expected revenue per month over the horizon (expected revenue / months).
+    public var monthlyRevenue: Double
+    /// Revenue per month over the last 6 months of data, for comparison.
+    public var recentMonthlyRevenue: Double
   }
 
   public struct HistogramBin: Sendable, Codable, Equatable {

@@ -135,11 +135,16 @@ public enum Analyzer {
     var pAlive = [Double](repeating: 0, count: n)
     var expected = [Double](repeating: 0, count: n)
     var clv = [Double](repeating: 0, count: n)
+    var sixMonthPurchases = 0.0
+    var sixMonthRevenue = 0.0
     for i in 0..<n {
       let (x, tx, age, m) = (summary.frequency[i], summary.recency[i], summary.age[i], summary.monetaryValue[i])
       pAlive[i] = LifetimeModels.probabilityAlive(bgnbd, x: x, tx: tx, age: age)
       expected[i] = LifetimeModels.expectedPurchases(bgnbd, t: horizon, x: x, tx: tx, age: age)
       clv[i] = LifetimeModels.lifetimeValue(bgnbd, gammaGamma, x: x, tx: tx, age: age, monetary: m, months: options.clvMonths, monthlyDiscountRate: options.monthlyDiscountRate)
+      let purchases = LifetimeModels.expectedPurchases(bgnbd, t: 180, x: x, tx: tx, age: age)
+      sixMonthPurchases += purchases
+      sixMonthRevenue += purchases * LifetimeModels.expectedAverageValue(gammaGamma, x: x, m: m)
     }
     let customers = CustomerResults(
       table: table, scores: scores, segment: segment, group: group, cluster: clustering.labels, clusterNames: clustering.profiles.map(\.name),
@@ -147,7 +152,11 @@ public enum Analyzer {
 
     progress("kpis", 0.85)
     let kpis = Indicators.compute(data, table: table, atRiskDays: options.atRiskDays)
-    let clvSummary = Indicators.clvSummary(customers, bgnbd: bgnbd, gammaGamma: gammaGamma, options: options)
+    var clvSummary = Indicators.clvSummary(customers, bgnbd: bgnbd, gammaGamma: gammaGamma, options: options)
+    let recentMonths = kpis.monthly.suffix(6)
+    clvSummary.sixMonths = .init(
+      days: 180, expectedPurchases: sixMonthPurchases, expectedRevenue: sixMonthRevenue, monthlyRevenue: sixMonthRevenue / 6,
+      recentMonthlyRevenue: recentMonths.isEmpty ? 0 : recentMonths.map(\.revenue).reduce(0, +) / Double(recentMonths.count))
     var quality = data.quality
     var matched = 0
     for id in table.ids where attributes[id] != nil { matched += 1 }

@@ -69,7 +69,7 @@ enum Recommendations {
     let oneTimers = (0..<table.count).filter { table.frequency[$0] == 1 && c.group[$0] != .lost }
     if !oneTimers.isEmpty {
       actions.append(.init(
-        id: "second_purchase", segments: ["one_time_buyers"], targetCustomers: oneTimers.count, kpi: "repeat_purchase_rate",
+        id: "second_purchase", segments: ["one_time_buyers_not_lost"], targetCustomers: oneTimers.count, kpi: "repeat_purchase_rate",
         kpiCurrent: kpis.repeatPurchaseRate, kpiTarget: min(1, kpis.repeatPurchaseRate + 0.05), estimate: estimate(oneTimers, rate: rate, base: sumOrderValue(oneTimers))))
     }
     if let service = insights.serviceContact, service.withContact.repeatRate > service.withoutContact.repeatRate {

@@ -141,13 +141,21 @@ enum SVGChart {
     case .donuts(let groups, let slices): content = donuts(groups: groups, sliceLabels: slices)
     case .heatmap(let rows, let columns, let values, let labels): content = heatmap(rows: rows, columns: columns, values: values, labels: labels, chart: chart)
     }
+    let kind: String
+    switch chart.kind {
+    case .bar: kind = "bar"
+    case .histogram: kind = "histogram"
+    case .scatter: kind = "scatter"
+    case .donuts: kind = "donut"
+    case .heatmap: kind = "heatmap"
+    }
     let h: Double
     switch chart.kind {
     case .heatmap(let rows, _, _, _): h = Double(rows.count) * 26 + 90
     case .donuts(let groups, _): h = Double((groups.count + 2) / 3) * 220 + 60
     default: h = height
     }
-    return "<svg xmlns=\"http://www.w3.org/2000/svg\" role=\"img\" aria-label=\"\(ReportRenderer.escape(chart.title))\" id=\"chart-\(id)\" width=\"\(Int(width))\" height=\"\(Int(h))\" viewBox=\"0 0 \(Int(width)) \(Int(h))\" font-family=\"system-ui,sans-serif\" font-size=\"12\">\(content)</svg>"
+    return "<svg xmlns=\"http://www.w3.org/2000/svg\" role=\"img\" aria-label=\"\(ReportRenderer.escape(chart.title))\" id=\"chart-\(id)\" data-kind=\"\(kind)\" width=\"\(Int(width))\" height=\"\(Int(h))\" viewBox=\"0 0 \(Int(width)) \(Int(h))\" font-family=\"system-ui,sans-serif\" font-size=\"12\">\(content)</svg>"
   }
 
   static func text(_ x: Double, _ y: Double, _ s: String, anchor: String = "middle", size: Int = 12, rotate: Double? = nil, fill: String = "#1d2433") -> String {

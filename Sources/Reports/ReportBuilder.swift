@@ -27,7 +27,8 @@ public struct ReportBuilder {
     case "new": t("New customers", "Nouveaux clients")
     case "at_risk": t("At-risk customers", "Clients à risque")
     case "lost": t("Lost customers", "Clients perdus")
-    case "one_time_buyers": t("One-time buyers", "Acheteurs occasionnels (un seul achat)")
+    case "one_time_buyers": t("One-time buyers", "Acheteurs d'une seule commande")
+    case "one_time_buyers_not_lost": t("One-time buyers not yet lost", "Acheteurs d'une seule commande pas encore perdus")
     default:
       if id.hasPrefix("cluster:"), let c = Int(id.dropFirst(8)), let p = r.clusters.profiles.first(where: { $0.id == c }) {
         t("Cluster \(c) – \(clusterName(p.name))", "Cluster \(c) – \(clusterName(p.name))")
@@ -145,6 +146,10 @@ public struct ReportBuilder {
     let k = r.kpis
     var blocks: [ReportDocument.Block] = [
       .heading(level: 1, text: t("Executive summary", "Synthèse exécutive")),
+      .heading(level: 2, text: t("Introduction", "Introduction")),
+      .paragraph(t(
+        "This report analyses the purchases of \(f.count(r.customers)) customers over \(r.period.months) months, from \(f.date(r.period.first)) to \(f.date(r.period.last)): \(f.count(r.orders)) orders, \(f.money(r.revenue)). Its aim: know which customers to keep, which to win back and where value can grow, then set the actions and the figures that measure their effect.",
+        "Ce rapport analyse les achats de \(f.count(r.customers)) clients sur \(r.period.months) mois, du \(f.date(r.period.first)) au \(f.date(r.period.last)) : \(f.count(r.orders)) commandes, \(f.money(r.revenue)). Objectif : savoir quels clients fidéliser, lesquels reconquérir et où la valeur peut croître, puis fixer les actions et les indicateurs qui en mesurent l'effet.")),
       .heading(level: 2, text: t("Overall performance", "Performance globale")),
       .bullets([
         t("**Customers**: \(f.count(r.customers)) customers analysed, \(f.count(r.orders)) orders, revenue \(f.money(r.revenue))",
@@ -203,6 +208,9 @@ public struct ReportBuilder {
     }
     var blocks: [ReportDocument.Block] = [
       .heading(level: 1, text: t("Strategic insights: opportunities and risks", "Insights stratégiques : opportunités et risques")),
+      .heading(level: 2, text: t("Story and key findings", "Histoire et découvertes clés")),
+      .bullets(keyFindings()),
+      .heading(level: 2, text: t("Lifecycle groups", "Groupes de cycle de vie")),
       .chart(Chart(
         title: t("Customers per lifecycle group", "Clients par groupe de cycle de vie"),
         kind: .bar(labels: r.lifecycle.groups.map { groupName($0.name) }, values: r.lifecycle.groups.map { Double($0.customers) }, valueLabels: r.lifecycle.groups.map { f.count($0.customers) }),
@@ -249,6 +257,35 @@ public struct ReportBuilder {
         xLabel: t("Orders per customer", "Commandes par client"), yLabel: t("Average order value", "Panier moyen") + " (\(f.currencySymbol))")))
     }
     return blocks
+  }
+
+  /// What the data says, one finding per line, each with its figures.
+  func keyFindings() -> [String] {
+    var findings: [String] = []
+    if let loyal = r.lifecycle.groups.first(where: { $0.name == "loyal" }), loyal.customers > 0 {
+      findings.append(t(
+        "**Loyal customers**: \(f.percent(loyal.share)) of customers bring \(f.percent(loyal.revenueShare)) of revenue, with \(f.number(loyal.meanFrequency, digits: 2)) orders each on average.",
+        "**Clients fidèles** : \(f.percent(loyal.share)) des clients apportent \(f.percent(loyal.revenueShare)) du chiffre d'affaires, avec \(f.number(loyal.meanFrequency, digits: 2)) commandes chacun en moyenne."))
+    }
+    findings.append(t(
+      "**One-time buyers**: \(f.percent(r.kpis.oneTimeBuyerRate)) of customers have not come back after their first order.",
+      "**Acheteurs occasionnels** : \(f.percent(r.kpis.oneTimeBuyerRate)) des clients ne sont pas revenus après leur premier achat."))
+    if let s = r.insights.serviceContact {
+      findings.append(t(
+        "**Service contact**: customers who contacted the service repurchase at \(f.percent(s.withContact.repeatRate)), against \(f.percent(s.withoutContact.repeatRate)) for the others.",
+        "**Contact avec le service client** : les clients qui ont contacté le service rachètent à \(f.percent(s.withContact.repeatRate)), contre \(f.percent(s.withoutContact.repeatRate)) pour les autres."))
+    }
+    if let s = r.insights.satisfaction, let correlation = s.correlation {
+      findings.append(t(
+        "**Satisfaction**: average \(f.number(s.average, digits: 2)) out of 5; its correlation with repurchase is \(f.number(correlation, digits: 2)).",
+        "**Satisfaction** : moyenne de \(f.number(s.average, digits: 2)) sur 5 ; sa corrélation avec le réachat est de \(f.number(correlation, digits: 2))."))
+    }
+    if let p = r.insights.promotion {
+      findings.append(t(
+        "**Promotions**: \(f.percent(p.promo.orderShare)) of orders, at \(f.money(p.promo.averageOrderValue)) on average against \(f.money(p.normal.averageOrderValue)) in normal periods.",
+        "**Promotions** : \(f.percent(p.promo.orderShare)) des commandes, à \(f.money(p.promo.averageOrderValue)) en moyenne contre \(f.money(p.normal.averageOrderValue)) en période normale."))
+    }
+    return findings
   }
 
   // MARK: 3. Recommended actions
@@ -302,13 +339,21 @@ public struct ReportBuilder {
   }
 
   func recommendations() -> [ReportDocument.Block] {
-    var blocks: [ReportDocument.Block] = [.heading(level: 1, text: t("Recommended actions", "Recommandations actionnables"))]
+    var blocks: [ReportDocument.Block] = [
+      .heading(level: 1, text: t("Recommended actions", "Recommandations actionnables")),
+      .heading(level: 2, text: t("Proposed actions and strategies", "Actions et stratégies proposées")),
+      .table(.init(
+        header: [t("Action", "Action"), t("Customers targeted", "Clients ciblés"), t("KPI to follow", "KPI à suivre"), t("Estimated gain", "Gain estimé")],
+        rows: r.actions.enumerated().map { i, a in
+          ["\(i + 1). \(actionTitle(a.id))", f.count(a.targetCustomers), kpiName(a.kpi), a.estimate.map { "+" + f.money($0.value) } ?? "–"]
+        }, numeric: [1, 3])),
+    ]
     for (i, a) in r.actions.enumerated() {
       blocks.append(.heading(level: 2, text: "\(i + 1). \(actionTitle(a.id))"))
       var items = [
         t("**Target**: \(f.count(a.targetCustomers)) customers (\(a.segments.map(groupName).joined(separator: " + ")))",
           "**Cible** : \(f.count(a.targetCustomers)) clients (\(a.segments.map(groupName).joined(separator: " + ")))"),
-        t("**Actions**: ", "**Actions** : ") + actionSteps(a.id).joined(separator: "; "),
+        t("**Actions**: ", "**Actions** : ") + actionSteps(a.id).joined(separator: t("; ", " ; ")),
       ]
       let unit = a.kpi == "average_order_value" ? "currency" : "share"
       let current = a.kpiCurrent.map { t(" (now \(format($0, unit: unit)))", " (actuel \(format($0, unit: unit)))") } ?? ""
@@ -342,7 +387,30 @@ public struct ReportBuilder {
     var blocks: [ReportDocument.Block] = [.heading(level: 1, text: t("Retention", "Rétention"))]
     let recent = Array(r.kpis.cohorts.suffix(12))
     let width = min(12, recent.map(\.retention.count).max() ?? 0)
+    var charts: [String] = []
     if !recent.isEmpty && width > 0 {
+      charts.append(t("**Heat map**: monthly cohort retention, the share of each cohort ordering again month after month", "**Carte de chaleur** : rétention des cohortes mensuelles, la part de chaque cohorte qui commande à nouveau mois après mois"))
+    }
+    if let s = r.insights.serviceContact {
+      charts.append(t(
+        "**Bar chart**: repeat-purchase rate with service contact (\(f.percent(s.withContact.repeatRate))) and without (\(f.percent(s.withoutContact.repeatRate)))",
+        "**Graphique à barres** : taux de réachat avec contact avec le service client (\(f.percent(s.withContact.repeatRate))) et sans (\(f.percent(s.withoutContact.repeatRate)))"))
+    }
+    if r.insights.satisfaction != nil {
+      charts.append(t("**Scatter plot**: satisfaction against the probability of buying again", "**Diagramme de dispersion** : satisfaction et probabilité de réachat"))
+    }
+    if r.insights.promotion != nil {
+      charts.append(t("**Histogram**: order values in promotion periods against normal periods", "**Histogramme** : montants des commandes en période promotionnelle et en période normale"))
+    }
+    if r.insights.categories != nil {
+      charts.append(t("**Donut charts**: category preferences of each customer group", "**Graphiques à secteurs** : préférences de catégories de chaque groupe de clients"))
+    }
+    if !charts.isEmpty {
+      blocks.append(.heading(level: 2, text: t("Charts", "Visualisation")))
+      blocks.append(.bullets(charts))
+    }
+    if !recent.isEmpty && width > 0 {
+      blocks.append(.heading(level: 2, text: t("Monthly cohorts", "Cohortes mensuelles")))
       blocks.append(.chart(Chart(
         title: t("Monthly cohorts: share of each cohort ordering n months after its first order", "Cohortes mensuelles : part de chaque cohorte qui commande n mois après son premier achat"),
         kind: .heatmap(
@@ -454,10 +522,46 @@ public struct ReportBuilder {
       .bullets(plan),
       .heading(level: 2, text: t("90-day goals", "Objectifs 90 jours")),
       .bullets(r.targets.map { "\(kpiName($0.id)) : \(format($0.current, unit: $0.unit)) → \(format($0.target, unit: $0.unit))".replacingOccurrences(of: " : ", with: lang == .fr ? " : " : ": ") }),
-      .paragraph(t(
-        "Follow-up: monthly reports from Fidelis measure the effect of these actions on the same figures.",
-        "Suivi : des rapports mensuels de Fidelis mesurent l'effet de ces actions sur les mêmes indicateurs.")),
+      .heading(level: 2, text: t("6-month vision", "Vision 6 mois")),
+      .bullets(vision()),
+      .heading(level: 2, text: t("Conclusion and follow-up", "Conclusion et suivi")),
+      .paragraph(conclusion()),
     ]
+  }
+
+  func vision() -> [String] {
+    var items: [String] = []
+    if let o = r.clv.sixMonths {
+      items.append(t(
+        "**Expected from today's customers**: \(f.number(o.expectedPurchases)) purchases worth \(f.money(o.expectedRevenue)) over the next 6 months, \(f.money(o.monthlyRevenue)) per month against \(f.money(o.recentMonthlyRevenue)) per month over the last 6 months of data; new customers and the actions above come on top.",
+        "**Attendu des clients actuels** : \(f.number(o.expectedPurchases)) achats pour \(f.money(o.expectedRevenue)) sur les 6 prochains mois, soit \(f.money(o.monthlyRevenue)) par mois contre \(f.money(o.recentMonthlyRevenue)) par mois sur les 6 derniers mois de données ; les nouveaux clients et les actions ci-dessus s'y ajoutent."))
+    }
+    items.append(t(
+      "**Predictive churn follow-up**: each month, hand the valuable customers most likely to be lost (see \"Predicted value\") to the reactivation campaign.",
+      "**Suivi prédictif du churn** : chaque mois, confier les clients de valeur les plus susceptibles d'être perdus (voir « Valeur prédite ») à la campagne de réactivation."))
+    items.append(t(
+      "**Personalised marketing**: one campaign per customer group, fed by the segment exports (`fidelis segment export`).",
+      "**Marketing personnalisé** : une campagne par groupe de clients, alimentée par les exports de segments (`fidelis segment export`)."))
+    if r.insights.categories != nil {
+      items.append(t(
+        "**Product recommendations**: base each group's offers on its category preferences (see \"Retention\").",
+        "**Recommandations produits** : fonder les offres de chaque groupe sur ses préférences de catégories (voir « Rétention »)."))
+    }
+    return items
+  }
+
+  func conclusion() -> String {
+    let nextReport = parseISODate(r.asOf).map { f.date(isoDate($0 + 30)) } ?? ""
+    var text = ""
+    if let best = r.actions.filter({ $0.estimate != nil }).max(by: { $0.estimate!.value < $1.estimate!.value }), let e = best.estimate {
+      text = t(
+        "The largest estimated gain comes from \"\(actionTitle(best.id))\" (+\(f.money(e.value))). ",
+        "Le gain estimé le plus élevé vient de « \(actionTitle(best.id)) » (+\(f.money(e.value))). ")
+    }
+    text += t(
+      "Follow-up: run the next report on \(nextReport) and compare its \"KPIs to monitor\" with this one's to measure the effect of the actions.",
+      "Suivi : produire le prochain rapport le \(nextReport) et comparer ses « KPIs à surveiller » à ceux de celui-ci pour mesurer l'effet des actions.")
+    return text
   }
 
   // MARK: 8. Methodology
@@ -483,7 +587,7 @@ public struct ReportBuilder {
       blocks.append(.table(.init(
         header: [t("Rejected rows: reason", "Lignes rejetées : motif"), t("Rows", "Lignes")], rows: q.rejected.sorted { $0.key < $1.key }.map { [rejectReason($0.key), f.count($0.value)] }, numeric: [1])))
     }
-    for warning in q.warnings { blocks.append(.paragraph("⚠ " + warning)) }
+    for warning in q.warnings { blocks.append(.paragraph("⚠ " + warningText(warning))) }
     blocks.append(.paragraph(t("Definitions of every figure: docs/metrics.md. Generated by Fidelis.", "Définition de chaque indicateur : docs/metrics.md. Généré par Fidelis.")))
     return blocks
   }
@@ -494,6 +598,14 @@ public struct ReportBuilder {
     if layout.hasPrefix("orders") { return "commandes (client, commande, date, montant)" }
     if layout.hasPrefix("daily purchases") { return "achats par jour (client, date, montant ; une commande par client et par jour)" }
     return "personnalisé"
+  }
+
+  func warningText(_ warning: String) -> String {
+    guard lang == .fr else { return warning }
+    if warning.hasPrefix("every date could be day/month or month/day") {
+      return "chaque date peut se lire jour/mois ou mois/jour : lues comme jour/mois ; passer --date-order mdy si c'est faux"
+    }
+    return warning
   }
 
   func rejectReason(_ key: String) -> String {
