@@ -96,6 +96,16 @@ let package = Package(
       dependencies: ["Analytics"],
       path: "Sources/Executables/fidelis-bench"
     ),
+    // Load generator of scripts/bench-jobs: concurrent SubmitJob calls, timed.
+    .executableTarget(
+      name: "fidelis-loadtest",
+      dependencies: [
+        "FidelisProto",
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+      ],
+      path: "Sources/Executables/fidelis-loadtest"
+    ),
     .testTarget(name: "AnalyticsTests", dependencies: ["Analytics"]),
     // Fixtures, golden files and the seed reports are read from the source tree by path.
     .testTarget(name: "ReportsTests", dependencies: ["Reports", "Analytics"], exclude: ["Fixtures", "Golden", "Seeds"]),

@@ -1,6 +1,6 @@
 """Crashes and restarts of real processes: no accepted job is lost or run twice."""
 import json, os, signal, subprocess, time
-from conftest import ADMIN, generate
+from conftest import ADMIN, BIN, generate
 
 
 def new_tenant(cluster, name):
@@ -93,3 +93,60 @@ def test_sigterm_drains_cleanly(cluster, tmp_path):
     cluster.cli("job", "submit", dataset, "--kind", "profile", "--wait", key=key)
     cluster.server.send_signal(signal.SIGTERM)
     assert cluster.server.wait(timeout=20) == 0
+
+
+def test_cancel_reaches_the_running_worker(cluster, tmp_path):
+    cluster.start_server()
+    cluster.start_worker("w1")
+    key = new_tenant(cluster, "cancel")
+    data = generate(str(tmp_path / "big.csv"), customers=40000)
+    dataset = cluster.cli("dataset", "upload", data, key=key).stdout.strip()
+    job = cluster.cli("job", "submit", dataset, "--kind", "analysis", key=key).stdout.strip()
+    wait_state(cluster, key, job, ["JOB_STATE_RUNNING"])
+    asked = time.time()
+    cancelled = json.loads(cluster.cli("job", "cancel", job, "--json", key=key).stdout)
+    assert cancelled.get("cancelRequested") is True, cancelled
+    final = wait_state(cluster, key, job, ["JOB_STATE_CANCELLED", "JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED"], timeout=60)
+    assert final["state"] == "JOB_STATE_CANCELLED", final
+    # The worker stopped on its next heartbeat (every 2/3 s with 2 s leases), not at the end.
+    assert time.time() - asked < 5
+    assert [a["outcome"] for a in final["attempts"]] == ["cancelled"]
+    assert "job cancelled" in open(os.path.join(cluster.tmp, "w1.log")).read()
+    r = cluster.cli("report", "get", job, "--format", "md", key=key, check=False)
+    assert r.returncode != 0
+    # The worker is free again: the next job runs.
+    again = cluster.cli("job", "submit", dataset, "--kind", "profile", "--wait", key=key)
+    assert again.returncode == 0
+
+
+def peak_rss_mb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    raise AssertionError("no VmHWM")
+
+
+def test_200_mb_upload_streams_with_bounded_memory(cluster, tmp_path):
+    cluster.start_server()
+    key = new_tenant(cluster, "big-upload")
+    path = tmp_path / "200mb.csv"
+    line_block = "".join(f"C{i % 50000:06d},O{i:09d},2024-03-{i % 28 + 1:02d},{i % 997}.25\n" for i in range(25000)).encode()
+    with open(path, "wb") as f:
+        f.write(b"customer_id,order_id,order_date,amount\n")
+        while f.tell() < 200 * 1024 * 1024:
+            f.write(line_block)
+    size = os.path.getsize(path)
+    server_before = peak_rss_mb(cluster.server.pid)
+    env = dict(cluster.env, FIDELIS_API_KEY=key)
+    client = subprocess.Popen([f"{BIN}/fidelis", "dataset", "upload", str(path)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(client.pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, client.stderr.read()
+    dataset = client.stdout.read().decode().strip()
+    client_peak = usage.ru_maxrss / 1024
+    server_peak = peak_rss_mb(cluster.server.pid)
+    listed = json.loads(cluster.cli("dataset", "list", "--json", key=key).stdout)["datasets"]
+    assert [int(d["sizeBytes"]) for d in listed if d["id"] == dataset] == [size]
+    # Both sides hold a few 1 MiB chunks at a time, never the file.
+    assert client_peak < 80, f"client peak {client_peak:.0f} MB for a {size >> 20} MB file"
+    assert server_peak - server_before < 80, f"server grew from {server_before:.0f} to {server_peak:.0f} MB"

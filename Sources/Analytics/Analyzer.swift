@@ -48,9 +48,12 @@ public enum AnalysisError: Error, Equatable, Sendable, CustomStringConvertible {
   case invalidOption(String)
   case noUsableRows(DataQuality)
   case unreadable(CSVFormatError)
+  /// `isCancelled` answered true between two stages.
+  case cancelled
 
   public var description: String {
     switch self {
+    case .cancelled: "the analysis was cancelled"
     case .invalidOption(let message): message
     case .noUsableRows(let quality):
       "no usable purchase in the file: \(quality.rowsRead) rows read, rejected: "
@@ -101,19 +104,25 @@ public typealias ProgressHandler = (String, Double) -> Void
 /// insights, alerts, actions and targets, from purchases already read.
 public enum Analyzer {
   /// Runs every stage. Pure: the same input and options give the same result.
+  /// `isCancelled` is asked before each stage; when it answers true the run stops with
+  /// `AnalysisError.cancelled`.
   public static func run(
     _ data: TransactionData, attributes: [String: CustomerAttributes] = [:], attributeRows: Int = 0,
-    options: AnalysisOptions = AnalysisOptions(), progress: ProgressHandler = { _, _ in }
+    options: AnalysisOptions = AnalysisOptions(), isCancelled: () -> Bool = { false }, progress: ProgressHandler = { _, _ in }
   ) throws(AnalysisError) -> (result: AnalysisResult, customers: CustomerResults) {
+    func stage(_ name: String, _ share: Double) throws(AnalysisError) {
+      if isCancelled() { throw .cancelled }
+      progress(name, share)
+    }
     try options.validate()
     guard data.orderCount > 0 else { throw .noUsableRows(data.quality) }
-    progress("customers", 0.30)
+    try stage("customers", 0.30)
     let table = CustomerTable(data, asOfDay: options.asOfDay)
     let n = table.count
     let revenue = table.monetary.reduce(0, +)
     let orders = data.orderCount
 
-    progress("rfm", 0.35)
+    try stage("rfm", 0.35)
     let scores = RFMScores(table)
     let segment = (0..<n).map { RFMSegment.of(r: Int(scores.r[$0]), fm: scores.fm($0)) }
     let group = (0..<n).map {
@@ -124,10 +133,10 @@ public enum Analyzer {
     let groupProfiles = GroupProfile.profiles(
       names: LifecycleGroup.allCases.map(\.rawValue), membership: group.map { LifecycleGroup.allCases.firstIndex(of: $0)! }, table: table)
 
-    progress("clusters", 0.45)
+    try stage("clusters", 0.45)
     let clustering = Clustering.run(table, k: options.clusters, seed: options.seed)
 
-    progress("lifetime value", 0.70)
+    try stage("lifetime value", 0.70)
     let summary = RepeatSummary(table)
     let bgnbd = LifetimeModels.fitBGNBD(summary)
     let gammaGamma = LifetimeModels.fitGammaGamma(frequency: summary.frequency, monetaryValue: summary.monetaryValue)
@@ -150,7 +159,7 @@ public enum Analyzer {
       table: table, scores: scores, segment: segment, group: group, cluster: clustering.labels, clusterNames: clustering.profiles.map(\.name),
       probabilityAlive: pAlive, expectedPurchases: expected, predictedCLV: clv)
 
-    progress("kpis", 0.85)
+    try stage("kpis", 0.85)
     let kpis = Indicators.compute(data, table: table, atRiskDays: options.atRiskDays)
     var clvSummary = Indicators.clvSummary(customers, bgnbd: bgnbd, gammaGamma: gammaGamma, options: options)
     let recentMonths = kpis.monthly.suffix(6)

@@ -42,7 +42,11 @@ public enum JobRunner {
     var ingestor = TransactionIngestor(options: ingestOptions)
     let data: TransactionData
     do {
-      try await input.read(datasetId: datasetId) { try ingestor.consume($0) }
+      try await input.read(datasetId: datasetId) { chunk in
+        // A cancel asked through a heartbeat stops the job at the next chunk.
+        try Task.checkCancellation()
+        try ingestor.consume(chunk)
+      }
       data = try ingestor.finish()
     } catch let error as CSVFormatError {
       throw PermanentJobError(description: "the file cannot be read: \(error)")
@@ -72,9 +76,13 @@ public enum JobRunner {
       try Task.checkCancellation()
       let (result, customers): (AnalysisResult, CustomerResults)
       do {
-        (result, customers) = try Analyzer.run(data, attributes: attributes, attributeRows: attributeRows, options: analysisOptions) { stage, share in
+        (result, customers) = try Analyzer.run(
+          data, attributes: attributes, attributeRows: attributeRows, options: analysisOptions, isCancelled: { Task.isCancelled }
+        ) { stage, share in
           progress(stage, share * 100)
         }
+      } catch .cancelled {
+        throw CancellationError()
       } catch {
         throw PermanentJobError(description: error.description)
       }

@@ -29,6 +29,8 @@ public struct WorkerService: Service {
   public let configuration: WorkerConfiguration
   let logger: Logger
   let stopping = Flag()
+  /// Small datasets already read, for the next jobs on the same data.
+  let cache = DatasetCache()
 
   final class Flag: Sendable {
     let value = Atomic<Bool>(false)
@@ -102,7 +104,7 @@ public struct WorkerService: Service {
     logger.info("job started", metadata: log.merging(["kind": "\(job.kind)"]) { $1 })
     let shared = RunningJob()
     let metadata = self.metadata
-    let input = LeaseInput(api: api, jobId: job.jobID, leaseId: job.leaseID, metadata: metadata)
+    let input = LeaseInput(api: api, jobId: job.jobID, leaseId: job.leaseID, metadata: metadata, cache: cache)
     let interval = max(200, Int(job.leaseMs) / 3)
     let result: Result<[JobArtifact], any Error> = await withTaskGroup(of: Result<[JobArtifact], any Error>?.self) { group in
       group.addTask {
@@ -201,8 +203,15 @@ struct LeaseInput: JobInput {
   let jobId: String
   let leaseId: String
   let metadata: Metadata
+  let cache: DatasetCache
 
   func read(datasetId: String, _ consume: ([UInt8]) throws -> Void) async throws {
+    if let chunks = cache.chunks(of: datasetId) {
+      for chunk in chunks { try consume([UInt8](chunk)) }
+      return
+    }
+    var kept: [Data]? = []
+    var keptBytes = 0
     let request = Fidelis_V1_ReadDatasetRequest.with {
       $0.jobID = jobId
       $0.leaseID = leaseId
@@ -221,8 +230,46 @@ struct LeaseInput: JobInput {
           continuation.finish(throwing: error)
         }
       }
-      for try await chunk in stream { try consume([UInt8](chunk)) }
+      for try await chunk in stream {
+        try consume([UInt8](chunk))
+        keptBytes += chunk.count
+        if keptBytes <= DatasetCache.largestDataset { kept?.append(chunk) } else { kept = nil }
+      }
       try await group.waitForAll()
+    }
+    if let kept { cache.store(kept, of: datasetId) }
+  }
+}
+
+/// Datasets of up to 8 MiB kept in memory (64 MiB in all, least recently used first out),
+/// so that many small jobs on the same data do not read it again. A dataset never changes
+/// once uploaded, so a copy is never stale; the coordinator still checks every lease.
+final class DatasetCache: Sendable {
+  static let largestDataset = 8 << 20
+  static let capacity = 64 << 20
+  private let entries = Mutex<(byID: [String: (chunks: [Data], bytes: Int, used: UInt64)], bytes: Int, clock: UInt64)>(([:], 0, 0))
+
+  func chunks(of id: String) -> [Data]? {
+    entries.withLock { state in
+      guard var entry = state.byID[id] else { return nil }
+      state.clock += 1
+      entry.used = state.clock
+      state.byID[id] = entry
+      return entry.chunks
+    }
+  }
+
+  func store(_ chunks: [Data], of id: String) {
+    let bytes = chunks.reduce(0) { $0 + $1.count }
+    entries.withLock { state in
+      guard state.byID[id] == nil else { return }
+      while state.bytes + bytes > Self.capacity, let oldest = state.byID.min(by: { $0.value.used < $1.value.used }) {
+        state.bytes -= oldest.value.bytes
+        state.byID[oldest.key] = nil
+      }
+      state.clock += 1
+      state.byID[id] = (chunks, bytes, state.clock)
+      state.bytes += bytes
     }
   }
 }

@@ -37,7 +37,7 @@ struct BenchCommand {
     }
     let data = try ingestor.finish()
     var marks: [(String, ContinuousClock.Instant)] = [("ingest", start)]
-    let (result, _) = try Analyzer.run(data) { stage, _ in marks.append((stage, clock.now)) }
+    let (result, _) = try Analyzer.run(data, progress: { stage, _ in marks.append((stage, clock.now)) })
     let end = clock.now
     marks.append(("end", end))
     // Progress names the stage that starts; the analyzer's stages map onto the benchmark's.
