@@ -22,6 +22,7 @@ let package = Package(
     .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+    .package(url: "https://github.com/apple/swift-certificates", from: "1.21.1"),
   ],
   targets: [
     // Generated from proto/ by scripts/generate-proto; nothing else lives here.
@@ -50,15 +51,24 @@ let package = Package(
       dependencies: [
         "FidelisProto", "Store", "Jobs",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "X509", package: "swift-certificates"),
         .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
         .product(name: "Logging", package: "swift-log"),
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
       ]
     ),
+    // How the CLI and the workers reach the coordinator: address parsing, TLS and mutual TLS.
+    .target(
+      name: "ClientTransport",
+      dependencies: [
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+      ]
+    ),
     .target(
       name: "Worker",
       dependencies: [
-        "FidelisProto", "Analytics", "Reports", "Jobs",
+        "FidelisProto", "Analytics", "Reports", "Jobs", "ClientTransport",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
         .product(name: "Logging", package: "swift-log"),
@@ -68,7 +78,7 @@ let package = Package(
     .target(
       name: "Client",
       dependencies: [
-        "FidelisProto", "Analytics", "Reports", "Jobs",
+        "FidelisProto", "Analytics", "Reports", "Jobs", "ClientTransport",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -81,7 +91,7 @@ let package = Package(
     ),
     .executableTarget(
       name: "fidelis-worker",
-      dependencies: ["Worker", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+      dependencies: ["Worker", "ClientTransport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
       path: "Sources/Executables/fidelis-worker"
     ),
     .executableTarget(

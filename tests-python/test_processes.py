@@ -105,7 +105,7 @@ def test_cancel_reaches_the_running_worker(cluster, tmp_path):
     wait_state(cluster, key, job, ["JOB_STATE_RUNNING"])
     asked = time.time()
     cancelled = json.loads(cluster.cli("job", "cancel", job, "--json", key=key).stdout)
-    assert cancelled.get("cancelRequested") is True, cancelled
+    assert cancelled.get("cancel_requested") is True, cancelled
     final = wait_state(cluster, key, job, ["JOB_STATE_CANCELLED", "JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED"], timeout=60)
     assert final["state"] == "JOB_STATE_CANCELLED", final
     # The worker stopped on its next heartbeat (every 2/3 s with 2 s leases), not at the end.
@@ -146,7 +146,7 @@ def test_200_mb_upload_streams_with_bounded_memory(cluster, tmp_path):
     client_peak = usage.ru_maxrss / 1024
     server_peak = peak_rss_mb(cluster.server.pid)
     listed = json.loads(cluster.cli("dataset", "list", "--json", key=key).stdout)["datasets"]
-    assert [int(d["sizeBytes"]) for d in listed if d["id"] == dataset] == [size]
+    assert [int(d["size_bytes"]) for d in listed if d["id"] == dataset] == [size]
     # Both sides hold a few 1 MiB chunks at a time, never the file.
     assert client_peak < 80, f"client peak {client_peak:.0f} MB for a {size >> 20} MB file"
     assert server_peak - server_before < 80, f"server grew from {server_before:.0f} to {server_peak:.0f} MB"

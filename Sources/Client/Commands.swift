@@ -1,5 +1,6 @@
 import Analytics
 import ArgumentParser
+import ClientTransport
 import FidelisProto
 import Foundation
 import GRPCCore
@@ -28,6 +29,12 @@ struct Connection: ParsableArguments {
   @Flag(help: "Print machine-readable JSON.")
   var json = false
 
+  @Option(name: .customLong("tls-ca"), help: "PEM CA of the coordinator's certificate: connect over TLS (env FIDELIS_TLS_CA).")
+  var tlsCA: String = ProcessInfo.processInfo.environment["FIDELIS_TLS_CA"] ?? ""
+
+  @Flag(help: "Connect over TLS, trusting the system's CAs (when no --tls-ca).")
+  var tls = false
+
   func key(admin: Bool = false) throws -> String {
     let env = ProcessInfo.processInfo.environment
     if let apiKey, !apiKey.isEmpty { return apiKey }
@@ -36,21 +43,33 @@ struct Connection: ParsableArguments {
     throw ValidationError(admin ? "no admin token: pass --api-key or set FIDELIS_ADMIN_TOKEN" : "no API key: pass --api-key or set FIDELIS_API_KEY")
   }
 
-  func target() throws -> (String, Int) {
-    let parts = server.split(separator: ":")
-    guard parts.count == 2, let port = Int(parts[1]), (1...65535).contains(port) else { throw ValidationError("--server must be HOST:PORT (got '\(server)')") }
-    return (String(parts[0]), port)
-  }
-
   /// Runs `body` with a connected client; gRPC errors become one clear line.
   func withClient<R: Sendable>(admin: Bool = false, _ body: (GRPCClient<HTTP2ClientTransport.Posix>, Metadata) async throws -> R) async throws -> R {
-    let (host, port) = try target()
+    let target: any ResolvableTarget
+    let host: String
+    do {
+      (target, host, _) = try resolveTarget(server)
+    } catch {
+      throw ValidationError("--server: \(error)")
+    }
+    if !tlsCA.isEmpty, !FileManager.default.isReadableFile(atPath: tlsCA) { throw CLIError(message: "cannot read \(tlsCA)") }
+    let security = ClientSecurity(caPath: tlsCA.isEmpty ? nil : tlsCA, useTLS: tls)
+    if !security.isTLS && !isLoopbackHost(host) {
+      stderr("warning: connecting to \(server) in plaintext; the API key crosses the network unencrypted (pass --tls-ca)")
+    }
     let metadata: Metadata = ["authorization": "Bearer \(try key(admin: admin))"]
-    let transport = try HTTP2ClientTransport.Posix(target: .ipv4(address: host, port: port), transportSecurity: .plaintext)
+    let transport = try HTTP2ClientTransport.Posix(target: target, transportSecurity: security.transportSecurity())
     do {
       return try await withGRPCClient(transport: transport) { client in try await body(client, metadata) }
     } catch let error as RPCError {
-      throw CLIError(message: "\(error.code): \(error.message)")
+      // The transport's own cause says why a connection failed (a certificate not trusted, say).
+      var cause = error.cause
+      var reasons: [String] = []
+      while let current = cause {
+        reasons.append(String(describing: current))
+        cause = (current as? RPCError)?.cause ?? (current as? RuntimeError)?.cause
+      }
+      throw CLIError(message: "\(error.code): \(error.message)" + (reasons.isEmpty ? "" : " (\(reasons.joined(separator: ": ")))"))
     }
   }
 }
@@ -263,7 +282,8 @@ func describe(_ job: Fidelis_V1_Job) -> String {
   for a in job.attempts {
     let start = Date(timeIntervalSince1970: Double(a.startedAtUnixMs) / 1000)
     let end = a.endedAtUnixMs > 0 ? ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: Double(a.endedAtUnixMs) / 1000)) : "-"
-    lines.append("  attempt \(a.number): worker \(a.worker) on \(a.host), \(ISO8601DateFormatter().string(from: start)) → \(end): \(a.outcome)\(a.error.isEmpty ? "" : " (\(a.error))")")
+    let certificate = a.workerCertificate.isEmpty ? "" : " [\(a.workerCertificate)]"
+    lines.append("  attempt \(a.number): worker \(a.worker)\(certificate) on \(a.host), \(ISO8601DateFormatter().string(from: start)) → \(end): \(a.outcome)\(a.error.isEmpty ? "" : " (\(a.error))")")
   }
   if !job.reportFormats.isEmpty { lines.append("  reports: \(job.reportFormats.joined(separator: ", "))") }
   return lines.joined(separator: "\n")

@@ -25,6 +25,23 @@ public struct ServerConfiguration: Sendable {
   public var tenantDefaults = TenantDefaults()
   /// Largest single message accepted (upload chunks are at most 1 MiB).
   public var maxMessageBytes = 4 << 20
+  /// PEM certificate chain and private key: with both, every listener speaks TLS.
+  public var tlsCertificatePath: String?
+  public var tlsKeyPath: String?
+  /// PEM CA that worker certificates must chain to. With it, workers connect to a listener
+  /// of their own with mutual TLS (`workerHost`:`workerPort`, by default the main port + 1),
+  /// and worker calls on the main listener are refused.
+  public var workerClientCAPath: String?
+  public var workerHost: String?
+  public var workerPort: Int?
+  /// Plaintext on an address other than loopback; refused unless set.
+  public var allowInsecurePlaintext = false
+
+  /// True when `tlsCertificatePath` and `tlsKeyPath` are set.
+  public var usesTLS: Bool { tlsCertificatePath != nil && tlsKeyPath != nil }
+
+  /// True when workers have a mutual-TLS listener of their own.
+  public var usesWorkerListener: Bool { workerClientCAPath != nil }
 
   public init(adminToken: String, workerToken: String) {
     self.adminToken = adminToken
@@ -200,6 +217,7 @@ extension Coordinator {
           $0.endedAtUnixMs = attempt.endedAt ?? 0
           $0.outcome = attempt.outcome
           $0.error = attempt.error ?? ""
+          $0.workerCertificate = attempt.workerCertificate ?? ""
         }
       }
       if job.state == .succeeded { message.reportFormats = try mapStoreErrors { try store.artifactFormats(jobId: job.id) } }

@@ -1,17 +1,34 @@
 import FidelisProto
 import Foundation
 import GRPCCore
+import GRPCNIOTransportHTTP2
 import Logging
 import Store
+import X509
 
-/// WorkerService: leases, heartbeats, inputs and results, with the worker token.
+/// WorkerService: leases, heartbeats, inputs and results, with the worker token (and, on
+/// the mutual-TLS listener, a client certificate).
 struct WorkerService: Sendable {
   let coordinator: Coordinator
+  /// True on the mutual-TLS listener: every call must come with a verified certificate.
+  let requireCertificate: Bool
+
+  /// Checks the worker token and, with mutual TLS, the certificate; returns the
+  /// certificate's subject (empty without mutual TLS).
+  func authenticate(_ metadata: Metadata, _ context: ServerContext) throws -> String {
+    try coordinator.requireWorker(metadata)
+    guard requireCertificate else { return "" }
+    // The TLS handshake already refused certificates from another CA; this only reads the subject.
+    guard let certificate = (context.transportSpecific as? HTTP2ServerTransport.Posix.Context)?.peerCertificate else {
+      throw RPCError(code: .unauthenticated, message: "worker calls need a client certificate signed by the workers' CA")
+    }
+    return certificate.subject.description
+  }
 }
 
 extension WorkerService: Fidelis_V1_WorkerService.ServiceProtocol {
   func leaseJob(request: ServerRequest<Fidelis_V1_LeaseJobRequest>, context: ServerContext) async throws -> ServerResponse<Fidelis_V1_LeaseJobResponse> {
-    try coordinator.requireWorker(request.metadata)
+    let certificate = try authenticate(request.metadata, context)
     let m = request.message
     guard !m.workerID.isEmpty else { throw RPCError(code: .invalidArgument, message: "worker_id is required") }
     let store = coordinator.store
@@ -20,11 +37,14 @@ extension WorkerService: Fidelis_V1_WorkerService.ServiceProtocol {
     // Long poll: look again every 50 ms until a job is there or the wait is over.
     while true {
       if coordinator.isDraining { return ServerResponse(message: .with { $0.draining = true }) }
-      if let lease = try mapStoreErrors({ try store.leaseNextJob(worker: m.workerID, host: m.host, kinds: m.kinds, leaseMillis: leaseMillis) }) {
+      if let lease = try mapStoreErrors({ try store.leaseNextJob(worker: m.workerID, host: m.host, certificate: certificate, kinds: m.kinds, leaseMillis: leaseMillis) }) {
         let options = (try? Fidelis_V1_JobOptions(serializedBytes: lease.job.options)) ?? .init()
         coordinator.logger.info(
           "job leased",
-          metadata: ["tenant": "\(lease.tenant.id)", "job": "\(lease.job.id)", "worker": "\(m.workerID)", "host": "\(m.host)", "attempt": "\(lease.job.attempt)"])
+          metadata: [
+            "tenant": "\(lease.tenant.id)", "job": "\(lease.job.id)", "worker": "\(m.workerID)", "host": "\(m.host)", "certificate": "\(certificate)",
+            "attempt": "\(lease.job.attempt)",
+          ])
         return ServerResponse(message: .with {
           $0.job = .with {
             $0.jobID = lease.job.id
@@ -45,7 +65,7 @@ extension WorkerService: Fidelis_V1_WorkerService.ServiceProtocol {
   }
 
   func heartbeat(request: ServerRequest<Fidelis_V1_HeartbeatRequest>, context: ServerContext) async throws -> ServerResponse<Fidelis_V1_HeartbeatResponse> {
-    try coordinator.requireWorker(request.metadata)
+    _ = try authenticate(request.metadata, context)
     let m = request.message
     let leaseMillis = coordinator.configuration.leaseMillis
     let outcome = try mapStoreErrors {
@@ -58,7 +78,7 @@ extension WorkerService: Fidelis_V1_WorkerService.ServiceProtocol {
   }
 
   func readDataset(request: ServerRequest<Fidelis_V1_ReadDatasetRequest>, context: ServerContext) async throws -> StreamingServerResponse<Fidelis_V1_DatasetChunk> {
-    try coordinator.requireWorker(request.metadata)
+    _ = try authenticate(request.metadata, context)
     let m = request.message
     let store = coordinator.store
     // The lease gives access to its tenant's datasets only.
@@ -77,7 +97,7 @@ extension WorkerService: Fidelis_V1_WorkerService.ServiceProtocol {
   }
 
   func completeJob(request: StreamingServerRequest<Fidelis_V1_CompleteJobRequest>, context: ServerContext) async throws -> ServerResponse<Fidelis_V1_CompleteJobResponse> {
-    try coordinator.requireWorker(request.metadata)
+    _ = try authenticate(request.metadata, context)
     var header: Fidelis_V1_CompleteJobHeader?
     var artifacts: [Artifact] = []
     for try await part in request.messages {
@@ -110,7 +130,7 @@ extension WorkerService: Fidelis_V1_WorkerService.ServiceProtocol {
   }
 
   func failJob(request: ServerRequest<Fidelis_V1_FailJobRequest>, context: ServerContext) async throws -> ServerResponse<Fidelis_V1_FailJobResponse> {
-    try coordinator.requireWorker(request.metadata)
+    _ = try authenticate(request.metadata, context)
     let m = request.message
     let job = try mapStoreErrors { try coordinator.store.failJob(jobId: m.jobID, leaseId: m.leaseID, error: m.error, retryable: m.retryable, cancelled: m.cancelled) }
     coordinator.logger.info("job attempt ended", metadata: ["tenant": "\(job.tenantId)", "job": "\(job.id)", "state": "\(job.state.rawValue)", "error": "\(m.error)"])

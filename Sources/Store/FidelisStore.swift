@@ -147,6 +147,10 @@ public struct FidelisStore: Sendable {
         t.primaryKey(["jobId", "format"])
       }
     }
+    // Shipped migrations are never edited: later changes are new migrations.
+    migrator.registerMigration("v2 worker certificate") { db in
+      try db.alter(table: "jobAttempt") { t in t.add(column: "workerCertificate", .text) }
+    }
     return migrator
   }
 

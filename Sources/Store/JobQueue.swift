@@ -140,7 +140,7 @@ extension FidelisStore {
   /// Leases the next job fairly: among tenants with queued work of the given kinds and
   /// running jobs under their limit, the one with the fewest running jobs, then the one
   /// served longest ago; within it, the oldest job.
-  public func leaseNextJob(worker: String, host: String, kinds: [String], leaseMillis: Int64) throws -> Lease? {
+  public func leaseNextJob(worker: String, host: String, certificate: String = "", kinds: [String], leaseMillis: Int64) throws -> Lease? {
     try writer.write { db -> Lease? in
       let now = Self.now()
       let kindList = kinds.isEmpty ? nil : kinds
@@ -173,7 +173,9 @@ extension FidelisStore {
         job.progress = 0
         if job.startedAt == nil { job.startedAt = now }
         try job.update(db)
-        try JobAttemptRecord(jobId: job.id, number: job.attempt, leaseId: leaseId, worker: worker, host: host, startedAt: now, endedAt: nil, outcome: "running", error: nil)
+        try JobAttemptRecord(
+          jobId: job.id, number: job.attempt, leaseId: leaseId, worker: worker, host: host, startedAt: now, endedAt: nil, outcome: "running", error: nil,
+          workerCertificate: certificate.isEmpty ? nil : certificate)
           .insert(db)
         var served = tenant
         served.lastLeasedAt = now

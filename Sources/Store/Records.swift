@@ -145,6 +145,8 @@ public struct JobAttemptRecord: Codable, Sendable, Equatable, FetchableRecord, P
   /// running, succeeded, failed, lease expired, cancelled, retried.
   public var outcome: String
   public var error: String?
+  /// Subject of the worker's client certificate (mutual TLS), nil without.
+  public var workerCertificate: String?
 
   public enum Columns {
     public static let jobId = Column(CodingKeys.jobId)

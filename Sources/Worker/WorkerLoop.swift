@@ -1,3 +1,4 @@
+import ClientTransport
 import FidelisProto
 import Foundation
 import GRPCCore
@@ -19,6 +20,8 @@ public struct WorkerConfiguration: Sendable {
   public var host = ProcessInfo.processInfo.hostName
   /// How long one lease request waits on the coordinator for a job.
   public var pollMillis: Int32 = 5_000
+  /// TLS to the coordinator, and the worker's certificate for mutual TLS.
+  public var security = ClientSecurity()
 
   public init(token: String) { self.token = token }
 }
@@ -42,8 +45,9 @@ public struct WorkerService: Service {
   }
 
   public func run() async throws {
+    let (target, _, _) = try resolveTarget("\(configuration.serverHost):\(configuration.serverPort)")
     let transport = try HTTP2ClientTransport.Posix(
-      target: .ipv4(address: configuration.serverHost, port: configuration.serverPort), transportSecurity: .plaintext,
+      target: target, transportSecurity: configuration.security.transportSecurity(),
       config: .defaults { config in
         config.connection.keepalive = .init(time: .seconds(15), timeout: .seconds(10), allowWithoutCalls: true)
         config.backoff = .init(initial: .milliseconds(200), max: .seconds(10), multiplier: 2, jitter: 0.2)

@@ -39,6 +39,21 @@ struct ServerCommand: AsyncParsableCommand {
   @Option(name: .customLong("log-level"), help: "trace, debug, info, warning, error.")
   var logLevel = "info"
 
+  @Option(name: .customLong("tls-cert"), help: "PEM certificate chain: serve gRPC over TLS (with --tls-key).")
+  var tlsCert: String?
+
+  @Option(name: .customLong("tls-key"), help: "PEM private key of --tls-cert.")
+  var tlsKey: String?
+
+  @Option(name: .customLong("worker-client-ca"), help: "PEM CA of the workers' certificates: workers connect with mutual TLS to --worker-listen.")
+  var workerClientCA: String?
+
+  @Option(name: .customLong("worker-listen"), help: "Address of the workers' mutual-TLS listener, HOST:PORT (default: the --listen host, port + 1).")
+  var workerListen: String?
+
+  @Flag(name: .customLong("insecure-plaintext"), help: "Allow plaintext on an address other than loopback (a warning is logged).")
+  var insecurePlaintext = false
+
   func run() async throws {
     let parts = listen.split(separator: ":")
     guard parts.count == 2, let port = Int(parts[1]), (0...65535).contains(port) else { throw ValidationError("--listen must be HOST:PORT") }
@@ -60,15 +75,35 @@ struct ServerCommand: AsyncParsableCommand {
     configuration.tenantDefaults.maxQueuedJobs = maxQueued
     configuration.tenantDefaults.maxRunningJobs = maxRunning
     configuration.tenantDefaults.maxDatasetBytes = maxDatasetMB << 20
-    let service = try buildCoordinator(configuration, logger: logger)
+    configuration.tlsCertificatePath = tlsCert
+    configuration.tlsKeyPath = tlsKey
+    configuration.workerClientCAPath = workerClientCA
+    configuration.allowInsecurePlaintext = insecurePlaintext
+    if let workerListen {
+      let parts = workerListen.split(separator: ":")
+      guard parts.count == 2, let port = Int(parts[1]), (0...65535).contains(port) else { throw ValidationError("--worker-listen must be HOST:PORT") }
+      guard workerClientCA != nil else { throw ValidationError("--worker-listen goes with --worker-client-ca") }
+      configuration.workerHost = String(parts[0])
+      configuration.workerPort = port
+    }
+    let service: CoordinatorService
+    do {
+      service = try buildCoordinator(configuration, logger: logger)
+    } catch let error as ConfigurationError {
+      throw ValidationError(error.description)
+    }
     let group = ServiceGroup(configuration: .init(services: [service], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
     try await withThrowingTaskGroup(of: Void.self) { tasks in
       tasks.addTask { try await group.run() }
       let address = try await service.listeningAddress
-      // Scripts read the port from this line.
+      // Scripts read the ports from these lines.
       print("listening on \(address)")
+      logger.info("listening on \(address)", metadata: ["tls": "\(configuration.usesTLS)"])
+      if let workers = try await service.workerListeningAddress {
+        print("workers listening on \(workers)")
+        logger.info("workers listening on \(workers) (mutual TLS)")
+      }
       fflush(nil)
-      logger.info("listening on \(address)")
       try await tasks.waitForAll()
     }
   }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import ClientTransport
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -24,6 +25,21 @@ struct WorkerCommand: AsyncParsableCommand {
   @Option(name: .customLong("log-level"), help: "trace, debug, info, warning, error.")
   var logLevel = "info"
 
+  @Option(help: "Host name recorded in each job's attempts (default: this machine's name).")
+  var host: String?
+
+  @Option(name: .customLong("tls-ca"), help: "PEM CA of the coordinator's certificate: connect over TLS (env FIDELIS_TLS_CA).")
+  var tlsCA: String = ProcessInfo.processInfo.environment["FIDELIS_TLS_CA"] ?? ""
+
+  @Flag(help: "Connect over TLS, trusting the system's CAs (when no --tls-ca).")
+  var tls = false
+
+  @Option(name: .customLong("tls-cert"), help: "PEM certificate of this worker, for mutual TLS (with --tls-key).")
+  var tlsCert: String?
+
+  @Option(name: .customLong("tls-key"), help: "PEM private key of --tls-cert.")
+  var tlsKey: String?
+
   func run() async throws {
     guard !token.isEmpty else { throw ValidationError("a worker token is needed: --token or FIDELIS_WORKER_TOKEN") }
     guard (1...64).contains(concurrency) else { throw ValidationError("--concurrency must be between 1 and 64") }
@@ -37,6 +53,16 @@ struct WorkerCommand: AsyncParsableCommand {
     configuration.serverPort = port
     configuration.concurrency = concurrency
     if let name { configuration.workerId = name }
+    if let host { configuration.host = host }
+    guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
+    let caPath = tlsCA.isEmpty ? nil : tlsCA
+    for path in [caPath, tlsCert, tlsKey].compactMap({ $0 }) where !FileManager.default.isReadableFile(atPath: path) {
+      throw ValidationError("cannot read \(path)")
+    }
+    configuration.security = ClientSecurity(caPath: caPath, useTLS: tls, certificatePath: tlsCert, keyPath: tlsKey)
+    if !configuration.security.isTLS && !isLoopbackHost(configuration.serverHost) {
+      logger.warning("connecting to \(server) in PLAINTEXT: the worker token and tenants' data cross the network unencrypted; pass --tls-ca")
+    }
     let service = WorkerService(configuration: configuration, logger: logger)
     logger.info("worker started", metadata: ["worker": "\(configuration.workerId)", "server": "\(server)"])
     let group = ServiceGroup(configuration: .init(services: [service], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))

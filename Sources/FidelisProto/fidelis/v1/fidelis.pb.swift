@@ -441,6 +441,9 @@ public nonisolated struct Fidelis_V1_JobAttempt: Sendable {
 
   public var error: String = String()
 
+  /// Subject of the worker's client certificate when workers use mutual TLS.
+  public var workerCertificate: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1705,7 +1708,7 @@ nonisolated extension Fidelis_V1_SubmitJobRequest: SwiftProtobuf.Message, SwiftP
 
 nonisolated extension Fidelis_V1_JobAttempt: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".JobAttempt"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}number\0\u{1}worker\0\u{1}host\0\u{3}started_at_unix_ms\0\u{3}ended_at_unix_ms\0\u{1}outcome\0\u{1}error\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}number\0\u{1}worker\0\u{1}host\0\u{3}started_at_unix_ms\0\u{3}ended_at_unix_ms\0\u{1}outcome\0\u{1}error\0\u{3}worker_certificate\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1720,6 +1723,7 @@ nonisolated extension Fidelis_V1_JobAttempt: SwiftProtobuf.Message, SwiftProtobu
       case 5: try { try decoder.decodeSingularInt64Field(value: &self.endedAtUnixMs) }()
       case 6: try { try decoder.decodeSingularStringField(value: &self.outcome) }()
       case 7: try { try decoder.decodeSingularStringField(value: &self.error) }()
+      case 8: try { try decoder.decodeSingularStringField(value: &self.workerCertificate) }()
       default: break
       }
     }
@@ -1747,6 +1751,9 @@ nonisolated extension Fidelis_V1_JobAttempt: SwiftProtobuf.Message, SwiftProtobu
     if !self.error.isEmpty {
       try visitor.visitSingularStringField(value: self.error, fieldNumber: 7)
     }
+    if !self.workerCertificate.isEmpty {
+      try visitor.visitSingularStringField(value: self.workerCertificate, fieldNumber: 8)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1758,6 +1765,7 @@ nonisolated extension Fidelis_V1_JobAttempt: SwiftProtobuf.Message, SwiftProtobu
     if lhs.endedAtUnixMs != rhs.endedAtUnixMs {return false}
     if lhs.outcome != rhs.outcome {return false}
     if lhs.error != rhs.error {return false}
+    if lhs.workerCertificate != rhs.workerCertificate {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
