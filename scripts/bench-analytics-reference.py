@@ -27,11 +27,15 @@ def lap(name):
     mark = now
 
 
+# Ingest, as Fidelis' stage does it: lines read and checked (customer present, date and
+# amount readable, amount positive), exact duplicate lines dropped, lines grouped into orders.
 df = pd.read_csv(sys.argv[1], dtype={"customer_id": str, "order_id": str, "category": str}, parse_dates=["order_date"])
+df = df.dropna(subset=["customer_id", "order_date", "amount"])
+df = df[df.amount > 0].drop_duplicates()
+orders = df.groupby(["customer_id", "order_id"], sort=False).agg(day=("order_date", "max"), amount=("amount", "sum")).reset_index()
 lap("ingest")
 
 snapshot = df.order_date.max() + pd.Timedelta(days=1)
-orders = df.groupby(["customer_id", "order_id"], sort=False).agg(day=("order_date", "max"), amount=("amount", "sum")).reset_index()
 rfm = orders.groupby("customer_id").agg(last=("day", "max"), first=("day", "min"), frequency=("order_id", "nunique"), monetary=("amount", "sum"))
 rfm["recency"] = (snapshot - rfm["last"]).dt.days
 rfm["r"] = pd.qcut(rfm.recency.rank(method="first"), 5, labels=[5, 4, 3, 2, 1]).astype(int)

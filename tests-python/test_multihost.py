@@ -233,3 +233,44 @@ def test_plaintext_on_a_network_address_needs_an_explicit_flag(network, tmp_path
         p.send_signal(signal.SIGTERM)
         _, err = p.communicate(timeout=20)
     assert "PLAINTEXT" in err
+
+
+def test_tls_and_worker_certificates_on_loopback(tmp_path):
+    """The same security without namespaces (so it runs without root too)."""
+    from conftest import free_port
+    certs, rogue = str(tmp_path / "certs"), str(tmp_path / "rogue")
+    run(os.path.join(ROOT, "scripts", "dev-certs"), certs, "--worker", "w1")
+    run(os.path.join(ROOT, "scripts", "dev-certs"), rogue, "--worker", "w1")
+    port, worker_port = free_port(), free_port()
+    env = dict(os.environ, FIDELIS_ADMIN_TOKEN=ADMIN, FIDELIS_WORKER_TOKEN=WORKER, FIDELIS_SERVER=f"127.0.0.1:{port}", FIDELIS_TLS_CA=f"{certs}/ca.pem")
+    procs = []
+    try:
+        server = subprocess.Popen([f"{BIN}/fidelis-server", "--listen", f"127.0.0.1:{port}", "--worker-listen", f"127.0.0.1:{worker_port}", "--data-dir", str(tmp_path / "data"),
+                                   "--tls-cert", f"{certs}/server.pem", "--tls-key", f"{certs}/server.key", "--worker-client-ca", f"{certs}/ca.pem"],
+                                  env=env, stdout=subprocess.PIPE, stderr=open(tmp_path / "server.log", "w"), text=True)
+        procs.append(server)
+        assert server.stdout.readline().startswith("listening on")
+        worker_log = tmp_path / "w1.log"
+        procs.append(subprocess.Popen([f"{BIN}/fidelis-worker", "--server", f"127.0.0.1:{worker_port}", "--tls-cert", f"{certs}/worker-w1.pem", "--tls-key", f"{certs}/worker-w1.key", "--name", "w1"],
+                                      env=env, stdout=subprocess.DEVNULL, stderr=open(worker_log, "w")))
+        # A worker presenting a certificate of another CA with the right name is still refused.
+        procs.append(subprocess.Popen([f"{BIN}/fidelis-worker", "--server", f"127.0.0.1:{worker_port}", "--tls-cert", f"{rogue}/worker-w1.pem", "--tls-key", f"{rogue}/worker-w1.key", "--name", "impostor"],
+                                      env=env, stdout=subprocess.DEVNULL, stderr=open(tmp_path / "impostor.log", "w")))
+        cli = lambda *a, **kw: subprocess.run([f"{BIN}/fidelis", *a], env={**env, **kw}, capture_output=True, text=True, timeout=120)
+        key = cli("admin", "tenant", "create", "tls").stdout.strip()
+        dataset = cli("dataset", "upload", generate(str(tmp_path / "d.csv"), customers=100), FIDELIS_API_KEY=key).stdout.strip()
+        job_id = cli("job", "submit", dataset, "--kind", "profile", "--wait", FIDELIS_API_KEY=key).stdout.strip()
+        status = json.loads(cli("job", "status", job_id, "--json", FIDELIS_API_KEY=key).stdout)
+        assert status["state"] == "JOB_STATE_SUCCEEDED"
+        assert [(a["worker"], a.get("worker_certificate")) for a in status["attempts"]] == [("w1", "CN=w1,O=Fidelis workers")]
+        assert "UNKNOWN_CA" in open(tmp_path / "impostor.log").read()
+        r = cli("job", "list", FIDELIS_API_KEY=key, FIDELIS_TLS_CA=f"{rogue}/ca.pem")
+        assert r.returncode != 0 and "CERTIFICATE_VERIFY_FAILED" in r.stderr
+    finally:
+        for p in procs:
+            p.send_signal(signal.SIGTERM)
+        for p in procs:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()

@@ -157,7 +157,7 @@ public struct FidelisStore: Sendable {
   /// A new random identifier with a readable prefix (`ten_`, `ds_`, `job_`…).
   public static func newID(_ prefix: String) -> String {
     var rng = SystemRandomNumberGenerator()
-    return prefix + "_" + (0..<12).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &rng)) }.joined()
+    return prefix + "_" + hex((0..<12).map { _ in UInt8.random(in: 0...255, using: &rng) })
   }
 
   /// A new API key: 32 random bytes, hex, with the `fk_` prefix.
@@ -165,7 +165,19 @@ public struct FidelisStore: Sendable {
 
   /// SHA-256 of a key, hex: the form in which keys are stored and looked up.
   public static func hashKey(_ key: String) -> String {
-    SHA256.hash(data: Data(key.utf8)).map { String(format: "%02x", $0) }.joined()
+    hex(SHA256.hash(data: Data(key.utf8)))
+  }
+
+  /// Lower-case hexadecimal of `bytes` (called on every authenticated call: no formatter).
+  static func hex(_ bytes: some Sequence<UInt8>) -> String {
+    let digits = Array("0123456789abcdef".utf8)
+    var out: [UInt8] = []
+    out.reserveCapacity(64)
+    for byte in bytes {
+      out.append(digits[Int(byte >> 4)])
+      out.append(digits[Int(byte & 0x0F)])
+    }
+    return String(decoding: out, as: UTF8.self)
   }
 
   public static func now() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }

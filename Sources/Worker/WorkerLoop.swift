@@ -1,3 +1,4 @@
+import AsyncAlgorithms
 import ClientTransport
 import FidelisProto
 import Foundation
@@ -221,20 +222,22 @@ struct LeaseInput: JobInput {
       $0.leaseID = leaseId
       $0.datasetID = datasetId
     }
-    // Chunks are parsed as they arrive; HTTP/2 flow control keeps the coordinator from running ahead.
-    let (stream, continuation) = AsyncThrowingStream.makeStream(of: Data.self, bufferingPolicy: .unbounded)
+    // Chunks are parsed as they arrive. The channel hands over one chunk at a time (send
+    // waits for the parser), so HTTP/2 flow control keeps the coordinator from running
+    // ahead and memory stays at a few chunks whatever the dataset's size.
+    let channel = AsyncThrowingChannel<Data, any Error>()
     try await withThrowingTaskGroup(of: Void.self) { group in
       group.addTask {
         do {
           try await api.readDataset(request, metadata: metadata) { response in
-            for try await chunk in response.messages { continuation.yield(chunk.data) }
+            for try await chunk in response.messages { await channel.send(chunk.data) }
           }
-          continuation.finish()
+          channel.finish()
         } catch {
-          continuation.finish(throwing: error)
+          channel.fail(error)
         }
       }
-      for try await chunk in stream {
+      for try await chunk in channel {
         try consume([UInt8](chunk))
         keptBytes += chunk.count
         if keptBytes <= DatasetCache.largestDataset { kept?.append(chunk) } else { kept = nil }
