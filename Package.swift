@@ -88,7 +88,7 @@ let package = Package(
     ),
     .executableTarget(
       name: "fidelis-server",
-      dependencies: ["Server", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+      dependencies: ["Server", "ClientTransport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
       path: "Sources/Executables/fidelis-server"
     ),
     .executableTarget(
@@ -98,7 +98,7 @@ let package = Package(
     ),
     .executableTarget(
       name: "fidelis",
-      dependencies: ["Client"],
+      dependencies: ["Client", "ClientTransport"],
       path: "Sources/Executables/fidelis"
     ),
     // Stage timings and K-Means from given centres, for scripts/bench-analytics and the

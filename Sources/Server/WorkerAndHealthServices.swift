@@ -31,36 +31,38 @@ extension WorkerService: Fidelis_V1_WorkerService.ServiceProtocol {
     let certificate = try authenticate(request.metadata, context)
     let m = request.message
     guard !m.workerID.isEmpty else { throw RPCError(code: .invalidArgument, message: "worker_id is required") }
-    let store = coordinator.store
-    let leaseMillis = coordinator.configuration.leaseMillis
     let deadline = ContinuousClock.now + .milliseconds(min(max(Int(m.waitMs), 0), 30_000))
     // Long poll: look again every 50 ms until a job is there or the wait is over.
     while true {
       if coordinator.isDraining { return ServerResponse(message: .with { $0.draining = true }) }
-      if let lease = try mapStoreErrors({ try store.leaseNextJob(worker: m.workerID, host: m.host, certificate: certificate, kinds: m.kinds, leaseMillis: leaseMillis) }) {
-        let options = (try? Fidelis_V1_JobOptions(serializedBytes: lease.job.options)) ?? .init()
-        coordinator.logger.info(
-          "job leased",
-          metadata: [
-            "tenant": "\(lease.tenant.id)", "job": "\(lease.job.id)", "worker": "\(m.workerID)", "host": "\(m.host)", "certificate": "\(certificate)",
-            "attempt": "\(lease.job.attempt)",
-          ])
-        return ServerResponse(message: .with {
-          $0.job = .with {
-            $0.jobID = lease.job.id
-            $0.leaseID = lease.leaseId
-            $0.kind = lease.job.kind
-            $0.options = options
-            $0.datasetID = lease.job.datasetId
-            $0.attempt = Int32(lease.job.attempt)
-            $0.leaseMs = leaseMillis
-            $0.tenantName = lease.tenant.name
-            $0.language = options.language.isEmpty ? lease.tenant.defaultLanguage : options.language
-          }
-        })
-      }
+      if let job = try leaseOnce(m, certificate: certificate) { return ServerResponse(message: .with { $0.job = job }) }
       if ContinuousClock.now >= deadline || context.cancellation.isCancelled { return ServerResponse(message: .init()) }
       try? await Task.sleep(for: .milliseconds(50))
+    }
+  }
+
+  /// Leases the next job for the worker of `m`, if one is queued, in the API's form.
+  func leaseOnce(_ m: Fidelis_V1_LeaseJobRequest, certificate: String) throws -> Fidelis_V1_LeasedJob? {
+    let leaseMillis = coordinator.configuration.leaseMillis
+    guard let lease = try mapStoreErrors({ try coordinator.store.leaseNextJob(worker: m.workerID, host: m.host, certificate: certificate, kinds: m.kinds, leaseMillis: leaseMillis) })
+    else { return nil }
+    let options = (try? Fidelis_V1_JobOptions(serializedBytes: lease.job.options)) ?? .init()
+    coordinator.logger.info(
+      "job leased",
+      metadata: [
+        "tenant": "\(lease.tenant.id)", "job": "\(lease.job.id)", "worker": "\(m.workerID)", "host": "\(m.host)", "certificate": "\(certificate)",
+        "attempt": "\(lease.job.attempt)",
+      ])
+    return .with {
+      $0.jobID = lease.job.id
+      $0.leaseID = lease.leaseId
+      $0.kind = lease.job.kind
+      $0.options = options
+      $0.datasetID = lease.job.datasetId
+      $0.attempt = Int32(lease.job.attempt)
+      $0.leaseMs = leaseMillis
+      $0.tenantName = lease.tenant.name
+      $0.language = options.language.isEmpty ? lease.tenant.defaultLanguage : options.language
     }
   }
 
@@ -97,7 +99,7 @@ extension WorkerService: Fidelis_V1_WorkerService.ServiceProtocol {
   }
 
   func completeJob(request: StreamingServerRequest<Fidelis_V1_CompleteJobRequest>, context: ServerContext) async throws -> ServerResponse<Fidelis_V1_CompleteJobResponse> {
-    _ = try authenticate(request.metadata, context)
+    let certificate = try authenticate(request.metadata, context)
     var header: Fidelis_V1_CompleteJobHeader?
     var artifacts: [Artifact] = []
     for try await part in request.messages {
@@ -126,7 +128,10 @@ extension WorkerService: Fidelis_V1_WorkerService.ServiceProtocol {
       throw error
     }
     coordinator.logger.info("job succeeded", metadata: ["job": "\(header.jobID)", "artifacts": "\(artifacts.map(\.format))"])
-    return ServerResponse(message: .init())
+    guard header.hasLeaseNext, !header.leaseNext.workerID.isEmpty, !coordinator.isDraining else { return ServerResponse(message: .init()) }
+    // The result is stored; a failure to lease the next job must not undo its success.
+    let next = try? leaseOnce(header.leaseNext, certificate: certificate)
+    return ServerResponse(message: .with { if let next { $0.next = next } })
   }
 
   func failJob(request: ServerRequest<Fidelis_V1_FailJobRequest>, context: ServerContext) async throws -> ServerResponse<Fidelis_V1_FailJobResponse> {

@@ -73,21 +73,29 @@ public struct WorkerService: Service {
   func leaseLoop(_ api: Fidelis_V1_WorkerService.Client<HTTP2ClientTransport.Posix>, slot: Int) async {
     let workerId = configuration.concurrency > 1 ? "\(configuration.workerId)/\(slot)" : configuration.workerId
     var backoff = 0.2
-    while !stopping.value.load(ordering: .acquiring) && !Task.isCancelled {
+    let leaseRequest = Fidelis_V1_LeaseJobRequest.with {
+      $0.workerID = workerId
+      $0.host = configuration.host
+      $0.waitMs = configuration.pollMillis
+    }
+    // A job handed back with the previous job's completion: no lease call needed.
+    var next: Fidelis_V1_LeasedJob?
+    while true {
+      // A job already leased is run even when stopping: a drain finishes what it holds.
+      if let job = next {
+        next = await execute(job, api: api, workerId: workerId, leaseNext: leaseRequest)
+        continue
+      }
+      if stopping.value.load(ordering: .acquiring) || Task.isCancelled { break }
       do {
-        let response = try await api.leaseJob(
-          .with {
-            $0.workerID = workerId
-            $0.host = configuration.host
-            $0.waitMs = configuration.pollMillis
-          }, metadata: metadata, options: callOptions(seconds: Double(configuration.pollMillis) / 1000 + 10))
+        let response = try await api.leaseJob(leaseRequest, metadata: metadata, options: callOptions(seconds: Double(configuration.pollMillis) / 1000 + 10))
         backoff = 0.2
         if response.draining {
           try await Task.sleep(for: .seconds(1))
           continue
         }
         guard response.hasJob else { continue }
-        await execute(response.job, api: api, workerId: workerId)
+        next = await execute(response.job, api: api, workerId: workerId, leaseNext: leaseRequest)
       } catch {
         // Coordinator unreachable or restarting: back off with jitter, then lease again.
         logger.warning("lease failed, retrying in \(String(format: "%.1f", backoff)) s: \(error)", metadata: ["worker": "\(workerId)"])
@@ -103,8 +111,11 @@ public struct WorkerService: Service {
     return options
   }
 
-  /// Runs one leased job: heartbeats in parallel, then the result or the failure.
-  func execute(_ job: Fidelis_V1_LeasedJob, api: Fidelis_V1_WorkerService.Client<HTTP2ClientTransport.Posix>, workerId: String) async {
+  /// Runs one leased job: heartbeats in parallel, then the result or the failure. Returns
+  /// the next job when the coordinator leased one along with the completion.
+  func execute(
+    _ job: Fidelis_V1_LeasedJob, api: Fidelis_V1_WorkerService.Client<HTTP2ClientTransport.Posix>, workerId: String, leaseNext: Fidelis_V1_LeaseJobRequest
+  ) async -> Fidelis_V1_LeasedJob? {
     let log: Logger.Metadata = ["job": "\(job.jobID)", "worker": "\(workerId)", "tenant": "\(job.tenantName)", "attempt": "\(job.attempt)"]
     logger.info("job started", metadata: log.merging(["kind": "\(job.kind)"]) { $1 })
     let shared = RunningJob()
@@ -155,13 +166,20 @@ public struct WorkerService: Service {
     let stop = shared.stop.withLock { $0 }
     if stop == "lost" {
       logger.warning("lease lost; result dropped", metadata: log)
-      return
+      return nil
     }
     do {
       switch result {
       case .success(let artifacts):
-        _ = try await api.completeJob(metadata: metadata, options: callOptions(seconds: 120)) { writer in
-          try await writer.write(.with { $0.header = .with { $0.jobID = job.jobID; $0.leaseID = job.leaseID } })
+        let askNext = !stopping.value.load(ordering: .acquiring)
+        let response = try await api.completeJob(metadata: metadata, options: callOptions(seconds: 120)) { writer in
+          try await writer.write(.with {
+            $0.header = .with {
+              $0.jobID = job.jobID
+              $0.leaseID = job.leaseID
+              if askNext { $0.leaseNext = leaseNext }
+            }
+          })
           for artifact in artifacts {
             try await writer.write(.with { $0.artifact = .with { $0.format = artifact.format; $0.contentType = artifact.contentType } })
             var offset = 0
@@ -173,6 +191,7 @@ public struct WorkerService: Service {
           }
         }
         logger.info("job succeeded", metadata: log)
+        return response.hasNext ? response.next : nil
       case .failure(let error):
         let cancelled = stop == "cancel" || error is CancellationError
         let permanent = error is PermanentJobError
@@ -191,6 +210,7 @@ public struct WorkerService: Service {
     } catch {
       logger.error("could not report the job's outcome: \(error); its lease will expire and it will be retried", metadata: log)
     }
+    return nil
   }
 }
 

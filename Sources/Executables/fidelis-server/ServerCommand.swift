@@ -1,4 +1,5 @@
 import ArgumentParser
+import ClientTransport
 import Foundation
 import Logging
 import Server
@@ -55,6 +56,7 @@ struct ServerCommand: AsyncParsableCommand {
   var insecurePlaintext = false
 
   func run() async throws {
+    returnLargeBuffersToTheSystem()
     let parts = listen.split(separator: ":")
     guard parts.count == 2, let port = Int(parts[1]), (0...65535).contains(port) else { throw ValidationError("--listen must be HOST:PORT") }
     LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }

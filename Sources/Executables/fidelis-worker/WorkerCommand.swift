@@ -41,6 +41,7 @@ struct WorkerCommand: AsyncParsableCommand {
   var tlsKey: String?
 
   func run() async throws {
+    returnLargeBuffersToTheSystem()
     guard !token.isEmpty else { throw ValidationError("a worker token is needed: --token or FIDELIS_WORKER_TOKEN") }
     guard (1...64).contains(concurrency) else { throw ValidationError("--concurrency must be between 1 and 64") }
     let parts = server.split(separator: ":")

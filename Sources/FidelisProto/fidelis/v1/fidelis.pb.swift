@@ -910,9 +910,22 @@ public nonisolated struct Fidelis_V1_CompleteJobHeader: Sendable {
 
   public var leaseID: String = String()
 
+  /// When present, the coordinator also leases this worker its next job (without waiting)
+  /// and returns it: under load, one call per job instead of two.
+  public var leaseNext: Fidelis_V1_LeaseJobRequest {
+    get {_leaseNext ?? Fidelis_V1_LeaseJobRequest()}
+    set {_leaseNext = newValue}
+  }
+  /// Returns true if `leaseNext` has been explicitly set.
+  public var hasLeaseNext: Bool {self._leaseNext != nil}
+  /// Clears the value of `leaseNext`. Subsequent reads from it will return its default value.
+  public mutating func clearLeaseNext() {self._leaseNext = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
+
+  fileprivate var _leaseNext: Fidelis_V1_LeaseJobRequest? = nil
 }
 
 public nonisolated struct Fidelis_V1_CompleteJobRequest: Sendable {
@@ -963,9 +976,21 @@ public nonisolated struct Fidelis_V1_CompleteJobResponse: Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
+  /// absent: nothing was queued, or no next lease was asked
+  public var next: Fidelis_V1_LeasedJob {
+    get {_next ?? Fidelis_V1_LeasedJob()}
+    set {_next = newValue}
+  }
+  /// Returns true if `next` has been explicitly set.
+  public var hasNext: Bool {self._next != nil}
+  /// Clears the value of `next`. Subsequent reads from it will return its default value.
+  public mutating func clearNext() {self._next = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
+
+  fileprivate var _next: Fidelis_V1_LeasedJob? = nil
 }
 
 public nonisolated struct Fidelis_V1_FailJobRequest: Sendable {
@@ -2754,7 +2779,7 @@ nonisolated extension Fidelis_V1_ArtifactHeader: SwiftProtobuf.Message, SwiftPro
 
 nonisolated extension Fidelis_V1_CompleteJobHeader: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".CompleteJobHeader"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}job_id\0\u{3}lease_id\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}job_id\0\u{3}lease_id\0\u{3}lease_next\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2764,24 +2789,33 @@ nonisolated extension Fidelis_V1_CompleteJobHeader: SwiftProtobuf.Message, Swift
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularStringField(value: &self.jobID) }()
       case 2: try { try decoder.decodeSingularStringField(value: &self.leaseID) }()
+      case 3: try { try decoder.decodeSingularMessageField(value: &self._leaseNext) }()
       default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
     if !self.jobID.isEmpty {
       try visitor.visitSingularStringField(value: self.jobID, fieldNumber: 1)
     }
     if !self.leaseID.isEmpty {
       try visitor.visitSingularStringField(value: self.leaseID, fieldNumber: 2)
     }
+    try { if let v = self._leaseNext {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Fidelis_V1_CompleteJobHeader, rhs: Fidelis_V1_CompleteJobHeader) -> Bool {
     if lhs.jobID != rhs.jobID {return false}
     if lhs.leaseID != rhs.leaseID {return false}
+    if lhs._leaseNext != rhs._leaseNext {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2868,18 +2902,33 @@ nonisolated extension Fidelis_V1_CompleteJobRequest: SwiftProtobuf.Message, Swif
 
 nonisolated extension Fidelis_V1_CompleteJobResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".CompleteJobResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}next\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    // Load everything into unknown fields
-    while try decoder.nextFieldNumber() != nil {}
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._next) }()
+      default: break
+      }
+    }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._next {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Fidelis_V1_CompleteJobResponse, rhs: Fidelis_V1_CompleteJobResponse) -> Bool {
+    if lhs._next != rhs._next {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
