@@ -8,11 +8,11 @@ import GRPCNIOTransportHTTP2
 /// Prints one JSON line: jobs, seconds from the first submit to the last completion, jobs
 /// per second, and submit latency percentiles in milliseconds.
 ///
-///     fidelis-loadtest --server HOST:PORT --api-key KEY --dataset ID [--jobs N] [--callers C] [--kind profile]
+///     fidelis-loadtest --server HOST:PORT --api-key KEY --dataset ID [--jobs N] [--callers C] [--kind profile] [--wait no]
 @main
 struct LoadTest {
   static func main() async throws {
-    var options: [String: String] = ["--jobs": "2000", "--callers": "16", "--kind": "profile"]
+    var options: [String: String] = ["--jobs": "2000", "--callers": "16", "--kind": "profile", "--wait": "yes"]
     var arguments = CommandLine.arguments.dropFirst()
     while let name = arguments.popFirst() {
       guard let value = arguments.popFirst() else { fail("\(name) needs a value") }
@@ -50,7 +50,7 @@ struct LoadTest {
       }
       let submitted = clock.now
       // Done when nothing is queued or running; polled every 5 ms.
-      while true {
+      while options["--wait"] != "no" {
         let queued = try await client.listJobs(.with { $0.state = .queued; $0.limit = 1 }, metadata: metadata)
         let running = try await client.listJobs(.with { $0.state = .running; $0.limit = 1 }, metadata: metadata)
         if queued.jobs.isEmpty && running.jobs.isEmpty { break }
