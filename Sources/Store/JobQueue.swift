@@ -43,8 +43,11 @@ extension FidelisStore {
       }
       guard let tenant = try TenantRecord.fetchOne(db, key: tenantId) else { throw StoreError.notFound("no tenant \(tenantId)") }
       _ = try Self.dataset(db, tenantId: tenantId, id: datasetId)
-      let queued = try JobRecord.filter(JobRecord.Columns.tenantId == tenantId && JobRecord.Columns.state == JobState.queued.rawValue).fetchCount(db)
       let limit = limits(tenant).queued
+      // Counting stops at the limit: a submit costs the same however long the queue is.
+      let queued = try Int.fetchOne(
+        db, sql: "SELECT COUNT(*) FROM (SELECT 1 FROM job WHERE tenantId = ? AND state = ? LIMIT ?)",
+        arguments: [tenantId, JobState.queued.rawValue, limit]) ?? 0
       if queued >= limit { throw StoreError.resourceExhausted("the tenant already has \(queued) queued jobs (limit \(limit)); wait for some to finish") }
       var job = JobRecord(
         seq: nil, id: Self.newID("job"), tenantId: tenantId, datasetId: datasetId, kind: kind, options: options,
