@@ -126,6 +126,8 @@ public struct AnalysisResult: Sendable, Codable, Equatable {
   }
 
   public struct CLVSummary: Sendable, Codable, Equatable {
+    /// Probabilities alive of customers at risk but still reachable.
+    public static let reachableRisk = 0.10...0.70
     public var bgnbd: BGNBDParameters
     public var gammaGamma: GammaGammaParameters
     public var horizonMonths: Int
@@ -138,7 +140,8 @@ public struct AnalysisResult: Sendable, Codable, Equatable {
     public var expectedPurchases: Double
     public var meanProbabilityAlive: Double
     public var distribution: [HistogramBin]
-    /// Most valuable customers (top 20 % by revenue) with the lowest probability alive.
+    /// Up to 10 of the most valuable customers (top 20 % by revenue) whose probability of
+    /// being alive is in `reachableRisk`, lowest first (the lowest of all when none is).
     public var valuableAtRisk: [CustomerValue]
     /// What today's customers are expected to bring over the next six months (180 days).
     public var sixMonths: Outlook?

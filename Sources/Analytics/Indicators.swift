@@ -90,10 +90,15 @@ enum Indicators {
     let sorted = c.predictedCLV.sorted()
     let median = n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2
     let total = c.predictedCLV.reduce(0, +)
-    // Valuable customers: the top 20 % by revenue; at risk: lowest probability alive.
+    // Valuable customers: the top 20 % by revenue. Most likely to be lost while still worth
+    // a call: probability alive from 10 % to 70 % (below, they are gone already; above, not
+    // at risk), lowest first; when none is in that band, the lowest of all.
     let byRevenue = (0..<n).sorted { c.table.monetary[$0] != c.table.monetary[$1] ? c.table.monetary[$0] > c.table.monetary[$1] : $0 < $1 }
     let top = byRevenue.prefix(max(1, n / 5))
-    let atRisk = top.sorted { c.probabilityAlive[$0] != c.probabilityAlive[$1] ? c.probabilityAlive[$0] < c.probabilityAlive[$1] : c.table.monetary[$0] > c.table.monetary[$1] }.prefix(10)
+    let reachable = top.filter { (AnalysisResult.CLVSummary.reachableRisk).contains(c.probabilityAlive[$0]) }
+    let atRisk = (reachable.isEmpty ? Array(top) : reachable).sorted {
+      c.probabilityAlive[$0] != c.probabilityAlive[$1] ? c.probabilityAlive[$0] < c.probabilityAlive[$1] : c.table.monetary[$0] > c.table.monetary[$1]
+    }.prefix(10)
     return .init(
       bgnbd: bgnbd, gammaGamma: gammaGamma, horizonMonths: options.clvMonths, monthlyDiscountRate: options.monthlyDiscountRate,
       historicalMean: c.table.monetary.reduce(0, +) / Double(n), predictedTotal: total, predictedMean: total / Double(n), predictedMedian: median,

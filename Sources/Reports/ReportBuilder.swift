@@ -498,6 +498,10 @@ public struct ReportBuilder {
     ]
     if !c.valuableAtRisk.isEmpty {
       blocks.append(.heading(level: 2, text: t("Valuable customers most likely to be lost", "Clients de valeur les plus susceptibles d'être perdus")))
+      let band = AnalysisResult.CLVSummary.reachableRisk
+      blocks.append(.paragraph(t(
+        "Among the 20 % of customers with the highest revenue, those whose probability of still being active is between \(f.percent(band.lowerBound, digits: 0)) and \(f.percent(band.upperBound, digits: 0)): at risk, and still worth a personal call.",
+        "Parmi les 20 % de clients au chiffre d'affaires le plus élevé, ceux dont la probabilité d'être encore actifs est comprise entre \(f.percent(band.lowerBound, digits: 0)) et \(f.percent(band.upperBound, digits: 0)) : à risque, et encore à la portée d'un contact personnel.")))
       blocks.append(.table(.init(
         header: [t("Customer", "Client"), t("Revenue so far", "CA réalisé"), t("Recency (days)", "Récence (jours)"), t("Probability active", "Probabilité active"), t("Predicted value", "Valeur prédite")],
         rows: c.valuableAtRisk.map { [$0.customerId, f.money($0.revenue), f.count($0.recency), f.percent($0.probabilityAlive), f.money($0.predictedClv)] }, numeric: [1, 2, 3, 4])))
