@@ -50,7 +50,7 @@ let package = Package(
     .target(
       name: "Server",
       dependencies: [
-        "FidelisProto", "Store", "Jobs",
+        "FidelisProto", "Store", "Jobs", "ClientTransport",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "X509", package: "swift-certificates"),
         .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
@@ -58,7 +58,8 @@ let package = Package(
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
       ]
     ),
-    // How the CLI and the workers reach the coordinator: address parsing, TLS and mutual TLS.
+    // How the CLI and the workers reach the coordinator: address parsing, TLS and mutual TLS
+    // (the coordinator shares its loopback rule and its buffer setting).
     .target(
       name: "ClientTransport",
       dependencies: [

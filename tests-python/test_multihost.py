@@ -53,7 +53,6 @@ class Network:
 
     def remove(self):
         for ns in reversed(self.namespaces):
-            run("ip", "netns", "pids", ns, check=False)
             for pid in run("ip", "netns", "pids", ns, check=False).stdout.split():
                 try:
                     os.kill(int(pid), signal.SIGKILL)

@@ -50,9 +50,13 @@ public func resolveTarget(_ address: String) throws -> (target: any ResolvableTa
     throw AddressError(description: "the coordinator address must be HOST:PORT (got '\(address)')")
   }
   let host = String(parts[0])
+  return (target(host: host, port: port), host, port)
+}
+
+/// The gRPC target of `host`: an IPv4 literal as such, anything else by DNS.
+public func target(host: String, port: Int) -> any ResolvableTarget {
   let isIPv4 = host.split(separator: ".").count == 4 && host.split(separator: ".").allSatisfy { UInt8($0) != nil }
-  let target: any ResolvableTarget = isIPv4 ? .ipv4(address: host, port: port) : .dns(host: host, port: port)
-  return (target, host, port)
+  return isIPv4 ? .ipv4(address: host, port: port) : .dns(host: host, port: port)
 }
 
 /// True for addresses that never leave the machine.

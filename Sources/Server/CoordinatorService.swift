@@ -1,3 +1,4 @@
+import ClientTransport
 import FidelisProto
 import Foundation
 import GRPCCore
@@ -83,11 +84,6 @@ public struct ConfigurationError: Error, CustomStringConvertible {
   public var description: String
 }
 
-/// True for addresses that never leave the machine.
-func isLoopback(_ host: String) -> Bool {
-  host == "localhost" || host == "::1" || host.hasPrefix("127.")
-}
-
 /// Checks the TLS files and the plaintext rule before anything listens.
 func validate(_ configuration: ServerConfiguration, logger: Logger) throws {
   if (configuration.tlsCertificatePath == nil) != (configuration.tlsKeyPath == nil) {
@@ -100,7 +96,7 @@ func validate(_ configuration: ServerConfiguration, logger: Logger) throws {
     throw ConfigurationError(description: "--worker-client-ca needs the server's own certificate: pass --tls-cert and --tls-key")
   }
   let hosts = [configuration.host] + (configuration.usesWorkerListener ? [configuration.workerHost ?? configuration.host] : [])
-  if !configuration.usesTLS, let exposed = hosts.first(where: { !isLoopback($0) }) {
+  if !configuration.usesTLS, let exposed = hosts.first(where: { !isLoopbackHost($0) }) {
     guard configuration.allowInsecurePlaintext else {
       throw ConfigurationError(
         description: "refusing plaintext on \(exposed), which is not loopback: API keys and purchase data would cross the network in clear. Pass --tls-cert and --tls-key, or --insecure-plaintext if this network is trusted")

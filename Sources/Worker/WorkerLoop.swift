@@ -46,9 +46,8 @@ public struct WorkerService: Service {
   }
 
   public func run() async throws {
-    let (target, _, _) = try resolveTarget("\(configuration.serverHost):\(configuration.serverPort)")
     let transport = try HTTP2ClientTransport.Posix(
-      target: target, transportSecurity: configuration.security.transportSecurity(),
+      target: target(host: configuration.serverHost, port: configuration.serverPort), transportSecurity: configuration.security.transportSecurity(),
       config: .defaults { config in
         config.connection.keepalive = .init(time: .seconds(15), timeout: .seconds(10), allowWithoutCalls: true)
         config.backoff = .init(initial: .milliseconds(200), max: .seconds(10), multiplier: 2, jitter: 0.2)

@@ -28,12 +28,8 @@ struct ByteInterner {
   /// The key stored at `index`.
   func key(_ index: Int) -> [UInt8] { Array(arena[offsets[index]..<offsets[index + 1]]) }
 
-  /// The index of `bytes`, adding it when new; `isNew` tells which.
-  mutating func intern(_ bytes: UnsafeBufferPointer<UInt8>) -> (index: Int, isNew: Bool) {
-    intern(bytes, hash: fnv1a(bytes))
-  }
-
-  /// The same, with `hash` = `fnv1a(bytes)` computed beforehand (by a parsing thread).
+  /// The index of `bytes`, adding it when new; `isNew` tells which. `hash` is
+  /// `fnv1a(bytes)`, computed beforehand by a parsing thread.
   mutating func intern(_ bytes: UnsafeBufferPointer<UInt8>, hash: UInt64) -> (index: Int, isNew: Bool) {
     var slot = Int(truncatingIfNeeded: hash) & mask
     let tag = UInt32(truncatingIfNeeded: hash >> 32)

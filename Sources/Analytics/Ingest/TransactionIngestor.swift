@@ -110,7 +110,6 @@ public struct TransactionIngestor {
   private var pendingLine = 1
   /// Lines parsed but not merged yet (the previous chunk's).
   private var backlog: [ParsedPart] = []
-  private var header: [String]?
   private var customers = ByteInterner(capacity: 1 << 14)
   private var orderIDs = ByteInterner(capacity: 1 << 16)
   /// Orders keyed by (customer, date) when the file has no order column.
@@ -198,7 +197,7 @@ public struct TransactionIngestor {
     if !headerRead {
       guard isEnd else { return false }
       try tokenizer.finish { try readHeader($0) }
-      guard header != nil else { return false }
+      guard layout != nil else { return false }
     }
     pendingLine = tokenizer.line
     pending.removeFirst(consumed)
@@ -348,7 +347,6 @@ public struct TransactionIngestor {
   private mutating func readHeader(_ record: CSVTokenizer.Record) throws {
     let encoding = record.encoding
     let names = (0..<record.count).map { record.string($0, encoding: encoding) }
-    header = names
     let normalized = names.map(normalizeHeader)
     var mapping: [ColumnRole: Int] = [:]
     for (roleName, headerName) in options.columns {
