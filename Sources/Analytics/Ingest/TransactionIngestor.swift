@@ -110,13 +110,15 @@ public struct TransactionIngestor {
   private var pendingLine = 1
   /// Lines parsed but not merged yet (the previous chunk's).
   private var backlog: [ParsedPart] = []
-  private var customers = ByteInterner(capacity: 1 << 14)
-  private var orderIDs = ByteInterner(capacity: 1 << 16)
+  // Tables start small and double as they fill: a profile of a 20-line file must not pay
+  // for clearing megabytes, and the doublings cost little beside parsing a large one.
+  private var customers = ByteInterner(capacity: 1 << 10)
+  private var orderIDs = ByteInterner(capacity: 1 << 10)
   /// Orders keyed by (customer, date) when the file has no order column.
   private var dailyOrders: [Int64: Int32] = [:]
   private var orderRaw: [RawDate] = []
   private var orderLines: [Int32] = []
-  private var seenLines = HashSet64(capacity: 1 << 16)
+  private var seenLines = HashSet64(capacity: 1 << 10)
   private var categoryBytes = ByteInterner(capacity: 64)
   /// Category of each distinct category spelling (two spellings may decode to one name).
   private var categoryOfBytes: [Int] = []
