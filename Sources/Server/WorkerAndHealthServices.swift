@@ -43,15 +43,23 @@ extension WorkerService: Fidelis_V1_WorkerService.ServiceProtocol {
 
   /// Leases the next job for the worker of `m`, if one is queued, in the API's form.
   func leaseOnce(_ m: Fidelis_V1_LeaseJobRequest, certificate: String) throws -> Fidelis_V1_LeasedJob? {
-    let leaseMillis = coordinator.configuration.leaseMillis
-    guard let lease = try mapStoreErrors({ try coordinator.store.leaseNextJob(worker: m.workerID, host: m.host, certificate: certificate, kinds: m.kinds, leaseMillis: leaseMillis) })
-    else { return nil }
+    let request = leaseRequest(m, certificate: certificate)
+    guard let lease = try mapStoreErrors({ try coordinator.store.leaseNextJob(request) }) else { return nil }
+    return leasedJob(lease, for: request)
+  }
+
+  func leaseRequest(_ m: Fidelis_V1_LeaseJobRequest, certificate: String) -> LeaseRequest {
+    LeaseRequest(worker: m.workerID, host: m.host, certificate: certificate, kinds: m.kinds, leaseMillis: coordinator.configuration.leaseMillis)
+  }
+
+  /// Logs a new lease and puts it in the API's form.
+  func leasedJob(_ lease: Lease, for request: LeaseRequest) -> Fidelis_V1_LeasedJob {
     let options = (try? Fidelis_V1_JobOptions(serializedBytes: lease.job.options)) ?? .init()
     coordinator.logger.info(
       "job leased",
       metadata: [
-        "tenant": "\(lease.tenant.id)", "job": "\(lease.job.id)", "worker": "\(m.workerID)", "host": "\(m.host)", "certificate": "\(certificate)",
-        "attempt": "\(lease.job.attempt)",
+        "tenant": "\(lease.tenant.id)", "job": "\(lease.job.id)", "worker": "\(request.worker)", "host": "\(request.host)",
+        "certificate": "\(request.certificate)", "attempt": "\(lease.job.attempt)",
       ])
     return .with {
       $0.jobID = lease.job.id
@@ -60,7 +68,7 @@ extension WorkerService: Fidelis_V1_WorkerService.ServiceProtocol {
       $0.options = options
       $0.datasetID = lease.job.datasetId
       $0.attempt = Int32(lease.job.attempt)
-      $0.leaseMs = leaseMillis
+      $0.leaseMs = request.leaseMillis
       $0.tenantName = lease.tenant.name
       $0.language = options.language.isEmpty ? lease.tenant.defaultLanguage : options.language
     }
@@ -121,17 +129,20 @@ extension WorkerService: Fidelis_V1_WorkerService.ServiceProtocol {
       }
     }
     guard let header else { throw RPCError(code: .invalidArgument, message: "missing header") }
+    // The next job is leased in the same transaction; a failure to lease it leaves the success stored.
+    let next =
+      header.hasLeaseNext && !header.leaseNext.workerID.isEmpty && !coordinator.isDraining
+      ? leaseRequest(header.leaseNext, certificate: certificate) : nil
+    let lease: Lease?
     do {
-      try mapStoreErrors { try coordinator.store.completeJob(jobId: header.jobID, leaseId: header.leaseID, artifacts: artifacts) }
+      lease = try mapStoreErrors { try coordinator.store.completeJob(jobId: header.jobID, leaseId: header.leaseID, artifacts: artifacts, next: next) }
     } catch let error as RPCError where error.code == .aborted {
       coordinator.logger.warning("stale result refused", metadata: ["job": "\(header.jobID)", "lease": "\(header.leaseID)"])
       throw error
     }
     coordinator.logger.info("job succeeded", metadata: ["job": "\(header.jobID)", "artifacts": "\(artifacts.map(\.format))"])
-    guard header.hasLeaseNext, !header.leaseNext.workerID.isEmpty, !coordinator.isDraining else { return ServerResponse(message: .init()) }
-    // The result is stored; a failure to lease the next job must not undo its success.
-    let next = try? leaseOnce(header.leaseNext, certificate: certificate)
-    return ServerResponse(message: .with { if let next { $0.next = next } })
+    guard let lease, let next else { return ServerResponse(message: .init()) }
+    return ServerResponse(message: .with { $0.next = leasedJob(lease, for: next) })
   }
 
   func failJob(request: ServerRequest<Fidelis_V1_FailJobRequest>, context: ServerContext) async throws -> ServerResponse<Fidelis_V1_FailJobResponse> {

@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import GRDB
+import Synchronization
 
 /// Why a store operation was refused. The message is for a person; nothing was changed.
 public enum StoreError: Error, Equatable, Sendable {
@@ -34,9 +35,13 @@ public struct TenantDefaults: Sendable {
 /// The coordinator's store: tenants, keys, datasets, jobs, attempts and reports in one
 /// SQLite database. Every state change is one transaction guarded on the current state
 /// (and, for jobs, on the lease id), so that concurrent callers cannot both win.
+///
+/// A database has one store over it (the coordinator's): the store remembers the API keys
+/// it has checked, and forgets them when it rotates them.
 public struct FidelisStore: Sendable {
   let writer: any DatabaseWriter
   public let defaults: TenantDefaults
+  let checkedKeys = CheckedKeys()
 
   /// Opens the store on `writer` and migrates it.
   public init(_ writer: any DatabaseWriter, defaults: TenantDefaults = TenantDefaults()) throws {
@@ -219,20 +224,32 @@ extension FidelisStore {
       try APIKeyRecord.filter(APIKeyRecord.Columns.tenantId == tenantId).deleteAll(db)
       try APIKeyRecord(hash: Self.hashKey(key), tenantId: tenantId, createdAt: Self.now()).insert(db)
     }
+    // After the commit, so that no lookup can put the old key back.
+    checkedKeys.removeAll()
     return key
   }
 
-  /// The tenant owning an API key, or nil.
+  /// The tenant owning an API key, or nil. Keys found are remembered until a rotation: every
+  /// tenant call starts here, and a tenant's identity, language and limits never change.
+  /// (`lastLeasedAt` of a remembered record is stale; the scheduler reads its own.)
   public func tenant(forKey key: String) throws -> TenantRecord? {
     let hash = Self.hashKey(key)
-    return try writer.read { db in
-      guard let record = try APIKeyRecord.fetchOne(db, key: hash) else { return nil }
-      return try TenantRecord.fetchOne(db, key: record.tenantId)
+    if let tenant = checkedKeys[hash] { return tenant }
+    let generation = checkedKeys.generation
+    let tenant = try writer.read { db in
+      try TenantRecord.fetchOne(
+        db.cachedStatement(sql: "SELECT tenant.* FROM apiKey JOIN tenant ON tenant.id = apiKey.tenantId WHERE apiKey.hash = ?"), arguments: [hash])
     }
+    if let tenant { checkedKeys.remember(hash, tenant, ifStill: generation) }
+    return tenant
   }
 
   public func tenant(id: String) throws -> TenantRecord? {
-    try writer.read { db in try TenantRecord.fetchOne(db, key: id) }
+    try writer.read { db in try Self.tenant(db, id: id) }
+  }
+
+  static func tenant(_ db: Database, id: String) throws -> TenantRecord? {
+    try TenantRecord.fetchOne(db.cachedStatement(sql: "SELECT * FROM tenant WHERE id = ?"), arguments: [id])
   }
 
   func limits(_ tenant: TenantRecord) -> (queued: Int, running: Int, bytes: Int64) {
@@ -305,7 +322,9 @@ extension FidelisStore {
   }
 
   static func dataset(_ db: Database, tenantId: String, id: String) throws -> DatasetRecord {
-    guard let record = try DatasetRecord.fetchOne(db, key: id), record.tenantId == tenantId, record.state == .ready else {
+    guard let record = try DatasetRecord.fetchOne(db.cachedStatement(sql: "SELECT * FROM dataset WHERE id = ?"), arguments: [id]),
+      record.tenantId == tenantId, record.state == .ready
+    else {
       throw StoreError.notFound("no dataset \(id)")
     }
     return record
@@ -327,5 +346,36 @@ extension FidelisStore {
   /// Chunk `seq` of a dataset (no tenant check: callers check access first).
   public func datasetChunk(datasetId: String, seq: Int) throws -> Data? {
     try writer.read { db in try DatasetChunkRecord.fetchOne(db, key: ["datasetId": datasetId, "seq": seq])?.data }
+  }
+}
+
+/// API keys already found in the database, by hash, with their tenant. A rotation empties
+/// it; the generation keeps a lookup that raced with a rotation from storing its answer.
+final class CheckedKeys: Sendable {
+  private struct State {
+    var tenants: [String: TenantRecord] = [:]
+    var generation = 0
+  }
+  private let state = Mutex(State())
+  /// Enough for every tenant of a coordinator; past it the memory starts again.
+  private let capacity = 100_000
+
+  subscript(hash: String) -> TenantRecord? { state.withLock { $0.tenants[hash] } }
+
+  var generation: Int { state.withLock { $0.generation } }
+
+  func remember(_ hash: String, _ tenant: TenantRecord, ifStill generation: Int) {
+    state.withLock { state in
+      guard state.generation == generation else { return }
+      if state.tenants.count >= capacity { state.tenants.removeAll() }
+      state.tenants[hash] = tenant
+    }
+  }
+
+  func removeAll() {
+    state.withLock { state in
+      state.tenants.removeAll()
+      state.generation += 1
+    }
   }
 }

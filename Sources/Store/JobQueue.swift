@@ -8,6 +8,24 @@ public struct Lease: Sendable, Equatable {
   public var tenant: TenantRecord
 }
 
+/// Who asks for a job, and for which kinds (all when empty).
+public struct LeaseRequest: Sendable, Equatable {
+  public var worker: String
+  public var host: String
+  /// Subject of the worker's client certificate; empty without mutual TLS.
+  public var certificate: String
+  public var kinds: [String]
+  public var leaseMillis: Int64
+
+  public init(worker: String, host: String, certificate: String = "", kinds: [String], leaseMillis: Int64) {
+    self.worker = worker
+    self.host = host
+    self.certificate = certificate
+    self.kinds = kinds
+    self.leaseMillis = leaseMillis
+  }
+}
+
 /// What a heartbeat learns.
 public struct HeartbeatOutcome: Sendable, Equatable {
   public var cancelRequested: Bool
@@ -34,19 +52,20 @@ extension FidelisStore {
   public func submitJob(tenantId: String, datasetId: String, kind: String, options: Data, idempotencyKey: String?) throws -> (job: JobRecord, created: Bool) {
     try writer.write { db in
       if let key = idempotencyKey, !key.isEmpty,
-        let existing = try JobRecord.filter(JobRecord.Columns.tenantId == tenantId && JobRecord.Columns.idempotencyKey == key).fetchOne(db)
+        let existing = try JobRecord.fetchOne(
+          db.cachedStatement(sql: "SELECT * FROM job WHERE tenantId = ? AND idempotencyKey = ?"), arguments: [tenantId, key])
       {
         guard existing.datasetId == datasetId, existing.kind == kind else {
           throw StoreError.failedPrecondition("idempotency key '\(key)' was already used for another job (\(existing.id))")
         }
         return (existing, false)
       }
-      guard let tenant = try TenantRecord.fetchOne(db, key: tenantId) else { throw StoreError.notFound("no tenant \(tenantId)") }
+      guard let tenant = try Self.tenant(db, id: tenantId) else { throw StoreError.notFound("no tenant \(tenantId)") }
       _ = try Self.dataset(db, tenantId: tenantId, id: datasetId)
       let limit = limits(tenant).queued
       // Counting stops at the limit: a submit costs the same however long the queue is.
       let queued = try Int.fetchOne(
-        db, sql: "SELECT COUNT(*) FROM (SELECT 1 FROM job WHERE tenantId = ? AND state = ? LIMIT ?)",
+        db.cachedStatement(sql: "SELECT COUNT(*) FROM (SELECT 1 FROM job WHERE tenantId = ? AND state = ? LIMIT ?)"),
         arguments: [tenantId, JobState.queued.rawValue, limit]) ?? 0
       if queued >= limit { throw StoreError.resourceExhausted("the tenant already has \(queued) queued jobs (limit \(limit)); wait for some to finish") }
       var job = JobRecord(
@@ -65,10 +84,14 @@ extension FidelisStore {
   }
 
   static func job(_ db: Database, tenantId: String, id: String) throws -> JobRecord {
-    guard let job = try JobRecord.filter(JobRecord.Columns.id == id).fetchOne(db), job.tenantId == tenantId else {
+    guard let job = try jobRecord(db, id: id), job.tenantId == tenantId else {
       throw StoreError.notFound("no job \(id)")
     }
     return job
+  }
+
+  static func jobRecord(_ db: Database, id: String) throws -> JobRecord? {
+    try JobRecord.fetchOne(db.cachedStatement(sql: "SELECT * FROM job WHERE id = ?"), arguments: [id])
   }
 
   public func jobs(tenantId: String, state: JobState?, limit: Int) throws -> [JobRecord] {
@@ -143,55 +166,58 @@ extension FidelisStore {
   /// Leases the next job fairly: among tenants with queued work of the given kinds and
   /// running jobs under their limit, the one with the fewest running jobs, then the one
   /// served longest ago; within it, the oldest job.
+  public func leaseNextJob(_ request: LeaseRequest) throws -> Lease? {
+    try writer.write { db in try lease(db, request) }
+  }
+
+  /// Leases the next job (see `leaseNextJob(_:)`).
   public func leaseNextJob(worker: String, host: String, certificate: String = "", kinds: [String], leaseMillis: Int64) throws -> Lease? {
-    try writer.write { db -> Lease? in
-      let now = Self.now()
-      let kindList = kinds.isEmpty ? nil : kinds
-      var tenantSQL = """
+    try leaseNextJob(LeaseRequest(worker: worker, host: host, certificate: certificate, kinds: kinds, leaseMillis: leaseMillis))
+  }
+
+  func lease(_ db: Database, _ request: LeaseRequest) throws -> Lease? {
+    let now = Self.now()
+    let kindFilter = request.kinds.isEmpty ? "" : " AND kind IN (\(request.kinds.map { _ in "?" }.joined(separator: ",")))"
+    let kindArguments = StatementArguments(request.kinds)
+    // Statements are prepared once per kind list: this runs for every job.
+    let tenants = try db.cachedStatement(
+      sql: """
         SELECT t.*, (SELECT COUNT(*) FROM job r WHERE r.tenantId = t.id AND r.state = 'running') AS running
         FROM tenant t
-        WHERE EXISTS (SELECT 1 FROM job q WHERE q.tenantId = t.id AND q.state = 'queued'
-        """
-      var arguments: StatementArguments = []
-      if let kindList {
-        tenantSQL += " AND q.kind IN (\(kindList.map { _ in "?" }.joined(separator: ",")))"
-        arguments += StatementArguments(kindList)
-      }
-      tenantSQL += ") ORDER BY running, t.lastLeasedAt, t.id"
-      let rows = try Row.fetchAll(db, sql: tenantSQL, arguments: arguments)
-      for row in rows {
-        let tenant = try TenantRecord(row: row)
-        let running: Int = row["running"]
-        guard running < limits(tenant).running else { continue }
-        var request = JobRecord.filter(JobRecord.Columns.tenantId == tenant.id && JobRecord.Columns.state == JobState.queued.rawValue)
-        if let kindList { request = request.filter(kindList.contains(JobRecord.Columns.kind)) }
-        guard var job = try request.order(JobRecord.Columns.seq).fetchOne(db) else { continue }
-        let leaseId = Self.newID("lease")
-        job.state = .running
-        job.attempt += 1
-        job.leaseId = leaseId
-        job.leaseWorker = worker
-        job.leaseExpiresAt = now + leaseMillis
-        job.stage = "starting"
-        job.progress = 0
-        if job.startedAt == nil { job.startedAt = now }
-        try job.update(db)
-        try JobAttemptRecord(
-          jobId: job.id, number: job.attempt, leaseId: leaseId, worker: worker, host: host, startedAt: now, endedAt: nil, outcome: "running", error: nil,
-          workerCertificate: certificate.isEmpty ? nil : certificate)
-          .insert(db)
-        var served = tenant
-        served.lastLeasedAt = now
-        try served.update(db)
-        return Lease(job: job, leaseId: leaseId, tenant: served)
-      }
-      return nil
+        WHERE EXISTS (SELECT 1 FROM job WHERE tenantId = t.id AND state = 'queued'\(kindFilter))
+        ORDER BY running, t.lastLeasedAt, t.id
+        """)
+    for row in try Row.fetchAll(tenants, arguments: kindArguments) {
+      let tenant = try TenantRecord(row: row)
+      let running: Int = row["running"]
+      guard running < limits(tenant).running else { continue }
+      let oldest = try db.cachedStatement(sql: "SELECT * FROM job WHERE tenantId = ? AND state = 'queued'\(kindFilter) ORDER BY seq LIMIT 1")
+      guard var job = try JobRecord.fetchOne(oldest, arguments: [tenant.id] + kindArguments) else { continue }
+      let leaseId = Self.newID("lease")
+      job.state = .running
+      job.attempt += 1
+      job.leaseId = leaseId
+      job.leaseWorker = request.worker
+      job.leaseExpiresAt = now + request.leaseMillis
+      job.stage = "starting"
+      job.progress = 0
+      if job.startedAt == nil { job.startedAt = now }
+      try job.update(db)
+      try JobAttemptRecord(
+        jobId: job.id, number: job.attempt, leaseId: leaseId, worker: request.worker, host: request.host, startedAt: now, endedAt: nil, outcome: "running",
+        error: nil, workerCertificate: request.certificate.isEmpty ? nil : request.certificate)
+        .insert(db)
+      try db.cachedStatement(sql: "UPDATE tenant SET lastLeasedAt = ? WHERE id = ?").execute(arguments: [now, tenant.id])
+      var served = tenant
+      served.lastLeasedAt = now
+      return Lease(job: job, leaseId: leaseId, tenant: served)
     }
+    return nil
   }
 
   /// The job if `leaseId` is its current lease; LEASE_LOST otherwise.
   static func leasedJob(_ db: Database, jobId: String, leaseId: String) throws -> JobRecord {
-    guard let job = try JobRecord.filter(JobRecord.Columns.id == jobId).fetchOne(db) else { throw StoreError.notFound("no job \(jobId)") }
+    guard let job = try jobRecord(db, id: jobId) else { throw StoreError.notFound("no job \(jobId)") }
     guard job.state == .running, job.leaseId == leaseId else {
       throw StoreError.leaseLost("lease \(leaseId) of job \(jobId) is no longer held (job is \(job.state.rawValue), attempt \(job.attempt))")
     }
@@ -216,8 +242,11 @@ extension FidelisStore {
   }
 
   /// Stores the report and marks the job succeeded, only if the lease is still held:
-  /// a result is written exactly once.
-  public func completeJob(jobId: String, leaseId: String, artifacts: [Artifact]) throws {
+  /// a result is written exactly once. With `next`, leases the worker's next job in the
+  /// same transaction; that lease is nil when none is queued or it cannot be made, and its
+  /// failure never undoes the success.
+  @discardableResult
+  public func completeJob(jobId: String, leaseId: String, artifacts: [Artifact], next: LeaseRequest? = nil) throws -> Lease? {
     try writer.write { db in
       var job = try Self.leasedJob(db, jobId: jobId, leaseId: leaseId)
       let now = Self.now()
@@ -233,6 +262,13 @@ extension FidelisStore {
       job.leaseExpiresAt = nil
       try job.update(db)
       try Self.endAttempt(db, job: jobId, leaseId: leaseId, outcome: "succeeded", error: nil, at: now)
+      guard let next else { return nil }
+      var lease: Lease?
+      try? db.inSavepoint {
+        lease = try self.lease(db, next)
+        return .commit
+      }
+      return lease
     }
   }
 
@@ -306,8 +342,7 @@ extension FidelisStore {
   }
 
   static func endAttempt(_ db: Database, job: String, leaseId: String, outcome: String, error: String?, at: Int64) throws {
-    try db.execute(
-      sql: "UPDATE jobAttempt SET endedAt = ?, outcome = ?, error = ? WHERE jobId = ? AND leaseId = ?",
-      arguments: [at, outcome, error.map { String($0.prefix(2000)) }, job, leaseId])
+    try db.cachedStatement(sql: "UPDATE jobAttempt SET endedAt = ?, outcome = ?, error = ? WHERE jobId = ? AND leaseId = ?")
+      .execute(arguments: [at, outcome, error.map { String($0.prefix(2000)) }, job, leaseId])
   }
 }

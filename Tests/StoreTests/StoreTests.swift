@@ -81,6 +81,28 @@ struct StoreTests {
     #expect(try store.artifact(tenantId: t.id, jobId: second.job.id, format: "md").data == Data("# ok".utf8))
   }
 
+  @Test("a completion leases the worker's next job in the same transaction; a stale one leases nothing")
+  func completeAndLeaseNext() throws {
+    let store = try makeStore()
+    let (t, _) = try store.createTenant(name: "T")
+    let d = try uploadDataset(store, tenant: t.id)
+    let jobs = try (0..<2).map { _ in try store.submitJob(tenantId: t.id, datasetId: d, kind: "profile", options: Data(), idempotencyKey: nil).job }
+    let next = LeaseRequest(worker: "w1", host: "h1", kinds: ["profile"], leaseMillis: 60_000)
+    let first = try #require(try store.leaseNextJob(next))
+    #expect(first.job.id == jobs[0].id)
+    // A stale completion changes nothing and leases nothing.
+    #expect(throws: StoreError.self) { try store.completeJob(jobId: first.job.id, leaseId: "lease_stale", artifacts: [], next: next) }
+    #expect(try store.job(tenantId: t.id, id: jobs[1].id).state == .queued)
+    let second = try #require(try store.completeJob(jobId: first.job.id, leaseId: first.leaseId, artifacts: [], next: next))
+    #expect(second.job.id == jobs[1].id)
+    #expect(try store.job(tenantId: t.id, id: jobs[0].id).state == .succeeded)
+    #expect(try store.job(tenantId: t.id, id: jobs[1].id).state == .running)
+    #expect(try store.attempts(jobId: jobs[1].id).map(\.worker) == ["w1"])
+    // Nothing left: the completion still succeeds, with no next lease.
+    #expect(try store.completeJob(jobId: second.job.id, leaseId: second.leaseId, artifacts: [], next: next) == nil)
+    #expect(try store.job(tenantId: t.id, id: jobs[1].id).state == .succeeded)
+  }
+
   @Test("after the last attempt an expired lease fails the job with the reason")
   func lastAttempt() throws {
     let store = try makeStore(maxAttempts: 1)
