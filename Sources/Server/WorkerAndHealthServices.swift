@@ -110,13 +110,13 @@ extension WorkerService: Fidelis_V1_WorkerService.ServiceProtocol {
     let certificate = try authenticate(request.metadata, context)
     var header: Fidelis_V1_CompleteJobHeader?
     var artifacts: [Artifact] = []
+    var received = 0
+    var leaseChecked = false
     for try await part in request.messages {
       switch part.part {
       case .header(let h):
         guard header == nil else { throw RPCError(code: .invalidArgument, message: "the header must come once, first") }
         header = h
-        // Refuse early a worker that lost its lease, before it sends the whole report.
-        _ = try mapStoreErrors { try coordinator.store.leasedJob(jobId: h.jobID, leaseId: h.leaseID) }
       case .artifact(let a):
         guard header != nil else { throw RPCError(code: .invalidArgument, message: "the header must come first") }
         guard !a.format.isEmpty else { throw RPCError(code: .invalidArgument, message: "an artifact needs a format") }
@@ -124,6 +124,13 @@ extension WorkerService: Fidelis_V1_WorkerService.ServiceProtocol {
       case .chunk(let bytes):
         guard !artifacts.isEmpty else { throw RPCError(code: .invalidArgument, message: "a chunk must follow an artifact header") }
         artifacts[artifacts.count - 1].data.append(bytes)
+        received += bytes.count
+        // A worker that lost its lease is refused before it sends the rest of a large
+        // report; a small one is checked once, when it is stored.
+        if !leaseChecked, received > 1 << 20, let header {
+          _ = try mapStoreErrors { try coordinator.store.leasedJob(jobId: header.jobID, leaseId: header.leaseID) }
+          leaseChecked = true
+        }
       case nil:
         throw RPCError(code: .invalidArgument, message: "a message must carry a header, an artifact or a chunk")
       }

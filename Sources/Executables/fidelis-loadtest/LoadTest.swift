@@ -3,12 +3,20 @@ import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
 
-/// Load generator of `scripts/bench-jobs`: submits N jobs from C concurrent callers over one
-/// HTTP/2 connection, times every SubmitJob, then waits until no job is queued or running.
-/// Prints one JSON line: jobs, seconds from the first submit to the last completion, jobs
-/// per second, and submit latency percentiles in milliseconds.
+/// Load generator of `scripts/bench-jobs`: submits N jobs over one HTTP/2 connection, times
+/// every SubmitJob, then waits until no job is queued or running. Prints one JSON line:
+/// jobs, seconds from the first submit to the last completion, jobs per second, and submit
+/// latency percentiles in milliseconds.
 ///
-///     fidelis-loadtest --server HOST:PORT --api-key KEY --dataset ID [--jobs N] [--callers C] [--kind profile] [--wait no]
+/// Two ways to load:
+/// - closed loop (`--callers C`): C callers each submit, wait for the answer, submit again;
+///   this finds the highest rate, and the latency it reports is mostly waiting in line
+///   behind the other callers (about C divided by the rate).
+/// - open loop (`--rate R`): a submit starts every 1/R s whatever the answers; latency is
+///   counted from when the submit was due, so that a stalled coordinator cannot hide its
+///   stall by slowing the load down.
+///
+///     fidelis-loadtest --server HOST:PORT --api-key KEY --dataset ID [--jobs N] [--callers C | --rate R] [--kind profile] [--wait no]
 @main
 struct LoadTest {
   static func main() async throws {
@@ -18,9 +26,12 @@ struct LoadTest {
       guard let value = arguments.popFirst() else { fail("\(name) needs a value") }
       options[name] = value
     }
+    let usage = "usage: fidelis-loadtest --server HOST:PORT --api-key KEY --dataset ID [--jobs N] [--callers C | --rate R] [--kind K] [--wait no]"
     guard let server = options["--server"], let key = options["--api-key"], let dataset = options["--dataset"],
       let jobs = Int(options["--jobs"]!), let callers = Int(options["--callers"]!), jobs > 0, callers > 0
-    else { fail("usage: fidelis-loadtest --server HOST:PORT --api-key KEY --dataset ID [--jobs N] [--callers C] [--kind K]") }
+    else { fail(usage) }
+    let rate = options["--rate"].map { Double($0) ?? 0 }
+    if let rate, rate <= 0 { fail("--rate must be a positive number of submits per second") }
     let parts = server.split(separator: ":")
     guard parts.count == 2, let port = Int(parts[1]) else { fail("--server must be HOST:PORT") }
     let kind = options["--kind"]!
@@ -28,20 +39,33 @@ struct LoadTest {
     let transport = try HTTP2ClientTransport.Posix(target: .ipv4(address: String(parts[0]), port: port), transportSecurity: .plaintext)
     try await withGRPCClient(transport: transport) { grpc in
       let client = Fidelis_V1_JobService.Client(wrapping: grpc)
+      let request = Fidelis_V1_SubmitJobRequest.with { $0.datasetID = dataset; $0.kind = kind }
       let clock = ContinuousClock()
+      let startedAt = Date()
       let start = clock.now
       let latencies = try await withThrowingTaskGroup(of: [Double].self) { group in
-        for caller in 0..<callers {
-          let share = jobs / callers + (caller < jobs % callers ? 1 : 0)
-          group.addTask {
-            var own: [Double] = []
-            own.reserveCapacity(share)
-            for _ in 0..<share {
-              let before = clock.now
-              _ = try await client.submitJob(.with { $0.datasetID = dataset; $0.kind = kind }, metadata: metadata)
-              own.append(milliseconds(clock.now - before))
+        if let rate {
+          for index in 0..<jobs {
+            let due = start + .seconds(Double(index) / rate)
+            try await clock.sleep(until: due)
+            group.addTask {
+              _ = try await client.submitJob(request, metadata: metadata)
+              return [milliseconds(clock.now - due)]
             }
-            return own
+          }
+        } else {
+          for caller in 0..<callers {
+            let share = jobs / callers + (caller < jobs % callers ? 1 : 0)
+            group.addTask {
+              var own: [Double] = []
+              own.reserveCapacity(share)
+              for _ in 0..<share {
+                let before = clock.now
+                _ = try await client.submitJob(request, metadata: metadata)
+                own.append(milliseconds(clock.now - before))
+              }
+              return own
+            }
           }
         }
         var all: [Double] = []
@@ -49,32 +73,40 @@ struct LoadTest {
         return all.sorted()
       }
       let submitted = clock.now
-      // Done when nothing is queued or running; polled every 5 ms.
-      while options["--wait"] != "no" {
-        let queued = try await client.listJobs(.with { $0.state = .queued; $0.limit = 1 }, metadata: metadata)
-        let running = try await client.listJobs(.with { $0.state = .running; $0.limit = 1 }, metadata: metadata)
-        if queued.jobs.isEmpty && running.jobs.isEmpty { break }
-        try await Task.sleep(for: .milliseconds(5))
+      var seconds = milliseconds(submitted - start) / 1000
+      if options["--wait"] != "no" {
+        // Polled slowly so as not to load the coordinator being measured; the end is the
+        // last job's own finish time. Jobs are leased oldest first, so the last to finish
+        // is among the newest page.
+        while true {
+          let queued = try await client.listJobs(.with { $0.state = .queued; $0.limit = 1 }, metadata: metadata)
+          let running = try await client.listJobs(.with { $0.state = .running; $0.limit = 1 }, metadata: metadata)
+          if queued.jobs.isEmpty && running.jobs.isEmpty { break }
+          try await Task.sleep(for: .milliseconds(100))
+        }
+        let newest = try await client.listJobs(.with { $0.limit = 1000 }, metadata: metadata).jobs
+        let lastFinish = newest.map(\.finishedAtUnixMs).max() ?? 0
+        seconds = (Double(lastFinish) - startedAt.timeIntervalSince1970 * 1000) / 1000
       }
-      let done = clock.now
       let failed = try await client.listJobs(.with { $0.state = .failed; $0.limit = 1000 }, metadata: metadata).jobs.count
       func percentile(_ p: Double) -> Double { latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))] }
-      let seconds = milliseconds(done - start) / 1000
-      let report: [String: Any] = [
-        "jobs": jobs, "callers": callers, "kind": kind, "failed": failed, "seconds": seconds, "jobs_per_second": Double(jobs) / seconds,
-        "submit_seconds": milliseconds(submitted - start) / 1000, "submits_per_second": Double(jobs) / (milliseconds(submitted - start) / 1000),
+      let submitSeconds = milliseconds(submitted - start) / 1000
+      var report: [String: Any] = [
+        "jobs": jobs, "kind": kind, "failed": failed, "seconds": seconds, "jobs_per_second": Double(jobs) / seconds,
+        "submit_seconds": submitSeconds, "submits_per_second": Double(jobs) / submitSeconds,
         "submit_ms": ["p50": percentile(0.5), "p90": percentile(0.9), "p99": percentile(0.99), "max": latencies.last!],
       ]
+      if let rate { report["rate"] = rate } else { report["callers"] = callers }
       print(String(decoding: try JSONSerialization.data(withJSONObject: report, options: [.sortedKeys]), as: UTF8.self))
     }
   }
+}
 
-  static func milliseconds(_ d: Duration) -> Double {
-    Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) * 1e-15
-  }
+func milliseconds(_ duration: Duration) -> Double {
+  Double(duration.components.seconds) * 1000 + Double(duration.components.attoseconds) / 1e15
+}
 
-  static func fail(_ message: String) -> Never {
-    FileHandle.standardError.write(Data("fidelis-loadtest: \(message)\n".utf8))
-    exit(2)
-  }
+func fail(_ message: String) -> Never {
+  FileHandle.standardError.write(Data("fidelis-loadtest: \(message)\n".utf8))
+  exit(2)
 }
