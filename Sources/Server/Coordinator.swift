@@ -123,18 +123,33 @@ func constantTimeEquals(_ a: String, _ b: String) -> Bool {
 func mapStoreErrors<T>(_ body: () throws -> T) throws -> T {
   do {
     return try body()
-  } catch let error as StoreError {
-    switch error {
-    case .notFound(let m): throw RPCError(code: .notFound, message: m)
-    case .failedPrecondition(let m): throw RPCError(code: .failedPrecondition, message: m)
-    case .resourceExhausted(let m): throw RPCError(code: .resourceExhausted, message: m)
-    case .leaseLost(let m): throw RPCError(code: .aborted, message: m)
-    case .invalidArgument(let m): throw RPCError(code: .invalidArgument, message: m)
-    }
-  } catch let error as RPCError {
-    throw error
   } catch {
-    throw RPCError(code: .internalError, message: "store error: \(error)")
+    throw rpcError(error)
+  }
+}
+
+/// `mapStoreErrors` for the store's asynchronous writes.
+func mapStoreErrors<T>(_ body: () async throws -> T) async throws -> T {
+  do {
+    return try await body()
+  } catch {
+    throw rpcError(error)
+  }
+}
+
+/// The status a store error answers with.
+private func rpcError(_ error: any Error) -> RPCError {
+  switch error {
+  case let error as StoreError:
+    switch error {
+    case .notFound(let m): RPCError(code: .notFound, message: m)
+    case .failedPrecondition(let m): RPCError(code: .failedPrecondition, message: m)
+    case .resourceExhausted(let m): RPCError(code: .resourceExhausted, message: m)
+    case .leaseLost(let m): RPCError(code: .aborted, message: m)
+    case .invalidArgument(let m): RPCError(code: .invalidArgument, message: m)
+    }
+  case let error as RPCError: error
+  default: RPCError(code: .internalError, message: "store error: \(error)")
   }
 }
 

@@ -140,8 +140,8 @@ extension JobService: Fidelis_V1_JobService.ServiceProtocol {
       }
     }
     let options = try m.options.serializedBytes() as Data
-    let (job, created) = try mapStoreErrors {
-      try coordinator.store.submitJob(tenantId: tenant.id, datasetId: m.datasetID, kind: kind, options: options, idempotencyKey: m.idempotencyKey)
+    let (job, created) = try await mapStoreErrors {
+      try await coordinator.store.submitJob(tenantId: tenant.id, datasetId: m.datasetID, kind: kind, options: options, idempotencyKey: m.idempotencyKey)
     }
     if created {
       coordinator.logger.info("job submitted", metadata: ["tenant": "\(tenant.id)", "job": "\(job.id)", "kind": "\(kind)", "dataset": "\(m.datasetID)"])

@@ -35,16 +35,16 @@ extension WorkerService: Fidelis_V1_WorkerService.ServiceProtocol {
     // Long poll: look again every 50 ms until a job is there or the wait is over.
     while true {
       if coordinator.isDraining { return ServerResponse(message: .with { $0.draining = true }) }
-      if let job = try leaseOnce(m, certificate: certificate) { return ServerResponse(message: .with { $0.job = job }) }
+      if let job = try await leaseOnce(m, certificate: certificate) { return ServerResponse(message: .with { $0.job = job }) }
       if ContinuousClock.now >= deadline || context.cancellation.isCancelled { return ServerResponse(message: .init()) }
       try? await Task.sleep(for: .milliseconds(50))
     }
   }
 
   /// Leases the next job for the worker of `m`, if one is queued, in the API's form.
-  func leaseOnce(_ m: Fidelis_V1_LeaseJobRequest, certificate: String) throws -> Fidelis_V1_LeasedJob? {
+  func leaseOnce(_ m: Fidelis_V1_LeaseJobRequest, certificate: String) async throws -> Fidelis_V1_LeasedJob? {
     let request = leaseRequest(m, certificate: certificate)
-    guard let lease = try mapStoreErrors({ try coordinator.store.leaseNextJob(request) }) else { return nil }
+    guard let lease = try await mapStoreErrors({ try await coordinator.store.leaseNextJob(request) }) else { return nil }
     return leasedJob(lease, for: request)
   }
 
@@ -142,7 +142,7 @@ extension WorkerService: Fidelis_V1_WorkerService.ServiceProtocol {
       ? leaseRequest(header.leaseNext, certificate: certificate) : nil
     let lease: Lease?
     do {
-      lease = try mapStoreErrors { try coordinator.store.completeJob(jobId: header.jobID, leaseId: header.leaseID, artifacts: artifacts, next: next) }
+      lease = try await mapStoreErrors { try await coordinator.store.completeJob(jobId: header.jobID, leaseId: header.leaseID, artifacts: artifacts, next: next) }
     } catch let error as RPCError where error.code == .aborted {
       coordinator.logger.warning("stale result refused", metadata: ["job": "\(header.jobID)", "lease": "\(header.leaseID)"])
       throw error

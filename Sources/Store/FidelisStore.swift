@@ -42,11 +42,14 @@ public struct FidelisStore: Sendable {
   let writer: any DatabaseWriter
   public let defaults: TenantDefaults
   let checkedKeys = CheckedKeys()
+  /// Job writes of concurrent callers, committed together.
+  let groupCommit: GroupCommit
 
   /// Opens the store on `writer` and migrates it.
   public init(_ writer: any DatabaseWriter, defaults: TenantDefaults = TenantDefaults()) throws {
     self.writer = writer
     self.defaults = defaults
+    self.groupCommit = GroupCommit(writer)
     try Self.migrator.migrate(writer)
   }
 
@@ -159,14 +162,23 @@ public struct FidelisStore: Sendable {
     return migrator
   }
 
-  /// A new random identifier with a readable prefix (`ten_`, `ds_`, `job_`…).
+  /// A new identifier with a readable prefix (`ten_`, `ds_`, `job_`…): the time in
+  /// milliseconds, then 48 random bits, in hex. Identifiers made one after the other sort
+  /// together, so that a new job's rows land on the last pages of each index instead of a
+  /// random page each (a write per index per job otherwise, at thousands of jobs a second).
   public static func newID(_ prefix: String) -> String {
-    var rng = SystemRandomNumberGenerator()
-    return prefix + "_" + hex((0..<12).map { _ in UInt8.random(in: 0...255, using: &rng) })
+    let milliseconds = UInt64(max(0, now()))
+    let time = (0..<6).reversed().map { UInt8(truncatingIfNeeded: milliseconds >> (8 * $0)) }
+    return prefix + "_" + hex(time + randomBytes(6))
   }
 
-  /// A new API key: 32 random bytes, hex, with the `fk_` prefix.
-  public static func newAPIKey() -> String { newID("fk") + newID("").dropFirst() }
+  /// A new API key: 32 random bytes, hex, with the `fk_` prefix. Nothing in it is guessable.
+  public static func newAPIKey() -> String { "fk_" + hex(randomBytes(32)) }
+
+  static func randomBytes(_ count: Int) -> [UInt8] {
+    var rng = SystemRandomNumberGenerator()
+    return (0..<count).map { _ in UInt8.random(in: 0...255, using: &rng) }
+  }
 
   /// SHA-256 of a key, hex: the form in which keys are stored and looked up.
   public static func hashKey(_ key: String) -> String {

@@ -50,32 +50,41 @@ extension FidelisStore {
   /// Queues a job. With an idempotency key already used by the tenant, returns that job
   /// instead (and `created` false). Refused when the tenant's queue is full.
   public func submitJob(tenantId: String, datasetId: String, kind: String, options: Data, idempotencyKey: String?) throws -> (job: JobRecord, created: Bool) {
-    try writer.write { db in
-      if let key = idempotencyKey, !key.isEmpty,
-        let existing = try JobRecord.fetchOne(
-          db.cachedStatement(sql: "SELECT * FROM job WHERE tenantId = ? AND idempotencyKey = ?"), arguments: [tenantId, key])
-      {
-        guard existing.datasetId == datasetId, existing.kind == kind else {
-          throw StoreError.failedPrecondition("idempotency key '\(key)' was already used for another job (\(existing.id))")
-        }
-        return (existing, false)
-      }
-      guard let tenant = try Self.tenant(db, id: tenantId) else { throw StoreError.notFound("no tenant \(tenantId)") }
-      _ = try Self.dataset(db, tenantId: tenantId, id: datasetId)
-      let limit = limits(tenant).queued
-      // Counting stops at the limit: a submit costs the same however long the queue is.
-      let queued = try Int.fetchOne(
-        db.cachedStatement(sql: "SELECT COUNT(*) FROM (SELECT 1 FROM job WHERE tenantId = ? AND state = ? LIMIT ?)"),
-        arguments: [tenantId, JobState.queued.rawValue, limit]) ?? 0
-      if queued >= limit { throw StoreError.resourceExhausted("the tenant already has \(queued) queued jobs (limit \(limit)); wait for some to finish") }
-      var job = JobRecord(
-        seq: nil, id: Self.newID("job"), tenantId: tenantId, datasetId: datasetId, kind: kind, options: options,
-        idempotencyKey: (idempotencyKey?.isEmpty ?? true) ? nil : idempotencyKey, state: .queued, attempt: 0, maxAttempts: defaults.maxAttempts,
-        leaseId: nil, leaseWorker: nil, leaseExpiresAt: nil, stage: "queued", progress: 0, cancelRequested: false, error: nil,
-        createdAt: Self.now(), startedAt: nil, finishedAt: nil)
-      try job.insert(db)
-      return (job, true)
+    try writer.write { db in try submitJob(db, tenantId: tenantId, datasetId: datasetId, kind: kind, options: options, idempotencyKey: idempotencyKey) }
+  }
+
+  /// `submitJob` for concurrent callers: committed together with their other job writes.
+  public func submitJob(tenantId: String, datasetId: String, kind: String, options: Data, idempotencyKey: String?) async throws -> (job: JobRecord, created: Bool) {
+    try await groupCommit.write { db in
+      try submitJob(db, tenantId: tenantId, datasetId: datasetId, kind: kind, options: options, idempotencyKey: idempotencyKey)
     }
+  }
+
+  func submitJob(_ db: Database, tenantId: String, datasetId: String, kind: String, options: Data, idempotencyKey: String?) throws -> (job: JobRecord, created: Bool) {
+    if let key = idempotencyKey, !key.isEmpty,
+      let existing = try JobRecord.fetchOne(
+        db.cachedStatement(sql: "SELECT * FROM job WHERE tenantId = ? AND idempotencyKey = ?"), arguments: [tenantId, key])
+    {
+      guard existing.datasetId == datasetId, existing.kind == kind else {
+        throw StoreError.failedPrecondition("idempotency key '\(key)' was already used for another job (\(existing.id))")
+      }
+      return (existing, false)
+    }
+    guard let tenant = try Self.tenant(db, id: tenantId) else { throw StoreError.notFound("no tenant \(tenantId)") }
+    _ = try Self.dataset(db, tenantId: tenantId, id: datasetId)
+    let limit = limits(tenant).queued
+    // Counting stops at the limit: a submit costs the same however long the queue is.
+    let queued = try Int.fetchOne(
+      db.cachedStatement(sql: "SELECT COUNT(*) FROM (SELECT 1 FROM job WHERE tenantId = ? AND state = ? LIMIT ?)"),
+      arguments: [tenantId, JobState.queued.rawValue, limit]) ?? 0
+    if queued >= limit { throw StoreError.resourceExhausted("the tenant already has \(queued) queued jobs (limit \(limit)); wait for some to finish") }
+    var job = JobRecord(
+      seq: nil, id: Self.newID("job"), tenantId: tenantId, datasetId: datasetId, kind: kind, options: options,
+      idempotencyKey: (idempotencyKey?.isEmpty ?? true) ? nil : idempotencyKey, state: .queued, attempt: 0, maxAttempts: defaults.maxAttempts,
+      leaseId: nil, leaseWorker: nil, leaseExpiresAt: nil, stage: "queued", progress: 0, cancelRequested: false, error: nil,
+      createdAt: Self.now(), startedAt: nil, finishedAt: nil)
+    try job.insert(db)
+    return (job, true)
   }
 
   /// A job of the tenant; NOT_FOUND for any other id, including another tenant's.
@@ -170,6 +179,11 @@ extension FidelisStore {
     try writer.write { db in try lease(db, request) }
   }
 
+  /// `leaseNextJob` for concurrent callers: committed together with their other job writes.
+  public func leaseNextJob(_ request: LeaseRequest) async throws -> Lease? {
+    try await groupCommit.write { db in try lease(db, request) }
+  }
+
   /// Leases the next job (see `leaseNextJob(_:)`).
   public func leaseNextJob(worker: String, host: String, certificate: String = "", kinds: [String], leaseMillis: Int64) throws -> Lease? {
     try leaseNextJob(LeaseRequest(worker: worker, host: host, certificate: certificate, kinds: kinds, leaseMillis: leaseMillis))
@@ -247,29 +261,37 @@ extension FidelisStore {
   /// failure never undoes the success.
   @discardableResult
   public func completeJob(jobId: String, leaseId: String, artifacts: [Artifact], next: LeaseRequest? = nil) throws -> Lease? {
-    try writer.write { db in
-      var job = try Self.leasedJob(db, jobId: jobId, leaseId: leaseId)
-      let now = Self.now()
-      for artifact in artifacts {
-        try ArtifactRecord(jobId: jobId, tenantId: job.tenantId, format: artifact.format, contentType: artifact.contentType, data: artifact.data, createdAt: now)
-          .insert(db)
-      }
-      job.state = .succeeded
-      job.stage = "done"
-      job.progress = 100
-      job.finishedAt = now
-      job.leaseId = nil
-      job.leaseExpiresAt = nil
-      try job.update(db)
-      try Self.endAttempt(db, job: jobId, leaseId: leaseId, outcome: "succeeded", error: nil, at: now)
-      guard let next else { return nil }
-      var lease: Lease?
-      try? db.inSavepoint {
-        lease = try self.lease(db, next)
-        return .commit
-      }
-      return lease
+    try writer.write { db in try completeJob(db, jobId: jobId, leaseId: leaseId, artifacts: artifacts, next: next) }
+  }
+
+  /// `completeJob` for concurrent callers: committed together with their other job writes.
+  @discardableResult
+  public func completeJob(jobId: String, leaseId: String, artifacts: [Artifact], next: LeaseRequest? = nil) async throws -> Lease? {
+    try await groupCommit.write { db in try completeJob(db, jobId: jobId, leaseId: leaseId, artifacts: artifacts, next: next) }
+  }
+
+  func completeJob(_ db: Database, jobId: String, leaseId: String, artifacts: [Artifact], next: LeaseRequest?) throws -> Lease? {
+    var job = try Self.leasedJob(db, jobId: jobId, leaseId: leaseId)
+    let now = Self.now()
+    for artifact in artifacts {
+      try ArtifactRecord(jobId: jobId, tenantId: job.tenantId, format: artifact.format, contentType: artifact.contentType, data: artifact.data, createdAt: now)
+        .insert(db)
     }
+    job.state = .succeeded
+    job.stage = "done"
+    job.progress = 100
+    job.finishedAt = now
+    job.leaseId = nil
+    job.leaseExpiresAt = nil
+    try job.update(db)
+    try Self.endAttempt(db, job: jobId, leaseId: leaseId, outcome: "succeeded", error: nil, at: now)
+    guard let next else { return nil }
+    var lease: Lease?
+    try? db.inSavepoint {
+      lease = try self.lease(db, next)
+      return .commit
+    }
+    return lease
   }
 
   /// Records a failure under a held lease: back to the queue when retryable with

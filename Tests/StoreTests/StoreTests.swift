@@ -157,6 +157,43 @@ struct StoreTests {
     #expect(try store.jobs(tenantId: t.id, state: nil, limit: 10).count == 2)
   }
 
+  @Test("concurrent submits commit together: a refusal undoes only itself, and the queue limit holds exactly")
+  func groupCommit() async throws {
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("fidelis-store-\(UUID().uuidString)")
+    defer { try? FileManager.default.removeItem(at: directory) }
+    var defaults = TenantDefaults()
+    defaults.maxQueuedJobs = 40
+    let store = try FidelisStore.open(directory: directory, defaults: defaults)
+    let (t, _) = try store.createTenant(name: "T")
+    let d = try uploadDataset(store, tenant: t.id)
+    let outcomes = await withTaskGroup(of: String.self) { group in
+      for i in 0..<100 {
+        group.addTask {
+          do {
+            // One in ten names a dataset that does not exist.
+            _ = try await store.submitJob(
+              tenantId: t.id, datasetId: i % 10 == 0 ? "ds_missing" : d, kind: "profile", options: Data(), idempotencyKey: "k\(i)")
+            return "queued"
+          } catch StoreError.notFound {
+            return "not found"
+          } catch StoreError.resourceExhausted {
+            return "queue full"
+          } catch {
+            return "\(error)"
+          }
+        }
+      }
+      var counts: [String: Int] = [:]
+      for await outcome in group { counts[outcome, default: 0] += 1 }
+      return counts
+    }
+    #expect(outcomes == ["queued": 40, "not found": 10, "queue full": 50])
+    #expect(try store.jobs(tenantId: t.id, state: nil, limit: 1000).count == 40)
+    // What was answered is stored: a new store on the same file sees the same jobs.
+    let reopened = try FidelisStore.open(directory: directory, defaults: defaults)
+    #expect(try reopened.jobs(tenantId: t.id, state: .queued, limit: 1000).count == 40)
+  }
+
   @Test("a dataset in use cannot be deleted; an unfinished upload is invisible and removed")
   func datasets() throws {
     let store = try makeStore()
