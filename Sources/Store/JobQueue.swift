@@ -83,7 +83,18 @@ extension FidelisStore {
       idempotencyKey: (idempotencyKey?.isEmpty ?? true) ? nil : idempotencyKey, state: .queued, attempt: 0, maxAttempts: defaults.maxAttempts,
       leaseId: nil, leaseWorker: nil, leaseExpiresAt: nil, stage: "queued", progress: 0, cancelRequested: false, error: nil,
       createdAt: Self.now(), startedAt: nil, finishedAt: nil)
-    try job.insert(db)
+    // The hot writes below are spelled out in SQL prepared once: building each statement
+    // from the record took a tenth of the coordinator's time at a thousand jobs a second.
+    try db.cachedStatement(
+      sql: """
+        INSERT INTO job (id, tenantId, datasetId, kind, options, idempotencyKey, state, attempt, maxAttempts, stage, progress, cancelRequested, createdAt)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        """
+    ).execute(arguments: [
+      job.id, job.tenantId, job.datasetId, job.kind, job.options, job.idempotencyKey, job.state, job.attempt, job.maxAttempts, job.stage, job.progress,
+      job.cancelRequested, job.createdAt,
+    ])
+    job.seq = db.lastInsertedRowID
     return (job, true)
   }
 
@@ -216,11 +227,18 @@ extension FidelisStore {
       job.stage = "starting"
       job.progress = 0
       if job.startedAt == nil { job.startedAt = now }
-      try job.update(db)
-      try JobAttemptRecord(
-        jobId: job.id, number: job.attempt, leaseId: leaseId, worker: request.worker, host: request.host, startedAt: now, endedAt: nil, outcome: "running",
-        error: nil, workerCertificate: request.certificate.isEmpty ? nil : request.certificate)
-        .insert(db)
+      try db.cachedStatement(
+        sql: """
+          UPDATE job SET state = ?, attempt = ?, leaseId = ?, leaseWorker = ?, leaseExpiresAt = ?, stage = ?, progress = ?, startedAt = ?
+          WHERE seq = ? AND state = 'queued'
+          """
+      ).execute(arguments: [job.state, job.attempt, job.leaseId, job.leaseWorker, job.leaseExpiresAt, job.stage, job.progress, job.startedAt, job.seq])
+      try db.cachedStatement(
+        sql: """
+          INSERT INTO jobAttempt (jobId, number, leaseId, worker, host, startedAt, outcome, workerCertificate)
+          VALUES (?, ?, ?, ?, ?, ?, 'running', ?)
+          """
+      ).execute(arguments: [job.id, job.attempt, leaseId, request.worker, request.host, now, request.certificate.isEmpty ? nil : request.certificate])
       try db.cachedStatement(sql: "UPDATE tenant SET lastLeasedAt = ? WHERE id = ?").execute(arguments: [now, tenant.id])
       var served = tenant
       served.lastLeasedAt = now
@@ -273,9 +291,10 @@ extension FidelisStore {
   func completeJob(_ db: Database, jobId: String, leaseId: String, artifacts: [Artifact], next: LeaseRequest?) throws -> Lease? {
     var job = try Self.leasedJob(db, jobId: jobId, leaseId: leaseId)
     let now = Self.now()
+    let insertArtifact = try db.cachedStatement(
+      sql: "INSERT INTO artifact (jobId, tenantId, format, contentType, data, createdAt) VALUES (?, ?, ?, ?, ?, ?)")
     for artifact in artifacts {
-      try ArtifactRecord(jobId: jobId, tenantId: job.tenantId, format: artifact.format, contentType: artifact.contentType, data: artifact.data, createdAt: now)
-        .insert(db)
+      try insertArtifact.execute(arguments: [jobId, job.tenantId, artifact.format, artifact.contentType, artifact.data, now])
     }
     job.state = .succeeded
     job.stage = "done"
@@ -283,7 +302,9 @@ extension FidelisStore {
     job.finishedAt = now
     job.leaseId = nil
     job.leaseExpiresAt = nil
-    try job.update(db)
+    try db.cachedStatement(
+      sql: "UPDATE job SET state = ?, stage = ?, progress = ?, finishedAt = ?, leaseId = NULL, leaseExpiresAt = NULL WHERE seq = ? AND state = 'running'"
+    ).execute(arguments: [job.state, job.stage, job.progress, job.finishedAt, job.seq])
     try Self.endAttempt(db, job: jobId, leaseId: leaseId, outcome: "succeeded", error: nil, at: now)
     guard let next else { return nil }
     var lease: Lease?
