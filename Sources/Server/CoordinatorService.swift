@@ -41,6 +41,7 @@ public struct CoordinatorService: Service {
       group.addTask { try await server.serve() }
       if let workerServer { group.addTask { try await workerServer.serve() } }
       group.addTask { await reapExpiredLeases() }
+      group.addTask { await checkpointContinually() }
       // Returns when SIGTERM/SIGINT (or the test) asks for a graceful shutdown.
       try? await gracefulShutdown()
       logger.info("draining: no new jobs; waiting for running jobs")
@@ -75,6 +76,19 @@ public struct CoordinatorService: Service {
         coordinator.logger.error("lease reaper failed: \(error)")
       }
       try? await Task.sleep(for: .milliseconds(interval))
+    }
+  }
+
+  /// Keeps the store's write-ahead log short without making a commit wait for it.
+  func checkpointContinually() async {
+    while !stopped.flag.load(ordering: .acquiring) {
+      do {
+        try await coordinator.store.checkpoint()
+      } catch {
+        // Busy with the writer's own fallback checkpoint, or a passing error: next time.
+        coordinator.logger.debug("checkpoint skipped: \(error)")
+      }
+      try? await Task.sleep(for: .milliseconds(250))
     }
   }
 }

@@ -120,7 +120,8 @@ extension WorkerService: Fidelis_V1_WorkerService.ServiceProtocol {
       case .artifact(let a):
         guard header != nil else { throw RPCError(code: .invalidArgument, message: "the header must come first") }
         guard !a.format.isEmpty else { throw RPCError(code: .invalidArgument, message: "an artifact needs a format") }
-        artifacts.append(Artifact(format: a.format, contentType: a.contentType, data: Data()))
+        artifacts.append(Artifact(format: a.format, contentType: a.contentType, data: a.data))
+        received += a.data.count
       case .chunk(let bytes):
         guard !artifacts.isEmpty else { throw RPCError(code: .invalidArgument, message: "a chunk must follow an artifact header") }
         artifacts[artifacts.count - 1].data.append(bytes)

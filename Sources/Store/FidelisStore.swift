@@ -44,6 +44,8 @@ public struct FidelisStore: Sendable {
   let checkedKeys = CheckedKeys()
   /// Job writes of concurrent callers, committed together.
   let groupCommit: GroupCommit
+  /// The connection that checkpoints a file store's write-ahead log.
+  var checkpointer: DatabaseQueue?
 
   /// Opens the store on `writer` and migrates it.
   public init(_ writer: any DatabaseWriter, defaults: TenantDefaults = TenantDefaults()) throws {
@@ -56,8 +58,18 @@ public struct FidelisStore: Sendable {
   /// Opens (creating when needed) the database file `fidelis.sqlite` in `directory`, in WAL mode.
   public static func open(directory: URL, defaults: TenantDefaults = TenantDefaults()) throws -> FidelisStore {
     try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-    let pool = try DatabasePool(path: directory.appendingPathComponent("fidelis.sqlite").path, configuration: makeConfiguration())
-    return try FidelisStore(pool, defaults: defaults)
+    let path = directory.appendingPathComponent("fidelis.sqlite").path
+    let pool = try DatabasePool(path: path, configuration: makeConfiguration())
+    var store = try FidelisStore(pool, defaults: defaults)
+    store.checkpointer = try DatabaseQueue(path: path, configuration: makeConfiguration())
+    return store
+  }
+
+  /// Copies what the write-ahead log holds into the database file, as far as readers allow,
+  /// on a connection of its own: writers go on meanwhile. The coordinator calls it a few
+  /// times a second. Nothing to do for an in-memory store.
+  public func checkpoint() async throws {
+    try await checkpointer?.writeWithoutTransaction { db in _ = try db.checkpoint(.passive) }
   }
 
   /// The production configuration, also used by the tests' in-memory databases.
@@ -68,7 +80,13 @@ public struct FidelisStore: Sendable {
     config.prepareDatabase { db in
       // WAL with NORMAL sync survives any process crash (kill -9); only a power loss can
       // drop the last commits.
-      if !db.configuration.readonly { try db.execute(sql: "PRAGMA synchronous = NORMAL") }
+      if !db.configuration.readonly {
+        try db.execute(sql: "PRAGMA synchronous = NORMAL")
+        // Checkpoints are `checkpoint()`'s work, off the writer: one inside a commit held up
+        // every submit behind it. The writer checkpoints itself only past 40 MB of log, if
+        // nobody calls `checkpoint()`.
+        try db.execute(sql: "PRAGMA wal_autocheckpoint = 10000")
+      }
     }
     return config
   }

@@ -116,7 +116,9 @@ public struct WorkerService: Service {
     _ job: Fidelis_V1_LeasedJob, api: Fidelis_V1_WorkerService.Client<HTTP2ClientTransport.Posix>, workerId: String, leaseNext: Fidelis_V1_LeaseJobRequest
   ) async -> Fidelis_V1_LeasedJob? {
     let log: Logger.Metadata = ["job": "\(job.jobID)", "worker": "\(workerId)", "tenant": "\(job.tenantName)", "attempt": "\(job.attempt)"]
-    logger.info("job started", metadata: log.merging(["kind": "\(job.kind)"]) { $1 })
+    // Starts and successes are logged by the coordinator with this worker's name and host;
+    // here they are debug lines, and what goes wrong stays at info and above.
+    logger.debug("job started", metadata: log.merging(["kind": "\(job.kind)"]) { $1 })
     let shared = RunningJob()
     let metadata = self.metadata
     let input = LeaseInput(api: api, jobId: job.jobID, leaseId: job.leaseID, metadata: metadata, cache: cache)
@@ -180,8 +182,15 @@ public struct WorkerService: Service {
             }
           })
           for artifact in artifacts {
-            try await writer.write(.with { $0.artifact = .with { $0.format = artifact.format; $0.contentType = artifact.contentType } })
-            var offset = 0
+            // The first megabyte rides with the artifact's header: a small report is one message.
+            var offset = min(artifact.data.count, 1 << 20)
+            try await writer.write(.with {
+              $0.artifact = .with {
+                $0.format = artifact.format
+                $0.contentType = artifact.contentType
+                $0.data = artifact.data.prefix(offset)
+              }
+            })
             while offset < artifact.data.count {
               let end = min(artifact.data.count, offset + (1 << 20))
               try await writer.write(.with { $0.chunk = artifact.data.subdata(in: offset..<end) })
@@ -189,7 +198,7 @@ public struct WorkerService: Service {
             }
           }
         }
-        logger.info("job succeeded", metadata: log)
+        logger.debug("job succeeded", metadata: log)
         return response.hasNext ? response.next : nil
       case .failure(let error):
         let cancelled = stop == "cancel" || error is CancellationError

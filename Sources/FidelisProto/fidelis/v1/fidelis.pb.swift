@@ -896,6 +896,10 @@ public nonisolated struct Fidelis_V1_ArtifactHeader: Sendable {
 
   public var contentType: String = String()
 
+  /// The artifact's first bytes: all of a small one, in the same message. More may follow
+  /// as chunks.
+  public var data: Data = Data()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -2744,7 +2748,7 @@ nonisolated extension Fidelis_V1_DatasetChunk: SwiftProtobuf.Message, SwiftProto
 
 nonisolated extension Fidelis_V1_ArtifactHeader: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ArtifactHeader"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}format\0\u{3}content_type\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}format\0\u{3}content_type\0\u{1}data\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2754,6 +2758,7 @@ nonisolated extension Fidelis_V1_ArtifactHeader: SwiftProtobuf.Message, SwiftPro
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularStringField(value: &self.format) }()
       case 2: try { try decoder.decodeSingularStringField(value: &self.contentType) }()
+      case 3: try { try decoder.decodeSingularBytesField(value: &self.data) }()
       default: break
       }
     }
@@ -2766,12 +2771,16 @@ nonisolated extension Fidelis_V1_ArtifactHeader: SwiftProtobuf.Message, SwiftPro
     if !self.contentType.isEmpty {
       try visitor.visitSingularStringField(value: self.contentType, fieldNumber: 2)
     }
+    if !self.data.isEmpty {
+      try visitor.visitSingularBytesField(value: self.data, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Fidelis_V1_ArtifactHeader, rhs: Fidelis_V1_ArtifactHeader) -> Bool {
     if lhs.format != rhs.format {return false}
     if lhs.contentType != rhs.contentType {return false}
+    if lhs.data != rhs.data {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
