@@ -2,6 +2,7 @@ import FidelisProto
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
+import Synchronization
 
 /// Load generator of `scripts/bench-jobs`: submits N jobs over one HTTP/2 connection, times
 /// every SubmitJob, then waits until no job is queued or running. Prints one JSON line:
@@ -45,12 +46,21 @@ struct LoadTest {
       let start = clock.now
       let latencies = try await withThrowingTaskGroup(of: [Double].self) { group in
         if let rate {
-          for index in 0..<jobs {
-            let due = start + .seconds(Double(index) / rate)
-            try await clock.sleep(until: due)
+          // Senders take the next submit in turn and wait for its due time; there are more
+          // of them than submits ever in flight, so that none starts late for want of one.
+          let turns = Turns()
+          for _ in 0..<min(jobs, 128) {
             group.addTask {
-              _ = try await client.submitJob(request, metadata: metadata)
-              return [milliseconds(clock.now - due)]
+              var own: [Double] = []
+              while true {
+                let index = turns.next()
+                guard index < jobs else { break }
+                let due = start + .seconds(Double(index) / rate)
+                try await clock.sleep(until: due)
+                _ = try await client.submitJob(request, metadata: metadata)
+                own.append(milliseconds(clock.now - due))
+              }
+              return own
             }
           }
         } else {
@@ -100,6 +110,13 @@ struct LoadTest {
       print(String(decoding: try JSONSerialization.data(withJSONObject: report, options: [.sortedKeys]), as: UTF8.self))
     }
   }
+}
+
+/// Hands out submit numbers 0, 1, 2… to the open loop's senders.
+final class Turns: Sendable {
+  private let counter = Atomic<Int>(0)
+
+  func next() -> Int { counter.add(1, ordering: .relaxed).oldValue }
 }
 
 func milliseconds(_ duration: Duration) -> Double {
