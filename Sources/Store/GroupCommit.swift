@@ -77,13 +77,15 @@ final class GroupCommit: Sendable {
       return batch
     }
     let works = batch.map(\.run)
-    do {
-      // Awaited, not blocking: the commit runs on the database's own thread while the
-      // calls that need no write go on.
-      try await writer.write { db in
+    // Awaited, not blocking: the commit runs on the database's own thread while the calls
+    // that need no write go on. Not `write`, which a cancel of the leader's call would
+    // interrupt, failing every caller of the batch: the batch runs to its end.
+    let committed: Result<Void, any Error> = await withCheckedContinuation { continuation in
+      writer.asyncWrite({ db in
         for run in works { run(db) }
-      }
-    } catch {
+      }, completion: { _, result in continuation.resume(returning: result) })
+    }
+    if case .failure(let error) = committed {
       for waiting in batch { waiting.fail(error) }
     }
     let nextLeader = state.withLock { state -> CheckedContinuation<Bool, Never>? in

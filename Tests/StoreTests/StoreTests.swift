@@ -194,6 +194,35 @@ struct StoreTests {
     #expect(try reopened.jobs(tenantId: t.id, state: .queued, limit: 1000).count == 40)
   }
 
+  @Test("a caller that gives up does not fail the other callers' writes committed with it")
+  func cancelledCaller() async throws {
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("fidelis-store-\(UUID().uuidString)")
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let store = try FidelisStore.open(directory: directory)
+    let (t, _) = try store.createTenant(name: "T", maxQueuedJobs: 100_000)
+    let d = try uploadDataset(store, tenant: t.id)
+    for _ in 0..<20 {
+      let failures = await withTaskGroup(of: Int.self) { group in
+        // Every other caller is cancelled at once; whichever of them leads a batch, the
+        // others' writes must go through.
+        for i in 0..<16 {
+          group.addTask {
+            let task = Task { try await store.submitJob(tenantId: t.id, datasetId: d, kind: "profile", options: Data(), idempotencyKey: nil) }
+            if i % 2 == 0 { task.cancel() }
+            do {
+              _ = try await task.value
+              return 0
+            } catch {
+              return i % 2 == 1 ? 1 : 0
+            }
+          }
+        }
+        return await group.reduce(0, +)
+      }
+      #expect(failures == 0, "callers that were not cancelled failed")
+    }
+  }
+
   @Test("checkpoints keep the write-ahead log from growing while jobs are written")
   func checkpoints() async throws {
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("fidelis-store-\(UUID().uuidString)")
