@@ -1,4 +1,3 @@
-import AsyncAlgorithms
 import ClientTransport
 import FidelisProto
 import Foundation
@@ -250,25 +249,31 @@ struct LeaseInput: JobInput {
       $0.leaseID = leaseId
       $0.datasetID = datasetId
     }
-    // Chunks are parsed as they arrive. The channel hands over one chunk at a time (send
-    // waits for the parser), so HTTP/2 flow control keeps the coordinator from running
-    // ahead and memory stays at a few chunks whatever the dataset's size.
-    let channel = AsyncThrowingChannel<Data, any Error>()
+    // Chunks are parsed as they arrive. The handoff passes one chunk at a time (send waits
+    // for the parser), so HTTP/2 flow control keeps the coordinator from running ahead and
+    // memory stays at a few chunks whatever the dataset's size.
+    let handoff = Handoff<Data>()
     try await withThrowingTaskGroup(of: Void.self) { group in
       group.addTask {
         do {
           try await api.readDataset(request, metadata: metadata) { response in
-            for try await chunk in response.messages { await channel.send(chunk.data) }
+            for try await chunk in response.messages { await handoff.send(chunk.data) }
           }
-          channel.finish()
+          handoff.finish()
         } catch {
-          channel.fail(error)
+          handoff.finish(throwing: error)
         }
       }
-      for try await chunk in channel {
-        try consume([UInt8](chunk))
-        keptBytes += chunk.count
-        if keptBytes <= DatasetCache.largestDataset { kept?.append(chunk) } else { kept = nil }
+      do {
+        while let chunk = try await handoff.next() {
+          try consume([UInt8](chunk))
+          keptBytes += chunk.count
+          if keptBytes <= DatasetCache.largestDataset { kept?.append(chunk) } else { kept = nil }
+        }
+      } catch {
+        // Releases the reading task if it waits with a chunk nobody will take.
+        handoff.finish(throwing: error)
+        throw error
       }
       try await group.waitForAll()
     }
