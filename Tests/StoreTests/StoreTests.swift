@@ -12,6 +12,13 @@ func makeStore(maxAttempts: Int = 3, maxRunning: Int = 8, maxQueued: Int = 1000)
   return try FidelisStore(DatabaseQueue(configuration: FidelisStore.makeConfiguration()), defaults: defaults)
 }
 
+/// A fresh folder for a store on a real file (WAL, a pool of connections), as in production.
+func temporaryDirectory() throws -> URL {
+  let directory = FileManager.default.temporaryDirectory.appendingPathComponent("fidelis-store-\(UUID().uuidString)")
+  try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+  return directory
+}
+
 func uploadDataset(_ store: FidelisStore, tenant: String, bytes: String = "customer_id,date,amount\nA,2024-01-01,3\n") throws -> String {
   let id = try store.beginUpload(tenantId: tenant, name: "d.csv", kind: "transactions")
   try store.appendChunk(datasetId: id, seq: 0, data: Data(bytes.utf8))
@@ -159,7 +166,7 @@ struct StoreTests {
 
   @Test("concurrent submits commit together: a refusal undoes only itself, and the queue limit holds exactly")
   func groupCommit() async throws {
-    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("fidelis-store-\(UUID().uuidString)")
+    let directory = try temporaryDirectory()
     defer { try? FileManager.default.removeItem(at: directory) }
     var defaults = TenantDefaults()
     defaults.maxQueuedJobs = 40
@@ -196,7 +203,7 @@ struct StoreTests {
 
   @Test("a caller that gives up does not fail the other callers' writes committed with it")
   func cancelledCaller() async throws {
-    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("fidelis-store-\(UUID().uuidString)")
+    let directory = try temporaryDirectory()
     defer { try? FileManager.default.removeItem(at: directory) }
     let store = try FidelisStore.open(directory: directory)
     let (t, _) = try store.createTenant(name: "T", maxQueuedJobs: 100_000)
@@ -225,7 +232,7 @@ struct StoreTests {
 
   @Test("checkpoints keep the write-ahead log from growing while jobs are written")
   func checkpoints() async throws {
-    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("fidelis-store-\(UUID().uuidString)")
+    let directory = try temporaryDirectory()
     defer { try? FileManager.default.removeItem(at: directory) }
     let store = try FidelisStore.open(directory: directory)
     let (t, _) = try store.createTenant(name: "T", maxQueuedJobs: 100_000)
