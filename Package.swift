@@ -49,7 +49,7 @@ let package = Package(
     .target(
       name: "Server",
       dependencies: [
-        "FidelisProto", "Store", "Jobs", "ClientTransport",
+        "FidelisProto", "Store", "Jobs", "Networking",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "X509", package: "swift-certificates"),
         .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
@@ -57,10 +57,10 @@ let package = Package(
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
       ]
     ),
-    // How the CLI and the workers reach the coordinator: address parsing, TLS and mutual TLS
-    // (the coordinator shares its loopback rule and its buffer setting).
+    // Network settings of the three programs: how the CLI and the workers reach the
+    // coordinator (addresses, TLS, mutual TLS), the loopback rule, buffer settings.
     .target(
-      name: "ClientTransport",
+      name: "Networking",
       dependencies: [
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
@@ -69,7 +69,7 @@ let package = Package(
     .target(
       name: "Worker",
       dependencies: [
-        "FidelisProto", "Analytics", "Reports", "Jobs", "ClientTransport",
+        "FidelisProto", "Analytics", "Reports", "Jobs", "Networking",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
         .product(name: "Logging", package: "swift-log"),
@@ -79,7 +79,7 @@ let package = Package(
     .target(
       name: "Client",
       dependencies: [
-        "FidelisProto", "Analytics", "Reports", "Jobs", "ClientTransport",
+        "FidelisProto", "Analytics", "Reports", "Jobs", "Networking",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -87,17 +87,17 @@ let package = Package(
     ),
     .executableTarget(
       name: "fidelis-server",
-      dependencies: ["Server", "ClientTransport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+      dependencies: ["Server", "Networking", .product(name: "ArgumentParser", package: "swift-argument-parser")],
       path: "Sources/Executables/fidelis-server"
     ),
     .executableTarget(
       name: "fidelis-worker",
-      dependencies: ["Worker", "ClientTransport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+      dependencies: ["Worker", "Networking", .product(name: "ArgumentParser", package: "swift-argument-parser")],
       path: "Sources/Executables/fidelis-worker"
     ),
     .executableTarget(
       name: "fidelis",
-      dependencies: ["Client", "ClientTransport"],
+      dependencies: ["Client", "Networking"],
       path: "Sources/Executables/fidelis"
     ),
     // Stage timings and K-Means from given centres, for scripts/bench-analytics and the

@@ -1,6 +1,6 @@
 import Analytics
 import ArgumentParser
-import ClientTransport
+import Networking
 import FidelisProto
 import Foundation
 import GRPCCore

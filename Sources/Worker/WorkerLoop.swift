@@ -1,4 +1,4 @@
-import ClientTransport
+import Networking
 import FidelisProto
 import Foundation
 import GRPCCore

@@ -1,5 +1,5 @@
 import ArgumentParser
-import ClientTransport
+import Networking
 import Foundation
 import Logging
 import Server

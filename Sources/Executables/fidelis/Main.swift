@@ -1,5 +1,5 @@
 import Client
-import ClientTransport
+import Networking
 
 @main
 struct Main {
