@@ -135,6 +135,27 @@ struct IngestTests {
     return Array(text.utf8)
   }
 
+  @Test(
+    "the quoting rules end a record only at a line break outside quotes",
+    arguments: [
+      ("a,b\n", [3]),
+      ("\"a\nb\",c\n", [7]),  // a line break inside quotes is data
+      ("\"say \"\"hi\"\"\"\n", [12]),  // doubled quotes do not close the field
+      ("a\r\n\r\nb\n", [2, 4, 6]),  // CRLF, and a blank line (which the tokenizer skips)
+      ("\"unclosed\nstill,inside\n", []),
+    ])
+  func recordEnds(text: String, ends: [Int]) {
+    var quoting = CSVQuoting()
+    var found: [Int] = []
+    for (offset, byte) in text.utf8.enumerated() {
+      switch quoting.step(byte, separator: UInt8(ascii: ",")) {
+      case .recordEnd, .recordEndAtFieldStart: found.append(offset)
+      default: break
+      }
+    }
+    #expect(found == ends)
+  }
+
   @Test("parsing in parts on several cores gives what one pass gives, whatever the chunk size")
   func partsMatchOnePass() throws {
     let bytes = Self.awkwardFile(lines: 30_000)

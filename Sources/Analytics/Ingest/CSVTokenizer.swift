@@ -28,7 +28,11 @@ public struct CSVFormatError: Error, Equatable, Sendable, CustomStringConvertibl
 /// to the caller, which only pays for the fields it needs.
 public struct CSVTokenizer: Sendable {
   /// The field separator (`,`, `;` or tab); detected from the header line when nil.
-  public private(set) var separator: UInt8?
+  public private(set) var separator: UInt8? {
+    didSet { separatorByte = separator ?? 0 }
+  }
+  /// `separator` once known, unwrapped for the per-byte loop (which runs only then).
+  private var separatorByte: UInt8 = 0
   /// The encoding detected from the first chunk.
   public private(set) var encoding: TextEncoding?
   /// Number of the physical line being read (1-based).
@@ -38,9 +42,7 @@ public struct CSVTokenizer: Sendable {
 
   private var fieldBytes: [UInt8] = []
   private var fieldEnds: [Int] = []
-  private var inQuotes = false
-  private var quoteJustClosed = false
-  private var atFieldStart = true
+  private var quoting = CSVQuoting()
   private var started = false
   /// Bytes of the first line kept until the separator is known.
   private var headerProbe: [UInt8] = []
@@ -48,12 +50,14 @@ public struct CSVTokenizer: Sendable {
   /// Creates a tokenizer; `separator` nil means detect it from the header line.
   public init(separator: UInt8? = nil) {
     self.separator = separator
+    self.separatorByte = separator ?? 0
   }
 
   /// A tokenizer for a part of a file whose encoding is already known, starting on `line`
   /// at a record boundary.
   init(separator: UInt8?, encoding: TextEncoding, line: Int) {
     self.separator = separator
+    self.separatorByte = separator ?? 0
     self.encoding = encoding
     self.line = line
     self.recordLine = line
@@ -130,11 +134,11 @@ public struct CSVTokenizer: Sendable {
       headerProbe = []
       try probe.withUnsafeBufferPointer { try feed($0, onRecord: onRecord) }
     }
-    if inQuotes {
+    if quoting.inQuotes {
       throw CSVFormatError(line: recordLine, reason: "a quoted field opened here is never closed")
     }
-    if !atFieldStart || !fieldEnds.isEmpty || quoteJustClosed {
-      endField()
+    if !quoting.atFieldStart || !fieldEnds.isEmpty || quoting.quoteJustClosed {
+      fieldEnds.append(fieldBytes.count)
       try emit(onRecord)
     }
   }
@@ -151,53 +155,27 @@ public struct CSVTokenizer: Sendable {
 
   @inline(__always)
   private mutating func feedByte(_ byte: UInt8, onRecord: (Record) throws -> Void) throws {
-    let quote = UInt8(ascii: "\"")
     if byte == UInt8(ascii: "\n") { line += 1 }
-    if inQuotes {
-      if byte == quote {
-        inQuotes = false
-        quoteJustClosed = true
-      } else {
-        fieldBytes.append(byte)
-      }
-      return
-    }
-    if quoteJustClosed && byte == quote {
-      // A doubled quote inside a quoted field.
-      fieldBytes.append(quote)
-      inQuotes = true
-      quoteJustClosed = false
-      return
-    }
-    if byte == separator {
-      endField()
-      return
-    }
-    switch byte {
-    case UInt8(ascii: "\n"):
-      if fieldEnds.isEmpty && atFieldStart && !quoteJustClosed {
-        recordLine = line  // a blank line
-        return
-      }
-      endField()
-      try emit(onRecord)
-    case UInt8(ascii: "\r"):
-      break  // CRLF: the LF ends the record
-    case quote where atFieldStart:
-      inQuotes = true
-      atFieldStart = false
-    default:
-      atFieldStart = false
-      quoteJustClosed = false
+    let role = quoting.step(byte, separator: separatorByte)
+    if role == .content {
       fieldBytes.append(byte)
+      return
     }
-  }
-
-  @inline(__always)
-  private mutating func endField() {
-    fieldEnds.append(fieldBytes.count)
-    atFieldStart = true
-    quoteJustClosed = false
+    switch role {
+    case .content:
+      fieldBytes.append(byte)
+    case .escapedQuote:
+      fieldBytes.append(UInt8(ascii: "\""))
+    case .quote, .ignored:
+      break
+    case .fieldEnd:
+      fieldEnds.append(fieldBytes.count)
+    case .recordEndAtFieldStart where fieldEnds.isEmpty:
+      recordLine = line  // a blank line
+    case .recordEnd, .recordEndAtFieldStart:
+      fieldEnds.append(fieldBytes.count)
+      try emit(onRecord)
+    }
   }
 
   private mutating func emit(_ onRecord: (Record) throws -> Void) throws {
@@ -264,4 +242,73 @@ func decodeText(_ bytes: UnsafeBufferPointer<UInt8>, encoding: TextEncoding) -> 
     scalars.append(Unicode.Scalar(value) ?? "?")
   }
   return String(scalars)
+}
+
+/// The quoting rules of RFC 4180, one byte at a time: the tokenizer follows them to split
+/// fields, and the scan that cuts a chunk into parts for both cores follows them to cut only
+/// where the tokenizer would end a record. One definition, so the two cannot disagree.
+struct CSVQuoting: Sendable {
+  private(set) var inQuotes = false
+  /// A quoted field just closed: a quote now is a doubled quote inside it.
+  private(set) var quoteJustClosed = false
+  private(set) var atFieldStart = true
+
+  /// What a byte is to the record being read.
+  enum Role {
+    /// Part of the field's value.
+    case content
+    /// The second quote of a doubled quote: one quote in the value.
+    case escapedQuote
+    /// A quote that opens or closes a quoted field.
+    case quote
+    /// A separator outside quotes.
+    case fieldEnd
+    /// A line break outside quotes.
+    case recordEnd
+    /// A line break outside quotes with nothing read since the last field end: a blank line
+    /// if no field ended either.
+    case recordEndAtFieldStart
+    /// A carriage return outside quotes (CRLF: the LF ends the record).
+    case ignored
+  }
+
+  @inline(__always)
+  mutating func step(_ byte: UInt8, separator: UInt8) -> Role {
+    let quote = UInt8(ascii: "\"")
+    if inQuotes {
+      if byte == quote {
+        inQuotes = false
+        quoteJustClosed = true
+        return .quote
+      }
+      return .content
+    }
+    if quoteJustClosed && byte == quote {
+      inQuotes = true
+      quoteJustClosed = false
+      return .escapedQuote
+    }
+    if byte == separator {
+      atFieldStart = true
+      quoteJustClosed = false
+      return .fieldEnd
+    }
+    switch byte {
+    case UInt8(ascii: "\n"):
+      let role: Role = atFieldStart && !quoteJustClosed ? .recordEndAtFieldStart : .recordEnd
+      atFieldStart = true
+      quoteJustClosed = false
+      return role
+    case UInt8(ascii: "\r"):
+      return .ignored
+    case quote where atFieldStart:
+      inQuotes = true
+      atFieldStart = false
+      return .quote
+    default:
+      atFieldStart = false
+      quoteJustClosed = false
+      return .content
+    }
+  }
 }

@@ -151,46 +151,21 @@ struct RecordBoundaries {
   var cuts: [(offset: Int, lines: Int)] = []
 
   init(_ bytes: UnsafeBufferPointer<UInt8>, separator: UInt8, parts: Int) {
-    let quote = UInt8(ascii: "\"")
     let newline = UInt8(ascii: "\n")
-    var inQuotes = false
-    var quoteJustClosed = false
-    var atFieldStart = true
+    var quoting = CSVQuoting()
     var lines = 0
     var nextTarget = parts > 1 ? bytes.count / parts : Int.max
     for i in 0..<bytes.count {
       let byte = bytes[i]
       if byte == newline { lines += 1 }
-      if inQuotes {
-        if byte == quote {
-          inQuotes = false
-          quoteJustClosed = true
-        }
-        continue
-      }
-      if quoteJustClosed && byte == quote {
-        inQuotes = true
-        quoteJustClosed = false
-      } else if byte == separator {
-        atFieldStart = true
-        quoteJustClosed = false
-      } else if byte == newline {
-        atFieldStart = true
-        quoteJustClosed = false
-        end = i + 1
-        linesBeforeEnd = lines
-        if end >= nextTarget {
-          cuts.append((end, lines))
-          nextTarget = cuts.count + 1 < parts ? (cuts.count + 1) * bytes.count / parts : Int.max
-        }
-      } else if byte == UInt8(ascii: "\r") {
-        continue
-      } else if byte == quote && atFieldStart {
-        inQuotes = true
-        atFieldStart = false
-      } else {
-        atFieldStart = false
-        quoteJustClosed = false
+      // Where the tokenizer ends a record (a blank line too: cutting after it changes nothing).
+      let role = quoting.step(byte, separator: separator)
+      guard role == .recordEnd || role == .recordEndAtFieldStart else { continue }
+      end = i + 1
+      linesBeforeEnd = lines
+      if end >= nextTarget {
+        cuts.append((end, lines))
+        nextTarget = cuts.count + 1 < parts ? (cuts.count + 1) * bytes.count / parts : Int.max
       }
     }
     cuts.removeAll { $0.offset >= end }
