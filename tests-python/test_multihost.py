@@ -273,3 +273,40 @@ def test_tls_and_worker_certificates_on_loopback(tmp_path):
                 p.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 p.kill()
+
+
+def test_tls_with_the_system_trust_store(tmp_path):
+    """`--tls` without `--tls-ca` trusts the system's CAs: refused while the coordinator's CA
+    is not among them, accepted once it is. The system bundle is replaced only inside a mount
+    namespace of the client's own, so the machine's trust store is never touched."""
+    if os.geteuid() != 0:
+        pytest.skip("a mount namespace needs root; CI runs as root")
+    bundle = "/etc/ssl/certs/ca-certificates.crt"  # where the TLS library looks on Debian
+    if not os.path.isfile(bundle):
+        pytest.skip(f"no system CA bundle at {bundle}")
+    from conftest import free_port
+    certs = str(tmp_path / "certs")
+    run(os.path.join(ROOT, "scripts", "dev-certs"), certs, "--worker", "w1")
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "FIDELIS_TLS_CA"}
+    env.update(FIDELIS_ADMIN_TOKEN=ADMIN, FIDELIS_WORKER_TOKEN=WORKER)
+    server = subprocess.Popen([f"{BIN}/fidelis-server", "--listen", f"127.0.0.1:{port}", "--data-dir", str(tmp_path / "data"),
+                               "--tls-cert", f"{certs}/server.pem", "--tls-key", f"{certs}/server.key"],
+                              env=env, stdout=subprocess.PIPE, stderr=open(tmp_path / "server.log", "w"), text=True)
+    try:
+        assert server.stdout.readline().startswith("listening on")
+        command = [f"{BIN}/fidelis", "admin", "tenant", "create", "trusted", "--server", f"127.0.0.1:{port}", "--tls"]
+        refused = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+        assert refused.returncode != 0 and "CERTIFICATE_VERIFY_FAILED" in refused.stderr
+        in_namespace = ["unshare", "--mount", "--propagation", "private", "sh", "-c", f'mount --bind "$0" {bundle} && exec "$@"', f"{certs}/ca.pem", *command]
+        accepted = subprocess.run(in_namespace, env=env, capture_output=True, text=True, timeout=60)
+        if accepted.returncode != 0 and "mount" in accepted.stderr and "fidelis" not in accepted.stderr:
+            pytest.skip(f"cannot make a mount namespace here: {accepted.stderr.strip()}")
+        assert accepted.returncode == 0, accepted.stderr
+        assert accepted.stdout.strip().startswith("fk_")
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
