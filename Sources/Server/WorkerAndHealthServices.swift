@@ -30,7 +30,7 @@ extension WorkerService: Fidelis_V1_WorkerService.ServiceProtocol {
   func leaseJob(request: ServerRequest<Fidelis_V1_LeaseJobRequest>, context: ServerContext) async throws -> ServerResponse<Fidelis_V1_LeaseJobResponse> {
     let certificate = try authenticate(request.metadata, context)
     let m = request.message
-    guard !m.workerID.isEmpty else { throw RPCError(code: .invalidArgument, message: "worker_id is required") }
+    try Self.check(m)
     let deadline = ContinuousClock.now + .milliseconds(min(max(Int(m.waitMs), 0), 30_000))
     // Long poll: look again every 50 ms until a job is there or the wait is over.
     while true {
@@ -46,6 +46,13 @@ extension WorkerService: Fidelis_V1_WorkerService.ServiceProtocol {
     let request = leaseRequest(m, certificate: certificate)
     guard let lease = try await mapStoreErrors({ try await coordinator.store.leaseNextJob(request) }) else { return nil }
     return leasedJob(lease, for: request)
+  }
+
+  /// A lease request names its worker and at most a few kinds (each list of kinds has a
+  /// statement of its own, kept for the next time).
+  static func check(_ m: Fidelis_V1_LeaseJobRequest) throws {
+    guard !m.workerID.isEmpty else { throw RPCError(code: .invalidArgument, message: "worker_id is required") }
+    guard m.kinds.count <= 16 else { throw RPCError(code: .invalidArgument, message: "at most 16 job kinds per lease (got \(m.kinds.count))") }
   }
 
   func leaseRequest(_ m: Fidelis_V1_LeaseJobRequest, certificate: String) -> LeaseRequest {
@@ -137,6 +144,7 @@ extension WorkerService: Fidelis_V1_WorkerService.ServiceProtocol {
       }
     }
     guard let header else { throw RPCError(code: .invalidArgument, message: "missing header") }
+    if header.hasLeaseNext && !header.leaseNext.workerID.isEmpty { try Self.check(header.leaseNext) }
     // The next job is leased in the same transaction; a failure to lease it leaves the success stored.
     let next =
       header.hasLeaseNext && !header.leaseNext.workerID.isEmpty && !coordinator.isDraining

@@ -204,6 +204,16 @@ struct ServiceTests {
         #expect(error?.message.contains(text) == true, "\(error?.message ?? "")")
       }
       #expect(try await jobs.listJobs(.init(), metadata: h.auth(key)).jobs.isEmpty)
+      // A worker's lease request must name the worker and at most 16 kinds.
+      let workers = Fidelis_V1_WorkerService.Client(wrapping: client)
+      for (request, text) in [
+        (Fidelis_V1_LeaseJobRequest.with { $0.kinds = ["profile"] }, "worker_id"),
+        (.with { $0.workerID = "w"; $0.kinds = Array(repeating: "profile", count: 17) }, "at most 16"),
+      ] {
+        let error = await #expect(throws: RPCError.self) { try await workers.leaseJob(request, metadata: h.auth(h.workerToken)) }
+        #expect(error?.code == .invalidArgument)
+        #expect(error?.message.contains(text) == true, "\(error?.message ?? "")")
+      }
       // A file that cannot be read fails its job with the line and the reason, without retries.
       let broken = try await h.upload(client, key: key, "name,value\nx,1\n")
       let job = try await jobs.submitJob(.with { $0.datasetID = broken.id; $0.kind = "profile" }, metadata: h.auth(key))
