@@ -132,7 +132,7 @@ public struct TransactionIngestor {
   private var firstMonthFirstLine: Int?
   private var allYearFirst = true
   /// Parts a chunk is cut into: one per core, and one for small chunks.
-  private let parallelParts = max(1, min(8, ProcessInfo.processInfo.activeProcessorCount))
+  private let parallelParts = max(1, min(8, activeCores))
 
   /// Creates an ingestor with the given options.
   public init(options: IngestOptions = IngestOptions()) {
