@@ -177,6 +177,37 @@ public struct FidelisStore: Sendable {
     migrator.registerMigration("v2 worker certificate") { db in
       try db.alter(table: "jobAttempt") { t in t.add(column: "workerCertificate", .text) }
     }
+    // The scheduler looked at every tenant with queued work on each lease (0.66 ms a lease
+    // with 500 of them). Each tenant now carries its queued and running counts, kept by
+    // triggers on every change of a job's state (so no code path can forget one), and an
+    // index puts the next tenant to serve first.
+    migrator.registerMigration("v3 tenant job counts") { db in
+      try db.alter(table: "tenant") { t in
+        t.add(column: "queuedJobs", .integer).notNull().defaults(to: 0)
+        t.add(column: "runningJobs", .integer).notNull().defaults(to: 0)
+      }
+      try db.execute(
+        sql: """
+          UPDATE tenant SET
+            queuedJobs = (SELECT COUNT(*) FROM job WHERE job.tenantId = tenant.id AND job.state = 'queued'),
+            runningJobs = (SELECT COUNT(*) FROM job WHERE job.tenantId = tenant.id AND job.state = 'running');
+          CREATE TRIGGER job_counts_after_insert AFTER INSERT ON job BEGIN
+            UPDATE tenant SET queuedJobs = queuedJobs + (NEW.state = 'queued'), runningJobs = runningJobs + (NEW.state = 'running')
+            WHERE id = NEW.tenantId;
+          END;
+          CREATE TRIGGER job_counts_after_update AFTER UPDATE OF state ON job WHEN OLD.state IS NOT NEW.state BEGIN
+            UPDATE tenant SET
+              queuedJobs = queuedJobs - (OLD.state = 'queued') + (NEW.state = 'queued'),
+              runningJobs = runningJobs - (OLD.state = 'running') + (NEW.state = 'running')
+            WHERE id = NEW.tenantId;
+          END;
+          CREATE TRIGGER job_counts_after_delete AFTER DELETE ON job BEGIN
+            UPDATE tenant SET queuedJobs = queuedJobs - (OLD.state = 'queued'), runningJobs = runningJobs - (OLD.state = 'running')
+            WHERE id = OLD.tenantId;
+          END;
+          CREATE INDEX tenant_next_to_serve ON tenant(runningJobs, lastLeasedAt, id) WHERE queuedJobs > 0;
+          """)
+    }
     return migrator
   }
 

@@ -70,13 +70,14 @@ extension FidelisStore {
       }
       return (existing, false)
     }
-    guard let tenant = try Self.tenant(db, id: tenantId) else { throw StoreError.notFound("no tenant \(tenantId)") }
+    guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM tenant WHERE id = ?"), arguments: [tenantId]) else {
+      throw StoreError.notFound("no tenant \(tenantId)")
+    }
+    let tenant = try TenantRecord(row: row)
     _ = try Self.dataset(db, tenantId: tenantId, id: datasetId)
     let limit = limits(tenant).queued
-    // Counting stops at the limit: a submit costs the same however long the queue is.
-    let queued = try Int.fetchOne(
-      db.cachedStatement(sql: "SELECT COUNT(*) FROM (SELECT 1 FROM job WHERE tenantId = ? AND state = ? LIMIT ?)"),
-      arguments: [tenantId, JobState.queued.rawValue, limit]) ?? 0
+    // The tenant's count, kept by the job triggers: a submit costs the same however long the queue is.
+    let queued: Int = row["queuedJobs"]
     if queued >= limit { throw StoreError.resourceExhausted("the tenant already has \(queued) queued jobs (limit \(limit)); wait for some to finish") }
     var job = JobRecord(
       seq: nil, id: Self.newID("job"), tenantId: tenantId, datasetId: datasetId, kind: kind, options: options,
@@ -204,17 +205,14 @@ extension FidelisStore {
     let now = Self.now()
     let kindFilter = request.kinds.isEmpty ? "" : " AND kind IN (\(request.kinds.map { _ in "?" }.joined(separator: ",")))"
     let kindArguments = StatementArguments(request.kinds)
-    // Statements are prepared once per kind list: this runs for every job.
-    let tenants = try db.cachedStatement(
-      sql: """
-        SELECT t.*, (SELECT COUNT(*) FROM job r WHERE r.tenantId = t.id AND r.state = 'running') AS running
-        FROM tenant t
-        WHERE EXISTS (SELECT 1 FROM job WHERE tenantId = t.id AND state = 'queued'\(kindFilter))
-        ORDER BY running, t.lastLeasedAt, t.id
-        """)
-    for row in try Row.fetchAll(tenants, arguments: kindArguments) {
+    // Statements are prepared once per kind list: this runs for every job. Tenants come
+    // in serving order from an index, with their counts: the first one under its running
+    // limit with a queued job of these kinds is served, whatever the number of tenants.
+    let tenants = try Row.fetchCursor(
+      db.cachedStatement(sql: "SELECT * FROM tenant WHERE queuedJobs > 0 ORDER BY runningJobs, lastLeasedAt, id"))
+    while let row = try tenants.next() {
       let tenant = try TenantRecord(row: row)
-      let running: Int = row["running"]
+      let running: Int = row["runningJobs"]
       guard running < limits(tenant).running else { continue }
       let oldest = try db.cachedStatement(sql: "SELECT * FROM job WHERE tenantId = ? AND state = 'queued'\(kindFilter) ORDER BY seq LIMIT 1")
       guard var job = try JobRecord.fetchOne(oldest, arguments: [tenant.id] + kindArguments) else { continue }

@@ -251,6 +251,88 @@ struct StoreTests {
     #expect(try store.jobs(tenantId: t.id, state: .queued, limit: 2000).count == 1200)
   }
 
+  /// The tenants' queued and running counts as the triggers keep them, and as counted.
+  func counts(_ store: FidelisStore) throws -> (kept: [String: [Int]], counted: [String: [Int]]) {
+    try store.writer.read { db in
+      let kept = try Row.fetchAll(db, sql: "SELECT id, queuedJobs, runningJobs FROM tenant").reduce(into: [String: [Int]]()) {
+        $0[$1["id"]] = [$1["queuedJobs"], $1["runningJobs"]]
+      }
+      let counted = try Row.fetchAll(
+        db,
+        sql: """
+          SELECT id, (SELECT COUNT(*) FROM job WHERE tenantId = tenant.id AND state = 'queued') AS q,
+                     (SELECT COUNT(*) FROM job WHERE tenantId = tenant.id AND state = 'running') AS r FROM tenant
+          """
+      ).reduce(into: [String: [Int]]()) { $0[$1["id"]] = [$1["q"], $1["r"]] }
+      return (kept, counted)
+    }
+  }
+
+  @Test("each tenant's queued and running counts follow every change of a job's state")
+  func tenantCounts() throws {
+    let store = try makeStore(maxAttempts: 2)
+    let (a, _) = try store.createTenant(name: "A")
+    let (b, _) = try store.createTenant(name: "B")
+    let da = try uploadDataset(store, tenant: a.id)
+    let db = try uploadDataset(store, tenant: b.id)
+    func check(_ expected: [String: [Int]], sourceLocation: SourceLocation = #_sourceLocation) throws {
+      let (kept, counted) = try counts(store)
+      #expect(kept == counted, sourceLocation: sourceLocation)
+      #expect(kept == expected, sourceLocation: sourceLocation)
+    }
+    let jobsA = try (0..<5).map { _ in try store.submitJob(tenantId: a.id, datasetId: da, kind: "profile", options: Data(), idempotencyKey: nil).job }
+    _ = try store.submitJob(tenantId: b.id, datasetId: db, kind: "profile", options: Data(), idempotencyKey: nil)
+    try check([a.id: [5, 0], b.id: [1, 0]])
+    _ = try store.cancelJob(tenantId: a.id, id: jobsA[4].id)  // queued → cancelled
+    let leases = try (0..<4).compactMap { _ in try store.leaseNextJob(worker: "w", host: "h", kinds: [], leaseMillis: 60_000) }
+    try check([a.id: [1, 3], b.id: [0, 1]])  // fair: B is served too
+    let leasedA = leases.filter { $0.tenant.id == a.id }
+    try store.completeJob(jobId: leasedA[0].job.id, leaseId: leasedA[0].leaseId, artifacts: [])  // running → succeeded
+    _ = try store.failJob(jobId: leasedA[1].job.id, leaseId: leasedA[1].leaseId, error: "x", retryable: true, cancelled: false)  // → queued
+    try check([a.id: [2, 1], b.id: [0, 1]])
+    _ = try store.expireLeases(now: FidelisStore.now() + 120_000)  // running → queued again (attempts left)
+    try check([a.id: [3, 0], b.id: [1, 0]])
+    let again = try #require(try store.leaseNextJob(worker: "w", host: "h", kinds: [], leaseMillis: 1))
+    _ = try store.cancelJob(tenantId: again.tenant.id, id: again.job.id)  // cancel asked, still running
+    _ = try store.expireLeases(now: FidelisStore.now() + 120_000)  // → cancelled
+    let (kept, counted) = try counts(store)
+    #expect(kept == counted)
+    #expect(kept.values.map { $0[1] }.allSatisfy { $0 == 0 })
+    // Deleting a tenant's jobs (as deleting the tenant would) keeps the counts true.
+    try store.writer.write { db in try db.execute(sql: "DELETE FROM job WHERE tenantId = ?", arguments: [a.id]) }
+    let (keptAfter, countedAfter) = try counts(store)
+    #expect(keptAfter == countedAfter)
+    #expect(keptAfter[a.id] == [0, 0])
+  }
+
+  @Test("upgrading a store counts the jobs already there")
+  func countsMigration() throws {
+    let queue = try DatabaseQueue(configuration: FidelisStore.makeConfiguration())
+    try FidelisStore.migrator.migrate(queue, upTo: "v2 worker certificate")
+    try queue.write { db in
+      try db.execute(sql: "INSERT INTO tenant (id, name, createdAt, maxQueuedJobs, maxRunningJobs, maxDatasetBytes, defaultLanguage) VALUES ('ten_1', 'T', 0, 0, 0, 0, 'en')")
+      for (i, state) in ["queued", "queued", "running", "succeeded"].enumerated() {
+        try db.execute(
+          sql: """
+            INSERT INTO job (id, tenantId, datasetId, kind, options, state, attempt, maxAttempts, stage, progress, cancelRequested, createdAt)
+            VALUES (?, 'ten_1', 'ds_1', 'profile', x'', ?, 0, 3, '', 0, 0, 0)
+            """, arguments: ["job_\(i)", state])
+      }
+    }
+    let store = try FidelisStore(queue)
+    #expect(try counts(store).kept == ["ten_1": [2, 1]])
+  }
+
+  @Test("the scheduler finds the next tenant through an index, however many tenants wait")
+  func schedulerUsesIndex() throws {
+    let store = try makeStore()
+    let plan = try store.writer.read { db in
+      try String.fetchAll(db, sql: "EXPLAIN QUERY PLAN SELECT * FROM tenant WHERE queuedJobs > 0 ORDER BY runningJobs, lastLeasedAt, id", arguments: [], adapter: ColumnMapping(["detail": "detail"]))
+    }
+    #expect(plan.contains { $0.contains("tenant_next_to_serve") }, "\(plan)")
+    #expect(!plan.contains { $0.contains("TEMP B-TREE") }, "\(plan)")
+  }
+
   @Test("a dataset in use cannot be deleted; an unfinished upload is invisible and removed")
   func datasets() throws {
     let store = try makeStore()
