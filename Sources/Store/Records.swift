@@ -29,6 +29,7 @@ public struct TenantRecord: Codable, Sendable, Equatable, FetchableRecord, Persi
 
 // Written out rather than derived from Codable: read on every lease.
 extension TenantRecord {
+  /// Reads a `tenant` row (its job counts, kept by triggers, are read where needed).
   public init(row: Row) throws {
     id = row[Columns.id]
     name = row[Columns.name]
@@ -164,6 +165,7 @@ public struct JobRecord: Codable, Sendable, Equatable, FetchableRecord, MutableP
 // Written out rather than derived from Codable: every job goes through these several times,
 // and the Codable path was a tenth of the coordinator's time.
 extension JobRecord {
+  /// Reads a `job` row.
   public init(row: Row) throws {
     seq = row[Columns.seq]
     id = row[Columns.id]
@@ -187,6 +189,7 @@ extension JobRecord {
     finishedAt = row[Columns.finishedAt]
   }
 
+  /// Writes every column of a `job` row.
   public func encode(to container: inout PersistenceContainer) {
     container[Columns.seq] = seq
     container[Columns.id] = id
