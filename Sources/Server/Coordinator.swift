@@ -66,6 +66,14 @@ public final class Coordinator: Sendable {
     self.adminTokenHash = FidelisStore.hashKey(configuration.adminToken)
   }
 
+  /// Jobs queued (or queued again) since the start, counted after their commit: waiting
+  /// leases look in the store again when it moves.
+  var jobsQueued: Int { queuedCounter.load(ordering: .acquiring) }
+  private let queuedCounter = Atomic<Int>(0)
+
+  /// Counts a job just queued, once it is committed.
+  func noteJobsQueued() { queuedCounter.add(1, ordering: .releasing) }
+
   /// True once a drain began: no new jobs are taken or leased.
   public var isDraining: Bool { drainingFlag.load(ordering: .acquiring) }
 

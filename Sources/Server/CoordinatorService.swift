@@ -68,7 +68,9 @@ public struct CoordinatorService: Service {
     let interval = coordinator.configuration.reaperIntervalMillis
     while !stopped.flag.load(ordering: .acquiring) {
       do {
-        for job in try coordinator.store.expireLeases() {
+        let expired = try coordinator.store.expireLeases()
+        if expired.contains(where: { $0.state == .queued }) { coordinator.noteJobsQueued() }
+        for job in expired {
           coordinator.logger.warning(
             "lease expired", metadata: ["tenant": "\(job.tenantId)", "job": "\(job.id)", "state": "\(job.state.rawValue)", "attempt": "\(job.attempt)"])
         }

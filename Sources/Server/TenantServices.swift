@@ -144,6 +144,7 @@ extension JobService: Fidelis_V1_JobService.ServiceProtocol {
       try await coordinator.store.submitJob(tenantId: tenant.id, datasetId: m.datasetID, kind: kind, options: options, idempotencyKey: m.idempotencyKey)
     }
     if created {
+      coordinator.noteJobsQueued()
       coordinator.logger.info("job submitted", metadata: ["tenant": "\(tenant.id)", "job": "\(job.id)", "kind": "\(kind)", "dataset": "\(m.datasetID)"])
     }
     return ServerResponse(message: try coordinator.message(job, details: false))

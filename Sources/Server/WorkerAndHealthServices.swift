@@ -32,12 +32,19 @@ extension WorkerService: Fidelis_V1_WorkerService.ServiceProtocol {
     let m = request.message
     try Self.check(m)
     let deadline = ContinuousClock.now + .milliseconds(min(max(Int(m.waitMs), 0), 30_000))
-    // Long poll: look again every 50 ms until a job is there or the wait is over.
+    // Long poll: every 50 ms, look in the store again if a job was queued since the last
+    // look (and at least every second, for what no signal covers). Idle workers then cost
+    // the store one look a second each, not twenty.
     while true {
       if coordinator.isDraining { return ServerResponse(message: .with { $0.draining = true }) }
+      // Read before the look: a job queued after it moves the count on.
+      let queuedBefore = coordinator.jobsQueued
+      let looked = ContinuousClock.now
       if let job = try await leaseOnce(m, certificate: certificate) { return ServerResponse(message: .with { $0.job = job }) }
-      if ContinuousClock.now >= deadline || context.cancellation.isCancelled { return ServerResponse(message: .init()) }
-      try? await Task.sleep(for: .milliseconds(50))
+      repeat {
+        if ContinuousClock.now >= deadline || context.cancellation.isCancelled { return ServerResponse(message: .init()) }
+        try? await Task.sleep(for: .milliseconds(50))
+      } while coordinator.jobsQueued == queuedBefore && ContinuousClock.now - looked < .seconds(1) && !coordinator.isDraining
     }
   }
 
@@ -165,6 +172,7 @@ extension WorkerService: Fidelis_V1_WorkerService.ServiceProtocol {
     _ = try authenticate(request.metadata, context)
     let m = request.message
     let job = try mapStoreErrors { try coordinator.store.failJob(jobId: m.jobID, leaseId: m.leaseID, error: m.error, retryable: m.retryable, cancelled: m.cancelled) }
+    if job.state == .queued { coordinator.noteJobsQueued() }
     coordinator.logger.info("job attempt ended", metadata: ["tenant": "\(job.tenantId)", "job": "\(job.id)", "state": "\(job.state.rawValue)", "error": "\(m.error)"])
     return ServerResponse(message: .init())
   }
