@@ -34,12 +34,49 @@ public struct AnalysisOptions: Sendable, Codable, Equatable {
 
   /// Checks the ranges; the message names the option and its allowed values.
   public func validate() throws(AnalysisError) {
-    if let k = clusters, !(2...12).contains(k) { throw .invalidOption("clusters must be between 2 and 12 (got \(k))") }
-    if !(1...3650).contains(atRiskDays) { throw .invalidOption("at_risk_days must be between 1 and 3650 (got \(atRiskDays))") }
-    if !(atRiskDays + 1...3650).contains(lostDays) { throw .invalidOption("lost_days must be above at_risk_days (\(atRiskDays)) and at most 3650 (got \(lostDays))") }
-    if !(1...120).contains(clvMonths) { throw .invalidOption("clv_months must be between 1 and 120 (got \(clvMonths))") }
-    if !(0...0.5).contains(monthlyDiscountRate) { throw .invalidOption("monthly_discount_rate must be between 0 and 0.5 (got \(monthlyDiscountRate))") }
-    if currency.count != 3 || !currency.allSatisfy({ $0.isUppercase && $0.isASCII }) { throw .invalidOption("currency must be an ISO 4217 code such as EUR (got '\(currency)')") }
+    // Every bound is checked with comparisons, never by building a range from the input:
+    // a range whose bounds come from a request traps when they cross.
+    if let k = clusters, k < 2 || k > 12 { throw .invalidOption("clusters must be between 2 and 12 (got \(k))") }
+    if atRiskDays < 1 || atRiskDays >= Self.maxDays {
+      throw .invalidOption("at_risk_days must be between 1 and \(Self.maxDays - 1), below lost_days (got \(atRiskDays))")
+    }
+    if lostDays <= atRiskDays || lostDays > Self.maxDays {
+      throw .invalidOption("lost_days must be above at_risk_days (\(atRiskDays)) and at most \(Self.maxDays) (got \(lostDays))")
+    }
+    if clvMonths < 1 || clvMonths > 120 { throw .invalidOption("clv_months must be between 1 and 120 (got \(clvMonths))") }
+    if !(monthlyDiscountRate >= 0 && monthlyDiscountRate <= 0.5) {
+      throw .invalidOption("monthly_discount_rate must be between 0 and 0.5 (got \(monthlyDiscountRate))")
+    }
+    if currency.count != 3 || !currency.allSatisfy({ $0.isUppercase && $0.isASCII }) {
+      throw .invalidOption("currency must be an ISO 4217 code such as EUR (got '\(currency.prefix(40))')")
+    }
+    if let day = asOfDay, day < DateWindow.earliestDay || day > DateWindow.latestReferenceDay {
+      throw .invalidOption("as_of must be between \(isoDate(DateWindow.earliestDay)) and \(isoDate(DateWindow.latestReferenceDay)) (got \(isoDate(day)))")
+    }
+    if !(thresholds.inactiveDays >= 1 && thresholds.inactiveDays <= Self.maxDays) {
+      throw .invalidOption("the inactive-customer alert needs 1 to \(Self.maxDays) days (got \(thresholds.inactiveDays))")
+    }
+    if !(thresholds.orderValueDrop > 0 && thresholds.orderValueDrop < 1) {
+      throw .invalidOption("the order-value alert needs a drop between 0 and 1 (got \(thresholds.orderValueDrop))")
+    }
+    if !(thresholds.monthlyChurn > 0 && thresholds.monthlyChurn < 1) {
+      throw .invalidOption("the churn alert needs a monthly churn between 0 and 1 (got \(thresholds.monthlyChurn))")
+    }
+    if !(thresholds.minSatisfaction >= 1 && thresholds.minSatisfaction <= 5) {
+      throw .invalidOption("the satisfaction alert needs a score between 1 and 5 (got \(thresholds.minSatisfaction))")
+    }
+    if !(responseRate > 0 && responseRate <= 1) { throw .invalidOption("response_rate must be above 0 and at most 1 (got \(responseRate))") }
+  }
+
+  /// Longest period, in days, that `at_risk_days` and `lost_days` may name (ten years).
+  public static let maxDays = 3650
+
+  /// Checks the reference date against the purchases read: it may not fall before the last
+  /// one (a purchase after it would have a negative recency).
+  public func validate(lastPurchaseDay: Int) throws(AnalysisError) {
+    if let day = asOfDay, day < lastPurchaseDay {
+      throw .invalidOption("as_of \(isoDate(day)) is before the last purchase of the data (\(isoDate(lastPurchaseDay))): pick that day or a later one, or leave as_of empty")
+    }
   }
 }
 
@@ -91,8 +128,17 @@ public struct CustomerResults: Sendable {
   }
 }
 
+/// A text field of a CSV export: neutralised for spreadsheets, then quoted when needed.
+///
+/// A cell that starts with `=`, `+`, `-`, `@`, a tab or a carriage return is a formula to
+/// Excel, LibreOffice and Google Sheets (`=cmd|' /C calc'!A0` runs a program): such a value
+/// gets a leading apostrophe, which spreadsheets show as text and do not evaluate (OWASP,
+/// "CSV Injection").
 func csvField(_ text: String) -> String {
-  text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" }) ? "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : text
+  var value = text
+  if let first = value.unicodeScalars.first, ["=", "+", "-", "@", "\t", "\r"].contains(first) { value = "'" + value }
+  let needsQuotes = value.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" || $0 == "\r\n" })
+  return needsQuotes ? "\"" + value.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : value
 }
 
 func fixed(_ value: Double, _ digits: Int) -> String { String(format: "%.\(digits)f", value) }
@@ -116,6 +162,7 @@ public enum Analyzer {
     }
     try options.validate()
     guard data.orderCount > 0 else { throw .noUsableRows(data.quality) }
+    if let last = data.orderDay.max() { try options.validate(lastPurchaseDay: Int(last)) }
     try stage("customers", 0.30)
     let table = CustomerTable(data, asOfDay: options.asOfDay)
     let n = table.count

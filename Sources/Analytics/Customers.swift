@@ -24,6 +24,8 @@ public struct CustomerTable: Sendable {
   public var lastDataDay: Int
   /// Index of each customer in the `TransactionData` it was built from.
   public var sourceIndex: [Int32]
+  /// The orders of the source `TransactionData`, by customer (in row order), then by day.
+  public var ordersByCustomer: [Int32]
 
   /// Number of customers.
   public var count: Int { ids.count }
@@ -89,5 +91,6 @@ public struct CustomerTable: Sendable {
     self.asOfDay = asOf
     self.sourceIndex = keep.map { Int32($0) }
     self.lastDataDay = lastData
+    self.ordersByCustomer = order.map { Int32($0) }
   }
 }

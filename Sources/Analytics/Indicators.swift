@@ -15,46 +15,77 @@ enum Indicators {
     let firstMonth = monthIndex(ofDay: data.orderDay.lazy.map(Int.init).min()!)
     let lastMonth = monthIndex(ofDay: table.lastDataDay)
     let months = lastMonth - firstMonth + 1
-    var active = [UInt8](repeating: 0, count: n * months)  // had an order in the month
-    var inBase = [UInt8](repeating: 0, count: n * months)  // had an order in the window ending with the month
+    // Per month: customers active in it, in the active base at its end (an order in the
+    // window (end − atRiskDays, end]), in the base at the end of the month before, and in
+    // both. Counted customer by customer over their orders in day order, so that the cost
+    // grows with orders and the months they cover, never with customers × months.
     var monthOrders = [Int](repeating: 0, count: months)
     var monthRevenue = [Double](repeating: 0, count: months)
+    var activeCounts = [Int](repeating: 0, count: months)
+    var baseCounts = [Int](repeating: 0, count: months)
+    var previousBaseCounts = [Int](repeating: 0, count: months)
+    var retainedCounts = [Int](repeating: 0, count: months)
+    var cohortSize = [Int](repeating: 0, count: months)
+    var cohortActive = [[Int]](repeating: [], count: months)
+    for m in 0..<months { cohortActive[m] = [Int](repeating: 0, count: months - m) }
     // Window end of each month: its last day, or the last day of data for the final month.
     let monthEnds = (0..<months).map { m -> Int in
       let index = firstMonth + m
       let (y, mo) = (index / 12, index % 12 + 1)
       return min(daysFromCivil(year: y, month: mo, day: Int(daysInMonth(year: y, month: mo))), table.lastDataDay)
     }
-    for o in 0..<orders {
-      let c = Int(row[Int(data.orderCustomer[o])])
-      let day = Int(data.orderDay[o])
-      let m = monthIndex(ofDay: day) - firstMonth
-      active[c * months + m] = 1
-      monthOrders[m] += 1
-      monthRevenue[m] += data.orderAmount[o]
-      // The order keeps the customer in the active base of every month whose window
-      // (end − atRiskDays, end] contains it.
-      var k = m
-      while k < months && monthEnds[k] - atRiskDays < day {
-        inBase[c * months + k] = 1
-        k += 1
+    // Rows keep their customers' source order, so the table's order by (source, day) is
+    // also by (row, day).
+    let byCustomer = table.ordersByCustomer
+    /// Adds one customer's months in the base, a run [start, end) of consecutive months.
+    func countBase(_ start: Int, _ end: Int) {
+      for k in start..<end {
+        baseCounts[k] += 1
+        if k > start { retainedCounts[k] += 1 }
       }
+      // In the base at the end of each month of the run: counted as the previous base of
+      // the month after it.
+      for k in (start + 1)..<min(end + 1, months) { previousBaseCounts[k] += 1 }
+    }
+    var i = 0
+    while i < byCustomer.count {
+      let c = row[Int(data.orderCustomer[Int(byCustomer[i])])]
+      let cohort = monthIndex(ofDay: Int(table.firstDay[Int(c)])) - firstMonth
+      cohortSize[cohort] += 1
+      var lastActive = -1
+      var run: (start: Int, end: Int)? = nil
+      while i < byCustomer.count && row[Int(data.orderCustomer[Int(byCustomer[i])])] == c {
+        let o = Int(byCustomer[i])
+        i += 1
+        let day = Int(data.orderDay[o])
+        let m = monthIndex(ofDay: day) - firstMonth
+        monthOrders[m] += 1
+        monthRevenue[m] += data.orderAmount[o]
+        if m != lastActive {
+          activeCounts[m] += 1
+          cohortActive[cohort][m - cohort] += 1
+          lastActive = m
+        }
+        // The order keeps the customer in the active base of every month whose window
+        // (end − atRiskDays, end] contains it: from its own month to the first month past it.
+        var k = m
+        while k < months && monthEnds[k] - atRiskDays < day { k += 1 }
+        guard k > m else { continue }
+        if let current = run, m <= current.end {
+          run = (current.start, max(current.end, k))
+        } else {
+          if let current = run { countBase(current.start, current.end) }
+          run = (m, k)
+        }
+      }
+      if let current = run { countBase(current.start, current.end) }
     }
     var monthly: [AnalysisResult.MonthFigures] = []
     var newCustomers = [Int](repeating: 0, count: months)
     for c in 0..<n { newCustomers[monthIndex(ofDay: Int(table.firstDay[c])) - firstMonth] += 1 }
     var churns: [Double] = []
     for m in 0..<months {
-      var activeCount = 0, baseCount = 0, previousBase = 0, retained = 0
-      for c in 0..<n {
-        activeCount += Int(active[c * months + m])
-        let now = inBase[c * months + m] == 1
-        if now { baseCount += 1 }
-        if m > 0 && inBase[c * months + m - 1] == 1 {
-          previousBase += 1
-          if now { retained += 1 }
-        }
-      }
+      let (activeCount, baseCount, previousBase, retained) = (activeCounts[m], baseCounts[m], previousBaseCounts[m], retainedCounts[m])
       var retention: Double?
       if m > 0 && previousBase > 0 { retention = Double(retained) / Double(previousBase) }
       if let retention { churns.append(1 - retention) }
@@ -62,15 +93,6 @@ enum Indicators {
         month: monthLabel(firstMonth + m), activeCustomers: activeCount, newCustomers: newCustomers[m], orders: monthOrders[m], revenue: monthRevenue[m],
         averageOrderValue: monthOrders[m] > 0 ? monthRevenue[m] / Double(monthOrders[m]) : 0, activeBase: baseCount, retention: retention,
         churn: retention.map { 1 - $0 }))
-    }
-    // Cohorts by month of first order.
-    var cohortSize = [Int](repeating: 0, count: months)
-    var cohortActive = [[Int]](repeating: [], count: months)
-    for m in 0..<months { cohortActive[m] = [Int](repeating: 0, count: months - m) }
-    for c in 0..<n {
-      let cohort = monthIndex(ofDay: Int(table.firstDay[c])) - firstMonth
-      cohortSize[cohort] += 1
-      for m in cohort..<months where active[c * months + m] == 1 { cohortActive[cohort][m - cohort] += 1 }
     }
     let cohorts = (0..<months).compactMap { m -> AnalysisResult.Cohort? in
       guard cohortSize[m] > 0 else { return nil }
@@ -129,7 +151,10 @@ enum Indicators {
   static func binIndex(_ value: Double, edges: [Double]) -> Int {
     guard edges.count > 1 else { return 0 }
     let width = edges[1] - edges[0]
-    return min(edges.count - 1, max(0, Int(value / width)))
+    let position = value / width
+    // Checked before the conversion: Int(_:) traps on a value it cannot hold.
+    guard position.isFinite else { return position > 0 ? edges.count - 1 : 0 }
+    return min(edges.count - 1, max(0, Int(min(position, Double(edges.count)))))
   }
 
   /// 1, 2, 2.5 or 5 × a power of ten, at least `raw`.

@@ -22,12 +22,16 @@ extension Fidelis_V1_JobOptions {
     var options = AnalysisOptions()
     if clusters != 0 { options.clusters = Int(clusters) }
     if !asOf.isEmpty {
-      guard let day = parseISODate(asOf) else { throw InvalidJobOption(message: "as_of must be a date YYYY-MM-DD (got '\(asOf)')") }
+      guard let day = parseISODate(asOf) else { throw InvalidJobOption(message: "as_of must be a date YYYY-MM-DD (got '\(asOf.prefix(40))')") }
       options.asOfDay = day
     }
     if seed != 0 { options.seed = seed }
     if atRiskDays != 0 { options.atRiskDays = Int(atRiskDays) }
-    if lostDays != 0 { options.lostDays = Int(lostDays) } else if options.atRiskDays >= options.lostDays { options.lostDays = options.atRiskDays * 2 }
+    if lostDays != 0 {
+      options.lostDays = Int(lostDays)
+    } else if options.atRiskDays >= options.lostDays {
+      options.lostDays = min(options.atRiskDays * 2, AnalysisOptions.maxDays)
+    }
     if clvMonths != 0 { options.clvMonths = Int(clvMonths) }
     if monthlyDiscountRate != 0 { options.monthlyDiscountRate = monthlyDiscountRate }
     if !currency.isEmpty { options.currency = currency }
@@ -45,7 +49,7 @@ extension Fidelis_V1_JobOptions {
   /// The report language: the job's, else the tenant's default.
   public func reportLanguage(defaultLanguage: String) throws(InvalidJobOption) -> String {
     let language = self.language.isEmpty ? defaultLanguage : self.language.lowercased()
-    guard ["en", "fr"].contains(language) else { throw InvalidJobOption(message: "language must be en or fr (got '\(self.language)')") }
+    guard ["en", "fr"].contains(language) else { throw InvalidJobOption(message: "language must be en or fr (got '\(self.language.prefix(40))')") }
     return language
   }
 
@@ -54,13 +58,16 @@ extension Fidelis_V1_JobOptions {
     var ingest = IngestOptions()
     for (role, name) in columns {
       guard ColumnRole(rawValue: role.lowercased()) != nil else {
-        throw InvalidJobOption(message: "unknown column role '\(role)' (roles: \(ColumnRole.allCases.map(\.rawValue).joined(separator: ", ")))")
+        throw InvalidJobOption(message: "unknown column role '\(role.prefix(40))' (roles: \(ColumnRole.allCases.map(\.rawValue).joined(separator: ", ")))")
       }
       guard !name.isEmpty else { throw InvalidJobOption(message: "column \(role) needs a header name") }
+      guard name.utf8.count <= 200, !name.contains("\0") else {
+        throw InvalidJobOption(message: "the header name of column \(role) must have at most 200 bytes and no NUL character")
+      }
       ingest.columns[role.lowercased()] = name
     }
     if !dateOrder.isEmpty {
-      guard let order = DateOrder(rawValue: dateOrder.lowercased()) else { throw InvalidJobOption(message: "date_order must be dmy, mdy or ymd (got '\(dateOrder)')") }
+      guard let order = DateOrder(rawValue: dateOrder.lowercased()) else { throw InvalidJobOption(message: "date_order must be dmy, mdy or ymd (got '\(dateOrder.prefix(40))')") }
       ingest.dateOrder = order
     }
     return ingest

@@ -12,9 +12,13 @@ public struct CSVFormatError: Error, Equatable, Sendable, CustomStringConvertibl
   /// What is wrong, for a person.
   public var reason: String
 
+  /// Longest reason kept: a reason may quote the file (a header of a million names), and
+  /// it travels in messages and job records of bounded size.
+  public static let maxReasonLength = 1000
+
   public init(line: Int, reason: String) {
     self.line = line
-    self.reason = reason
+    self.reason = reason.count > Self.maxReasonLength ? reason.prefix(Self.maxReasonLength) + "…" : reason
   }
 
   public var description: String { "line \(line): \(reason)" }
@@ -311,4 +315,54 @@ struct CSVQuoting: Sendable {
       return .content
     }
   }
+}
+
+/// Files from old Mac software end their lines with a lone carriage return. Such a file
+/// reads as one endless line; its line ends are turned into line feeds before tokenizing.
+/// The kind of line end is decided by the first one met: CR LF and LF files pass unchanged.
+struct LineEnds: Sendable {
+  private enum Kind { case undecided, lineFeed, carriageReturnOnly }
+  private var kind = Kind.undecided
+  /// The last chunk ended with a CR: the next byte tells CR LF from CR alone.
+  private var endedWithCarriageReturn = false
+
+  /// True once the file is known to end its lines with CR alone.
+  var areCarriageReturns: Bool { kind == .carriageReturnOnly }
+
+  /// Looks at the next chunk while the kind is not known yet.
+  mutating func observe(_ chunk: UnsafeBufferPointer<UInt8>) {
+    guard kind == .undecided, !chunk.isEmpty else { return }
+    if endedWithCarriageReturn {
+      kind = chunk[chunk.startIndex] == 0x0A ? .lineFeed : .carriageReturnOnly
+      return
+    }
+    for i in chunk.indices {
+      if chunk[i] == 0x0A {
+        kind = .lineFeed
+        return
+      }
+      if chunk[i] == 0x0D {
+        // A CR at the very end of a chunk may be the first half of CR LF: the next chunk tells.
+        guard i + 1 < chunk.endIndex else {
+          endedWithCarriageReturn = true
+          return
+        }
+        kind = chunk[i + 1] == 0x0A ? .lineFeed : .carriageReturnOnly
+        return
+      }
+    }
+  }
+
+  /// `bytes` with every CR made a LF.
+  static func converted(_ bytes: some Sequence<UInt8>) -> [UInt8] {
+    bytes.map { $0 == 0x0D ? 0x0A : $0 }
+  }
+}
+
+/// At most `limit` names, each cut at 40 characters, then how many more: for messages that
+/// quote a file's header.
+func abbreviatedList(_ names: [String], limit: Int = 20) -> String {
+  let shown = names.prefix(limit).map { $0.count > 40 ? $0.prefix(40) + "…" : $0 }
+  let rest = names.count - shown.count
+  return shown.joined(separator: ", ") + (rest > 0 ? " and \(rest) more" : "")
 }

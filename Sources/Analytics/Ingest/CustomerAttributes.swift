@@ -32,10 +32,17 @@ public struct CustomerAttributesIngestor {
   public mutating func consume(_ chunk: [UInt8]) throws {
     var tokenizer = self.tokenizer
     defer { self.tokenizer = tokenizer }
-    try chunk.withUnsafeBufferPointer { buffer in
+    chunk.withUnsafeBufferPointer { lineEnds.observe($0) }
+    // A CR at the end of the first chunk of a CR-only file was read as part of CR LF: rare
+    // enough (one position in a megabyte) to leave.
+    let bytes = lineEnds.areCarriageReturns ? LineEnds.converted(chunk) : chunk
+    try bytes.withUnsafeBufferPointer { buffer in
       try tokenizer.consume(buffer) { try self.handle($0) }
     }
   }
+
+  /// How the file ends its lines.
+  private var lineEnds = LineEnds()
 
   /// Ends the file: the attributes by customer id, rows read, and counts of unusable values.
   public mutating func finish() throws -> (attributes: [String: CustomerAttributes], rows: Int, problems: [String: Int]) {

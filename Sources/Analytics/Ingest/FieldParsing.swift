@@ -231,3 +231,25 @@ public func parseFlag(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
   default: return false
   }
 }
+
+/// The dates a purchase may carry. A date outside is a typing or export error (a default of
+/// 1900-01-01, a 9999-12-31 "never"), and would make the analysis cover centuries: such rows
+/// are rejected and counted, so that an analysis costs what its data weighs, not what its
+/// dates say.
+public enum DateWindow {
+  /// 1900-01-01: no purchase history of a living business starts earlier.
+  public static let earliestDay = daysFromCivil(year: 1900, month: 1, day: 1)
+  /// The latest reference date an analysis accepts (2200-12-31).
+  public static let latestReferenceDay = daysFromCivil(year: 2200, month: 12, day: 31)
+
+  /// The last day a purchase may carry when a file is read on `today` (a day number): the
+  /// next day, for time zones ahead of the reader's.
+  public static func latestPurchaseDay(today: Int) -> Int { today + 1 }
+
+  /// Today's day number on this machine's clock (UTC).
+  public static func today() -> Int { Int((Date().timeIntervalSince1970 / 86_400).rounded(.down)) }
+}
+
+/// The largest amount of a line, in absolute value: beyond it a figure is an export error
+/// (or an overflow), and sums of millions of such lines would lose every cent.
+public let largestLineAmount = 1e12

@@ -117,6 +117,8 @@ extension RowLayout {
       row.amount = q * p
       if q < 0 { returned = true }
     }
+    // Infinite or absurd amounts (1e309, forty digits) would poison every sum after them.
+    guard row.amount.isFinite, abs(row.amount) <= largestLineAmount else { return reject(.amountOutOfRange) }
     if row.amount < 0 { returned = true }
     if isRetailExport, let order, record.withField(order, { $0.first == UInt8(ascii: "C") || $0.first == UInt8(ascii: "c") }) {
       returned = true

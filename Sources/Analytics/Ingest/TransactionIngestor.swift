@@ -26,10 +26,15 @@ public struct IngestOptions: Sendable, Codable, Equatable {
   public var columns: [String: String] = [:]
   /// Day/month order of slashed dates; nil: detected from the data (day first when nothing tells).
   public var dateOrder: DateOrder?
+  /// The last day (day number) a purchase may carry; later ones are rejected as out of
+  /// range. nil: `DateWindow.latestReferenceDay`. Readers set it to the day after the file
+  /// was received.
+  public var latestDay: Int?
 
-  public init(columns: [String: String] = [:], dateOrder: DateOrder? = nil) {
+  public init(columns: [String: String] = [:], dateOrder: DateOrder? = nil, latestDay: Int? = nil) {
     self.columns = columns
     self.dateOrder = dateOrder
+    self.latestDay = latestDay
   }
 }
 
@@ -38,6 +43,10 @@ public enum RejectReason: String, CaseIterable, Sendable, Codable {
   case missingCustomer = "missing customer"
   case badDate = "bad date"
   case badAmount = "bad amount"
+  /// Before 1900 or after the day the file was received (`DateWindow`).
+  case dateOutOfRange = "date out of range"
+  /// Not a finite number, or beyond `largestLineAmount`.
+  case amountOutOfRange = "amount out of range"
   case zeroAmount = "zero amount"
   case returned = "return"
   case duplicateLine = "duplicate line"
@@ -131,6 +140,12 @@ public struct TransactionIngestor {
   private var firstDayFirstLine: Int?
   private var firstMonthFirstLine: Int?
   private var allYearFirst = true
+  /// How the file ends its lines.
+  private var lineEnds = LineEnds()
+  /// Longest header line read, in bytes.
+  static let longestHeader = 4 << 20
+  /// Most columns a header may name.
+  static let mostColumns = 10_000
   /// Parts a chunk is cut into: one per core, and one for small chunks.
   private let parallelParts = max(1, min(8, activeCores))
 
@@ -152,9 +167,22 @@ public struct TransactionIngestor {
         encoding = looksLikeUTF8(chunk) ? .utf8 : .windows1252
       }
     }
-    pending.append(contentsOf: bytes)
+    let wasCarriageReturns = lineEnds.areCarriageReturns
+    lineEnds.observe(bytes)
+    if lineEnds.areCarriageReturns {
+      // Decided now: what is pending was read before the decision.
+      if !wasCarriageReturns { pending = LineEnds.converted(pending) }
+      pending.append(contentsOf: LineEnds.converted(bytes))
+    } else {
+      pending.append(contentsOf: bytes)
+    }
     if layout == nil {
-      guard try readHeaderIfComplete(isEnd: false) else { return }
+      guard try readHeaderIfComplete(isEnd: false) else {
+        if pending.count > Self.longestHeader {
+          throw CSVFormatError(line: 1, reason: "no line break in the first \(Self.longestHeader >> 20) MiB: this is not a CSV file with a header line")
+        }
+        return
+      }
     }
     try parsePending(isEnd: false)
   }
@@ -348,6 +376,9 @@ public struct TransactionIngestor {
 
   private mutating func readHeader(_ record: CSVTokenizer.Record) throws {
     let encoding = record.encoding
+    guard record.count <= Self.mostColumns else {
+      throw CSVFormatError(line: record.line, reason: "the header has \(record.count) columns; at most \(Self.mostColumns) are read")
+    }
     let names = (0..<record.count).map { record.string($0, encoding: encoding) }
     let normalized = names.map(normalizeHeader)
     var mapping: [ColumnRole: Int] = [:]
@@ -356,7 +387,7 @@ public struct TransactionIngestor {
         throw CSVFormatError(line: record.line, reason: "unknown column role '\(roleName)' (roles: \(ColumnRole.allCases.map(\.rawValue).joined(separator: ", ")))")
       }
       guard let index = normalized.firstIndex(of: normalizeHeader(headerName)) else {
-        throw CSVFormatError(line: record.line, reason: "no column named '\(headerName)' for \(roleName); the header has: \(names.joined(separator: ", "))")
+        throw CSVFormatError(line: record.line, reason: "no column named '\(headerName)' for \(roleName); the header has: \(abbreviatedList(names))")
       }
       mapping[role] = index
     }
@@ -366,7 +397,7 @@ public struct TransactionIngestor {
       }
     }
     guard mapping[.customer] != nil else {
-      throw CSVFormatError(line: record.line, reason: "no customer column (expected one of customer_id, CustomerID, client…; or map it with --column customer=NAME); the header has: \(names.joined(separator: ", "))")
+      throw CSVFormatError(line: record.line, reason: "no customer column (expected one of customer_id, CustomerID, client…; or map it with --column customer=NAME); the header has: \(abbreviatedList(names))")
     }
     guard mapping[.date] != nil else {
       throw CSVFormatError(line: record.line, reason: "no date column (expected order_date, InvoiceDate, date…; or map it with --column date=NAME)")
@@ -423,14 +454,18 @@ public struct TransactionIngestor {
     data.orderDay.reserveCapacity(orderRaw.count)
     var keep = [Bool](repeating: true, count: orderRaw.count)
     var dropped = false
+    let earliest = DateWindow.earliestDay
+    let latest = options.latestDay ?? DateWindow.latestReferenceDay
     for (i, raw) in orderRaw.enumerated() {
-      if let day = raw.day(order: order) {
+      let day = raw.day(order: order)
+      if let day, Int(day) >= earliest, Int(day) <= latest {
         data.orderDay.append(day)
       } else {
         data.orderDay.append(0)
         keep[i] = false
         dropped = true
-        data.quality.rejected[RejectReason.badDate.rawValue, default: 0] += Int(orderLines[i])
+        let reason: RejectReason = day == nil ? .badDate : .dateOutOfRange
+        data.quality.rejected[reason.rawValue, default: 0] += Int(orderLines[i])
         data.quality.rowsUsed -= Int(orderLines[i])
       }
     }
