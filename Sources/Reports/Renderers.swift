@@ -104,24 +104,86 @@ public enum ReportRenderer {
       """
   }
 
+  /// HTML text of report text: Markdown escapes of data (`MarkdownText.literal`) removed,
+  /// then `&`, `<`, `>` and `"` escaped.
   static func escape(_ text: String) -> String {
-    text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
+    MarkdownText.unescaped(text).replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
   }
 
   /// Escapes, then turns **bold** into <strong>.
+  /// HTML of a line of report text: `**` toggles bold, a backslash-escaped character
+  /// (data, `MarkdownText.literal`) is that character and never markup.
   static func inline(_ text: String) -> String {
-    let escaped = escape(text)
     var out = ""
     var bold = false
-    var rest = Substring(escaped)
-    while let range = rest.range(of: "**") {
-      out += rest[..<range.lowerBound]
-      out += bold ? "</strong>" : "<strong>"
-      bold.toggle()
-      rest = rest[range.upperBound...]
+    var characters = Array(text)[...]
+    while let character = characters.first {
+      characters = characters.dropFirst()
+      if character == "\\", let next = characters.first, MarkdownText.escapable.contains(next) {
+        out += escapeCharacter(next)
+        characters = characters.dropFirst()
+      } else if character == "*", characters.first == "*" {
+        out += bold ? "</strong>" : "<strong>"
+        bold.toggle()
+        characters = characters.dropFirst()
+      } else {
+        out += escapeCharacter(character)
+      }
     }
-    out += rest
     if bold { out += "</strong>" }
+    return out
+  }
+
+  static func escapeCharacter(_ character: Character) -> String {
+    switch character {
+    case "&": "&amp;"
+    case "<": "&lt;"
+    case ">": "&gt;"
+    case "\"": "&quot;"
+    default: String(character)
+    }
+  }
+}
+
+/// Text taken from the data (a tenant's name, customer ids, category names) inside report
+/// text, which is Markdown: every character that Markdown could read as markup is escaped,
+/// and line breaks become spaces, so that data can never open a heading, a link, an image,
+/// raw HTML or a table cell. The HTML renderer removes the escapes.
+public enum MarkdownText {
+  /// ASCII punctuation that CommonMark lets a backslash escape and that can start markup.
+  static let escapable: Set<Character> = ["\\", "`", "*", "_", "[", "]", "<", ">", "#", "!", "|", "~", "&", "-", "+", "="]
+  /// Escaped anywhere: the others (`-`, `+`, `=`) only start markup at the start of a line.
+  static let escapedAnywhere: Set<Character> = ["\\", "`", "*", "_", "[", "]", "<", ">", "#", "!", "|", "~", "&"]
+
+  /// `text` as literal Markdown.
+  public static func literal(_ text: String) -> String {
+    var out = ""
+    out.reserveCapacity(text.count)
+    for character in text {
+      if character.isNewline || character == "\t" {
+        out.append(" ")
+      } else {
+        if escapedAnywhere.contains(character) || (out.isEmpty && escapable.contains(character)) { out.append("\\") }
+        out.append(character)
+      }
+    }
+    return out
+  }
+
+  /// `literal`'s escapes removed.
+  static func unescaped(_ text: String) -> String {
+    guard text.contains("\\") else { return text }
+    var out = ""
+    var characters = Array(text)[...]
+    while let character = characters.first {
+      characters = characters.dropFirst()
+      if character == "\\", let next = characters.first, escapable.contains(next) {
+        out.append(next)
+        characters = characters.dropFirst()
+      } else {
+        out.append(character)
+      }
+    }
     return out
   }
 }

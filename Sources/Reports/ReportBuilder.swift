@@ -133,7 +133,7 @@ public struct ReportBuilder {
     blocks += predictedValue()
     blocks += nextSteps()
     blocks += methodology()
-    let title = t("Customer retention report", "Rapport de fidélisation client") + (tenantName.isEmpty ? "" : " – " + tenantName)
+    let title = t("Customer retention report", "Rapport de fidélisation client") + (tenantName.isEmpty ? "" : " – " + MarkdownText.literal(tenantName))
     let subtitle = t(
       "\(f.count(r.customers)) customers, orders from \(f.date(r.period.first)) to \(f.date(r.period.last)), as of \(f.date(r.asOf))",
       "\(f.count(r.customers)) clients, commandes du \(f.date(r.period.first)) au \(f.date(r.period.last)), au \(f.date(r.asOf))")
@@ -472,10 +472,10 @@ public struct ReportBuilder {
       blocks.append(.heading(level: 2, text: t("Category preferences per group", "Préférences de catégories par groupe")))
       blocks.append(.chart(Chart(
         title: t("Revenue share of each category, per lifecycle group", "Part du chiffre d'affaires de chaque catégorie, par groupe"),
-        kind: .donuts(groups: c.byGroup.map { (groupName($0.group), $0.shares) }, sliceLabels: c.categories.map { $0 == "other" ? t("other", "autres") : $0 }),
+        kind: .donuts(groups: c.byGroup.map { (groupName($0.group), $0.shares) }, sliceLabels: c.categories.map { $0 == "other" ? t("other", "autres") : MarkdownText.literal($0) }),
         xLabel: "", yLabel: "")))
       blocks.append(.table(.init(
-        header: [t("Group", "Groupe")] + c.categories.map { $0 == "other" ? t("other", "autres") : $0 },
+        header: [t("Group", "Groupe")] + c.categories.map { $0 == "other" ? t("other", "autres") : MarkdownText.literal($0) },
         rows: c.byGroup.map { [groupName($0.group)] + $0.shares.map { f.percent($0) } }, numeric: Set(1...c.categories.count))))
     }
     return blocks
@@ -504,7 +504,7 @@ public struct ReportBuilder {
         "Parmi les 20 % de clients au chiffre d'affaires le plus élevé, ceux dont la probabilité d'être encore actifs est comprise entre \(f.percent(band.lowerBound, digits: 0)) et \(f.percent(band.upperBound, digits: 0)) : à risque, et encore à la portée d'un contact personnel.")))
       blocks.append(.table(.init(
         header: [t("Customer", "Client"), t("Revenue so far", "CA réalisé"), t("Recency (days)", "Récence (jours)"), t("Probability active", "Probabilité active"), t("Predicted value", "Valeur prédite")],
-        rows: c.valuableAtRisk.map { [$0.customerId, f.money($0.revenue), f.count($0.recency), f.percent($0.probabilityAlive), f.money($0.predictedClv)] }, numeric: [1, 2, 3, 4])))
+        rows: c.valuableAtRisk.map { [MarkdownText.literal($0.customerId), f.money($0.revenue), f.count($0.recency), f.percent($0.probabilityAlive), f.money($0.predictedClv)] }, numeric: [1, 2, 3, 4])))
     }
     return blocks
   }
@@ -618,6 +618,8 @@ public struct ReportBuilder {
     case "missing customer": return "client manquant"
     case "bad date": return "date illisible"
     case "bad amount": return "montant illisible"
+    case "date out of range": return "date hors limites"
+    case "amount out of range": return "montant hors limites"
     case "zero amount": return "montant nul"
     case "return": return "retour"
     case "duplicate line": return "ligne en double"
