@@ -28,6 +28,8 @@ public struct TenantDefaults: Sendable {
   public var maxRunningJobs = 8
   public var maxDatasetBytes: Int64 = 1 << 30
   public var maxAttempts = 3
+  /// Bytes a tenant may store in all (datasets and reports).
+  public var maxStorageBytes: Int64 = 10 << 30
 
   public init() {}
 }
@@ -46,6 +48,10 @@ public struct FidelisStore: Sendable {
   let groupCommit: GroupCommit
   /// The connection that checkpoints a file store's write-ahead log.
   var checkpointer: DatabaseQueue?
+  /// The locked data directory of a file store (held as long as the store).
+  public private(set) var dataDirectory: DataDirectory?
+  /// What the operator should know about the opening (a check skipped for time).
+  public private(set) var startupNotes: [String] = []
 
   /// Opens the store on `writer` and migrates it.
   public init(_ writer: any DatabaseWriter, defaults: TenantDefaults = TenantDefaults()) throws {
@@ -56,12 +62,30 @@ public struct FidelisStore: Sendable {
   }
 
   /// Opens (creating when needed) the database file `fidelis.sqlite` in `directory`, in WAL mode.
-  public static func open(directory: URL, defaults: TenantDefaults = TenantDefaults()) throws -> FidelisStore {
-    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-    let path = directory.appendingPathComponent("fidelis.sqlite").path
-    let pool = try DatabasePool(path: path, configuration: makeConfiguration())
+  ///
+  /// The directory is made private (0700, files 0600) and locked for this process: a second
+  /// coordinator on it is refused. An empty or damaged database file is refused with the
+  /// reason (`StoreOpenError`), never replaced; the structural check gives up after
+  /// `checkTimeout` and says so in `startupNotes`.
+  public static func open(directory: URL, defaults: TenantDefaults = TenantDefaults(), checkTimeout: Duration = .seconds(30)) throws -> FidelisStore {
+    // Files created from here on (the log, the shared memory) are the owner's alone.
+    umask(0o077)
+    let dataDirectory = try DataDirectory(directory)
+    try dataDirectory.checkDatabaseFile()
+    let path = dataDirectory.databasePath
+    let pool: DatabasePool
+    do {
+      pool = try DatabasePool(path: path, configuration: makeConfiguration())
+    } catch let error as DatabaseError {
+      throw StoreOpenError(description: "cannot open the store \(path): \(error.message ?? "\(error.resultCode)")")
+    }
+    var notes: [String] = []
+    if let note = try quickCheck(pool, timeout: checkTimeout) { notes.append(note) }
     var store = try FidelisStore(pool, defaults: defaults)
     store.checkpointer = try DatabaseQueue(path: path, configuration: makeConfiguration())
+    store.dataDirectory = dataDirectory
+    store.startupNotes = notes
+    try dataDirectory.makeFilesPrivate()
     return store
   }
 
@@ -208,6 +232,17 @@ public struct FidelisStore: Sendable {
           CREATE INDEX tenant_next_to_serve ON tenant(runningJobs, lastLeasedAt, id) WHERE queuedJobs > 0;
           """)
     }
+    // Hardening: a storage quota per tenant, and what a job's lost leases say (how many
+    // attempts ended without a word from their worker, and the last such worker, which the
+    // next lease avoids while another can take the job).
+    migrator.registerMigration("v4 storage quota and lost leases") { db in
+      try db.alter(table: "tenant") { t in t.add(column: "maxStorageBytes", .integer).notNull().defaults(to: 0) }
+      try db.alter(table: "job") { t in
+        t.add(column: "lostLeases", .integer).notNull().defaults(to: 0)
+        t.add(column: "lostWorker", .text)
+        t.add(column: "lostAt", .integer)
+      }
+    }
     return migrator
   }
 
@@ -253,19 +288,23 @@ public struct FidelisStore: Sendable {
 
 extension FidelisStore {
   /// Creates a tenant and its first key; returns the tenant and the key (shown once).
-  public func createTenant(name: String, maxQueuedJobs: Int = 0, maxRunningJobs: Int = 0, maxDatasetBytes: Int64 = 0, language: String = "en") throws -> (TenantRecord, String) {
+  public func createTenant(
+    name: String, maxQueuedJobs: Int = 0, maxRunningJobs: Int = 0, maxDatasetBytes: Int64 = 0, maxStorageBytes: Int64 = 0, language: String = "en"
+  ) throws -> (TenantRecord, String) {
     let trimmed = name.trimmingCharacters(in: .whitespacesAndNewlines)
     guard !trimmed.isEmpty, trimmed.count <= 200 else { throw StoreError.invalidArgument("a tenant name must have 1 to 200 characters") }
     guard ["en", "fr"].contains(language) else { throw StoreError.invalidArgument("language must be en or fr (got '\(language)')") }
-    guard maxQueuedJobs >= 0, maxRunningJobs >= 0, maxDatasetBytes >= 0 else { throw StoreError.invalidArgument("limits must not be negative") }
+    guard maxQueuedJobs >= 0, maxRunningJobs >= 0, maxDatasetBytes >= 0, maxStorageBytes >= 0 else { throw StoreError.invalidArgument("limits must not be negative") }
     let key = Self.newAPIKey()
     let now = Self.now()
     let tenant = TenantRecord(
       id: Self.newID("ten"), name: trimmed, createdAt: now, maxQueuedJobs: maxQueuedJobs, maxRunningJobs: maxRunningJobs, maxDatasetBytes: maxDatasetBytes,
-      defaultLanguage: language, lastLeasedAt: 0)
+      maxStorageBytes: maxStorageBytes, defaultLanguage: language, lastLeasedAt: 0)
     try writer.write { db in
-      if try TenantRecord.filter(TenantRecord.Columns.name == trimmed).fetchCount(db) > 0 {
-        throw StoreError.failedPrecondition("a tenant named '\(trimmed)' already exists")
+      // Names differ by more than case ("Acme" and "ACME" are one business to a person).
+      let folded = trimmed.lowercased()
+      if let existing = try String.fetchAll(db, sql: "SELECT name FROM tenant").first(where: { $0.lowercased() == folded }) {
+        throw StoreError.failedPrecondition("a tenant named '\(existing)' already exists")
       }
       try tenant.insert(db)
       try APIKeyRecord(hash: Self.hashKey(key), tenantId: tenant.id, createdAt: now).insert(db)
@@ -313,11 +352,12 @@ extension FidelisStore {
     try TenantRecord.fetchOne(db.cachedStatement(sql: "SELECT * FROM tenant WHERE id = ?"), arguments: [id])
   }
 
-  func limits(_ tenant: TenantRecord) -> (queued: Int, running: Int, bytes: Int64) {
+  func limits(_ tenant: TenantRecord) -> (queued: Int, running: Int, bytes: Int64, storage: Int64) {
     (
       tenant.maxQueuedJobs > 0 ? tenant.maxQueuedJobs : defaults.maxQueuedJobs,
       tenant.maxRunningJobs > 0 ? tenant.maxRunningJobs : defaults.maxRunningJobs,
-      tenant.maxDatasetBytes > 0 ? tenant.maxDatasetBytes : defaults.maxDatasetBytes
+      tenant.maxDatasetBytes > 0 ? tenant.maxDatasetBytes : defaults.maxDatasetBytes,
+      tenant.maxStorageBytes > 0 ? tenant.maxStorageBytes : defaults.maxStorageBytes
     )
   }
 }
@@ -438,5 +478,26 @@ final class CheckedKeys: Sendable {
       state.tenants.removeAll()
       state.generation += 1
     }
+  }
+}
+
+// MARK: - Storage quota
+
+extension FidelisStore {
+  /// Bytes the tenant stores (its datasets, uploads in progress included, and its reports)
+  /// and its quota.
+  public func storageUse(_ tenant: TenantRecord) throws -> (used: Int64, quota: Int64) {
+    let used = try writer.read { db in
+      let datasets = try Int64.fetchOne(db, sql: "SELECT COALESCE(SUM(sizeBytes), 0) FROM dataset WHERE tenantId = ?", arguments: [tenant.id]) ?? 0
+      let uploading = try Int64.fetchOne(
+        db,
+        sql: """
+          SELECT COALESCE(SUM(length(data)), 0) FROM datasetChunk
+          WHERE datasetId IN (SELECT id FROM dataset WHERE tenantId = ? AND state = 'uploading')
+          """, arguments: [tenant.id]) ?? 0
+      let reports = try Int64.fetchOne(db, sql: "SELECT COALESCE(SUM(length(data)), 0) FROM artifact WHERE tenantId = ?", arguments: [tenant.id]) ?? 0
+      return datasets + uploading + reports
+    }
+    return (used, limits(tenant).storage)
   }
 }

@@ -6,6 +6,8 @@ public struct Lease: Sendable, Equatable {
   public var job: JobRecord
   public var leaseId: String
   public var tenant: TenantRecord
+  /// When the job's dataset was uploaded (ms since 1970).
+  public var datasetCreatedAt: Int64 = 0
 }
 
 /// Who asks for a job, and for which kinds (all when empty).
@@ -170,11 +172,13 @@ extension FidelisStore {
     }
   }
 
-  /// The tenant's succeeded jobs with their report formats and total size.
-  public func reports(tenantId: String) throws -> [(job: JobRecord, formats: [String], size: Int64)] {
+  /// The tenant's succeeded jobs with their report formats and total size, newest first:
+  /// at most `limit`, older than the job numbered `before` when given.
+  public func reports(tenantId: String, limit: Int = 100, before: Int64? = nil) throws -> [(job: JobRecord, formats: [String], size: Int64)] {
     try writer.read { db in
-      let jobs = try JobRecord.filter(JobRecord.Columns.tenantId == tenantId && JobRecord.Columns.state == JobState.succeeded.rawValue)
-        .order(JobRecord.Columns.seq.desc).fetchAll(db)
+      var request = JobRecord.filter(JobRecord.Columns.tenantId == tenantId && JobRecord.Columns.state == JobState.succeeded.rawValue)
+      if let before { request = request.filter(JobRecord.Columns.seq < before) }
+      let jobs = try request.order(JobRecord.Columns.seq.desc).limit(limit).fetchAll(db)
       return try jobs.map { job in
         let rows = try Row.fetchAll(db, sql: "SELECT format, length(data) AS size FROM artifact WHERE jobId = ? ORDER BY format", arguments: [job.id])
         return (job, rows.map { $0["format"] }, rows.reduce(Int64(0)) { $0 + ($1["size"] as Int64) })
@@ -214,8 +218,15 @@ extension FidelisStore {
       let tenant = try TenantRecord(row: row)
       let running: Int = row["runningJobs"]
       guard running < limits(tenant).running else { continue }
-      let oldest = try db.cachedStatement(sql: "SELECT * FROM job WHERE tenantId = ? AND state = 'queued'\(kindFilter) ORDER BY seq LIMIT 1")
-      guard var job = try JobRecord.fetchOne(oldest, arguments: [tenant.id] + kindArguments) else { continue }
+      // A job whose last worker went silent goes to another worker first; the same worker
+      // may take it back after a lease's time, when no other did.
+      let oldest = try db.cachedStatement(
+        sql: """
+          SELECT * FROM job WHERE tenantId = ? AND state = 'queued'\(kindFilter)
+          AND (lostWorker IS NULL OR lostWorker <> ? OR lostAt < ?) ORDER BY seq LIMIT 1
+          """)
+      let process = Self.workerProcess(request.worker)
+      guard var job = try JobRecord.fetchOne(oldest, arguments: [tenant.id] + kindArguments + [process, now - request.leaseMillis]) else { continue }
       let leaseId = Self.newID("lease")
       job.state = .running
       job.attempt += 1
@@ -240,7 +251,8 @@ extension FidelisStore {
       try db.cachedStatement(sql: "UPDATE tenant SET lastLeasedAt = ? WHERE id = ?").execute(arguments: [now, tenant.id])
       var served = tenant
       served.lastLeasedAt = now
-      return Lease(job: job, leaseId: leaseId, tenant: served)
+      let received = try Int64.fetchOne(db.cachedStatement(sql: "SELECT createdAt FROM dataset WHERE id = ?"), arguments: [job.datasetId]) ?? 0
+      return Lease(job: job, leaseId: leaseId, tenant: served, datasetCreatedAt: received)
     }
     return nil
   }
@@ -300,8 +312,10 @@ extension FidelisStore {
     job.finishedAt = now
     job.leaseId = nil
     job.leaseExpiresAt = nil
+    // An earlier attempt's error stays in that attempt's record, not on a job that succeeded.
+    job.error = nil
     try db.cachedStatement(
-      sql: "UPDATE job SET state = ?, stage = ?, progress = ?, finishedAt = ?, leaseId = NULL, leaseExpiresAt = NULL WHERE seq = ? AND state = 'running'"
+      sql: "UPDATE job SET state = ?, stage = ?, progress = ?, finishedAt = ?, leaseId = NULL, leaseExpiresAt = NULL, error = NULL WHERE seq = ? AND state = 'running'"
     ).execute(arguments: [job.state, job.stage, job.progress, job.finishedAt, job.seq])
     try Self.endAttempt(db, job: jobId, leaseId: leaseId, outcome: "succeeded", error: nil, at: now)
     guard let next else { return nil }
@@ -347,17 +361,31 @@ extension FidelisStore {
 
   /// Takes back every lease past its expiry: the job is queued again while attempts
   /// remain, failed with the reason after the last, cancelled if a cancel was asked.
-  /// Returns the jobs changed.
+  ///
+  /// A worker that lets its lease run out has died (a crash, a kill for lack of memory) or
+  /// lost the network while it ran the job. After `maxLostLeases` such attempts the job is
+  /// failed, saying so, rather than allowed to take down one worker after another; the next
+  /// lease goes to another worker first. Returns the jobs changed.
   public func expireLeases(now: Int64 = FidelisStore.now()) throws -> [JobRecord] {
     try writer.write { db in
       let expired = try JobRecord.filter(JobRecord.Columns.state == JobState.running.rawValue && JobRecord.Columns.leaseExpiresAt < now).fetchAll(db)
       return try expired.map { old in
         var job = old
-        let reason = "lease of worker \(job.leaseWorker ?? "?") expired (attempt \(job.attempt) of \(job.maxAttempts))"
+        let worker = job.leaseWorker ?? "?"
+        let row = try Row.fetchOne(db, sql: "SELECT lostLeases, lostWorker FROM job WHERE seq = ?", arguments: [job.seq])
+        let lost = (row?["lostLeases"] as Int? ?? 0) + 1
+        let previous: String? = row?["lostWorker"]
+        var reason = "lease of worker \(worker) expired (attempt \(job.attempt) of \(job.maxAttempts))"
         if job.cancelRequested {
           job.state = .cancelled
           job.stage = "cancelled"
           job.finishedAt = now
+        } else if lost >= Self.maxLostLeases {
+          job.state = .failed
+          job.stage = "failed"
+          job.finishedAt = now
+          reason = "the job lost its worker \(lost) times (\(previous.map { "\($0), then " } ?? "")\(Self.workerProcess(worker))): each worker process stopped answering while running it, "
+            + "which is what a crash or a kill for lack of memory does on this input (or a network cut). It is not retried; the workers' logs say more"
         } else if job.attempt < job.maxAttempts {
           job.state = .queued
           job.stage = "queued"
@@ -372,9 +400,21 @@ extension FidelisStore {
         job.leaseExpiresAt = nil
         job.leaseWorker = nil
         try job.update(db)
+        try db.execute(
+          sql: "UPDATE job SET lostLeases = ?, lostWorker = ?, lostAt = ? WHERE seq = ?", arguments: [lost, Self.workerProcess(worker), now, job.seq])
         return job
       }
     }
+  }
+
+  /// Attempts that may end with a silent worker before a job fails.
+  public static let maxLostLeases = 2
+
+  /// The worker process of a worker id: a process with several slots names them `NAME/SLOT`,
+  /// and a crash ends them all.
+  static func workerProcess(_ worker: String) -> String {
+    guard let slash = worker.lastIndex(of: "/"), worker[worker.index(after: slash)...].allSatisfy(\.isNumber) else { return worker }
+    return String(worker[..<slash])
   }
 
   /// Number of running jobs (all tenants).

@@ -11,6 +11,8 @@ public struct TenantRecord: Codable, Sendable, Equatable, FetchableRecord, Persi
   public var maxQueuedJobs: Int
   public var maxRunningJobs: Int
   public var maxDatasetBytes: Int64
+  /// Bytes of datasets and reports in all; 0: the coordinator's default.
+  public var maxStorageBytes: Int64 = 0
   public var defaultLanguage: String
   /// When a job of this tenant was last leased; the fair scheduler serves the longest-waiting tenant first.
   public var lastLeasedAt: Int64
@@ -22,6 +24,7 @@ public struct TenantRecord: Codable, Sendable, Equatable, FetchableRecord, Persi
     public static let maxQueuedJobs = Column(CodingKeys.maxQueuedJobs)
     public static let maxRunningJobs = Column(CodingKeys.maxRunningJobs)
     public static let maxDatasetBytes = Column(CodingKeys.maxDatasetBytes)
+    public static let maxStorageBytes = Column(CodingKeys.maxStorageBytes)
     public static let defaultLanguage = Column(CodingKeys.defaultLanguage)
     public static let lastLeasedAt = Column(CodingKeys.lastLeasedAt)
   }
@@ -37,6 +40,7 @@ extension TenantRecord {
     maxQueuedJobs = row[Columns.maxQueuedJobs]
     maxRunningJobs = row[Columns.maxRunningJobs]
     maxDatasetBytes = row[Columns.maxDatasetBytes]
+    maxStorageBytes = row[Columns.maxStorageBytes]
     defaultLanguage = row[Columns.defaultLanguage]
     lastLeasedAt = row[Columns.lastLeasedAt]
   }

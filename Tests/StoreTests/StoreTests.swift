@@ -170,15 +170,15 @@ struct StoreTests {
     defer { try? FileManager.default.removeItem(at: directory) }
     var defaults = TenantDefaults()
     defaults.maxQueuedJobs = 40
-    let store = try FidelisStore.open(directory: directory, defaults: defaults)
-    let (t, _) = try store.createTenant(name: "T")
-    let d = try uploadDataset(store, tenant: t.id)
-    let outcomes = await withTaskGroup(of: String.self) { group in
+    var store: FidelisStore? = try FidelisStore.open(directory: directory, defaults: defaults)
+    let (t, _) = try store!.createTenant(name: "T")
+    let d = try uploadDataset(store!, tenant: t.id)
+    let outcomes = await withTaskGroup(of: String.self) { [store] group in
       for i in 0..<100 {
         group.addTask {
           do {
             // One in ten names a dataset that does not exist.
-            _ = try await store.submitJob(
+            _ = try await store!.submitJob(
               tenantId: t.id, datasetId: i % 10 == 0 ? "ds_missing" : d, kind: "profile", options: Data(), idempotencyKey: "k\(i)")
             return "queued"
           } catch StoreError.notFound {
@@ -195,8 +195,10 @@ struct StoreTests {
       return counts
     }
     #expect(outcomes == ["queued": 40, "not found": 10, "queue full": 50])
-    #expect(try store.jobs(tenantId: t.id, state: nil, limit: 1000).count == 40)
-    // What was answered is stored: a new store on the same file sees the same jobs.
+    #expect(try store!.jobs(tenantId: t.id, state: nil, limit: 1000).count == 40)
+    // What was answered is stored: a new store on the same file sees the same jobs (once
+    // the first has closed: one store per directory at a time).
+    store = nil
     let reopened = try FidelisStore.open(directory: directory, defaults: defaults)
     #expect(try reopened.jobs(tenantId: t.id, state: .queued, limit: 1000).count == 40)
   }
