@@ -91,6 +91,10 @@ public nonisolated struct Fidelis_V1_TenantLimits: Sendable {
 
   public var maxDatasetBytes: Int64 = 0
 
+  /// Bytes of datasets and reports the tenant may hold in all; uploads past it are refused
+  /// with RESOURCE_EXHAUSTED.
+  public var maxStorageBytes: Int64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -660,10 +664,17 @@ public nonisolated struct Fidelis_V1_ReportSummary: Sendable {
   public init() {}
 }
 
+/// Newest first, a page at a time.
 public nonisolated struct Fidelis_V1_ListReportsRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
+
+  /// default 100, at most 1000
+  public var pageSize: Int32 = 0
+
+  /// next_page_token of the previous page; empty: the first page
+  public var pageToken: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -676,6 +687,9 @@ public nonisolated struct Fidelis_V1_ListReportsResponse: Sendable {
   // methods supported on all messages.
 
   public var reports: [Fidelis_V1_ReportSummary] = []
+
+  /// empty on the last page
+  public var nextPageToken: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -777,6 +791,12 @@ public nonisolated struct Fidelis_V1_LeasedJob: @unchecked Sendable {
   public var hasThresholds: Bool {_storage._thresholds != nil}
   /// Clears the value of `thresholds`. Subsequent reads from it will return its default value.
   public mutating func clearThresholds() {_uniqueStorage()._thresholds = nil}
+
+  /// When the dataset was uploaded: purchases dated more than a day later are rejected rows.
+  public var datasetReceivedUnixMs: Int64 {
+    get {_storage._datasetReceivedUnixMs}
+    set {_uniqueStorage()._datasetReceivedUnixMs = newValue}
+  }
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1037,7 +1057,7 @@ nonisolated extension Fidelis_V1_JobState: SwiftProtobuf._ProtoNameProviding {
 
 nonisolated extension Fidelis_V1_TenantLimits: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".TenantLimits"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}max_queued_jobs\0\u{3}max_running_jobs\0\u{3}max_dataset_bytes\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}max_queued_jobs\0\u{3}max_running_jobs\0\u{3}max_dataset_bytes\0\u{3}max_storage_bytes\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1048,6 +1068,7 @@ nonisolated extension Fidelis_V1_TenantLimits: SwiftProtobuf.Message, SwiftProto
       case 1: try { try decoder.decodeSingularInt32Field(value: &self.maxQueuedJobs) }()
       case 2: try { try decoder.decodeSingularInt32Field(value: &self.maxRunningJobs) }()
       case 3: try { try decoder.decodeSingularInt64Field(value: &self.maxDatasetBytes) }()
+      case 4: try { try decoder.decodeSingularInt64Field(value: &self.maxStorageBytes) }()
       default: break
       }
     }
@@ -1063,6 +1084,9 @@ nonisolated extension Fidelis_V1_TenantLimits: SwiftProtobuf.Message, SwiftProto
     if self.maxDatasetBytes != 0 {
       try visitor.visitSingularInt64Field(value: self.maxDatasetBytes, fieldNumber: 3)
     }
+    if self.maxStorageBytes != 0 {
+      try visitor.visitSingularInt64Field(value: self.maxStorageBytes, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1070,6 +1094,7 @@ nonisolated extension Fidelis_V1_TenantLimits: SwiftProtobuf.Message, SwiftProto
     if lhs.maxQueuedJobs != rhs.maxQueuedJobs {return false}
     if lhs.maxRunningJobs != rhs.maxRunningJobs {return false}
     if lhs.maxDatasetBytes != rhs.maxDatasetBytes {return false}
+    if lhs.maxStorageBytes != rhs.maxStorageBytes {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2252,18 +2277,34 @@ nonisolated extension Fidelis_V1_ReportSummary: SwiftProtobuf.Message, SwiftProt
 
 nonisolated extension Fidelis_V1_ListReportsRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ListReportsRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}page_size\0\u{3}page_token\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    // Load everything into unknown fields
-    while try decoder.nextFieldNumber() != nil {}
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularInt32Field(value: &self.pageSize) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.pageToken) }()
+      default: break
+      }
+    }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.pageSize != 0 {
+      try visitor.visitSingularInt32Field(value: self.pageSize, fieldNumber: 1)
+    }
+    if !self.pageToken.isEmpty {
+      try visitor.visitSingularStringField(value: self.pageToken, fieldNumber: 2)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Fidelis_V1_ListReportsRequest, rhs: Fidelis_V1_ListReportsRequest) -> Bool {
+    if lhs.pageSize != rhs.pageSize {return false}
+    if lhs.pageToken != rhs.pageToken {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2271,7 +2312,7 @@ nonisolated extension Fidelis_V1_ListReportsRequest: SwiftProtobuf.Message, Swif
 
 nonisolated extension Fidelis_V1_ListReportsResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ListReportsResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}reports\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}reports\0\u{3}next_page_token\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2280,6 +2321,7 @@ nonisolated extension Fidelis_V1_ListReportsResponse: SwiftProtobuf.Message, Swi
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeRepeatedMessageField(value: &self.reports) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.nextPageToken) }()
       default: break
       }
     }
@@ -2289,11 +2331,15 @@ nonisolated extension Fidelis_V1_ListReportsResponse: SwiftProtobuf.Message, Swi
     if !self.reports.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.reports, fieldNumber: 1)
     }
+    if !self.nextPageToken.isEmpty {
+      try visitor.visitSingularStringField(value: self.nextPageToken, fieldNumber: 2)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Fidelis_V1_ListReportsResponse, rhs: Fidelis_V1_ListReportsResponse) -> Bool {
     if lhs.reports != rhs.reports {return false}
+    if lhs.nextPageToken != rhs.nextPageToken {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2381,7 +2427,7 @@ nonisolated extension Fidelis_V1_LeaseJobRequest: SwiftProtobuf.Message, SwiftPr
 
 nonisolated extension Fidelis_V1_LeasedJob: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".LeasedJob"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}job_id\0\u{3}lease_id\0\u{1}kind\0\u{1}options\0\u{3}dataset_id\0\u{1}attempt\0\u{3}lease_ms\0\u{3}tenant_name\0\u{1}language\0\u{1}thresholds\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}job_id\0\u{3}lease_id\0\u{1}kind\0\u{1}options\0\u{3}dataset_id\0\u{1}attempt\0\u{3}lease_ms\0\u{3}tenant_name\0\u{1}language\0\u{1}thresholds\0\u{3}dataset_received_unix_ms\0")
 
   fileprivate class _StorageClass {
     var _jobID: String = String()
@@ -2394,6 +2440,7 @@ nonisolated extension Fidelis_V1_LeasedJob: SwiftProtobuf.Message, SwiftProtobuf
     var _tenantName: String = String()
     var _language: String = String()
     var _thresholds: Fidelis_V1_AlertThresholds? = nil
+    var _datasetReceivedUnixMs: Int64 = 0
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -2414,6 +2461,7 @@ nonisolated extension Fidelis_V1_LeasedJob: SwiftProtobuf.Message, SwiftProtobuf
       _tenantName = source._tenantName
       _language = source._language
       _thresholds = source._thresholds
+      _datasetReceivedUnixMs = source._datasetReceivedUnixMs
     }
   }
 
@@ -2442,6 +2490,7 @@ nonisolated extension Fidelis_V1_LeasedJob: SwiftProtobuf.Message, SwiftProtobuf
         case 8: try { try decoder.decodeSingularStringField(value: &_storage._tenantName) }()
         case 9: try { try decoder.decodeSingularStringField(value: &_storage._language) }()
         case 10: try { try decoder.decodeSingularMessageField(value: &_storage._thresholds) }()
+        case 11: try { try decoder.decodeSingularInt64Field(value: &_storage._datasetReceivedUnixMs) }()
         default: break
         }
       }
@@ -2484,6 +2533,9 @@ nonisolated extension Fidelis_V1_LeasedJob: SwiftProtobuf.Message, SwiftProtobuf
       try { if let v = _storage._thresholds {
         try visitor.visitSingularMessageField(value: v, fieldNumber: 10)
       } }()
+      if _storage._datasetReceivedUnixMs != 0 {
+        try visitor.visitSingularInt64Field(value: _storage._datasetReceivedUnixMs, fieldNumber: 11)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -2503,6 +2555,7 @@ nonisolated extension Fidelis_V1_LeasedJob: SwiftProtobuf.Message, SwiftProtobuf
         if _storage._tenantName != rhs_storage._tenantName {return false}
         if _storage._language != rhs_storage._language {return false}
         if _storage._thresholds != rhs_storage._thresholds {return false}
+        if _storage._datasetReceivedUnixMs != rhs_storage._datasetReceivedUnixMs {return false}
         return true
       }
       if !storagesAreEqual {return false}
