@@ -36,6 +36,10 @@ public struct ServerConfiguration: Sendable {
   public var workerPort: Int?
   /// Plaintext on an address other than loopback; refused unless set.
   public var allowInsecurePlaintext = false
+  /// Long-lived calls a tenant may hold open at once.
+  public var streamLimits = StreamLimits()
+  /// How long a connection may stay open without sending the HTTP/2 preface and settings.
+  public var handshakeTimeoutMillis: Int64 = 10_000
 
   /// True when `tlsCertificatePath` and `tlsKeyPath` are set.
   public var usesTLS: Bool { tlsCertificatePath != nil && tlsKeyPath != nil }
@@ -58,8 +62,17 @@ public final class Coordinator: Sendable {
   private let workerTokenHash: String
   private let adminTokenHash: String
 
+  /// Room left on the data directory's disk.
+  public let disk: DiskSpace
+  /// Open watches, downloads and uploads per tenant.
+  let streams: StreamSlots
+  /// Moves when this coordinator changes a job: what watchers look at.
+  let jobChanges = JobChanges()
+
   public init(store: FidelisStore, configuration: ServerConfiguration, logger: Logger) {
     self.store = store
+    self.disk = DiskSpace(directory: store.dataDirectory?.url)
+    self.streams = StreamSlots(limits: configuration.streamLimits)
     self.configuration = configuration
     self.logger = logger
     self.workerTokenHash = FidelisStore.hashKey(configuration.workerToken)
@@ -79,6 +92,42 @@ public final class Coordinator: Sendable {
 
   /// Stops taking and leasing work (SIGTERM).
   public func beginDraining() { drainingFlag.store(true, ordering: .releasing) }
+
+  // MARK: Checks at the edge
+
+  /// Refuses a write while the disk is full, before SQLite has to.
+  func requireDiskRoom() throws {
+    guard !disk.isFull else {
+      throw RPCError(code: .resourceExhausted, message: "the coordinator's disk is full: nothing was stored. Try again later; deleting datasets still works")
+    }
+  }
+
+  /// Longest identifier the service makes (`job_` and 24 hex digits) with room to spare.
+  static let longestID = 64
+
+  /// An id from a request: one the service could have made, or NOT_FOUND without repeating
+  /// more of it than an id holds (a 100 KB id once came back in the error and overflowed
+  /// the response's metadata).
+  static func checkID(_ id: String, _ what: String) throws {
+    guard id.utf8.count <= longestID, id.utf8.allSatisfy({ $0 == UInt8(ascii: "_") || ($0 >= 48 && $0 <= 57) || ($0 | 0x20 >= 97 && $0 | 0x20 <= 122) })
+    else {
+      throw RPCError(code: .notFound, message: "no \(what) '\(id.prefix(longestID))\(id.count > longestID ? "…" : "")'")
+    }
+  }
+
+  /// A name given by a user (tenant, dataset): 1 to 200 characters once trimmed, no NUL
+  /// or other control character (a NUL once cut names short without a word).
+  static func checkName(_ name: String, _ what: String, allowEmpty: Bool = false) throws -> String {
+    let trimmed = name.trimmingCharacters(in: .whitespacesAndNewlines)
+    if trimmed.isEmpty && allowEmpty { return trimmed }
+    guard !trimmed.isEmpty, trimmed.count <= 200 else {
+      throw RPCError(code: .invalidArgument, message: "a \(what) name must have 1 to 200 characters (got \(trimmed.count))")
+    }
+    guard !trimmed.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+      throw RPCError(code: .invalidArgument, message: "a \(what) name must not contain control characters (NUL, line breaks, tabs)")
+    }
+    return trimmed
+  }
 
   // MARK: Authentication
 
@@ -127,37 +176,48 @@ func constantTimeEquals(_ a: String, _ b: String) -> Bool {
   return difference == 0
 }
 
-/// Runs a store operation, turning its refusals into gRPC statuses with their message.
-func mapStoreErrors<T>(_ body: () throws -> T) throws -> T {
-  do {
-    return try body()
-  } catch {
-    throw rpcError(error)
-  }
-}
-
-/// `mapStoreErrors` for the store's asynchronous writes.
-func mapStoreErrors<T>(_ body: () async throws -> T) async throws -> T {
-  do {
-    return try await body()
-  } catch {
-    throw rpcError(error)
-  }
-}
-
-/// The status a store error answers with.
-private func rpcError(_ error: any Error) -> RPCError {
-  switch error {
-  case let error as StoreError:
-    switch error {
-    case .notFound(let m): RPCError(code: .notFound, message: m)
-    case .failedPrecondition(let m): RPCError(code: .failedPrecondition, message: m)
-    case .resourceExhausted(let m): RPCError(code: .resourceExhausted, message: m)
-    case .leaseLost(let m): RPCError(code: .aborted, message: m)
-    case .invalidArgument(let m): RPCError(code: .invalidArgument, message: m)
+extension Coordinator {
+  /// Runs a store operation, turning its refusals into gRPC statuses with their message.
+  func mapStoreErrors<T>(_ body: () throws -> T) throws -> T {
+    do {
+      return try body()
+    } catch {
+      throw rpcError(error)
     }
-  case let error as RPCError: error
-  default: RPCError(code: .internalError, message: "store error: \(error)")
+  }
+
+  /// `mapStoreErrors` for the store's asynchronous writes.
+  func mapStoreErrors<T>(_ body: () async throws -> T) async throws -> T {
+    do {
+      return try await body()
+    } catch {
+      throw rpcError(error)
+    }
+  }
+
+  /// The status a store error answers with. A full disk is noted (health turns NOT_SERVING
+  /// until space is back); any other failure of SQLite is logged for the operator and
+  /// answered without SQLite's words, which name tables and files.
+  func rpcError(_ error: any Error) -> RPCError {
+    switch error {
+    case let error as StoreError:
+      switch error {
+      case .notFound(let m): return RPCError(code: .notFound, message: m)
+      case .failedPrecondition(let m): return RPCError(code: .failedPrecondition, message: m)
+      case .resourceExhausted(let m): return RPCError(code: .resourceExhausted, message: m)
+      case .leaseLost(let m): return RPCError(code: .aborted, message: m)
+      case .invalidArgument(let m): return RPCError(code: .invalidArgument, message: m)
+      }
+    case let error as RPCError:
+      return error
+    default:
+      if FidelisStore.isDiskFull(error) {
+        if disk.noteFull() { logger.error("the data directory's disk is full: writes are refused until space is freed") }
+        return RPCError(code: .resourceExhausted, message: "the coordinator's disk is full: nothing was stored. Try again later; deleting datasets still works")
+      }
+      logger.error("store failure: \(error)")
+      return RPCError(code: .internalError, message: "the coordinator's store failed; nothing was changed, and the operator's log has the details")
+    }
   }
 }
 
@@ -197,6 +257,7 @@ extension Coordinator {
         $0.maxQueuedJobs = Int32(tenant.maxQueuedJobs)
         $0.maxRunningJobs = Int32(tenant.maxRunningJobs)
         $0.maxDatasetBytes = tenant.maxDatasetBytes
+        $0.maxStorageBytes = tenant.maxStorageBytes
       }
     }
   }

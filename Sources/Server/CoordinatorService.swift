@@ -37,60 +37,123 @@ public struct CoordinatorService: Service {
 
   public func run() async throws {
     let logger = coordinator.logger
+    let configuration = coordinator.configuration
     try await withThrowingDiscardingTaskGroup { group in
-      group.addTask { try await server.serve() }
-      if let workerServer { group.addTask { try await workerServer.serve() } }
+      // A listener that cannot start (a port in use) ends the whole service with the
+      // reason: the group is cancelled and every loop below stops.
+      group.addTask { try await serve(server, host: configuration.host, port: configuration.port) }
+      if let workerServer {
+        group.addTask { try await serve(workerServer, host: configuration.workerHost ?? configuration.host, port: configuration.workerPort ?? 0) }
+      }
       group.addTask { await reapExpiredLeases() }
       group.addTask { await checkpointContinually() }
-      // Returns when SIGTERM/SIGINT (or the test) asks for a graceful shutdown.
-      try? await gracefulShutdown()
-      logger.info("draining: no new jobs; waiting for running jobs")
-      await drain()
-      stopped.flag.store(true, ordering: .releasing)
-      server.beginGracefulShutdown()
-      workerServer?.beginGracefulShutdown()
+      group.addTask { await watchDiskSpace() }
+      group.addTask {
+        // Returns when SIGTERM/SIGINT (or the test) asks for a graceful shutdown, or throws
+        // when the group is cancelled because a listener failed.
+        do {
+          try await gracefulShutdown()
+        } catch {
+          return
+        }
+        logger.info("draining: no new jobs; waiting for running jobs")
+        await drain()
+        stopped.flag.store(true, ordering: .releasing)
+        server.beginGracefulShutdown()
+        workerServer?.beginGracefulShutdown()
+      }
     }
     logger.info("coordinator stopped")
   }
+
+  /// Serves one listener; its failure to start says which address and why.
+  func serve(_ server: GRPCServer<HTTP2ServerTransport.Posix>, host: String, port: Int) async throws {
+    do {
+      try await server.serve()
+    } catch {
+      stopped.flag.store(true, ordering: .releasing)
+      throw ConfigurationError(description: "cannot listen on \(host):\(port): \(Self.describe(error))")
+    }
+  }
+
+  /// The cause of a listener's failure, without the transport's wrapping.
+  static func describe(_ error: any Error) -> String {
+    var text = "\(error)"
+    if let rpc = error as? RPCError, let cause = rpc.cause { text = "\(cause)" }
+    if text.contains("Address already in use") { return "the address is already in use (another process listens on it)" }
+    if text.contains("Cannot assign requested address") { return "this machine has no such address" }
+    if text.contains("Permission denied") { return "permission denied (ports below 1024 need privileges)" }
+    return text
+  }
+
+  /// True until the service stops or its task is cancelled.
+  var isRunning: Bool { !stopped.flag.load(ordering: .acquiring) && !Task.isCancelled }
 
   /// Stops taking work and waits for running jobs, at most the drain timeout.
   public func drain() async {
     coordinator.beginDraining()
     let deadline = ContinuousClock.now + .milliseconds(coordinator.configuration.drainTimeoutMillis)
-    while ContinuousClock.now < deadline {
+    while ContinuousClock.now < deadline && !Task.isCancelled {
       let running = (try? coordinator.store.runningJobCount()) ?? 0
       if running == 0 { break }
-      try? await Task.sleep(for: .milliseconds(100))
+      do { try await Task.sleep(for: .milliseconds(100)) } catch { break }
     }
   }
 
   func reapExpiredLeases() async {
     let interval = coordinator.configuration.reaperIntervalMillis
-    while !stopped.flag.load(ordering: .acquiring) {
+    // A sleep that throws means cancelled: every loop here ends then (a `try?` on it would
+    // spin at full speed).
+    while isRunning {
+      // While the disk is full no heartbeat can be written: a lease that runs out then is
+      // the coordinator's fault, not the worker's. Leases are renewed when space is back.
+      if coordinator.disk.isFull {
+        do { try await Task.sleep(for: .milliseconds(interval)) } catch { return }
+        continue
+      }
       do {
         let expired = try coordinator.store.expireLeases()
         if expired.contains(where: { $0.state == .queued }) { coordinator.noteJobsQueued() }
         for job in expired {
+          coordinator.jobChanges.touch(job.id, final: job.state.isFinal)
           coordinator.logger.warning(
             "lease expired", metadata: ["tenant": "\(job.tenantId)", "job": "\(job.id)", "state": "\(job.state.rawValue)", "attempt": "\(job.attempt)"])
         }
       } catch {
         coordinator.logger.error("lease reaper failed: \(error)")
       }
-      try? await Task.sleep(for: .milliseconds(interval))
+      do { try await Task.sleep(for: .milliseconds(interval)) } catch { return }
+    }
+  }
+
+  /// Looks at the disk every second: ends a full-disk outage once there is room again (and
+  /// renews the running jobs' leases, whose heartbeats could not be written meanwhile), and
+  /// keeps the reserve that lets deletes work on a full disk.
+  func watchDiskSpace() async {
+    let disk = coordinator.disk
+    while isRunning {
+      let reusable = disk.isFull ? ((try? coordinator.store.reusableBytes()) ?? 0) : 0
+      if disk.refresh(reusableBytes: reusable) {
+        let renewed = (try? coordinator.store.renewRunningLeases(leaseMillis: coordinator.configuration.leaseMillis)) ?? 0
+        coordinator.logger.warning("the disk has room again: writes are accepted; \(renewed) running job lease(s) renewed")
+      } else if !disk.isFull, let free = disk.freeBytes(), free < DiskSpace.lowWaterBytes / 4 {
+        // Nearly full: say so before SQLite has to.
+        if disk.noteFull() { coordinator.logger.error("the data directory's disk is nearly full (\(free >> 20) MiB free): writes are refused until space is freed") }
+      }
+      do { try await Task.sleep(for: .seconds(1)) } catch { return }
     }
   }
 
   /// Keeps the store's write-ahead log short without making a commit wait for it.
   func checkpointContinually() async {
-    while !stopped.flag.load(ordering: .acquiring) {
+    while isRunning {
       do {
         try await coordinator.store.checkpoint()
       } catch {
         // Busy with the writer's own fallback checkpoint, or a passing error: next time.
         coordinator.logger.debug("checkpoint skipped: \(error)")
       }
-      try? await Task.sleep(for: .milliseconds(250))
+      do { try await Task.sleep(for: .milliseconds(250)) } catch { return }
     }
   }
 }
@@ -138,19 +201,28 @@ func transportSecurity(_ configuration: ServerConfiguration, clientCA: String?) 
 /// `fidelis-server` and the tests.
 public func buildCoordinator(_ configuration: ServerConfiguration, logger: Logger) throws -> CoordinatorService {
   try validate(configuration, logger: logger)
-  let store = try FidelisStore.open(directory: configuration.dataDirectory, defaults: configuration.tenantDefaults)
+  let store: FidelisStore
+  do {
+    store = try FidelisStore.open(directory: configuration.dataDirectory, defaults: configuration.tenantDefaults)
+  } catch let error as StoreOpenError {
+    throw ConfigurationError(description: error.description)
+  }
+  for note in store.startupNotes { logger.warning("\(note)") }
   let removed = try store.removeUnfinishedUploads()
   if removed > 0 { logger.info("removed \(removed) unfinished upload(s) left by a previous run") }
   let coordinator = Coordinator(store: store, configuration: configuration, logger: logger)
   func makeTransport(host: String, port: Int, clientCA: String?) -> HTTP2ServerTransport.Posix {
     HTTP2ServerTransport.Posix(
-      address: .ipv4(host: host, port: port),
+      address: host.contains(":") ? .ipv6(host: host, port: port) : .ipv4(host: host, port: port),
       transportSecurity: transportSecurity(configuration, clientCA: clientCA),
       config: .defaults { config in
         config.rpc.maxRequestPayloadSize = configuration.maxMessageBytes
         // Workers long-poll and keep their connection open; allow their keepalive pings.
         config.connection.keepalive.clientBehavior.allowWithoutCalls = true
         config.connection.keepalive.clientBehavior.minPingIntervalWithoutCalls = .seconds(5)
+        // A connection that never says a word is closed, not kept.
+        config.channelDebuggingCallbacks.onAcceptTCPConnection = HandshakeDeadline.installer(
+          timeout: .milliseconds(configuration.handshakeTimeoutMillis))
       })
   }
   let transport = makeTransport(host: configuration.host, port: configuration.port, clientCA: nil)

@@ -14,12 +14,14 @@ struct AdminService: Sendable {
 extension AdminService: Fidelis_V1_AdminService.ServiceProtocol {
   func createTenant(request: ServerRequest<Fidelis_V1_CreateTenantRequest>, context: ServerContext) async throws -> ServerResponse<Fidelis_V1_CreateTenantResponse> {
     try coordinator.requireAdmin(request.metadata)
+    try coordinator.requireDiskRoom()
     let m = request.message
+    let name = try Coordinator.checkName(m.name, "tenant")
     let language = m.defaultLanguage.isEmpty ? "en" : m.defaultLanguage
-    let (tenant, key) = try mapStoreErrors {
+    let (tenant, key) = try coordinator.mapStoreErrors {
       try coordinator.store.createTenant(
-        name: m.name, maxQueuedJobs: Int(m.limits.maxQueuedJobs), maxRunningJobs: Int(m.limits.maxRunningJobs), maxDatasetBytes: m.limits.maxDatasetBytes,
-        language: language)
+        name: name, maxQueuedJobs: Int(m.limits.maxQueuedJobs), maxRunningJobs: Int(m.limits.maxRunningJobs), maxDatasetBytes: m.limits.maxDatasetBytes,
+        maxStorageBytes: m.limits.maxStorageBytes, language: String(language.prefix(40)))
     }
     coordinator.logger.info("tenant created", metadata: ["tenant": "\(tenant.id)", "name": "\(tenant.name)"])
     return ServerResponse(message: .with {
@@ -30,13 +32,14 @@ extension AdminService: Fidelis_V1_AdminService.ServiceProtocol {
 
   func listTenants(request: ServerRequest<Fidelis_V1_ListTenantsRequest>, context: ServerContext) async throws -> ServerResponse<Fidelis_V1_ListTenantsResponse> {
     try coordinator.requireAdmin(request.metadata)
-    let tenants = try mapStoreErrors { try coordinator.store.listTenants() }
+    let tenants = try coordinator.mapStoreErrors { try coordinator.store.listTenants() }
     return ServerResponse(message: .with { $0.tenants = tenants.map(coordinator.message) })
   }
 
   func rotateKey(request: ServerRequest<Fidelis_V1_RotateKeyRequest>, context: ServerContext) async throws -> ServerResponse<Fidelis_V1_RotateKeyResponse> {
     try coordinator.requireAdmin(request.metadata)
-    let key = try mapStoreErrors { try coordinator.store.rotateKey(tenantId: request.message.tenantID) }
+    try Coordinator.checkID(request.message.tenantID, "tenant")
+    let key = try coordinator.mapStoreErrors { try coordinator.store.rotateKey(tenantId: request.message.tenantID) }
     coordinator.logger.info("api key rotated", metadata: ["tenant": "\(request.message.tenantID)"])
     return ServerResponse(message: .with { $0.apiKey = key })
   }
@@ -51,8 +54,18 @@ struct DatasetService: Sendable {
 extension DatasetService: Fidelis_V1_DatasetService.ServiceProtocol {
   func uploadDataset(request: StreamingServerRequest<Fidelis_V1_UploadDatasetRequest>, context: ServerContext) async throws -> ServerResponse<Fidelis_V1_Dataset> {
     let tenant = try coordinator.tenant(request.metadata)
+    try coordinator.requireDiskRoom()
+    return try await coordinator.streams.withSlot(tenant: tenant.id, .upload) {
+      try await receiveUpload(request, tenant: tenant)
+    }
+  }
+
+  /// Stores the chunks of an upload as they come; removes them all when it fails.
+  func receiveUpload(_ request: StreamingServerRequest<Fidelis_V1_UploadDatasetRequest>, tenant: TenantRecord) async throws -> ServerResponse<Fidelis_V1_Dataset> {
     let store = coordinator.store
     let limit = store.maxDatasetBytes(tenant)
+    // What the tenant holds already counts against its storage quota.
+    let (used, quota) = try coordinator.mapStoreErrors { try store.storageUse(tenant) }
     var datasetId: String?
     var hasher = SHA256()
     var size: Int64 = 0
@@ -63,7 +76,8 @@ extension DatasetService: Fidelis_V1_DatasetService.ServiceProtocol {
         case .header(let header):
           guard datasetId == nil else { throw RPCError(code: .invalidArgument, message: "the upload header must be sent once, first") }
           let kind = header.kind.isEmpty ? "transactions" : header.kind
-          datasetId = try mapStoreErrors { try store.beginUpload(tenantId: tenant.id, name: header.name, kind: kind) }
+          let name = try Coordinator.checkName(header.name, "dataset", allowEmpty: true)
+          datasetId = try coordinator.mapStoreErrors { try store.beginUpload(tenantId: tenant.id, name: name, kind: String(kind.prefix(40))) }
         case .chunk(let bytes):
           guard let id = datasetId else { throw RPCError(code: .invalidArgument, message: "the upload must start with a header message") }
           guard bytes.count <= Self.maxChunkBytes else {
@@ -73,8 +87,13 @@ extension DatasetService: Fidelis_V1_DatasetService.ServiceProtocol {
           guard size <= limit else {
             throw RPCError(code: .resourceExhausted, message: "dataset exceeds the tenant's limit of \(limit) bytes; nothing was stored")
           }
+          guard used + size <= quota else {
+            throw RPCError(
+              code: .resourceExhausted,
+              message: "the tenant's storage quota of \(quota >> 20) MiB would be exceeded (\(used >> 20) MiB in use); delete datasets first. Nothing was stored")
+          }
           hasher.update(data: bytes)
-          try mapStoreErrors { try store.appendChunk(datasetId: id, seq: seq, data: bytes) }
+          try coordinator.mapStoreErrors { try store.appendChunk(datasetId: id, seq: seq, data: bytes) }
           seq += 1
         case nil:
           throw RPCError(code: .invalidArgument, message: "an upload message must carry a header or a chunk")
@@ -83,7 +102,7 @@ extension DatasetService: Fidelis_V1_DatasetService.ServiceProtocol {
       guard let id = datasetId else { throw RPCError(code: .invalidArgument, message: "empty upload: send a header, then the file in chunks") }
       guard size > 0 else { throw RPCError(code: .invalidArgument, message: "the file is empty") }
       let digest = hasher.finalize().map { String(format: "%02x", $0) }.joined()
-      let record = try mapStoreErrors { try store.finishUpload(datasetId: id, size: size, sha256: digest, chunks: seq) }
+      let record = try coordinator.mapStoreErrors { try store.finishUpload(datasetId: id, size: size, sha256: digest, chunks: seq) }
       coordinator.logger.info("dataset uploaded", metadata: ["tenant": "\(tenant.id)", "dataset": "\(id)", "bytes": "\(size)"])
       return ServerResponse(message: coordinator.message(record))
     } catch {
@@ -94,19 +113,33 @@ extension DatasetService: Fidelis_V1_DatasetService.ServiceProtocol {
 
   func listDatasets(request: ServerRequest<Fidelis_V1_ListDatasetsRequest>, context: ServerContext) async throws -> ServerResponse<Fidelis_V1_ListDatasetsResponse> {
     let tenant = try coordinator.tenant(request.metadata)
-    let records = try mapStoreErrors { try coordinator.store.datasets(tenantId: tenant.id) }
+    let records = try coordinator.mapStoreErrors { try coordinator.store.datasets(tenantId: tenant.id) }
     return ServerResponse(message: .with { $0.datasets = records.map(coordinator.message) })
   }
 
   func getDataset(request: ServerRequest<Fidelis_V1_GetDatasetRequest>, context: ServerContext) async throws -> ServerResponse<Fidelis_V1_Dataset> {
     let tenant = try coordinator.tenant(request.metadata)
-    let record = try mapStoreErrors { try coordinator.store.dataset(tenantId: tenant.id, id: request.message.datasetID) }
+    try Coordinator.checkID(request.message.datasetID, "dataset")
+    let record = try coordinator.mapStoreErrors { try coordinator.store.dataset(tenantId: tenant.id, id: request.message.datasetID) }
     return ServerResponse(message: coordinator.message(record))
   }
 
   func deleteDataset(request: ServerRequest<Fidelis_V1_DeleteDatasetRequest>, context: ServerContext) async throws -> ServerResponse<Fidelis_V1_DeleteDatasetResponse> {
     let tenant = try coordinator.tenant(request.metadata)
-    try mapStoreErrors { try coordinator.store.deleteDataset(tenantId: tenant.id, id: request.message.datasetID) }
+    let id = request.message.datasetID
+    try Coordinator.checkID(id, "dataset")
+    // On a full disk the reserve is given back first: a delete writes to the log before
+    // it frees pages, and deleting is how a tenant makes room.
+    if coordinator.disk.isFull { coordinator.disk.releaseReserve() }
+    do {
+      try coordinator.store.deleteDataset(tenantId: tenant.id, id: id)
+    } catch where FidelisStore.isDiskFull(error) {
+      coordinator.disk.noteFull()
+      coordinator.disk.releaseReserve()
+      try coordinator.mapStoreErrors { try coordinator.store.deleteDataset(tenantId: tenant.id, id: id) }
+    } catch {
+      throw coordinator.rpcError(error)
+    }
     coordinator.logger.info("dataset deleted", metadata: ["tenant": "\(tenant.id)", "dataset": "\(request.message.datasetID)"])
     return ServerResponse(message: .init())
   }
@@ -127,6 +160,8 @@ extension JobService: Fidelis_V1_JobService.ServiceProtocol {
       throw RPCError(code: .invalidArgument, message: "unknown job kind '\(kind)' (kinds: \(JobKind.allCases.map(\.rawValue).joined(separator: ", ")))")
     }
     guard !m.datasetID.isEmpty else { throw RPCError(code: .invalidArgument, message: "dataset_id is required") }
+    try Coordinator.checkID(m.datasetID, "dataset")
+    try coordinator.requireDiskRoom()
     guard m.idempotencyKey.count <= 200 else { throw RPCError(code: .invalidArgument, message: "idempotency_key must be at most 200 characters") }
     do {
       _ = try m.options.analysisOptions(defaultLanguage: tenant.defaultLanguage)
@@ -134,13 +169,14 @@ extension JobService: Fidelis_V1_JobService.ServiceProtocol {
       throw RPCError(code: .invalidArgument, message: error.message)
     }
     if !m.options.customersDatasetID.isEmpty {
-      let customers = try mapStoreErrors { try coordinator.store.dataset(tenantId: tenant.id, id: m.options.customersDatasetID) }
+      try Coordinator.checkID(m.options.customersDatasetID, "dataset")
+      let customers = try coordinator.mapStoreErrors { try coordinator.store.dataset(tenantId: tenant.id, id: m.options.customersDatasetID) }
       guard customers.kind == "customers" else {
         throw RPCError(code: .invalidArgument, message: "customers_dataset_id must name a dataset uploaded with kind 'customers'")
       }
     }
     let options = try m.options.serializedBytes() as Data
-    let (job, created) = try await mapStoreErrors {
+    let (job, created) = try await coordinator.mapStoreErrors {
       try await coordinator.store.submitJob(tenantId: tenant.id, datasetId: m.datasetID, kind: kind, options: options, idempotencyKey: m.idempotencyKey)
     }
     if created {
@@ -152,7 +188,8 @@ extension JobService: Fidelis_V1_JobService.ServiceProtocol {
 
   func getJob(request: ServerRequest<Fidelis_V1_GetJobRequest>, context: ServerContext) async throws -> ServerResponse<Fidelis_V1_Job> {
     let tenant = try coordinator.tenant(request.metadata)
-    let job = try mapStoreErrors { try coordinator.store.job(tenantId: tenant.id, id: request.message.jobID) }
+    try Coordinator.checkID(request.message.jobID, "job")
+    let job = try coordinator.mapStoreErrors { try coordinator.store.job(tenantId: tenant.id, id: request.message.jobID) }
     return ServerResponse(message: try coordinator.message(job, details: true))
   }
 
@@ -166,13 +203,15 @@ extension JobService: Fidelis_V1_JobService.ServiceProtocol {
     case .UNRECOGNIZED(let value): throw RPCError(code: .invalidArgument, message: "unknown job state \(value)")
     default: state = m.state.storeState
     }
-    let jobs = try mapStoreErrors { try coordinator.store.jobs(tenantId: tenant.id, state: state, limit: m.limit == 0 ? 100 : Int(m.limit)) }
+    let jobs = try coordinator.mapStoreErrors { try coordinator.store.jobs(tenantId: tenant.id, state: state, limit: m.limit == 0 ? 100 : Int(m.limit)) }
     return ServerResponse(message: .with { $0.jobs = jobs.compactMap { try? coordinator.message($0, details: false) } })
   }
 
   func cancelJob(request: ServerRequest<Fidelis_V1_CancelJobRequest>, context: ServerContext) async throws -> ServerResponse<Fidelis_V1_Job> {
     let tenant = try coordinator.tenant(request.metadata)
-    let job = try mapStoreErrors { try coordinator.store.cancelJob(tenantId: tenant.id, id: request.message.jobID) }
+    try Coordinator.checkID(request.message.jobID, "job")
+    let job = try coordinator.mapStoreErrors { try coordinator.store.cancelJob(tenantId: tenant.id, id: request.message.jobID) }
+    coordinator.jobChanges.touch(job.id, final: job.state.isFinal)
     coordinator.logger.info("job cancel requested", metadata: ["tenant": "\(tenant.id)", "job": "\(job.id)", "state": "\(job.state.rawValue)"])
     return ServerResponse(message: try coordinator.message(job, details: true))
   }
@@ -180,21 +219,32 @@ extension JobService: Fidelis_V1_JobService.ServiceProtocol {
   func watchJob(request: ServerRequest<Fidelis_V1_WatchJobRequest>, context: ServerContext) async throws -> StreamingServerResponse<Fidelis_V1_Job> {
     let tenant = try coordinator.tenant(request.metadata)
     let id = request.message.jobID
+    try Coordinator.checkID(id, "job")
     let coordinator = self.coordinator
-    _ = try mapStoreErrors { try coordinator.store.job(tenantId: tenant.id, id: id) }
+    _ = try coordinator.mapStoreErrors { try coordinator.store.job(tenantId: tenant.id, id: id) }
     return StreamingServerResponse { writer in
-      var last: Fidelis_V1_Job?
-      // Polling the store keeps the stream correct whichever process changed the job; the
-      // loop ends when the client leaves or the server stops (the handler is not cancelled).
-      while !context.cancellation.isCancelled {
-        let job = try mapStoreErrors { try coordinator.store.job(tenantId: tenant.id, id: id) }
-        let message = try coordinator.message(job, details: job.state.isFinal)
-        if message != last {
-          try await writer.write(message)
-          last = message
+      try await coordinator.streams.withSlot(tenant: tenant.id, .watch) {
+        var last: Fidelis_V1_Job?
+        var seen: UInt64?
+        var lastRead = ContinuousClock.now
+        // The store is read when this coordinator changed the job, and at least every second
+        // (a change it did not make: another process, a migration); the loop ends when the
+        // client leaves or the server stops (the handler is not cancelled).
+        while !context.cancellation.isCancelled {
+          let version = coordinator.jobChanges.version(id)
+          if version != seen || ContinuousClock.now - lastRead >= .seconds(1) {
+            seen = version
+            lastRead = ContinuousClock.now
+            let job = try coordinator.mapStoreErrors { try coordinator.store.job(tenantId: tenant.id, id: id) }
+            let message = try coordinator.message(job, details: job.state.isFinal)
+            if message != last {
+              try await writer.write(message)
+              last = message
+            }
+            if job.state.isFinal { break }
+          }
+          try? await Task.sleep(for: .milliseconds(100))
         }
-        if job.state.isFinal { break }
-        try? await Task.sleep(for: .milliseconds(100))
       }
       return [:]
     }
@@ -210,15 +260,37 @@ struct ReportService: Sendable {
 extension ReportService: Fidelis_V1_ReportService.ServiceProtocol {
   func getReport(request: ServerRequest<Fidelis_V1_GetReportRequest>, context: ServerContext) async throws -> StreamingServerResponse<Fidelis_V1_ReportChunk> {
     let tenant = try coordinator.tenant(request.metadata)
+    try Coordinator.checkID(request.message.jobID, "job")
     let format = request.message.format.isEmpty ? "md" : request.message.format.lowercased()
-    let artifact = try mapStoreErrors { try coordinator.store.artifact(tenantId: tenant.id, jobId: request.message.jobID, format: format) }
-    return Self.stream(artifact.data, contentType: artifact.contentType)
+    guard format.count <= 16 else { throw RPCError(code: .invalidArgument, message: "unknown report format '\(format.prefix(16))…'") }
+    let coordinator = self.coordinator
+    let artifact = try coordinator.mapStoreErrors { try coordinator.store.artifact(tenantId: tenant.id, jobId: request.message.jobID, format: format) }
+    return StreamingServerResponse { writer in
+      try await coordinator.streams.withSlot(tenant: tenant.id, .download) {
+        try await Self.write(artifact.data, contentType: artifact.contentType, to: writer)
+      }
+      return [:]
+    }
   }
 
   func listReports(request: ServerRequest<Fidelis_V1_ListReportsRequest>, context: ServerContext) async throws -> ServerResponse<Fidelis_V1_ListReportsResponse> {
     let tenant = try coordinator.tenant(request.metadata)
-    let reports = try mapStoreErrors { try coordinator.store.reports(tenantId: tenant.id) }
+    let m = request.message
+    guard m.pageSize >= 0, m.pageSize <= 1000 else { throw RPCError(code: .invalidArgument, message: "page_size must be between 0 and 1000 (got \(m.pageSize))") }
+    var before: Int64?
+    if !m.pageToken.isEmpty {
+      guard m.pageToken.count <= 24, let seq = Int64(m.pageToken), seq > 0 else {
+        throw RPCError(code: .invalidArgument, message: "page_token must be the next_page_token of a previous page")
+      }
+      before = seq
+    }
+    let size = m.pageSize == 0 ? 100 : Int(m.pageSize)
+    // One more than the page tells whether another page follows.
+    var reports = try coordinator.mapStoreErrors { try coordinator.store.reports(tenantId: tenant.id, limit: size + 1, before: before) }
+    let more = reports.count > size
+    if more { reports.removeLast() }
     return ServerResponse(message: .with {
+      if more, let last = reports.last?.job.seq { $0.nextPageToken = String(last) }
       $0.reports = reports.map { report in
         .with {
           $0.jobID = report.job.id
@@ -233,83 +305,33 @@ extension ReportService: Fidelis_V1_ReportService.ServiceProtocol {
 
   func exportSegment(request: ServerRequest<Fidelis_V1_ExportSegmentRequest>, context: ServerContext) async throws -> StreamingServerResponse<Fidelis_V1_ReportChunk> {
     let tenant = try coordinator.tenant(request.metadata)
-    let segment = request.message.segment.trimmingCharacters(in: .whitespaces)
-    guard !segment.isEmpty else { throw RPCError(code: .invalidArgument, message: "segment is required") }
-    let artifact = try mapStoreErrors { try coordinator.store.artifact(tenantId: tenant.id, jobId: request.message.jobID, format: "csv") }
-    let export = try SegmentExport.filter(csv: artifact.data, segment: segment)
-    return Self.stream(export, contentType: "text/csv")
-  }
-
-  static func stream(_ data: Data, contentType: String) -> StreamingServerResponse<Fidelis_V1_ReportChunk> {
-    StreamingServerResponse { writer in
-      var offset = 0
-      repeat {
-        let end = min(data.count, offset + chunkBytes)
-        try await writer.write(.with {
-          $0.data = data.subdata(in: offset..<end)
-          if offset == 0 { $0.contentType = contentType }
-        })
-        offset = end
-      } while offset < data.count
+    try Coordinator.checkID(request.message.jobID, "job")
+    let checked = try SegmentExport(segment: request.message.segment)
+    let coordinator = self.coordinator
+    let artifact = try coordinator.mapStoreErrors { try coordinator.store.artifact(tenantId: tenant.id, jobId: request.message.jobID, format: "csv") }
+    return StreamingServerResponse { writer in
+      try await coordinator.streams.withSlot(tenant: tenant.id, .download) {
+        var export = checked
+        var first = true
+        try await export.run(csv: artifact.data) { rows in
+          try await Self.write(rows, contentType: first ? "text/csv" : nil, to: writer)
+          first = false
+        }
+      }
       return [:]
     }
   }
-}
 
-/// Selects the rows of one segment, lifecycle group or cluster from a job's customer CSV.
-enum SegmentExport {
-  static func filter(csv: Data, segment: String) throws -> Data {
-    let text = String(decoding: csv, as: UTF8.self)
-    var lines = text.split(separator: "\n", omittingEmptySubsequences: true)
-    guard !lines.isEmpty else { return csv }
-    let header = lines.removeFirst()
-    let key = segment.lowercased()
-    var names = Set<String>(), clusterNames = [String: String]()
-    var kept: [Substring] = []
-    for line in lines {
-      let fields = parseCSVLine(String(line))
-      guard fields.count >= 5 else { continue }
-      let (seg, group, cluster, clusterName) = (fields[1], fields[2], fields[3], fields[4])
-      names.insert(seg)
-      names.insert(group)
-      clusterNames["cluster:" + cluster] = clusterName
-      // An RFM segment is named as written ("Lost"); lifecycle groups are lower case ("lost").
-      let matches = segment.first?.isUppercase == true
-        ? seg.lowercased() == key
-        : group == key.replacingOccurrences(of: " ", with: "_") || "cluster:" + cluster == key || clusterName.lowercased() == key
-      if matches {
-        kept.append(line)
-      }
-    }
-    guard !kept.isEmpty else {
-      let valid = names.sorted() + clusterNames.keys.sorted().map { "\($0) (\(clusterNames[$0]!))" }
-      throw RPCError(code: .notFound, message: "no segment '\(segment)' in this report; valid names: \(valid.joined(separator: ", "))")
-    }
-    return Data((([header] + kept).joined(separator: "\n") + "\n").utf8)
-  }
-
-  static func parseCSVLine(_ line: String) -> [String] {
-    var fields: [String] = []
-    var current = ""
-    var quoted = false
-    var previousQuote = false
-    for ch in line {
-      if quoted {
-        if ch == "\"" { quoted = false; previousQuote = true } else { current.append(ch) }
-      } else if ch == "\"" {
-        if previousQuote { current.append("\"") }
-        quoted = true
-        previousQuote = false
-      } else if ch == "," {
-        fields.append(current)
-        current = ""
-        previousQuote = false
-      } else {
-        current.append(ch)
-        previousQuote = false
-      }
-    }
-    fields.append(current)
-    return fields
+  /// Writes `data` in messages of at most `chunkBytes`; the content type rides on the first.
+  static func write(_ data: Data, contentType: String?, to writer: RPCWriter<Fidelis_V1_ReportChunk>) async throws {
+    var offset = 0
+    repeat {
+      let end = min(data.count, offset + chunkBytes)
+      try await writer.write(.with {
+        $0.data = data.subdata(in: offset..<end)
+        if offset == 0, let contentType { $0.contentType = contentType }
+      })
+      offset = end
+    } while offset < data.count
   }
 }

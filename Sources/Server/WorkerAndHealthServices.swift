@@ -51,7 +51,8 @@ extension WorkerService: Fidelis_V1_WorkerService.ServiceProtocol {
   /// Leases the next job for the worker of `m`, if one is queued, in the API's form.
   func leaseOnce(_ m: Fidelis_V1_LeaseJobRequest, certificate: String) async throws -> Fidelis_V1_LeasedJob? {
     let request = leaseRequest(m, certificate: certificate)
-    guard let lease = try await mapStoreErrors({ try await coordinator.store.leaseNextJob(request) }) else { return nil }
+    guard let lease = try await coordinator.mapStoreErrors({ try await coordinator.store.leaseNextJob(request) }) else { return nil }
+    coordinator.jobChanges.touch(lease.job.id)
     return leasedJob(lease, for: request)
   }
 
@@ -85,6 +86,7 @@ extension WorkerService: Fidelis_V1_WorkerService.ServiceProtocol {
       $0.leaseMs = request.leaseMillis
       $0.tenantName = lease.tenant.name
       $0.language = options.language.isEmpty ? lease.tenant.defaultLanguage : options.language
+      $0.datasetReceivedUnixMs = lease.datasetCreatedAt
     }
   }
 
@@ -92,9 +94,10 @@ extension WorkerService: Fidelis_V1_WorkerService.ServiceProtocol {
     _ = try authenticate(request.metadata, context)
     let m = request.message
     let leaseMillis = coordinator.configuration.leaseMillis
-    let outcome = try mapStoreErrors {
+    let outcome = try coordinator.mapStoreErrors {
       try coordinator.store.heartbeat(jobId: m.jobID, leaseId: m.leaseID, stage: m.stage, progress: m.progressPercent, leaseMillis: leaseMillis)
     }
+    coordinator.jobChanges.touch(m.jobID)
     return ServerResponse(message: .with {
       $0.cancel = outcome.cancelRequested
       $0.leaseMs = leaseMillis
@@ -106,12 +109,12 @@ extension WorkerService: Fidelis_V1_WorkerService.ServiceProtocol {
     let m = request.message
     let store = coordinator.store
     // The lease gives access to its tenant's datasets only.
-    let job = try mapStoreErrors { try store.leasedJob(jobId: m.jobID, leaseId: m.leaseID) }
+    let job = try coordinator.mapStoreErrors { try store.leasedJob(jobId: m.jobID, leaseId: m.leaseID) }
     let datasetId = m.datasetID.isEmpty ? job.datasetId : m.datasetID
-    let dataset = try mapStoreErrors { try store.dataset(tenantId: job.tenantId, id: datasetId) }
+    let dataset = try coordinator.mapStoreErrors { try store.dataset(tenantId: job.tenantId, id: datasetId) }
     return StreamingServerResponse { writer in
       for seq in 0..<dataset.chunkCount {
-        guard let data = try mapStoreErrors({ try store.datasetChunk(datasetId: dataset.id, seq: seq) }) else {
+        guard let data = try coordinator.mapStoreErrors({ try store.datasetChunk(datasetId: dataset.id, seq: seq) }) else {
           throw RPCError(code: .dataLoss, message: "chunk \(seq) of dataset \(dataset.id) is missing")
         }
         try await writer.write(.with { $0.data = data })
@@ -143,7 +146,7 @@ extension WorkerService: Fidelis_V1_WorkerService.ServiceProtocol {
         // A worker that lost its lease is refused before it sends the rest of a large
         // report; a small one is checked once, when it is stored.
         if !leaseChecked, received > 1 << 20, let header {
-          _ = try mapStoreErrors { try coordinator.store.leasedJob(jobId: header.jobID, leaseId: header.leaseID) }
+          _ = try coordinator.mapStoreErrors { try coordinator.store.leasedJob(jobId: header.jobID, leaseId: header.leaseID) }
           leaseChecked = true
         }
       case nil:
@@ -158,35 +161,47 @@ extension WorkerService: Fidelis_V1_WorkerService.ServiceProtocol {
       ? leaseRequest(header.leaseNext, certificate: certificate) : nil
     let lease: Lease?
     do {
-      lease = try await mapStoreErrors { try await coordinator.store.completeJob(jobId: header.jobID, leaseId: header.leaseID, artifacts: artifacts, next: next) }
+      lease = try await coordinator.mapStoreErrors { try await coordinator.store.completeJob(jobId: header.jobID, leaseId: header.leaseID, artifacts: artifacts, next: next) }
     } catch let error as RPCError where error.code == .aborted {
       coordinator.logger.warning("stale result refused", metadata: ["job": "\(header.jobID)", "lease": "\(header.leaseID)"])
       throw error
     }
     coordinator.logger.info("job succeeded", metadata: ["job": "\(header.jobID)", "artifacts": "\(artifacts.map(\.format))"])
+    coordinator.jobChanges.touch(header.jobID, final: true)
     guard let lease, let next else { return ServerResponse(message: .init()) }
+    coordinator.jobChanges.touch(lease.job.id)
     return ServerResponse(message: .with { $0.next = leasedJob(lease, for: next) })
   }
 
   func failJob(request: ServerRequest<Fidelis_V1_FailJobRequest>, context: ServerContext) async throws -> ServerResponse<Fidelis_V1_FailJobResponse> {
     _ = try authenticate(request.metadata, context)
     let m = request.message
-    let job = try mapStoreErrors { try coordinator.store.failJob(jobId: m.jobID, leaseId: m.leaseID, error: m.error, retryable: m.retryable, cancelled: m.cancelled) }
+    let job = try coordinator.mapStoreErrors { try coordinator.store.failJob(jobId: m.jobID, leaseId: m.leaseID, error: m.error, retryable: m.retryable, cancelled: m.cancelled) }
     if job.state == .queued { coordinator.noteJobsQueued() }
+    coordinator.jobChanges.touch(job.id, final: job.state.isFinal)
     coordinator.logger.info("job attempt ended", metadata: ["tenant": "\(job.tenantId)", "job": "\(job.id)", "state": "\(job.state.rawValue)", "error": "\(m.error)"])
     return ServerResponse(message: .init())
   }
 }
 
 /// The standard grpc.health.v1 service: SERVING while the coordinator takes work,
-/// NOT_SERVING while it drains. The empty service name and the Fidelis services are known.
+/// NOT_SERVING while it drains, and, while its disk is full, for the whole server ("") and
+/// the services that write (reports can still be read). The empty service name and the
+/// Fidelis services are known.
 struct HealthService: Sendable {
   let coordinator: Coordinator
   static let knownServices: Set<String> = [
     "", "fidelis.v1.AdminService", "fidelis.v1.DatasetService", "fidelis.v1.JobService", "fidelis.v1.ReportService", "fidelis.v1.WorkerService",
   ]
 
-  var status: Grpc_Health_V1_HealthCheckResponse.ServingStatus { coordinator.isDraining ? .notServing : .serving }
+  /// Services that cannot work without writing to the store.
+  static let writingServices: Set<String> = ["", "fidelis.v1.AdminService", "fidelis.v1.DatasetService", "fidelis.v1.JobService", "fidelis.v1.WorkerService"]
+
+  func status(_ service: String) -> Grpc_Health_V1_HealthCheckResponse.ServingStatus {
+    if coordinator.isDraining { return .notServing }
+    if coordinator.disk.isFull && Self.writingServices.contains(service) { return .notServing }
+    return .serving
+  }
 }
 
 extension HealthService: Grpc_Health_V1_Health.ServiceProtocol {
@@ -194,16 +209,18 @@ extension HealthService: Grpc_Health_V1_Health.ServiceProtocol {
     guard Self.knownServices.contains(request.message.service) else {
       throw RPCError(code: .notFound, message: "unknown service '\(request.message.service)'")
     }
+    let status = status(request.message.service)
     return ServerResponse(message: .with { $0.status = status })
   }
 
   func watch(request: ServerRequest<Grpc_Health_V1_HealthCheckRequest>, context: ServerContext) async throws -> StreamingServerResponse<Grpc_Health_V1_HealthCheckResponse> {
-    let known = Self.knownServices.contains(request.message.service)
+    let service = request.message.service
+    let known = Self.knownServices.contains(service)
     let health = self
     return StreamingServerResponse { writer in
       var last: Grpc_Health_V1_HealthCheckResponse.ServingStatus?
       while !context.cancellation.isCancelled {
-        let now = known ? health.status : .serviceUnknown
+        let now = known ? health.status(service) : .serviceUnknown
         if now != last {
           try await writer.write(.with { $0.status = now })
           last = now

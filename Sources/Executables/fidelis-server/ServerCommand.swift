@@ -37,6 +37,9 @@ struct ServerCommand: AsyncParsableCommand {
   @Option(name: .customLong("max-dataset-mb"), help: "Default per-tenant dataset size limit, in MiB.")
   var maxDatasetMB: Int64 = 1024
 
+  @Option(name: .customLong("max-storage-mb"), help: "Default per-tenant storage quota (datasets and reports), in MiB.")
+  var maxStorageMB: Int64 = 10240
+
   @Option(name: .customLong("log-level"), help: "trace, debug, info, warning, error.")
   var logLevel = "info"
 
@@ -57,8 +60,15 @@ struct ServerCommand: AsyncParsableCommand {
 
   func run() async throws {
     returnLargeBuffersToTheSystem()
-    let parts = listen.split(separator: ":")
-    guard parts.count == 2, let port = Int(parts[1]), (0...65535).contains(port) else { throw ValidationError("--listen must be HOST:PORT") }
+    let address: ListenAddress
+    do { address = try ListenAddress(listen) } catch { throw ValidationError("\(error)") }
+    for (name, value) in [("--max-attempts", Int64(maxAttempts)), ("--max-queued", Int64(maxQueued)), ("--max-running", Int64(maxRunning)),
+      ("--max-dataset-mb", maxDatasetMB), ("--max-storage-mb", maxStorageMB)] where value < 1 || value > 1 << 40 {
+      throw ValidationError("\(name) must be a positive number (got \(value))")
+    }
+    guard leaseSeconds >= 1, leaseSeconds <= 3600, drainSeconds >= 0, drainSeconds <= 86_400 else {
+      throw ValidationError("--lease-seconds must be between 1 and 3600, --drain-seconds between 0 and 86400")
+    }
     LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
     var logger = Logger(label: "fidelis.server")
     logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
@@ -68,8 +78,8 @@ struct ServerCommand: AsyncParsableCommand {
     if let path = admin.path { logger.info("admin token in \(path)") }
     if let path = worker.path { logger.info("worker token in \(path)") }
     var configuration = ServerConfiguration(adminToken: admin.token, workerToken: worker.token)
-    configuration.host = String(parts[0])
-    configuration.port = port
+    configuration.host = address.host
+    configuration.port = address.port
     configuration.dataDirectory = directory
     configuration.leaseMillis = Int64(leaseSeconds * 1000)
     configuration.drainTimeoutMillis = Int64(drainSeconds * 1000)
@@ -77,16 +87,17 @@ struct ServerCommand: AsyncParsableCommand {
     configuration.tenantDefaults.maxQueuedJobs = maxQueued
     configuration.tenantDefaults.maxRunningJobs = maxRunning
     configuration.tenantDefaults.maxDatasetBytes = maxDatasetMB << 20
+    configuration.tenantDefaults.maxStorageBytes = maxStorageMB << 20
     configuration.tlsCertificatePath = tlsCert
     configuration.tlsKeyPath = tlsKey
     configuration.workerClientCAPath = workerClientCA
     configuration.allowInsecurePlaintext = insecurePlaintext
     if let workerListen {
-      let parts = workerListen.split(separator: ":")
-      guard parts.count == 2, let port = Int(parts[1]), (0...65535).contains(port) else { throw ValidationError("--worker-listen must be HOST:PORT") }
+      let workers: ListenAddress
+      do { workers = try ListenAddress(workerListen, option: "--worker-listen") } catch { throw ValidationError("\(error)") }
       guard workerClientCA != nil else { throw ValidationError("--worker-listen goes with --worker-client-ca") }
-      configuration.workerHost = String(parts[0])
-      configuration.workerPort = port
+      configuration.workerHost = workers.host
+      configuration.workerPort = workers.port
     }
     let service: CoordinatorService
     do {
@@ -97,7 +108,14 @@ struct ServerCommand: AsyncParsableCommand {
     let group = ServiceGroup(configuration: .init(services: [service], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
     try await withThrowingTaskGroup(of: Void.self) { tasks in
       tasks.addTask { try await group.run() }
-      let address = try await service.listeningAddress
+      let address: String
+      do {
+        address = "\(try await service.listeningAddress)"
+      } catch {
+        // The listener did not start: the service group ends with the reason.
+        try await tasks.waitForAll()
+        throw error
+      }
       // Scripts read the ports from these lines.
       print("listening on \(address)")
       logger.info("listening on \(address)", metadata: ["tls": "\(configuration.usesTLS)"])
