@@ -2,6 +2,7 @@ import Networking
 import FidelisProto
 import Foundation
 import GRPCCore
+import Analytics
 import Jobs
 import GRPCNIOTransportHTTP2
 import Logging
@@ -22,6 +23,11 @@ public struct WorkerConfiguration: Sendable {
   public var pollMillis: Int32 = 5_000
   /// TLS to the coordinator, and the worker's certificate for mutual TLS.
   public var security = ClientSecurity()
+  /// How much a job may grow this process by before it is stopped and failed (with
+  /// several slots, the jobs running at once share the process: each sees its growth).
+  public var jobMemoryBytes = 4 << 30
+  /// How long a finished job's report is offered again while the coordinator cannot take it.
+  public var completionPatience: Duration = .seconds(600)
 
   public init(token: String) { self.token = token }
 }
@@ -119,19 +125,57 @@ public struct WorkerService: Service {
     // here they are debug lines, and what goes wrong stays at info and above.
     logger.debug("job started", metadata: log.merging(["kind": "\(job.kind)"]) { $1 })
     let shared = RunningJob()
-    let metadata = self.metadata
     let input = LeaseInput(api: api, jobId: job.jobID, leaseId: job.leaseID, metadata: metadata, cache: cache)
-    let interval = max(200, Int(job.leaseMs) / 3)
-    let result: Result<[JobArtifact], any Error> = await withTaskGroup(of: Result<[JobArtifact], any Error>?.self) { group in
-      group.addTask {
-        do {
-          return .success(try await JobRunner.run(
-            kind: job.kind, datasetId: job.datasetID, options: job.options, language: job.language, tenantName: job.tenantName, input: input,
-            progress: { stage, percent in shared.progress.withLock { $0 = (stage, percent) } }))
-        } catch {
-          return .failure(error)
-        }
+    let receivedDay = job.datasetReceivedUnixMs > 0 ? Int(job.datasetReceivedUnixMs / 86_400_000) : DateWindow.today()
+    let budget = configuration.jobMemoryBytes
+    let outcome: Result<[JobArtifact], any Error>? = await withHeartbeats(job, api: api, shared: shared, memoryBudget: budget) {
+      do {
+        return .success(try await JobRunner.run(
+          kind: job.kind, datasetId: job.datasetID, options: job.options, language: job.language, tenantName: job.tenantName, input: input,
+          receivedDay: receivedDay, progress: { stage, percent in shared.progress.withLock { $0 = (stage, percent) } }))
+      } catch {
+        return .failure(error)
       }
+    }
+    let stop = shared.stop.withLock { $0 }
+    if stop == .leaseLost {
+      logger.warning("lease lost; result dropped", metadata: log)
+      return nil
+    }
+    do {
+      switch outcome {
+      case .success(let artifacts)?:
+        // Heartbeats go on while the report is handed over: a coordinator whose disk is full
+        // refuses it for a while, and the lease must outlive that.
+        let answer = await withHeartbeats(job, api: api, shared: shared, memoryBudget: nil) {
+          await completeWithRetries(job, artifacts: artifacts, api: api, leaseNext: leaseNext, log: log)
+        }
+        logger.debug("job succeeded", metadata: log)
+        return answer ?? nil
+      case .failure(let error)?:
+        try await reportFailure(job, error: error, stop: stop, api: api, log: log)
+      case nil:
+        try await reportFailure(job, error: CancellationError(), stop: stop, api: api, log: log)
+      }
+    } catch let error as RPCError where error.code == .aborted {
+      logger.warning("result refused: lease no longer held", metadata: log)
+    } catch {
+      logger.error("could not report the job's outcome: \(error); its lease will expire and it will be retried", metadata: log)
+    }
+    return nil
+  }
+
+  /// Runs `body` while heartbeats extend the lease (and, with a budget, while the process's
+  /// memory is watched). Returns `body`'s value, or nil when a heartbeat or the budget
+  /// stopped it first (the reason is in `shared.stop`).
+  func withHeartbeats<T: Sendable>(
+    _ job: Fidelis_V1_LeasedJob, api: Fidelis_V1_WorkerService.Client<HTTP2ClientTransport.Posix>, shared: RunningJob, memoryBudget: Int?,
+    _ body: @escaping @Sendable () async -> T
+  ) async -> T? {
+    let metadata = self.metadata
+    let interval = max(200, Int(job.leaseMs) / 3)
+    return await withTaskGroup(of: T?.self) { group in
+      group.addTask { await body() }
       group.addTask {
         while !Task.isCancelled {
           try? await Task.sleep(for: .milliseconds(interval))
@@ -146,11 +190,11 @@ public struct WorkerService: Service {
                 $0.progressPercent = percent
               }, metadata: metadata, options: callOptions(seconds: 10))
             if answer.cancel {
-              shared.stop.withLock { $0 = "cancel" }
+              shared.stop.withLock { $0 = .cancelRequested }
               return nil
             }
           } catch let error as RPCError where error.code == .aborted || error.code == .notFound {
-            shared.stop.withLock { $0 = "lost" }
+            shared.stop.withLock { $0 = .leaseLost }
             return nil
           } catch {
             // A missed heartbeat is not fatal: the lease outlives a few of them.
@@ -158,75 +202,147 @@ public struct WorkerService: Service {
         }
         return nil
       }
-      // The first task to finish decides: the job, or a heartbeat asking to stop.
-      let first = await group.next()!
-      group.cancelAll()
-      return first ?? .failure(CancellationError())
-    }
-    let stop = shared.stop.withLock { $0 }
-    if stop == "lost" {
-      logger.warning("lease lost; result dropped", metadata: log)
-      return nil
-    }
-    do {
-      switch result {
-      case .success(let artifacts):
-        let askNext = !stopping.value.load(ordering: .acquiring)
-        let response = try await api.completeJob(metadata: metadata, options: callOptions(seconds: 120)) { writer in
-          try await writer.write(.with {
-            $0.header = .with {
-              $0.jobID = job.jobID
-              $0.leaseID = job.leaseID
-              if askNext { $0.leaseNext = leaseNext }
-            }
-          })
-          for artifact in artifacts {
-            // The first megabyte rides with the artifact's header: a small report is one message.
-            var offset = min(artifact.data.count, 1 << 20)
-            try await writer.write(.with {
-              $0.artifact = .with {
-                $0.format = artifact.format
-                $0.contentType = artifact.contentType
-                $0.data = artifact.data.prefix(offset)
-              }
-            })
-            while offset < artifact.data.count {
-              let end = min(artifact.data.count, offset + (1 << 20))
-              try await writer.write(.with { $0.chunk = artifact.data.subdata(in: offset..<end) })
-              offset = end
+      if let memoryBudget {
+        group.addTask {
+          // The budget counts what the process grew by since the job started.
+          let start = residentBytes() ?? 0
+          while !Task.isCancelled {
+            try? await Task.sleep(for: .milliseconds(100))
+            if let now = residentBytes(), now - start > memoryBudget {
+              shared.stop.withLock { $0 = .memoryBudget(used: now - start) }
+              return nil
             }
           }
+          return nil
         }
-        logger.debug("job succeeded", metadata: log)
-        return response.hasNext ? response.next : nil
-      case .failure(let error):
-        let cancelled = stop == "cancel" || error is CancellationError
-        let permanent = error is PermanentJobError
-        _ = try await api.failJob(
-          .with {
-            $0.jobID = job.jobID
-            $0.leaseID = job.leaseID
-            $0.error = cancelled ? "cancelled" : "\(error)"
-            $0.retryable = !permanent && !cancelled
-            $0.cancelled = cancelled
-          }, metadata: metadata, options: callOptions(seconds: 10))
-        logger.info(cancelled ? "job cancelled" : "job failed", metadata: log.merging(["error": "\(error)"]) { $1 })
       }
-    } catch let error as RPCError where error.code == .aborted {
-      logger.warning("result refused: lease no longer held", metadata: log)
-    } catch {
-      logger.error("could not report the job's outcome: \(error); its lease will expire and it will be retried", metadata: log)
+      // The first task to finish decides: the body, or a heartbeat or the budget asking to stop.
+      let first = await group.next()!
+      group.cancelAll()
+      return first
     }
-    return nil
   }
+
+  /// Hands the report over; while the coordinator cannot store it (a full disk, a restart)
+  /// tries again for up to `completionPatience`, since the work is done and redoing it
+  /// elsewhere would fix nothing. Returns the next job leased with the completion.
+  func completeWithRetries(
+    _ job: Fidelis_V1_LeasedJob, artifacts: [JobArtifact], api: Fidelis_V1_WorkerService.Client<HTTP2ClientTransport.Posix>,
+    leaseNext: Fidelis_V1_LeaseJobRequest, log: Logger.Metadata
+  ) async -> Fidelis_V1_LeasedJob? {
+    let deadline = ContinuousClock.now + configuration.completionPatience
+    var wait = Duration.milliseconds(500)
+    while true {
+      do {
+        return try await complete(job, artifacts: artifacts, api: api, leaseNext: leaseNext)
+      } catch let error as RPCError where [.resourceExhausted, .unavailable, .internalError].contains(error.code) && ContinuousClock.now < deadline {
+        logger.warning("the coordinator did not take the report (\(error.code): \(error.message)); trying again in \(wait)", metadata: log)
+        try? await Task.sleep(for: wait)
+        if Task.isCancelled { return nil }
+        wait = min(wait * 2, .seconds(10))
+      } catch let error as RPCError where error.code == .aborted {
+        logger.warning("result refused: lease no longer held", metadata: log)
+        return nil
+      } catch {
+        logger.error("could not hand over the report: \(error); its lease will expire and it will be retried", metadata: log)
+        return nil
+      }
+    }
+  }
+
+  /// One `CompleteJob` call: the header, then each artifact in messages of at most 1 MiB.
+  func complete(
+    _ job: Fidelis_V1_LeasedJob, artifacts: [JobArtifact], api: Fidelis_V1_WorkerService.Client<HTTP2ClientTransport.Posix>,
+    leaseNext: Fidelis_V1_LeaseJobRequest
+  ) async throws -> Fidelis_V1_LeasedJob? {
+    let askNext = !stopping.value.load(ordering: .acquiring)
+    let response = try await api.completeJob(metadata: metadata, options: callOptions(seconds: 120)) { writer in
+      try await writer.write(.with {
+        $0.header = .with {
+          $0.jobID = job.jobID
+          $0.leaseID = job.leaseID
+          if askNext { $0.leaseNext = leaseNext }
+        }
+      })
+      for artifact in artifacts {
+        // The first megabyte rides with the artifact's header: a small report is one message.
+        var offset = min(artifact.data.count, 1 << 20)
+        try await writer.write(.with {
+          $0.artifact = .with {
+            $0.format = artifact.format
+            $0.contentType = artifact.contentType
+            $0.data = artifact.data.prefix(offset)
+          }
+        })
+        while offset < artifact.data.count {
+          let end = min(artifact.data.count, offset + (1 << 20))
+          try await writer.write(.with { $0.chunk = artifact.data.subdata(in: offset..<end) })
+          offset = end
+        }
+      }
+    }
+    return response.hasNext ? response.next : nil
+  }
+
+  /// Tells the coordinator how the job ended: cancelled, failed for good (bad input, over
+  /// budget: the same input would fail again), or failed in a way a retry may fix.
+  func reportFailure(
+    _ job: Fidelis_V1_LeasedJob, error: any Error, stop: StopReason?, api: Fidelis_V1_WorkerService.Client<HTTP2ClientTransport.Posix>,
+    log: Logger.Metadata
+  ) async throws {
+    let cancelled = stop == .cancelRequested || (stop == nil && error is CancellationError)
+    var message = cancelled ? "cancelled" : "\(error)"
+    var permanent = isPermanent(error)
+    if case .memoryBudget(let used) = stop {
+      message = "the job needed more memory than its budget of \(configuration.jobMemoryBytes >> 20) MiB (\((used >> 20)) MiB when it was stopped); not retried"
+      permanent = true
+    }
+    // The reason may quote the input; it must fit in one message and one job record.
+    if message.count > 2000 { message = message.prefix(2000) + "…" }
+    _ = try await api.failJob(
+      .with {
+        $0.jobID = job.jobID
+        $0.leaseID = job.leaseID
+        $0.error = message
+        $0.retryable = !permanent && !cancelled
+        $0.cancelled = cancelled
+      }, metadata: metadata, options: callOptions(seconds: 10))
+    logger.info(cancelled ? "job cancelled" : "job failed", metadata: log.merging(["error": "\(message.prefix(300))"]) { $1 })
+  }
+
+  /// True for failures that the same job would meet again: its input or options, or a
+  /// dataset that is gone.
+  func isPermanent(_ error: any Error) -> Bool {
+    if error is PermanentJobError { return true }
+    if let error = error as? RPCError { return [.notFound, .invalidArgument, .failedPrecondition, .permissionDenied].contains(error.code) }
+    return false
+  }
+}
+
+/// Why a job stopped before its end.
+enum StopReason: Equatable, Sendable {
+  /// The tenant cancelled it (a heartbeat said so).
+  case cancelRequested
+  /// The coordinator no longer counts this worker's lease: its result would be refused.
+  case leaseLost
+  /// The process grew by more than the job's memory budget.
+  case memoryBudget(used: Int)
 }
 
 /// What the job task and its heartbeat task share.
 final class RunningJob: Sendable {
   /// Stage and percent, sent with each heartbeat.
   let progress = Mutex<(String, Double)>(("starting", 0))
-  /// "cancel" or "lost" when a heartbeat says to stop.
-  let stop = Mutex<String?>(nil)
+  /// Set when a heartbeat or the memory budget stops the job.
+  let stop = Mutex<StopReason?>(nil)
+}
+
+/// The process's resident memory in bytes (Linux `/proc/self/statm`), or nil.
+func residentBytes() -> Int? {
+  guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return nil }
+  let fields = text.split(separator: " ")
+  guard fields.count > 1, let pages = Int(fields[1]) else { return nil }
+  return pages * 4096
 }
 
 /// Reads a leased job's datasets from the coordinator.
