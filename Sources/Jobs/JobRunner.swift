@@ -27,10 +27,10 @@ public enum JobRunner {
   /// Runs `kind` on the input and returns the report files.
   public static func run(
     kind: String, datasetId: String, options: Fidelis_V1_JobOptions, language: String, tenantName: String, input: any JobInput,
-    progress: @escaping @Sendable (String, Double) -> Void
+    receivedDay: Int = DateWindow.today(), progress: @escaping @Sendable (String, Double) -> Void
   ) async throws -> [JobArtifact] {
-    guard let jobKind = JobKind(rawValue: kind) else { throw PermanentJobError(description: "unknown job kind '\(kind)'") }
-    let ingestOptions: IngestOptions
+    guard let jobKind = JobKind(rawValue: kind) else { throw PermanentJobError(description: "unknown job kind '\(kind.prefix(40))'") }
+    var ingestOptions: IngestOptions
     let analysisOptions: AnalysisOptions
     do {
       ingestOptions = try options.ingestOptions()
@@ -38,6 +38,8 @@ public enum JobRunner {
     } catch {
       throw PermanentJobError(description: error.message)
     }
+    // A purchase dated after the day the file came in is an export error (9999-12-31).
+    ingestOptions.latestDay = DateWindow.latestPurchaseDay(today: receivedDay)
     progress("reading", 1)
     var ingestor = TransactionIngestor(options: ingestOptions)
     let data: TransactionData
