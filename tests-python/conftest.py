@@ -26,18 +26,18 @@ class Cluster:
         self.workers = []
         self.env = dict(os.environ, FIDELIS_ADMIN_TOKEN=ADMIN, FIDELIS_WORKER_TOKEN=WORKER, FIDELIS_SERVER=f"127.0.0.1:{self.port}")
 
-    def start_server(self):
+    def start_server(self, *extra):
         log = open(os.path.join(self.tmp, "server.log"), "a")
         self.server = subprocess.Popen(
-            [f"{BIN}/fidelis-server", "--listen", f"127.0.0.1:{self.port}", "--data-dir", self.data, "--lease-seconds", str(self.lease), "--drain-seconds", "5"],
+            [f"{BIN}/fidelis-server", "--listen", f"127.0.0.1:{self.port}", "--data-dir", self.data, "--lease-seconds", str(self.lease), "--drain-seconds", "5", *extra],
             env=self.env, stdout=subprocess.PIPE, stderr=log, text=True)
         line = self.server.stdout.readline()
         assert line.startswith("listening on"), line
         return self.server
 
-    def start_worker(self, name):
+    def start_worker(self, name, *extra):
         log = open(os.path.join(self.tmp, f"{name}.log"), "a")
-        p = subprocess.Popen([f"{BIN}/fidelis-worker", "--name", name], env=self.env, stdout=log, stderr=log)
+        p = subprocess.Popen([f"{BIN}/fidelis-worker", "--name", name, *extra], env=self.env, stdout=log, stderr=log)
         self.workers.append(p)
         return p
 
@@ -49,6 +49,10 @@ class Cluster:
         if check and r.returncode != 0:
             raise AssertionError(f"fidelis {' '.join(args)} failed: {r.stderr}")
         return r
+
+    def log(self, name="server"):
+        with open(os.path.join(self.tmp, f"{name}.log")) as f:
+            return f.read()
 
     def stop(self):
         for p in self.workers + ([self.server] if self.server else []):

@@ -117,6 +117,7 @@ struct Admin: AsyncParsableCommand {
       @Option(help: "Maximum queued jobs (0: server default).") var maxQueued: Int32 = 0
       @Option(help: "Maximum running jobs (0: server default).") var maxRunning: Int32 = 0
       @Option(help: "Maximum dataset size in bytes (0: server default).") var maxDatasetBytes: Int64 = 0
+      @Option(help: "Storage quota (datasets and reports) in bytes (0: server default).") var maxStorageBytes: Int64 = 0
 
       func run() async throws {
         let response = try await connection.withClient(admin: true) { client, metadata in
@@ -128,6 +129,7 @@ struct Admin: AsyncParsableCommand {
                 $0.maxQueuedJobs = maxQueued
                 $0.maxRunningJobs = maxRunning
                 $0.maxDatasetBytes = maxDatasetBytes
+                $0.maxStorageBytes = maxStorageBytes
               }
             }, metadata: metadata)
         }
@@ -439,15 +441,26 @@ struct ReportCommand: AsyncParsableCommand {
   }
 
   struct List: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "List reports.")
+    static let configuration = CommandConfiguration(abstract: "List reports, newest first.")
     @OptionGroup var connection: Connection
+    @Option(help: "At most this many (default: all, fetched a page at a time).") var limit: Int?
 
     func run() async throws {
-      let response = try await connection.withClient { client, metadata in
-        try await Fidelis_V1_ReportService.Client(wrapping: client).listReports(.init(), metadata: metadata)
+      if let limit, limit < 1 { throw ValidationError("--limit must be at least 1") }
+      let reports = try await connection.withClient { client, metadata in
+        let api = Fidelis_V1_ReportService.Client(wrapping: client)
+        var reports: [Fidelis_V1_ReportSummary] = []
+        var token = ""
+        repeat {
+          let wanted = limit.map { min(1000, $0 - reports.count) } ?? 1000
+          let page = try await api.listReports(.with { $0.pageSize = Int32(wanted); $0.pageToken = token }, metadata: metadata)
+          reports += page.reports
+          token = page.nextPageToken
+        } while !token.isEmpty && reports.count < (limit ?? .max)
+        return reports
       }
-      if connection.json { try printJSON(response) } else {
-        for r in response.reports { print("\(r.jobID)\t\(r.kind)\t\(r.formats.joined(separator: ","))\t\(r.sizeBytes)") }
+      if connection.json { try printJSON(Fidelis_V1_ListReportsResponse.with { $0.reports = reports }) } else {
+        for r in reports { print("\(r.jobID)\t\(r.kind)\t\(r.formats.joined(separator: ","))\t\(r.sizeBytes)") }
       }
     }
   }

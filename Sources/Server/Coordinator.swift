@@ -40,6 +40,8 @@ public struct ServerConfiguration: Sendable {
   public var streamLimits = StreamLimits()
   /// How long a connection may stay open without sending the HTTP/2 preface and settings.
   public var handshakeTimeoutMillis: Int64 = 10_000
+  /// Space held back in the data directory, given back so that deletes work on a full disk.
+  public var diskReserveBytes: Int64 = 32 << 20
 
   /// True when `tlsCertificatePath` and `tlsKeyPath` are set.
   public var usesTLS: Bool { tlsCertificatePath != nil && tlsKeyPath != nil }
@@ -71,7 +73,7 @@ public final class Coordinator: Sendable {
 
   public init(store: FidelisStore, configuration: ServerConfiguration, logger: Logger) {
     self.store = store
-    self.disk = DiskSpace(directory: store.dataDirectory?.url)
+    self.disk = DiskSpace(directory: store.dataDirectory?.url, reserveBytes: configuration.diskReserveBytes)
     self.streams = StreamSlots(limits: configuration.streamLimits)
     self.configuration = configuration
     self.logger = logger

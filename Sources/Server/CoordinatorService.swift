@@ -136,7 +136,7 @@ public struct CoordinatorService: Service {
       if disk.refresh(reusableBytes: reusable) {
         let renewed = (try? coordinator.store.renewRunningLeases(leaseMillis: coordinator.configuration.leaseMillis)) ?? 0
         coordinator.logger.warning("the disk has room again: writes are accepted; \(renewed) running job lease(s) renewed")
-      } else if !disk.isFull, let free = disk.freeBytes(), free < DiskSpace.lowWaterBytes / 4 {
+      } else if !disk.isFull, let free = disk.freeBytes(), free < disk.lowWaterBytes / 4 {
         // Nearly full: say so before SQLite has to.
         if disk.noteFull() { coordinator.logger.error("the data directory's disk is nearly full (\(free >> 20) MiB free): writes are refused until space is freed") }
       }
@@ -223,6 +223,8 @@ public func buildCoordinator(_ configuration: ServerConfiguration, logger: Logge
         // A connection that never says a word is closed, not kept.
         config.channelDebuggingCallbacks.onAcceptTCPConnection = HandshakeDeadline.installer(
           timeout: .milliseconds(configuration.handshakeTimeoutMillis))
+        // A message over the limit gets RESOURCE_EXHAUSTED with a reason, not a bare reset.
+        config.channelDebuggingCallbacks.onAcceptHTTP2Stream = MessageSizeLimit.installer(limit: configuration.maxMessageBytes)
       })
   }
   let transport = makeTransport(host: configuration.host, port: configuration.port, clientCA: nil)

@@ -90,7 +90,7 @@ extension DatasetService: Fidelis_V1_DatasetService.ServiceProtocol {
           guard used + size <= quota else {
             throw RPCError(
               code: .resourceExhausted,
-              message: "the tenant's storage quota of \(quota >> 20) MiB would be exceeded (\(used >> 20) MiB in use); delete datasets first. Nothing was stored")
+              message: "the tenant's storage quota of \(byteCount(quota)) would be exceeded (\(byteCount(used)) in use); delete datasets first. Nothing was stored")
           }
           hasher.update(data: bytes)
           try coordinator.mapStoreErrors { try store.appendChunk(datasetId: id, seq: seq, data: bytes) }
@@ -333,5 +333,15 @@ extension ReportService: Fidelis_V1_ReportService.ServiceProtocol {
       })
       offset = end
     } while offset < data.count
+  }
+}
+
+/// A size for a person: bytes, KiB, MiB or GiB.
+func byteCount(_ bytes: Int64) -> String {
+  switch bytes {
+  case ..<(1 << 10): "\(bytes) bytes"
+  case ..<(1 << 20): String(format: "%.1f KiB", Double(bytes) / 1024)
+  case ..<(1 << 30): String(format: "%.1f MiB", Double(bytes) / 1048576)
+  default: String(format: "%.1f GiB", Double(bytes) / 1073741824)
   }
 }

@@ -15,15 +15,19 @@ import Synchronization
 /// still works, and it is made again once space is back.
 public final class DiskSpace: Sendable {
   /// Size of the reserve file.
-  public static let reserveBytes: Int64 = 32 << 20
-  /// The disk counts as full again below this much room (free bytes plus the store's free pages).
-  public static let lowWaterBytes: Int64 = 2 * reserveBytes
+  public let reserveBytes: Int64
+  /// An outage ends once this much room is back (free bytes plus the store's free pages),
+  /// and the disk counts as nearly full below a quarter of it.
+  public var lowWaterBytes: Int64 { max(2 * reserveBytes, 8 << 20) }
 
   /// The data directory; nil for an in-memory store (never full).
   public let directory: URL?
   private let full = Atomic<Bool>(false)
 
-  public init(directory: URL?) { self.directory = directory }
+  public init(directory: URL?, reserveBytes: Int64 = 32 << 20) {
+    self.directory = directory
+    self.reserveBytes = reserveBytes
+  }
 
   var reservePath: String? { directory?.appendingPathComponent("disk-reserve").path }
 
@@ -53,13 +57,13 @@ public final class DiskSpace: Sendable {
 
   /// Makes the reserve file when it is missing and the disk has room for it and more.
   public func refillReserve() {
-    guard let path = reservePath, !FileManager.default.fileExists(atPath: path), let free = freeBytes(), free > Self.reserveBytes + Self.lowWaterBytes
+    guard reserveBytes > 0, let path = reservePath, !FileManager.default.fileExists(atPath: path), let free = freeBytes(), free > reserveBytes + lowWaterBytes
     else { return }
     let descriptor = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0o600)
     guard descriptor >= 0 else { return }
     defer { close(descriptor) }
     // Real blocks, not a sparse file: the point is to hold space.
-    if posix_fallocate(descriptor, 0, off_t(Self.reserveBytes)) != 0 { _ = unlink(path) }
+    if posix_fallocate(descriptor, 0, off_t(reserveBytes)) != 0 { _ = unlink(path) }
   }
 
   /// Looks at the room again: ends an outage once free bytes plus `reusableBytes` (the
@@ -71,7 +75,7 @@ public final class DiskSpace: Sendable {
       refillReserve()
       return false
     }
-    guard let free = freeBytes(), free + reusableBytes >= Self.lowWaterBytes else { return false }
+    guard let free = freeBytes(), free + reusableBytes >= lowWaterBytes else { return false }
     full.store(false, ordering: .releasing)
     refillReserve()
     return true

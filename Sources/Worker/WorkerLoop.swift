@@ -150,6 +150,10 @@ public struct WorkerService: Service {
         let answer = await withHeartbeats(job, api: api, shared: shared, memoryBudget: nil) {
           await completeWithRetries(job, artifacts: artifacts, api: api, leaseNext: leaseNext, log: log)
         }
+        if shared.stop.withLock({ $0 }) == .leaseLost {
+          logger.warning("lease lost; result dropped", metadata: log)
+          return nil
+        }
         logger.debug("job succeeded", metadata: log)
         return answer ?? nil
       case .failure(let error)?:
@@ -235,6 +239,9 @@ public struct WorkerService: Service {
     while true {
       do {
         return try await complete(job, artifacts: artifacts, api: api, leaseNext: leaseNext)
+      } catch where Task.isCancelled {
+        // A heartbeat learnt that the lease is lost: the caller says so.
+        return nil
       } catch let error as RPCError where [.resourceExhausted, .unavailable, .internalError].contains(error.code) && ContinuousClock.now < deadline {
         logger.warning("the coordinator did not take the report (\(error.code): \(error.message)); trying again in \(wait)", metadata: log)
         try? await Task.sleep(for: wait)

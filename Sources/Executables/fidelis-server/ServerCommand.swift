@@ -40,6 +40,21 @@ struct ServerCommand: AsyncParsableCommand {
   @Option(name: .customLong("max-storage-mb"), help: "Default per-tenant storage quota (datasets and reports), in MiB.")
   var maxStorageMB: Int64 = 10240
 
+  @Option(name: .customLong("handshake-timeout-seconds"), help: "Close connections that send nothing for this long after connecting.")
+  var handshakeTimeoutSeconds: Double = 10
+
+  @Option(name: .customLong("disk-reserve-mb"), help: "Space held back in the data directory so that deletes work on a full disk, in MiB.")
+  var diskReserveMB: Int64 = 32
+
+  @Option(name: .customLong("max-watches"), help: "Job watches a tenant may hold open at once.")
+  var maxWatches = 32
+
+  @Option(name: .customLong("max-downloads"), help: "Report downloads and segment exports a tenant may run at once.")
+  var maxDownloads = 8
+
+  @Option(name: .customLong("max-uploads"), help: "Uploads a tenant may run at once.")
+  var maxUploads = 4
+
   @Option(name: .customLong("log-level"), help: "trace, debug, info, warning, error.")
   var logLevel = "info"
 
@@ -63,11 +78,15 @@ struct ServerCommand: AsyncParsableCommand {
     let address: ListenAddress
     do { address = try ListenAddress(listen) } catch { throw ValidationError("\(error)") }
     for (name, value) in [("--max-attempts", Int64(maxAttempts)), ("--max-queued", Int64(maxQueued)), ("--max-running", Int64(maxRunning)),
-      ("--max-dataset-mb", maxDatasetMB), ("--max-storage-mb", maxStorageMB)] where value < 1 || value > 1 << 40 {
+      ("--max-dataset-mb", maxDatasetMB), ("--max-storage-mb", maxStorageMB), ("--max-watches", Int64(maxWatches)),
+      ("--max-downloads", Int64(maxDownloads)), ("--max-uploads", Int64(maxUploads))] where value < 1 || value > 1 << 40 {
       throw ValidationError("\(name) must be a positive number (got \(value))")
     }
     guard leaseSeconds >= 1, leaseSeconds <= 3600, drainSeconds >= 0, drainSeconds <= 86_400 else {
       throw ValidationError("--lease-seconds must be between 1 and 3600, --drain-seconds between 0 and 86400")
+    }
+    guard handshakeTimeoutSeconds > 0, handshakeTimeoutSeconds <= 3600, diskReserveMB >= 0, diskReserveMB <= 1 << 20 else {
+      throw ValidationError("--handshake-timeout-seconds must be between 0 and 3600, --disk-reserve-mb between 0 and 1048576")
     }
     LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
     var logger = Logger(label: "fidelis.server")
@@ -88,6 +107,11 @@ struct ServerCommand: AsyncParsableCommand {
     configuration.tenantDefaults.maxRunningJobs = maxRunning
     configuration.tenantDefaults.maxDatasetBytes = maxDatasetMB << 20
     configuration.tenantDefaults.maxStorageBytes = maxStorageMB << 20
+    configuration.handshakeTimeoutMillis = Int64(handshakeTimeoutSeconds * 1000)
+    configuration.diskReserveBytes = diskReserveMB << 20
+    configuration.streamLimits.watches = maxWatches
+    configuration.streamLimits.downloads = maxDownloads
+    configuration.streamLimits.uploads = maxUploads
     configuration.tlsCertificatePath = tlsCert
     configuration.tlsKeyPath = tlsKey
     configuration.workerClientCAPath = workerClientCA

@@ -19,6 +19,9 @@ struct WorkerCommand: AsyncParsableCommand {
   @Option(help: "Jobs run at once.")
   var concurrency = 1
 
+  @Option(name: .customLong("job-memory-mb"), help: "Memory a job may add to this process before it is stopped and failed, in MiB.")
+  var jobMemoryMB = 4096
+
   @Option(help: "Worker name in logs and job attempts (default: worker-PID).")
   var name: String?
 
@@ -44,6 +47,7 @@ struct WorkerCommand: AsyncParsableCommand {
     returnLargeBuffersToTheSystem()
     guard !token.isEmpty else { throw ValidationError("a worker token is needed: --token or FIDELIS_WORKER_TOKEN") }
     guard (1...64).contains(concurrency) else { throw ValidationError("--concurrency must be between 1 and 64") }
+    guard jobMemoryMB >= 1, jobMemoryMB <= 1 << 20 else { throw ValidationError("--job-memory-mb must be between 1 and 1048576") }
     let parts = server.split(separator: ":")
     guard parts.count == 2, let port = Int(parts[1]) else { throw ValidationError("--server must be HOST:PORT") }
     LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
@@ -53,6 +57,7 @@ struct WorkerCommand: AsyncParsableCommand {
     configuration.serverHost = String(parts[0])
     configuration.serverPort = port
     configuration.concurrency = concurrency
+    configuration.jobMemoryBytes = jobMemoryMB << 20
     if let name { configuration.workerId = name }
     if let host { configuration.host = host }
     guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }

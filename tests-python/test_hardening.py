@@ -1,0 +1,440 @@
+"""A hostile tenant, poison inputs and faults, against real processes: each finding of the
+hardening review, with the answer a user now gets and the proof that the service stayed up."""
+import json, os, signal, socket, stat, subprocess, sys, threading, time
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from conftest import ADMIN, BIN, Cluster, free_port, generate
+from test_grpc_client import stubs
+from test_processes import new_tenant, status, wait_state
+
+
+def alive(cluster):
+    """The coordinator answers (and did not die)."""
+    assert cluster.server.poll() is None, "the coordinator died"
+    cluster.cli("admin", "tenant", "list", key=ADMIN)
+
+
+def upload(cluster, key, path, *extra):
+    return cluster.cli("dataset", "upload", path, *extra, key=key).stdout.strip()
+
+
+def write(path, text):
+    with open(path, "w", newline="") as f:
+        f.write(text)
+    return str(path)
+
+
+SMALL = "customer_id,order_id,order_date,amount\n" + "".join(
+    f"C{c},O{c}-{i},2024-{1 + (c + i) % 12:02d}-{1 + (3 * c + i) % 28:02d},{10 + (c * 7 + i * 3) % 90}.50\n" for c in range(60) for i in range(1 + c % 4))
+
+
+# 1. Options that trapped the coordinator or the command.
+
+def test_options_whose_bounds_cross_are_refused_and_the_coordinator_stays_up(cluster, tmp_path):
+    cluster.start_server()
+    key = new_tenant(cluster, "acme")
+    ds = upload(cluster, key, write(tmp_path / "s.csv", SMALL))
+    for flags in (["--at-risk-days", "3650"], ["--at-risk-days", "100", "--lost-days", "50"], ["--k", "40"], ["--as-of", "1850-01-01"],
+                  ["--as-of", "2024-02-30"], ["--lang", "xx"], ["--currency", "E" * 5000]):
+        r = cluster.cli("job", "submit", ds, *flags, key=key, check=False)
+        assert r.returncode != 0 and "invalid" in r.stderr.lower(), (flags, r.stderr)
+        assert len(r.stderr) < 600, r.stderr
+        alive(cluster)
+    r = subprocess.run([f"{BIN}/fidelis", "analyze", str(tmp_path / "s.csv"), "--at-risk-days", "3650"], capture_output=True, text=True)
+    assert r.returncode == 1 and "at_risk_days" in r.stderr, (r.returncode, r.stderr)
+
+
+# 2. Poison jobs: refused once with the reason, or read with the bad rows counted.
+
+def test_poison_inputs_fail_once_with_the_reason_or_are_counted_rows(cluster, tmp_path):
+    cluster.start_server()
+    worker = cluster.start_worker("w1")
+    key = new_tenant(cluster, "acme")
+    ds = upload(cluster, key, write(tmp_path / "s.csv", SMALL))
+    # A reference date before the last purchase: failed once, not retried, both dates said.
+    job = cluster.cli("job", "submit", ds, "--as-of", "2024-03-01", key=key).stdout.strip()
+    final = wait_state(cluster, key, job, ["JOB_STATE_FAILED", "JOB_STATE_SUCCEEDED"])
+    assert final["state"] == "JOB_STATE_FAILED" and "2024-03-01" in final["error"] and "before the last purchase" in final["error"], final
+    assert len(final["attempts"]) == 1, final["attempts"]
+    # Infinite, forty-digit and far-future values are rows rejected by reason.
+    poisoned = SMALL + "X1,P1,2024-05-05,1e309\nX2,P2,2024-05-05,1234567890123456789012345678901234567890\nX3,P3,9999-12-31,12\nX4,P4,1066-10-14,5\n"
+    ds2 = upload(cluster, key, write(tmp_path / "p.csv", poisoned))
+    job = cluster.cli("job", "submit", ds2, key=key).stdout.strip()
+    final = wait_state(cluster, key, job, ["JOB_STATE_FAILED", "JOB_STATE_SUCCEEDED"])
+    assert final["state"] == "JOB_STATE_SUCCEEDED", final
+    report = json.loads(cluster.cli("report", "get", job, "--format", "json", key=key).stdout)
+    assert report["data_quality"]["rejected"] == {"amount out of range": 2, "date out of range": 2}, report["data_quality"]
+    # A file of one purchase dated 9999-12-31: refused for having no usable row, at once.
+    ds3 = upload(cluster, key, write(tmp_path / "f.csv", "customer_id,order_date,amount\nA,9999-12-31,10\n"))
+    job = cluster.cli("job", "submit", ds3, key=key).stdout.strip()
+    final = wait_state(cluster, key, job, ["JOB_STATE_FAILED", "JOB_STATE_SUCCEEDED"], timeout=60)
+    assert final["state"] == "JOB_STATE_FAILED" and "date out of range 1" in final["error"], final
+    assert len(final["attempts"]) == 1
+    assert worker.poll() is None, "the worker died"
+
+
+def test_a_job_over_its_memory_budget_fails_once_with_the_budget(cluster, tmp_path):
+    cluster.start_server()
+    cluster.start_worker("w1", "--job-memory-mb", "1")
+    key = new_tenant(cluster, "acme")
+    ds = upload(cluster, key, generate(str(tmp_path / "d.csv"), customers=20000))
+    job = cluster.cli("job", "submit", ds, key=key).stdout.strip()
+    final = wait_state(cluster, key, job, ["JOB_STATE_FAILED", "JOB_STATE_SUCCEEDED"], timeout=120)
+    assert final["state"] == "JOB_STATE_FAILED" and "memory" in final["error"] and "budget of 1 MiB" in final["error"], final
+    assert len(final["attempts"]) == 1
+
+
+def test_a_job_that_ends_two_workers_is_failed_with_the_reason(cluster, tmp_path):
+    cluster.start_server()
+    key = new_tenant(cluster, "acme")
+    ds = upload(cluster, key, generate(str(tmp_path / "d.csv"), customers=30000))
+    job = cluster.cli("job", "submit", ds, key=key).stdout.strip()
+    for name in ("w1", "w2"):
+        w = cluster.start_worker(name)
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            s = status(cluster, key, job)
+            if s.get("state") == "JOB_STATE_RUNNING" and s["attempts"][-1]["worker"] == name:
+                break
+            time.sleep(0.1)
+        # What a crash or the kernel's out-of-memory killer does.
+        w.send_signal(signal.SIGKILL)
+        w.wait()
+    final = wait_state(cluster, key, job, ["JOB_STATE_FAILED", "JOB_STATE_SUCCEEDED"], timeout=60)
+    assert final["state"] == "JOB_STATE_FAILED", final
+    assert "lost its worker 2 times" in final["error"] and "w1" in final["error"] and "w2" in final["error"], final["error"]
+    assert [a["worker"] for a in final["attempts"]] == ["w1", "w2"]
+    alive(cluster)
+
+
+# 3. Segment export: bounded cost, streamed, capped per tenant.
+
+def test_segment_exports_are_bounded_and_do_not_stall_other_tenants(cluster, tmp_path):
+    cluster.start_server("--max-downloads", "4")
+    cluster.start_worker("w1")
+    key = new_tenant(cluster, "big")
+    other = new_tenant(cluster, "other")
+    ds = upload(cluster, key, generate(str(tmp_path / "d.csv"), customers=20000))
+    job = cluster.cli("job", "submit", ds, "--wait", key=key).stdout.strip().splitlines()[0]
+    wait_state(cluster, key, job, ["JOB_STATE_SUCCEEDED"])
+    pb, rpc = stubs(tmp_path)
+    channel = grpc.insecure_channel(f"127.0.0.1:{cluster.port}")
+    reports = rpc.ReportServiceStub(channel)
+    auth = [("authorization", f"Bearer {key}")]
+    # A 100 KB name is refused at once, without being echoed.
+    started = time.time()
+    with pytest.raises(grpc.RpcError) as error:
+        list(reports.ExportSegment(pb.ExportSegmentRequest(job_id=job, segment="x" * 100_000), metadata=auth, timeout=10))
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT and len(error.value.details()) < 200
+    assert time.time() - started < 2
+    # Twenty exports at once: four run, the others are told to wait; the other tenant's calls stay fast.
+    outcomes = []
+
+    def export():
+        try:
+            data = b"".join(c.data for c in reports.ExportSegment(pb.ExportSegmentRequest(job_id=job, segment="lost"), metadata=auth, timeout=60))
+            outcomes.append(("ok", data))
+        except grpc.RpcError as e:
+            outcomes.append((e.code(), b""))
+
+    threads = [threading.Thread(target=export) for _ in range(20)]
+    for t in threads:
+        t.start()
+    latencies = []
+    for _ in range(10):
+        t0 = time.time()
+        cluster.cli("job", "list", key=other)
+        latencies.append(time.time() - t0)
+    for t in threads:
+        t.join()
+    assert any(code == "ok" for code, _ in outcomes)
+    assert all(code in ("ok", grpc.StatusCode.RESOURCE_EXHAUSTED) for code, _ in outcomes), outcomes
+    data = next(d for code, d in outcomes if code == "ok")
+    lines = data.decode().splitlines()
+    assert lines[0].startswith("customer_id,segment,lifecycle_group") and all(",lost," in l for l in lines[1:])
+    assert sorted(latencies)[len(latencies) // 2] < 2.0, latencies
+
+
+def test_watches_are_capped_per_tenant(cluster, tmp_path):
+    cluster.start_server("--max-watches", "5")
+    key = new_tenant(cluster, "watcher")
+    ds = upload(cluster, key, write(tmp_path / "s.csv", SMALL))
+    job = cluster.cli("job", "submit", ds, key=key).stdout.strip()  # no worker: it stays queued
+    pb, rpc = stubs(tmp_path)
+    channel = grpc.insecure_channel(f"127.0.0.1:{cluster.port}")
+    jobs = rpc.JobServiceStub(channel)
+    auth = [("authorization", f"Bearer {key}")]
+    streams = [jobs.WatchJob(pb.WatchJobRequest(job_id=job), metadata=auth, timeout=30) for _ in range(8)]
+    codes = []
+    for s in streams:
+        try:
+            next(s)
+            codes.append("open")
+        except grpc.RpcError as e:
+            codes.append(e.code())
+    assert codes.count("open") == 5 and codes.count(grpc.StatusCode.RESOURCE_EXHAUSTED) == 3, codes
+    for s in streams:
+        s.cancel()
+    time.sleep(0.5)
+    # Ended watches give their slots back.
+    s = jobs.WatchJob(pb.WatchJobRequest(job_id=job), metadata=auth, timeout=30)
+    assert next(s).id == job
+    s.cancel()
+
+
+# 4. A full disk: a plain answer, health says so, deletes work, nothing is failed for it.
+
+def mount_tmpfs(path, size_mb):
+    os.makedirs(path, exist_ok=True)
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_mb}m", "tmpfs", path], capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a small file system here (root needed): {r.stderr.strip()}")
+
+
+def test_full_disk_is_said_deletes_work_and_the_running_job_completes(tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small file system needs root")
+    disk = str(tmp_path / "disk")
+    mount_tmpfs(disk, 48)
+    c = Cluster(str(tmp_path))
+    c.data = os.path.join(disk, "data")
+    try:
+        c.start_server("--disk-reserve-mb", "4")
+        key = new_tenant(c, "acme")
+        ds_small = upload(c, key, write(tmp_path / "s.csv", SMALL))
+        big = generate(str(tmp_path / "big.csv"), customers=30000)
+        ds_big = upload(c, key, big)
+        channel = grpc.insecure_channel(f"127.0.0.1:{c.port}")
+        health = health_pb2_grpc.HealthStub(channel)
+
+        def serving(service=""):
+            return health.Check(health_pb2.HealthCheckRequest(service=service), timeout=5).status == health_pb2.HealthCheckResponse.SERVING
+
+        assert serving()
+        # A long job runs while another process fills the disk.
+        c.start_worker("w1")
+        job = c.cli("job", "submit", ds_big, key=key).stdout.strip()
+        wait_state(c, key, job, ["JOB_STATE_RUNNING"])
+        filler = os.path.join(disk, "filler")
+        with open(filler, "wb") as f:
+            try:
+                while True:
+                    f.write(b"\0" * (1 << 20))
+                    f.flush()
+            except OSError:
+                pass
+        # Writes are refused in plain words; health says NOT_SERVING for writes, reads go on.
+        deadline = time.time() + 20
+        while serving() and time.time() < deadline:
+            time.sleep(0.2)
+        assert not serving() and not serving("fidelis.v1.JobService") and serving("fidelis.v1.ReportService")
+        r = c.cli("job", "submit", ds_small, key=key, check=False)
+        assert r.returncode != 0 and "disk is full" in r.stderr and "SQLITE" not in r.stderr.upper(), r.stderr
+        r = c.cli("dataset", "upload", str(tmp_path / "s.csv"), key=key, check=False)
+        assert r.returncode != 0 and "disk is full" in r.stderr, r.stderr
+        # Let the job finish its work while the disk is full; its report cannot be stored yet.
+        time.sleep(8)
+        assert status(c, key, job)["state"] == "JOB_STATE_RUNNING"
+        # Deleting a dataset still works on the full disk.
+        c.cli("dataset", "delete", ds_small, key=key)
+        # The other process frees its space: the service comes back by itself.
+        os.remove(filler)
+        deadline = time.time() + 20
+        while not serving() and time.time() < deadline:
+            time.sleep(0.2)
+        assert serving()
+        final = wait_state(c, key, job, ["JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED"], timeout=120)
+        assert final["state"] == "JOB_STATE_SUCCEEDED", final
+        assert [a["outcome"] for a in final["attempts"]] == ["succeeded"], final["attempts"]
+        upload(c, key, write(tmp_path / "s2.csv", SMALL))
+    finally:
+        c.stop()
+        subprocess.run(["umount", "-l", disk])
+
+
+def test_storage_quota_protects_the_other_tenants(cluster, tmp_path):
+    cluster.start_server()
+    key = cluster.cli("admin", "tenant", "create", "small", "--max-storage-bytes", "20000", key=ADMIN).stdout.strip()
+    upload(cluster, key, write(tmp_path / "s.csv", SMALL))
+    big = write(tmp_path / "b.csv", SMALL * 8)
+    r = cluster.cli("dataset", "upload", big, key=key, check=False)
+    assert r.returncode != 0 and "resourceExhausted" in r.stderr and "quota of 19.5 KiB" in r.stderr, r.stderr
+    assert len(json.loads(cluster.cli("dataset", "list", "--json", key=key).stdout).get("datasets", [])) == 1
+
+
+# 5 and 6. One coordinator per data directory; empty or damaged stores refused.
+
+def start_raw(cluster, data, port=None):
+    return subprocess.run([f"{BIN}/fidelis-server", "--listen", f"127.0.0.1:{port or free_port()}", "--data-dir", data],
+                          env=cluster.env, capture_output=True, text=True, timeout=30)
+
+
+def test_a_second_coordinator_on_the_same_directory_is_refused(cluster, tmp_path):
+    cluster.start_server()
+    key = new_tenant(cluster, "acme")
+    r = start_raw(cluster, cluster.data)
+    assert r.returncode != 0 and "another coordinator" in r.stderr and str(cluster.server.pid) in r.stderr, r.stderr
+    alive(cluster)
+    # Nothing of the first one's was touched.
+    upload(cluster, key, write(tmp_path / "s.csv", SMALL))
+
+
+@pytest.mark.parametrize("content,reason", [(b"", "is empty"), (b"\x00garbage" * 8192, "not a SQLite database")])
+def test_an_empty_or_garbage_store_is_refused_at_start(cluster, tmp_path, content, reason):
+    data = str(tmp_path / "d")
+    os.makedirs(data)
+    with open(os.path.join(data, "fidelis.sqlite"), "wb") as f:
+        f.write(content)
+    r = start_raw(cluster, data)
+    assert r.returncode != 0 and reason in r.stderr, r.stderr
+    assert os.path.getsize(os.path.join(data, "fidelis.sqlite")) == len(content)
+
+
+def test_a_damaged_page_is_found_at_start(cluster, tmp_path):
+    cluster.start_server()
+    key = new_tenant(cluster, "acme")
+    upload(cluster, key, generate(str(tmp_path / "d.csv"), customers=3000))
+    cluster.server.send_signal(signal.SIGTERM)
+    cluster.server.wait(timeout=30)
+    path = os.path.join(cluster.data, "fidelis.sqlite")
+    with open(path, "r+b") as f:
+        f.seek(64 * 1024)
+        f.write(os.urandom(64 * 1024))
+    r = start_raw(cluster, cluster.data)
+    assert r.returncode != 0 and ("damaged" in r.stderr or "cannot be read" in r.stderr), r.stderr
+
+
+# 7. Connections that never speak.
+
+def test_connections_that_send_nothing_are_closed(cluster):
+    cluster.start_server("--handshake-timeout-seconds", "1")
+    silent = []
+    for _ in range(200):
+        s = socket.create_connection(("127.0.0.1", cluster.port))
+        s.settimeout(10)
+        silent.append(s)
+    time.sleep(2.5)
+    closed = 0
+    for s in silent:
+        # The server speaks first (its SETTINGS frame); a closed connection then ends.
+        try:
+            while s.recv(4096):
+                pass
+            closed += 1
+        except ConnectionResetError:
+            closed += 1
+        except socket.timeout:
+            pass
+        s.close()
+    assert closed == 200, closed
+    alive(cluster)
+
+
+# 9. Injection through exports and Markdown.
+
+def test_exports_neutralise_formulas_and_markdown_escapes_data(cluster, tmp_path):
+    cluster.start_server()
+    cluster.start_worker("w1")
+    key = new_tenant(cluster, "acme")
+    evil = ["=cmd|' /C calc'!A0", "+SUM(1+1)", "@SUM(1)", "-2+3", "<script>alert(1)</script>"]
+    rows = "".join(f"\"{e.replace(chr(34), chr(34) * 2)}\",O{i}-{j},2024-0{1 + j}-1{i},{100 + i * 50}\n" for i, e in enumerate(evil) for j in range(3))
+    ds = upload(cluster, key, write(tmp_path / "e.csv", "customer_id,order_id,order_date,amount\n" + rows + SMALL))
+    job = cluster.cli("job", "submit", ds, key=key).stdout.strip()
+    wait_state(cluster, key, job, ["JOB_STATE_SUCCEEDED"])
+    csv = cluster.cli("report", "get", job, "--format", "csv", key=key).stdout
+    for e in evil[:4]:
+        assert f"'{e}" in csv, e
+    for line in csv.splitlines()[1:]:
+        assert line.lstrip('"')[:1] not in ("=", "+", "-", "@"), line
+
+
+# 10. Private files.
+
+def test_data_directory_and_files_are_private(cluster, tmp_path):
+    os.makedirs(cluster.data, mode=0o755)
+    cluster.start_server()
+    new_tenant(cluster, "acme")
+    assert stat.S_IMODE(os.stat(cluster.data).st_mode) == 0o700
+    for name in os.listdir(cluster.data):
+        mode = stat.S_IMODE(os.stat(os.path.join(cluster.data, name)).st_mode)
+        assert mode & 0o077 == 0, (name, oct(mode))
+
+
+# Low: each with its answer.
+
+def test_low_findings(cluster, tmp_path):
+    cluster.start_server()
+    pb, rpc = stubs(tmp_path)
+    channel = grpc.insecure_channel(f"127.0.0.1:{cluster.port}", options=[("grpc.max_send_message_length", 8 << 20)])
+    admin = rpc.AdminServiceStub(channel)
+    admin_auth = [("authorization", f"Bearer {ADMIN}")]
+    key = admin.CreateTenant(pb.CreateTenantRequest(name="Acme"), metadata=admin_auth).api_key
+    auth = [("authorization", f"Bearer {key}")]
+    jobs = rpc.JobServiceStub(channel)
+    # A 100 KB id: NOT_FOUND, without the id echoed whole.
+    with pytest.raises(grpc.RpcError) as e:
+        jobs.GetJob(pb.GetJobRequest(job_id="x" * 100_000), metadata=auth, timeout=10)
+    assert e.value.code() == grpc.StatusCode.NOT_FOUND and len(e.value.details()) < 200
+    # Names: length, NUL, case.
+    for name, code in (("a" * 201, grpc.StatusCode.INVALID_ARGUMENT), ("Ac\0me2", grpc.StatusCode.INVALID_ARGUMENT), ("ACME", grpc.StatusCode.FAILED_PRECONDITION)):
+        with pytest.raises(grpc.RpcError) as e:
+            admin.CreateTenant(pb.CreateTenantRequest(name=name), metadata=admin_auth, timeout=10)
+        assert e.value.code() == code, (name, e.value.details())
+    # A message over the limit: RESOURCE_EXHAUSTED with a message.
+    with pytest.raises(grpc.RpcError) as e:
+        jobs.SubmitJob(pb.SubmitJobRequest(dataset_id="ds_x", idempotency_key="k" * (5 << 20)), metadata=auth, timeout=10)
+    assert e.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, (e.value.code(), e.value.details())
+    # CR-only line endings are read.
+    cluster.start_worker("w1")
+    cr = SMALL.replace("\n", "\r")
+    ds = upload(cluster, key, write(tmp_path / "cr.csv", cr))
+    job = cluster.cli("job", "submit", ds, key=key).stdout.strip()
+    final = wait_state(cluster, key, job, ["JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED"])
+    assert final["state"] == "JOB_STATE_SUCCEEDED", final
+    assert json.loads(cluster.cli("report", "get", job, "--format", "json", key=key).stdout)["customers"] == 60
+    # Reports come a page at a time.
+    for _ in range(4):
+        cluster.cli("job", "submit", ds, "--kind", "profile", "--wait", key=key)
+    reports = rpc.ReportServiceStub(channel)
+    page = reports.ListReports(pb.ListReportsRequest(page_size=2), metadata=auth, timeout=10)
+    assert len(page.reports) == 2 and page.next_page_token
+    seen = [r.job_id for r in page.reports]
+    while page.next_page_token:
+        page = reports.ListReports(pb.ListReportsRequest(page_size=2, page_token=page.next_page_token), metadata=auth, timeout=10)
+        seen += [r.job_id for r in page.reports]
+    assert len(seen) == len(set(seen)) == 5
+    assert len(cluster.cli("report", "list", key=key).stdout.splitlines()) == 5
+
+
+def test_listen_on_a_name_and_a_port_in_use(cluster, tmp_path):
+    port = free_port()
+    env = dict(cluster.env, FIDELIS_SERVER=f"localhost:{port}")
+    p = subprocess.Popen([f"{BIN}/fidelis-server", "--listen", f"localhost:{port}", "--data-dir", str(tmp_path / "a")], env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout.readline().startswith("listening on"), p.stderr.read()
+        r = subprocess.run([f"{BIN}/fidelis-server", "--listen", f"127.0.0.1:{port}", "--data-dir", str(tmp_path / "b")], env=env,
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode != 0 and "already in use" in r.stderr, r.stderr
+        r = subprocess.run([f"{BIN}/fidelis", "admin", "tenant", "list"], env=env, capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0, r.stderr
+    finally:
+        p.send_signal(signal.SIGTERM)
+        p.wait(timeout=30)
+
+
+def test_a_succeeded_job_keeps_no_error_of_an_earlier_attempt(cluster, tmp_path):
+    cluster.start_server()
+    key = new_tenant(cluster, "acme")
+    ds = upload(cluster, key, generate(str(tmp_path / "d.csv"), customers=30000))
+    w1 = cluster.start_worker("w1")
+    job = cluster.cli("job", "submit", ds, key=key).stdout.strip()
+    wait_state(cluster, key, job, ["JOB_STATE_RUNNING"])
+    w1.send_signal(signal.SIGKILL)
+    w1.wait()
+    cluster.start_worker("w2")
+    final = wait_state(cluster, key, job, ["JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED"], timeout=180)
+    assert final["state"] == "JOB_STATE_SUCCEEDED", final
+    assert final.get("error", "") == ""
+    assert "expired" in final["attempts"][0]["error"]
