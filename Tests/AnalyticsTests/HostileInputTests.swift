@@ -71,6 +71,12 @@ struct HostileInputTests {
     #expect(data.quality.rowsUsed == 2)
   }
 
+  @Test("fuzzing finds: a year of five digits is no date", arguments: ["25109/9/12", "10000-01-01", "99999-12-31"])
+  func fiveDigitYears(text: String) {
+    let date = Array(text.utf8).withUnsafeBufferPointer { parseRawDate($0) }
+    #expect(date == nil)
+  }
+
   @Test("amounts that are not finite or beyond any real sale are rejected rows, counted", arguments: [
     "1e309", "-1e309", "1234567890123456789012345678901234567890", "2e12", "inf", "nan",
   ])

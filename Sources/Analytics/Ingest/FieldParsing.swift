@@ -152,7 +152,8 @@ public func parseRawDate(_ bytes: UnsafeBufferPointer<UInt8>) -> RawDate? {
     firstSeparator == UInt8(ascii: "-") || firstSeparator == UInt8(ascii: "/") || firstSeparator == UInt8(ascii: ".")
   else { return nil }
   if numbers.0 >= 1000 {
-    guard numbers.1 <= 99, numbers.2 <= 99 else { return nil }
+    // Four-digit years only: 25109/9/12 is no date (found by fuzzing: it read as year 25109).
+    guard numbers.0 <= 9999, numbers.1 <= 99, numbers.2 <= 99 else { return nil }
     return RawDate(year: Int32(numbers.0), first: Int8(numbers.1), second: Int8(numbers.2), isYearFirst: true)
   }
   guard numbers.0 <= 99, numbers.1 <= 99 else { return nil }
