@@ -393,6 +393,11 @@ def test_low_findings(cluster, tmp_path):
     final = wait_state(cluster, key, job, ["JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED"])
     assert final["state"] == "JOB_STATE_SUCCEEDED", final
     assert json.loads(cluster.cli("report", "get", job, "--format", "json", key=key).stdout)["customers"] == 60
+    # A header of 200,000 columns: the job fails once, and its reason is short enough to report.
+    wide = write(tmp_path / "wide.csv", ",".join(f"c{i}" for i in range(200_000)) + "\n" + "1," * 199_999 + "1\n")
+    job = cluster.cli("job", "submit", upload(cluster, key, wide), key=key).stdout.strip()
+    final = wait_state(cluster, key, job, ["JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED"])
+    assert final["state"] == "JOB_STATE_FAILED" and "200000 columns" in final["error"] and len(final["attempts"]) == 1, final
     # Reports come a page at a time.
     for _ in range(4):
         cluster.cli("job", "submit", ds, "--kind", "profile", "--wait", key=key)
