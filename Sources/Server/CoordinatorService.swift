@@ -239,9 +239,9 @@ public func buildCoordinator(_ configuration: ServerConfiguration, logger: Logge
     let listener = makeTransport(host: configuration.workerHost ?? configuration.host, port: port, clientCA: ca)
     workerTransport = listener
     workerServer = GRPCServer(
-      transport: listener, services: [WorkerService(coordinator: coordinator, requireCertificate: true), HealthService(coordinator: coordinator)])
+      transport: listener, services: [WorkerAPI(coordinator: coordinator, requireCertificate: true), HealthService(coordinator: coordinator)])
   } else {
-    services.append(WorkerService(coordinator: coordinator, requireCertificate: false))
+    services.append(WorkerAPI(coordinator: coordinator, requireCertificate: false))
   }
   let server = GRPCServer(transport: transport, services: services)
   return CoordinatorService(coordinator: coordinator, server: server, transport: transport, workerServer: workerServer, workerTransport: workerTransport)

@@ -36,7 +36,7 @@ struct Harness {
       workerConfiguration.serverPort = port
       workerConfiguration.pollMillis = 500
       workerConfiguration.workerId = "test-worker"
-      let worker = WorkerService(configuration: workerConfiguration, logger: logger)
+      let worker = WorkerProcess(configuration: workerConfiguration, logger: logger)
       let workerGroup = ServiceGroup(configuration: .init(services: [worker], logger: logger))
       tasks.addTask { try await workerGroup.run() }
       let transport = try HTTP2ClientTransport.Posix(target: .ipv4(address: "127.0.0.1", port: port), transportSecurity: .plaintext)

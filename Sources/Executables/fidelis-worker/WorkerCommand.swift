@@ -69,7 +69,7 @@ struct WorkerCommand: AsyncParsableCommand {
     if !configuration.security.isTLS && !isLoopbackHost(configuration.serverHost) {
       logger.warning("connecting to \(server) in PLAINTEXT: the worker token and tenants' data cross the network unencrypted; pass --tls-ca")
     }
-    let service = WorkerService(configuration: configuration, logger: logger)
+    let service = WorkerProcess(configuration: configuration, logger: logger)
     logger.info("worker started", metadata: ["worker": "\(configuration.workerId)", "server": "\(server)"])
     let group = ServiceGroup(configuration: .init(services: [service], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
     try await group.run()

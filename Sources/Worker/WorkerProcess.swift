@@ -34,7 +34,7 @@ public struct WorkerConfiguration: Sendable {
 
 /// A worker process: `concurrency` loops that lease a job, run it with heartbeats, and
 /// report the result. On graceful shutdown it stops leasing and finishes what it holds.
-public struct WorkerService: Service {
+public struct WorkerProcess: Service {
   public let configuration: WorkerConfiguration
   let logger: Logger
   let stopping = Flag()

@@ -1,0 +1,43 @@
+import FidelisProto
+import GRPCCore
+import Logging
+import Store
+
+/// AdminService: tenants and keys, with the admin token.
+struct AdminService: Sendable {
+  let coordinator: Coordinator
+}
+
+extension AdminService: Fidelis_V1_AdminService.ServiceProtocol {
+  func createTenant(request: ServerRequest<Fidelis_V1_CreateTenantRequest>, context: ServerContext) async throws -> ServerResponse<Fidelis_V1_CreateTenantResponse> {
+    try coordinator.requireAdmin(request.metadata)
+    try coordinator.requireDiskRoom()
+    let m = request.message
+    let name = try Coordinator.checkName(m.name, "tenant")
+    let language = m.defaultLanguage.isEmpty ? "en" : m.defaultLanguage
+    let (tenant, key) = try coordinator.mapStoreErrors {
+      try coordinator.store.createTenant(
+        name: name, maxQueuedJobs: Int(m.limits.maxQueuedJobs), maxRunningJobs: Int(m.limits.maxRunningJobs), maxDatasetBytes: m.limits.maxDatasetBytes,
+        maxStorageBytes: m.limits.maxStorageBytes, language: String(language.prefix(40)))
+    }
+    coordinator.logger.info("tenant created", metadata: ["tenant": "\(tenant.id)", "name": "\(tenant.name)"])
+    return ServerResponse(message: .with {
+      $0.tenant = coordinator.message(tenant)
+      $0.apiKey = key
+    })
+  }
+
+  func listTenants(request: ServerRequest<Fidelis_V1_ListTenantsRequest>, context: ServerContext) async throws -> ServerResponse<Fidelis_V1_ListTenantsResponse> {
+    try coordinator.requireAdmin(request.metadata)
+    let tenants = try coordinator.mapStoreErrors { try coordinator.store.listTenants() }
+    return ServerResponse(message: .with { $0.tenants = tenants.map(coordinator.message) })
+  }
+
+  func rotateKey(request: ServerRequest<Fidelis_V1_RotateKeyRequest>, context: ServerContext) async throws -> ServerResponse<Fidelis_V1_RotateKeyResponse> {
+    try coordinator.requireAdmin(request.metadata)
+    try Coordinator.checkID(request.message.tenantID, "tenant")
+    let key = try coordinator.mapStoreErrors { try coordinator.store.rotateKey(tenantId: request.message.tenantID) }
+    coordinator.logger.info("api key rotated", metadata: ["tenant": "\(request.message.tenantID)"])
+    return ServerResponse(message: .with { $0.apiKey = key })
+  }
+}

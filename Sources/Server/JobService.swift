@@ -1,0 +1,112 @@
+import FidelisProto
+import Foundation
+import GRPCCore
+import Jobs
+import Logging
+import Store
+
+/// JobService: submit, follow and cancel jobs.
+struct JobService: Sendable {
+  let coordinator: Coordinator
+}
+
+extension JobService: Fidelis_V1_JobService.ServiceProtocol {
+  func submitJob(request: ServerRequest<Fidelis_V1_SubmitJobRequest>, context: ServerContext) async throws -> ServerResponse<Fidelis_V1_Job> {
+    let tenant = try coordinator.tenant(request.metadata)
+    guard !coordinator.isDraining else { throw RPCError(code: .unavailable, message: "the coordinator is shutting down; submit again to another or later") }
+    let m = request.message
+    let kind = m.kind.isEmpty ? JobKind.analysis.rawValue : m.kind
+    guard JobKind(rawValue: kind) != nil else {
+      throw RPCError(code: .invalidArgument, message: "unknown job kind '\(kind)' (kinds: \(JobKind.allCases.map(\.rawValue).joined(separator: ", ")))")
+    }
+    guard !m.datasetID.isEmpty else { throw RPCError(code: .invalidArgument, message: "dataset_id is required") }
+    try Coordinator.checkID(m.datasetID, "dataset")
+    try coordinator.requireDiskRoom()
+    guard m.idempotencyKey.count <= 200 else { throw RPCError(code: .invalidArgument, message: "idempotency_key must be at most 200 characters") }
+    do {
+      _ = try m.options.analysisOptions(defaultLanguage: tenant.defaultLanguage)
+    } catch {
+      throw RPCError(code: .invalidArgument, message: error.message)
+    }
+    if !m.options.customersDatasetID.isEmpty {
+      try Coordinator.checkID(m.options.customersDatasetID, "dataset")
+      let customers = try coordinator.mapStoreErrors { try coordinator.store.dataset(tenantId: tenant.id, id: m.options.customersDatasetID) }
+      guard customers.kind == "customers" else {
+        throw RPCError(code: .invalidArgument, message: "customers_dataset_id must name a dataset uploaded with kind 'customers'")
+      }
+    }
+    let options = try m.options.serializedBytes() as Data
+    let (job, created) = try await coordinator.mapStoreErrors {
+      try await coordinator.store.submitJob(tenantId: tenant.id, datasetId: m.datasetID, kind: kind, options: options, idempotencyKey: m.idempotencyKey)
+    }
+    if created {
+      coordinator.noteJobsQueued()
+      coordinator.logger.info("job submitted", metadata: ["tenant": "\(tenant.id)", "job": "\(job.id)", "kind": "\(kind)", "dataset": "\(m.datasetID)"])
+    }
+    return ServerResponse(message: try coordinator.message(job, details: false))
+  }
+
+  func getJob(request: ServerRequest<Fidelis_V1_GetJobRequest>, context: ServerContext) async throws -> ServerResponse<Fidelis_V1_Job> {
+    let tenant = try coordinator.tenant(request.metadata)
+    try Coordinator.checkID(request.message.jobID, "job")
+    let job = try coordinator.mapStoreErrors { try coordinator.store.job(tenantId: tenant.id, id: request.message.jobID) }
+    return ServerResponse(message: try coordinator.message(job, details: true))
+  }
+
+  func listJobs(request: ServerRequest<Fidelis_V1_ListJobsRequest>, context: ServerContext) async throws -> ServerResponse<Fidelis_V1_ListJobsResponse> {
+    let tenant = try coordinator.tenant(request.metadata)
+    let m = request.message
+    guard m.limit >= 0, m.limit <= 1000 else { throw RPCError(code: .invalidArgument, message: "limit must be between 0 and 1000 (got \(m.limit))") }
+    let state: JobState?
+    switch m.state {
+    case .unspecified: state = nil
+    case .UNRECOGNIZED(let value): throw RPCError(code: .invalidArgument, message: "unknown job state \(value)")
+    default: state = m.state.storeState
+    }
+    let jobs = try coordinator.mapStoreErrors { try coordinator.store.jobs(tenantId: tenant.id, state: state, limit: m.limit == 0 ? 100 : Int(m.limit)) }
+    return ServerResponse(message: .with { $0.jobs = jobs.compactMap { try? coordinator.message($0, details: false) } })
+  }
+
+  func cancelJob(request: ServerRequest<Fidelis_V1_CancelJobRequest>, context: ServerContext) async throws -> ServerResponse<Fidelis_V1_Job> {
+    let tenant = try coordinator.tenant(request.metadata)
+    try Coordinator.checkID(request.message.jobID, "job")
+    let job = try coordinator.mapStoreErrors { try coordinator.store.cancelJob(tenantId: tenant.id, id: request.message.jobID) }
+    coordinator.jobChanges.touch(job.id, final: job.state.isFinal)
+    coordinator.logger.info("job cancel requested", metadata: ["tenant": "\(tenant.id)", "job": "\(job.id)", "state": "\(job.state.rawValue)"])
+    return ServerResponse(message: try coordinator.message(job, details: true))
+  }
+
+  func watchJob(request: ServerRequest<Fidelis_V1_WatchJobRequest>, context: ServerContext) async throws -> StreamingServerResponse<Fidelis_V1_Job> {
+    let tenant = try coordinator.tenant(request.metadata)
+    let id = request.message.jobID
+    try Coordinator.checkID(id, "job")
+    let coordinator = self.coordinator
+    _ = try coordinator.mapStoreErrors { try coordinator.store.job(tenantId: tenant.id, id: id) }
+    return StreamingServerResponse { writer in
+      try await coordinator.streams.withSlot(tenant: tenant.id, .watch) {
+        var last: Fidelis_V1_Job?
+        var seen: UInt64?
+        var lastRead = ContinuousClock.now
+        // The store is read when this coordinator changed the job, and at least every second
+        // (a change it did not make: another process, a migration); the loop ends when the
+        // client leaves or the server stops (the handler is not cancelled).
+        while !context.cancellation.isCancelled {
+          let version = coordinator.jobChanges.version(id)
+          if version != seen || ContinuousClock.now - lastRead >= .seconds(1) {
+            seen = version
+            lastRead = ContinuousClock.now
+            let job = try coordinator.mapStoreErrors { try coordinator.store.job(tenantId: tenant.id, id: id) }
+            let message = try coordinator.message(job, details: job.state.isFinal)
+            if message != last {
+              try await writer.write(message)
+              last = message
+            }
+            if job.state.isFinal { break }
+          }
+          try? await Task.sleep(for: .milliseconds(100))
+        }
+      }
+      return [:]
+    }
+  }
+}
