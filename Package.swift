@@ -127,6 +127,8 @@ let package = Package(
     // Fixtures, golden files and the seed reports are read from the source tree by path.
     .testTarget(name: "ReportsTests", dependencies: ["Reports", "Analytics"], exclude: ["Fixtures", "Golden", "Seeds"]),
     .testTarget(name: "StoreTests", dependencies: ["Store"]),
+    .testTarget(name: "WorkerTests", dependencies: ["Worker"]),
+    .testTarget(name: "ClientTests", dependencies: ["Client"]),
     .testTarget(
       name: "EndToEndTests",
       dependencies: ["Server", "Worker", "Client", "Store", "FidelisProto"]

@@ -424,6 +424,11 @@ def test_listen_on_a_name_and_a_port_in_use(cluster, tmp_path):
         assert r.returncode != 0 and "already in use" in r.stderr, r.stderr
         r = subprocess.run([f"{BIN}/fidelis", "admin", "tenant", "list"], env=env, capture_output=True, text=True, timeout=30)
         assert r.returncode == 0, r.stderr
+        # Connection options before the subcommand, as with gh, kubectl or docker.
+        elsewhere = dict(env, FIDELIS_SERVER="127.0.0.1:1")
+        r = subprocess.run([f"{BIN}/fidelis", "--server", f"localhost:{port}", "admin", "tenant", "list", "--json"], env=elsewhere,
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0, r.stderr
     finally:
         p.send_signal(signal.SIGTERM)
         p.wait(timeout=30)

@@ -16,10 +16,35 @@ public struct Fidelis: AsyncParsableCommand {
     subcommands: [Admin.self, DatasetCommand.self, JobCommand.self, ReportCommand.self, SegmentCommand.self, Analyze.self])
 
   public init() {}
+
+  /// The command line with the connection options given before the subcommand moved after
+  /// it, where the subcommand reads them: `fidelis --server HOST:PORT job list` works as
+  /// `fidelis job list --server HOST:PORT` does, as people used to gh, kubectl or docker write it.
+  public static func connectionOptionsLast(_ arguments: [String]) -> [String] {
+    var leading: [String] = []
+    var index = 0
+    while index < arguments.count {
+      let argument = arguments[index]
+      let name = String(argument.split(separator: "=", maxSplits: 1).first ?? "")
+      guard let takesValue = Connection.options[name] else { break }
+      leading.append(argument)
+      if takesValue && !argument.contains("="), index + 1 < arguments.count {
+        leading.append(arguments[index + 1])
+        index += 1
+      }
+      index += 1
+    }
+    guard !leading.isEmpty, index < arguments.count else { return arguments }
+    return Array(arguments[index...]) + leading
+  }
 }
 
 /// Options every remote command takes.
 struct Connection: ParsableArguments {
+  /// The long names of these options, and whether each takes a value: they may also come
+  /// before the subcommand (`Fidelis.connectionOptionsLast`).
+  static let options: [String: Bool] = ["--server": true, "--api-key": true, "--tls-ca": true, "--tls": false, "--json": false]
+
   @Option(help: "Coordinator address HOST:PORT (env FIDELIS_SERVER).")
   var server: String = ProcessInfo.processInfo.environment["FIDELIS_SERVER"] ?? "127.0.0.1:7443"
 

@@ -5,6 +5,6 @@ import Networking
 struct Main {
   static func main() async {
     returnLargeBuffersToTheSystem()
-    await Fidelis.main()
+    await Fidelis.main(Fidelis.connectionOptionsLast(Array(CommandLine.arguments.dropFirst())))
   }
 }

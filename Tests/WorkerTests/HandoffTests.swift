@@ -63,3 +63,4 @@ final class Counter: Sendable {
   var value: Int { count.load(ordering: .relaxed) }
   func add() { count.add(1, ordering: .relaxed) }
 }
+
