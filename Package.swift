@@ -117,7 +117,7 @@ let package = Package(
     .executableTarget(
       name: "fidelis-loadtest",
       dependencies: [
-        "FidelisProto",
+        "FidelisProto", "Networking",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
       ],
@@ -128,7 +128,7 @@ let package = Package(
     .testTarget(name: "ReportsTests", dependencies: ["Reports", "Analytics"], exclude: ["Fixtures", "Golden", "Seeds"]),
     .testTarget(name: "StoreTests", dependencies: ["Store"]),
     .testTarget(name: "WorkerTests", dependencies: ["Worker"]),
-    .testTarget(name: "ClientTests", dependencies: ["Client"]),
+    .testTarget(name: "ClientTests", dependencies: ["Client", "Networking"]),
     .testTarget(
       name: "EndToEndTests",
       dependencies: ["Server", "Worker", "Client", "Store", "FidelisProto"]

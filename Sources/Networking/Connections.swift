@@ -43,21 +43,39 @@ public struct AddressError: Error, CustomStringConvertible {
   public var description: String
 }
 
-/// Parses `HOST:PORT` into a gRPC target: an IPv4 literal as such, anything else by DNS
-/// (so that its name is the one checked against the server's certificate).
-public func resolveTarget(_ address: String) throws -> (target: any ResolvableTarget, host: String, port: Int) {
-  let parts = address.split(separator: ":")
-  guard parts.count == 2, let port = Int(parts[1]), (1...65535).contains(port), !parts[0].isEmpty else {
-    throw AddressError(description: "the coordinator address must be HOST:PORT (got '\(address)')")
+/// Splits `HOST:PORT` (an IPv6 address in brackets, `[::1]:7443`): the one parser of every
+/// address the three programs take. The port must be 1…65535, or 0 when `allowsAnyPort`
+/// (a listener that picks a free port); `option` names the flag in the error.
+public func parseHostPort(_ text: String, option: String, allowsAnyPort: Bool = false) throws -> (host: String, port: Int) {
+  let host: Substring
+  let port: Substring
+  if text.hasPrefix("["), let close = text.firstIndex(of: "]"), text[close...].hasPrefix("]:") {
+    host = text[text.index(after: text.startIndex)..<close]
+    port = text[text.index(close, offsetBy: 2)...]
+  } else if let colon = text.lastIndex(of: ":"), !text[..<colon].contains(":") {
+    host = text[..<colon]
+    port = text[text.index(after: colon)...]
+  } else {
+    throw AddressError(description: "\(option) must be HOST:PORT, with an IPv6 address in brackets (got '\(text.prefix(100))')")
   }
-  let host = String(parts[0])
+  guard let number = Int(port), number >= (allowsAnyPort ? 0 : 1), number <= 65535 else {
+    throw AddressError(description: "\(option) needs a port from \(allowsAnyPort ? 0 : 1) to 65535 (got '\(port.prefix(20))')")
+  }
+  return (String(host), number)
+}
+
+/// Parses the coordinator's `HOST:PORT` into a gRPC target: an IP literal as such, anything
+/// else by DNS (so that its name is the one checked against the server's certificate).
+public func resolveTarget(_ address: String, option: String = "--server") throws -> (target: any ResolvableTarget, host: String, port: Int) {
+  let (host, port) = try parseHostPort(address, option: option)
+  guard !host.isEmpty else { throw AddressError(description: "\(option) needs a host (got '\(address.prefix(100))')") }
   return (target(host: host, port: port), host, port)
 }
 
-/// The gRPC target of `host`: an IPv4 literal as such, anything else by DNS.
+/// The gRPC target of `host`: an IP literal as such, anything else by DNS.
 public func target(host: String, port: Int) -> any ResolvableTarget {
-  let isIPv4 = host.split(separator: ".").count == 4 && host.split(separator: ".").allSatisfy { UInt8($0) != nil }
-  return isIPv4 ? .ipv4(address: host, port: port) : .dns(host: host, port: port)
+  if host.contains(":") { return .ipv6(address: host, port: port) }
+  return isIPv4Literal(host) ? .ipv4(address: host, port: port) : .dns(host: host, port: port)
 }
 
 /// True for addresses that never leave the machine.
@@ -77,25 +95,9 @@ public struct ListenAddress: Sendable, Equatable {
 
   /// Parses and resolves `text`; `option` names the flag in the error.
   public init(_ text: String, option: String = "--listen") throws {
-    var hostPart: Substring
-    let portPart: Substring
-    if text.hasPrefix("["), let close = text.firstIndex(of: "]") {
-      hostPart = text[text.index(after: text.startIndex)..<close]
-      guard text[close...].hasPrefix("]:") else { throw AddressError(description: "\(option) must be HOST:PORT (got '\(text.prefix(100))')") }
-      portPart = text[text.index(close, offsetBy: 2)...]
-    } else {
-      guard let colon = text.lastIndex(of: ":"), !text[..<colon].contains(":") else {
-        throw AddressError(description: "\(option) must be HOST:PORT, with an IPv6 address in brackets (got '\(text.prefix(100))')")
-      }
-      hostPart = text[..<colon]
-      portPart = text[text.index(after: colon)...]
-    }
-    guard let port = Int(portPart), (0...65535).contains(port) else {
-      throw AddressError(description: "\(option) needs a port from 0 to 65535 (got '\(portPart.prefix(20))')")
-    }
-    if hostPart.isEmpty { hostPart = "0.0.0.0" }
+    let (given, port) = try parseHostPort(text, option: option, allowsAnyPort: true)
     self.port = port
-    let host = String(hostPart)
+    let host = given.isEmpty ? "0.0.0.0" : given
     if host.contains(":") {
       self.host = host
       self.isIPv6 = true

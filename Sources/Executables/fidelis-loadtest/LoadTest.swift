@@ -2,6 +2,7 @@ import FidelisProto
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
+import Networking
 import Synchronization
 
 /// Load generator of `scripts/bench-jobs`: submits N jobs over one HTTP/2 connection, times
@@ -33,11 +34,10 @@ struct LoadTest {
     else { fail(usage) }
     let rate = options["--rate"].map { Double($0) ?? 0 }
     if let rate, rate <= 0 { fail("--rate must be a positive number of submits per second") }
-    let parts = server.split(separator: ":")
-    guard parts.count == 2, let port = Int(parts[1]) else { fail("--server must be HOST:PORT") }
+    guard let (target, _, _) = try? resolveTarget(server) else { fail("--server must be HOST:PORT") }
     let kind = options["--kind"]!
     let metadata: Metadata = ["authorization": "Bearer \(key)"]
-    let transport = try HTTP2ClientTransport.Posix(target: .ipv4(address: String(parts[0]), port: port), transportSecurity: .plaintext)
+    let transport = try HTTP2ClientTransport.Posix(target: target, transportSecurity: .plaintext)
     try await withGRPCClient(transport: transport) { grpc in
       let client = Fidelis_V1_JobService.Client(wrapping: grpc)
       let request = Fidelis_V1_SubmitJobRequest.with { $0.datasetID = dataset; $0.kind = kind }

@@ -48,14 +48,14 @@ struct WorkerCommand: AsyncParsableCommand {
     guard !token.isEmpty else { throw ValidationError("a worker token is needed: --token or FIDELIS_WORKER_TOKEN") }
     guard (1...64).contains(concurrency) else { throw ValidationError("--concurrency must be between 1 and 64") }
     guard jobMemoryMB >= 1, jobMemoryMB <= 1 << 20 else { throw ValidationError("--job-memory-mb must be between 1 and 1048576") }
-    let parts = server.split(separator: ":")
-    guard parts.count == 2, let port = Int(parts[1]) else { throw ValidationError("--server must be HOST:PORT") }
+    let address: (host: String, port: Int)
+    do { address = try parseHostPort(server, option: "--server") } catch { throw ValidationError("\(error)") }
     LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
     var logger = Logger(label: "fidelis.worker")
     logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
     var configuration = WorkerConfiguration(token: token)
-    configuration.serverHost = String(parts[0])
-    configuration.serverPort = port
+    configuration.serverHost = address.host
+    configuration.serverPort = address.port
     configuration.concurrency = concurrency
     configuration.jobMemoryBytes = jobMemoryMB << 20
     if let name { configuration.workerId = name }
