@@ -292,19 +292,9 @@ struct AnalysisFlags: ParsableArguments {
   }
 }
 
-func stateName(_ state: Fidelis_V1_JobState) -> String {
-  switch state {
-  case .queued: "queued"
-  case .running: "running"
-  case .succeeded: "succeeded"
-  case .failed: "failed"
-  case .cancelled: "cancelled"
-  default: "unknown"
-  }
-}
 
 func describe(_ job: Fidelis_V1_Job) -> String {
-  var lines = ["\(job.id)  \(stateName(job.state))  kind=\(job.kind)  attempt \(job.attempt)/\(job.maxAttempts)  \(job.stage) \(String(format: "%.0f", job.progressPercent))%"]
+  var lines = ["\(job.id)  \(job.state.name)  kind=\(job.kind)  attempt \(job.attempt)/\(job.maxAttempts)  \(job.stage) \(String(format: "%.0f", job.progressPercent))%"]
   if !job.error.isEmpty { lines.append("  error: \(job.error)") }
   for a in job.attempts {
     let start = Date(timeIntervalSince1970: Double(a.startedAtUnixMs) / 1000)
@@ -325,7 +315,7 @@ func waitForJob(_ id: String, connection: Connection) async throws -> Fidelis_V1
       var lastLine = ""
       for try await job in response.messages {
         last = job
-        let line = "\(stateName(job.state)) \(job.stage) \(String(format: "%.0f", job.progressPercent))%"
+        let line = "\(job.state.name) \(job.stage) \(String(format: "%.0f", job.progressPercent))%"
         if terminal {
           let filled = Int(job.progressPercent / 5)
           FileHandle.standardError.write(Data("\r[\(String(repeating: "#", count: filled))\(String(repeating: ".", count: 20 - filled))] \(line)\u{1B}[K".utf8))
@@ -371,7 +361,7 @@ struct JobCommand: AsyncParsableCommand {
       fflush(nil)
       if wait {
         let final = try await waitForJob(job.id, connection: connection)
-        if final.state != .succeeded { throw CLIError(message: "job \(job.id) \(stateName(final.state)): \(final.error)") }
+        if final.state != .succeeded { throw CLIError(message: "job \(job.id) \(final.state.name): \(final.error)") }
       }
     }
   }
@@ -397,7 +387,7 @@ struct JobCommand: AsyncParsableCommand {
     func run() async throws {
       let job = try await waitForJob(id, connection: connection)
       if connection.json { try printJSON(job) } else { print(describe(job)) }
-      if job.state != .succeeded { throw CLIError(message: "job \(id) \(stateName(job.state)): \(job.error)") }
+      if job.state != .succeeded { throw CLIError(message: "job \(id) \(job.state.name): \(job.error)") }
     }
   }
 
@@ -408,17 +398,18 @@ struct JobCommand: AsyncParsableCommand {
     @Option(help: "At most this many (default 100).") var limit: Int32 = 100
 
     func run() async throws {
-      let states: [String: Fidelis_V1_JobState] = ["queued": .queued, "running": .running, "succeeded": .succeeded, "failed": .failed, "cancelled": .cancelled]
       var request = Fidelis_V1_ListJobsRequest.with { $0.limit = limit }
       if let state {
-        guard let value = states[state] else { throw ValidationError("--state must be one of \(states.keys.sorted().joined(separator: ", "))") }
+        guard let value = Fidelis_V1_JobState(name: state) else {
+          throw ValidationError("--state must be one of \(Fidelis_V1_JobState.named.map(\.name).joined(separator: ", "))")
+        }
         request.state = value
       }
       let response = try await connection.withClient { client, metadata in
         try await Fidelis_V1_JobService.Client(wrapping: client).listJobs(request, metadata: metadata)
       }
       if connection.json { try printJSON(response) } else {
-        for j in response.jobs { print("\(j.id)\t\(stateName(j.state))\t\(j.kind)\t\(j.datasetID)") }
+        for j in response.jobs { print("\(j.id)\t\(j.state.name)\t\(j.kind)\t\(j.datasetID)") }
       }
     }
   }
