@@ -128,7 +128,7 @@ let package = Package(
     .testTarget(name: "ReportsTests", dependencies: ["Reports", "Analytics"], exclude: ["Fixtures", "Golden", "Seeds"]),
     .testTarget(name: "StoreTests", dependencies: ["Store"]),
     .testTarget(name: "WorkerTests", dependencies: ["Worker"]),
-    .testTarget(name: "ClientTests", dependencies: ["Client", "Networking"]),
+    .testTarget(name: "ClientTests", dependencies: ["Client", "Networking", .product(name: "GRPCCore", package: "grpc-swift-2")]),
     .testTarget(
       name: "EndToEndTests",
       dependencies: ["Server", "Worker", "Client", "Store", "FidelisProto"]

@@ -82,7 +82,7 @@ struct Connection: ParsableArguments {
     if !security.isTLS && !isLoopbackHost(host) {
       stderr("warning: connecting to \(server) in plaintext; the API key crosses the network unencrypted (pass --tls-ca)")
     }
-    let metadata: Metadata = ["authorization": "Bearer \(try key(admin: admin))"]
+    let metadata = bearerMetadata(try key(admin: admin))
     let transport = try HTTP2ClientTransport.Posix(target: target, transportSecurity: security.transportSecurity())
     do {
       return try await withGRPCClient(transport: transport) { client in try await body(client, metadata) }
@@ -219,7 +219,7 @@ struct DatasetCommand: AsyncParsableCommand {
           try await writer.write(.with { $0.header = .with { $0.name = name; $0.kind = kind } })
           guard let handle = FileHandle(forReadingAtPath: file) else { throw CLIError(message: "cannot open \(file)") }
           defer { try? handle.close() }
-          while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty {
+          while let chunk = try handle.read(upToCount: streamChunkBytes), !chunk.isEmpty {
             try await writer.write(.with { $0.chunk = chunk })
           }
         }

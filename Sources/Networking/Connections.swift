@@ -135,3 +135,17 @@ func resolveIPv4(_ name: String) -> String? {
     return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
   }
 }
+
+/// The call metadata that carries a key or token: `authorization: Bearer KEY`, as every
+/// Fidelis call expects it (the coordinator reads it back in `Coordinator.bearer`).
+public func bearerMetadata(_ key: String) -> Metadata { ["authorization": "Bearer \(key)"] }
+
+/// `data` cut into consecutive pieces of at most `size` bytes (one piece when empty): the
+/// payloads of streamed messages, each under the message size limit.
+public func messageChunks(_ data: Data, size: Int) -> [Data] {
+  guard data.count > size else { return [data] }
+  return stride(from: 0, to: data.count, by: size).map { data.subdata(in: data.startIndex + $0..<data.startIndex + min(data.count, $0 + size)) }
+}
+
+/// Size of the pieces in which files and reports travel: well under the 4 MiB message limit.
+public let streamChunkBytes = 1 << 20

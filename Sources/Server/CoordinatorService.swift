@@ -38,6 +38,8 @@ public struct CoordinatorService: Service {
   public func run() async throws {
     let logger = coordinator.logger
     let configuration = coordinator.configuration
+    // However the service ends, the next coordinator on this directory may start then.
+    defer { coordinator.store.close() }
     try await withThrowingDiscardingTaskGroup { group in
       // A listener that cannot start (a port in use) ends the whole service with the
       // reason: the group is cancelled and every loop below stops.

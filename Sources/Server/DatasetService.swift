@@ -3,12 +3,13 @@ import FidelisProto
 import Foundation
 import GRPCCore
 import Logging
+import Networking
 import Store
 
 /// DatasetService: uploads stream into the store chunk by chunk.
 struct DatasetService: Sendable {
   let coordinator: Coordinator
-  static let maxChunkBytes = 1 << 20
+  static let maxChunkBytes = streamChunkBytes
 }
 
 extension DatasetService: Fidelis_V1_DatasetService.ServiceProtocol {

@@ -1,12 +1,12 @@
 import FidelisProto
 import Foundation
 import GRPCCore
+import Networking
 import Store
 
 /// ReportService: report files and segment exports.
 struct ReportService: Sendable {
   let coordinator: Coordinator
-  static let chunkBytes = 256 << 10
 }
 
 extension ReportService: Fidelis_V1_ReportService.ServiceProtocol {
@@ -74,16 +74,13 @@ extension ReportService: Fidelis_V1_ReportService.ServiceProtocol {
     }
   }
 
-  /// Writes `data` in messages of at most `chunkBytes`; the content type rides on the first.
+  /// Writes `data` in messages of at most `streamChunkBytes`; the content type rides on the first.
   static func write(_ data: Data, contentType: String?, to writer: RPCWriter<Fidelis_V1_ReportChunk>) async throws {
-    var offset = 0
-    repeat {
-      let end = min(data.count, offset + chunkBytes)
+    for (index, piece) in messageChunks(data, size: streamChunkBytes).enumerated() {
       try await writer.write(.with {
-        $0.data = data.subdata(in: offset..<end)
-        if offset == 0, let contentType { $0.contentType = contentType }
+        $0.data = piece
+        if index == 0, let contentType { $0.contentType = contentType }
       })
-      offset = end
-    } while offset < data.count
+    }
   }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import Synchronization
 
 #if canImport(Glibc)
   import Glibc
@@ -20,8 +21,9 @@ public struct StoreOpenError: Error, CustomStringConvertible, Sendable {
 /// life and a second is refused with the first one's process id.
 public final class DataDirectory: Sendable {
   public let url: URL
-  /// The lock file's descriptor, open (and locked) until the process ends or `close()`.
-  private let lockDescriptor: Int32
+  /// The lock file's descriptor, open (and locked) until `unlock()`, the end of this
+  /// object or of the process; -1 once unlocked.
+  private let lockDescriptor: Atomic<Int32>
 
   /// The database file.
   public var databasePath: String { url.appendingPathComponent("fidelis.sqlite").path }
@@ -47,11 +49,17 @@ public final class DataDirectory: Sendable {
     _ = ftruncate(descriptor, 0)
     let pid = "\(getpid())\n"
     _ = pid.withCString { write(descriptor, $0, strlen($0)) }
-    lockDescriptor = descriptor
+    lockDescriptor = Atomic(descriptor)
     try makeFilesPrivate()
   }
 
-  deinit { Glibc.close(lockDescriptor) }
+  deinit { unlock() }
+
+  /// Lets another store open the directory (the owner is closing).
+  public func unlock() {
+    let descriptor = lockDescriptor.exchange(-1, ordering: .acquiringAndReleasing)
+    if descriptor >= 0 { Glibc.close(descriptor) }
+  }
 
   /// Every file of the directory (store, log, tokens) readable by its owner alone.
   public func makeFilesPrivate() throws {

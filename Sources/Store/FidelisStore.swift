@@ -89,6 +89,12 @@ public struct FidelisStore: Sendable {
     return store
   }
 
+  /// Closes a file store: the data directory is unlocked for the next coordinator. Calls
+  /// after this one are refused by the lock's new owner, not by this store.
+  public func close() {
+    dataDirectory?.unlock()
+  }
+
   /// Copies what the write-ahead log holds into the database file, as far as readers allow,
   /// on a connection of its own: writers go on meanwhile. The coordinator calls it a few
   /// times a second. Nothing to do for an in-memory store.

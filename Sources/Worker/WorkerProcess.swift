@@ -72,7 +72,7 @@ public struct WorkerProcess: Service {
     logger.info("worker stopped", metadata: ["worker": "\(configuration.workerId)"])
   }
 
-  var metadata: Metadata { ["authorization": "Bearer \(configuration.token)"] }
+  var metadata: Metadata { bearerMetadata(configuration.token) }
 
   func leaseLoop(_ api: Fidelis_V1_WorkerService.Client<HTTP2ClientTransport.Posix>, slot: Int) async {
     let workerId = configuration.concurrency > 1 ? "\(configuration.workerId)/\(slot)" : configuration.workerId
@@ -272,20 +272,16 @@ public struct WorkerProcess: Service {
         }
       })
       for artifact in artifacts {
-        // The first megabyte rides with the artifact's header: a small report is one message.
-        var offset = min(artifact.data.count, 1 << 20)
+        // The first piece rides with the artifact's header: a small report is one message.
+        let pieces = messageChunks(artifact.data, size: streamChunkBytes)
         try await writer.write(.with {
           $0.artifact = .with {
             $0.format = artifact.format
             $0.contentType = artifact.contentType
-            $0.data = artifact.data.prefix(offset)
+            $0.data = pieces[0]
           }
         })
-        while offset < artifact.data.count {
-          let end = min(artifact.data.count, offset + (1 << 20))
-          try await writer.write(.with { $0.chunk = artifact.data.subdata(in: offset..<end) })
-          offset = end
-        }
+        for piece in pieces.dropFirst() { try await writer.write(.with { $0.chunk = piece }) }
       }
     }
     return response.hasNext ? response.next : nil

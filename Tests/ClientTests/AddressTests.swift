@@ -1,3 +1,5 @@
+import Foundation
+import GRPCCore
 import Testing
 
 @testable import Networking
@@ -25,5 +27,18 @@ struct AddressTests {
     #expect(try ListenAddress(":7443").host == "0.0.0.0")
     #expect(try ListenAddress("[::1]:0").isIPv6)
     #expect(throws: AddressError.self) { try ListenAddress("no-such-host.invalid:1") }
+  }
+}
+
+@Suite("Message chunks")
+struct MessageChunkTests {
+  @Test("pieces are at most the size, in order, and join back to the data", arguments: [0, 1, 5, 6, 7, 1000])
+  func chunks(count: Int) {
+    let data = Data((0..<count).map { UInt8(truncatingIfNeeded: $0) })
+    let pieces = messageChunks(data, size: 6)
+    #expect(pieces.allSatisfy { $0.count <= 6 })
+    #expect(pieces.count == max(1, (count + 5) / 6))
+    #expect(pieces.reduce(Data(), +) == data)
+    #expect(bearerMetadata("k")[stringValues: "authorization"].first(where: { _ in true }) == "Bearer k")
   }
 }

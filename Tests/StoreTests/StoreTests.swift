@@ -198,6 +198,7 @@ struct StoreTests {
     #expect(try store!.jobs(tenantId: t.id, state: nil, limit: 1000).count == 40)
     // What was answered is stored: a new store on the same file sees the same jobs (once
     // the first has closed: one store per directory at a time).
+    store?.close()
     store = nil
     let reopened = try FidelisStore.open(directory: directory, defaults: defaults)
     #expect(try reopened.jobs(tenantId: t.id, state: .queued, limit: 1000).count == 40)

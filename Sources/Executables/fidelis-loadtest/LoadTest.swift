@@ -36,7 +36,7 @@ struct LoadTest {
     if let rate, rate <= 0 { fail("--rate must be a positive number of submits per second") }
     guard let (target, _, _) = try? resolveTarget(server) else { fail("--server must be HOST:PORT") }
     let kind = options["--kind"]!
-    let metadata: Metadata = ["authorization": "Bearer \(key)"]
+    let metadata = bearerMetadata(key)
     let transport = try HTTP2ClientTransport.Posix(target: target, transportSecurity: .plaintext)
     try await withGRPCClient(transport: transport) { grpc in
       let client = Fidelis_V1_JobService.Client(wrapping: grpc)
