@@ -75,7 +75,7 @@ let package = Package(
     .target(
       name: "Worker",
       dependencies: [
-        "FidelisProto", "Analytics", "Reports", "Jobs", "Networking",
+        "FidelisProto", "Analytics", "Jobs", "Networking",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
         .product(name: "Logging", package: "swift-log"),
@@ -85,7 +85,8 @@ let package = Package(
     .target(
       name: "Client",
       dependencies: [
-        "FidelisProto", "Analytics", "Reports", "Jobs", "Networking",
+        "FidelisProto", "Jobs", "Networking",
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
         .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -381,6 +381,10 @@ def test_low_findings(cluster, tmp_path):
         with pytest.raises(grpc.RpcError) as e:
             admin.CreateTenant(pb.CreateTenantRequest(name=name), metadata=admin_auth, timeout=10)
         assert e.value.code() == code, (name, e.value.details())
+    # A language Reports has no strings for.
+    with pytest.raises(grpc.RpcError) as e:
+        admin.CreateTenant(pb.CreateTenantRequest(name="Other", default_language="xx"), metadata=admin_auth, timeout=10)
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "en or fr" in e.value.details()
     # A message over the limit: RESOURCE_EXHAUSTED with a message.
     with pytest.raises(grpc.RpcError) as e:
         jobs.SubmitJob(pb.SubmitJobRequest(dataset_id="ds_x", idempotency_key="k" * (5 << 20)), metadata=auth, timeout=10)

@@ -1,4 +1,3 @@
-import Analytics
 import ArgumentParser
 import Networking
 import FidelisProto
@@ -6,7 +5,6 @@ import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
 import Jobs
-import Reports
 
 /// `fidelis`: the command-line client.
 public struct Fidelis: AsyncParsableCommand {

@@ -1,6 +1,7 @@
 import Analytics
 import FidelisProto
 import Foundation
+import Reports
 
 /// The job kinds the service runs.
 public enum JobKind: String, CaseIterable, Sendable {
@@ -48,9 +49,7 @@ extension Fidelis_V1_JobOptions {
 
   /// The report language: the job's, else the tenant's default.
   public func reportLanguage(defaultLanguage: String) throws(InvalidJobOption) -> String {
-    let language = self.language.isEmpty ? defaultLanguage : self.language.lowercased()
-    guard ["en", "fr"].contains(language) else { throw InvalidJobOption(message: "language must be en or fr (got '\(self.language.prefix(40))')") }
-    return language
+    try checkedLanguage(language.isEmpty ? defaultLanguage : language)
   }
 
   /// Column mapping and date order, checked.
@@ -130,4 +129,14 @@ public struct DatasetProfile: Codable, Sendable, Equatable {
     }
     return lines.joined(separator: "\n") + "\n"
   }
+}
+
+/// A report language code as the service takes it (a tenant's default, a job's): one of the
+/// languages Reports has strings for, lower-cased; INVALID_ARGUMENT's message otherwise.
+public func checkedLanguage(_ code: String) throws(InvalidJobOption) -> String {
+  guard let language = ReportLanguage(rawValue: code.lowercased()) else {
+    let known = ReportLanguage.allCases.map(\.rawValue).joined(separator: " or ")
+    throw InvalidJobOption(message: "language must be \(known) (got '\(code.prefix(40))')")
+  }
+  return language.rawValue
 }

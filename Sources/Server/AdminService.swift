@@ -1,5 +1,6 @@
 import FidelisProto
 import GRPCCore
+import Jobs
 import Logging
 import Store
 
@@ -14,11 +15,16 @@ extension AdminService: Fidelis_V1_AdminService.ServiceProtocol {
     try coordinator.requireDiskRoom()
     let m = request.message
     let name = try Coordinator.checkName(m.name, "tenant")
-    let language = m.defaultLanguage.isEmpty ? "en" : m.defaultLanguage
+    let language: String
+    do {
+      language = try checkedLanguage(m.defaultLanguage.isEmpty ? "en" : m.defaultLanguage)
+    } catch {
+      throw RPCError(code: .invalidArgument, message: error.message)
+    }
     let (tenant, key) = try coordinator.mapStoreErrors {
       try coordinator.store.createTenant(
         name: name, maxQueuedJobs: Int(m.limits.maxQueuedJobs), maxRunningJobs: Int(m.limits.maxRunningJobs), maxDatasetBytes: m.limits.maxDatasetBytes,
-        maxStorageBytes: m.limits.maxStorageBytes, language: String(language.prefix(40)))
+        maxStorageBytes: m.limits.maxStorageBytes, language: language)
     }
     coordinator.logger.info("tenant created", metadata: ["tenant": "\(tenant.id)", "name": "\(tenant.name)"])
     return ServerResponse(message: .with {

@@ -299,7 +299,8 @@ extension FidelisStore {
   ) throws -> (TenantRecord, String) {
     let trimmed = name.trimmingCharacters(in: .whitespacesAndNewlines)
     guard !trimmed.isEmpty, trimmed.count <= 200 else { throw StoreError.invalidArgument("a tenant name must have 1 to 200 characters") }
-    guard ["en", "fr"].contains(language) else { throw StoreError.invalidArgument("language must be en or fr (got '\(language)')") }
+    // The language is checked at the edge (Jobs' `checkedLanguage`); here only its shape.
+    guard !language.isEmpty, language.count <= 8 else { throw StoreError.invalidArgument("a language code has 1 to 8 characters") }
     guard maxQueuedJobs >= 0, maxRunningJobs >= 0, maxDatasetBytes >= 0, maxStorageBytes >= 0 else { throw StoreError.invalidArgument("limits must not be negative") }
     let key = Self.newAPIKey()
     let now = Self.now()
