@@ -233,9 +233,13 @@ def test_full_disk_is_said_deletes_work_and_the_running_job_completes(tmp_path):
         assert r.returncode != 0 and "disk is full" in r.stderr and "SQLITE" not in r.stderr.upper(), r.stderr
         r = c.cli("dataset", "upload", str(tmp_path / "s.csv"), key=key, check=False)
         assert r.returncode != 0 and "disk is full" in r.stderr, r.stderr
-        # Let the job finish its work while the disk is full; its report cannot be stored yet.
+        # Let the job finish its work while the disk is full. Its report is stored when it fits
+        # in space the store already holds (free pages, a WAL file grown earlier), else the
+        # worker keeps it and retries: either way the job never fails or runs twice.
         time.sleep(8)
-        assert status(c, key, job)["state"] == "JOB_STATE_RUNNING"
+        during = status(c, key, job)["state"]
+        assert during in ("JOB_STATE_RUNNING", "JOB_STATE_SUCCEEDED"), during
+        print(f"job state while the disk was full: {during}")
         # Deleting a dataset still works on the full disk.
         c.cli("dataset", "delete", ds_small, key=key)
         # The other process frees its space: the service comes back by itself.
