@@ -88,19 +88,18 @@ public struct AnalysisResult: Sendable, Codable, Equatable {
 
   public struct RFMSummary: Sendable, Codable, Equatable {
     public var tieRule: String
-    public var segments: [GroupProfile]
+    public var segments: [GroupProfile<RFMSegment>]
   }
 
   public struct LifecycleSummary: Sendable, Codable, Equatable {
     public var atRiskDays: Int
     public var lostDays: Int
-    public var groups: [GroupProfile]
+    public var groups: [GroupProfile<LifecycleGroup>]
   }
 
   public struct ClusterSummary: Sendable, Codable, Equatable {
     public var k: Int
-    /// "silhouette" when chosen from the candidates, "given" when set by the job.
-    public var chosenBy: String
+    public var chosenBy: ClusterChoice
     public var inertia: Double
     public var silhouette: Double
     public var seed: UInt64
@@ -117,8 +116,8 @@ public struct AnalysisResult: Sendable, Codable, Equatable {
 
   public struct ClusterProfile: Sendable, Codable, Equatable {
     public var id: Int
-    public var name: String
-    public var profile: GroupProfile
+    public var name: ClusterName
+    public var profile: GroupProfile<ClusterName>
     /// Centre in the standardised feature space (log1p recency, frequency, monetary).
     public var center: [Double]
     /// Mean order value of the cluster divided by that of all orders.
@@ -234,20 +233,18 @@ public struct AnalysisResult: Sendable, Codable, Equatable {
   }
 
   public struct CategoryShares: Sendable, Codable, Equatable {
-    public var group: String
+    public var group: LifecycleGroup
     public var revenue: Double
     public var shares: [Double]
   }
 
   /// One automatic alert: the figure, its threshold and whether it is raised.
   public struct Alert: Sendable, Codable, Equatable {
-    /// inactive_customers, order_value_drop, monthly_churn, low_satisfaction.
-    public var id: String
+    public var id: AlertID
     public var raised: Bool
     public var figure: Double
     public var threshold: Double
-    /// "customers", "share", "score".
-    public var unit: String
+    public var unit: FigureUnit
     /// Customers concerned, when the alert is about customers.
     public var customers: Int?
     /// How far past the threshold, relative to it (0 when not raised).
@@ -256,12 +253,11 @@ public struct AnalysisResult: Sendable, Codable, Equatable {
 
   /// A recommended action with its target and a computed estimate.
   public struct Action: Sendable, Codable, Equatable {
-    /// reactivation, vip_care, cross_sell, churn_survey, second_purchase, service_follow_up.
-    public var id: String
+    public var id: ActionID
     /// Lifecycle group(s), segment or cluster it targets.
-    public var segments: [String]
+    public var segments: [CustomerGroup]
     public var targetCustomers: Int
-    public var kpi: String
+    public var kpi: KPIID
     public var kpiCurrent: Double?
     public var kpiTarget: Double
     public var estimate: Estimate?
@@ -278,25 +274,53 @@ public struct AnalysisResult: Sendable, Codable, Equatable {
 
   /// A KPI to monitor: current value, target and the gap to close.
   public struct KPITarget: Sendable, Codable, Equatable {
-    public var id: String
+    public var id: KPIID
     public var current: Double
     public var target: Double
     public var gap: Double
-    /// "share", "currency", "count", "score".
-    public var unit: String
+    public var unit: FigureUnit
     /// True when lower is better (churn).
     public var lowerIsBetter: Bool
   }
 
   /// One of the three key points, chosen by rule from the figures.
   public struct KeyPoint: Sendable, Codable, Equatable {
-    /// revenue_at_risk, high_value_cluster, alert.
-    public var id: String
-    public var subject: String
+    public var id: KeyPointKind
+    /// What the point is about: a lifecycle group, a cluster or an alert.
+    public var subject: Subject
     public var customers: Int?
     public var share: Double?
     public var value: Double?
     public var ratio: Double?
+
+    /// A key point's subject, encoded as the group's, cluster's or alert's name.
+    public enum Subject: Hashable, Sendable, Codable {
+      case group(LifecycleGroup)
+      case cluster(ClusterName)
+      case alert(AlertID)
+
+      public init(from decoder: any Decoder) throws {
+        let text = try decoder.singleValueContainer().decode(String.self)
+        if let alert = AlertID(rawValue: text) {
+          self = .alert(alert)
+        } else if let group = LifecycleGroup(rawValue: text) {
+          self = .group(group)
+        } else if let cluster = ClusterName(text) {
+          self = .cluster(cluster)
+        } else {
+          throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "not a key point subject: \(text.prefix(60))"))
+        }
+      }
+
+      public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        switch self {
+        case .group(let group): try container.encode(group)
+        case .cluster(let name): try container.encode(name)
+        case .alert(let alert): try container.encode(alert)
+        }
+      }
+    }
   }
 }
 

@@ -107,7 +107,7 @@ public struct CustomerResults: Sendable {
   public var segment: [RFMSegment]
   public var group: [LifecycleGroup]
   public var cluster: [Int32]
-  public var clusterNames: [String]
+  public var clusterNames: [ClusterName]
   public var probabilityAlive: [Double]
   public var expectedPurchases: [Double]
   public var predictedCLV: [Double]
@@ -118,7 +118,7 @@ public struct CustomerResults: Sendable {
     var out = "customer_id,segment,lifecycle_group,cluster,cluster_name,recency_days,frequency,monetary,average_order_value,r_score,f_score,m_score,probability_alive,expected_purchases,predicted_clv\n"
     for i in 0..<table.count where filter(i) {
       let fields: [String] = [
-        csvField(table.ids[i]), csvField(segment[i].rawValue), group[i].rawValue, String(cluster[i]), csvField(clusterNames[Int(cluster[i])]),
+        csvField(table.ids[i]), csvField(segment[i].rawValue), group[i].rawValue, String(cluster[i]), clusterNames[Int(cluster[i])].description,
         String(table.recency[i]), String(table.frequency[i]), fixed(table.monetary[i], 2), fixed(table.averageOrderValue(i), 2),
         String(scores.r[i]), String(scores.f[i]), String(scores.m[i]), fixed(probabilityAlive[i], 4), fixed(expectedPurchases[i], 4), fixed(predictedCLV[i], 2),
       ]
@@ -176,9 +176,9 @@ public enum Analyzer {
       LifecycleGroup.of(recency: Int(table.recency[$0]), tenure: table.tenure($0), fm: scores.fm($0), atRiskDays: options.atRiskDays, lostDays: options.lostDays)
     }
     let segmentProfiles = GroupProfile.profiles(
-      names: RFMSegment.allCases.map(\.rawValue), membership: segment.map { RFMSegment.allCases.firstIndex(of: $0)! }, table: table)
+      names: RFMSegment.allCases, membership: segment.map { RFMSegment.allCases.firstIndex(of: $0)! }, table: table)
     let groupProfiles = GroupProfile.profiles(
-      names: LifecycleGroup.allCases.map(\.rawValue), membership: group.map { LifecycleGroup.allCases.firstIndex(of: $0)! }, table: table)
+      names: LifecycleGroup.allCases, membership: group.map { LifecycleGroup.allCases.firstIndex(of: $0)! }, table: table)
 
     try stage("clusters", 0.45)
     let clustering = Clustering.run(table, k: options.clusters, seed: options.seed)

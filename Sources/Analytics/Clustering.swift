@@ -3,7 +3,7 @@ import Foundation
 /// K-Means on customers: features, choice of k, and profiles with names.
 public struct Clustering: Sendable {
   public var k: Int
-  public var chosenBy: String
+  public var chosenBy: ClusterChoice
   public var labels: [Int32]
   public var inertia: Double
   public var silhouette: Double
@@ -57,13 +57,13 @@ public struct Clustering: Sendable {
     let maxK = max(1, min(8, n - 1))
     var candidates: [AnalysisResult.ClusterSummary.Candidate] = []
     let k: Int
-    let chosenBy: String
+    let chosenBy: ClusterChoice
     if let requested {
       k = min(requested, max(1, n))
-      chosenBy = "given"
+      chosenBy = .given
     } else if maxK < 2 {
       k = max(1, min(n, 1))
-      chosenBy = "too few customers"
+      chosenBy = .tooFewCustomers
     } else {
       let selection = sample(n, size: selectionSample, seed: seed)
       let subset = points.rows(selection)
@@ -76,24 +76,23 @@ public struct Clustering: Sendable {
         candidates.append(.init(k: candidate, silhouette: score, inertia: fit.inertia))
       }
       k = candidates.max { $0.silhouette < $1.silhouette }!.k
-      chosenBy = "silhouette"
+      chosenBy = .silhouette
     }
     let fit = KMeans.fit(points, k: k, restarts: 4, seed: seed)
     let silhouetteIndices = sample(n, size: silhouetteSample, seed: seed &+ 2)
     let silhouette = KMeans.silhouette(points.rows(silhouetteIndices), labels: silhouetteIndices.map { fit.labels[$0] }, k: k)
     // Order clusters by mean monetary value, highest first, so ids read naturally.
-    let profilesRaw = GroupProfile.profiles(names: (0..<k).map { "\($0)" }, membership: fit.labels.map(Int.init), table: table)
+    let profilesRaw = GroupProfile.profiles(names: Array(0..<k), membership: fit.labels.map(Int.init), table: table)
     let order = (0..<k).sorted { profilesRaw[$0].meanMonetary > profilesRaw[$1].meanMonetary }
     var relabel = [Int32](repeating: 0, count: k)
     for (newIndex, old) in order.enumerated() { relabel[old] = Int32(newIndex) }
     let labels = fit.labels.map { relabel[Int($0)] }
-    let profiles = GroupProfile.profiles(names: (0..<k).map { "\($0)" }, membership: labels.map(Int.init), table: table)
+    let profiles = GroupProfile.profiles(names: Array(0..<k), membership: labels.map(Int.init), table: table)
     let centers = order.map { Array(fit.centers[$0 * 3..<($0 + 1) * 3]) }
     let overallOrderValue = table.monetary.reduce(0, +) / Double(table.frequency.reduce(0) { $0 + Int($1) })
     let names = clusterNames(centers: centers, profiles: profiles)
     let clusterProfiles = (0..<k).map { c in
-      var profile = profiles[c]
-      profile.name = names[c]
+      let profile = profiles[c].named(names[c])
       return AnalysisResult.ClusterProfile(id: c, name: names[c], profile: profile, center: centers[c], orderValueIndex: profile.averageOrderValue / overallOrderValue)
     }
     return Clustering(k: k, chosenBy: chosenBy, labels: labels, inertia: fit.inertia, silhouette: silhouette, candidates: candidates, profiles: clusterProfiles)
@@ -104,24 +103,23 @@ public struct Clustering: Sendable {
   /// then "dormant" (recency z > 0.5), "loyal regulars" (frequency z > 0.5), "recent
   /// newcomers" (recency z < −0.5, frequency z ≤ 0), else "occasional". A repeated name
   /// gets "(2)", "(3)"… by decreasing spend.
-  static func clusterNames(centers: [[Double]], profiles: [GroupProfile]) -> [String] {
-    var names: [String] = []
+  static func clusterNames(centers: [[Double]], profiles: [GroupProfile<Int>]) -> [ClusterName] {
+    var names: [ClusterName] = []
     for (c, center) in centers.enumerated() {
       let (recency, frequency, monetary) = (center[0], center[1], center[2])
-      let base: String
+      let base: ClusterKind
       if c == 0 && monetary > 0.3 {
-        base = "high value"
+        base = .highValue
       } else if recency > 0.5 {
-        base = monetary > 0.3 ? "dormant big spenders" : "dormant"
+        base = monetary > 0.3 ? .dormantBigSpenders : .dormant
       } else if frequency > 0.5 {
-        base = "loyal regulars"
+        base = .loyalRegulars
       } else if recency < -0.5 && frequency <= 0 {
-        base = "recent newcomers"
+        base = .recentNewcomers
       } else {
-        base = "occasional"
+        base = .occasional
       }
-      let repeats = names.filter { $0 == base || $0.hasPrefix(base + " (") }.count
-      names.append(repeats == 0 ? base : "\(base) (\(repeats + 1))")
+      names.append(ClusterName(kind: base, rank: names.filter { $0.kind == base }.count + 1))
     }
     return names
   }

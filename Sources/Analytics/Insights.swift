@@ -75,7 +75,7 @@ extension AnalysisResult.Insights {
         byGroup: groups.indices.compactMap { g in
           let total = spend[g].reduce(0, +)
           guard total > 0 else { return nil }
-          return .init(group: groups[g].rawValue, revenue: total, shares: spend[g].map { $0 / total })
+          return .init(group: groups[g], revenue: total, shares: spend[g].map { $0 / total })
         })
     }
     return insights

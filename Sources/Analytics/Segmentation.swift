@@ -93,9 +93,10 @@ public struct RFMScores: Sendable {
   }
 }
 
-/// Aggregate figures of a group of customers (a segment, a lifecycle group, a cluster).
-public struct GroupProfile: Sendable, Codable, Equatable {
-  public var name: String
+/// Aggregate figures of a group of customers (a segment, a lifecycle group, a cluster),
+/// named by `Name`.
+public struct GroupProfile<Name: Sendable & Codable & Equatable>: Sendable, Codable, Equatable {
+  public var name: Name
   public var customers: Int
   /// Share of all customers, 0–1.
   public var share: Double
@@ -110,7 +111,7 @@ public struct GroupProfile: Sendable, Codable, Equatable {
   public var averageOrderValue: Double
 
   /// Profiles of the groups given by `membership` (a group index per customer).
-  static func profiles(names: [String], membership: [Int], table: CustomerTable) -> [GroupProfile] {
+  static func profiles(names: [Name], membership: [Int], table: CustomerTable) -> [GroupProfile] {
     let k = names.count
     var counts = [Int](repeating: 0, count: k)
     var revenue = [Double](repeating: 0, count: k)
@@ -133,5 +134,12 @@ public struct GroupProfile: Sendable, Codable, Equatable {
         meanRecency: c > 0 ? recency[g] / c : 0, meanFrequency: c > 0 ? Double(orders[g]) / c : 0,
         meanMonetary: c > 0 ? revenue[g] / c : 0, averageOrderValue: orders[g] > 0 ? revenue[g] / Double(orders[g]) : 0)
     }
+  }
+
+  /// The same figures under another name.
+  func named<Other>(_ name: Other) -> GroupProfile<Other> {
+    GroupProfile<Other>(
+      name: name, customers: customers, share: share, revenue: revenue, revenueShare: revenueShare, orders: orders, meanRecency: meanRecency,
+      meanFrequency: meanFrequency, meanMonetary: meanMonetary, averageOrderValue: averageOrderValue)
   }
 }

@@ -83,7 +83,7 @@ public struct DatasetProfile: Codable, Sendable, Equatable {
   public var lastDate: String?
   public var revenue: Double
   public var rejected: [String: Int]
-  public var layout: String
+  public var layout: DataLayout
   public var encoding: String
   public var separator: String
   public var dateOrder: String
@@ -121,7 +121,7 @@ public struct DatasetProfile: Codable, Sendable, Equatable {
       "| Figure | Value |", "|---|---|",
       "| Rows read | \(rows) |", "| Rows used | \(rowsUsed) |", "| Customers | \(customers) |", "| Orders | \(orders) |",
       "| First order | \(firstDate ?? "-") |", "| Last order | \(lastDate ?? "-") |", "| Revenue | \(String(format: "%.2f", revenue)) |",
-      "| Layout | \(layout) |", "| Encoding | \(encoding) |", "| Separator | `\(separator)` |", "| Date order | \(dateOrder) |", "",
+      "| Layout | \(layout.rawValue) |", "| Encoding | \(encoding) |", "| Separator | `\(separator)` |", "| Date order | \(dateOrder) |", "",
     ]
     if !rejected.isEmpty {
       lines += ["## Rejected rows", "", "| Reason | Rows |", "|---|---|"]

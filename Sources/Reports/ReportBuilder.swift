@@ -20,105 +20,103 @@ public struct ReportBuilder {
   func t(_ en: String, _ fr: String) -> String { lang == .fr ? fr : en }
 
   /// The name of a lifecycle group as readers know it.
-  func groupName(_ id: String) -> String {
-    switch id {
-    case "loyal": t("Loyal customers", "Clients fidèles")
-    case "potential": t("Potential customers", "Clients potentiels")
-    case "new": t("New customers", "Nouveaux clients")
-    case "at_risk": t("At-risk customers", "Clients à risque")
-    case "lost": t("Lost customers", "Clients perdus")
-    case "one_time_buyers": t("One-time buyers", "Acheteurs d'une seule commande")
-    case "one_time_buyers_not_lost": t("One-time buyers not yet lost", "Acheteurs d'une seule commande pas encore perdus")
-    default:
-      if id.hasPrefix("cluster:"), let c = Int(id.dropFirst(8)), let p = r.clusters.profiles.first(where: { $0.id == c }) {
-        t("Cluster \(c) – \(clusterName(p.name))", "Cluster \(c) – \(clusterName(p.name))")
-      } else {
-        id
+  func groupName(_ group: LifecycleGroup) -> String {
+    switch group {
+    case .loyal: t("Loyal customers", "Clients fidèles")
+    case .potential: t("Potential customers", "Clients potentiels")
+    case .new: t("New customers", "Nouveaux clients")
+    case .atRisk: t("At-risk customers", "Clients à risque")
+    case .lost: t("Lost customers", "Clients perdus")
+    }
+  }
+
+  /// The name of the customers an action targets.
+  func groupName(_ group: CustomerGroup) -> String {
+    switch group {
+    case .lifecycle(let group): groupName(group)
+    case .oneTimeBuyers: t("One-time buyers", "Acheteurs d'une seule commande")
+    case .oneTimeBuyersNotLost: t("One-time buyers not yet lost", "Acheteurs d'une seule commande pas encore perdus")
+    case .cluster(let id): r.clusters.profiles.first { $0.id == id }.map { "\(t("Cluster", "Cluster")) \(id) – \(clusterName($0.name))" } ?? "\(t("Cluster", "Cluster")) \(id)"
+    }
+  }
+
+  func segmentName(_ segment: RFMSegment) -> String {
+    switch segment {
+    case .champions: t("Champions", "Champions")
+    case .loyal: t("Loyal Customers", "Clients fidèles")
+    case .potentialLoyalist: t("Potential Loyalist", "Fidèles potentiels")
+    case .newCustomers: t("New Customers", "Nouveaux clients")
+    case .promising: t("Promising", "Prometteurs")
+    case .needAttention: t("Need Attention", "À surveiller")
+    case .aboutToSleep: t("About To Sleep", "En sommeil imminent")
+    case .atRisk: t("At Risk", "À risque")
+    case .cantLose: t("Can't Lose Them", "À ne pas perdre")
+    case .hibernating: t("Hibernating", "En hibernation")
+    case .lost: t("Lost", "Perdus")
+    }
+  }
+
+  func clusterName(_ name: ClusterName) -> String {
+    let kind =
+      switch name.kind {
+      case .highValue: t("high value", "haute valeur")
+      case .dormantBigSpenders: t("dormant big spenders", "gros acheteurs endormis")
+      case .dormant: t("dormant", "endormis")
+      case .loyalRegulars: t("loyal regulars", "habitués fidèles")
+      case .recentNewcomers: t("recent newcomers", "nouveaux venus récents")
+      case .occasional: t("occasional", "occasionnels")
       }
-    }
+    return name.rank <= 1 ? kind : "\(kind) (\(name.rank))"
   }
 
-  func segmentName(_ name: String) -> String {
-    guard lang == .fr else { return name }
-    switch name {
-    case "Champions": return "Champions"
-    case "Loyal Customers": return "Clients fidèles"
-    case "Potential Loyalist": return "Fidèles potentiels"
-    case "New Customers": return "Nouveaux clients"
-    case "Promising": return "Prometteurs"
-    case "Need Attention": return "À surveiller"
-    case "About To Sleep": return "En sommeil imminent"
-    case "At Risk": return "À risque"
-    case "Can't Lose Them": return "À ne pas perdre"
-    case "Hibernating": return "En hibernation"
-    case "Lost": return "Perdus"
-    default: return name
-    }
-  }
-
-  func clusterName(_ name: String) -> String {
-    guard lang == .fr else { return name }
-    var out = name
-    for (en, fr) in [
-      ("dormant big spenders", "gros acheteurs endormis"), ("high value", "haute valeur"), ("dormant", "endormis"), ("loyal regulars", "habitués fidèles"),
-      ("recent newcomers", "nouveaux venus récents"), ("occasional", "occasionnels"),
-    ] where out.hasPrefix(en) {
-      out = fr + out.dropFirst(en.count)
-      break
-    }
-    return out
-  }
-
-  func kpiName(_ id: String) -> String {
+  func kpiName(_ id: KPIID) -> String {
     switch id {
-    case "engaged_share": t("Engaged customers (ordered in the last \(r.lifecycle.atRiskDays) days)", "Clients engagés (achat dans les \(r.lifecycle.atRiskDays) derniers jours)")
-    case "average_order_value": t("Average order value", "Panier moyen")
-    case "orders_per_customer_per_year": t("Orders per customer per year", "Fréquence d'achat (commandes par client et par an)")
-    case "repeat_purchase_rate": t("Repeat-purchase rate", "Taux de réachat")
-    case "monthly_churn": t("Monthly churn of the active base", "Taux de churn mensuel de la base active")
-    case "predicted_clv_mean": t("Predicted customer lifetime value (mean, \(r.clv.horizonMonths) months)", "Valeur vie client prédite (moyenne, \(r.clv.horizonMonths) mois)")
-    case "satisfaction": t("Average satisfaction (out of 5)", "Satisfaction moyenne (sur 5)")
-    case "reactivation_rate": t("Reactivation rate", "Taux de réactivation")
-    case "active_share": t("Share still active", "Part encore active")
-    case "repeat_rate_without_contact": t("Repeat rate of customers without service contact", "Taux de réachat des clients sans contact service")
-    case "survey_response_rate": t("Survey response rate", "Taux de réponse à l'enquête")
-    default: id
+    case .engagedShare: t("Engaged customers (ordered in the last \(r.lifecycle.atRiskDays) days)", "Clients engagés (achat dans les \(r.lifecycle.atRiskDays) derniers jours)")
+    case .averageOrderValue: t("Average order value", "Panier moyen")
+    case .ordersPerCustomerPerYear: t("Orders per customer per year", "Fréquence d'achat (commandes par client et par an)")
+    case .repeatPurchaseRate: t("Repeat-purchase rate", "Taux de réachat")
+    case .monthlyChurn: t("Monthly churn of the active base", "Taux de churn mensuel de la base active")
+    case .predictedCLVMean: t("Predicted customer lifetime value (mean, \(r.clv.horizonMonths) months)", "Valeur vie client prédite (moyenne, \(r.clv.horizonMonths) mois)")
+    case .satisfaction: t("Average satisfaction (out of 5)", "Satisfaction moyenne (sur 5)")
+    case .reactivationRate: t("Reactivation rate", "Taux de réactivation")
+    case .activeShare: t("Share still active", "Part encore active")
+    case .repeatRateWithoutContact: t("Repeat rate of customers without service contact", "Taux de réachat des clients sans contact service")
+    case .surveyResponseRate: t("Survey response rate", "Taux de réponse à l'enquête")
     }
   }
 
-  func format(_ value: Double, unit: String) -> String {
+  func format(_ value: Double, unit: FigureUnit) -> String {
     switch unit {
-    case "share": f.percent(value)
-    case "currency": f.money(value)
-    case "score": f.number(value, digits: 2)
-    case "customers": f.count(Int(value))
-    default: f.number(value, digits: 2)
+    case .share: f.percent(value)
+    case .currency: f.money(value)
+    case .score: f.number(value, digits: 2)
+    case .customers: f.count(Int(value))
+    case .count: f.number(value, digits: 2)
     }
   }
 
-  func alertName(_ id: String) -> String {
+  func alertName(_ id: AlertID) -> String {
     switch id {
-    case "inactive_customers": t("Customers inactive for more than \(r.lifecycle.atRiskDays) days", "Clients inactifs depuis plus de \(r.lifecycle.atRiskDays) jours")
-    case "order_value_drop": t("Average order value drop, month over month", "Baisse du panier moyen d'un mois sur l'autre")
-    case "monthly_churn": t("Monthly churn of the active base", "Taux de churn mensuel de la base active")
-    case "low_satisfaction": t("Average satisfaction", "Satisfaction moyenne")
-    default: id
+    case .inactiveCustomers: t("Customers inactive for more than \(r.lifecycle.atRiskDays) days", "Clients inactifs depuis plus de \(r.lifecycle.atRiskDays) jours")
+    case .orderValueDrop: t("Average order value drop, month over month", "Baisse du panier moyen d'un mois sur l'autre")
+    case .monthlyChurn: t("Monthly churn of the active base", "Taux de churn mensuel de la base active")
+    case .lowSatisfaction: t("Average satisfaction", "Satisfaction moyenne")
     }
   }
 
   func alertThreshold(_ a: AnalysisResult.Alert) -> String {
     switch a.id {
-    case "inactive_customers": t("> \(f.count(Int(a.threshold))) days", "> \(f.count(Int(a.threshold))) jours")
-    case "low_satisfaction": "< " + f.number(a.threshold, digits: 2) + " / 5"
-    default: "> " + f.percent(a.threshold)
+    case .inactiveCustomers: t("> \(f.count(Int(a.threshold))) days", "> \(f.count(Int(a.threshold))) jours")
+    case .lowSatisfaction: "< " + f.number(a.threshold, digits: 2) + " / 5"
+    case .orderValueDrop, .monthlyChurn: "> " + f.percent(a.threshold)
     }
   }
 
   func alertFigure(_ a: AnalysisResult.Alert) -> String {
     switch a.unit {
-    case "customers": t("\(f.count(Int(a.figure))) customers", "\(f.count(Int(a.figure))) clients")
-    case "score": f.number(a.figure, digits: 2) + " / 5"
-    default: f.percent(a.figure)
+    case .customers: t("\(f.count(Int(a.figure))) customers", "\(f.count(Int(a.figure))) clients")
+    case .score: f.number(a.figure, digits: 2) + " / 5"
+    case .share, .currency, .count: f.percent(a.figure)
     }
   }
 
@@ -164,21 +162,20 @@ public struct ReportBuilder {
     var points: [String] = []
     for p in r.keyPoints {
       switch p.id {
-      case "revenue_at_risk":
+      case .revenueAtRisk:
         points.append(t(
-          "**Retention alert**: \(f.count(p.customers ?? 0)) \(groupName(p.subject).lowercased()) (\(f.percent(p.share ?? 0)) of customers) brought \(f.money(p.value ?? 0)) (\(f.percent(p.ratio ?? 0)) of revenue) and have stopped ordering.",
-          "**Alerte rétention** : \(f.count(p.customers ?? 0)) \(groupName(p.subject).lowercased()) (\(f.percent(p.share ?? 0)) des clients) ont apporté \(f.money(p.value ?? 0)) (\(f.percent(p.ratio ?? 0)) du chiffre d'affaires) et ne commandent plus."))
-      case "high_value_cluster":
+          "**Retention alert**: \(f.count(p.customers ?? 0)) \(subjectName(p.subject).lowercased()) (\(f.percent(p.share ?? 0)) of customers) brought \(f.money(p.value ?? 0)) (\(f.percent(p.ratio ?? 0)) of revenue) and have stopped ordering.",
+          "**Alerte rétention** : \(f.count(p.customers ?? 0)) \(subjectName(p.subject).lowercased()) (\(f.percent(p.share ?? 0)) des clients) ont apporté \(f.money(p.value ?? 0)) (\(f.percent(p.ratio ?? 0)) du chiffre d'affaires) et ne commandent plus."))
+      case .highValueCluster:
         points.append(t(
-          "**Highest-value cluster**: \(f.count(p.customers ?? 0)) customers \"\(clusterName(p.subject))\" with an average order value of \(f.money(p.value ?? 0)), \(f.times(p.ratio ?? 0)) the average of all orders.",
-          "**Cluster à plus forte valeur** : \(f.count(p.customers ?? 0)) clients « \(clusterName(p.subject)) » avec un panier moyen de \(f.money(p.value ?? 0)), soit \(f.times(p.ratio ?? 0)) le panier moyen de l'ensemble des commandes."))
-      case "alert":
-        if let a = r.alerts.first(where: { $0.id == p.subject }) {
+          "**Highest-value cluster**: \(f.count(p.customers ?? 0)) customers \"\(subjectName(p.subject))\" with an average order value of \(f.money(p.value ?? 0)), \(f.times(p.ratio ?? 0)) the average of all orders.",
+          "**Cluster à plus forte valeur** : \(f.count(p.customers ?? 0)) clients « \(subjectName(p.subject)) » avec un panier moyen de \(f.money(p.value ?? 0)), soit \(f.times(p.ratio ?? 0)) le panier moyen de l'ensemble des commandes."))
+      case .alert:
+        if case .alert(let id) = p.subject, let a = r.alerts.first(where: { $0.id == id }) {
           points.append(t(
             "**Biggest alert**: \(alertName(a.id).lowercased()) at \(alertFigure(a)) (threshold \(alertThreshold(a))).",
             "**Alerte principale** : \(alertName(a.id).lowercased()) à \(alertFigure(a)) (seuil \(alertThreshold(a)))."))
         }
-      default: break
       }
     }
     blocks.append(.steps(points))
@@ -187,14 +184,13 @@ public struct ReportBuilder {
 
   // MARK: 2. Opportunities and risks
 
-  func groupMeaning(_ g: GroupProfile) -> String {
-    switch g.name {
-    case "loyal": t("Recent, frequent and high-spending: protect and reward them.", "Récents, fréquents et dépensiers : à protéger et récompenser.")
-    case "potential": t("Active but with modest frequency or spend: room to grow their basket.", "Actifs mais de fréquence ou de dépense modérée : potentiel d'augmentation du panier.")
-    case "new": t("First ordered recently: the second order decides whether they stay.", "Premier achat récent : la deuxième commande décide de leur fidélité.")
-    case "at_risk": t("No order for more than \(r.lifecycle.atRiskDays) days: act within 30 days.", "Aucune commande depuis plus de \(r.lifecycle.atRiskDays) jours : agir sous 30 jours.")
-    case "lost": t("No order for more than \(r.lifecycle.lostDays) days: win back or learn why they left.", "Aucune commande depuis plus de \(r.lifecycle.lostDays) jours : reconquérir ou comprendre leur départ.")
-    default: ""
+  func groupMeaning(_ group: LifecycleGroup) -> String {
+    switch group {
+    case .loyal: t("Recent, frequent and high-spending: protect and reward them.", "Récents, fréquents et dépensiers : à protéger et récompenser.")
+    case .potential: t("Active but with modest frequency or spend: room to grow their basket.", "Actifs mais de fréquence ou de dépense modérée : potentiel d'augmentation du panier.")
+    case .new: t("First ordered recently: the second order decides whether they stay.", "Premier achat récent : la deuxième commande décide de leur fidélité.")
+    case .atRisk: t("No order for more than \(r.lifecycle.atRiskDays) days: act within 30 days.", "Aucune commande depuis plus de \(r.lifecycle.atRiskDays) jours : agir sous 30 jours.")
+    case .lost: t("No order for more than \(r.lifecycle.lostDays) days: win back or learn why they left.", "Aucune commande depuis plus de \(r.lifecycle.lostDays) jours : reconquérir ou comprendre leur départ.")
     }
   }
 
@@ -203,7 +199,7 @@ public struct ReportBuilder {
       t("Group", "Groupe"), t("Customers", "Clients"), t("Share", "Part"), t("Revenue", "Chiffre d'affaires"), t("Revenue share", "Part du CA"),
       t("Mean recency (days)", "Récence moyenne (jours)"), t("Orders per customer", "Commandes par client"), t("Average order value", "Panier moyen"),
     ]
-    func row(_ name: String, _ g: GroupProfile) -> [String] {
+    func row<Name>(_ name: String, _ g: GroupProfile<Name>) -> [String] {
       [name, f.count(g.customers), f.percent(g.share), f.money(g.revenue), f.percent(g.revenueShare), f.number(g.meanRecency, digits: 1), f.number(g.meanFrequency, digits: 2), f.money(g.averageOrderValue)]
     }
     var blocks: [ReportDocument.Block] = [
@@ -218,15 +214,15 @@ public struct ReportBuilder {
       .table(.init(header: header, rows: r.lifecycle.groups.map { row(groupName($0.name), $0) }, numeric: Set(1...7))),
       .heading(level: 2, text: t("Growth opportunities", "Opportunités de croissance")),
     ]
-    for g in r.lifecycle.groups where ["loyal", "potential", "new"].contains(g.name) && g.customers > 0 {
+    for g in r.lifecycle.groups where [.loyal, .potential, .new].contains(g.name) && g.customers > 0 {
       blocks.append(.heading(level: 3, text: "\(groupName(g.name)) (\(f.count(g.customers)) \(t("customers", "clients")))"))
       blocks.append(.bullets([
         t("**Profile**: \(f.percent(g.share)) of customers, \(f.percent(g.revenueShare)) of revenue, average order value \(f.money(g.averageOrderValue))",
           "**Profil** : \(f.percent(g.share)) des clients, \(f.percent(g.revenueShare)) du chiffre d'affaires, panier moyen \(f.money(g.averageOrderValue))"),
-        t("**What it means**: ", "**Ce que cela signifie** : ") + groupMeaning(g),
+        t("**What it means**: ", "**Ce que cela signifie** : ") + groupMeaning(g.name),
       ]))
     }
-    for c in r.clusters.profiles where c.name.hasPrefix("high value") {
+    for c in r.clusters.profiles where c.name.kind == .highValue {
       blocks.append(.heading(level: 3, text: "\(t("Cluster", "Cluster")) \(c.id) – \"\(clusterName(c.name))\" (\(f.count(c.profile.customers)) \(t("customers", "clients")))"))
       blocks.append(.bullets([
         t("**Profile**: average order value \(f.money(c.profile.averageOrderValue)) (\(f.times(c.orderValueIndex)) the average), \(f.number(c.profile.meanFrequency, digits: 2)) orders per customer, \(f.percent(c.profile.revenueShare)) of revenue",
@@ -235,12 +231,12 @@ public struct ReportBuilder {
       ]))
     }
     blocks.append(.heading(level: 2, text: t("Threats and risks", "Menaces et risques")))
-    for g in r.lifecycle.groups where ["at_risk", "lost"].contains(g.name) && g.customers > 0 {
+    for g in r.lifecycle.groups where [.atRisk, .lost].contains(g.name) && g.customers > 0 {
       blocks.append(.heading(level: 3, text: "\(groupName(g.name)) (\(f.count(g.customers)) \(t("customers", "clients")) – \(f.percent(g.share)))"))
       blocks.append(.bullets([
         t("**Profile**: mean recency \(f.number(g.meanRecency, digits: 1)) days, \(f.percent(g.revenueShare)) of past revenue (\(f.money(g.revenue)))",
           "**Profil** : récence moyenne \(f.number(g.meanRecency, digits: 1)) jours, \(f.percent(g.revenueShare)) du chiffre d'affaires passé (\(f.money(g.revenue)))"),
-        t("**What it means**: ", "**Ce que cela signifie** : ") + groupMeaning(g),
+        t("**What it means**: ", "**Ce que cela signifie** : ") + groupMeaning(g.name),
       ]))
     }
     blocks.append(.heading(level: 2, text: t("RFM segments", "Segments RFM")))
@@ -262,7 +258,7 @@ public struct ReportBuilder {
   /// What the data says, one finding per line, each with its figures.
   func keyFindings() -> [String] {
     var findings: [String] = []
-    if let loyal = r.lifecycle.groups.first(where: { $0.name == "loyal" }), loyal.customers > 0 {
+    if let loyal = r.lifecycle.groups.first(where: { $0.name == .loyal }), loyal.customers > 0 {
       findings.append(t(
         "**Loyal customers**: \(f.percent(loyal.share)) of customers bring \(f.percent(loyal.revenueShare)) of revenue, with \(f.number(loyal.meanFrequency, digits: 2)) orders each on average.",
         "**Clients fidèles** : \(f.percent(loyal.share)) des clients apportent \(f.percent(loyal.revenueShare)) du chiffre d'affaires, avec \(f.number(loyal.meanFrequency, digits: 2)) commandes chacun en moyenne."))
@@ -290,48 +286,46 @@ public struct ReportBuilder {
 
   // MARK: 3. Recommended actions
 
-  func actionSteps(_ id: String) -> [String] {
+  func actionSteps(_ id: ActionID) -> [String] {
     switch id {
-    case "reactivation":
+    case .reactivation:
       [t("\"Welcome back\" offer on the next order", "Offre spéciale « Welcome Back » sur la prochaine commande"), t("Three-month reactivation sequence (email, then SMS)", "Programme de réactivation sur 3 mois (e-mail puis SMS)")]
-    case "vip_care":
+    case .vipCare:
       [t("Dedicated customer service", "Service client dédié"), t("Early access to new products", "Accès anticipé aux nouveaux produits"), t("Free delivery and exclusive events", "Livraison gratuite et événements exclusifs")]
-    case "cross_sell":
+    case .crossSell:
       [t("Product recommendations and personalised bundles", "Recommandations produits et bundles personnalisés"), t("Segmented e-mail marketing; upselling at checkout", "E-mail marketing segmenté ; upselling au moment de l'achat")]
-    case "second_purchase":
+    case .secondPurchase:
       [t("Personalised campaign for customers who have not made a second purchase", "Campagne personnalisée pour les clients qui n'ont pas effectué de deuxième achat"), t("Follow-up after delivery to catch delivery or quality problems", "Suivi après livraison pour détecter les problèmes de livraison ou de qualité")]
-    case "service_follow_up":
+    case .serviceFollowUp:
       [t("Proactive service contact after the first order", "Contact proactif du service client après la première commande"), t("Improve delivery logistics and after-sales service", "Amélioration de la logistique de livraison et du service après-vente")]
-    case "churn_survey":
+    case .churnSurvey:
       [t("Exit satisfaction survey", "Enquêtes de satisfaction sortantes"), t("Analysis of reasons for leaving; A/B tests on price and service", "Analyse des motifs d'abandon ; tests A/B prix et services")]
-    default: []
     }
   }
 
-  func actionTitle(_ id: String) -> String {
+  func actionTitle(_ id: ActionID) -> String {
     switch id {
-    case "reactivation": t("Priority reactivation campaign", "Campagne de réactivation prioritaire")
-    case "vip_care": t("VIP programme for the high-value cluster", "Programme VIP pour le cluster haute valeur")
-    case "cross_sell": t("Cross-selling to potential customers", "Optimisation cross-selling des clients potentiels")
-    case "second_purchase": t("Second-purchase campaign", "Campagne de deuxième achat")
-    case "service_follow_up": t("Service follow-up after the first order", "Suivi service client après la première commande")
-    case "churn_survey": t("Churn-cause analysis", "Analyse des causes de churn")
-    default: id
+    case .reactivation: t("Priority reactivation campaign", "Campagne de réactivation prioritaire")
+    case .vipCare: t("VIP programme for the high-value cluster", "Programme VIP pour le cluster haute valeur")
+    case .crossSell: t("Cross-selling to potential customers", "Optimisation cross-selling des clients potentiels")
+    case .secondPurchase: t("Second-purchase campaign", "Campagne de deuxième achat")
+    case .serviceFollowUp: t("Service follow-up after the first order", "Suivi service client après la première commande")
+    case .churnSurvey: t("Churn-cause analysis", "Analyse des causes de churn")
     }
   }
 
   func estimateSentence(_ a: AnalysisResult.Action) -> String? {
     guard let e = a.estimate else { return nil }
     switch a.id {
-    case "reactivation", "second_purchase":
+    case .reactivation, .secondPurchase:
       return t(
         "if \(f.percent(e.rate)) of the \(f.count(e.customers)) customers order once more at their own average order value (together \(f.money(e.base))): +\(f.money(e.value))",
         "si \(f.percent(e.rate)) des \(f.count(e.customers)) clients commandent encore une fois à leur panier moyen (au total \(f.money(e.base))) : +\(f.money(e.value))")
-    case "service_follow_up":
+    case .serviceFollowUp:
       return t(
         "if the \(f.count(e.customers)) one-time buyers came back as often as customers with a service contact (\(f.percent(e.rate)) more), each at their average order value (together \(f.money(e.base))): +\(f.money(e.value))",
         "si les \(f.count(e.customers)) acheteurs d'une seule commande revenaient aussi souvent que les clients ayant contacté le service (\(f.percent(e.rate)) de plus), chacun à son panier moyen (au total \(f.money(e.base))) : +\(f.money(e.value))")
-    default:
+    case .vipCare, .crossSell, .churnSurvey:
       return t(
         "if the predicted \(r.clv.horizonMonths)-month value of the \(f.count(e.customers)) customers (\(f.money(e.base))) grows by \(f.percent(e.rate)): +\(f.money(e.value))",
         "si la valeur prédite à \(r.clv.horizonMonths) mois des \(f.count(e.customers)) clients (\(f.money(e.base))) progresse de \(f.percent(e.rate)) : +\(f.money(e.value))")
@@ -355,7 +349,7 @@ public struct ReportBuilder {
           "**Cible** : \(f.count(a.targetCustomers)) clients (\(a.segments.map(groupName).joined(separator: " + ")))"),
         t("**Actions**: ", "**Actions** : ") + actionSteps(a.id).joined(separator: t("; ", " ; ")),
       ]
-      let unit = a.kpi == "average_order_value" ? "currency" : "share"
+      let unit: FigureUnit = a.kpi == .averageOrderValue ? .currency : .share
       let current = a.kpiCurrent.map { t(" (now \(format($0, unit: unit)))", " (actuel \(format($0, unit: unit)))") } ?? ""
       items.append(t("**KPI**: \(kpiName(a.kpi).lowercased()) ≥ \(format(a.kpiTarget, unit: unit))\(current)", "**KPI** : \(kpiName(a.kpi).lowercased()) ≥ \(format(a.kpiTarget, unit: unit))\(current)"))
       if let estimate = estimateSentence(a) { items.append(t("**Estimate**: ", "**Estimation** : ") + estimate) }
@@ -574,14 +568,14 @@ public struct ReportBuilder {
     let q = r.dataQuality
     var items = [
       t("**Reference date**: \(f.date(r.asOf)) (recency is counted in days up to this date)", "**Date de référence** : \(f.date(r.asOf)) (la récence est comptée en jours jusqu'à cette date)"),
-      t("**Data**: \(f.count(q.rowsRead)) rows read, \(f.count(q.rowsUsed)) used, \(f.count(q.rowsRejected)) rejected; layout \(q.layout); encoding \(q.encoding); separator \"\(q.separator)\"; date order \(q.dateOrder)",
+      t("**Data**: \(f.count(q.rowsRead)) rows read, \(f.count(q.rowsUsed)) used, \(f.count(q.rowsRejected)) rejected; layout \(layoutName(q.layout)); encoding \(q.encoding); separator \"\(q.separator)\"; date order \(q.dateOrder)",
         "**Données** : \(f.count(q.rowsRead)) lignes lues, \(f.count(q.rowsUsed)) utilisées, \(f.count(q.rowsRejected)) rejetées ; format \(layoutName(q.layout)) ; encodage \(q.encoding) ; séparateur « \(q.separator) » ; ordre des dates \(q.dateOrder)"),
       t("**Segments**: RFM scores 1–5 by quintiles (ties broken by customer id); lifecycle groups: at risk after \(r.lifecycle.atRiskDays) days without an order, lost after \(r.lifecycle.lostDays) days",
         "**Segments** : scores RFM de 1 à 5 par quintiles (égalités départagées par identifiant client) ; groupes : à risque après \(r.lifecycle.atRiskDays) jours sans commande, perdus après \(r.lifecycle.lostDays) jours"),
-      t("**Clusters**: K-Means on standardised log recency, frequency and spend; k = \(r.clusters.k) (\(r.clusters.chosenBy == "silhouette" ? "chosen by silhouette" : r.clusters.chosenBy == "given" ? "given by the job" : r.clusters.chosenBy)), silhouette \(f.number(r.clusters.silhouette, digits: 3)), seed \(r.clusters.seed)",
-        "**Clusters** : K-Means sur récence, fréquence et dépense (log, standardisées) ; k = \(r.clusters.k) (\(r.clusters.chosenBy == "silhouette" ? "choisi par silhouette" : r.clusters.chosenBy == "given" ? "fixé par le job" : r.clusters.chosenBy)), silhouette \(f.number(r.clusters.silhouette, digits: 3)), graine \(r.clusters.seed)"),
-      t("**Lifetime value**: BG/NBD (r = \(f.number(r.clv.bgnbd.r, digits: 4)), α = \(f.number(r.clv.bgnbd.alpha, digits: 4)), a = \(f.number(r.clv.bgnbd.a, digits: 4)), b = \(f.number(r.clv.bgnbd.b, digits: 4)); \(r.clv.bgnbd.fit.converged ? "converged" : "not converged: \(r.clv.bgnbd.fit.message)")) and Gamma-Gamma (p = \(f.number(r.clv.gammaGamma.p, digits: 4)), q = \(f.number(r.clv.gammaGamma.q, digits: 4)), v = \(f.number(r.clv.gammaGamma.v, digits: 4)); \(r.clv.gammaGamma.fit.converged ? "converged" : "not converged: \(r.clv.gammaGamma.fit.message)"))",
-        "**Valeur vie client** : BG/NBD (r = \(f.number(r.clv.bgnbd.r, digits: 4)), α = \(f.number(r.clv.bgnbd.alpha, digits: 4)), a = \(f.number(r.clv.bgnbd.a, digits: 4)), b = \(f.number(r.clv.bgnbd.b, digits: 4)) ; \(r.clv.bgnbd.fit.converged ? "convergé" : "non convergé")) et Gamma-Gamma (p = \(f.number(r.clv.gammaGamma.p, digits: 4)), q = \(f.number(r.clv.gammaGamma.q, digits: 4)), v = \(f.number(r.clv.gammaGamma.v, digits: 4)) ; \(r.clv.gammaGamma.fit.converged ? "convergé" : "non convergé"))"),
+      t("**Clusters**: K-Means on standardised log recency, frequency and spend; k = \(r.clusters.k) (\(choiceText(r.clusters.chosenBy))), silhouette \(f.number(r.clusters.silhouette, digits: 3)), seed \(r.clusters.seed)",
+        "**Clusters** : K-Means sur récence, fréquence et dépense (log, standardisées) ; k = \(r.clusters.k) (\(choiceText(r.clusters.chosenBy))), silhouette \(f.number(r.clusters.silhouette, digits: 3)), graine \(r.clusters.seed)"),
+      t("**Lifetime value**: BG/NBD (r = \(f.number(r.clv.bgnbd.r, digits: 4)), α = \(f.number(r.clv.bgnbd.alpha, digits: 4)), a = \(f.number(r.clv.bgnbd.a, digits: 4)), b = \(f.number(r.clv.bgnbd.b, digits: 4)); \(fitText(r.clv.bgnbd.fit))) and Gamma-Gamma (p = \(f.number(r.clv.gammaGamma.p, digits: 4)), q = \(f.number(r.clv.gammaGamma.q, digits: 4)), v = \(f.number(r.clv.gammaGamma.v, digits: 4)); \(fitText(r.clv.gammaGamma.fit)))",
+        "**Valeur vie client** : BG/NBD (r = \(f.number(r.clv.bgnbd.r, digits: 4)), α = \(f.number(r.clv.bgnbd.alpha, digits: 4)), a = \(f.number(r.clv.bgnbd.a, digits: 4)), b = \(f.number(r.clv.bgnbd.b, digits: 4)) ; \(fitText(r.clv.bgnbd.fit))) et Gamma-Gamma (p = \(f.number(r.clv.gammaGamma.p, digits: 4)), q = \(f.number(r.clv.gammaGamma.q, digits: 4)), v = \(f.number(r.clv.gammaGamma.v, digits: 4)) ; \(fitText(r.clv.gammaGamma.fit)))"),
     ]
     if q.customerRowsRead > 0 {
       items.append(t("**Customer file**: \(f.count(q.customerRowsRead)) rows, \(f.count(q.customerRowsMatched)) matched to customers with orders", "**Fichier clients** : \(f.count(q.customerRowsRead)) lignes, \(f.count(q.customerRowsMatched)) rapprochées de clients ayant commandé"))
@@ -596,36 +590,58 @@ public struct ReportBuilder {
     return blocks
   }
 
-  func layoutName(_ layout: String) -> String {
-    guard lang == .fr else { return layout }
-    if layout.hasPrefix("retail export") { return "export de caisse (InvoiceNo, StockCode, …, CustomerID, Country)" }
-    if layout.hasPrefix("orders") { return "commandes (client, commande, date, montant)" }
-    if layout.hasPrefix("daily purchases") { return "achats par jour (client, date, montant ; une commande par client et par jour)" }
-    return "personnalisé"
-  }
-
-  func warningText(_ warning: String) -> String {
-    guard lang == .fr else { return warning }
-    if warning.hasPrefix("every date could be day/month or month/day") {
-      return "chaque date peut se lire jour/mois ou mois/jour : lues comme jour/mois ; passer --date-order mdy si c'est faux"
+  func subjectName(_ subject: AnalysisResult.KeyPoint.Subject) -> String {
+    switch subject {
+    case .group(let group): groupName(group)
+    case .cluster(let name): clusterName(name)
+    case .alert(let id): alertName(id)
     }
-    return warning
   }
 
+  func choiceText(_ choice: ClusterChoice) -> String {
+    switch choice {
+    case .silhouette: t("chosen by silhouette", "choisi par silhouette")
+    case .given: t("given by the job", "fixé par le job")
+    case .tooFewCustomers: t("too few customers", "trop peu de clients")
+    }
+  }
+
+  /// Whether a model's fit converged; the optimiser's message says why not.
+  func fitText(_ fit: ModelFit) -> String {
+    fit.converged ? t("converged", "convergé") : t("not converged: \(MarkdownText.literal(fit.message))", "non convergé : \(MarkdownText.literal(fit.message))")
+  }
+
+  func layoutName(_ layout: DataLayout) -> String {
+    switch layout {
+    case .retailExport: t("retail export (InvoiceNo, StockCode, …, CustomerID, Country)", "export de caisse (InvoiceNo, StockCode, …, CustomerID, Country)")
+    case .orders: t("orders (customer, order, date, amount)", "commandes (client, commande, date, montant)")
+    case .dailyPurchases: t("daily purchases (customer, date, amount; one order per customer and day)", "achats par jour (client, date, montant ; une commande par client et par jour)")
+    case .custom: t("custom", "personnalisé")
+    }
+  }
+
+  func warningText(_ warning: IngestWarning) -> String {
+    switch warning {
+    case .ambiguousDateOrder:
+      t("every date could be day/month or month/day: read as day/month; pass --date-order mdy if wrong",
+        "chaque date peut se lire jour/mois ou mois/jour : lues comme jour/mois ; passer --date-order mdy si c'est faux")
+    }
+  }
+
+  /// A reject reason's text; a key that is not a reason (from a newer worker) is shown as is.
   func rejectReason(_ key: String) -> String {
-    guard lang == .fr else { return key }
-    switch key {
-    case "missing customer": return "client manquant"
-    case "bad date": return "date illisible"
-    case "bad amount": return "montant illisible"
-    case "date out of range": return "date hors limites"
-    case "amount out of range": return "montant hors limites"
-    case "zero amount": return "montant nul"
-    case "return": return "retour"
-    case "duplicate line": return "ligne en double"
-    case "order id of another customer": return "commande d'un autre client"
-    case "missing fields": return "champs manquants"
-    default: return key
+    guard let reason = RejectReason(rawValue: key) else { return MarkdownText.literal(key) }
+    return switch reason {
+    case .missingCustomer: t("missing customer", "client manquant")
+    case .badDate: t("bad date", "date illisible")
+    case .badAmount: t("bad amount", "montant illisible")
+    case .dateOutOfRange: t("date out of range", "date hors limites")
+    case .amountOutOfRange: t("amount out of range", "montant hors limites")
+    case .zeroAmount: t("zero amount", "montant nul")
+    case .returned: t("return", "retour")
+    case .duplicateLine: t("duplicate line", "ligne en double")
+    case .orderOfAnotherCustomer: t("order id of another customer", "commande d'un autre client")
+    case .shortLine: t("missing fields", "champs manquants")
     }
   }
 }

@@ -55,7 +55,7 @@ struct IngestTests {
 
       """
     let data = try ingest(text)
-    #expect(data.quality.layout.hasPrefix("retail export"))
+    #expect(data.quality.layout == .retailExport)
     #expect(data.quality.dateOrder == "mdy")
     #expect(data.orderCount == 2)
     #expect(abs(data.orderAmount[0] - (6 * 2.55 + 6 * 3.39)) < 1e-9)

@@ -88,10 +88,10 @@ public struct DataQuality: Sendable, Codable, Equatable {
   public var separator = ""
   public var decimalMark = "."
   public var dateOrder = ""
-  public var layout = ""
+  public var layout = DataLayout.custom
   /// Role → header name actually used.
   public var columns: [String: String] = [:]
-  public var warnings: [String] = []
+  public var warnings: [IngestWarning] = []
   /// Customer attribute rows read / matched to a customer of the transactions.
   public var customerRowsRead = 0
   public var customerRowsMatched = 0
@@ -407,15 +407,15 @@ public struct TransactionIngestor {
     }
     let retail = ["invoiceno", "stockcode", "description", "quantity", "invoicedate", "unitprice", "customerid", "country"]
     let isRetailExport = retail.allSatisfy(normalized.contains)
-    let layout: String
+    let layout: DataLayout
     if isRetailExport {
-      layout = "retail export (InvoiceNo, StockCode, …, CustomerID, Country)"
+      layout = .retailExport
     } else if mapping[.order] != nil && mapping[.amount] != nil {
-      layout = "orders (customer, order, date, amount)"
+      layout = .orders
     } else if mapping[.order] == nil {
-      layout = "daily purchases (customer, date, amount; one order per customer and day)"
+      layout = .dailyPurchases
     } else {
-      layout = "custom"
+      layout = .custom
     }
     data.quality.layout = layout
     data.quality.columns = Dictionary(uniqueKeysWithValues: mapping.map { ($0.key.rawValue, names[$0.value]) })
@@ -445,7 +445,7 @@ public struct TransactionIngestor {
     } else {
       order = .dayFirst
       if firstDayFirstLine == nil {
-        data.quality.warnings.append("every date could be day/month or month/day: read as day/month; pass --date-order mdy if wrong")
+        data.quality.warnings.append(.ambiguousDateOrder)
       }
     }
     data.quality.dateOrder = order.rawValue
