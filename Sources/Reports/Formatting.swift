@@ -1,23 +1,17 @@
 import Foundation
 
-/// A report language.
-public enum ReportLanguage: String, Sendable, CaseIterable {
-  case en, fr
-}
-
 /// Formats numbers, money, shares and dates the way the language writes them:
 /// `€2,852.40` / `2 852,40 €`, `30.0%` / `30,0 %`.
 public struct NumberStyle: Sendable {
   public let language: ReportLanguage
   public let currency: String
+  let pack: LanguagePack
 
   public init(language: ReportLanguage, currency: String) {
     self.language = language
     self.currency = currency
+    self.pack = language.pack
   }
-
-  var groupSeparator: String { language == .fr ? "\u{202F}" : "," }
-  var decimalSeparator: String { language == .fr ? "," : "." }
 
   /// A number with `digits` decimals and grouped thousands.
   public func number(_ value: Double, digits: Int = 0) -> String {
@@ -32,8 +26,8 @@ public struct NumberStyle: Sendable {
       integer = String(integer.dropLast(3))
     }
     groups.insert(integer, at: 0)
-    var out = groups.joined(separator: groupSeparator)
-    if parts.count > 1 { out += decimalSeparator + parts[1] }
+    var out = groups.joined(separator: pack.groupSeparator)
+    if parts.count > 1 { out += pack.decimalSeparator + parts[1] }
     return (negative ? "-" : "") + out
   }
 
@@ -54,14 +48,18 @@ public struct NumberStyle: Sendable {
   /// An amount with its currency: `€2,852.40` / `2 852,40 €`.
   public func money(_ value: Double, digits: Int = 2) -> String {
     let n = number(value, digits: digits)
-    if language == .fr { return n + "\u{00A0}" + currencySymbol }
     let symbol = currencySymbol
-    return symbol.count == 1 ? (value < 0 ? "-" + symbol + n.dropFirst() : symbol + n) : n + " " + symbol
+    switch pack.currency {
+    case .after(let separator):
+      return n + separator + symbol
+    case .symbolFirst:
+      return symbol.count == 1 ? (value < 0 ? "-" + symbol + n.dropFirst() : symbol + n) : n + " " + symbol
+    }
   }
 
   /// A share 0–1 as a percentage with one decimal: `30.0%` / `30,0 %`.
   public func percent(_ share: Double, digits: Int = 1) -> String {
-    number(share * 100, digits: digits) + (language == .fr ? "\u{00A0}%" : "%")
+    number(share * 100, digits: digits) + pack.percentSuffix
   }
 
   /// A ratio such as `2.5×`.
@@ -69,7 +67,7 @@ public struct NumberStyle: Sendable {
 
   /// A date as the language writes it: 2026-02-20 → `2026-02-20` / `20/02/2026`.
   public func date(_ iso: String) -> String {
-    guard language == .fr else { return iso }
+    guard case .dayMonthYear = pack.dates else { return iso }
     let parts = iso.split(separator: "-")
     return parts.count == 3 ? "\(parts[2])/\(parts[1])/\(parts[0])" : iso
   }
