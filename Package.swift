@@ -40,7 +40,9 @@ let package = Package(
     .target(name: "Analytics"),
     .target(name: "Reports", dependencies: ["Analytics"]),
     // What a job is: its kinds, and its options checked and turned into analysis options.
-    .target(name: "Jobs", dependencies: ["FidelisProto", "Analytics", "Reports"]),
+    .target(name: "Jobs", dependencies: ["FidelisProto", "Analytics", "Reports", "LocalFiles"]),
+    // Reading the files a user names: in chunks, with one readable-file check.
+    .target(name: "LocalFiles"),
     .target(
       name: "Store",
       dependencies: [
@@ -51,7 +53,7 @@ let package = Package(
     .target(
       name: "Server",
       dependencies: [
-        "FidelisProto", "Store", "Jobs", "Networking",
+        "FidelisProto", "Store", "Jobs", "Networking", "Reports", "Analytics",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "X509", package: "swift-certificates"),
         .product(name: "Crypto", package: "swift-crypto"),
@@ -68,6 +70,8 @@ let package = Package(
     .target(
       name: "Networking",
       dependencies: [
+        "LocalFiles",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
       ]
@@ -75,7 +79,7 @@ let package = Package(
     .target(
       name: "Worker",
       dependencies: [
-        "FidelisProto", "Analytics", "Jobs", "Networking",
+        "FidelisProto", "Analytics", "Jobs", "Networking", "Reports",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
         .product(name: "Logging", package: "swift-log"),
@@ -85,7 +89,7 @@ let package = Package(
     .target(
       name: "Client",
       dependencies: [
-        "FidelisProto", "Jobs", "Networking",
+        "FidelisProto", "Jobs", "Networking", "Reports", "LocalFiles",
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
@@ -111,7 +115,7 @@ let package = Package(
     // scikit-learn comparison; Analytics only, so its release build is quick.
     .executableTarget(
       name: "fidelis-bench",
-      dependencies: ["Analytics"],
+      dependencies: ["Analytics", "LocalFiles"],
       path: "Sources/Executables/fidelis-bench"
     ),
     // Load generator of scripts/bench-jobs: concurrent SubmitJob calls, timed.
@@ -129,7 +133,14 @@ let package = Package(
     .testTarget(name: "ReportsTests", dependencies: ["Reports", "Analytics"], exclude: ["Fixtures", "Golden", "Seeds"]),
     .testTarget(name: "StoreTests", dependencies: ["Store"]),
     .testTarget(name: "WorkerTests", dependencies: ["Worker"]),
-    .testTarget(name: "ClientTests", dependencies: ["Client", "Networking", .product(name: "GRPCCore", package: "grpc-swift-2")]),
+    .testTarget(name: "ClientTests", dependencies: ["Client"]),
+    .testTarget(
+      name: "NetworkingTests",
+      dependencies: ["Networking", .product(name: "GRPCCore", package: "grpc-swift-2"), .product(name: "ArgumentParser", package: "swift-argument-parser")]
+    ),
+    // Runs jobs on the fixtures of ReportsTests, read from the source tree by path.
+    .testTarget(name: "JobsTests", dependencies: ["Jobs", "Analytics", "Reports", "FidelisProto"]),
+    .testTarget(name: "ServerTests", dependencies: ["Server", "Analytics", .product(name: "GRPCCore", package: "grpc-swift-2")]),
     .testTarget(
       name: "EndToEndTests",
       dependencies: ["Server", "Worker", "Client", "Store", "FidelisProto"]

@@ -1,6 +1,7 @@
 // libFuzzer target: job options as they arrive on the wire (a serialized JobOptions
-// message), checked the way the coordinator checks them at submit; options that pass are
-// run on a small fixed purchase history, as a worker would. A trap anywhere is a finding.
+// message), checked the way the coordinator checks them at submit (`JobSpec`); options that
+// pass are run on a small fixed purchase history and the report is rendered in the job's
+// language, as a worker would. A trap anywhere is a finding.
 import Foundation
 import SwiftProtobuf
 
@@ -17,15 +18,15 @@ let purchases: TransactionData = {
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzOptions(_ data: UnsafeRawPointer, _ size: Int) -> CInt {
   guard let message = try? Fidelis_V1_JobOptions(serializedBytes: Data(bytes: data, count: size)) else { return 0 }
-  let analysis: AnalysisOptions
+  let spec: JobSpec
   do {
-    analysis = try message.analysisOptions(defaultLanguage: "en")
-    _ = try message.ingestOptions()
+    spec = try JobSpec(kind: "analysis", options: message, defaultLanguage: "en")
   } catch {
     return 0
   }
   do {
-    _ = try Analyzer.run(purchases, options: analysis)
+    let (result, customers) = try Analyzer.run(purchases, options: spec.analysis)
+    guard (try? Artifact.analysis(result, customers: customers, language: spec.language)) != nil else { fatalError("the report could not be rendered") }
   } catch {
     // A reference date before the data is refused with a reason; nothing else may be.
     guard case .invalidOption(let reason) = error, reason.contains("as_of") else { fatalError("unexpected refusal: \(error)") }

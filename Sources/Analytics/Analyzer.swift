@@ -111,37 +111,7 @@ public struct CustomerResults: Sendable {
   public var probabilityAlive: [Double]
   public var expectedPurchases: [Double]
   public var predictedCLV: [Double]
-
-  /// CSV with a header: one row per customer, the segment, group and cluster, RFM values,
-  /// predicted CLV and probability alive. `filter` keeps the rows it accepts.
-  public func csv(where filter: (Int) -> Bool = { _ in true }) -> String {
-    var out = "customer_id,segment,lifecycle_group,cluster,cluster_name,recency_days,frequency,monetary,average_order_value,r_score,f_score,m_score,probability_alive,expected_purchases,predicted_clv\n"
-    for i in 0..<table.count where filter(i) {
-      let fields: [String] = [
-        csvField(table.ids[i]), csvField(segment[i].rawValue), group[i].rawValue, String(cluster[i]), clusterNames[Int(cluster[i])].description,
-        String(table.recency[i]), String(table.frequency[i]), fixed(table.monetary[i], 2), fixed(table.averageOrderValue(i), 2),
-        String(scores.r[i]), String(scores.f[i]), String(scores.m[i]), fixed(probabilityAlive[i], 4), fixed(expectedPurchases[i], 4), fixed(predictedCLV[i], 2),
-      ]
-      out += fields.joined(separator: ",") + "\n"
-    }
-    return out
-  }
 }
-
-/// A text field of a CSV export: neutralised for spreadsheets, then quoted when needed.
-///
-/// A cell that starts with `=`, `+`, `-`, `@`, a tab or a carriage return is a formula to
-/// Excel, LibreOffice and Google Sheets (`=cmd|' /C calc'!A0` runs a program): such a value
-/// gets a leading apostrophe, which spreadsheets show as text and do not evaluate (OWASP,
-/// "CSV Injection").
-func csvField(_ text: String) -> String {
-  var value = text
-  if let first = value.unicodeScalars.first, ["=", "+", "-", "@", "\t", "\r"].contains(first) { value = "'" + value }
-  let needsQuotes = value.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" || $0 == "\r\n" })
-  return needsQuotes ? "\"" + value.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : value
-}
-
-func fixed(_ value: Double, _ digits: Int) -> String { String(format: "%.\(digits)f", value) }
 
 /// Progress callback: a stage name and the share of the whole analysis done (0–1).
 public typealias ProgressHandler = (String, Double) -> Void

@@ -5,6 +5,8 @@ import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
 import Jobs
+import LocalFiles
+import Reports
 
 /// `fidelis`: the command-line client.
 public struct Fidelis: AsyncParsableCommand {
@@ -41,7 +43,7 @@ public struct Fidelis: AsyncParsableCommand {
 struct Connection: ParsableArguments {
   /// The long names of these options, and whether each takes a value: they may also come
   /// before the subcommand (`Fidelis.connectionOptionsLast`).
-  static let options: [String: Bool] = ["--server": true, "--api-key": true, "--tls-ca": true, "--tls": false, "--json": false]
+  static let options: [String: Bool] = ["--server": true, "--api-key": true, "--json": false].merging(TLSClientOptions.longNames) { $1 }
 
   @Option(help: "Coordinator address HOST:PORT (env FIDELIS_SERVER).")
   var server: String = ProcessInfo.processInfo.environment["FIDELIS_SERVER"] ?? "127.0.0.1:7443"
@@ -52,11 +54,7 @@ struct Connection: ParsableArguments {
   @Flag(help: "Print machine-readable JSON.")
   var json = false
 
-  @Option(name: .customLong("tls-ca"), help: "PEM CA of the coordinator's certificate: connect over TLS (env FIDELIS_TLS_CA).")
-  var tlsCA: String = ProcessInfo.processInfo.environment["FIDELIS_TLS_CA"] ?? ""
-
-  @Flag(help: "Connect over TLS, trusting the system's CAs (when no --tls-ca).")
-  var tls = false
+  @OptionGroup var tlsOptions: TLSClientOptions
 
   func key(admin: Bool = false) throws -> String {
     let env = ProcessInfo.processInfo.environment
@@ -75,8 +73,7 @@ struct Connection: ParsableArguments {
     } catch {
       throw ValidationError("--server: \(error)")
     }
-    if !tlsCA.isEmpty, !FileManager.default.isReadableFile(atPath: tlsCA) { throw CLIError(message: "cannot read \(tlsCA)") }
-    let security = ClientSecurity(caPath: tlsCA.isEmpty ? nil : tlsCA, useTLS: tls)
+    let security = try tlsOptions.security()
     if !security.isTLS && !isLoopbackHost(host) {
       stderr("warning: connecting to \(server) in plaintext; the API key crosses the network unencrypted (pass --tls-ca)")
     }
@@ -209,17 +206,13 @@ struct DatasetCommand: AsyncParsableCommand {
     @Option(help: "transactions (default) or customers.") var kind = "transactions"
 
     func run() async throws {
-      guard FileManager.default.isReadableFile(atPath: file) else { throw CLIError(message: "cannot read \(file)") }
+      do { try LocalFile.requireReadable([file]) } catch { throw CLIError(message: error.description) }
       let name = self.name ?? URL(fileURLWithPath: file).lastPathComponent
       let (kind, file) = (self.kind, self.file)
       let dataset = try await connection.withClient { client, metadata in
         try await Fidelis_V1_DatasetService.Client(wrapping: client).uploadDataset(metadata: metadata) { writer in
           try await writer.write(.with { $0.header = .with { $0.name = name; $0.kind = kind } })
-          guard let handle = FileHandle(forReadingAtPath: file) else { throw CLIError(message: "cannot open \(file)") }
-          defer { try? handle.close() }
-          while let chunk = try handle.read(upToCount: streamChunkBytes), !chunk.isEmpty {
-            try await writer.write(.with { $0.chunk = chunk })
-          }
+          try await LocalFile(path: file).readChunks { chunk in try await writer.write(.with { $0.chunk = chunk }) }
         }
       }
       if connection.json { try printJSON(dataset) } else {
@@ -511,18 +504,23 @@ struct Analyze: AsyncParsableCommand {
   @OptionGroup var flags: AnalysisFlags
 
   func run() async throws {
-    var options = try flags.options()
-    if let customers { options.customersDatasetID = customers }
-    guard ["md", "html", "json", "csv"].contains(format) else { throw ValidationError("--format must be md, html, json or csv") }
-    let artifacts: [JobArtifact]
+    guard let format = ArtifactFormat(rawValue: format) else {
+      throw ValidationError("--format must be \(ArtifactFormat.allCases.map(\.rawValue).joined(separator: ", "))")
+    }
+    let spec: JobSpec
     do {
-      artifacts = try await JobRunner.run(
-        kind: "analysis", datasetId: file, options: options, language: options.language.isEmpty ? "en" : options.language, tenantName: "", input: FileInput(),
-        progress: { _, _ in })
+      spec = try JobSpec(kind: JobKind.analysis.rawValue, options: try flags.options(), defaultLanguage: ReportLanguage.en.rawValue)
+    } catch let error as InvalidJobOption {
+      throw CLIError(message: error.message)
+    }
+    do { try LocalFile.requireReadable([file] + (customers.map { [$0] } ?? [])) } catch { throw CLIError(message: error.description) }
+    let artifacts: [Artifact]
+    do {
+      artifacts = try await JobRunner.run(spec, inputs: JobInputs(transactions: FileSource(path: file), customers: customers.map(FileSource.init)), progress: { _, _ in })
     } catch let error as PermanentJobError {
       throw CLIError(message: error.description)
     }
-    guard let artifact = artifacts.first(where: { $0.format == format }) else { throw CLIError(message: "no \(format) output") }
+    guard let artifact = artifacts.first(where: { $0.format == format }) else { throw CLIError(message: "no \(format.rawValue) output") }
     try writeOutput(artifact.data, to: output)
   }
 }

@@ -1,50 +1,49 @@
 import Analytics
-import FidelisProto
 import Foundation
-
+import LocalFiles
 import Reports
 
-/// A report file produced by a job.
-public struct JobArtifact: Sendable {
-  public var format: String
-  public var contentType: String
-  public var data: Data
+/// Bytes a job reads, chunk by chunk: a dataset through the worker's lease, or a local file.
+public protocol ByteSource: Sendable {
+  /// Calls `consume` with the bytes, in order, a chunk at a time.
+  func read(_ consume: ([UInt8]) throws -> Void) async throws
 }
 
-/// Where a job reads its input: the transactions, and the optional per-customer file.
-public protocol JobInput: Sendable {
-  /// Calls `consume` with the dataset's bytes, chunk by chunk.
-  func read(datasetId: String, _ consume: ([UInt8]) throws -> Void) async throws
+/// What a job reads: the transactions, and the per-customer file when the job joins one.
+public struct JobInputs: Sendable {
+  public var transactions: any ByteSource
+  public var customers: (any ByteSource)?
+
+  public init(transactions: any ByteSource, customers: (any ByteSource)? = nil) {
+    self.transactions = transactions
+    self.customers = customers
+  }
 }
 
 /// A failure that retrying cannot fix (bad input); the job fails at once.
 public struct PermanentJobError: Error, CustomStringConvertible, Sendable {
   public var description: String
+
+  public init(description: String) {
+    self.description = description
+  }
 }
 
 /// Runs one job of any kind: the code shared by workers and `fidelis analyze`.
 public enum JobRunner {
-  /// Runs `kind` on the input and returns the report files.
+  /// Runs `spec` on `inputs` and returns the job's files. `receivedDay` is the day the
+  /// transactions came in: a purchase dated after it is an export error (9999-12-31).
   public static func run(
-    kind: String, datasetId: String, options: Fidelis_V1_JobOptions, language: String, tenantName: String, input: any JobInput,
-    receivedDay: Int = DateWindow.today(), progress: @escaping @Sendable (String, Double) -> Void
-  ) async throws -> [JobArtifact] {
-    guard let jobKind = JobKind(rawValue: kind) else { throw PermanentJobError(description: "unknown job kind '\(kind.prefix(40))'") }
-    var ingestOptions: IngestOptions
-    let analysisOptions: AnalysisOptions
-    do {
-      ingestOptions = try options.ingestOptions()
-      analysisOptions = try options.analysisOptions(defaultLanguage: language)
-    } catch {
-      throw PermanentJobError(description: error.message)
-    }
-    // A purchase dated after the day the file came in is an export error (9999-12-31).
+    _ spec: JobSpec, inputs: JobInputs, tenantName: String = "", receivedDay: Int = DateWindow.today(),
+    progress: @escaping @Sendable (String, Double) -> Void
+  ) async throws -> [Artifact] {
+    var ingestOptions = spec.ingest
     ingestOptions.latestDay = DateWindow.latestPurchaseDay(today: receivedDay)
     progress("reading", 1)
     var ingestor = TransactionIngestor(options: ingestOptions)
     let data: TransactionData
     do {
-      try await input.read(datasetId: datasetId) { chunk in
+      try await inputs.transactions.read { chunk in
         // A cancel asked through a heartbeat stops the job at the next chunk.
         try Task.checkCancellation()
         try ingestor.consume(chunk)
@@ -54,20 +53,16 @@ public enum JobRunner {
       throw PermanentJobError(description: "the file cannot be read: \(error)")
     }
     try Task.checkCancellation()
-    switch jobKind {
+    switch spec.kind {
     case .profile:
-      let profile = DatasetProfile(data)
-      return [
-        JobArtifact(format: "json", contentType: "application/json", data: try profile.jsonData()),
-        JobArtifact(format: "md", contentType: ReportFormat.md.contentType, data: Data(profile.markdown().utf8)),
-      ]
+      return try Artifact.profile(DatasetProfile(data), language: spec.language)
     case .analysis:
       var attributes: [String: CustomerAttributes] = [:]
       var attributeRows = 0
-      if !options.customersDatasetID.isEmpty {
+      if let customers = inputs.customers {
         var customerIngestor = CustomerAttributesIngestor()
         do {
-          try await input.read(datasetId: options.customersDatasetID) { try customerIngestor.consume($0) }
+          try await customers.read { try customerIngestor.consume($0) }
           let parsed = try customerIngestor.finish()
           attributes = parsed.attributes
           attributeRows = parsed.rows
@@ -79,7 +74,7 @@ public enum JobRunner {
       let (result, customers): (AnalysisResult, CustomerResults)
       do {
         (result, customers) = try Analyzer.run(
-          data, attributes: attributes, attributeRows: attributeRows, options: analysisOptions, isCancelled: { Task.isCancelled }
+          data, attributes: attributes, attributeRows: attributeRows, options: spec.analysis, isCancelled: { Task.isCancelled }
         ) { stage, share in
           progress(stage, share * 100)
         }
@@ -90,28 +85,24 @@ public enum JobRunner {
       }
       try Task.checkCancellation()
       progress("report", 92)
-      let reportLanguage = ReportLanguage(rawValue: (try? options.reportLanguage(defaultLanguage: language)) ?? "en") ?? .en
-      var artifacts: [JobArtifact] = []
-      for format in ReportFormat.allCases {
-        artifacts.append(JobArtifact(
-          format: format.rawValue, contentType: format.contentType,
-          data: try ReportRenderer.render(result, format: format, language: reportLanguage, tenantName: tenantName)))
-      }
-      artifacts.append(JobArtifact(format: "csv", contentType: "text/csv", data: Data(customers.csv().utf8)))
-      return artifacts
+      return try Artifact.analysis(result, customers: customers, language: spec.language, tenantName: tenantName)
     }
   }
 }
 
-/// Reads datasets from local files (`fidelis analyze`): the id is the path.
-public struct FileInput: JobInput {
-  public init() {}
+/// A local file as a job's input (`fidelis analyze`).
+public struct FileSource: ByteSource {
+  public let file: LocalFile
 
-  public func read(datasetId: String, _ consume: ([UInt8]) throws -> Void) async throws {
-    guard let handle = FileHandle(forReadingAtPath: datasetId) else { throw PermanentJobError(description: "cannot open \(datasetId)") }
-    defer { try? handle.close() }
-    while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty {
-      try consume([UInt8](chunk))
+  public init(path: String) {
+    self.file = LocalFile(path: path)
+  }
+
+  public func read(_ consume: ([UInt8]) throws -> Void) async throws {
+    do {
+      try await file.readChunks { try consume([UInt8]($0)) }
+    } catch let error as LocalFile.Unreadable {
+      throw PermanentJobError(description: error.description)
     }
   }
 }

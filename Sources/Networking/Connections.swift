@@ -1,6 +1,7 @@
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
+import LocalFiles
 
 /// How a client (the CLI or a worker) secures its connection to the coordinator.
 public struct ClientSecurity: Sendable, Equatable {
@@ -148,4 +149,5 @@ public func messageChunks(_ data: Data, size: Int) -> [Data] {
 }
 
 /// Size of the pieces in which files and reports travel: well under the 4 MiB message limit.
-public let streamChunkBytes = 1 << 20
+/// An upload sends a file's chunks as they are read, so one message is one chunk.
+public let streamChunkBytes = LocalFile.chunkBytes

@@ -1,30 +1,8 @@
 import Analytics
 import Foundation
 
-/// The report formats.
-public enum ReportFormat: String, CaseIterable, Sendable {
-  case md, html, json
-
-  public var contentType: String {
-    switch self {
-    case .md: "text/markdown; charset=utf-8"
-    case .html: "text/html; charset=utf-8"
-    case .json: "application/json"
-    }
-  }
-}
-
-/// Renders an analysis result in any format and language.
+/// Renders documents: Markdown and HTML from one `ReportDocument`.
 public enum ReportRenderer {
-  /// The report file for `format`.
-  public static func render(_ result: AnalysisResult, format: ReportFormat, language: ReportLanguage, tenantName: String = "") throws -> Data {
-    switch format {
-    case .json: return try result.jsonData()
-    case .md: return Data(markdown(ReportBuilder(result: result, language: language, tenantName: tenantName).document()).utf8)
-    case .html: return Data(html(ReportBuilder(result: result, language: language, tenantName: tenantName).document()).utf8)
-    }
-  }
-
   /// Markdown: tables, lists and headings; charts appear as their title, since every
   /// figure they draw is in a table next to them.
   public static func markdown(_ doc: ReportDocument) -> String {

@@ -147,7 +147,7 @@ public struct ReportBuilder {
       .paragraph(phrase(.summaryThisReportAnalyses, f.count(r.customers), r.period.months, f.date(r.period.first), f.date(r.period.last), f.count(r.orders), f.money(r.revenue))),
       .heading(level: 2, text: phrase(.labelOverallPerformance)),
       .bullets([
-        phrase(.summaryCustomersCustomersAnalysed, f.count(r.customers), f.count(r.orders), f.money(r.revenue)),
+        phrase(.summaryCustomers, f.count(r.customers), f.count(r.orders), f.money(r.revenue)),
         phrase(.summaryEngagementAverageOrder, f.money(k.averageOrderValue), f.number(k.ordersPerCustomer, digits: 2), f.money(k.revenuePerCustomer)),
         phrase(.summaryRetentionOfCustomers, f.percent(k.engagedShare), r.lifecycle.atRiskDays, f.percent(k.repeatPurchaseRate)),
       ]),
@@ -516,7 +516,7 @@ public struct ReportBuilder {
     let q = r.dataQuality
     var items = [
       phrase(.methodReferenceDateRecency, f.date(r.asOf)),
-      phrase(.methodDataRowsRead, f.count(q.rowsRead), f.count(q.rowsUsed), f.count(q.rowsRejected), layoutName(q.layout), q.encoding, q.separator, q.dateOrder),
+      phrase(.methodDataRowsRead, f.count(q.rowsRead), f.count(q.rowsUsed), f.count(q.rowsRejected), lang.pack.layoutName(q.layout), q.encoding, q.separator, q.dateOrder),
       phrase(.methodSegmentsRfmScores, r.lifecycle.atRiskDays, r.lifecycle.lostDays),
       phrase(.methodClustersKMeans, r.clusters.k, choiceText(r.clusters.chosenBy), f.number(r.clusters.silhouette, digits: 3), r.clusters.seed),
       phrase(.methodLifetimeValueBg, f.number(r.clv.bgnbd.r, digits: 4), f.number(r.clv.bgnbd.alpha, digits: 4), f.number(r.clv.bgnbd.a, digits: 4), f.number(r.clv.bgnbd.b, digits: 4), fitText(r.clv.bgnbd.fit), f.number(r.clv.gammaGamma.p, digits: 4), f.number(r.clv.gammaGamma.q, digits: 4), f.number(r.clv.gammaGamma.v, digits: 4), fitText(r.clv.gammaGamma.fit)),
@@ -527,9 +527,9 @@ public struct ReportBuilder {
     var blocks: [ReportDocument.Block] = [.heading(level: 1, text: phrase(.labelMethodologyAndData)), .bullets(items)]
     if !q.rejected.isEmpty {
       blocks.append(.table(.init(
-        header: [phrase(.labelRejectedRowsReason), phrase(.labelRows)], rows: q.rejected.sorted { $0.key < $1.key }.map { [rejectReason($0.key), f.count($0.value)] }, numeric: [1])))
+        header: [phrase(.labelRejectedRowsReason), phrase(.labelRows)], rows: q.rejected.sorted { $0.key < $1.key }.map { [lang.pack.rejectReason($0.key), f.count($0.value)] }, numeric: [1])))
     }
-    for warning in q.warnings { blocks.append(.paragraph("⚠ " + warningText(warning))) }
+    for warning in q.warnings { blocks.append(.paragraph("⚠ " + lang.pack.warningText(warning))) }
     blocks.append(.paragraph(phrase(.methodDefinitionsOfEvery)))
     return blocks
   }
@@ -553,38 +553,5 @@ public struct ReportBuilder {
   /// Whether a model's fit converged; the optimiser's message says why not.
   func fitText(_ fit: ModelFit) -> String {
     fit.converged ? phrase(.fitConverged) : phrase(.fitNotConverged, MarkdownText.literal(fit.message))
-  }
-
-  func layoutName(_ layout: DataLayout) -> String {
-    switch layout {
-    case .retailExport: phrase(.layoutRetailExportInvoiceno)
-    case .orders: phrase(.layoutOrdersCustomerOrder)
-    case .dailyPurchases: phrase(.layoutDailyPurchasesCustomer)
-    case .custom: phrase(.layoutCustom)
-    }
-  }
-
-  func warningText(_ warning: IngestWarning) -> String {
-    switch warning {
-    case .ambiguousDateOrder:
-      phrase(.warningEveryDateCould)
-    }
-  }
-
-  /// A reject reason's text; a key that is not a reason (from a newer worker) is shown as is.
-  func rejectReason(_ key: String) -> String {
-    guard let reason = RejectReason(rawValue: key) else { return MarkdownText.literal(key) }
-    return switch reason {
-    case .missingCustomer: phrase(.rejectMissingCustomer)
-    case .badDate: phrase(.rejectBadDate)
-    case .badAmount: phrase(.rejectBadAmount)
-    case .dateOutOfRange: phrase(.rejectDateOutOf)
-    case .amountOutOfRange: phrase(.rejectAmountOutOf)
-    case .zeroAmount: phrase(.rejectZeroAmount)
-    case .returned: phrase(.rejectReturn)
-    case .duplicateLine: phrase(.rejectDuplicateLine)
-    case .orderOfAnotherCustomer: phrase(.rejectOrderIdOf)
-    case .shortLine: phrase(.rejectMissingFields)
-    }
   }
 }

@@ -2,6 +2,7 @@ import FidelisProto
 import GRPCCore
 import Jobs
 import Logging
+import Reports
 import Store
 
 /// AdminService: tenants and keys, with the admin token.
@@ -17,7 +18,7 @@ extension AdminService: Fidelis_V1_AdminService.ServiceProtocol {
     let name = try Coordinator.checkName(m.name, "tenant")
     let language: String
     do {
-      language = try checkedLanguage(m.defaultLanguage.isEmpty ? "en" : m.defaultLanguage)
+      language = try ReportLanguage(checking: m.defaultLanguage.isEmpty ? "en" : m.defaultLanguage).rawValue
     } catch {
       throw RPCError(code: .invalidArgument, message: error.message)
     }

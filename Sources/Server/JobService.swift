@@ -15,27 +15,30 @@ extension JobService: Fidelis_V1_JobService.ServiceProtocol {
     let tenant = try coordinator.tenant(request.metadata)
     guard !coordinator.isDraining else { throw RPCError(code: .unavailable, message: "the coordinator is shutting down; submit again to another or later") }
     let m = request.message
-    let kind = m.kind.isEmpty ? JobKind.analysis.rawValue : m.kind
-    guard JobKind(rawValue: kind) != nil else {
-      throw RPCError(code: .invalidArgument, message: "unknown job kind '\(kind)' (kinds: \(JobKind.allCases.map(\.rawValue).joined(separator: ", ")))")
+    // The one check of what the job asks, done where the request comes in.
+    let spec: JobSpec
+    do {
+      spec = try JobSpec(kind: m.kind, options: m.options, defaultLanguage: tenant.defaultLanguage)
+    } catch {
+      throw RPCError(code: .invalidArgument, message: error.message)
     }
     guard !m.datasetID.isEmpty else { throw RPCError(code: .invalidArgument, message: "dataset_id is required") }
     try Coordinator.checkID(m.datasetID, "dataset")
     try coordinator.requireDiskRoom()
     guard m.idempotencyKey.count <= 200 else { throw RPCError(code: .invalidArgument, message: "idempotency_key must be at most 200 characters") }
-    do {
-      _ = try m.options.analysisOptions(defaultLanguage: tenant.defaultLanguage)
-    } catch {
-      throw RPCError(code: .invalidArgument, message: error.message)
-    }
-    if !m.options.customersDatasetID.isEmpty {
-      try Coordinator.checkID(m.options.customersDatasetID, "dataset")
-      let customers = try coordinator.mapStoreErrors { try coordinator.store.dataset(tenantId: tenant.id, id: m.options.customersDatasetID) }
+    if let customersId = spec.customersDatasetId {
+      try Coordinator.checkID(customersId, "dataset")
+      let customers = try coordinator.mapStoreErrors { try coordinator.store.dataset(tenantId: tenant.id, id: customersId) }
       guard customers.kind == "customers" else {
         throw RPCError(code: .invalidArgument, message: "customers_dataset_id must name a dataset uploaded with kind 'customers'")
       }
     }
-    let options = try m.options.serializedBytes() as Data
+    // The language is settled now: a later change of the tenant's default does not alter
+    // a queued job, and the worker reads it from the job.
+    var wireOptions = m.options
+    wireOptions.language = spec.language.rawValue
+    let options = try wireOptions.serializedBytes() as Data
+    let kind = spec.kind.rawValue
     let (job, created) = try await coordinator.mapStoreErrors {
       try await coordinator.store.submitJob(tenantId: tenant.id, datasetId: m.datasetID, kind: kind, options: options, idempotencyKey: m.idempotencyKey)
     }

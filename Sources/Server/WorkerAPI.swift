@@ -126,7 +126,7 @@ extension WorkerAPI: Fidelis_V1_WorkerService.ServiceProtocol {
   func completeJob(request: StreamingServerRequest<Fidelis_V1_CompleteJobRequest>, context: ServerContext) async throws -> ServerResponse<Fidelis_V1_CompleteJobResponse> {
     let certificate = try authenticate(request.metadata, context)
     var header: Fidelis_V1_CompleteJobHeader?
-    var artifacts: [Artifact] = []
+    var artifacts: [ArtifactContent] = []
     var received = 0
     var leaseChecked = false
     for try await part in request.messages {
@@ -137,7 +137,7 @@ extension WorkerAPI: Fidelis_V1_WorkerService.ServiceProtocol {
       case .artifact(let a):
         guard header != nil else { throw RPCError(code: .invalidArgument, message: "the header must come first") }
         guard !a.format.isEmpty else { throw RPCError(code: .invalidArgument, message: "an artifact needs a format") }
-        artifacts.append(Artifact(format: a.format, contentType: a.contentType, data: a.data))
+        artifacts.append((format: a.format, contentType: a.contentType, data: a.data))
         received += a.data.count
       case .chunk(let bytes):
         guard !artifacts.isEmpty else { throw RPCError(code: .invalidArgument, message: "a chunk must follow an artifact header") }

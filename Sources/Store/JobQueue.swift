@@ -33,18 +33,8 @@ public struct HeartbeatOutcome: Sendable, Equatable {
   public var cancelRequested: Bool
 }
 
-/// A report file to store with a job's success.
-public struct Artifact: Sendable {
-  public var format: String
-  public var contentType: String
-  public var data: Data
-
-  public init(format: String, contentType: String, data: Data) {
-    self.format = format
-    self.contentType = contentType
-    self.data = data
-  }
-}
+/// A report file to store with a job's success (stored as an `ArtifactRecord`).
+public typealias ArtifactContent = (format: String, contentType: String, data: Data)
 
 extension FidelisStore {
   // MARK: Tenant side
@@ -288,17 +278,17 @@ extension FidelisStore {
   /// same transaction; that lease is nil when none is queued or it cannot be made, and its
   /// failure never undoes the success.
   @discardableResult
-  public func completeJob(jobId: String, leaseId: String, artifacts: [Artifact], next: LeaseRequest? = nil) throws -> Lease? {
+  public func completeJob(jobId: String, leaseId: String, artifacts: [ArtifactContent], next: LeaseRequest? = nil) throws -> Lease? {
     try writer.write { db in try completeJob(db, jobId: jobId, leaseId: leaseId, artifacts: artifacts, next: next) }
   }
 
   /// `completeJob` for concurrent callers: committed together with their other job writes.
   @discardableResult
-  public func completeJob(jobId: String, leaseId: String, artifacts: [Artifact], next: LeaseRequest? = nil) async throws -> Lease? {
+  public func completeJob(jobId: String, leaseId: String, artifacts: [ArtifactContent], next: LeaseRequest? = nil) async throws -> Lease? {
     try await groupCommit.write { db in try completeJob(db, jobId: jobId, leaseId: leaseId, artifacts: artifacts, next: next) }
   }
 
-  func completeJob(_ db: Database, jobId: String, leaseId: String, artifacts: [Artifact], next: LeaseRequest?) throws -> Lease? {
+  func completeJob(_ db: Database, jobId: String, leaseId: String, artifacts: [ArtifactContent], next: LeaseRequest?) throws -> Lease? {
     var job = try Self.leasedJob(db, jobId: jobId, leaseId: leaseId)
     let now = Self.now()
     let insertArtifact = try db.cachedStatement(

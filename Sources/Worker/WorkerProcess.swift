@@ -4,6 +4,7 @@ import Foundation
 import GRPCCore
 import Analytics
 import Jobs
+import Reports
 import GRPCNIOTransportHTTP2
 import Logging
 import ServiceLifecycle
@@ -125,14 +126,23 @@ public struct WorkerProcess: Service {
     // here they are debug lines, and what goes wrong stays at info and above.
     logger.debug("job started", metadata: log.merging(["kind": "\(job.kind)"]) { $1 })
     let shared = RunningJob()
-    let input = LeaseInput(api: api, jobId: job.jobID, leaseId: job.leaseID, metadata: metadata, cache: cache)
     let receivedDay = job.datasetReceivedUnixMs > 0 ? Int(job.datasetReceivedUnixMs / 86_400_000) : DateWindow.today()
     let budget = configuration.jobMemoryBytes
-    let outcome: Result<[JobArtifact], any Error>? = await withHeartbeats(job, api: api, shared: shared, memoryBudget: budget) {
+    let outcome: Result<[Artifact], any Error>? = await withHeartbeats(job, api: api, shared: shared, memoryBudget: budget) {
       do {
+        // The options were checked at submit; a job queued by an older coordinator, or
+        // options this worker does not know, fail here for good.
+        let spec: JobSpec
+        do {
+          spec = try JobSpec(kind: job.kind, options: job.options, defaultLanguage: job.language)
+        } catch let error as InvalidJobOption {
+          throw PermanentJobError(description: error.message)
+        }
+        let dataset = { (id: String) in LeasedDataset(api: api, jobId: job.jobID, leaseId: job.leaseID, datasetId: id, metadata: metadata, cache: cache) }
+        let inputs = JobInputs(transactions: dataset(job.datasetID), customers: spec.customersDatasetId.map(dataset))
         return .success(try await JobRunner.run(
-          kind: job.kind, datasetId: job.datasetID, options: job.options, language: job.language, tenantName: job.tenantName, input: input,
-          receivedDay: receivedDay, progress: { stage, percent in shared.progress.withLock { $0 = (stage, percent) } }))
+          spec, inputs: inputs, tenantName: job.tenantName, receivedDay: receivedDay,
+          progress: { stage, percent in shared.progress.withLock { $0 = (stage, percent) } }))
       } catch {
         return .failure(error)
       }
@@ -231,7 +241,7 @@ public struct WorkerProcess: Service {
   /// tries again for up to `completionPatience`, since the work is done and redoing it
   /// elsewhere would fix nothing. Returns the next job leased with the completion.
   func completeWithRetries(
-    _ job: Fidelis_V1_LeasedJob, artifacts: [JobArtifact], api: Fidelis_V1_WorkerService.Client<HTTP2ClientTransport.Posix>,
+    _ job: Fidelis_V1_LeasedJob, artifacts: [Artifact], api: Fidelis_V1_WorkerService.Client<HTTP2ClientTransport.Posix>,
     leaseNext: Fidelis_V1_LeaseJobRequest, log: Logger.Metadata
   ) async -> Fidelis_V1_LeasedJob? {
     let deadline = ContinuousClock.now + configuration.completionPatience
@@ -259,7 +269,7 @@ public struct WorkerProcess: Service {
 
   /// One `CompleteJob` call: the header, then each artifact in messages of at most 1 MiB.
   func complete(
-    _ job: Fidelis_V1_LeasedJob, artifacts: [JobArtifact], api: Fidelis_V1_WorkerService.Client<HTTP2ClientTransport.Posix>,
+    _ job: Fidelis_V1_LeasedJob, artifacts: [Artifact], api: Fidelis_V1_WorkerService.Client<HTTP2ClientTransport.Posix>,
     leaseNext: Fidelis_V1_LeaseJobRequest
   ) async throws -> Fidelis_V1_LeasedJob? {
     let askNext = !stopping.value.load(ordering: .acquiring)
@@ -276,7 +286,7 @@ public struct WorkerProcess: Service {
         let pieces = messageChunks(artifact.data, size: streamChunkBytes)
         try await writer.write(.with {
           $0.artifact = .with {
-            $0.format = artifact.format
+            $0.format = artifact.format.rawValue
             $0.contentType = artifact.contentType
             $0.data = pieces[0]
           }
@@ -348,15 +358,16 @@ func residentBytes() -> Int? {
   return pages * 4096
 }
 
-/// Reads a leased job's datasets from the coordinator.
-struct LeaseInput: JobInput {
+/// A dataset of a leased job, read from the coordinator under the job's lease.
+struct LeasedDataset: ByteSource {
   let api: Fidelis_V1_WorkerService.Client<HTTP2ClientTransport.Posix>
   let jobId: String
   let leaseId: String
+  let datasetId: String
   let metadata: Metadata
   let cache: DatasetCache
 
-  func read(datasetId: String, _ consume: ([UInt8]) throws -> Void) async throws {
+  func read(_ consume: ([UInt8]) throws -> Void) async throws {
     if let chunks = cache.chunks(of: datasetId) {
       for chunk in chunks { try consume([UInt8](chunk)) }
       return

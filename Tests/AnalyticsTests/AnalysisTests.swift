@@ -137,3 +137,34 @@ struct LifetimeTests {
     #expect(result.clv.gammaGamma.fit.converged || !result.clv.gammaGamma.fit.message.isEmpty)
   }
 }
+
+/// The per-customer CSV reads back, by column name, into the values it was written from.
+@Suite("Customer export")
+struct CustomerExportTests {
+  @Test("every row decodes to its customer's segment, group and cluster")
+  func roundTrip() throws {
+    var csv = "customer_id,order_date,amount\n"
+    for c in 0..<50 {
+      for o in 0..<(1 + c % 4) { csv += "\(c == 3 ? "\"a,\"\"b\"\"\"" : "C\(c)"),2024-0\(1 + (c + o) % 9)-1\(o),\(5 + c * o).25\n" }
+    }
+    let customers = try Analyzer.run(try TransactionIngestor.ingest(Array(csv.utf8))).customers
+    var reader = try #require(CustomerCSVReader(Data(customers.csv().utf8)))
+    var i = 0
+    while let (_, row) = reader.next() {
+      let decoded = try #require(row)
+      #expect(decoded == CustomerRow(segment: customers.segment[i], group: customers.group[i], cluster: Int(customers.cluster[i]), clusterName: customers.clusterNames[Int(customers.cluster[i])]))
+      i += 1
+    }
+    #expect(i == customers.table.count)
+  }
+
+  @Test("names select what a reader of the report would expect", arguments: [
+    ("At Risk", CustomerSelection.segment(.atRisk)), ("can't lose them", nil), ("Can't Lose Them", .segment(.cantLose)),
+    ("lost", .group(.lost)), ("Lost", .segment(.lost)), ("at risk", .group(.atRisk)), ("at_risk", .group(.atRisk)),
+    ("cluster:3", .cluster(3)), ("cluster:-1", nil), ("dormant (2)", .clusterNamed(ClusterName(kind: .dormant, rank: 2))),
+    ("high value", .clusterNamed(ClusterName(kind: .highValue))), ("dormant (1)", nil), ("vip", nil),
+  ])
+  func names(name: String, selection: CustomerSelection?) {
+    #expect(CustomerSelection(name) == selection)
+  }
+}

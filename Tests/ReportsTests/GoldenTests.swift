@@ -31,15 +31,15 @@ func expectGolden(_ actual: String, _ name: String, sourceLocation: SourceLocati
 
 @Suite("Golden reports")
 struct GoldenTests {
-  @Test("the report of the fixed data set is the reviewed one", arguments: ReportLanguage.allCases, [ReportFormat.md, .html])
-  func golden(language: ReportLanguage, format: ReportFormat) throws {
-    let text = String(decoding: try ReportRenderer.render(fixture, format: format, language: language), as: UTF8.self)
+  @Test("the report of the fixed data set is the reviewed one", arguments: ReportLanguage.allCases, [ArtifactFormat.md, .html])
+  func golden(language: ReportLanguage, format: ArtifactFormat) throws {
+    let text = page(fixture, format, language)
     try expectGolden(text, "report.\(language.rawValue).\(format.rawValue)")
   }
 
   @Test("snapshot of the French report's headings")
   func frenchHeadings() throws {
-    let md = String(decoding: try ReportRenderer.render(fixture, format: .md, language: .fr), as: UTF8.self)
+    let md = page(fixture, .md, .fr)
     try expectGolden(headings(md).joined(separator: "\n") + "\n", "headings.fr.txt")
   }
 
@@ -79,7 +79,7 @@ struct GoldenTests {
 
   @Test("every heading of the seed reports has its counterpart in the French report")
   func seedHeadings() throws {
-    let md = String(decoding: try ReportRenderer.render(fixture, format: .md, language: .fr), as: UTF8.self)
+    let md = page(fixture, .md, .fr)
     let ours = headings(md)
     for seed in ["data-story-example.md", "executive-summary-example.md"] {
       let text = try String(contentsOf: testDirectory.appendingPathComponent("Seeds/\(seed)"), encoding: .utf8)

@@ -28,7 +28,7 @@ struct InjectionTests {
 
   @Test("the Markdown escapes what it takes from the data", arguments: ReportLanguage.allCases)
   func markdown(language: ReportLanguage) throws {
-    let text = String(decoding: try ReportRenderer.render(hostileResult(), format: .md, language: language, tenantName: "Evil <b>Corp</b>\n# Owned"), as: UTF8.self)
+    let text = page(hostileResult(), .md, language, tenantName: "Evil <b>Corp</b>\n# Owned")
     // Markup would be these characters without a backslash before them.
     for pattern in [#"(?<!\\)<(script|img|b>|javascript)"#, #"(?<!\\)\]\(javascript"#, #"(?<!\\)!(?<!\\)\["#, #"(?<!\\)\*\*bold"#] {
       #expect(text.range(of: pattern, options: .regularExpression) == nil, "\(pattern)")
@@ -41,7 +41,7 @@ struct InjectionTests {
 
   @Test("the HTML shows the data as text, without the Markdown escapes", arguments: ReportLanguage.allCases)
   func html(language: ReportLanguage) throws {
-    let text = String(decoding: try ReportRenderer.render(hostileResult(), format: .html, language: language, tenantName: "Evil <b>Corp</b>"), as: UTF8.self)
+    let text = page(hostileResult(), .html, language, tenantName: "Evil <b>Corp</b>")
     #expect(!text.contains("<script"))
     #expect(!text.contains("<img"))
     #expect(!text.contains("<b>Corp"))

@@ -19,6 +19,11 @@ let fixture: AnalysisResult = {
   return try! Analyzer.run(data, attributes: attributes.attributes, attributeRows: attributes.rows).result
 }()
 
+/// The report page of `result` in `format` (md or html), made the way a job makes it.
+func page(_ result: AnalysisResult, _ format: ArtifactFormat, _ language: ReportLanguage, tenantName: String = "") -> String {
+  String(decoding: Artifact.page(ReportBuilder(result: result, language: language, tenantName: tenantName).document(), format).data, as: UTF8.self)
+}
+
 /// Every number in the JSON, flattened.
 func jsonNumbers(_ result: AnalysisResult) throws -> [Double] {
   var out: [Double] = []
@@ -55,9 +60,9 @@ func printedFigures(_ text: String) -> [(value: Double, tolerance: Double, token
 
 @Suite("Reports")
 struct ReportTests {
-  @Test("every figure printed in Markdown and HTML is in the JSON", arguments: [ReportFormat.md, .html])
-  func consistency(format: ReportFormat) throws {
-    var text = String(decoding: try ReportRenderer.render(fixture, format: format, language: .en), as: UTF8.self)
+  @Test("every figure printed in Markdown and HTML is in the JSON", arguments: [ArtifactFormat.md, .html])
+  func consistency(format: ArtifactFormat) throws {
+    var text = page(fixture, format, .en)
     // Chart geometry is not a figure: every value a chart draws is printed in a table beside it.
     text = text.replacingOccurrences(of: #"<svg[\s\S]*?</svg>"#, with: "", options: .regularExpression)
       .replacingOccurrences(of: #"<style>[\s\S]*?</style>"#, with: "", options: .regularExpression)
@@ -78,7 +83,7 @@ struct ReportTests {
 
   @Test("every section is present, in order, in both languages", arguments: ReportLanguage.allCases)
   func sections(language: ReportLanguage) throws {
-    let md = String(decoding: try ReportRenderer.render(fixture, format: .md, language: language), as: UTF8.self)
+    let md = page(fixture, .md, language)
     let headings = md.split(separator: "\n").filter { $0.hasPrefix("## ") }.map { String($0.dropFirst(3)) }
     let expected = language == .en
       ? ["Executive summary", "Strategic insights: opportunities and risks", "Recommended actions", "KPIs to monitor", "Retention", "Predicted value", "Next steps", "Methodology and data quality"]
@@ -88,8 +93,8 @@ struct ReportTests {
 
   @Test("no mixed language: the English report has no French sentence and the reverse")
   func languages() throws {
-    let en = String(decoding: try ReportRenderer.render(fixture, format: .md, language: .en), as: UTF8.self)
-    let fr = String(decoding: try ReportRenderer.render(fixture, format: .md, language: .fr), as: UTF8.self)
+    let en = page(fixture, .md, .en)
+    let fr = page(fixture, .md, .fr)
     for word in [" clients ", " des ", " chiffre d'affaires", " commandes "] { #expect(!en.contains(word), "English report contains '\(word)'") }
     for word in [" customers ", " the ", " revenue ", " orders "] { #expect(!fr.contains(word), "French report contains '\(word)'") }
   }
@@ -104,7 +109,7 @@ struct ReportTests {
 
   @Test("HTML is self-contained: inline SVG charts, no script, no external resource")
   func html() throws {
-    let html = String(decoding: try ReportRenderer.render(fixture, format: .html, language: .en), as: UTF8.self)
+    let html = page(fixture, .html, .en)
     #expect(html.hasPrefix("<!DOCTYPE html>"))
     #expect(html.components(separatedBy: "<svg").count - 1 >= 6)
     #expect(!html.contains("<script"))

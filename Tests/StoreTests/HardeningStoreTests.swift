@@ -47,7 +47,7 @@ struct HardeningStoreTests {
     let first = try #require(try store.leaseNextJob(worker: "w", host: "h", kinds: [], leaseMillis: 60_000))
     _ = try store.failJob(jobId: job.id, leaseId: first.leaseId, error: "connection reset", retryable: true, cancelled: false)
     let second = try #require(try store.leaseNextJob(worker: "w", host: "h", kinds: [], leaseMillis: 60_000))
-    try store.completeJob(jobId: job.id, leaseId: second.leaseId, artifacts: [Artifact(format: "md", contentType: "text/markdown", data: Data("# r".utf8))])
+    try store.completeJob(jobId: job.id, leaseId: second.leaseId, artifacts: [(format: "md", contentType: "text/markdown", data: Data("# r".utf8))])
     let done = try store.job(tenantId: t.id, id: job.id)
     #expect(done.state == .succeeded && done.error == nil)
     #expect(try store.attempts(jobId: job.id).first?.error == "connection reset")
@@ -72,7 +72,7 @@ struct HardeningStoreTests {
     for _ in 0..<5 {
       let (job, _) = try store.submitJob(tenantId: t.id, datasetId: d, kind: "profile", options: Data(), idempotencyKey: nil)
       let lease = try #require(try store.leaseNextJob(worker: "w", host: "h", kinds: [], leaseMillis: 60_000))
-      try store.completeJob(jobId: job.id, leaseId: lease.leaseId, artifacts: [Artifact(format: "md", contentType: "text/markdown", data: Data("#".utf8))])
+      try store.completeJob(jobId: job.id, leaseId: lease.leaseId, artifacts: [(format: "md", contentType: "text/markdown", data: Data("#".utf8))])
       ids.insert(job.id, at: 0)
     }
     let first = try store.reports(tenantId: t.id, limit: 2)

@@ -80,7 +80,7 @@ struct StoreTests {
     #expect(second.job.attempt == 2)
     #expect(throws: StoreError.self) { try store.completeJob(jobId: first.job.id, leaseId: first.leaseId, artifacts: []) }
     #expect(throws: StoreError.self) { try store.heartbeat(jobId: first.job.id, leaseId: first.leaseId, stage: "x", progress: 1, leaseMillis: 10) }
-    try store.completeJob(jobId: second.job.id, leaseId: second.leaseId, artifacts: [Artifact(format: "md", contentType: "text/markdown", data: Data("# ok".utf8))])
+    try store.completeJob(jobId: second.job.id, leaseId: second.leaseId, artifacts: [(format: "md", contentType: "text/markdown", data: Data("# ok".utf8))])
     #expect(throws: StoreError.self) { try store.completeJob(jobId: second.job.id, leaseId: second.leaseId, artifacts: []) }
     let attempts = try store.attempts(jobId: second.job.id)
     #expect(attempts.map(\.outcome) == ["lease expired", "succeeded"])

@@ -1,5 +1,6 @@
 import Analytics
 import Foundation
+import LocalFiles
 
 /// Measures the analytics engine stage by stage, and exposes K-Means from given centres, for
 /// `scripts/bench-analytics` and the scikit-learn comparison. Depends on Analytics only, so a
@@ -9,11 +10,11 @@ import Foundation
 ///     fidelis-bench kmeans POINTS CENTRES     Lloyd from CENTRES; JSON centres, labels, inertia
 @main
 struct BenchCommand {
-  static func main() {
+  static func main() async {
     let arguments = Array(CommandLine.arguments.dropFirst())
     do {
       switch arguments.first {
-      case "analytics" where arguments.count == 2: try analytics(path: arguments[1])
+      case "analytics" where arguments.count == 2: try await analytics(path: arguments[1])
       case "kmeans" where arguments.count == 3: try kmeans(pointsPath: arguments[1], centresPath: arguments[2])
       default:
         FileHandle.standardError.write(Data("usage: fidelis-bench analytics FILE | kmeans POINTS.csv CENTRES.csv\n".utf8))
@@ -27,12 +28,11 @@ struct BenchCommand {
 
   /// Reads FILE in 1 MiB chunks through the streaming ingestor, then runs the analysis,
   /// timing each stage from the analyzer's progress callbacks.
-  static func analytics(path: String) throws {
+  static func analytics(path: String) async throws {
     let clock = ContinuousClock()
     let start = clock.now
-    guard let handle = FileHandle(forReadingAtPath: path) else { throw BenchError("cannot open \(path)") }
     var ingestor = TransactionIngestor()
-    while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty {
+    try await LocalFile(path: path).readChunks { chunk in
       try chunk.withUnsafeBytes { try ingestor.consume($0.bindMemory(to: UInt8.self)) }
     }
     let data = try ingestor.finish()

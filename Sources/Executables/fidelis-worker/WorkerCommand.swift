@@ -31,11 +31,7 @@ struct WorkerCommand: AsyncParsableCommand {
   @Option(help: "Host name recorded in each job's attempts (default: this machine's name).")
   var host: String?
 
-  @Option(name: .customLong("tls-ca"), help: "PEM CA of the coordinator's certificate: connect over TLS (env FIDELIS_TLS_CA).")
-  var tlsCA: String = ProcessInfo.processInfo.environment["FIDELIS_TLS_CA"] ?? ""
-
-  @Flag(help: "Connect over TLS, trusting the system's CAs (when no --tls-ca).")
-  var tls = false
+  @OptionGroup var tlsOptions: TLSClientOptions
 
   @Option(name: .customLong("tls-cert"), help: "PEM certificate of this worker, for mutual TLS (with --tls-key).")
   var tlsCert: String?
@@ -60,12 +56,7 @@ struct WorkerCommand: AsyncParsableCommand {
     configuration.jobMemoryBytes = jobMemoryMB << 20
     if let name { configuration.workerId = name }
     if let host { configuration.host = host }
-    guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
-    let caPath = tlsCA.isEmpty ? nil : tlsCA
-    for path in [caPath, tlsCert, tlsKey].compactMap({ $0 }) where !FileManager.default.isReadableFile(atPath: path) {
-      throw ValidationError("cannot read \(path)")
-    }
-    configuration.security = ClientSecurity(caPath: caPath, useTLS: tls, certificatePath: tlsCert, keyPath: tlsKey)
+    configuration.security = try tlsOptions.security(certificate: tlsCert, key: tlsKey)
     if !configuration.security.isTLS && !isLoopbackHost(configuration.serverHost) {
       logger.warning("connecting to \(server) in PLAINTEXT: the worker token and tenants' data cross the network unencrypted; pass --tls-ca")
     }

@@ -50,7 +50,7 @@ public enum TextKey: String, CaseIterable, Sendable {
   case labelIntroduction
   case summaryThisReportAnalyses
   case labelOverallPerformance
-  case summaryCustomersCustomersAnalysed
+  case summaryCustomers
   case summaryEngagementAverageOrder
   case summaryRetentionOfCustomers
   case labelKeyPoints
@@ -217,19 +217,34 @@ public enum TextKey: String, CaseIterable, Sendable {
   case choiceTooFewCustomers
   case fitConverged
   case fitNotConverged
-  case layoutRetailExportInvoiceno
-  case layoutOrdersCustomerOrder
-  case layoutDailyPurchasesCustomer
+  case layoutRetailExport
+  case layoutOrders
+  case layoutDailyPurchases
   case layoutCustom
-  case warningEveryDateCould
+  case warningAmbiguousDateOrder
   case rejectMissingCustomer
   case rejectBadDate
   case rejectBadAmount
-  case rejectDateOutOf
-  case rejectAmountOutOf
+  case rejectDateOutOfRange
+  case rejectAmountOutOfRange
   case rejectZeroAmount
   case rejectReturn
   case rejectDuplicateLine
-  case rejectOrderIdOf
+  case rejectOrderOfAnotherCustomer
   case rejectMissingFields
+
+  // The dataset profile (ProfileBuilder).
+  case profileTitle
+  case profileSubtitle
+  case labelValue
+  case profileRowsRead
+  case profileRowsUsed
+  case profileFirstOrder
+  case profileLastOrder
+  case profileLayout
+  case profileEncoding
+  case profileSeparator
+  case profileDateOrder
+  case profileRejectedRows
+  case labelReason
 }

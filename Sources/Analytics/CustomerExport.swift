@@ -1,0 +1,223 @@
+import Foundation
+
+/// The columns of the per-customer CSV (a job's `csv` file), in file order: the one
+/// definition that the writer below and the segment export's reader share.
+public enum CustomerColumn: String, CaseIterable, Sendable {
+  case customerId = "customer_id"
+  case segment
+  case lifecycleGroup = "lifecycle_group"
+  case cluster
+  case clusterName = "cluster_name"
+  case recencyDays = "recency_days"
+  case frequency
+  case monetary
+  case averageOrderValue = "average_order_value"
+  case rScore = "r_score"
+  case fScore = "f_score"
+  case mScore = "m_score"
+  case probabilityAlive = "probability_alive"
+  case expectedPurchases = "expected_purchases"
+  case predictedCLV = "predicted_clv"
+}
+
+extension CustomerResults {
+  /// CSV with a header: one row per customer, the columns of `CustomerColumn`.
+  public func csv() -> String {
+    var out = CustomerColumn.allCases.map(\.rawValue).joined(separator: ",") + "\n"
+    for i in 0..<table.count {
+      out += CustomerColumn.allCases.map { field($0, of: i) }.joined(separator: ",") + "\n"
+    }
+    return out
+  }
+
+  /// Customer `i`'s field in `column`, as written in the CSV.
+  func field(_ column: CustomerColumn, of i: Int) -> String {
+    switch column {
+    case .customerId: csvField(table.ids[i])
+    case .segment: csvField(segment[i].rawValue)
+    case .lifecycleGroup: group[i].rawValue
+    case .cluster: String(cluster[i])
+    case .clusterName: clusterNames[Int(cluster[i])].description
+    case .recencyDays: String(table.recency[i])
+    case .frequency: String(table.frequency[i])
+    case .monetary: fixed(table.monetary[i], 2)
+    case .averageOrderValue: fixed(table.averageOrderValue(i), 2)
+    case .rScore: String(scores.r[i])
+    case .fScore: String(scores.f[i])
+    case .mScore: String(scores.m[i])
+    case .probabilityAlive: fixed(probabilityAlive[i], 4)
+    case .expectedPurchases: fixed(expectedPurchases[i], 4)
+    case .predictedCLV: fixed(predictedCLV[i], 2)
+    }
+  }
+}
+
+/// A text field of a CSV export: neutralised for spreadsheets, then quoted when needed.
+///
+/// A cell that starts with `=`, `+`, `-`, `@`, a tab or a carriage return is a formula to
+/// Excel, LibreOffice and Google Sheets (`=cmd|' /C calc'!A0` runs a program): such a value
+/// gets a leading apostrophe, which spreadsheets show as text and do not evaluate (OWASP,
+/// "CSV Injection").
+func csvField(_ text: String) -> String {
+  var value = text
+  if let first = value.unicodeScalars.first, ["=", "+", "-", "@", "\t", "\r"].contains(first) { value = "'" + value }
+  let needsQuotes = value.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" || $0 == "\r\n" })
+  return needsQuotes ? "\"" + value.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : value
+}
+
+func fixed(_ value: Double, _ digits: Int) -> String { String(format: "%.\(digits)f", value) }
+
+/// The groups of customers an export can ask for, named the way the report names them.
+public enum CustomerSelection: Hashable, Sendable {
+  /// An RFM segment: "At Risk", "Can't Lose Them" (any case, with a capital first letter).
+  case segment(RFMSegment)
+  /// A lifecycle group: "lost", "at_risk" or "at risk".
+  case group(LifecycleGroup)
+  /// A cluster by number: "cluster:2".
+  case cluster(Int)
+  /// A cluster by name: "dormant", "high value (2)".
+  case clusterNamed(ClusterName)
+
+  /// The selection `name` asks for; nil when it names nothing Fidelis makes. A name with a
+  /// capital first letter is an RFM segment, so "Lost" (segment) and "lost" (group) differ.
+  public init?(_ name: String) {
+    let text = name.trimmingCharacters(in: .whitespaces)
+    if text.first?.isUppercase == true {
+      guard let segment = RFMSegment.allCases.first(where: { $0.rawValue.lowercased() == text.lowercased() }) else { return nil }
+      self = .segment(segment)
+    } else if let group = LifecycleGroup(rawValue: text.replacingOccurrences(of: " ", with: "_")) {
+      self = .group(group)
+    } else if text.hasPrefix("cluster:"), let id = Int(text.dropFirst(8)), id >= 0 {
+      self = .cluster(id)
+    } else if let name = ClusterName(text) {
+      self = .clusterNamed(name)
+    } else {
+      return nil
+    }
+  }
+
+  /// Whether a customer with these results belongs to the selection.
+  public func contains(_ row: CustomerRow) -> Bool {
+    switch self {
+    case .segment(let segment): row.segment == segment
+    case .group(let group): row.group == group
+    case .cluster(let id): row.cluster == id
+    case .clusterNamed(let name): row.clusterName == name
+    }
+  }
+}
+
+/// The fields of a per-customer CSV row that a selection looks at, decoded.
+public struct CustomerRow: Equatable, Sendable {
+  public var segment: RFMSegment
+  public var group: LifecycleGroup
+  public var cluster: Int
+  public var clusterName: ClusterName
+}
+
+/// Reads the per-customer CSV back, a record at a time, by column name.
+public struct CustomerCSVReader {
+  private let bytes: Data
+  private var offset: Int
+  /// The header line, as written.
+  public let header: Data
+  private let positions: [CustomerColumn: Int]
+  private let lastNeeded: Int
+
+  /// The columns a `CustomerRow` is made of.
+  static let selectionColumns: [CustomerColumn] = [.segment, .lifecycleGroup, .cluster, .clusterName]
+
+  /// A reader of `csv`; nil when it lacks a header with the selection's columns.
+  public init?(_ csv: Data) {
+    bytes = csv
+    offset = csv.startIndex
+    var records = RecordCursor(bytes: csv, offset: csv.startIndex)
+    guard let header = records.next() else { return nil }
+    let names = Self.fields(header, upTo: CustomerColumn.allCases.count)
+    var positions: [CustomerColumn: Int] = [:]
+    for column in Self.selectionColumns {
+      guard let index = names.firstIndex(of: column.rawValue) else { return nil }
+      positions[column] = index
+    }
+    self.header = header
+    self.positions = positions
+    self.lastNeeded = positions.values.max()!
+    offset = records.offset
+  }
+
+  /// The next record as written (without its line break) and its decoded row; a row whose
+  /// fields do not decode comes with nil. Nil at the end.
+  public mutating func next() -> (record: Data, row: CustomerRow?)? {
+    var records = RecordCursor(bytes: bytes, offset: offset)
+    guard let record = records.next() else { return nil }
+    offset = records.offset
+    let fields = Self.fields(record, upTo: lastNeeded + 1)
+    guard fields.count > lastNeeded,
+      let segment = RFMSegment(rawValue: fields[positions[.segment]!]),
+      let group = LifecycleGroup(rawValue: fields[positions[.lifecycleGroup]!]),
+      let cluster = Int(fields[positions[.cluster]!]),
+      let clusterName = ClusterName(fields[positions[.clusterName]!])
+    else { return (record, nil) }
+    return (record, CustomerRow(segment: segment, group: group, cluster: cluster, clusterName: clusterName))
+  }
+
+  /// The records of a CSV held in memory: a line break inside quotes stays in its record.
+  struct RecordCursor {
+    let bytes: Data
+    var offset: Int
+
+    mutating func next() -> Data? {
+      while offset < bytes.endIndex {
+        var inQuotes = false
+        var i = offset
+        while i < bytes.endIndex {
+          let byte = bytes[i]
+          if byte == UInt8(ascii: "\"") {
+            inQuotes.toggle()
+          } else if byte == 0x0A && !inQuotes {
+            break
+          }
+          i += 1
+        }
+        let record = bytes[offset..<i]
+        offset = i + 1
+        if !record.isEmpty { return Data(record) }
+      }
+      return nil
+    }
+  }
+
+  /// The first `count` fields of a record, unquoted as `csvField` quotes them.
+  static func fields(_ record: Data, upTo count: Int) -> [String] {
+    var fields: [String] = []
+    var current: [UInt8] = []
+    var inQuotes = false
+    var previousWasQuote = false
+    for byte in record {
+      if inQuotes {
+        if byte == UInt8(ascii: "\"") {
+          inQuotes = false
+          previousWasQuote = true
+        } else {
+          current.append(byte)
+        }
+        continue
+      }
+      if byte == UInt8(ascii: "\"") {
+        if previousWasQuote { current.append(byte) }
+        inQuotes = true
+        previousWasQuote = false
+      } else if byte == UInt8(ascii: ",") {
+        fields.append(String(decoding: current, as: UTF8.self))
+        current = []
+        previousWasQuote = false
+        if fields.count == count { return fields }
+      } else {
+        current.append(byte)
+        previousWasQuote = false
+      }
+    }
+    fields.append(String(decoding: current, as: UTF8.self))
+    return fields
+  }
+}

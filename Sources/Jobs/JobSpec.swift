@@ -1,0 +1,120 @@
+import Analytics
+import FidelisProto
+import Foundation
+import Reports
+
+/// The job kinds the service runs.
+public enum JobKind: String, CaseIterable, Sendable {
+  /// Reads the dataset and reports rows, customers, orders, date range, revenue, rejected rows.
+  case profile
+  /// The whole analysis and its report (Markdown, HTML, JSON, customer CSV).
+  case analysis
+
+  /// The kind a request names; an empty name is an analysis.
+  public init(named name: String) throws(InvalidJobOption) {
+    guard let kind = name.isEmpty ? .analysis : JobKind(rawValue: name) else {
+      throw InvalidJobOption(message: "unknown job kind '\(name.prefix(40))' (kinds: \(JobKind.allCases.map(\.rawValue).joined(separator: ", ")))")
+    }
+    self = kind
+  }
+}
+
+/// A job option that is out of range or malformed; the message names the option.
+public struct InvalidJobOption: Error, Equatable, Sendable {
+  public var message: String
+}
+
+/// What a job is asked to do, checked: the one form a job takes between the wire and the
+/// analysis. Each program builds it once where a request comes in (the coordinator at
+/// submit, a worker at lease, `fidelis analyze` from its flags); `JobRunner` runs it.
+public struct JobSpec: Sendable, Equatable {
+  public var kind: JobKind
+  /// How the transactions file is read.
+  public var ingest: IngestOptions
+  /// What the analysis computes.
+  public var analysis: AnalysisOptions
+  /// The language of the report's text.
+  public var language: ReportLanguage
+  /// The per-customer dataset to join, when the job names one.
+  public var customersDatasetId: String?
+
+  public init(kind: JobKind, ingest: IngestOptions = IngestOptions(), analysis: AnalysisOptions = AnalysisOptions(), language: ReportLanguage = .en, customersDatasetId: String? = nil) {
+    self.kind = kind
+    self.ingest = ingest
+    self.analysis = analysis
+    self.language = language
+    self.customersDatasetId = customersDatasetId
+  }
+
+  /// The job a request asks for, every option checked: a value out of range or malformed
+  /// is refused with a message naming it. Zero or empty fields take the defaults; the
+  /// language, when the request has none, is `defaultLanguage` (the tenant's).
+  public init(kind: String, options: Fidelis_V1_JobOptions, defaultLanguage: String) throws(InvalidJobOption) {
+    self.init(
+      kind: try JobKind(named: kind), ingest: try options.checkedIngestOptions(), analysis: try options.checkedAnalysisOptions(),
+      language: try ReportLanguage(checking: options.language.isEmpty ? defaultLanguage : options.language),
+      customersDatasetId: options.customersDatasetID.isEmpty ? nil : options.customersDatasetID)
+  }
+}
+
+extension ReportLanguage {
+  /// A language code as the service takes it (a tenant's default, a job's), any case;
+  /// INVALID_ARGUMENT's message naming the languages otherwise.
+  public init(checking code: String) throws(InvalidJobOption) {
+    guard let language = ReportLanguage(rawValue: code.lowercased()) else {
+      let known = ReportLanguage.allCases.map(\.rawValue).joined(separator: " or ")
+      throw InvalidJobOption(message: "language must be \(known) (got '\(code.prefix(40))')")
+    }
+    self = language
+  }
+}
+
+extension Fidelis_V1_JobOptions {
+  /// The analysis options these job options ask for, checked.
+  func checkedAnalysisOptions() throws(InvalidJobOption) -> AnalysisOptions {
+    var options = AnalysisOptions()
+    if clusters != 0 { options.clusters = Int(clusters) }
+    if !asOf.isEmpty {
+      guard let day = parseISODate(asOf) else { throw InvalidJobOption(message: "as_of must be a date YYYY-MM-DD (got '\(asOf.prefix(40))')") }
+      options.asOfDay = day
+    }
+    if seed != 0 { options.seed = seed }
+    if atRiskDays != 0 { options.atRiskDays = Int(atRiskDays) }
+    if lostDays != 0 {
+      options.lostDays = Int(lostDays)
+    } else if options.atRiskDays >= options.lostDays {
+      options.lostDays = min(options.atRiskDays * 2, AnalysisOptions.maxDays)
+    }
+    if clvMonths != 0 { options.clvMonths = Int(clvMonths) }
+    if monthlyDiscountRate != 0 { options.monthlyDiscountRate = monthlyDiscountRate }
+    if !currency.isEmpty { options.currency = currency }
+    options.thresholds.inactiveDays = options.atRiskDays
+    do {
+      try options.validate()
+    } catch {
+      throw InvalidJobOption(message: error.description)
+    }
+    return options
+  }
+
+  /// Column mapping and date order, checked.
+  func checkedIngestOptions() throws(InvalidJobOption) -> IngestOptions {
+    var ingest = IngestOptions()
+    for (role, name) in columns {
+      guard ColumnRole(rawValue: role.lowercased()) != nil else {
+        throw InvalidJobOption(message: "unknown column role '\(role.prefix(40))' (roles: \(ColumnRole.allCases.map(\.rawValue).joined(separator: ", ")))")
+      }
+      guard !name.isEmpty else { throw InvalidJobOption(message: "column \(role) needs a header name") }
+      guard name.utf8.count <= 200, !name.contains("\0") else {
+        throw InvalidJobOption(message: "the header name of column \(role) must have at most 200 bytes and no NUL character")
+      }
+      ingest.columns[role.lowercased()] = name
+    }
+    if !dateOrder.isEmpty {
+      guard let order = DateOrder(rawValue: dateOrder.lowercased()) else { throw InvalidJobOption(message: "date_order must be dmy, mdy or ymd (got '\(dateOrder.prefix(40))')") }
+      ingest.dateOrder = order
+    }
+    return ingest
+  }
+}
+

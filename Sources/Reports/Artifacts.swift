@@ -1,0 +1,69 @@
+import Analytics
+import Foundation
+
+/// The formats a job's files come in. Every file is made in `Artifact`'s functions below,
+/// and nowhere else.
+public enum ArtifactFormat: String, CaseIterable, Sendable {
+  /// The report for reading (Markdown).
+  case md
+  /// The same report as one self-contained page.
+  case html
+  /// Every figure, for machines (`fidelis.report/v1` for analyses; the profile's figures).
+  case json
+  /// One row per customer (analyses only): the campaign export.
+  case csv
+
+  /// The HTTP content type, stored with the file.
+  public var contentType: String {
+    switch self {
+    case .md: "text/markdown; charset=utf-8"
+    case .html: "text/html; charset=utf-8"
+    case .json: "application/json"
+    case .csv: "text/csv; charset=utf-8"
+    }
+  }
+}
+
+/// One file a job produced.
+public struct Artifact: Sendable, Equatable {
+  public var format: ArtifactFormat
+  public var data: Data
+
+  public init(format: ArtifactFormat, data: Data) {
+    self.format = format
+    self.data = data
+  }
+
+  /// The content type of its format.
+  public var contentType: String { format.contentType }
+
+  /// The files of an analysis: the report in every format, and the per-customer CSV.
+  public static func analysis(_ result: AnalysisResult, customers: CustomerResults, language: ReportLanguage, tenantName: String = "") throws -> [Artifact] {
+    let document = ReportBuilder(result: result, language: language, tenantName: tenantName).document()
+    return try ArtifactFormat.allCases.map { format in
+      switch format {
+      case .md, .html: page(document, format)
+      case .json: Artifact(format: format, data: try result.jsonData())
+      case .csv: Artifact(format: format, data: Data(customers.csv().utf8))
+      }
+    }
+  }
+
+  /// The files of a dataset profile: its page in Markdown and HTML, and its figures.
+  public static func profile(_ profile: DatasetProfile, language: ReportLanguage) throws -> [Artifact] {
+    let document = ProfileBuilder(profile: profile, language: language).document()
+    return try ArtifactFormat.allCases.compactMap { format in
+      switch format {
+      case .md, .html: page(document, format)
+      case .json: Artifact(format: format, data: try profile.jsonData())
+      case .csv: nil
+      }
+    }
+  }
+
+  /// A document as a page: Markdown, or HTML for any other format.
+  static func page(_ document: ReportDocument, _ format: ArtifactFormat) -> Artifact {
+    let text = format == .md ? ReportRenderer.markdown(document) : ReportRenderer.html(document)
+    return Artifact(format: format, data: Data(text.utf8))
+  }
+}

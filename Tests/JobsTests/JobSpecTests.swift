@@ -1,0 +1,113 @@
+import Analytics
+import FidelisProto
+import Foundation
+import Reports
+import Testing
+
+@testable import Jobs
+
+/// A job request becomes a `JobSpec` once, with one precise error per bad option.
+@Suite("Job specs")
+struct JobSpecTests {
+  @Test("empty options take the defaults; the job's language wins over the tenant's")
+  func defaults() throws {
+    let spec = try JobSpec(kind: "", options: Fidelis_V1_JobOptions(), defaultLanguage: "FR")
+    #expect(spec == JobSpec(kind: .analysis, ingest: IngestOptions(), analysis: AnalysisOptions(), language: .fr, customersDatasetId: nil))
+    let english = try JobSpec(kind: "profile", options: .with { $0.language = "en" }, defaultLanguage: "fr")
+    #expect(english.kind == .profile && english.language == .en)
+  }
+
+  @Test("options reach the analysis and the ingestor")
+  func mapped() throws {
+    let spec = try JobSpec(
+      kind: "analysis",
+      options: .with {
+        $0.clusters = 3
+        $0.atRiskDays = 60
+        $0.asOf = "2025-01-31"
+        $0.currency = "USD"
+        $0.columns = ["Customer": "client"]
+        $0.dateOrder = "MDY"
+        $0.customersDatasetID = "ds_1"
+      }, defaultLanguage: "en")
+    #expect(spec.analysis.clusters == 3 && spec.analysis.atRiskDays == 60 && spec.analysis.lostDays == 180 && spec.analysis.currency == "USD")
+    #expect(spec.analysis.thresholds.inactiveDays == 60 && spec.analysis.asOfDay == parseISODate("2025-01-31"))
+    #expect(spec.ingest.columns == ["customer": "client"] && spec.ingest.dateOrder == .monthFirst)
+    #expect(spec.customersDatasetId == "ds_1")
+  }
+
+  @Test("each bad option is refused with a message that names it", arguments: [
+    ("kind", "unknown job kind 'sum'"),
+    ("language", "language must be en or fr (got 'de')"),
+    ("at_risk", "at_risk_days"),
+    ("as_of", "as_of must be a date YYYY-MM-DD (got '31/01/2025')"),
+    ("column", "unknown column role 'shoe'"),
+    ("date_order", "date_order must be dmy, mdy or ymd (got 'ydm')"),
+  ])
+  func refused(option: String, message: String) {
+    var options = Fidelis_V1_JobOptions()
+    var kind = "analysis"
+    switch option {
+    case "kind": kind = "sum"
+    case "language": options.language = "de"
+    case "at_risk": options.atRiskDays = 3650
+    case "as_of": options.asOf = "31/01/2025"
+    case "column": options.columns = ["shoe": "size"]
+    default: options.dateOrder = "ydm"
+    }
+    let error = #expect(throws: InvalidJobOption.self) { try JobSpec(kind: kind, options: options, defaultLanguage: "en") }
+    #expect(error?.message.contains(message) == true, "\(error?.message ?? "")")
+  }
+}
+
+/// `JobRunner` on local files, as `fidelis analyze` runs it.
+@Suite("Job runner")
+struct JobRunnerTests {
+  static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../ReportsTests/Fixtures")
+  static var orders: FileSource { FileSource(path: fixtures.appendingPathComponent("shop-orders.csv").path) }
+  static var customers: FileSource { FileSource(path: fixtures.appendingPathComponent("shop-customers.csv").path) }
+
+  @Test("an analysis gives every format once; the customer file is joined")
+  func analysis() async throws {
+    let spec = JobSpec(kind: .analysis, language: .fr)
+    let files = try await JobRunner.run(spec, inputs: JobInputs(transactions: Self.orders, customers: Self.customers), receivedDay: 30_000, progress: { _, _ in })
+    #expect(files.map(\.format) == ArtifactFormat.allCases)
+    let result = try AnalysisResult.fromJSON(files.first { $0.format == .json }!.data)
+    #expect(result.dataQuality.customerRowsRead > 0 && result.insights.satisfaction != nil)
+    #expect(String(decoding: files.first { $0.format == .md }!.data, as: UTF8.self).hasPrefix("# Rapport de fidélisation client"))
+    let csv = String(decoding: files.first { $0.format == .csv }!.data, as: UTF8.self)
+    #expect(csv.split(separator: "\n").count == result.customers + 1)
+  }
+
+  @Test("a profile speaks the job's language and has no customer CSV", arguments: ReportLanguage.allCases)
+  func profile(language: ReportLanguage) async throws {
+    let files = try await JobRunner.run(JobSpec(kind: .profile, language: language), inputs: JobInputs(transactions: Self.orders), receivedDay: 30_000, progress: { _, _ in })
+    #expect(files.map(\.format) == [.md, .html, .json])
+    let md = String(decoding: files[0].data, as: UTF8.self)
+    #expect(md.hasPrefix(language == .fr ? "# Profil du fichier" : "# Dataset profile"))
+    let profile = try JSONDecoder().decode(DatasetProfile.self, from: files[2].data, snakeCase: true)
+    #expect(md.contains(NumberStyle(language: language, currency: "").count(profile.rows)))
+  }
+
+  @Test("a missing file and a file that is not a CSV fail for good, saying why")
+  func permanentFailures() async throws {
+    let missing = await #expect(throws: PermanentJobError.self) {
+      try await JobRunner.run(JobSpec(kind: .profile), inputs: JobInputs(transactions: FileSource(path: "/no/such.csv")), progress: { _, _ in })
+    }
+    #expect(missing?.description == "cannot read /no/such.csv")
+    let binary = FileManager.default.temporaryDirectory.appendingPathComponent("fidelis-\(UUID().uuidString).csv")
+    try Data([0, 1, 2, 0xFF, 0xFE, 0]).write(to: binary)
+    defer { try? FileManager.default.removeItem(at: binary) }
+    let unreadable = await #expect(throws: PermanentJobError.self) {
+      try await JobRunner.run(JobSpec(kind: .analysis), inputs: JobInputs(transactions: FileSource(path: binary.path)), progress: { _, _ in })
+    }
+    #expect(unreadable?.description.hasPrefix("the file cannot be read") == true)
+  }
+}
+
+extension JSONDecoder {
+  func decode<T: Decodable>(_ type: T.Type, from data: Data, snakeCase: Bool) throws -> T {
+    if snakeCase { keyDecodingStrategy = .convertFromSnakeCase }
+    return try decode(type, from: data)
+  }
+}
