@@ -294,13 +294,13 @@ public struct AnalysisResult: Sendable, Codable, Equatable {
     public var ratio: Double?
 
     /// A key point's subject, encoded as the group's, cluster's or alert's name.
-    public enum Subject: Hashable, Sendable, Codable {
+    public enum Subject: Hashable, Sendable, TextCoded {
       case group(LifecycleGroup)
       case cluster(ClusterName)
       case alert(AlertID)
 
-      public init(from decoder: any Decoder) throws {
-        let text = try decoder.singleValueContainer().decode(String.self)
+      /// The subject a name encodes: the alert, group and cluster names do not overlap.
+      public init?(_ text: String) {
         if let alert = AlertID(rawValue: text) {
           self = .alert(alert)
         } else if let group = LifecycleGroup(rawValue: text) {
@@ -308,16 +308,15 @@ public struct AnalysisResult: Sendable, Codable, Equatable {
         } else if let cluster = ClusterName(text) {
           self = .cluster(cluster)
         } else {
-          throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "not a key point subject: \(text.prefix(60))"))
+          return nil
         }
       }
 
-      public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
+      public var description: String {
         switch self {
-        case .group(let group): try container.encode(group)
-        case .cluster(let name): try container.encode(name)
-        case .alert(let alert): try container.encode(alert)
+        case .group(let group): group.rawValue
+        case .cluster(let name): name.description
+        case .alert(let alert): alert.rawValue
         }
       }
     }

@@ -2,6 +2,28 @@
 /// is an enum whose raw value (or encoded string) is the name the JSON report documents
 /// (docs/report-schema.md), so a report reads them with exhaustive switches.
 
+/// A value that JSON holds as the text it prints as (`description`), read back with
+/// `init?(_:)`: a name with parts, such as "dormant (2)" or "cluster:3".
+public protocol TextCoded: Codable, CustomStringConvertible {
+  /// The value `text` encodes; nil when it encodes none.
+  init?(_ text: String)
+}
+
+extension TextCoded {
+  public init(from decoder: any Decoder) throws {
+    let text = try decoder.singleValueContainer().decode(String.self)
+    guard let value = Self(text) else {
+      throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "not a \(Self.self): \(text.prefix(60))"))
+    }
+    self = value
+  }
+
+  public func encode(to encoder: any Encoder) throws {
+    var container = encoder.singleValueContainer()
+    try container.encode(description)
+  }
+}
+
 /// A recommended action (docs/metrics.md, "Actions").
 public enum ActionID: String, CaseIterable, Sendable, Codable {
   case reactivation
@@ -70,7 +92,7 @@ public enum ClusterKind: String, CaseIterable, Sendable, Codable {
 
 /// A cluster's name: its kind, and its rank among the clusters of that kind by decreasing
 /// spend. Encoded as the kind, followed by " (2)", " (3)"… from the second on.
-public struct ClusterName: Hashable, Sendable, Codable, CustomStringConvertible {
+public struct ClusterName: Hashable, Sendable, TextCoded {
   public var kind: ClusterKind
   /// 1 for the first cluster of its kind.
   public var rank: Int
@@ -95,24 +117,11 @@ public struct ClusterName: Hashable, Sendable, Codable, CustomStringConvertible 
     else { return nil }
     self.init(kind: kind, rank: rank)
   }
-
-  public init(from decoder: any Decoder) throws {
-    let text = try decoder.singleValueContainer().decode(String.self)
-    guard let name = ClusterName(text) else {
-      throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "not a cluster name: \(text.prefix(60))"))
-    }
-    self = name
-  }
-
-  public func encode(to encoder: any Encoder) throws {
-    var container = encoder.singleValueContainer()
-    try container.encode(description)
-  }
 }
 
 /// The customers an action targets. Encoded as the lifecycle group's name,
 /// "one_time_buyers", "one_time_buyers_not_lost" or "cluster:N".
-public enum CustomerGroup: Hashable, Sendable, Codable, CustomStringConvertible {
+public enum CustomerGroup: Hashable, Sendable, TextCoded {
   case lifecycle(LifecycleGroup)
   /// Customers with exactly one order.
   case oneTimeBuyers
@@ -144,19 +153,6 @@ public enum CustomerGroup: Hashable, Sendable, Codable, CustomStringConvertible 
     } else {
       return nil
     }
-  }
-
-  public init(from decoder: any Decoder) throws {
-    let text = try decoder.singleValueContainer().decode(String.self)
-    guard let group = CustomerGroup(text) else {
-      throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "not a customer group: \(text.prefix(60))"))
-    }
-    self = group
-  }
-
-  public func encode(to encoder: any Encoder) throws {
-    var container = encoder.singleValueContainer()
-    try container.encode(description)
   }
 }
 

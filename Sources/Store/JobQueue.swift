@@ -40,12 +40,8 @@ extension FidelisStore {
   // MARK: Tenant side
 
   /// Queues a job. With an idempotency key already used by the tenant, returns that job
-  /// instead (and `created` false). Refused when the tenant's queue is full.
-  public func submitJob(tenantId: String, datasetId: String, kind: String, options: Data, idempotencyKey: String?) throws -> (job: JobRecord, created: Bool) {
-    try writer.write { db in try submitJob(db, tenantId: tenantId, datasetId: datasetId, kind: kind, options: options, idempotencyKey: idempotencyKey) }
-  }
-
-  /// `submitJob` for concurrent callers: committed together with their other job writes.
+  /// instead (and `created` false). Refused when the tenant's queue is full. Committed
+  /// together with the other callers' job writes (`GroupCommit`).
   public func submitJob(tenantId: String, datasetId: String, kind: String, options: Data, idempotencyKey: String?) async throws -> (job: JobRecord, created: Bool) {
     try await groupCommit.write { db in
       try submitJob(db, tenantId: tenantId, datasetId: datasetId, kind: kind, options: options, idempotencyKey: idempotencyKey)
@@ -181,18 +177,14 @@ extension FidelisStore {
   /// Leases the next job fairly: among tenants with queued work of the given kinds and
   /// running jobs under their limit, the one with the fewest running jobs, then the one
   /// served longest ago; within it, the oldest job.
-  public func leaseNextJob(_ request: LeaseRequest) throws -> Lease? {
-    try writer.write { db in try lease(db, request) }
-  }
-
-  /// `leaseNextJob` for concurrent callers: committed together with their other job writes.
+  /// Committed together with the other callers' job writes.
   public func leaseNextJob(_ request: LeaseRequest) async throws -> Lease? {
     try await groupCommit.write { db in try lease(db, request) }
   }
 
   /// Leases the next job (see `leaseNextJob(_:)`).
-  public func leaseNextJob(worker: String, host: String, certificate: String = "", kinds: [String], leaseMillis: Int64) throws -> Lease? {
-    try leaseNextJob(LeaseRequest(worker: worker, host: host, certificate: certificate, kinds: kinds, leaseMillis: leaseMillis))
+  public func leaseNextJob(worker: String, host: String, certificate: String = "", kinds: [String], leaseMillis: Int64) async throws -> Lease? {
+    try await leaseNextJob(LeaseRequest(worker: worker, host: host, certificate: certificate, kinds: kinds, leaseMillis: leaseMillis))
   }
 
   func lease(_ db: Database, _ request: LeaseRequest) throws -> Lease? {
@@ -277,12 +269,7 @@ extension FidelisStore {
   /// a result is written exactly once. With `next`, leases the worker's next job in the
   /// same transaction; that lease is nil when none is queued or it cannot be made, and its
   /// failure never undoes the success.
-  @discardableResult
-  public func completeJob(jobId: String, leaseId: String, artifacts: [ArtifactContent], next: LeaseRequest? = nil) throws -> Lease? {
-    try writer.write { db in try completeJob(db, jobId: jobId, leaseId: leaseId, artifacts: artifacts, next: next) }
-  }
-
-  /// `completeJob` for concurrent callers: committed together with their other job writes.
+  /// Committed together with the other callers' job writes.
   @discardableResult
   public func completeJob(jobId: String, leaseId: String, artifacts: [ArtifactContent], next: LeaseRequest? = nil) async throws -> Lease? {
     try await groupCommit.write { db in try completeJob(db, jobId: jobId, leaseId: leaseId, artifacts: artifacts, next: next) }

@@ -7,17 +7,17 @@ import Testing
 @Suite("Store hardening")
 struct HardeningStoreTests {
   @Test("a job whose worker goes silent twice fails saying so; the next lease avoids the silent worker while another can take it")
-  func lostLeases() throws {
+  func lostLeases() async throws {
     let store = try makeStore(maxAttempts: 5)
     let (t, _) = try store.createTenant(name: "T")
     let d = try uploadDataset(store, tenant: t.id)
-    let (job, _) = try store.submitJob(tenantId: t.id, datasetId: d, kind: "profile", options: Data(), idempotencyKey: nil)
-    #expect(try store.leaseNextJob(worker: "w1/0", host: "a", kinds: [], leaseMillis: 60_000)?.job.id == job.id)
+    let (job, _) = try await store.submitJob(tenantId: t.id, datasetId: d, kind: "profile", options: Data(), idempotencyKey: nil)
+    #expect(try await store.leaseNextJob(worker: "w1/0", host: "a", kinds: [], leaseMillis: 60_000)?.job.id == job.id)
     _ = try store.expireLeases(now: FidelisStore.now() + 120_000)
     // The same worker process (another slot) is passed over while the lease time runs...
-    #expect(try store.leaseNextJob(worker: "w1/1", host: "a", kinds: [], leaseMillis: 60_000) == nil)
+    #expect(try await store.leaseNextJob(worker: "w1/1", host: "a", kinds: [], leaseMillis: 60_000) == nil)
     // ...another worker takes the job.
-    #expect(try store.leaseNextJob(worker: "w2", host: "b", kinds: [], leaseMillis: 60_000)?.job.id == job.id)
+    #expect(try await store.leaseNextJob(worker: "w2", host: "b", kinds: [], leaseMillis: 60_000)?.job.id == job.id)
     _ = try store.expireLeases(now: FidelisStore.now() + 240_000)
     let failed = try store.job(tenantId: t.id, id: job.id)
     #expect(failed.state == .failed)
@@ -26,35 +26,35 @@ struct HardeningStoreTests {
   }
 
   @Test("a silent worker gets its job back when no other worker took it within a lease's time")
-  func onlyWorker() throws {
+  func onlyWorker() async throws {
     let store = try makeStore()
     let (t, _) = try store.createTenant(name: "T")
     let d = try uploadDataset(store, tenant: t.id)
-    let (job, _) = try store.submitJob(tenantId: t.id, datasetId: d, kind: "profile", options: Data(), idempotencyKey: nil)
-    _ = try store.leaseNextJob(worker: "solo", host: "a", kinds: [], leaseMillis: 1)
+    let (job, _) = try await store.submitJob(tenantId: t.id, datasetId: d, kind: "profile", options: Data(), idempotencyKey: nil)
+    _ = try await store.leaseNextJob(worker: "solo", host: "a", kinds: [], leaseMillis: 1)
     _ = try store.expireLeases(now: FidelisStore.now() + 10)
     // The lease time (1 ms) is over long before the next look.
-    Thread.sleep(forTimeInterval: 0.05)
-    #expect(try store.leaseNextJob(worker: "solo", host: "a", kinds: [], leaseMillis: 1)?.job.id == job.id)
+    try await Task.sleep(for: .milliseconds(50))
+    #expect(try await store.leaseNextJob(worker: "solo", host: "a", kinds: [], leaseMillis: 1)?.job.id == job.id)
   }
 
   @Test("a success clears the error an earlier attempt left on the job")
-  func successClearsError() throws {
+  func successClearsError() async throws {
     let store = try makeStore()
     let (t, _) = try store.createTenant(name: "T")
     let d = try uploadDataset(store, tenant: t.id)
-    let (job, _) = try store.submitJob(tenantId: t.id, datasetId: d, kind: "profile", options: Data(), idempotencyKey: nil)
-    let first = try #require(try store.leaseNextJob(worker: "w", host: "h", kinds: [], leaseMillis: 60_000))
+    let (job, _) = try await store.submitJob(tenantId: t.id, datasetId: d, kind: "profile", options: Data(), idempotencyKey: nil)
+    let first = try #require(try await store.leaseNextJob(worker: "w", host: "h", kinds: [], leaseMillis: 60_000))
     _ = try store.failJob(jobId: job.id, leaseId: first.leaseId, error: "connection reset", retryable: true, cancelled: false)
-    let second = try #require(try store.leaseNextJob(worker: "w", host: "h", kinds: [], leaseMillis: 60_000))
-    try store.completeJob(jobId: job.id, leaseId: second.leaseId, artifacts: [(format: "md", contentType: "text/markdown", data: Data("# r".utf8))])
+    let second = try #require(try await store.leaseNextJob(worker: "w", host: "h", kinds: [], leaseMillis: 60_000))
+    try await store.completeJob(jobId: job.id, leaseId: second.leaseId, artifacts: [(format: "md", contentType: "text/markdown", data: Data("# r".utf8))])
     let done = try store.job(tenantId: t.id, id: job.id)
     #expect(done.state == .succeeded && done.error == nil)
     #expect(try store.attempts(jobId: job.id).first?.error == "connection reset")
   }
 
   @Test("tenant names are unique whatever their case; storage use counts datasets and reports")
-  func namesAndStorage() throws {
+  func namesAndStorage() async throws {
     let store = try makeStore()
     let (t, _) = try store.createTenant(name: "Café", maxStorageBytes: 1234)
     #expect(throws: StoreError.self) { try store.createTenant(name: "CAFÉ") }
@@ -64,15 +64,15 @@ struct HardeningStoreTests {
   }
 
   @Test("reports come newest first, a page at a time")
-  func reportPages() throws {
+  func reportPages() async throws {
     let store = try makeStore()
     let (t, _) = try store.createTenant(name: "T")
     let d = try uploadDataset(store, tenant: t.id)
     var ids: [String] = []
     for _ in 0..<5 {
-      let (job, _) = try store.submitJob(tenantId: t.id, datasetId: d, kind: "profile", options: Data(), idempotencyKey: nil)
-      let lease = try #require(try store.leaseNextJob(worker: "w", host: "h", kinds: [], leaseMillis: 60_000))
-      try store.completeJob(jobId: job.id, leaseId: lease.leaseId, artifacts: [(format: "md", contentType: "text/markdown", data: Data("#".utf8))])
+      let (job, _) = try await store.submitJob(tenantId: t.id, datasetId: d, kind: "profile", options: Data(), idempotencyKey: nil)
+      let lease = try #require(try await store.leaseNextJob(worker: "w", host: "h", kinds: [], leaseMillis: 60_000))
+      try await store.completeJob(jobId: job.id, leaseId: lease.leaseId, artifacts: [(format: "md", contentType: "text/markdown", data: Data("#".utf8))])
       ids.insert(job.id, at: 0)
     }
     let first = try store.reports(tenantId: t.id, limit: 2)
@@ -82,7 +82,7 @@ struct HardeningStoreTests {
   }
 
   @Test("an empty or foreign store file is refused and left as it was; a second store on one directory is refused")
-  func openingChecks() throws {
+  func openingChecks() async throws {
     let directory = try temporaryDirectory()
     defer { try? FileManager.default.removeItem(at: directory) }
     let path = directory.appendingPathComponent("fidelis.sqlite").path

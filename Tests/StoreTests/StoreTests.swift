@@ -29,7 +29,7 @@ func uploadDataset(_ store: FidelisStore, tenant: String, bytes: String = "custo
 @Suite("Store")
 struct StoreTests {
   @Test("keys are stored hashed and resolve to their tenant; rotation revokes the old key")
-  func keys() throws {
+  func keys() async throws {
     let store = try makeStore()
     let (tenant, key) = try store.createTenant(name: "Acme")
     #expect(try store.tenant(forKey: key)?.id == tenant.id)
@@ -41,47 +41,47 @@ struct StoreTests {
   }
 
   @Test("a tenant never sees another tenant's datasets, jobs or reports: NOT_FOUND as for a missing id")
-  func isolation() throws {
+  func isolation() async throws {
     let store = try makeStore()
     let (a, _) = try store.createTenant(name: "A")
     let (b, _) = try store.createTenant(name: "B")
     let dataset = try uploadDataset(store, tenant: a.id)
-    let (job, _) = try store.submitJob(tenantId: a.id, datasetId: dataset, kind: "profile", options: Data(), idempotencyKey: nil)
+    let (job, _) = try await store.submitJob(tenantId: a.id, datasetId: dataset, kind: "profile", options: Data(), idempotencyKey: nil)
     #expect(throws: StoreError.notFound("no dataset \(dataset)")) { try store.dataset(tenantId: b.id, id: dataset) }
     #expect(throws: StoreError.notFound("no job \(job.id)")) { try store.job(tenantId: b.id, id: job.id) }
-    #expect(throws: StoreError.notFound("no dataset \(dataset)")) { try store.submitJob(tenantId: b.id, datasetId: dataset, kind: "profile", options: Data(), idempotencyKey: nil) }
+    await #expect(throws: StoreError.notFound("no dataset \(dataset)")) { try await store.submitJob(tenantId: b.id, datasetId: dataset, kind: "profile", options: Data(), idempotencyKey: nil) }
     #expect(try store.datasets(tenantId: b.id).isEmpty)
     #expect(try store.jobs(tenantId: b.id, state: nil, limit: 10).isEmpty)
   }
 
   @Test("idempotent submit returns the same job")
-  func idempotent() throws {
+  func idempotent() async throws {
     let store = try makeStore()
     let (t, _) = try store.createTenant(name: "T")
     let d = try uploadDataset(store, tenant: t.id)
-    let first = try store.submitJob(tenantId: t.id, datasetId: d, kind: "profile", options: Data(), idempotencyKey: "k1")
-    let again = try store.submitJob(tenantId: t.id, datasetId: d, kind: "profile", options: Data(), idempotencyKey: "k1")
+    let first = try await store.submitJob(tenantId: t.id, datasetId: d, kind: "profile", options: Data(), idempotencyKey: "k1")
+    let again = try await store.submitJob(tenantId: t.id, datasetId: d, kind: "profile", options: Data(), idempotencyKey: "k1")
     #expect(first.created && !again.created)
     #expect(first.job.id == again.job.id)
     #expect(try store.jobs(tenantId: t.id, state: nil, limit: 10).count == 1)
   }
 
   @Test("a stale lease cannot complete: the result is written exactly once")
-  func fencing() throws {
+  func fencing() async throws {
     let store = try makeStore()
     let (t, _) = try store.createTenant(name: "T")
     let d = try uploadDataset(store, tenant: t.id)
-    _ = try store.submitJob(tenantId: t.id, datasetId: d, kind: "profile", options: Data(), idempotencyKey: nil)
-    let first = try #require(try store.leaseNextJob(worker: "w1", host: "h1", kinds: [], leaseMillis: 10))
+    _ = try await store.submitJob(tenantId: t.id, datasetId: d, kind: "profile", options: Data(), idempotencyKey: nil)
+    let first = try #require(try await store.leaseNextJob(worker: "w1", host: "h1", kinds: [], leaseMillis: 10))
     // The lease runs out; the job is queued again and leased by another worker.
     let expired = try store.expireLeases(now: FidelisStore.now() + 1000)
     #expect(expired.map(\.state) == [.queued])
-    let second = try #require(try store.leaseNextJob(worker: "w2", host: "h2", kinds: [], leaseMillis: 60_000))
+    let second = try #require(try await store.leaseNextJob(worker: "w2", host: "h2", kinds: [], leaseMillis: 60_000))
     #expect(second.job.attempt == 2)
-    #expect(throws: StoreError.self) { try store.completeJob(jobId: first.job.id, leaseId: first.leaseId, artifacts: []) }
+    await #expect(throws: StoreError.self) { try await store.completeJob(jobId: first.job.id, leaseId: first.leaseId, artifacts: []) }
     #expect(throws: StoreError.self) { try store.heartbeat(jobId: first.job.id, leaseId: first.leaseId, stage: "x", progress: 1, leaseMillis: 10) }
-    try store.completeJob(jobId: second.job.id, leaseId: second.leaseId, artifacts: [(format: "md", contentType: "text/markdown", data: Data("# ok".utf8))])
-    #expect(throws: StoreError.self) { try store.completeJob(jobId: second.job.id, leaseId: second.leaseId, artifacts: []) }
+    try await store.completeJob(jobId: second.job.id, leaseId: second.leaseId, artifacts: [(format: "md", contentType: "text/markdown", data: Data("# ok".utf8))])
+    await #expect(throws: StoreError.self) { try await store.completeJob(jobId: second.job.id, leaseId: second.leaseId, artifacts: []) }
     let attempts = try store.attempts(jobId: second.job.id)
     #expect(attempts.map(\.outcome) == ["lease expired", "succeeded"])
     #expect(attempts.map(\.host) == ["h1", "h2"])
@@ -89,34 +89,35 @@ struct StoreTests {
   }
 
   @Test("a completion leases the worker's next job in the same transaction; a stale one leases nothing")
-  func completeAndLeaseNext() throws {
+  func completeAndLeaseNext() async throws {
     let store = try makeStore()
     let (t, _) = try store.createTenant(name: "T")
     let d = try uploadDataset(store, tenant: t.id)
-    let jobs = try (0..<2).map { _ in try store.submitJob(tenantId: t.id, datasetId: d, kind: "profile", options: Data(), idempotencyKey: nil).job }
+    var jobs: [JobRecord] = []
+    for _ in 0..<2 { jobs.append(try await store.submitJob(tenantId: t.id, datasetId: d, kind: "profile", options: Data(), idempotencyKey: nil).job) }
     let next = LeaseRequest(worker: "w1", host: "h1", kinds: ["profile"], leaseMillis: 60_000)
-    let first = try #require(try store.leaseNextJob(next))
+    let first = try #require(try await store.leaseNextJob(next))
     #expect(first.job.id == jobs[0].id)
     // A stale completion changes nothing and leases nothing.
-    #expect(throws: StoreError.self) { try store.completeJob(jobId: first.job.id, leaseId: "lease_stale", artifacts: [], next: next) }
+    await #expect(throws: StoreError.self) { try await store.completeJob(jobId: first.job.id, leaseId: "lease_stale", artifacts: [], next: next) }
     #expect(try store.job(tenantId: t.id, id: jobs[1].id).state == .queued)
-    let second = try #require(try store.completeJob(jobId: first.job.id, leaseId: first.leaseId, artifacts: [], next: next))
+    let second = try #require(try await store.completeJob(jobId: first.job.id, leaseId: first.leaseId, artifacts: [], next: next))
     #expect(second.job.id == jobs[1].id)
     #expect(try store.job(tenantId: t.id, id: jobs[0].id).state == .succeeded)
     #expect(try store.job(tenantId: t.id, id: jobs[1].id).state == .running)
     #expect(try store.attempts(jobId: jobs[1].id).map(\.worker) == ["w1"])
     // Nothing left: the completion still succeeds, with no next lease.
-    #expect(try store.completeJob(jobId: second.job.id, leaseId: second.leaseId, artifacts: [], next: next) == nil)
+    #expect(try await store.completeJob(jobId: second.job.id, leaseId: second.leaseId, artifacts: [], next: next) == nil)
     #expect(try store.job(tenantId: t.id, id: jobs[1].id).state == .succeeded)
   }
 
   @Test("after the last attempt an expired lease fails the job with the reason")
-  func lastAttempt() throws {
+  func lastAttempt() async throws {
     let store = try makeStore(maxAttempts: 1)
     let (t, _) = try store.createTenant(name: "T")
     let d = try uploadDataset(store, tenant: t.id)
-    let (job, _) = try store.submitJob(tenantId: t.id, datasetId: d, kind: "profile", options: Data(), idempotencyKey: nil)
-    _ = try store.leaseNextJob(worker: "w", host: "h", kinds: [], leaseMillis: 1)
+    let (job, _) = try await store.submitJob(tenantId: t.id, datasetId: d, kind: "profile", options: Data(), idempotencyKey: nil)
+    _ = try await store.leaseNextJob(worker: "w", host: "h", kinds: [], leaseMillis: 1)
     _ = try store.expireLeases(now: FidelisStore.now() + 1000)
     let failed = try store.job(tenantId: t.id, id: job.id)
     #expect(failed.state == .failed)
@@ -124,14 +125,14 @@ struct StoreTests {
   }
 
   @Test("cancel: a queued job at once, a running job through its worker")
-  func cancel() throws {
+  func cancel() async throws {
     let store = try makeStore()
     let (t, _) = try store.createTenant(name: "T")
     let d = try uploadDataset(store, tenant: t.id)
-    let (queued, _) = try store.submitJob(tenantId: t.id, datasetId: d, kind: "profile", options: Data(), idempotencyKey: "q")
+    let (queued, _) = try await store.submitJob(tenantId: t.id, datasetId: d, kind: "profile", options: Data(), idempotencyKey: "q")
     #expect(try store.cancelJob(tenantId: t.id, id: queued.id).state == .cancelled)
-    let (running, _) = try store.submitJob(tenantId: t.id, datasetId: d, kind: "profile", options: Data(), idempotencyKey: "r")
-    let lease = try #require(try store.leaseNextJob(worker: "w", host: "h", kinds: [], leaseMillis: 60_000))
+    let (running, _) = try await store.submitJob(tenantId: t.id, datasetId: d, kind: "profile", options: Data(), idempotencyKey: "r")
+    let lease = try #require(try await store.leaseNextJob(worker: "w", host: "h", kinds: [], leaseMillis: 60_000))
     #expect(try store.cancelJob(tenantId: t.id, id: running.id).cancelRequested)
     #expect(try store.heartbeat(jobId: running.id, leaseId: lease.leaseId, stage: "s", progress: 5, leaseMillis: 60_000).cancelRequested)
     _ = try store.failJob(jobId: running.id, leaseId: lease.leaseId, error: "cancelled", retryable: false, cancelled: true)
@@ -140,27 +141,28 @@ struct StoreTests {
   }
 
   @Test("fair leasing: a busy tenant does not starve a quiet one; running limits hold")
-  func fairness() throws {
+  func fairness() async throws {
     let store = try makeStore(maxRunning: 2)
     let (busy, _) = try store.createTenant(name: "busy")
     let (quiet, _) = try store.createTenant(name: "quiet")
     let db = try uploadDataset(store, tenant: busy.id)
     let dq = try uploadDataset(store, tenant: quiet.id)
-    for i in 0..<10 { _ = try store.submitJob(tenantId: busy.id, datasetId: db, kind: "profile", options: Data(), idempotencyKey: "b\(i)") }
-    _ = try store.submitJob(tenantId: quiet.id, datasetId: dq, kind: "profile", options: Data(), idempotencyKey: "q")
-    let leases = try (0..<4).compactMap { _ in try store.leaseNextJob(worker: "w", host: "h", kinds: [], leaseMillis: 60_000) }
+    for i in 0..<10 { _ = try await store.submitJob(tenantId: busy.id, datasetId: db, kind: "profile", options: Data(), idempotencyKey: "b\(i)") }
+    _ = try await store.submitJob(tenantId: quiet.id, datasetId: dq, kind: "profile", options: Data(), idempotencyKey: "q")
+    var leases: [Lease] = []
+    for _ in 0..<4 { if let lease = try await store.leaseNextJob(worker: "w", host: "h", kinds: [], leaseMillis: 60_000) { leases.append(lease) } }
     #expect(leases.map(\.tenant.name).filter { $0 == "quiet" }.count == 1)
     #expect(leases.map(\.tenant.name).filter { $0 == "busy" }.count == 2)
     #expect(leases.count == 3)
   }
 
   @Test("queue limit refuses with RESOURCE_EXHAUSTED and stores nothing")
-  func queueLimit() throws {
+  func queueLimit() async throws {
     let store = try makeStore(maxQueued: 2)
     let (t, _) = try store.createTenant(name: "T")
     let d = try uploadDataset(store, tenant: t.id)
-    for i in 0..<2 { _ = try store.submitJob(tenantId: t.id, datasetId: d, kind: "profile", options: Data(), idempotencyKey: "\(i)") }
-    #expect(throws: StoreError.self) { try store.submitJob(tenantId: t.id, datasetId: d, kind: "profile", options: Data(), idempotencyKey: "x") }
+    for i in 0..<2 { _ = try await store.submitJob(tenantId: t.id, datasetId: d, kind: "profile", options: Data(), idempotencyKey: "\(i)") }
+    await #expect(throws: StoreError.self) { try await store.submitJob(tenantId: t.id, datasetId: d, kind: "profile", options: Data(), idempotencyKey: "x") }
     #expect(try store.jobs(tenantId: t.id, state: nil, limit: 10).count == 2)
   }
 
@@ -272,7 +274,7 @@ struct StoreTests {
   }
 
   @Test("each tenant's queued and running counts follow every change of a job's state")
-  func tenantCounts() throws {
+  func tenantCounts() async throws {
     let store = try makeStore(maxAttempts: 2)
     let (a, _) = try store.createTenant(name: "A")
     let (b, _) = try store.createTenant(name: "B")
@@ -283,36 +285,38 @@ struct StoreTests {
       #expect(kept == counted, sourceLocation: sourceLocation)
       #expect(kept == expected, sourceLocation: sourceLocation)
     }
-    let jobsA = try (0..<5).map { _ in try store.submitJob(tenantId: a.id, datasetId: da, kind: "profile", options: Data(), idempotencyKey: nil).job }
-    _ = try store.submitJob(tenantId: b.id, datasetId: db, kind: "profile", options: Data(), idempotencyKey: nil)
+    var jobsA: [JobRecord] = []
+    for _ in 0..<5 { jobsA.append(try await store.submitJob(tenantId: a.id, datasetId: da, kind: "profile", options: Data(), idempotencyKey: nil).job) }
+    _ = try await store.submitJob(tenantId: b.id, datasetId: db, kind: "profile", options: Data(), idempotencyKey: nil)
     try check([a.id: [5, 0], b.id: [1, 0]])
     _ = try store.cancelJob(tenantId: a.id, id: jobsA[4].id)  // queued → cancelled
-    let leases = try (0..<4).compactMap { _ in try store.leaseNextJob(worker: "w", host: "h", kinds: [], leaseMillis: 60_000) }
+    var leases: [Lease] = []
+    for _ in 0..<4 { if let lease = try await store.leaseNextJob(worker: "w", host: "h", kinds: [], leaseMillis: 60_000) { leases.append(lease) } }
     try check([a.id: [1, 3], b.id: [0, 1]])  // fair: B is served too
     let leasedA = leases.filter { $0.tenant.id == a.id }
-    try store.completeJob(jobId: leasedA[0].job.id, leaseId: leasedA[0].leaseId, artifacts: [])  // running → succeeded
+    try await store.completeJob(jobId: leasedA[0].job.id, leaseId: leasedA[0].leaseId, artifacts: [])  // running → succeeded
     _ = try store.failJob(jobId: leasedA[1].job.id, leaseId: leasedA[1].leaseId, error: "x", retryable: true, cancelled: false)  // → queued
     try check([a.id: [2, 1], b.id: [0, 1]])
     _ = try store.expireLeases(now: FidelisStore.now() + 120_000)  // running → queued again (attempts left)
     try check([a.id: [3, 0], b.id: [1, 0]])
-    let again = try #require(try store.leaseNextJob(worker: "w", host: "h", kinds: [], leaseMillis: 1))
+    let again = try #require(try await store.leaseNextJob(worker: "w", host: "h", kinds: [], leaseMillis: 1))
     _ = try store.cancelJob(tenantId: again.tenant.id, id: again.job.id)  // cancel asked, still running
     _ = try store.expireLeases(now: FidelisStore.now() + 120_000)  // → cancelled
     let (kept, counted) = try counts(store)
     #expect(kept == counted)
     #expect(kept.values.map { $0[1] }.allSatisfy { $0 == 0 })
     // Deleting a tenant's jobs (as deleting the tenant would) keeps the counts true.
-    try store.writer.write { db in try db.execute(sql: "DELETE FROM job WHERE tenantId = ?", arguments: [a.id]) }
+    try await store.writer.write { db in try db.execute(sql: "DELETE FROM job WHERE tenantId = ?", arguments: [a.id]) }
     let (keptAfter, countedAfter) = try counts(store)
     #expect(keptAfter == countedAfter)
     #expect(keptAfter[a.id] == [0, 0])
   }
 
   @Test("upgrading a store counts the jobs already there")
-  func countsMigration() throws {
+  func countsMigration() async throws {
     let queue = try DatabaseQueue(configuration: FidelisStore.makeConfiguration())
     try FidelisStore.migrator.migrate(queue, upTo: "v2 worker certificate")
-    try queue.write { db in
+    try await queue.write { db in
       try db.execute(sql: "INSERT INTO tenant (id, name, createdAt, maxQueuedJobs, maxRunningJobs, maxDatasetBytes, defaultLanguage) VALUES ('ten_1', 'T', 0, 0, 0, 0, 'en')")
       for (i, state) in ["queued", "queued", "running", "succeeded"].enumerated() {
         try db.execute(
@@ -327,9 +331,9 @@ struct StoreTests {
   }
 
   @Test("the scheduler finds the next tenant through an index, however many tenants wait")
-  func schedulerUsesIndex() throws {
+  func schedulerUsesIndex() async throws {
     let store = try makeStore()
-    let plan = try store.writer.read { db in
+    let plan = try await store.writer.read { db in
       try String.fetchAll(db, sql: "EXPLAIN QUERY PLAN SELECT * FROM tenant WHERE queuedJobs > 0 ORDER BY runningJobs, lastLeasedAt, id", arguments: [], adapter: ColumnMapping(["detail": "detail"]))
     }
     #expect(plan.contains { $0.contains("tenant_next_to_serve") }, "\(plan)")
@@ -337,11 +341,11 @@ struct StoreTests {
   }
 
   @Test("a dataset in use cannot be deleted; an unfinished upload is invisible and removed")
-  func datasets() throws {
+  func datasets() async throws {
     let store = try makeStore()
     let (t, _) = try store.createTenant(name: "T")
     let d = try uploadDataset(store, tenant: t.id)
-    _ = try store.submitJob(tenantId: t.id, datasetId: d, kind: "profile", options: Data(), idempotencyKey: nil)
+    _ = try await store.submitJob(tenantId: t.id, datasetId: d, kind: "profile", options: Data(), idempotencyKey: nil)
     #expect(throws: StoreError.self) { try store.deleteDataset(tenantId: t.id, id: d) }
     let pending = try store.beginUpload(tenantId: t.id, name: "x", kind: "transactions")
     #expect(try store.datasets(tenantId: t.id).map(\.id) == [d])
