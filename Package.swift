@@ -98,12 +98,18 @@ let package = Package(
     ),
     .executableTarget(
       name: "fidelis-server",
-      dependencies: ["Server", "Networking", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+      dependencies: [
+        "Server", "Networking", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        .product(name: "Logging", package: "swift-log"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+      ],
       path: "Sources/Executables/fidelis-server"
     ),
     .executableTarget(
       name: "fidelis-worker",
-      dependencies: ["Worker", "Networking", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+      dependencies: [
+        "Worker", "Networking", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        .product(name: "Logging", package: "swift-log"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+      ],
       path: "Sources/Executables/fidelis-worker"
     ),
     .executableTarget(
@@ -131,7 +137,7 @@ let package = Package(
     .testTarget(name: "AnalyticsTests", dependencies: ["Analytics"]),
     // Fixtures, golden files and the seed reports are read from the source tree by path.
     .testTarget(name: "ReportsTests", dependencies: ["Reports", "Analytics"], exclude: ["Fixtures", "Golden", "Seeds"]),
-    .testTarget(name: "StoreTests", dependencies: ["Store"]),
+    .testTarget(name: "StoreTests", dependencies: ["Store", .product(name: "GRDB", package: "GRDB.swift")]),
     .testTarget(name: "WorkerTests", dependencies: ["Worker"]),
     .testTarget(name: "ClientTests", dependencies: ["Client"]),
     .testTarget(
@@ -143,7 +149,12 @@ let package = Package(
     .testTarget(name: "ServerTests", dependencies: ["Server", "Analytics", .product(name: "GRPCCore", package: "grpc-swift-2")]),
     .testTarget(
       name: "EndToEndTests",
-      dependencies: ["Server", "Worker", "Client", "Store", "FidelisProto"]
+      dependencies: [
+        "Server", "Worker", "FidelisProto",
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+        .product(name: "Logging", package: "swift-log"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+      ]
     ),
   ]
 )

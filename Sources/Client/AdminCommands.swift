@@ -1,0 +1,73 @@
+import ArgumentParser
+import FidelisProto
+import Foundation
+
+struct Admin: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(abstract: "Tenants and keys (needs the admin token).", subcommands: [Tenant.self, Key.self])
+
+  struct Tenant: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Create and list tenants.", subcommands: [Create.self, List.self])
+
+    struct Create: AsyncParsableCommand {
+      static let configuration = CommandConfiguration(abstract: "Create a tenant; prints its API key (shown once).")
+      @OptionGroup var connection: Connection
+      @Argument var name: String
+      @Option(help: "Default report language: en or fr.") var language = "en"
+      @Option(help: "Maximum queued jobs (0: server default).") var maxQueued: Int32 = 0
+      @Option(help: "Maximum running jobs (0: server default).") var maxRunning: Int32 = 0
+      @Option(help: "Maximum dataset size in bytes (0: server default).") var maxDatasetBytes: Int64 = 0
+      @Option(help: "Storage quota (datasets and reports) in bytes (0: server default).") var maxStorageBytes: Int64 = 0
+
+      func run() async throws {
+        let response = try await connection.withClient(admin: true) { client, metadata in
+          try await Fidelis_V1_AdminService.Client(wrapping: client).createTenant(
+            .with {
+              $0.name = name
+              $0.defaultLanguage = language
+              $0.limits = .with {
+                $0.maxQueuedJobs = maxQueued
+                $0.maxRunningJobs = maxRunning
+                $0.maxDatasetBytes = maxDatasetBytes
+                $0.maxStorageBytes = maxStorageBytes
+              }
+            }, metadata: metadata)
+        }
+        if connection.json { try printJSON(response) } else {
+          stderr("tenant \(response.tenant.id) created; keep this API key, it is shown once:")
+          print(response.apiKey)
+        }
+      }
+    }
+
+    struct List: AsyncParsableCommand {
+      static let configuration = CommandConfiguration(abstract: "List tenants.")
+      @OptionGroup var connection: Connection
+
+      func run() async throws {
+        let response = try await connection.withClient(admin: true) { client, metadata in
+          try await Fidelis_V1_AdminService.Client(wrapping: client).listTenants(.init(), metadata: metadata)
+        }
+        if connection.json { try printJSON(response) } else {
+          for t in response.tenants { print("\(t.id)\t\(t.name)\t\(t.defaultLanguage)") }
+        }
+      }
+    }
+  }
+
+  struct Key: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "API keys.", subcommands: [Rotate.self])
+
+    struct Rotate: AsyncParsableCommand {
+      static let configuration = CommandConfiguration(abstract: "Replace a tenant's keys with a new one; prints it.")
+      @OptionGroup var connection: Connection
+      @Argument var tenant: String
+
+      func run() async throws {
+        let response = try await connection.withClient(admin: true) { client, metadata in
+          try await Fidelis_V1_AdminService.Client(wrapping: client).rotateKey(.with { $0.tenantID = tenant }, metadata: metadata)
+        }
+        print(response.apiKey)
+      }
+    }
+  }
+}

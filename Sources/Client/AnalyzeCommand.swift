@@ -1,0 +1,35 @@
+import ArgumentParser
+import Foundation
+import Jobs
+import LocalFiles
+import Reports
+
+struct Analyze: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(abstract: "Analyse a CSV locally, without a server, and write the report.")
+  @Argument var file: String
+  @Option(help: "Per-customer CSV: customer_id, service_contacts, satisfaction, signup_date.") var customers: String?
+  @Option(help: "md, html, json or csv.") var format = "md"
+  @Option(name: .shortAndLong, help: "Output file (default: stdout).") var output: String?
+  @OptionGroup var flags: AnalysisFlags
+
+  func run() async throws {
+    guard let format = ArtifactFormat(rawValue: format) else {
+      throw ValidationError("--format must be \(ArtifactFormat.allCases.map(\.rawValue).joined(separator: ", "))")
+    }
+    let spec: JobSpec
+    do {
+      spec = try JobSpec(kind: JobKind.analysis.rawValue, options: try flags.options(), defaultLanguage: ReportLanguage.en.rawValue)
+    } catch let error as InvalidJobOption {
+      throw CLIError(message: error.message)
+    }
+    do { try LocalFile.requireReadable([file] + (customers.map { [$0] } ?? [])) } catch { throw CLIError(message: error.description) }
+    let artifacts: [Artifact]
+    do {
+      artifacts = try await JobRunner.run(spec, inputs: JobInputs(transactions: FileSource(path: file), customers: customers.map(FileSource.init)), progress: { _, _ in })
+    } catch let error as PermanentJobError {
+      throw CLIError(message: error.description)
+    }
+    guard let artifact = artifacts.first(where: { $0.format == format }) else { throw CLIError(message: "no \(format.rawValue) output") }
+    try writeOutput(artifact.data, to: output)
+  }
+}
