@@ -36,6 +36,13 @@ struct AnalysisFlags: ParsableArguments {
 }
 
 
+extension Connection {
+  /// Prints a job: its JSON with --json, else `describe`'s lines.
+  func show(_ job: Fidelis_V1_Job) throws {
+    if json { try printJSON(job) } else { print(describe(job)) }
+  }
+}
+
 func describe(_ job: Fidelis_V1_Job) -> String {
   var lines = ["\(job.id)  \(job.state.name)  kind=\(job.kind)  attempt \(job.attempt)/\(job.maxAttempts)  \(job.stage) \(String(format: "%.0f", job.progressPercent))%"]
   if !job.error.isEmpty { lines.append("  error: \(job.error)") }
@@ -118,7 +125,7 @@ struct JobCommand: AsyncParsableCommand {
       let job = try await connection.withClient { client, metadata in
         try await Fidelis_V1_JobService.Client(wrapping: client).getJob(.with { $0.jobID = id }, metadata: metadata)
       }
-      if connection.json { try printJSON(job) } else { print(describe(job)) }
+      try connection.show(job)
     }
   }
 
@@ -129,7 +136,7 @@ struct JobCommand: AsyncParsableCommand {
 
     func run() async throws {
       let job = try await waitForJob(id, connection: connection)
-      if connection.json { try printJSON(job) } else { print(describe(job)) }
+      try connection.show(job)
       if job.state != .succeeded { throw CLIError(message: "job \(id) \(job.state.name): \(job.error)") }
     }
   }
@@ -166,7 +173,7 @@ struct JobCommand: AsyncParsableCommand {
       let job = try await connection.withClient { client, metadata in
         try await Fidelis_V1_JobService.Client(wrapping: client).cancelJob(.with { $0.jobID = id }, metadata: metadata)
       }
-      if connection.json { try printJSON(job) } else { print(describe(job)) }
+      try connection.show(job)
     }
   }
 }
