@@ -156,7 +156,7 @@ public enum Analyzer {
     try stage("lifetime value", 0.70)
     let summary = RepeatSummary(table)
     let bgnbd = LifetimeModels.fitBGNBD(summary)
-    let gammaGamma = LifetimeModels.fitGammaGamma(frequency: summary.frequency, monetaryValue: summary.monetaryValue)
+    let gammaGamma = LifetimeModels.fitGammaGamma(frequency: summary.spendFrequency, monetaryValue: summary.monetaryValue)
     let horizon = Double(30 * options.clvMonths)
     var pAlive = [Double](repeating: 0, count: n)
     var expected = [Double](repeating: 0, count: n)
@@ -167,10 +167,12 @@ public enum Analyzer {
       let (x, tx, age, m) = (summary.frequency[i], summary.recency[i], summary.age[i], summary.monetaryValue[i])
       pAlive[i] = LifetimeModels.probabilityAlive(bgnbd, x: x, tx: tx, age: age)
       expected[i] = LifetimeModels.expectedPurchases(bgnbd, t: horizon, x: x, tx: tx, age: age)
-      clv[i] = LifetimeModels.lifetimeValue(bgnbd, gammaGamma, x: x, tx: tx, age: age, monetary: m, months: options.clvMonths, monthlyDiscountRate: options.monthlyDiscountRate)
+      // A customer whose returns cancel what they spent has no purchase value to expect.
+      let value = table.monetary[i] > 0 ? LifetimeModels.expectedAverageValue(gammaGamma, x: summary.spendFrequency[i], m: m) : 0
+      clv[i] = LifetimeModels.lifetimeValue(bgnbd, value: value, x: x, tx: tx, age: age, months: options.clvMonths, monthlyDiscountRate: options.monthlyDiscountRate)
       let purchases = LifetimeModels.expectedPurchases(bgnbd, t: 180, x: x, tx: tx, age: age)
       sixMonthPurchases += purchases
-      sixMonthRevenue += purchases * LifetimeModels.expectedAverageValue(gammaGamma, x: x, m: m)
+      sixMonthRevenue += purchases * value
     }
     let customers = CustomerResults(
       table: table, scores: scores, segment: segment, group: group, cluster: clustering.labels, clusterNames: clustering.profiles.map(\.name),

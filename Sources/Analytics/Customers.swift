@@ -18,6 +18,10 @@ public struct CustomerTable: Sendable {
   public var purchaseDays: [Int32]
   /// Spend on the first purchase day (excluded from the repeat-purchase mean).
   public var firstDaySpend: [Double]
+  /// Purchase days after the first with a positive spend, and their spend: the inputs of the
+  /// spend model, which leaves out 0.00 purchases and days netted to nothing by returns.
+  public var paidRepeatDays: [Int32]
+  public var paidRepeatSpend: [Double]
   /// Reference date (day number): recency and tenure are counted up to it.
   public var asOfDay: Int
   /// Last day with an order in the data (the end of the CLV observation period).
@@ -69,14 +73,30 @@ public struct CustomerTable: Sendable {
     }
     var days = [Int32](repeating: 0, count: n)
     var firstSpend = [Double](repeating: 0, count: n)
+    var paidDays = [Int32](repeating: 0, count: n)
+    var paidSpend = [Double](repeating: 0, count: n)
     var previous: (Int32, Int32) = (-1, .min)
+    var daySpend = 0.0
+    func closeDay() {
+      let (c, day) = previous
+      if c >= 0, day != first[Int(c)], daySpend > 0 {
+        paidDays[Int(c)] += 1
+        paidSpend[Int(c)] += daySpend
+      }
+      daySpend = 0
+    }
     for o in order {
       let c = data.orderCustomer[o]
       let day = data.orderDay[o]
-      if (c, day) != previous { days[Int(c)] += 1 }
+      if (c, day) != previous {
+        closeDay()
+        days[Int(c)] += 1
+      }
       if day == first[Int(c)] { firstSpend[Int(c)] += data.orderAmount[o] }
+      daySpend += data.orderAmount[o]
       previous = (c, day)
     }
+    closeDay()
     let keep = (0..<n).filter { frequency[$0] > 0 }
     let lastData = Int(maxDay == .min ? 0 : maxDay)
     let asOf = asOfDay ?? (lastData + 1)
@@ -87,6 +107,8 @@ public struct CustomerTable: Sendable {
     self.lastDay = keep.map { last[$0] }
     self.purchaseDays = keep.map { days[$0] }
     self.firstDaySpend = keep.map { firstSpend[$0] }
+    self.paidRepeatDays = keep.map { paidDays[$0] }
+    self.paidRepeatSpend = keep.map { paidSpend[$0] }
     self.recency = keep.map { Int32(asOf) - last[$0] }
     self.asOfDay = asOf
     self.sourceIndex = keep.map { Int32($0) }

@@ -114,11 +114,12 @@ enum Indicators {
     let total = c.predictedCLV.reduce(0, +)
     // Valuable customers: the top 20 % by revenue. Most likely to be lost while still worth
     // a call: probability alive from 10 % to 70 % (below, they are gone already; above, not
-    // at risk), lowest first; when none is in that band, the lowest of all.
+    // at risk), lowest first. When none is in that band, the list is empty: it never holds
+    // a customer outside the rule it prints.
     let byRevenue = (0..<n).sorted { c.table.monetary[$0] != c.table.monetary[$1] ? c.table.monetary[$0] > c.table.monetary[$1] : $0 < $1 }
     let top = byRevenue.prefix(max(1, n / 5))
     let reachable = top.filter { (AnalysisResult.CLVSummary.reachableRisk).contains(c.probabilityAlive[$0]) }
-    let atRisk = (reachable.isEmpty ? Array(top) : reachable).sorted {
+    let atRisk = reachable.sorted {
       c.probabilityAlive[$0] != c.probabilityAlive[$1] ? c.probabilityAlive[$0] < c.probabilityAlive[$1] : c.table.monetary[$0] > c.table.monetary[$1]
     }.prefix(10)
     return .init(

@@ -9,13 +9,18 @@ public struct RepeatSummary: Sendable {
   public var frequency: [Double]
   public var recency: [Double]
   public var age: [Double]
+  /// Mean spend of the repeat purchase days with a positive spend (0 without any).
   public var monetaryValue: [Double]
+  /// How many repeat purchase days had a positive spend: the spend model's frequency. It
+  /// equals `frequency` unless 0.00 purchases or returns left days without revenue.
+  public var spendFrequency: [Double]
 
-  public init(frequency: [Double], recency: [Double], age: [Double], monetaryValue: [Double]) {
+  public init(frequency: [Double], recency: [Double], age: [Double], monetaryValue: [Double], spendFrequency: [Double]? = nil) {
     self.frequency = frequency
     self.recency = recency
     self.age = age
     self.monetaryValue = monetaryValue
+    self.spendFrequency = spendFrequency ?? frequency
   }
 
   /// The summary of a customer table.
@@ -24,9 +29,9 @@ public struct RepeatSummary: Sendable {
     frequency = (0..<n).map { Double(table.purchaseDays[$0] - 1) }
     recency = (0..<n).map { Double(table.lastDay[$0] - table.firstDay[$0]) }
     age = (0..<n).map { Double(table.lastDataDay - Int(table.firstDay[$0])) }
+    spendFrequency = table.paidRepeatDays.map(Double.init)
     monetaryValue = (0..<n).map { i in
-      let x = Double(table.purchaseDays[i] - 1)
-      return x > 0 ? (table.monetary[i] - table.firstDaySpend[i]) / x : 0
+      table.paidRepeatDays[i] > 0 ? table.paidRepeatSpend[i] / Double(table.paidRepeatDays[i]) : 0
     }
   }
 }
@@ -236,10 +241,10 @@ public enum LifetimeModels {
   /// Discounted lifetime value over `months` months of 30 days, as lifetimes'
   /// `customer_lifetime_value`: Σ_i (E[purchases by 30i] − E[purchases by 30(i−1)]) ×
   /// expected value / (1 + rate)^i.
+  /// `value` is the expected value of one purchase (`expectedAverageValue`).
   public static func lifetimeValue(
-    _ m: BGNBDParameters, _ g: GammaGammaParameters, x: Double, tx: Double, age: Double, monetary: Double, months: Int, monthlyDiscountRate: Double
+    _ m: BGNBDParameters, value: Double, x: Double, tx: Double, age: Double, months: Int, monthlyDiscountRate: Double
   ) -> Double {
-    let value = expectedAverageValue(g, x: x, m: monetary)
     var total = 0.0
     var previous = 0.0
     for i in 1...max(1, months) {

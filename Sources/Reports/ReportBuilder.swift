@@ -450,10 +450,12 @@ public struct ReportBuilder {
         kind: .histogram(bins: bins, series: [(phrase(.labelCustomers), c.distribution.map(\.count))]),
         xLabel: phrase(.labelPredictedValue) + " (\(f.currencySymbol))", yLabel: phrase(.labelCustomers))),
     ]
-    if !c.valuableAtRisk.isEmpty {
-      blocks.append(.heading(level: 2, text: phrase(.valueValuableCustomersMost)))
-      let band = AnalysisResult.CLVSummary.reachableRisk
-      blocks.append(.paragraph(phrase(.valueAmongThe20, f.percent(band.lowerBound, digits: 0), f.percent(band.upperBound, digits: 0))))
+    blocks.append(.heading(level: 2, text: phrase(.valueValuableCustomersMost)))
+    let band = AnalysisResult.CLVSummary.reachableRisk
+    blocks.append(.paragraph(phrase(.valueAmongThe20, f.percent(band.lowerBound, digits: 0), f.percent(band.upperBound, digits: 0))))
+    if c.valuableAtRisk.isEmpty {
+      blocks.append(.paragraph(phrase(.valueNoneInBand)))
+    } else {
       blocks.append(.table(.init(
         header: [phrase(.labelCustomer), phrase(.labelRevenueSoFar), phrase(.labelRecencyDays), phrase(.labelProbabilityActive), phrase(.labelPredictedValue)],
         rows: c.valuableAtRisk.map { [MarkdownText.literal($0.customerId), f.money($0.revenue), f.count($0.recency), f.percent($0.probabilityAlive), f.money($0.predictedClv)] }, numeric: [1, 2, 3, 4])))
@@ -521,6 +523,9 @@ public struct ReportBuilder {
       phrase(.methodClustersKMeans, r.clusters.k, choiceText(r.clusters.chosenBy), f.number(r.clusters.silhouette, digits: 3), r.clusters.seed),
       phrase(.methodLifetimeValueBg, f.number(r.clv.bgnbd.r, digits: 4), f.number(r.clv.bgnbd.alpha, digits: 4), f.number(r.clv.bgnbd.a, digits: 4), f.number(r.clv.bgnbd.b, digits: 4), fitText(r.clv.bgnbd.fit), f.number(r.clv.gammaGamma.p, digits: 4), f.number(r.clv.gammaGamma.q, digits: 4), f.number(r.clv.gammaGamma.v, digits: 4), fitText(r.clv.gammaGamma.fit)),
     ]
+    if q.returns.lines > 0 {
+      items.append(phrase(.methodReturns, f.count(q.returns.lines), f.count(q.returns.matchedLines), f.count(q.returns.ordersCancelled), f.money(q.returns.value)))
+    }
     if q.customerRowsRead > 0 {
       items.append(phrase(.methodCustomerFileRows, f.count(q.customerRowsRead), f.count(q.customerRowsMatched)))
     }

@@ -85,8 +85,52 @@ struct IngestTests {
   @Test("bad rows are counted by reason")
   func badRows() throws {
     let data = try ingest("customer_id,order_id,order_date,amount\nA,1,2024-01-01,abc\n,2,2024-01-01,3\nA,3,2024-02-30,3\nA,4,2024-01-01,0\nA,5,2024-01-02,4\n")
-    #expect(data.quality.rejected == ["bad amount": 1, "missing customer": 1, "bad date": 1, "zero amount": 1])
-    #expect(data.orderCount == 1)
+    #expect(data.quality.rejected == ["bad amount": 1, "missing customer": 1, "bad date": 1])
+    // The 0.00 line is a purchase without revenue: an order.
+    #expect(data.orderCount == 2 && data.orderAmount == [0, 4])
+  }
+
+  @Test("a return takes back the purchase line of the same product and quantity; an order returned whole is no order")
+  func fullOrderReturned() throws {
+    let data = try ingest("""
+      InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country
+      581483,23843,PAPER CRAFT,80995,12/9/2011 9:15,2.08,16446,United Kingdom
+      C581484,23843,PAPER CRAFT,-80995,12/9/2011 9:27,2.08,16446,United Kingdom
+      536365,85123A,HEART,6,12/1/2010 8:26,2.55,17850,United Kingdom
+      536365,71053,LANTERN,6,12/1/2010 8:26,3.39,17850,United Kingdom
+      C536366,71053,LANTERN,-6,12/2/2010 8:26,3.39,17850,United Kingdom
+      C536367,85123A,HEART,-1,12/3/2010 8:26,2.55,17850,United Kingdom
+      C536368,85123A,HEART,-1,12/3/2010 8:26,2.55,99999,United Kingdom
+
+      """)
+    // 16446's only order is gone; 17850 keeps one order, its lantern line taken back and one
+    // heart (a quantity no line had) taken off its spend; 99999 never bought: rejected.
+    #expect(data.orderCount == 1 && data.customerIDs[Int(data.orderCustomer[0])] == "17850")
+    #expect(abs(data.orderAmount[0] - (6 * 2.55 - 2.55)) < 1e-9)
+    let returns = data.quality.returns
+    #expect(returns.lines == 3 && returns.matchedLines == 2 && returns.ordersCancelled == 1)
+    #expect(abs(returns.value - (80995 * 2.08 + 6 * 3.39 + 2.55)) < 1e-6)
+    #expect(data.quality.rejected == ["return": 1])
+    #expect(data.quality.rowsUsed + data.quality.rowsRejected == data.quality.rowsRead)
+  }
+
+  @Test("without line identity, identical lines and 0.00 lines are purchases; with an order id, a repeated line is a duplicate")
+  func everyPurchaseKept() throws {
+    let panel = try ingest("customer,date,quantity,amount\nA,19970101,1,10.50\nA,19970101,1,10.50\nB,19970102,1,0.00\nB,19970110,2,5\n")
+    #expect(panel.quality.rejected.isEmpty && panel.quality.rowsUsed == 4)
+    #expect(panel.orderCount == 3 && panel.orderAmount == [21, 0, 5])
+    let orders = try ingest("customer,order,date,amount\nA,1,2024-01-01,10.50\nA,1,2024-01-01,10.50\n")
+    #expect(orders.quality.rejected == ["duplicate line": 1] && orders.orderAmount == [10.5])
+  }
+
+  @Test("a customer whose returns cancel the spend stays a customer, with no predicted value")
+  func netSpendZero() throws {
+    let data = try ingest("customer,order,date,amount\nA,1,2024-01-01,10\nA,2,2024-02-01,10\nA,3,2024-02-05,-20\nB,4,2024-01-03,5\nB,5,2024-03-01,7\nC,6,2024-01-09,3\n")
+    let (result, customers) = try Analyzer.run(data)
+    let a = try #require(customers.table.ids.firstIndex(of: "A"))
+    #expect(customers.table.monetary[a] == 0 && customers.table.frequency[a] == 2)
+    #expect(customers.predictedCLV[a] == 0)
+    #expect(result.revenue == 15 && result.dataQuality.returns.lines == 1)
   }
 
   @Test("explicit column mapping and date order")

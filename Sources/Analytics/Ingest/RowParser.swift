@@ -17,6 +17,7 @@ struct RowLayout: Sendable {
   var price: Int?
   var category: Int?
   var promo: Int?
+  var product: Int?
   /// The retail export marks returns with invoices that start with `C`.
   var isRetailExport: Bool
 }
@@ -48,6 +49,11 @@ struct ParsedRow: Sendable {
   var customer = KeyRef()
   var order = KeyRef()
   var category = KeyRef()
+  var product = KeyRef()
+  /// A return line: `amount` is negative, `quantity` the units returned.
+  var isReturn = false
+  /// Units of the line (positive), 0 without a quantity column.
+  var quantity = 0.0
   var date = RawDate(year: 0, first: 0, second: 0, isYearFirst: true)
   var amount = 0.0
   var promo = false
@@ -111,10 +117,14 @@ extension RowLayout {
     if let amount {
       guard let value = record.withField(amount, decimal) else { return reject(.badAmount) }
       row.amount = value
-      if let quantity, let q = record.withField(quantity, decimal), q < 0 { returned = true }
+      if let quantity, let q = record.withField(quantity, decimal) {
+        row.quantity = abs(q)
+        if q < 0 { returned = true }
+      }
     } else if let quantity, let price {
       guard let q = record.withField(quantity, decimal), let p = record.withField(price, decimal) else { return reject(.badAmount) }
       row.amount = q * p
+      row.quantity = abs(q)
       if q < 0 { returned = true }
     }
     // Infinite or absurd amounts (1e309, forty digits) would poison every sum after them.
@@ -123,12 +133,15 @@ extension RowLayout {
     if isRetailExport, let order, record.withField(order, { $0.first == UInt8(ascii: "C") || $0.first == UInt8(ascii: "c") }) {
       returned = true
     }
-    if returned { return reject(.returned) }
-    if row.amount == 0 { return reject(.zeroAmount) }
+    if returned {
+      row.isReturn = true
+      row.amount = -abs(row.amount)
+    }
     row.customer = record.withField(customer) { part.store(trimmed($0)) }
     if let order { row.order = record.withField(order) { part.store(trimmed($0)) } }
     if let promo { row.promo = record.withField(promo, parseFlag) }
     if let category { row.category = record.withField(category) { part.store($0) } }
+    if let product { row.product = record.withField(product) { part.store(trimmed($0)) } }
   }
 }
 

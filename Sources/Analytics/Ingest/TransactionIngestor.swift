@@ -3,6 +3,9 @@ import Foundation
 /// What a column of the transactions file means.
 public enum ColumnRole: String, CaseIterable, Sendable, Codable {
   case customer, order, date, amount, quantity, price, category, promo
+  /// The product of a line (a SKU, a stock code): a return is matched to the purchase line
+  /// of the same product and quantity.
+  case product
 
   /// Header names recognised for the role, compared after lower-casing and dropping
   /// accents, spaces and punctuation.
@@ -16,6 +19,7 @@ public enum ColumnRole: String, CaseIterable, Sendable, Codable {
     case .price: ["unitprice", "price", "prix", "prixunitaire"]
     case .category: ["category", "categorie", "productcategory", "famille"]
     case .promo: ["promo", "promotion", "ispromo", "onpromo", "promotional"]
+    case .product: ["stockcode", "sku", "productid", "productcode", "itemid", "itemcode", "article", "codearticle", "reference"]
     }
   }
 }
@@ -47,7 +51,10 @@ public enum RejectReason: String, CaseIterable, Sendable, Codable {
   case dateOutOfRange = "date out of range"
   /// Not a finite number, or beyond `largestLineAmount`.
   case amountOutOfRange = "amount out of range"
+  /// No longer given: a 0.00 line is a purchase without revenue. Kept to read old reports.
   case zeroAmount = "zero amount"
+  /// A return (negative quantity or amount, a C-invoice) of a customer with no earlier
+  /// purchase in the file to net it against.
   case returned = "return"
   case duplicateLine = "duplicate line"
   case orderOfAnotherCustomer = "order id of another customer"
@@ -98,8 +105,35 @@ public struct DataQuality: Sendable, Codable, Equatable {
 
   public init() {}
 
+  /// Returns netted against the purchases.
+  public var returns = ReturnSummary()
+
   /// Total rejected rows.
   public var rowsRejected: Int { rejected.values.reduce(0, +) }
+}
+
+/// The return lines of a file and how they were netted (docs/metrics.md, "Returns").
+public struct ReturnSummary: Sendable, Codable, Equatable {
+  /// Return lines netted against the customer's purchases.
+  public var lines = 0
+  /// Of those, the lines matched to an earlier purchase line of the same product and
+  /// quantity, which left its order.
+  public var matchedLines = 0
+  /// Orders that every line of was returned: they are no orders.
+  public var ordersCancelled = 0
+  /// Value taken off the revenue: the matched purchase lines' amounts and the other
+  /// returns' amounts.
+  public var value = 0.0
+
+  public init() {}
+}
+
+/// A purchase line a later return of the same customer, product and quantity may take back.
+struct ReturnableLine {
+  var order: Int32
+  var amount: Double
+  /// −1 without a category column.
+  var category: Int32
 }
 
 /// Reads a transactions CSV in chunks and builds `TransactionData`. Memory grows with
@@ -127,6 +161,11 @@ public struct TransactionIngestor {
   private var dailyOrders: [Int64: Int32] = [:]
   private var orderRaw: [RawDate] = []
   private var orderLines: [Int32] = []
+  /// Each customer's latest order in file order (−1: none yet): an unmatched return is
+  /// taken off it.
+  private var latestOrder: [Int32] = []
+  /// Purchase lines a return may still match, by (customer, product, quantity), latest last.
+  private var returnable: [UInt64: [ReturnableLine]] = [:]
   private var seenLines = HashSet64(capacity: 1 << 10)
   private var categoryBytes = ByteInterner(capacity: 64)
   /// Category of each distinct category spelling (two spellings may decode to one name).
@@ -289,8 +328,9 @@ public struct TransactionIngestor {
           reject(.shortLine)
           continue
         }
-        // An exact copy of an earlier line is a duplicate export, not a second purchase.
-        if !seenLines.insert(row.lineHash) {
+        // With line identity (an order id), an exact copy of an earlier line is a duplicate
+        // export. Without it, two identical lines are two purchases on one day.
+        if layout?.order != nil && !seenLines.insert(row.lineHash) {
           reject(.duplicateLine)
           continue
         }
@@ -301,6 +341,11 @@ public struct TransactionIngestor {
           continue
         }
         let customer = customers.intern(bytes(row.customer), hash: row.customer.hash).index
+        if customer >= latestOrder.count { latestOrder.append(contentsOf: repeatElement(-1, count: customer + 1 - latestOrder.count)) }
+        if row.isReturn {
+          netReturn(row, customer: customer, category: layout?.category != nil ? categoryNumber(bytes(row.category), hash: row.category.hash) : nil)
+          continue
+        }
         let order: Int
         if layout?.order != nil {
           let (index, isNew) = orderIDs.intern(bytes(row.order), hash: row.order.hash)
@@ -325,17 +370,56 @@ public struct TransactionIngestor {
         noteDateOrder(row.date, line: Int(row.line))
         data.orderAmount[order] += row.amount
         orderLines[order] += 1
+        latestOrder[customer] = Int32(order)
+        var category: Int32 = -1
         if row.promo { data.orderPromo[order] = true }
         if layout?.category != nil {
-          let category = categoryNumber(bytes(row.category), hash: row.category.hash)
-          if spendByCategory[category].count <= customer {
-            spendByCategory[category].append(contentsOf: repeatElement(0, count: max(customer + 1, customers.count) - spendByCategory[category].count))
-          }
-          spendByCategory[category][customer] += row.amount
+          let number = categoryNumber(bytes(row.category), hash: row.category.hash)
+          addSpend(row.amount, category: number, customer: customer)
+          category = Int32(number)
+        }
+        if layout?.product != nil && row.quantity > 0 {
+          returnable[returnKey(customer: customer, product: row.product.hash, quantity: row.quantity), default: []]
+            .append(ReturnableLine(order: Int32(order), amount: row.amount, category: category))
         }
         data.quality.rowsUsed += 1
       }
     }
+  }
+
+  /// Nets a return line: against the customer's latest earlier purchase line of the same
+  /// product and quantity (that line leaves its order), else against the customer's latest
+  /// order. A return with no earlier purchase of the customer is rejected.
+  private mutating func netReturn(_ row: ParsedRow, customer: Int, category: Int?) {
+    let key = returnKey(customer: customer, product: row.product.hash, quantity: row.quantity)
+    if layout?.product != nil, row.quantity > 0, let line = returnable[key]?.popLast() {
+      let order = Int(line.order)
+      data.orderAmount[order] -= line.amount
+      orderLines[order] -= 1
+      if line.category >= 0 { addSpend(-line.amount, category: Int(line.category), customer: customer) }
+      data.quality.returns.matchedLines += 1
+      data.quality.returns.value += line.amount
+    } else if latestOrder[customer] >= 0 {
+      data.orderAmount[Int(latestOrder[customer])] += row.amount
+      if let category { addSpend(row.amount, category: category, customer: customer) }
+      data.quality.returns.value -= row.amount
+    } else {
+      reject(.returned)
+      return
+    }
+    data.quality.returns.lines += 1
+    data.quality.rowsUsed += 1
+  }
+
+  private func returnKey(customer: Int, product: UInt64, quantity: Double) -> UInt64 {
+    (product &* 0x9E37_79B9_7F4A_7C15) ^ (UInt64(customer) &* 0xC2B2_AE3D_27D4_EB4F) ^ quantity.bitPattern
+  }
+
+  private mutating func addSpend(_ amount: Double, category: Int, customer: Int) {
+    if spendByCategory[category].count <= customer {
+      spendByCategory[category].append(contentsOf: repeatElement(0, count: max(customer + 1, customers.count) - spendByCategory[category].count))
+    }
+    spendByCategory[category][customer] += amount
   }
 
   private mutating func categoryNumber(_ bytes: UnsafeBufferPointer<UInt8>, hash: UInt64) -> Int {
@@ -427,7 +511,7 @@ public struct TransactionIngestor {
     self.layout = RowLayout(
       separator: separator, encoding: encoding, fieldCount: names.count, customer: mapping[.customer]!, date: mapping[.date]!,
       order: mapping[.order], amount: mapping[.amount], quantity: mapping[.quantity], price: mapping[.price],
-      category: mapping[.category], promo: mapping[.promo], isRetailExport: isRetailExport)
+      category: mapping[.category], promo: mapping[.promo], product: mapping[.product], isRetailExport: isRetailExport)
   }
 
   private mutating func resolve() throws -> TransactionData {
@@ -458,7 +542,13 @@ public struct TransactionIngestor {
     let latest = options.latestDay ?? DateWindow.latestReferenceDay
     for (i, raw) in orderRaw.enumerated() {
       let day = raw.day(order: order)
-      if let day, Int(day) >= earliest, Int(day) <= latest {
+      if orderLines[i] == 0 {
+        // Every line of it was returned: no order.
+        data.orderDay.append(0)
+        keep[i] = false
+        dropped = true
+        data.quality.returns.ordersCancelled += 1
+      } else if let day, Int(day) >= earliest, Int(day) <= latest {
         data.orderDay.append(day)
       } else {
         data.orderDay.append(0)
@@ -478,8 +568,8 @@ public struct TransactionIngestor {
     }
     let encoding = self.encoding ?? .utf8
     for (category, spend) in spendByCategory.enumerated() {
-      // Accepted amounts are positive, so a customer bought in a category when its sum is.
-      for (customer, amount) in spend.enumerated() where amount != 0 {
+      // A customer bought in a category when its net spend there is positive.
+      for (customer, amount) in spend.enumerated() where amount > 0 {
         data.categorySpend[Int64(customer) << 20 | Int64(category)] = amount
       }
     }

@@ -247,5 +247,7 @@ extension LanguagePack {
       .profileDateOrder: "Date order",
       .profileRejectedRows: "Rejected rows",
       .labelReason: "Reason",
+      .valueNoneInBand: "No customer qualifies: none of them is in that band today.",
+      .methodReturns: "**Returns**: {0} return lines netted against the purchases ({1} matched to the purchase line of the same product and quantity, which left its order; {2} orders returned whole are no orders), {3} taken off the revenue",
     ])
 }

@@ -247,5 +247,7 @@ extension LanguagePack {
       .profileDateOrder: "Ordre des dates",
       .profileRejectedRows: "Lignes rejetées",
       .labelReason: "Motif",
+      .valueNoneInBand: "Aucun client ne remplit ces conditions : aucun n'est dans cette fourchette aujourd'hui.",
+      .methodReturns: "**Retours** : {0} lignes de retour déduites des achats ({1} rapprochées de la ligne d'achat du même produit et de la même quantité, retirée de sa commande ; {2} commandes retournées en entier ne comptent plus), {3} retirés du chiffre d'affaires",
     ])
 }

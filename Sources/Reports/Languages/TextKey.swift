@@ -179,6 +179,7 @@ public enum TextKey: String, CaseIterable, Sendable {
   case valueOverTheNext
   case valueDistributionOfPredicted
   case valueValuableCustomersMost
+  case valueNoneInBand
   case valueAmongThe20
   case labelCustomer
   case labelRevenueSoFar
@@ -208,6 +209,7 @@ public enum TextKey: String, CaseIterable, Sendable {
   case methodClustersKMeans
   case methodLifetimeValueBg
   case methodCustomerFileRows
+  case methodReturns
   case labelMethodologyAndData
   case labelRejectedRowsReason
   case labelRows
