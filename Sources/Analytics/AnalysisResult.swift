@@ -31,6 +31,8 @@ public struct AnalysisResult: Sendable, Codable, Equatable {
     public var first: String
     public var last: String
     public var months: Int
+    /// The last calendar month the data covers whole (YYYY-MM); nil when there is none.
+    public var lastCompleteMonth: String?
   }
 
   /// Whole-base indicators (definitions in docs/metrics.md).
@@ -52,7 +54,8 @@ public struct AnalysisResult: Sendable, Codable, Equatable {
     public var engagedShare: Double
     /// Customers without an order for more than `at_risk_days` days.
     public var inactiveCustomers: Int
-    /// Churn and retention of the last month, and their mean over the months that have one.
+    /// Churn and retention of the last complete month, and their mean over the complete
+    /// months that have one.
     public var lastMonthChurn: Double?
     public var lastMonthRetention: Double?
     public var averageMonthlyChurn: Double?
@@ -76,6 +79,10 @@ public struct AnalysisResult: Sendable, Codable, Equatable {
     public var retention: Double?
     /// 1 − retention.
     public var churn: Double?
+    /// True for a first month the data starts after its first day, or a last month it ends
+    /// before its last day: its figures cover part of it, and month-over-month figures,
+    /// alerts and targets leave it out.
+    public var partial: Bool
   }
 
   /// Customers grouped by the month of their first order.

@@ -181,7 +181,7 @@ public enum Analyzer {
     try stage("kpis", 0.85)
     let kpis = Indicators.compute(data, table: table, atRiskDays: options.atRiskDays)
     var clvSummary = Indicators.clvSummary(customers, bgnbd: bgnbd, gammaGamma: gammaGamma, options: options)
-    let recentMonths = kpis.monthly.suffix(6)
+    let recentMonths = kpis.monthly.filter { !$0.partial }.suffix(6)
     clvSummary.sixMonths = .init(
       days: 180, expectedPurchases: sixMonthPurchases, expectedRevenue: sixMonthRevenue, monthlyRevenue: sixMonthRevenue / 6,
       recentMonthlyRevenue: recentMonths.isEmpty ? 0 : recentMonths.map(\.revenue).reduce(0, +) / Double(recentMonths.count))
@@ -199,7 +199,9 @@ public enum Analyzer {
     let lastDay = table.lastDataDay
     let result = AnalysisResult(
       asOf: isoDate(table.asOfDay),
-      period: .init(first: isoDate(firstDay), last: isoDate(lastDay), months: monthIndex(ofDay: lastDay) - monthIndex(ofDay: firstDay) + 1),
+      period: .init(
+        first: isoDate(firstDay), last: isoDate(lastDay), months: monthIndex(ofDay: lastDay) - monthIndex(ofDay: firstDay) + 1,
+        lastCompleteMonth: kpis.monthly.last { !$0.partial }?.month),
       currency: options.currency, customers: n, orders: orders, revenue: revenue, kpis: kpis,
       rfm: .init(tieRule: "quintiles of ranks; ties broken by customer id in byte order (pandas qcut of rank(method='first'))", segments: segmentProfiles),
       lifecycle: .init(atRiskDays: options.atRiskDays, lostDays: options.lostDays, groups: groupProfiles),

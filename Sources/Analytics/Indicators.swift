@@ -84,21 +84,26 @@ enum Indicators {
     var newCustomers = [Int](repeating: 0, count: months)
     for c in 0..<n { newCustomers[monthIndex(ofDay: Int(table.firstDay[c])) - firstMonth] += 1 }
     var churns: [Double] = []
+    // A month is partial when the data starts after its first day or ends before its last.
+    let firstDataDay = data.orderDay.lazy.map(Int.init).min()!
+    let firstMonthStart = daysFromCivil(year: firstMonth / 12, month: firstMonth % 12 + 1, day: 1)
+    let lastMonthEnd = daysFromCivil(year: lastMonth / 12, month: lastMonth % 12 + 1, day: Int(daysInMonth(year: lastMonth / 12, month: lastMonth % 12 + 1)))
+    let partial = (0..<months).map { m in (m == 0 && firstDataDay > firstMonthStart) || (m == months - 1 && table.lastDataDay < lastMonthEnd) }
     for m in 0..<months {
       let (activeCount, baseCount, previousBase, retained) = (activeCounts[m], baseCounts[m], previousBaseCounts[m], retainedCounts[m])
       var retention: Double?
       if m > 0 && previousBase > 0 { retention = Double(retained) / Double(previousBase) }
-      if let retention { churns.append(1 - retention) }
+      if let retention, !partial[m] { churns.append(1 - retention) }
       monthly.append(.init(
         month: monthLabel(firstMonth + m), activeCustomers: activeCount, newCustomers: newCustomers[m], orders: monthOrders[m], revenue: monthRevenue[m],
         averageOrderValue: monthOrders[m] > 0 ? monthRevenue[m] / Double(monthOrders[m]) : 0, activeBase: baseCount, retention: retention,
-        churn: retention.map { 1 - $0 }))
+        churn: retention.map { 1 - $0 }, partial: partial[m]))
     }
     let cohorts = (0..<months).compactMap { m -> AnalysisResult.Cohort? in
       guard cohortSize[m] > 0 else { return nil }
       return .init(month: monthLabel(firstMonth + m), customers: cohortSize[m], retention: cohortActive[m].map { Double($0) / Double(cohortSize[m]) })
     }
-    let last = monthly.last
+    let last = monthly.last { !$0.partial }
     return AnalysisResult.KPIs(
       averageOrderValue: revenue / Double(orders), revenuePerCustomer: revenue / Double(n), ordersPerCustomer: Double(orders) / Double(n),
       ordersPerCustomerPerYear: Double(orders) / tenureYears, repeatPurchaseRate: Double(repeaters) / Double(n),

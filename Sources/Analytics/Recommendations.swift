@@ -9,7 +9,8 @@ enum Recommendations {
     alerts.append(.init(
       id: .inactiveCustomers, raised: inactive > 0, figure: Double(inactive), threshold: Double(thresholds.inactiveDays), unit: .customers,
       customers: inactive, severity: Double(inactive) / Double(max(1, table.count))))
-    let months = kpis.monthly.filter { $0.orders > 0 }
+    // Month over month: complete months only, a partial month is not set against a whole one.
+    let months = kpis.monthly.filter { $0.orders > 0 && !$0.partial }
     if months.count >= 2 {
       let previous = months[months.count - 2].averageOrderValue, last = months[months.count - 1].averageOrderValue
       let drop = previous > 0 ? (previous - last) / previous : 0

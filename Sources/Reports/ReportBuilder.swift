@@ -384,8 +384,11 @@ public struct ReportBuilder {
     blocks.append(.table(.init(
       header: [phrase(.labelMonth), phrase(.labelActiveCustomers), phrase(.groupNewCustomers), phrase(.labelOrders), phrase(.labelRevenue),
                phrase(.kpiAverageOrderValue), phrase(.labelActiveBase), phrase(.labelChurn)],
-      rows: months.map { [$0.month, f.count($0.activeCustomers), f.count($0.newCustomers), f.count($0.orders), f.money($0.revenue), f.money($0.averageOrderValue), f.count($0.activeBase), $0.churn.map { f.percent($0) } ?? "–"] },
+      rows: months.map { [$0.partial ? phrase(.retentionPartialMonth, $0.month) : $0.month, f.count($0.activeCustomers), f.count($0.newCustomers), f.count($0.orders), f.money($0.revenue), f.money($0.averageOrderValue), f.count($0.activeBase), $0.churn.map { f.percent($0) } ?? "–"] },
       numeric: Set(1...7))))
+    if let partial = months.last(where: \.partial) {
+      blocks.append(.paragraph(phrase(.retentionPartialMonthNote, partial.month, f.date(r.period.first), f.date(r.period.last))))
+    }
     if let s = r.insights.serviceContact {
       blocks.append(.heading(level: 2, text: phrase(.retentionRetentionWithAnd)))
       blocks.append(.chart(Chart(

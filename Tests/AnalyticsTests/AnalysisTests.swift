@@ -168,3 +168,33 @@ struct CustomerExportTests {
     #expect(CustomerSelection(name) == selection)
   }
 }
+
+/// A month the data does not cover whole is marked and kept out of month-over-month figures.
+@Suite("Partial months")
+struct PartialMonthTests {
+  @Test("data ending on the 9th: the last month is partial; churn, the order-value change and the alerts use complete months")
+  func endsOnTheNinth() throws {
+    var csv = "customer_id,order_id,order_date,amount\n"
+    var order = 0
+    // Customers order every month from January to May 2024 at 20, then a few in June, up to the 9th, at 5.
+    for c in 0..<30 {
+      for month in 1...5 {
+        order += 1
+        csv += "C\(c),O\(order),2024-0\(month)-\(String(format: "%02d", 1 + c % 28)),20\n"
+      }
+      if c < 5 {
+        order += 1
+        csv += "C\(c),O\(order),2024-06-0\(1 + c),5\n"
+      }
+    }
+    let (result, _) = try Analyzer.run(try TransactionIngestor.ingest(Array(csv.utf8)))
+    let monthly = result.kpis.monthly
+    #expect(monthly.map(\.month) == ["2024-01", "2024-02", "2024-03", "2024-04", "2024-05", "2024-06"])
+    #expect(monthly.map(\.partial) == [false, false, false, false, false, true])
+    #expect(result.period.lastCompleteMonth == "2024-05")
+    #expect(result.kpis.lastMonthChurn == monthly[4].churn)
+    // May against April: no drop; June's 5.00 orders are not set against May's 20.00.
+    let drop = try #require(result.alerts.first { $0.id == .orderValueDrop })
+    #expect(drop.figure == 0 && !drop.raised)
+  }
+}

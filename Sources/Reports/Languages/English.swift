@@ -198,7 +198,7 @@ extension LanguagePack {
       .nextGoal: "{0}: {1} → {2}",
       .label6MonthVision: "6-month vision",
       .labelConclusionAndFollow: "Conclusion and follow-up",
-      .visionExpectedFromTodays: "**Expected from today's customers**: {0} purchases worth {1} over the next 6 months, {2} per month against {3} per month over the last 6 months of data; new customers and the actions above come on top.",
+      .visionExpectedFromTodays: "**Expected from today's customers**: {0} purchases worth {1} over the next 6 months, {2} per month against {3} per month over the last 6 complete months of data; new customers and the actions above come on top.",
       .visionPredictiveChurnFollow: "**Predictive churn follow-up**: each month, hand the valuable customers most likely to be lost (see \"Predicted value\") to the reactivation campaign.",
       .visionPersonalisedMarketingOne: "**Personalised marketing**: one campaign per customer group, fed by the segment exports (`fidelis segment export`).",
       .visionProductRecommendationsBase: "**Product recommendations**: base each group's offers on its category preferences (see \"Retention\").",
@@ -249,5 +249,7 @@ extension LanguagePack {
       .labelReason: "Reason",
       .valueNoneInBand: "No customer qualifies: none of them is in that band today.",
       .methodReturns: "**Returns**: {0} return lines netted against the purchases ({1} matched to the purchase line of the same product and quantity, which left its order; {2} orders returned whole are no orders), {3} taken off the revenue",
+      .retentionPartialMonth: "{0} (partial)",
+      .retentionPartialMonthNote: "A month marked partial is not covered whole by the data (orders from {1} to {2}; {0} is the latest such month): its figures are not set against whole months, and the churn, the order-value change, the alerts and the targets use complete months only.",
     ])
 }

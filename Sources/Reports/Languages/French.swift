@@ -198,7 +198,7 @@ extension LanguagePack {
       .nextGoal: "{0} : {1} → {2}",
       .label6MonthVision: "Vision 6 mois",
       .labelConclusionAndFollow: "Conclusion et suivi",
-      .visionExpectedFromTodays: "**Attendu des clients actuels** : {0} achats pour {1} sur les 6 prochains mois, soit {2} par mois contre {3} par mois sur les 6 derniers mois de données ; les nouveaux clients et les actions ci-dessus s'y ajoutent.",
+      .visionExpectedFromTodays: "**Attendu des clients actuels** : {0} achats pour {1} sur les 6 prochains mois, soit {2} par mois contre {3} par mois sur les 6 derniers mois complets de données ; les nouveaux clients et les actions ci-dessus s'y ajoutent.",
       .visionPredictiveChurnFollow: "**Suivi prédictif du churn** : chaque mois, confier les clients de valeur les plus susceptibles d'être perdus (voir « Valeur prédite ») à la campagne de réactivation.",
       .visionPersonalisedMarketingOne: "**Marketing personnalisé** : une campagne par groupe de clients, alimentée par les exports de segments (`fidelis segment export`).",
       .visionProductRecommendationsBase: "**Recommandations produits** : fonder les offres de chaque groupe sur ses préférences de catégories (voir « Rétention »).",
@@ -249,5 +249,7 @@ extension LanguagePack {
       .labelReason: "Motif",
       .valueNoneInBand: "Aucun client ne remplit ces conditions : aucun n'est dans cette fourchette aujourd'hui.",
       .methodReturns: "**Retours** : {0} lignes de retour déduites des achats ({1} rapprochées de la ligne d'achat du même produit et de la même quantité, retirée de sa commande ; {2} commandes retournées en entier ne comptent plus), {3} retirés du chiffre d'affaires",
+      .retentionPartialMonth: "{0} (partiel)",
+      .retentionPartialMonthNote: "Un mois marqué partiel n'est pas couvert en entier par les données (commandes du {1} au {2} ; {0} est le dernier de ces mois) : ses chiffres ne sont pas comparés à des mois entiers, et le churn, l'évolution du panier, les alertes et les objectifs ne retiennent que des mois complets.",
     ])
 }

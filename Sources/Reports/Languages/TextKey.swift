@@ -149,6 +149,8 @@ public enum TextKey: String, CaseIterable, Sendable {
   case retentionMonthsAfterThe
   case labelCohortCustomers
   case labelMonthlyActivityAnd
+  case retentionPartialMonth
+  case retentionPartialMonthNote
   case labelMonth
   case labelActiveCustomers
   case labelOrders
