@@ -90,7 +90,8 @@ public struct Clustering: Sendable {
     let profiles = GroupProfile.profiles(names: Array(0..<k), membership: labels.map(Int.init), table: table)
     let centers = order.map { Array(fit.centers[$0 * 3..<($0 + 1) * 3]) }
     let overallOrderValue = table.monetary.reduce(0, +) / Double(table.frequency.reduce(0) { $0 + Int($1) })
-    let names = clusterNames(centers: centers, profiles: profiles)
+    let orderValueIndex = profiles.map { $0.averageOrderValue / overallOrderValue }
+    let names = clusterNames(centers: centers, orderValueIndex: orderValueIndex)
     let clusterProfiles = (0..<k).map { c in
       let profile = profiles[c].named(names[c])
       return AnalysisResult.ClusterProfile(id: c, name: names[c], profile: profile, center: centers[c], orderValueIndex: profile.averageOrderValue / overallOrderValue)
@@ -98,17 +99,20 @@ public struct Clustering: Sendable {
     return Clustering(k: k, chosenBy: chosenBy, labels: labels, inertia: fit.inertia, silhouette: silhouette, candidates: candidates, profiles: clusterProfiles)
   }
 
-  /// Names from the standardised centre (recency, frequency, monetary z-scores):
-  /// the cluster with the highest spend is "high value" when its spend is above average;
-  /// then "dormant" (recency z > 0.5), "loyal regulars" (frequency z > 0.5), "recent
+  /// Names from what sets a cluster apart: its standardised centre (recency, frequency,
+  /// spend z-scores) and its order value against all orders. A name is only given for a
+  /// dimension where the cluster does differ: "high value" needs a spend above average
+  /// (z > 0.3) *and* orders worth at least 1.2× the average order, so a cluster that spends
+  /// more only by ordering more is not called so. Then "dormant" (recency z > 0.5; "dormant
+  /// big spenders" with spend z > 0.3), "loyal regulars" (frequency z > 0.5), "recent
   /// newcomers" (recency z < −0.5, frequency z ≤ 0), else "occasional". A repeated name
   /// gets "(2)", "(3)"… by decreasing spend.
-  static func clusterNames(centers: [[Double]], profiles: [GroupProfile<Int>]) -> [ClusterName] {
+  static func clusterNames(centers: [[Double]], orderValueIndex: [Double]) -> [ClusterName] {
     var names: [ClusterName] = []
     for (c, center) in centers.enumerated() {
       let (recency, frequency, monetary) = (center[0], center[1], center[2])
       let base: ClusterKind
-      if c == 0 && monetary > 0.3 {
+      if monetary > 0.3 && orderValueIndex[c] >= 1.2 && recency <= 0.5 {
         base = .highValue
       } else if recency > 0.5 {
         base = monetary > 0.3 ? .dormantBigSpenders : .dormant

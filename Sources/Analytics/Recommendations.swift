@@ -49,7 +49,9 @@ enum Recommendations {
         id: .reactivation, segments: [.lifecycle(.atRisk), .lifecycle(.lost)], targetCustomers: lapsed.count,
         kpi: .reactivationRate, kpiCurrent: nil, kpiTarget: rate, estimate: estimate(lapsed, rate: rate, base: sumOrderValue(lapsed))))
     }
-    if let top = clusters.first, top.name.kind == .highValue {
+    // The cluster that spends the most (clusters are ordered by spend), when it spends above
+    // the average customer, whatever sets it apart.
+    if let top = clusters.first, top.center[2] > 0.3 {
       let members = (0..<table.count).filter { c.cluster[$0] == Int32(top.id) }
       let active = members.filter { Int(table.recency[$0]) <= options.atRiskDays }.count
       let clv = members.reduce(0) { $0 + c.predictedCLV[$1] }

@@ -209,7 +209,9 @@ public struct ReportBuilder {
         phrase(.labelWhatItMeans) + groupMeaning(g.name),
       ]))
     }
-    for c in r.clusters.profiles where c.name.kind == .highValue {
+    // The cluster the VIP action targets: the top spenders.
+    for case .cluster(let id) in r.actions.first(where: { $0.id == .vipCare })?.segments ?? [] {
+      guard let c = r.clusters.profiles.first(where: { $0.id == id }) else { continue }
       blocks.append(.heading(level: 3, text: "\(phrase(.labelCluster)) \(c.id) – \"\(clusterName(c.name))\" (\(f.count(c.profile.customers)) \(phrase(.wordCustomers)))"))
       blocks.append(.bullets([
         phrase(.insightsProfileAverageOrder, f.money(c.profile.averageOrderValue), f.times(c.orderValueIndex), f.number(c.profile.meanFrequency, digits: 2), f.percent(c.profile.revenueShare)),
@@ -382,7 +384,7 @@ public struct ReportBuilder {
     let months = r.kpis.monthly.suffix(12)
     blocks.append(.heading(level: 2, text: phrase(.labelMonthlyActivityAnd)))
     blocks.append(.table(.init(
-      header: [phrase(.labelMonth), phrase(.labelActiveCustomers), phrase(.groupNewCustomers), phrase(.labelOrders), phrase(.labelRevenue),
+      header: [phrase(.labelMonth), phrase(.labelActiveCustomers), phrase(.labelNewCustomers), phrase(.labelOrders), phrase(.labelRevenue),
                phrase(.kpiAverageOrderValue), phrase(.labelActiveBase), phrase(.labelChurn)],
       rows: months.map { [$0.partial ? phrase(.retentionPartialMonth, $0.month) : $0.month, f.count($0.activeCustomers), f.count($0.newCustomers), f.count($0.orders), f.money($0.revenue), f.money($0.averageOrderValue), f.count($0.activeBase), $0.churn.map { f.percent($0) } ?? "–"] },
       numeric: Set(1...7))))

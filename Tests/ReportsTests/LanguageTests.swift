@@ -52,3 +52,23 @@ struct LanguageTests {
     #expect(en.date("2026-02-20") == "2026-02-20" && fr.date("2026-02-20") == "20/02/2026")
   }
 }
+
+/// Two groups of different definitions never share a name in one report.
+@Suite("Group names")
+struct GroupNameTests {
+  @Test("lifecycle groups, RFM segments and cluster kinds have distinct names in every language", arguments: ReportLanguage.allCases)
+  func distinct(language: ReportLanguage) {
+    let builder = ReportBuilder(result: fixture, language: language)
+    let names = LifecycleGroup.allCases.map(builder.groupName) + RFMSegment.allCases.map(builder.segmentName)
+      + ClusterKind.allCases.map { builder.clusterName(ClusterName(kind: $0)) } + [builder.groupName(CustomerGroup.oneTimeBuyers), builder.groupName(CustomerGroup.oneTimeBuyersNotLost)]
+    let folded = names.map { $0.lowercased() }
+    #expect(Set(folded).count == folded.count, "\(language.rawValue): \(names)")
+  }
+
+  @Test("a cluster is called high value only when its orders are worth more than the average order")
+  func highValueMeansOrderValue() {
+    for cluster in fixture.clusters.profiles where cluster.name.kind == .highValue {
+      #expect(cluster.orderValueIndex >= 1.2, "\(cluster.name): \(cluster.orderValueIndex)")
+    }
+  }
+}

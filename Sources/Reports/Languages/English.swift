@@ -5,9 +5,9 @@ extension LanguagePack {
     groupSeparator: ",", decimalSeparator: ".", percentSuffix: "%",
     currency: .symbolFirst, dates: .iso,
     texts: [
-      .groupLoyalCustomers: "Loyal customers",
+      .groupLoyalCustomers: "Loyal core",
       .groupPotentialCustomers: "Potential customers",
-      .groupNewCustomers: "New customers",
+      .groupNewCustomers: "Recent customers",
       .groupAtRiskCustomers: "At-risk customers",
       .groupLostCustomers: "Lost customers",
       .groupOneTimeBuyers: "One-time buyers",
@@ -57,7 +57,7 @@ extension LanguagePack {
       .summaryRetentionOfCustomers: "**Retention**: {0} of customers engaged (ordered in the last {1} days); repeat-purchase rate {2}",
       .labelKeyPoints: "Key points",
       .summaryRetentionAlertOf: "**Retention alert**: {0} {1} ({2} of customers) brought {3} ({4} of revenue) and have stopped ordering.",
-      .summaryHighestValueCluster: "**Highest-value cluster**: {0} customers \"{1}\" with an average order value of {2}, {3} the average of all orders.",
+      .summaryHighestValueCluster: "**Top-spending cluster**: {0} customers \"{1}\" with an average order value of {2}, {3} the average of all orders.",
       .summaryBiggestAlertAt: "**Biggest alert**: {0} at {1} (threshold {2}).",
       .meaningRecentFrequentAnd: "Recent, frequent and high-spending: protect and reward them.",
       .meaningActiveButWith: "Active but with modest frequency or spend: room to grow their basket.",
@@ -106,7 +106,7 @@ extension LanguagePack {
       .stepExitSatisfactionSurvey: "Exit satisfaction survey",
       .stepAnalysisOfReasons: "Analysis of reasons for leaving; A/B tests on price and service",
       .actionPriorityReactivationCampaign: "Priority reactivation campaign",
-      .actionVipProgrammeFor: "VIP programme for the high-value cluster",
+      .actionVipProgrammeFor: "VIP programme for the top-spending cluster",
       .actionCrossSellingTo: "Cross-selling to potential customers",
       .actionSecondPurchaseCampaign: "Second-purchase campaign",
       .actionServiceFollowUp: "Service follow-up after the first order",
@@ -251,5 +251,6 @@ extension LanguagePack {
       .methodReturns: "**Returns**: {0} return lines netted against the purchases ({1} matched to the purchase line of the same product and quantity, which left its order; {2} orders returned whole are no orders), {3} taken off the revenue",
       .retentionPartialMonth: "{0} (partial)",
       .retentionPartialMonthNote: "A month marked partial is not covered whole by the data (orders from {1} to {2}; {0} is the latest such month): its figures are not set against whole months, and the churn, the order-value change, the alerts and the targets use complete months only.",
+      .labelNewCustomers: "New customers",
     ])
 }

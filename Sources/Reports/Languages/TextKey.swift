@@ -153,6 +153,7 @@ public enum TextKey: String, CaseIterable, Sendable {
   case retentionPartialMonthNote
   case labelMonth
   case labelActiveCustomers
+  case labelNewCustomers
   case labelOrders
   case labelActiveBase
   case labelChurn
