@@ -16,6 +16,11 @@ public struct AlertThresholds: Sendable, Codable, Equatable {
 
 /// Everything an analysis can be told.
 public struct AnalysisOptions: Sendable, Codable, Equatable {
+  /// Whether `code` has the shape of an ISO 4217 currency code: three capital letters.
+  public static func isCurrencyCode(_ code: String) -> Bool {
+    code.count == 3 && code.allSatisfy { $0.isUppercase && $0.isASCII }
+  }
+
   /// Reference date (day number); nil: the day after the last order.
   public var asOfDay: Int?
   /// K-Means cluster count; nil chooses k from 2…8 by silhouette.
@@ -47,7 +52,7 @@ public struct AnalysisOptions: Sendable, Codable, Equatable {
     if !(monthlyDiscountRate >= 0 && monthlyDiscountRate <= 0.5) {
       throw .invalidOption("monthly_discount_rate must be between 0 and 0.5 (got \(monthlyDiscountRate))")
     }
-    if currency.count != 3 || !currency.allSatisfy({ $0.isUppercase && $0.isASCII }) {
+    if !Self.isCurrencyCode(currency) {
       throw .invalidOption("currency must be an ISO 4217 code such as EUR (got '\(currency.prefix(40))')")
     }
     if let day = asOfDay, day < DateWindow.earliestDay || day > DateWindow.latestReferenceDay {

@@ -6,13 +6,14 @@ struct Admin: AsyncParsableCommand {
   static let configuration = CommandConfiguration(abstract: "Tenants and keys (needs the admin token).", subcommands: [Tenant.self, Key.self])
 
   struct Tenant: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Create and list tenants.", subcommands: [Create.self, List.self])
+    static let configuration = CommandConfiguration(abstract: "Create, list and update tenants.", subcommands: [Create.self, List.self, Update.self])
 
     struct Create: AsyncParsableCommand {
       static let configuration = CommandConfiguration(abstract: "Create a tenant; prints its API key (shown once).")
       @OptionGroup var connection: Connection
       @Argument var name: String
       @Option(help: "Default report language: en or fr.") var language = "en"
+      @Option(help: "Default currency of the amounts, ISO 4217 (EUR, USD, GBP…).") var currency = "EUR"
       @Option(help: "Maximum queued jobs (0: server default).") var maxQueued: Int32 = 0
       @Option(help: "Maximum running jobs (0: server default).") var maxRunning: Int32 = 0
       @Option(help: "Maximum dataset size in bytes (0: server default).") var maxDatasetBytes: Int64 = 0
@@ -24,6 +25,7 @@ struct Admin: AsyncParsableCommand {
             .with {
               $0.name = name
               $0.defaultLanguage = language
+              $0.defaultCurrency = currency
               $0.limits = .with {
                 $0.maxQueuedJobs = maxQueued
                 $0.maxRunningJobs = maxRunning
@@ -39,6 +41,28 @@ struct Admin: AsyncParsableCommand {
       }
     }
 
+    struct Update: AsyncParsableCommand {
+      static let configuration = CommandConfiguration(abstract: "Change a tenant's default language or currency; queued jobs keep theirs.")
+      @OptionGroup var connection: Connection
+      @Argument var id: String
+      @Option(help: "Default report language: en or fr.") var language: String?
+      @Option(help: "Default currency of the amounts, ISO 4217.") var currency: String?
+
+      func run() async throws {
+        guard language != nil || currency != nil else { throw ValidationError("give --language, --currency or both") }
+        let (id, language, currency) = (self.id, self.language ?? "", self.currency ?? "")
+        let tenant = try await connection.withClient(admin: true) { client, metadata in
+          try await Fidelis_V1_AdminService.Client(wrapping: client).updateTenant(
+            .with {
+              $0.tenantID = id
+              $0.defaultLanguage = language
+              $0.defaultCurrency = currency
+            }, metadata: metadata)
+        }
+        if connection.json { try printJSON(tenant) } else { print("\(tenant.id)\t\(tenant.name)\t\(tenant.defaultLanguage)\t\(tenant.defaultCurrency)") }
+      }
+    }
+
     struct List: AsyncParsableCommand {
       static let configuration = CommandConfiguration(abstract: "List tenants.")
       @OptionGroup var connection: Connection
@@ -48,7 +72,7 @@ struct Admin: AsyncParsableCommand {
           try await Fidelis_V1_AdminService.Client(wrapping: client).listTenants(.init(), metadata: metadata)
         }
         if connection.json { try printJSON(response) } else {
-          for t in response.tenants { print("\(t.id)\t\(t.name)\t\(t.defaultLanguage)") }
+          for t in response.tenants { print("\(t.id)\t\(t.name)\t\(t.defaultLanguage)\t\(t.defaultCurrency)") }
         }
       }
     }

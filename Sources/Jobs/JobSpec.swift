@@ -48,13 +48,24 @@ public struct JobSpec: Sendable, Equatable {
 
   /// The job a request asks for, every option checked: a value out of range or malformed
   /// is refused with a message naming it. Zero or empty fields take the defaults; the
-  /// language, when the request has none, is `defaultLanguage` (the tenant's).
-  public init(kind: String, options: Fidelis_V1_JobOptions, defaultLanguage: String) throws(InvalidJobOption) {
+  /// language and the currency, when the request has none, are the tenant's defaults.
+  public init(kind: String, options: Fidelis_V1_JobOptions, defaultLanguage: String, defaultCurrency: String = "EUR") throws(InvalidJobOption) {
+    var options = options
+    if options.currency.isEmpty { options.currency = defaultCurrency }
     self.init(
       kind: try JobKind(named: kind), ingest: try options.checkedIngestOptions(), analysis: try options.checkedAnalysisOptions(),
       language: try ReportLanguage(checking: options.language.isEmpty ? defaultLanguage : options.language),
       customersDatasetId: options.customersDatasetID.isEmpty ? nil : options.customersDatasetID)
   }
+}
+
+/// A currency code as the service takes it (a tenant's default), in capitals.
+public func checkedCurrency(_ code: String) throws(InvalidJobOption) -> String {
+  let upper = code.uppercased()
+  guard AnalysisOptions.isCurrencyCode(upper) else {
+    throw InvalidJobOption(message: "currency must be an ISO 4217 code such as EUR (got '\(code.prefix(40))')")
+  }
+  return upper
 }
 
 extension ReportLanguage {

@@ -16,16 +16,17 @@ extension AdminService: Fidelis_V1_AdminService.ServiceProtocol {
     try coordinator.requireDiskRoom()
     let m = request.message
     let name = try Coordinator.checkName(m.name, "tenant")
-    let language: String
+    let language: String, currency: String
     do {
       language = try ReportLanguage(checking: m.defaultLanguage.isEmpty ? "en" : m.defaultLanguage).rawValue
+      currency = try checkedCurrency(m.defaultCurrency.isEmpty ? "EUR" : m.defaultCurrency)
     } catch {
       throw RPCError(code: .invalidArgument, message: error.message)
     }
     let (tenant, key) = try coordinator.mapStoreErrors {
       try coordinator.store.createTenant(
         name: name, maxQueuedJobs: Int(m.limits.maxQueuedJobs), maxRunningJobs: Int(m.limits.maxRunningJobs), maxDatasetBytes: m.limits.maxDatasetBytes,
-        maxStorageBytes: m.limits.maxStorageBytes, language: language)
+        maxStorageBytes: m.limits.maxStorageBytes, language: language, currency: currency)
     }
     coordinator.logger.info("tenant created", metadata: ["tenant": "\(tenant.id)", "name": "\(tenant.name)"])
     return ServerResponse(message: .with {
@@ -46,5 +47,22 @@ extension AdminService: Fidelis_V1_AdminService.ServiceProtocol {
     let key = try coordinator.mapStoreErrors { try coordinator.store.rotateKey(tenantId: request.message.tenantID) }
     coordinator.logger.info("api key rotated", metadata: ["tenant": "\(request.message.tenantID)"])
     return ServerResponse(message: .with { $0.apiKey = key })
+  }
+
+  func updateTenant(request: ServerRequest<Fidelis_V1_UpdateTenantRequest>, context: ServerContext) async throws -> ServerResponse<Fidelis_V1_Tenant> {
+    try coordinator.requireAdmin(request.metadata)
+    try coordinator.requireDiskRoom()
+    let m = request.message
+    try Coordinator.checkID(m.tenantID, "tenant")
+    let language: String?, currency: String?
+    do {
+      language = m.defaultLanguage.isEmpty ? nil : try ReportLanguage(checking: m.defaultLanguage).rawValue
+      currency = m.defaultCurrency.isEmpty ? nil : try checkedCurrency(m.defaultCurrency)
+    } catch {
+      throw RPCError(code: .invalidArgument, message: error.message)
+    }
+    let tenant = try coordinator.mapStoreErrors { try coordinator.store.updateTenant(id: m.tenantID, language: language, currency: currency) }
+    coordinator.logger.info("tenant updated", metadata: ["tenant": "\(tenant.id)", "language": "\(tenant.defaultLanguage)", "currency": "\(tenant.defaultCurrency)"])
+    return ServerResponse(message: coordinator.message(tenant))
   }
 }

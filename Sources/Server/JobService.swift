@@ -18,7 +18,7 @@ extension JobService: Fidelis_V1_JobService.ServiceProtocol {
     // The one check of what the job asks, done where the request comes in.
     let spec: JobSpec
     do {
-      spec = try JobSpec(kind: m.kind, options: m.options, defaultLanguage: tenant.defaultLanguage)
+      spec = try JobSpec(kind: m.kind, options: m.options, defaultLanguage: tenant.defaultLanguage, defaultCurrency: tenant.defaultCurrency)
     } catch {
       throw RPCError(code: .invalidArgument, message: error.message)
     }
@@ -33,10 +33,11 @@ extension JobService: Fidelis_V1_JobService.ServiceProtocol {
         throw RPCError(code: .invalidArgument, message: "customers_dataset_id must name a dataset uploaded with kind 'customers'")
       }
     }
-    // The language is settled now: a later change of the tenant's default does not alter
-    // a queued job, and the worker reads it from the job.
+    // The language and the currency are settled now: a later change of the tenant's
+    // defaults does not alter a queued job, and the worker reads them from the job.
     var wireOptions = m.options
     wireOptions.language = spec.language.rawValue
+    wireOptions.currency = spec.analysis.currency
     let options = try wireOptions.serializedBytes() as Data
     let kind = spec.kind.rawValue
     let (job, created) = try await coordinator.mapStoreErrors {

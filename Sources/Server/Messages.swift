@@ -33,6 +33,7 @@ extension Coordinator {
       $0.name = tenant.name
       $0.createdAtUnixMs = tenant.createdAt
       $0.defaultLanguage = tenant.defaultLanguage
+      $0.defaultCurrency = tenant.defaultCurrency
       $0.limits = .with {
         $0.maxQueuedJobs = Int32(tenant.maxQueuedJobs)
         $0.maxRunningJobs = Int32(tenant.maxRunningJobs)

@@ -249,6 +249,9 @@ public struct FidelisStore: Sendable {
         t.add(column: "lostAt", .integer)
       }
     }
+    migrator.registerMigration("v5 tenant currency") { db in
+      try db.alter(table: "tenant") { t in t.add(column: "defaultCurrency", .text).notNull().defaults(to: "EUR") }
+    }
     return migrator
   }
 
@@ -295,18 +298,19 @@ public struct FidelisStore: Sendable {
 extension FidelisStore {
   /// Creates a tenant and its first key; returns the tenant and the key (shown once).
   public func createTenant(
-    name: String, maxQueuedJobs: Int = 0, maxRunningJobs: Int = 0, maxDatasetBytes: Int64 = 0, maxStorageBytes: Int64 = 0, language: String = "en"
+    name: String, maxQueuedJobs: Int = 0, maxRunningJobs: Int = 0, maxDatasetBytes: Int64 = 0, maxStorageBytes: Int64 = 0, language: String = "en",
+    currency: String = "EUR"
   ) throws -> (TenantRecord, String) {
     let trimmed = name.trimmingCharacters(in: .whitespacesAndNewlines)
     guard !trimmed.isEmpty, trimmed.count <= 200 else { throw StoreError.invalidArgument("a tenant name must have 1 to 200 characters") }
     // The language is checked at the edge (Jobs' `checkedLanguage`); here only its shape.
-    guard !language.isEmpty, language.count <= 8 else { throw StoreError.invalidArgument("a language code has 1 to 8 characters") }
+    try Self.checkDefaults(language: language, currency: currency)
     guard maxQueuedJobs >= 0, maxRunningJobs >= 0, maxDatasetBytes >= 0, maxStorageBytes >= 0 else { throw StoreError.invalidArgument("limits must not be negative") }
     let key = Self.newAPIKey()
     let now = Self.now()
     let tenant = TenantRecord(
       id: Self.newID("ten"), name: trimmed, createdAt: now, maxQueuedJobs: maxQueuedJobs, maxRunningJobs: maxRunningJobs, maxDatasetBytes: maxDatasetBytes,
-      maxStorageBytes: maxStorageBytes, defaultLanguage: language, lastLeasedAt: 0)
+      maxStorageBytes: maxStorageBytes, defaultLanguage: language, defaultCurrency: currency, lastLeasedAt: 0)
     try writer.write { db in
       // Names differ by more than case ("Acme" and "ACME" are one business to a person).
       let folded = trimmed.lowercased()
@@ -317,6 +321,29 @@ extension FidelisStore {
       try APIKeyRecord(hash: Self.hashKey(key), tenantId: tenant.id, createdAt: now).insert(db)
     }
     return (tenant, key)
+  }
+
+  /// Changes a tenant's default language and currency (nil: unchanged); NOT_FOUND for an
+  /// unknown tenant. Jobs already queued keep the ones they were submitted with.
+  public func updateTenant(id: String, language: String?, currency: String?) throws -> TenantRecord {
+    try Self.checkDefaults(language: language ?? "en", currency: currency ?? "EUR")
+    let tenant = try writer.write { db in
+      guard var tenant = try TenantRecord.fetchOne(db, key: id) else { throw StoreError.notFound("no tenant \(id)") }
+      if let language { tenant.defaultLanguage = language }
+      if let currency { tenant.defaultCurrency = currency }
+      try tenant.update(db)
+      return tenant
+    }
+    // After the commit, as for a rotation: calls authenticated from now on see the new defaults.
+    checkedKeys.removeAll()
+    return tenant
+  }
+
+  /// The shape of a tenant's defaults; their meaning (a language Reports speaks, an ISO
+  /// currency code) is checked at the edge.
+  static func checkDefaults(language: String, currency: String) throws {
+    guard !language.isEmpty, language.count <= 8 else { throw StoreError.invalidArgument("a language code has 1 to 8 characters") }
+    guard !currency.isEmpty, currency.count <= 8 else { throw StoreError.invalidArgument("a currency code has 1 to 8 characters") }
   }
 
   public func listTenants() throws -> [TenantRecord] {
@@ -336,8 +363,8 @@ extension FidelisStore {
     return key
   }
 
-  /// The tenant owning an API key, or nil. Keys found are remembered until a rotation: every
-  /// tenant call starts here, and a tenant's identity, language and limits never change.
+  /// The tenant owning an API key, or nil. Keys found are remembered until a rotation or a
+  /// change of the tenant's defaults: every tenant call starts here.
   /// (`lastLeasedAt` of a remembered record is stale; the scheduler reads its own.)
   public func tenant(forKey key: String) throws -> TenantRecord? {
     let hash = Self.hashKey(key)

@@ -14,6 +14,8 @@ public struct TenantRecord: Codable, Sendable, Equatable, FetchableRecord, Persi
   /// Bytes of datasets and reports in all; 0: the coordinator's default.
   public var maxStorageBytes: Int64 = 0
   public var defaultLanguage: String
+  /// ISO 4217 code of the amounts when a job names none.
+  public var defaultCurrency = "EUR"
   /// When a job of this tenant was last leased; the fair scheduler serves the longest-waiting tenant first.
   public var lastLeasedAt: Int64
 
@@ -26,6 +28,7 @@ public struct TenantRecord: Codable, Sendable, Equatable, FetchableRecord, Persi
     public static let maxDatasetBytes = Column(CodingKeys.maxDatasetBytes)
     public static let maxStorageBytes = Column(CodingKeys.maxStorageBytes)
     public static let defaultLanguage = Column(CodingKeys.defaultLanguage)
+    public static let defaultCurrency = Column(CodingKeys.defaultCurrency)
     public static let lastLeasedAt = Column(CodingKeys.lastLeasedAt)
   }
 }
@@ -42,6 +45,7 @@ extension TenantRecord {
     maxDatasetBytes = row[Columns.maxDatasetBytes]
     maxStorageBytes = row[Columns.maxStorageBytes]
     defaultLanguage = row[Columns.defaultLanguage]
+    defaultCurrency = row[Columns.defaultCurrency]
     lastLeasedAt = row[Columns.lastLeasedAt]
   }
 }

@@ -99,3 +99,17 @@ struct HardeningStoreTests {
     #expect((attributes[.posixPermissions] as? NSNumber)?.intValue == 0o700)
   }
 }
+
+@Suite("Tenant defaults")
+struct TenantDefaultsTests {
+  @Test("a tenant's language and currency are set at creation and changed later; an unknown tenant is NOT_FOUND")
+  func defaults() throws {
+    let store = try makeStore()
+    let (tenant, _) = try store.createTenant(name: "shop", language: "fr", currency: "USD")
+    #expect(tenant.defaultCurrency == "USD")
+    let changed = try store.updateTenant(id: tenant.id, language: nil, currency: "GBP")
+    #expect(changed.defaultLanguage == "fr" && changed.defaultCurrency == "GBP")
+    #expect(try store.listTenants().first { $0.id == tenant.id }?.defaultCurrency == "GBP")
+    #expect(throws: StoreError.notFound("no tenant ten_none")) { try store.updateTenant(id: "ten_none", language: "en", currency: nil) }
+  }
+}

@@ -63,11 +63,25 @@ public enum Fidelis_V1_AdminService: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "UpdateTenant" metadata.
+        public enum UpdateTenant: Sendable {
+            /// Request type for "UpdateTenant".
+            public typealias Input = Fidelis_V1_UpdateTenantRequest
+            /// Response type for "UpdateTenant".
+            public typealias Output = Fidelis_V1_Tenant
+            /// Descriptor for "UpdateTenant".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "fidelis.v1.AdminService"),
+                method: "UpdateTenant",
+                type: .unary
+            )
+        }
         /// Descriptors for all methods in the "fidelis.v1.AdminService" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
             CreateTenant.descriptor,
             ListTenants.descriptor,
-            RotateKey.descriptor
+            RotateKey.descriptor,
+            UpdateTenant.descriptor
         ]
     }
 }
@@ -143,6 +157,24 @@ extension Fidelis_V1_AdminService {
             request: GRPCCore.StreamingServerRequest<Fidelis_V1_RotateKeyRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Fidelis_V1_RotateKeyResponse>
+
+        /// Handle the "UpdateTenant" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Changes a tenant's defaults (language, currency); queued jobs keep theirs.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Fidelis_V1_UpdateTenantRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Fidelis_V1_Tenant` messages.
+        func updateTenant(
+            request: GRPCCore.StreamingServerRequest<Fidelis_V1_UpdateTenantRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Fidelis_V1_Tenant>
     }
 
     /// Service protocol for the "fidelis.v1.AdminService" service.
@@ -202,6 +234,24 @@ extension Fidelis_V1_AdminService {
             request: GRPCCore.ServerRequest<Fidelis_V1_RotateKeyRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Fidelis_V1_RotateKeyResponse>
+
+        /// Handle the "UpdateTenant" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Changes a tenant's defaults (language, currency); queued jobs keep theirs.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Fidelis_V1_UpdateTenantRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Fidelis_V1_Tenant` message.
+        func updateTenant(
+            request: GRPCCore.ServerRequest<Fidelis_V1_UpdateTenantRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Fidelis_V1_Tenant>
     }
 
     /// Simple service protocol for the "fidelis.v1.AdminService" service.
@@ -259,6 +309,24 @@ extension Fidelis_V1_AdminService {
             request: Fidelis_V1_RotateKeyRequest,
             context: GRPCCore.ServerContext
         ) async throws -> Fidelis_V1_RotateKeyResponse
+
+        /// Handle the "UpdateTenant" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Changes a tenant's defaults (language, currency); queued jobs keep theirs.
+        ///
+        /// - Parameters:
+        ///   - request: A `Fidelis_V1_UpdateTenantRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Fidelis_V1_Tenant` to respond with.
+        func updateTenant(
+            request: Fidelis_V1_UpdateTenantRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Fidelis_V1_Tenant
     }
 }
 
@@ -294,6 +362,17 @@ extension Fidelis_V1_AdminService.StreamingServiceProtocol {
             serializer: GRPCProtobuf.ProtobufSerializer<Fidelis_V1_RotateKeyResponse>(),
             handler: { request, context in
                 try await self.rotateKey(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Fidelis_V1_AdminService.Method.UpdateTenant.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Fidelis_V1_UpdateTenantRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Fidelis_V1_Tenant>(),
+            handler: { request, context in
+                try await self.updateTenant(
                     request: request,
                     context: context
                 )
@@ -337,6 +416,17 @@ extension Fidelis_V1_AdminService.ServiceProtocol {
         )
         return GRPCCore.StreamingServerResponse(single: response)
     }
+
+    public func updateTenant(
+        request: GRPCCore.StreamingServerRequest<Fidelis_V1_UpdateTenantRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Fidelis_V1_Tenant> {
+        let response = try await self.updateTenant(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
 }
 
 // Default implementation of methods from 'ServiceProtocol'.
@@ -374,6 +464,19 @@ extension Fidelis_V1_AdminService.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Fidelis_V1_RotateKeyResponse> {
         return GRPCCore.ServerResponse<Fidelis_V1_RotateKeyResponse>(
             message: try await self.rotateKey(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func updateTenant(
+        request: GRPCCore.ServerRequest<Fidelis_V1_UpdateTenantRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Fidelis_V1_Tenant> {
+        return GRPCCore.ServerResponse<Fidelis_V1_Tenant>(
+            message: try await self.updateTenant(
                 request: request.message,
                 context: context
             ),
@@ -454,6 +557,29 @@ extension Fidelis_V1_AdminService {
             deserializer: some GRPCCore.MessageDeserializer<Fidelis_V1_RotateKeyResponse>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Fidelis_V1_RotateKeyResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "UpdateTenant" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Changes a tenant's defaults (language, currency); queued jobs keep theirs.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Fidelis_V1_UpdateTenantRequest` message.
+        ///   - serializer: A serializer for `Fidelis_V1_UpdateTenantRequest` messages.
+        ///   - deserializer: A deserializer for `Fidelis_V1_Tenant` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func updateTenant<Result>(
+            request: GRPCCore.ClientRequest<Fidelis_V1_UpdateTenantRequest>,
+            serializer: some GRPCCore.MessageSerializer<Fidelis_V1_UpdateTenantRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Fidelis_V1_Tenant>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Fidelis_V1_Tenant>) async throws -> Result
         ) async throws -> Result where Result: Sendable
     }
 
@@ -570,6 +696,40 @@ extension Fidelis_V1_AdminService {
                 onResponse: handleResponse
             )
         }
+
+        /// Call the "UpdateTenant" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Changes a tenant's defaults (language, currency); queued jobs keep theirs.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Fidelis_V1_UpdateTenantRequest` message.
+        ///   - serializer: A serializer for `Fidelis_V1_UpdateTenantRequest` messages.
+        ///   - deserializer: A deserializer for `Fidelis_V1_Tenant` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func updateTenant<Result>(
+            request: GRPCCore.ClientRequest<Fidelis_V1_UpdateTenantRequest>,
+            serializer: some GRPCCore.MessageSerializer<Fidelis_V1_UpdateTenantRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Fidelis_V1_Tenant>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Fidelis_V1_Tenant>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Fidelis_V1_AdminService.Method.UpdateTenant.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
     }
 }
 
@@ -654,6 +814,35 @@ extension Fidelis_V1_AdminService.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Fidelis_V1_RotateKeyRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Fidelis_V1_RotateKeyResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "UpdateTenant" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Changes a tenant's defaults (language, currency); queued jobs keep theirs.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Fidelis_V1_UpdateTenantRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func updateTenant<Result>(
+        request: GRPCCore.ClientRequest<Fidelis_V1_UpdateTenantRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Fidelis_V1_Tenant>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.updateTenant(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Fidelis_V1_UpdateTenantRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Fidelis_V1_Tenant>(),
             options: options,
             onResponse: handleResponse
         )
@@ -752,6 +941,39 @@ extension Fidelis_V1_AdminService.ClientProtocol {
             metadata: metadata
         )
         return try await self.rotateKey(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "UpdateTenant" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Changes a tenant's defaults (language, currency); queued jobs keep theirs.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func updateTenant<Result>(
+        _ message: Fidelis_V1_UpdateTenantRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Fidelis_V1_Tenant>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Fidelis_V1_UpdateTenantRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.updateTenant(
             request: request,
             options: options,
             onResponse: handleResponse

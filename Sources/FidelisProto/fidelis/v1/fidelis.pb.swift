@@ -123,6 +123,9 @@ public nonisolated struct Fidelis_V1_Tenant: Sendable {
   /// Report language when a job names none: "en" or "fr".
   public var defaultLanguage: String = String()
 
+  /// Currency of the amounts (ISO 4217, e.g. "EUR") when a job names none.
+  public var defaultCurrency: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -147,6 +150,9 @@ public nonisolated struct Fidelis_V1_CreateTenantRequest: Sendable {
   public mutating func clearLimits() {self._limits = nil}
 
   public var defaultLanguage: String = String()
+
+  /// Empty: EUR.
+  public var defaultCurrency: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -218,6 +224,23 @@ public nonisolated struct Fidelis_V1_RotateKeyResponse: Sendable {
   // methods supported on all messages.
 
   public var apiKey: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Fidelis_V1_UpdateTenantRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var tenantID: String = String()
+
+  /// Empty fields are left as they are.
+  public var defaultLanguage: String = String()
+
+  public var defaultCurrency: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1102,7 +1125,7 @@ nonisolated extension Fidelis_V1_TenantLimits: SwiftProtobuf.Message, SwiftProto
 
 nonisolated extension Fidelis_V1_Tenant: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Tenant"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}name\0\u{3}created_at_unix_ms\0\u{1}limits\0\u{3}default_language\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}name\0\u{3}created_at_unix_ms\0\u{1}limits\0\u{3}default_language\0\u{3}default_currency\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1115,6 +1138,7 @@ nonisolated extension Fidelis_V1_Tenant: SwiftProtobuf.Message, SwiftProtobuf._M
       case 3: try { try decoder.decodeSingularInt64Field(value: &self.createdAtUnixMs) }()
       case 4: try { try decoder.decodeSingularMessageField(value: &self._limits) }()
       case 5: try { try decoder.decodeSingularStringField(value: &self.defaultLanguage) }()
+      case 6: try { try decoder.decodeSingularStringField(value: &self.defaultCurrency) }()
       default: break
       }
     }
@@ -1140,6 +1164,9 @@ nonisolated extension Fidelis_V1_Tenant: SwiftProtobuf.Message, SwiftProtobuf._M
     if !self.defaultLanguage.isEmpty {
       try visitor.visitSingularStringField(value: self.defaultLanguage, fieldNumber: 5)
     }
+    if !self.defaultCurrency.isEmpty {
+      try visitor.visitSingularStringField(value: self.defaultCurrency, fieldNumber: 6)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1149,6 +1176,7 @@ nonisolated extension Fidelis_V1_Tenant: SwiftProtobuf.Message, SwiftProtobuf._M
     if lhs.createdAtUnixMs != rhs.createdAtUnixMs {return false}
     if lhs._limits != rhs._limits {return false}
     if lhs.defaultLanguage != rhs.defaultLanguage {return false}
+    if lhs.defaultCurrency != rhs.defaultCurrency {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1156,7 +1184,7 @@ nonisolated extension Fidelis_V1_Tenant: SwiftProtobuf.Message, SwiftProtobuf._M
 
 nonisolated extension Fidelis_V1_CreateTenantRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".CreateTenantRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}limits\0\u{3}default_language\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}limits\0\u{3}default_language\0\u{3}default_currency\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1167,6 +1195,7 @@ nonisolated extension Fidelis_V1_CreateTenantRequest: SwiftProtobuf.Message, Swi
       case 1: try { try decoder.decodeSingularStringField(value: &self.name) }()
       case 2: try { try decoder.decodeSingularMessageField(value: &self._limits) }()
       case 3: try { try decoder.decodeSingularStringField(value: &self.defaultLanguage) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.defaultCurrency) }()
       default: break
       }
     }
@@ -1186,6 +1215,9 @@ nonisolated extension Fidelis_V1_CreateTenantRequest: SwiftProtobuf.Message, Swi
     if !self.defaultLanguage.isEmpty {
       try visitor.visitSingularStringField(value: self.defaultLanguage, fieldNumber: 3)
     }
+    if !self.defaultCurrency.isEmpty {
+      try visitor.visitSingularStringField(value: self.defaultCurrency, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1193,6 +1225,7 @@ nonisolated extension Fidelis_V1_CreateTenantRequest: SwiftProtobuf.Message, Swi
     if lhs.name != rhs.name {return false}
     if lhs._limits != rhs._limits {return false}
     if lhs.defaultLanguage != rhs.defaultLanguage {return false}
+    if lhs.defaultCurrency != rhs.defaultCurrency {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1341,6 +1374,46 @@ nonisolated extension Fidelis_V1_RotateKeyResponse: SwiftProtobuf.Message, Swift
 
   public static func ==(lhs: Fidelis_V1_RotateKeyResponse, rhs: Fidelis_V1_RotateKeyResponse) -> Bool {
     if lhs.apiKey != rhs.apiKey {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Fidelis_V1_UpdateTenantRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".UpdateTenantRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}tenant_id\0\u{3}default_language\0\u{3}default_currency\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.tenantID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.defaultLanguage) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.defaultCurrency) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.tenantID.isEmpty {
+      try visitor.visitSingularStringField(value: self.tenantID, fieldNumber: 1)
+    }
+    if !self.defaultLanguage.isEmpty {
+      try visitor.visitSingularStringField(value: self.defaultLanguage, fieldNumber: 2)
+    }
+    if !self.defaultCurrency.isEmpty {
+      try visitor.visitSingularStringField(value: self.defaultCurrency, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Fidelis_V1_UpdateTenantRequest, rhs: Fidelis_V1_UpdateTenantRequest) -> Bool {
+    if lhs.tenantID != rhs.tenantID {return false}
+    if lhs.defaultLanguage != rhs.defaultLanguage {return false}
+    if lhs.defaultCurrency != rhs.defaultCurrency {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
