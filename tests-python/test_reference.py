@@ -101,3 +101,51 @@ def test_fits_recover_the_generator_parameters(tmp_path):
     se = {**bg.summary["se(coef)"].to_dict(), **gg.summary["se(coef)"].to_dict()}
     for name, value in truth.items():
         assert abs(ours[name] - value) <= 3 * se[name], (name, ours[name], value, se[name])
+
+
+def test_holdout_check_matches_lifetimes_calibration_and_holdout(analysed):
+    """clv.validation: the calibration and holdout summaries of lifetimes'
+    calibration_and_holdout_data (freq='D'; built here with pandas, as that helper fails
+    under pandas 3), BG/NBD fitted by lifetimes on the calibration period, its predictions of
+    the holdout; and the naive baseline."""
+    from lifetimes import BetaGeoFitter
+    result, _, df = analysed
+    v = result["clv"]["validation"]
+    day = df.order_date.dt.normalize()
+    cal_end, obs_end = pd.Timestamp(v["calibration_end"]), pd.Timestamp(result["period"]["last"])
+    days = day[day <= cal_end].groupby(df.customer_id[day <= cal_end])
+    s = pd.DataFrame({"frequency_cal": days.nunique() - 1, "recency_cal": (days.max() - days.min()).dt.days, "T_cal": (cal_end - days.min()).dt.days})
+    holdout = (day > cal_end) & (day <= obs_end)
+    s["frequency_holdout"] = day[holdout].groupby(df.customer_id[holdout]).nunique().reindex(s.index, fill_value=0)
+    assert v["holdout_days"] == (obs_end - cal_end).days
+    assert v["customers"] == len(s)
+    assert v["actual_purchases"] == int(s.frequency_holdout.sum())
+    bg = BetaGeoFitter().fit(s.frequency_cal, s.recency_cal, s.T_cal)
+    predicted = bg.conditional_expected_number_of_purchases_up_to_time(v["holdout_days"], s.frequency_cal, s.recency_cal, s.T_cal)
+    assert abs(v["predicted_purchases"] - predicted.sum()) / predicted.sum() < 1e-3, (v["predicted_purchases"], predicted.sum())
+    mae = (predicted - s.frequency_holdout).abs().mean()
+    assert abs(v["mae_per_customer"] - mae) < 1e-3 * mae, (v["mae_per_customer"], mae)
+    baseline = (s.frequency_cal / s.T_cal * v["holdout_days"]).where(s.T_cal > 0, 0)
+    assert abs(v["baseline_mae"] - (baseline - s.frequency_holdout).abs().mean()) < 1e-9
+    # Each frequency bin: the mean of the same customers.
+    s["bin"] = s.frequency_cal.clip(upper=7).astype(int)
+    s["predicted"] = predicted
+    for b in v["by_frequency"]:
+        rows = s[s.bin == b["frequency"]]
+        assert b["customers"] == len(rows)
+        assert abs(b["mean_actual"] - rows.frequency_holdout.mean()) < 1e-9
+
+
+def test_expected_purchases_match_lifetimes(analysed):
+    """Σ E[purchases in the CLV horizon] over the customers, as lifetimes predicts it with the
+    same parameters (the closed form holds for a below 1 too)."""
+    from lifetimes import BetaGeoFitter
+    from lifetimes.utils import summary_data_from_transaction_data
+    result, _, df = analysed
+    s = summary_data_from_transaction_data(df, "customer_id", "order_date", freq="D")
+    bg = BetaGeoFitter()
+    ours = result["clv"]["bgnbd"]
+    bg.params_ = pd.Series({name: ours[name] for name in ["r", "alpha", "a", "b"]})
+    horizon = 30 * result["clv"]["horizon_months"]
+    theirs = bg.conditional_expected_number_of_purchases_up_to_time(horizon, s.frequency, s.recency, s["T"]).sum()
+    assert abs(result["clv"]["expected_purchases"] - theirs) / theirs < 1e-6, (result["clv"]["expected_purchases"], theirs)

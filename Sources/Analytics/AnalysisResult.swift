@@ -146,11 +146,27 @@ public struct AnalysisResult: Sendable, Codable, Equatable {
     public var expectedPurchases: Double
     public var meanProbabilityAlive: Double
     public var distribution: [HistogramBin]
-    /// Up to 10 of the most valuable customers (top 20 % by revenue) whose probability of
-    /// being alive is in `reachableRisk`, lowest first (the lowest of all when none is).
+    /// How `valuableAtRisk` was chosen.
+    public var valuableAtRiskRule: AtRiskRule
+    /// Up to 10 of the most valuable customers (top 20 % by revenue) at risk: by the rule,
+    /// whose probability of being alive is in `reachableRisk`, lowest first; or, when the
+    /// model finds no dropout, silent for more than at_risk_days but not lost, longest first.
+    /// Empty when none qualifies.
     public var valuableAtRisk: [CustomerValue]
     /// What today's customers are expected to bring over the next six months (180 days).
     public var sixMonths: Outlook?
+    /// The purchase model checked on held-back data; nil when the history is too short.
+    public var validation: ModelValidation?
+    /// What the models cannot tell on this data.
+    public var diagnostics: [ModelDiagnostic] = []
+
+    /// The rule of the valuable customers at risk.
+    public enum AtRiskRule: String, Sendable, Codable {
+      /// P(alive) in `reachableRisk`.
+      case probabilityAlive = "probability_alive"
+      /// Recency past at_risk_days, not past lost_days (when dropout is not identified).
+      case recency
+    }
   }
 
   /// Expected purchases and revenue of the current customers over a horizon, undiscounted:

@@ -34,6 +34,9 @@ public struct AnalysisOptions: Sendable, Codable, Equatable {
   public var thresholds = AlertThresholds()
   /// Share of targeted customers assumed to respond in the estimates of the actions.
   public var responseRate = 0.15
+  /// Days held back at the end of the data to check the purchase model; nil: the last
+  /// quarter of the observed period, at least 60 days.
+  public var holdoutDays: Int?
 
   public init() {}
 
@@ -69,6 +72,9 @@ public struct AnalysisOptions: Sendable, Codable, Equatable {
     }
     if !(thresholds.minSatisfaction >= 1 && thresholds.minSatisfaction <= 5) {
       throw .invalidOption("the satisfaction alert needs a score between 1 and 5 (got \(thresholds.minSatisfaction))")
+    }
+    if let days = holdoutDays, days < 7 || days > Self.maxDays {
+      throw .invalidOption("holdout_days must be between 7 and \(Self.maxDays) (got \(days))")
     }
     if !(responseRate > 0 && responseRate <= 1) { throw .invalidOption("response_rate must be above 0 and at most 1 (got \(responseRate))") }
   }
@@ -183,9 +189,19 @@ public enum Analyzer {
       table: table, scores: scores, segment: segment, group: group, cluster: clustering.labels, clusterNames: clustering.profiles.map(\.name),
       probabilityAlive: pAlive, expectedPurchases: expected, predictedCLV: clv)
 
+    try stage("model check", 0.80)
+    let firstDay = Int(data.orderDay.min()!)
+    let validation = ModelValidation.check(data, lastDay: table.lastDataDay, requestedHoldout: options.holdoutDays)
+    let diagnostics = Diagnostics.of(
+      table: table, probabilityAlive: pAlive, validation: validation, observedDays: table.lastDataDay - firstDay + 1, lostDays: options.lostDays)
+
     try stage("kpis", 0.85)
     let kpis = Indicators.compute(data, table: table, atRiskDays: options.atRiskDays)
-    var clvSummary = Indicators.clvSummary(customers, bgnbd: bgnbd, gammaGamma: gammaGamma, options: options)
+    var clvSummary = Indicators.clvSummary(
+      customers, bgnbd: bgnbd, gammaGamma: gammaGamma, options: options,
+      dropoutIdentified: !diagnostics.contains { $0.id == .dropoutNotIdentified })
+    clvSummary.validation = validation
+    clvSummary.diagnostics = diagnostics
     let recentMonths = kpis.monthly.filter { !$0.partial }.suffix(6)
     clvSummary.sixMonths = .init(
       days: 180, expectedPurchases: sixMonthPurchases, expectedRevenue: sixMonthRevenue, monthlyRevenue: sixMonthRevenue / 6,
@@ -200,7 +216,6 @@ public enum Analyzer {
     let actions = Recommendations.actions(customers: customers, groups: groupProfiles, clusters: clustering.profiles, insights: insights, kpis: kpis, options: options)
     let targets = Recommendations.targets(kpis: kpis, clv: clvSummary, insights: insights, thresholds: options.thresholds)
     let keyPoints = Recommendations.keyPoints(groups: groupProfiles, clusters: clustering.profiles, alerts: alerts)
-    let firstDay = Int(data.orderDay.min()!)
     let lastDay = table.lastDataDay
     let result = AnalysisResult(
       asOf: isoDate(table.asOfDay),

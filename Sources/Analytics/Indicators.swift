@@ -112,7 +112,9 @@ enum Indicators {
       averageMonthlyChurn: churns.isEmpty ? nil : churns.reduce(0, +) / Double(churns.count), monthly: monthly, cohorts: cohorts)
   }
 
-  static func clvSummary(_ c: CustomerResults, bgnbd: BGNBDParameters, gammaGamma: GammaGammaParameters, options: AnalysisOptions) -> AnalysisResult.CLVSummary {
+  static func clvSummary(
+    _ c: CustomerResults, bgnbd: BGNBDParameters, gammaGamma: GammaGammaParameters, options: AnalysisOptions, dropoutIdentified: Bool
+  ) -> AnalysisResult.CLVSummary {
     let n = c.table.count
     let sorted = c.predictedCLV.sorted()
     let median = n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2
@@ -123,15 +125,26 @@ enum Indicators {
     // a customer outside the rule it prints.
     let byRevenue = (0..<n).sorted { c.table.monetary[$0] != c.table.monetary[$1] ? c.table.monetary[$0] > c.table.monetary[$1] : $0 < $1 }
     let top = byRevenue.prefix(max(1, n / 5))
-    let reachable = top.filter { (AnalysisResult.CLVSummary.reachableRisk).contains(c.probabilityAlive[$0]) }
-    let atRisk = reachable.sorted {
-      c.probabilityAlive[$0] != c.probabilityAlive[$1] ? c.probabilityAlive[$0] < c.probabilityAlive[$1] : c.table.monetary[$0] > c.table.monetary[$1]
-    }.prefix(10)
+    let atRisk: ArraySlice<Int>
+    if dropoutIdentified {
+      let reachable = top.filter { (AnalysisResult.CLVSummary.reachableRisk).contains(c.probabilityAlive[$0]) }
+      atRisk = reachable.sorted {
+        c.probabilityAlive[$0] != c.probabilityAlive[$1] ? c.probabilityAlive[$0] < c.probabilityAlive[$1] : c.table.monetary[$0] > c.table.monetary[$1]
+      }.prefix(10)
+    } else {
+      // P(alive) cannot tell who left: the lapsing ones by recency, past at_risk_days and
+      // not yet lost, longest silent first.
+      let lapsing = top.filter { Int(c.table.recency[$0]) > options.atRiskDays && Int(c.table.recency[$0]) <= options.lostDays }
+      atRisk = lapsing.sorted {
+        c.table.recency[$0] != c.table.recency[$1] ? c.table.recency[$0] > c.table.recency[$1] : c.table.monetary[$0] > c.table.monetary[$1]
+      }.prefix(10)
+    }
     return .init(
       bgnbd: bgnbd, gammaGamma: gammaGamma, horizonMonths: options.clvMonths, monthlyDiscountRate: options.monthlyDiscountRate,
       historicalMean: c.table.monetary.reduce(0, +) / Double(n), predictedTotal: total, predictedMean: total / Double(n), predictedMedian: median,
       expectedPurchases: c.expectedPurchases.reduce(0, +), meanProbabilityAlive: c.probabilityAlive.reduce(0, +) / Double(n),
       distribution: histogram(c.predictedCLV, bins: 10),
+      valuableAtRiskRule: dropoutIdentified ? .probabilityAlive : .recency,
       valuableAtRisk: atRisk.map {
         .init(customerId: c.table.ids[$0], revenue: c.table.monetary[$0], recency: Int(c.table.recency[$0]), probabilityAlive: c.probabilityAlive[$0], predictedClv: c.predictedCLV[$0])
       })

@@ -179,8 +179,10 @@ public enum LifetimeModels {
   public static func expectedPurchases(_ m: BGNBDParameters, t: Double, x: Double, tx: Double, age: Double) -> Double {
     guard t > 0 else { return 0 }
     let (r, alpha, a, b) = (m.r, m.alpha, m.a, m.b)
-    guard a > 1 else {
-      // The expectation diverges for a ≤ 1; bound it by the purchase rate times the horizon.
+    // The closed form (Fader, Hardie & Lee 2005, eq. 10) holds for any a ≠ 1 as long as the
+    // hypergeometric function's c = a + b + x − 1 is positive; outside that, bound the
+    // expectation by the purchase rate of a customer still alive times the horizon.
+    guard a + b + x - 1 > 0, abs(a - 1) > 1e-9 else {
       return probabilityAlive(m, x: x, tx: tx, age: age) * (r + x) / (alpha + age) * t
     }
     let z = t / (alpha + age + t)

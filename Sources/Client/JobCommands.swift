@@ -9,12 +9,13 @@ struct AnalysisFlags: ParsableArguments {
   @Option(help: "Number of clusters, 2…12 (default: chosen by silhouette).") var k: Int32?
   @Option(name: .customLong("as-of"), help: "Reference date YYYY-MM-DD (default: the day after the last order).") var asOf: String?
   @Option(help: "Report language: en or fr.") var lang: String?
-  @Option(help: "Currency code for amounts (default EUR).") var currency: String?
-  @Option(name: .customLong("column"), help: "Map a column: role=header (roles: customer, order, date, amount, quantity, price, category, promo).") var columns: [String] = []
+  @Option(help: "Currency code for amounts (default: the tenant's, else EUR).") var currency: String?
+  @Option(name: .customLong("column"), help: "Map a column: role=header (roles: customer, order, date, amount, quantity, price, category, promo, product).") var columns: [String] = []
   @Option(name: .customLong("date-order"), help: "dmy, mdy or ymd when dates are ambiguous.") var dateOrder: String?
   @Option(help: "Random seed of K-Means.") var seed: UInt64?
   @Option(name: .customLong("at-risk-days"), help: "Days without an order before a customer is at risk (default 90).") var atRiskDays: Int32?
   @Option(name: .customLong("lost-days"), help: "Days without an order before a customer is lost (default 180).") var lostDays: Int32?
+  @Option(name: .customLong("holdout-days"), help: "Days held back to check the purchase model (default: the last quarter of the data, at least 60).") var holdoutDays: Int32?
 
   func options() throws -> Fidelis_V1_JobOptions {
     var o = Fidelis_V1_JobOptions()
@@ -26,6 +27,7 @@ struct AnalysisFlags: ParsableArguments {
     if let seed { o.seed = seed }
     if let atRiskDays { o.atRiskDays = atRiskDays }
     if let lostDays { o.lostDays = lostDays }
+    if let holdoutDays { o.holdoutDays = holdoutDays }
     for mapping in columns {
       let parts = mapping.split(separator: "=", maxSplits: 1)
       guard parts.count == 2 else { throw ValidationError("--column takes role=header (got '\(mapping)')") }

@@ -97,6 +97,7 @@ extension Fidelis_V1_JobOptions {
       options.lostDays = min(options.atRiskDays * 2, AnalysisOptions.maxDays)
     }
     if clvMonths != 0 { options.clvMonths = Int(clvMonths) }
+    if holdoutDays != 0 { options.holdoutDays = Int(holdoutDays) }
     if monthlyDiscountRate != 0 { options.monthlyDiscountRate = monthlyDiscountRate }
     if !currency.isEmpty { options.currency = currency }
     options.thresholds.inactiveDays = options.atRiskDays

@@ -38,7 +38,7 @@ public struct Chart: Sendable {
     /// Labelled bars; values are formatted by `valueLabels`.
     case bar(labels: [String], values: [Double], valueLabels: [String])
     /// Two series over the same bins (e.g. promotion vs normal).
-    case histogram(bins: [String], series: [(name: String, counts: [Int])])
+    case histogram(bins: [String], series: [(name: String, values: [Double])])
     /// Points with a label; size is relative.
     case scatter(points: [(x: Double, y: Double, size: Double, label: String)], xTicks: [String], yTicks: [String])
     /// A donut per group: slices with labels and shares.

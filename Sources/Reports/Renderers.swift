@@ -251,17 +251,17 @@ enum SVGChart {
     return 10 * magnitude
   }
 
-  static func histogram(bins: [String], series: [(name: String, counts: [Int])], chart: Chart) -> String {
+  static func histogram(bins: [String], series: [(name: String, values: [Double])], chart: Chart) -> String {
     let plot = (x: 70.0, y: 30.0, w: width - 90, h: height - 110)
-    let maxValue = niceMax(Double(series.flatMap(\.counts).max() ?? 1), percent: false)
+    let maxValue = niceMax(series.flatMap(\.values).max() ?? 1, percent: false)
     var s = axes(maxValue: maxValue, chart: chart, plot: plot)
     let slot = plot.w / Double(max(1, bins.count))
     let barWidth = slot * 0.8 / Double(max(1, series.count))
     for (k, serie) in series.enumerated() {
-      for (i, c) in serie.counts.enumerated() {
-        let h = plot.h * Double(c) / maxValue
+      for (i, c) in serie.values.enumerated() {
+        let h = plot.h * c / maxValue
         let x = plot.x + slot * Double(i) + slot * 0.1 + barWidth * Double(k)
-        s += "<rect x=\"\(fmt(x))\" y=\"\(fmt(plot.y + plot.h - h))\" width=\"\(fmt(barWidth))\" height=\"\(fmt(h))\" fill=\"\(palette[k % palette.count])\"><title>\(ReportRenderer.escape(serie.name)) \(ReportRenderer.escape(bins[i])): \(c)</title></rect>"
+        s += "<rect x=\"\(fmt(x))\" y=\"\(fmt(plot.y + plot.h - h))\" width=\"\(fmt(barWidth))\" height=\"\(fmt(h))\" fill=\"\(palette[k % palette.count])\"><title>\(ReportRenderer.escape(serie.name)) \(ReportRenderer.escape(bins[i])): \(c == c.rounded() ? String(format: "%.0f", c) : String(format: "%.2f", c))</title></rect>"
       }
     }
     for (i, b) in bins.enumerated() { s += text(plot.x + slot * (Double(i) + 0.5), plot.y + plot.h + 14, b, size: 9, rotate: bins.count > 6 ? -20 : nil) }

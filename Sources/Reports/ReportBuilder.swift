@@ -420,7 +420,7 @@ public struct ReportBuilder {
       let bins = p.bins.enumerated().map { i, lower in i + 1 < p.bins.count ? "\(f.number(lower))–\(f.number(p.bins[i + 1]))" : "≥ \(f.number(lower))" }
       blocks.append(.chart(Chart(
         title: phrase(.retentionOrderValuesIn),
-        kind: .histogram(bins: bins, series: [(phrase(.labelPromotion), p.promoHistogram), (phrase(.labelNormal), p.normalHistogram)]),
+        kind: .histogram(bins: bins, series: [(phrase(.labelPromotion), p.promoHistogram.map(Double.init)), (phrase(.labelNormal), p.normalHistogram.map(Double.init))]),
         xLabel: phrase(.labelOrderValue) + " (\(f.currencySymbol))", yLabel: phrase(.labelOrders))))
       blocks.append(.table(.init(
         header: [phrase(.labelPeriod), phrase(.labelOrders), phrase(.labelShareOfOrders), phrase(.labelRevenue), phrase(.kpiAverageOrderValue)],
@@ -444,6 +444,41 @@ public struct ReportBuilder {
 
   // MARK: 6. Predicted value
 
+  /// False when the purchase model sees no dropout: its P(alive) cannot tell who left.
+  var dropoutIdentified: Bool { !r.clv.diagnostics.contains { $0.id == .dropoutNotIdentified } }
+
+  /// The check of the purchase model on held-back data, and what the models cannot tell.
+  func modelCheck() -> [ReportDocument.Block] {
+    var blocks: [ReportDocument.Block] = [.heading(level: 2, text: phrase(.valueModelCheckHeading))]
+    if let v = r.clv.validation {
+      blocks.append(.paragraph(phrase(
+        .valueModelCheck, f.date(v.calibrationEnd), f.count(v.holdoutDays), f.count(v.customers), f.number(v.predictedPurchases), f.count(v.actualPurchases),
+        f.number(v.maePerCustomer, digits: 3), f.number(v.baselineMae, digits: 3), f.money(v.predictedRevenue), f.money(v.actualRevenue))))
+      let labels = v.byFrequency.map { $0.frequency == 7 ? "7+" : "\($0.frequency)" }
+      blocks.append(.chart(Chart(
+        title: phrase(.valueModelCheckChart),
+        kind: .histogram(bins: labels, series: [(phrase(.labelPredicted), v.byFrequency.map(\.meanPredicted)), (phrase(.labelActual), v.byFrequency.map(\.meanActual))]),
+        xLabel: phrase(.valueCalibrationPurchases), yLabel: phrase(.valueHoldoutPurchases))))
+      blocks.append(.table(.init(
+        header: [phrase(.valueCalibrationPurchases), phrase(.labelCustomers), phrase(.labelPredicted), phrase(.labelActual)],
+        rows: v.byFrequency.map { [$0.frequency == 7 ? "7+" : "\($0.frequency)", f.count($0.customers), f.number($0.meanPredicted, digits: 2), f.number($0.meanActual, digits: 2)] },
+        numeric: [1, 2, 3])))
+    } else {
+      blocks.append(.paragraph(phrase(.valueModelCheckNone)))
+    }
+    for d in r.clv.diagnostics { blocks.append(.paragraph("⚠ " + diagnosticText(d))) }
+    return blocks
+  }
+
+  func diagnosticText(_ d: ModelDiagnostic) -> String {
+    switch d.id {
+    case .dropoutNotIdentified: phrase(.diagnosticDropout, f.count(d.customers ?? 0), r.lifecycle.lostDays, f.percent(d.value))
+    case .shortHistory: phrase(.diagnosticShortHistory, f.count(Int(d.value)))
+    case .holdoutWorseThanBaseline: phrase(.diagnosticHoldoutWorse, f.number(d.value, digits: 3), f.number(r.clv.validation?.baselineMae ?? 0, digits: 3))
+    case .fewRepeatBuyers: phrase(.diagnosticFewRepeatBuyers, f.count(d.customers ?? 0), f.percent(d.value))
+    }
+  }
+
   func predictedValue() -> [ReportDocument.Block] {
     let c = r.clv
     let bins = c.distribution.map { b in b.upper.map { "\(f.number(b.lower))–\(f.number($0))" } ?? "≥ \(f.number(b.lower))" }
@@ -452,12 +487,18 @@ public struct ReportBuilder {
       .paragraph(phrase(.valueOverTheNext, c.horizonMonths, f.percent(c.monthlyDiscountRate), f.number(c.expectedPurchases), f.money(c.predictedTotal), f.money(c.predictedMean), f.money(c.predictedMedian), f.money(c.historicalMean), f.percent(c.meanProbabilityAlive))),
       .chart(Chart(
         title: phrase(.valueDistributionOfPredicted),
-        kind: .histogram(bins: bins, series: [(phrase(.labelCustomers), c.distribution.map(\.count))]),
+        kind: .histogram(bins: bins, series: [(phrase(.labelCustomers), c.distribution.map { Double($0.count) })]),
         xLabel: phrase(.labelPredictedValue) + " (\(f.currencySymbol))", yLabel: phrase(.labelCustomers))),
     ]
+    blocks += modelCheck()
     blocks.append(.heading(level: 2, text: phrase(.valueValuableCustomersMost)))
-    let band = AnalysisResult.CLVSummary.reachableRisk
-    blocks.append(.paragraph(phrase(.valueAmongThe20, f.percent(band.lowerBound, digits: 0), f.percent(band.upperBound, digits: 0))))
+    switch c.valuableAtRiskRule {
+    case .probabilityAlive:
+      let band = AnalysisResult.CLVSummary.reachableRisk
+      blocks.append(.paragraph(phrase(.valueAmongThe20, f.percent(band.lowerBound, digits: 0), f.percent(band.upperBound, digits: 0))))
+    case .recency:
+      blocks.append(.paragraph(phrase(.valueAmongThe20Recency, r.lifecycle.atRiskDays, r.lifecycle.lostDays)))
+    }
     if c.valuableAtRisk.isEmpty {
       blocks.append(.paragraph(phrase(.valueNoneInBand)))
     } else {
@@ -497,7 +538,11 @@ public struct ReportBuilder {
   func vision() -> [String] {
     var items: [String] = []
     if let o = r.clv.sixMonths {
-      items.append(phrase(.visionExpectedFromTodays, f.number(o.expectedPurchases), f.money(o.expectedRevenue), f.money(o.monthlyRevenue), f.money(o.recentMonthlyRevenue)))
+      if dropoutIdentified {
+        items.append(phrase(.visionExpectedFromTodays, f.number(o.expectedPurchases), f.money(o.expectedRevenue), f.money(o.monthlyRevenue), f.money(o.recentMonthlyRevenue)))
+      } else {
+        items.append(phrase(.visionNotProjected, f.money(o.recentMonthlyRevenue)))
+      }
     }
     items.append(phrase(.visionPredictiveChurnFollow))
     items.append(phrase(.visionPersonalisedMarketingOne))

@@ -198,3 +198,105 @@ struct PartialMonthTests {
     #expect(drop.figure == 0 && !drop.raised)
   }
 }
+
+/// What the lifetime models cannot tell on the data is measured and said.
+@Suite("Model diagnostics")
+struct ModelDiagnosticTests {
+  /// 120 regulars ordering every 9 to 20 days over 13 months, and 60 who bought once at the start.
+  static let noDropout: TransactionData = {
+    var csv = "customer_id,order_date,amount\n"
+    let start = daysFromCivil(year: 2024, month: 1, day: 1)
+    for c in 0..<120 {
+      var day = start + c % 9
+      while day < start + 395 {
+        csv += "R\(c),\(isoDate(day)),\(10 + c % 7)\n"
+        day += 9 + (c * 7 + day) % 12
+      }
+    }
+    for c in 0..<60 { csv += "O\(c),\(isoDate(start + c % 20)),25\n" }
+    return try! TransactionIngestor.ingest(Array(csv.utf8))
+  }()
+
+  @Test("silent customers the model keeps alive: dropout_not_identified, and the at-risk list goes by recency")
+  func dropoutNotIdentified() throws {
+    let (result, _) = try Analyzer.run(Self.noDropout)
+    let ids = result.clv.diagnostics.map(\.id)
+    #expect(ids.contains(.dropoutNotIdentified), "\(result.clv.diagnostics)")
+    #expect(result.clv.valuableAtRiskRule == .recency)
+    for customer in result.clv.valuableAtRisk {
+      #expect(customer.recency > result.lifecycle.atRiskDays && customer.recency <= result.lifecycle.lostDays)
+    }
+    let validation = try #require(result.clv.validation)
+    let observed = parseISODate(result.period.last)! - parseISODate(result.period.first)! + 1
+    #expect(validation.holdoutDays == max(60, observed / 4) && validation.customers > 0)
+  }
+
+  @Test("a short history gets no holdout and says so; few repeat buyers are said", arguments: [40, 150])
+  func shortHistory(days: Int) throws {
+    var csv = "customer_id,order_date,amount\n"
+    let start = daysFromCivil(year: 2024, month: 3, day: 1)
+    for c in 0..<50 { csv += "C\(c),\(isoDate(start + c % days)),20\n" }
+    csv += "C1,\(isoDate(start + days - 1)),20\n"
+    let (result, _) = try Analyzer.run(try TransactionIngestor.ingest(Array(csv.utf8)))
+    let ids = result.clv.diagnostics.map(\.id)
+    #expect(ids.contains(.shortHistory) && ids.contains(.fewRepeatBuyers))
+    #expect((result.clv.validation == nil) == (days < 120))
+  }
+}
+
+/// Every list of the JSON holds what the rule it prints says, and nothing else.
+@Suite("Lists obey their rules")
+struct ListRuleTests {
+  static func check(_ result: AnalysisResult, _ customers: CustomerResults) {
+    let c = result.clv
+    let n = customers.table.count
+    let byRevenue = (0..<n).sorted { customers.table.monetary[$0] != customers.table.monetary[$1] ? customers.table.monetary[$0] > customers.table.monetary[$1] : $0 < $1 }
+    let top = Set(byRevenue.prefix(max(1, n / 5)).map { customers.table.ids[$0] })
+    #expect(c.valuableAtRisk.count <= 10)
+    for v in c.valuableAtRisk {
+      #expect(top.contains(v.customerId), "\(v.customerId) is not in the top 20 % by revenue")
+      switch c.valuableAtRiskRule {
+      case .probabilityAlive: #expect(AnalysisResult.CLVSummary.reachableRisk.contains(v.probabilityAlive), "\(v)")
+      case .recency: #expect(v.recency > result.lifecycle.atRiskDays && v.recency <= result.lifecycle.lostDays, "\(v)")
+      }
+    }
+    for alert in result.alerts {
+      switch alert.id {
+      case .lowSatisfaction: #expect(alert.raised == (alert.figure < alert.threshold))
+      case .inactiveCustomers: #expect(alert.raised == (alert.figure > 0))
+      case .orderValueDrop, .monthlyChurn: #expect(alert.raised == (alert.figure > alert.threshold), "\(alert)")
+      }
+    }
+    for action in result.actions {
+      let members = (0..<n).filter { i in
+        action.segments.contains { group in
+          switch group {
+          case .lifecycle(let g): customers.group[i] == g
+          case .oneTimeBuyers: customers.table.frequency[i] == 1
+          case .oneTimeBuyersNotLost: customers.table.frequency[i] == 1 && customers.group[i] != .lost
+          case .cluster(let id): Int(customers.cluster[i]) == id
+          }
+        }
+      }
+      #expect(action.targetCustomers == members.count, "\(action.id)")
+    }
+    for bin in c.validation?.byFrequency ?? [] { #expect(bin.customers > 0 && bin.frequency <= 7) }
+    #expect(result.kpis.monthly.dropLast().dropFirst().allSatisfy { !$0.partial })
+  }
+
+  @Test("the generated shop, and data where the model sees no dropout")
+  func lists() throws {
+    var csv = "customer_id,order_id,order_date,amount\n"
+    var order = 0
+    for c in 0..<300 {
+      for o in 0..<(1 + (c * 7) % 9) {
+        order += 1
+        csv += "C\(c),O\(order),2024-\(String(format: "%02d", 1 + (c + o * 3) % 12))-\(String(format: "%02d", 1 + (c * 5 + o) % 28)),\(5 + (c * 13 + o * 7) % 150).50\n"
+      }
+    }
+    let (result, customers) = try Analyzer.run(try TransactionIngestor.ingest(Array(csv.utf8)))
+    Self.check(result, customers)
+    let (other, otherCustomers) = try Analyzer.run(ModelDiagnosticTests.noDropout)
+    Self.check(other, otherCustomers)
+  }
+}

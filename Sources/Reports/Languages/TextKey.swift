@@ -154,6 +154,8 @@ public enum TextKey: String, CaseIterable, Sendable {
   case labelMonth
   case labelActiveCustomers
   case labelNewCustomers
+  case labelPredicted
+  case labelActual
   case labelOrders
   case labelActiveBase
   case labelChurn
@@ -181,6 +183,17 @@ public enum TextKey: String, CaseIterable, Sendable {
   case labelPredictedValue
   case valueOverTheNext
   case valueDistributionOfPredicted
+  case valueModelCheckHeading
+  case valueModelCheck
+  case valueModelCheckNone
+  case valueModelCheckChart
+  case valueCalibrationPurchases
+  case valueHoldoutPurchases
+  case diagnosticDropout
+  case diagnosticShortHistory
+  case diagnosticHoldoutWorse
+  case diagnosticFewRepeatBuyers
+  case valueAmongThe20Recency
   case valueValuableCustomersMost
   case valueNoneInBand
   case valueAmongThe20
@@ -201,6 +214,7 @@ public enum TextKey: String, CaseIterable, Sendable {
   case label6MonthVision
   case labelConclusionAndFollow
   case visionExpectedFromTodays
+  case visionNotProjected
   case visionPredictiveChurnFollow
   case visionPersonalisedMarketingOne
   case visionProductRecommendationsBase

@@ -396,7 +396,7 @@ public nonisolated struct Fidelis_V1_JobOptions: Sendable {
   /// Optional per-customer dataset (kind "customers").
   public var customersDatasetID: String = String()
 
-  /// Column mapping overrides, role=name (customer, order, date, amount, quantity, price, category, promo).
+  /// Column mapping overrides, role=name (customer, order, date, amount, quantity, price, category, promo, product).
   public var columns: Dictionary<String,String> = [:]
 
   /// "dmy", "mdy" or "ymd" when dates are ambiguous; empty: detected.
@@ -414,6 +414,10 @@ public nonisolated struct Fidelis_V1_JobOptions: Sendable {
   public var clvMonths: Int32 = 0
 
   public var monthlyDiscountRate: Double = 0
+
+  /// Days held back at the end of the data to check the purchase model (7...3650); 0: the
+  /// last quarter of the observed period, at least 60 days.
+  public var holdoutDays: Int32 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1701,7 +1705,7 @@ nonisolated extension Fidelis_V1_DeleteDatasetResponse: SwiftProtobuf.Message, S
 
 nonisolated extension Fidelis_V1_JobOptions: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".JobOptions"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}clusters\0\u{3}as_of\0\u{1}language\0\u{1}currency\0\u{3}customers_dataset_id\0\u{1}columns\0\u{3}date_order\0\u{3}at_risk_days\0\u{3}lost_days\0\u{1}seed\0\u{3}clv_months\0\u{3}monthly_discount_rate\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}clusters\0\u{3}as_of\0\u{1}language\0\u{1}currency\0\u{3}customers_dataset_id\0\u{1}columns\0\u{3}date_order\0\u{3}at_risk_days\0\u{3}lost_days\0\u{1}seed\0\u{3}clv_months\0\u{3}monthly_discount_rate\0\u{3}holdout_days\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1721,6 +1725,7 @@ nonisolated extension Fidelis_V1_JobOptions: SwiftProtobuf.Message, SwiftProtobu
       case 10: try { try decoder.decodeSingularUInt64Field(value: &self.seed) }()
       case 11: try { try decoder.decodeSingularInt32Field(value: &self.clvMonths) }()
       case 12: try { try decoder.decodeSingularDoubleField(value: &self.monthlyDiscountRate) }()
+      case 13: try { try decoder.decodeSingularInt32Field(value: &self.holdoutDays) }()
       default: break
       }
     }
@@ -1763,6 +1768,9 @@ nonisolated extension Fidelis_V1_JobOptions: SwiftProtobuf.Message, SwiftProtobu
     if self.monthlyDiscountRate.bitPattern != 0 {
       try visitor.visitSingularDoubleField(value: self.monthlyDiscountRate, fieldNumber: 12)
     }
+    if self.holdoutDays != 0 {
+      try visitor.visitSingularInt32Field(value: self.holdoutDays, fieldNumber: 13)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1779,6 +1787,7 @@ nonisolated extension Fidelis_V1_JobOptions: SwiftProtobuf.Message, SwiftProtobu
     if lhs.seed != rhs.seed {return false}
     if lhs.clvMonths != rhs.clvMonths {return false}
     if lhs.monthlyDiscountRate != rhs.monthlyDiscountRate {return false}
+    if lhs.holdoutDays != rhs.holdoutDays {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

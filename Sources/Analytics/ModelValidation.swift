@@ -1,0 +1,176 @@
+import Foundation
+
+/// How well the purchase model predicted a period it did not see: fitted on the purchases
+/// up to `calibrationEnd`, it predicts the `holdoutDays` after, which are then counted
+/// (lifetimes' `calibration_and_holdout_data`, freq='D'). The model of the report is then
+/// fitted again on all the data.
+public struct ModelValidation: Sendable, Codable, Equatable {
+  /// The purchase model checked: "bgnbd".
+  public var model: String
+  /// Last day of the calibration period (YYYY-MM-DD).
+  public var calibrationEnd: String
+  public var holdoutDays: Int
+  /// Customers with a purchase in the calibration period: the ones predicted.
+  public var customers: Int
+  /// Σ of the predicted purchases (purchase days) in the holdout, and what happened.
+  public var predictedPurchases: Double
+  public var actualPurchases: Int
+  /// Mean absolute error per customer of the model's prediction…
+  public var maePerCustomer: Double
+  /// …and of the naive forecast: each customer's own past repeat rate (x / T) times the
+  /// holdout's length.
+  public var baselineMae: Double
+  /// Σ predicted purchases × expected order value (spend model fitted on the calibration
+  /// period), and the holdout revenue of the same customers.
+  public var predictedRevenue: Double
+  public var actualRevenue: Double
+  /// Predicted against actual holdout purchases by calibration frequency (repeat purchase
+  /// days 0, 1, … 6, and 7 or more): the calibration-vs-holdout plot.
+  public var byFrequency: [FrequencyBin]
+
+  public struct FrequencyBin: Sendable, Codable, Equatable {
+    /// Repeat purchase days in the calibration period; the last bin holds this many and more.
+    public var frequency: Int
+    public var customers: Int
+    public var meanPredicted: Double
+    public var meanActual: Double
+  }
+
+  /// The holdout an analysis of `observedDays` takes: `requested` when given, else the last
+  /// quarter of the observed period and at least 60 days; nil when the calibration period
+  /// left would be shorter than the holdout (the history is too short to check the model).
+  public static func holdoutDays(observedDays: Int, requested: Int?) -> Int? {
+    let holdout = requested ?? max(60, observedDays / 4)
+    return observedDays - holdout >= holdout ? holdout : nil
+  }
+
+  /// Checks BG/NBD (and the spend model for revenue) on `data`, whose purchases run to
+  /// `lastDay`; nil when the history is too short for the holdout.
+  static func check(_ data: TransactionData, lastDay: Int, requestedHoldout: Int?) -> ModelValidation? {
+    guard let firstDay = data.orderDay.min().map(Int.init) else { return nil }
+    let observed = lastDay - firstDay + 1
+    guard let holdout = holdoutDays(observedDays: observed, requested: requestedHoldout) else { return nil }
+    let calibrationEnd = lastDay - holdout
+    // The calibration purchases, and each customer's holdout purchase days and revenue.
+    var calibration = data
+    let keep = data.orderDay.map { Int($0) <= calibrationEnd }
+    func filter<T>(_ values: [T]) -> [T] { zip(values, keep).compactMap { $1 ? $0 : nil } }
+    calibration.orderCustomer = filter(data.orderCustomer)
+    calibration.orderDay = filter(data.orderDay)
+    calibration.orderAmount = filter(data.orderAmount)
+    calibration.orderPromo = filter(data.orderPromo)
+    guard calibration.orderCount > 0 else { return nil }
+    var holdoutDaysSeen = Set<Int64>()
+    var actual = [Int](repeating: 0, count: data.customerIDs.count)
+    var actualSpend = [Double](repeating: 0, count: data.customerIDs.count)
+    for o in 0..<data.orderCount where !keep[o] {
+      let c = Int(data.orderCustomer[o])
+      actualSpend[c] += data.orderAmount[o]
+      if holdoutDaysSeen.insert(Int64(c) << 32 | Int64(data.orderDay[o])).inserted { actual[c] += 1 }
+    }
+    var table = CustomerTable(calibration)
+    // T runs to the end of the calibration period, not to the last purchase in it.
+    table.lastDataDay = calibrationEnd
+    let summary = RepeatSummary(table)
+    let model = LifetimeModels.fitBGNBD(summary)
+    let spend = LifetimeModels.fitGammaGamma(frequency: summary.spendFrequency, monetaryValue: summary.monetaryValue)
+    let bins = 8
+    var binCustomers = [Int](repeating: 0, count: bins)
+    var binPredicted = [Double](repeating: 0, count: bins)
+    var binActual = [Double](repeating: 0, count: bins)
+    var predictedTotal = 0.0, actualTotal = 0, error = 0.0, baselineError = 0.0, predictedRevenue = 0.0, actualRevenue = 0.0
+    for i in 0..<table.count {
+      let source = Int(table.sourceIndex[i])
+      let (x, tx, age) = (summary.frequency[i], summary.recency[i], summary.age[i])
+      let predicted = LifetimeModels.expectedPurchases(model, t: Double(holdout), x: x, tx: tx, age: age)
+      let baseline = age > 0 ? x / age * Double(holdout) : 0
+      let happened = actual[source]
+      predictedTotal += predicted
+      actualTotal += happened
+      error += abs(predicted - Double(happened))
+      baselineError += abs(baseline - Double(happened))
+      let value = table.monetary[i] > 0 ? LifetimeModels.expectedAverageValue(spend, x: summary.spendFrequency[i], m: summary.monetaryValue[i]) : 0
+      predictedRevenue += predicted * value
+      actualRevenue += actualSpend[source]
+      let bin = min(bins - 1, Int(x))
+      binCustomers[bin] += 1
+      binPredicted[bin] += predicted
+      binActual[bin] += Double(happened)
+    }
+    let n = Double(max(1, table.count))
+    return ModelValidation(
+      model: "bgnbd", calibrationEnd: isoDate(calibrationEnd), holdoutDays: holdout, customers: table.count, predictedPurchases: predictedTotal,
+      actualPurchases: actualTotal, maePerCustomer: error / n, baselineMae: baselineError / n, predictedRevenue: predictedRevenue,
+      actualRevenue: actualRevenue,
+      byFrequency: (0..<bins).compactMap { b in
+        guard binCustomers[b] > 0 else { return nil }
+        let count = Double(binCustomers[b])
+        return FrequencyBin(frequency: b, customers: binCustomers[b], meanPredicted: binPredicted[b] / count, meanActual: binActual[b] / count)
+      })
+  }
+}
+
+/// A limit of the lifetime models on this data, with a stable id (docs/metrics.md).
+public struct ModelDiagnostic: Sendable, Codable, Equatable {
+  public var id: DiagnosticID
+  /// What was measured, in English, with the figures.
+  public var message: String
+  /// The figure the diagnostic is about (a probability, a share, days, an error).
+  public var value: Double
+  /// The customers concerned, when it is about customers.
+  public var customers: Int?
+}
+
+/// The diagnostics an analysis may raise about its lifetime models.
+public enum DiagnosticID: String, CaseIterable, Sendable, Codable {
+  /// Customers silent for longer than lost_days keep a mean P(alive) above 0.9: the model
+  /// sees no dropout in this data, so its P(alive) cannot tell who left.
+  case dropoutNotIdentified = "dropout_not_identified"
+  /// Under 180 days of purchases, or too few for a holdout: the model saw little.
+  case shortHistory = "short_history"
+  /// On the holdout, the model erred more per customer than each customer's own past rate.
+  case holdoutWorseThanBaseline = "holdout_worse_than_baseline"
+  /// Fewer than 10 % of the customers (or fewer than 30) bought twice: the purchase and
+  /// spend models rest on few repeat buyers.
+  case fewRepeatBuyers = "few_repeat_buyers"
+}
+
+enum Diagnostics {
+  /// The diagnostics of a fitted analysis.
+  static func of(
+    table: CustomerTable, probabilityAlive: [Double], validation: ModelValidation?, observedDays: Int, lostDays: Int
+  ) -> [ModelDiagnostic] {
+    var found: [ModelDiagnostic] = []
+    let silent = (0..<table.count).filter { Int(table.recency[$0]) > lostDays }
+    if !silent.isEmpty {
+      let meanAlive = silent.reduce(0) { $0 + probabilityAlive[$1] } / Double(silent.count)
+      if meanAlive > 0.9 {
+        found.append(.init(
+          id: .dropoutNotIdentified,
+          message: "the \(silent.count) customers silent for more than \(lostDays) days keep a mean probability of being alive of \(String(format: "%.1f", meanAlive * 100)) %: the model finds no dropout in this data and cannot tell who left; recency is used instead",
+          value: meanAlive, customers: silent.count))
+      }
+    }
+    if observedDays < 180 || validation == nil {
+      found.append(.init(
+        id: .shortHistory,
+        message: "\(observedDays) days of purchases\(validation == nil ? ", too few to hold some back and check the model" : ""): predictions rest on a short history",
+        value: Double(observedDays), customers: nil))
+    }
+    if let v = validation, v.maePerCustomer > v.baselineMae {
+      found.append(.init(
+        id: .holdoutWorseThanBaseline,
+        message: "over the last \(v.holdoutDays) days, held back, the model erred by \(String(format: "%.3f", v.maePerCustomer)) purchases per customer, against \(String(format: "%.3f", v.baselineMae)) for each customer's own past rate",
+        value: v.maePerCustomer, customers: v.customers))
+    }
+    let repeaters = table.purchaseDays.filter { $0 > 1 }.count
+    let share = Double(repeaters) / Double(max(1, table.count))
+    if share < 0.10 || repeaters < 30 {
+      found.append(.init(
+        id: .fewRepeatBuyers,
+        message: "\(repeaters) customers (\(String(format: "%.1f", share * 100)) %) bought on more than one day: the purchase and spend models rest on few repeat buyers",
+        value: share, customers: repeaters))
+    }
+    return found
+  }
+}
