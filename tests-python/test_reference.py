@@ -10,8 +10,9 @@ from conftest import BIN, generate
 def analysed(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("ref")
     path = generate(str(tmp / "d.csv"), customers=4000, seed=11)
-    out = subprocess.run([f"{BIN}/fidelis", "analyze", path, "--format", "json"], capture_output=True, text=True, check=True).stdout
-    csv = subprocess.run([f"{BIN}/fidelis", "analyze", path, "--format", "csv"], capture_output=True, text=True, check=True).stdout
+    # BG/NBD named, so that lifetimes' BetaGeoFitter is the reference of every figure.
+    out = subprocess.run([f"{BIN}/fidelis", "analyze", path, "--format", "json", "--clv-model", "bgnbd"], capture_output=True, text=True, check=True).stdout
+    csv = subprocess.run([f"{BIN}/fidelis", "analyze", path, "--format", "csv", "--clv-model", "bgnbd"], capture_output=True, text=True, check=True).stdout
     per_customer = pd.read_csv(pd.io.common.StringIO(csv), dtype={"customer_id": str})
     df = pd.read_csv(path, dtype={"customer_id": str, "order_id": str}, parse_dates=["order_date"])
     return json.loads(out), per_customer, df
@@ -53,7 +54,7 @@ def test_bgnbd_and_gamma_gamma_match_lifetimes(analysed):
     result, _, df = analysed
     s = summary_data_from_transaction_data(df, "customer_id", "order_date", monetary_value_col="amount", freq="D")
     bg = BetaGeoFitter(penalizer_coef=0.0).fit(s.frequency, s.recency, s["T"])
-    ours = result["clv"]["bgnbd"]
+    ours = result["clv"]["purchase_model"]
     for name in ["r", "alpha", "a", "b"]:
         assert abs(ours[name] - bg.params_[name]) / bg.params_[name] < 1e-3, (name, ours[name], bg.params_[name])
     repeat = s[s.frequency > 0]
@@ -91,8 +92,8 @@ def test_fits_recover_the_generator_parameters(tmp_path):
     truth = {"r": 0.8, "alpha": 40.0, "a": 0.8, "b": 3.0, "p": 6.0, "q": 4.0, "v": 15.0}
     path = generate(str(tmp_path / "known.csv"), customers=20000, seed=5,
                     extra=["--bgnbd", "0.8,40,0.8,3.0", "--gg", "6,4,15", "--promo-discount", "0"])
-    result = json.loads(subprocess.run([f"{BIN}/fidelis", "analyze", path, "--format", "json", "--k", "3"], capture_output=True, text=True, check=True).stdout)
-    ours = {**result["clv"]["bgnbd"], **result["clv"]["gamma_gamma"]}
+    result = json.loads(subprocess.run([f"{BIN}/fidelis", "analyze", path, "--format", "json", "--k", "3", "--clv-model", "bgnbd"], capture_output=True, text=True, check=True).stdout)
+    ours = {**result["clv"]["purchase_model"], **result["clv"]["gamma_gamma"]}
     df = pd.read_csv(path, dtype={"customer_id": str, "order_id": str}, parse_dates=["order_date"])
     s = summary_data_from_transaction_data(df, "customer_id", "order_date", monetary_value_col="amount", freq="D")
     bg = BetaGeoFitter().fit(s.frequency, s.recency, s["T"])
@@ -144,8 +145,35 @@ def test_expected_purchases_match_lifetimes(analysed):
     result, _, df = analysed
     s = summary_data_from_transaction_data(df, "customer_id", "order_date", freq="D")
     bg = BetaGeoFitter()
-    ours = result["clv"]["bgnbd"]
+    ours = result["clv"]["purchase_model"]
     bg.params_ = pd.Series({name: ours[name] for name in ["r", "alpha", "a", "b"]})
     horizon = 30 * result["clv"]["horizon_months"]
     theirs = bg.conditional_expected_number_of_purchases_up_to_time(horizon, s.frequency, s.recency, s["T"]).sum()
     assert abs(result["clv"]["expected_purchases"] - theirs) / theirs < 1e-6, (result["clv"]["expected_purchases"], theirs)
+
+
+def test_mbgnbd_matches_lifetimes_and_the_model_is_chosen_by_holdout_error(tmp_path):
+    """MBG/NBD fitted on the same summary as lifetimes' ModifiedBetaGeoFitter, with the same
+    predictions; without --clv-model, the model with the smaller holdout error is used."""
+    from lifetimes import ModifiedBetaGeoFitter
+    from lifetimes.utils import summary_data_from_transaction_data
+    path = generate(str(tmp_path / "m.csv"), customers=3000, seed=19)
+    run = lambda *extra: json.loads(subprocess.run([f"{BIN}/fidelis", "analyze", path, "--format", "json", *extra], capture_output=True, text=True, check=True).stdout)
+    result = run("--clv-model", "mbgnbd")
+    ours = result["clv"]["purchase_model"]
+    assert ours["model"] == "mbgnbd"
+    df = pd.read_csv(path, dtype={"customer_id": str, "order_id": str}, parse_dates=["order_date"])
+    s = summary_data_from_transaction_data(df, "customer_id", "order_date", freq="D")
+    mbg = ModifiedBetaGeoFitter().fit(s.frequency, s.recency, s["T"])
+    for name in ["r", "alpha", "a", "b"]:
+        assert abs(ours[name] - mbg.params_[name]) / mbg.params_[name] < 1e-3, (name, ours[name], mbg.params_[name])
+    horizon = 30 * result["clv"]["horizon_months"]
+    theirs = mbg.conditional_expected_number_of_purchases_up_to_time(horizon, s.frequency, s.recency, s["T"]).sum()
+    assert abs(result["clv"]["expected_purchases"] - theirs) / theirs < 2e-3, (result["clv"]["expected_purchases"], theirs)
+    alive = mbg.conditional_probability_alive(s.frequency, s.recency, s["T"]).mean()
+    assert abs(result["clv"]["mean_probability_alive"] - alive) < 1e-3, (result["clv"]["mean_probability_alive"], alive)
+    auto = run()
+    candidates = auto["clv"]["validation"]["candidates"]
+    assert sorted(c["model"] for c in candidates) == ["bgnbd", "mbgnbd"]
+    best = min(candidates, key=lambda c: c["mae_per_customer"])
+    assert auto["clv"]["validation"]["model"] == best["model"] == auto["clv"]["purchase_model"]["model"]

@@ -134,7 +134,8 @@ public struct AnalysisResult: Sendable, Codable, Equatable {
   public struct CLVSummary: Sendable, Codable, Equatable {
     /// Probabilities alive of customers at risk but still reachable.
     public static let reachableRisk = 0.10...0.70
-    public var bgnbd: BGNBDParameters
+    /// The purchase model the predictions come from (its `model` says which).
+    public var purchaseModel: BGNBDParameters
     public var gammaGamma: GammaGammaParameters
     public var horizonMonths: Int
     public var monthlyDiscountRate: Double

@@ -37,6 +37,9 @@ public struct AnalysisOptions: Sendable, Codable, Equatable {
   /// Days held back at the end of the data to check the purchase model; nil: the last
   /// quarter of the observed period, at least 60 days.
   public var holdoutDays: Int?
+  /// The purchase model; nil: the one with the smallest holdout error (BG/NBD when the
+  /// history is too short to check).
+  public var purchaseModel: PurchaseModel?
 
   public init() {}
 
@@ -164,9 +167,14 @@ public enum Analyzer {
     try stage("clusters", 0.45)
     let clustering = Clustering.run(table, k: options.clusters, seed: options.seed)
 
+    try stage("model check", 0.55)
+    let firstDay = Int(data.orderDay.min()!)
+    let validation = ModelValidation.check(
+      data, lastDay: table.lastDataDay, requestedHoldout: options.holdoutDays, models: options.purchaseModel.map { [$0] } ?? PurchaseModel.allCases)
+
     try stage("lifetime value", 0.70)
     let summary = RepeatSummary(table)
-    let bgnbd = LifetimeModels.fitBGNBD(summary)
+    let bgnbd = LifetimeModels.fitBGNBD(summary, model: validation?.model ?? options.purchaseModel ?? .bgnbd)
     let gammaGamma = LifetimeModels.fitGammaGamma(frequency: summary.spendFrequency, monetaryValue: summary.monetaryValue)
     let horizon = Double(30 * options.clvMonths)
     var pAlive = [Double](repeating: 0, count: n)
@@ -189,9 +197,6 @@ public enum Analyzer {
       table: table, scores: scores, segment: segment, group: group, cluster: clustering.labels, clusterNames: clustering.profiles.map(\.name),
       probabilityAlive: pAlive, expectedPurchases: expected, predictedCLV: clv)
 
-    try stage("model check", 0.80)
-    let firstDay = Int(data.orderDay.min()!)
-    let validation = ModelValidation.check(data, lastDay: table.lastDataDay, requestedHoldout: options.holdoutDays)
     let diagnostics = Diagnostics.of(
       table: table, probabilityAlive: pAlive, validation: validation, observedDays: table.lastDataDay - firstDay + 1, lostDays: options.lostDays)
 

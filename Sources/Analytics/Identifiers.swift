@@ -70,6 +70,15 @@ public enum FigureUnit: String, CaseIterable, Sendable, Codable {
   case customers
 }
 
+/// The purchase models Fidelis fits (docs/metrics.md, "clv").
+public enum PurchaseModel: String, CaseIterable, Sendable, Codable {
+  /// BG/NBD (Fader, Hardie & Lee 2005): a customer may drop out after each repeat purchase.
+  case bgnbd
+  /// MBG/NBD (Batislam, Denizel & Filiztekin 2007): also right after the first purchase, so
+  /// a one-time buyer silent for long is not certainly alive.
+  case mbgnbd
+}
+
 /// How the number of clusters was chosen.
 public enum ClusterChoice: String, CaseIterable, Sendable, Codable {
   /// The best silhouette among the candidates 2…8.

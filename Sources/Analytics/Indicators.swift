@@ -140,7 +140,7 @@ enum Indicators {
       }.prefix(10)
     }
     return .init(
-      bgnbd: bgnbd, gammaGamma: gammaGamma, horizonMonths: options.clvMonths, monthlyDiscountRate: options.monthlyDiscountRate,
+      purchaseModel: bgnbd, gammaGamma: gammaGamma, horizonMonths: options.clvMonths, monthlyDiscountRate: options.monthlyDiscountRate,
       historicalMean: c.table.monetary.reduce(0, +) / Double(n), predictedTotal: total, predictedMean: total / Double(n), predictedMedian: median,
       expectedPurchases: c.expectedPurchases.reduce(0, +), meanProbabilityAlive: c.probabilityAlive.reduce(0, +) / Double(n),
       distribution: histogram(c.predictedCLV, bins: 10),

@@ -45,8 +45,10 @@ public struct ModelFit: Sendable, Codable, Equatable {
   public var message: String
 }
 
-/// BG/NBD parameters (Fader, Hardie & Lee, 2005).
+/// Parameters of a BG/NBD-family purchase model: BG/NBD (Fader, Hardie & Lee, 2005) or
+/// MBG/NBD (Batislam et al., 2007), which share r, α (purchase rates) and a, b (dropout).
 public struct BGNBDParameters: Sendable, Codable, Equatable {
+  public var model: PurchaseModel
   public var r: Double
   public var alpha: Double
   public var a: Double
@@ -98,7 +100,8 @@ public enum LifetimeModels {
 
   /// Fits BG/NBD by maximising the mean log-likelihood (BFGS on log-parameters with the
   /// analytic gradient). Customers with identical (x, t_x, T) are counted once, weighted.
-  public static func fitBGNBD(_ s: RepeatSummary) -> BGNBDParameters {
+  public static func fitBGNBD(_ s: RepeatSummary, model: PurchaseModel = .bgnbd) -> BGNBDParameters {
+    let modified = model == .mbgnbd
     // Group identical customers: x, t_x, T are integers in days.
     var groups: [SIMD3<Double>: Double] = [:]
     for i in s.frequency.indices { groups[SIMD3(s.frequency[i], s.recency[i], s.age[i]), default: 0] += 1 }
@@ -109,7 +112,8 @@ public enum LifetimeModels {
     let big = keys.map { $0.z }
     let w = keys.map { groups[$0]! }
     let total = w.reduce(0, +)
-    let maxX = Int(x.max() ?? 0)
+    // MBG/NBD reads the tables one purchase further.
+    let maxX = Int(x.max() ?? 0) + (modified ? 1 : 0)
     // Scale time as lifetimes does (1 / max T), for a well-conditioned search.
     let scale = 1 / max(big.max() ?? 1, 1)
     let txs = tx.map { $0 * scale }
@@ -134,16 +138,19 @@ public enum LifetimeModels {
       let logAlpha = log(alpha)
       for i in 0..<x.count {
         let xv = x[i], k = xi[i], weight = w[i]
+        // BG/NBD's dropout terms use b + x − 1 and count x; MBG/NBD's b + x and x + 1.
+        let kb = modified ? k + 1 : k
+        let bx = modified ? b + xv : b + xv - 1
         let a1 = lgR[k] + r * logAlpha
-        let a2 = lgB[k] - lgAB[k]
+        let a2 = lgB[kb] - lgAB[kb]
         let logAT = log(alpha + ts[i])
         let l3 = -(r + xv) * logAT
         var l = l3
         var w3 = 1.0, w4 = 0.0
         var logATx = 0.0
-        if k > 0 {
+        if k > 0 || modified {
           logATx = log(alpha + txs[i])
-          let l4 = log(a) - log(b + xv - 1) - (r + xv) * logATx
+          let l4 = log(a) - log(bx) - (r + xv) * logATx
           let m = max(l3, l4)
           let e3 = exp(l3 - m), e4 = exp(l4 - m)
           l = m + log(e3 + e4)
@@ -151,10 +158,11 @@ public enum LifetimeModels {
           w4 = e4 / (e3 + e4)
         }
         ll += weight * (a1 + a2 + l)
+        let dropoutTerm = k > 0 || modified
         gr += weight * (dgR[k] + logAlpha - w3 * logAT - w4 * logATx)
-        gal += weight * (r / alpha - w3 * (r + xv) / (alpha + ts[i]) - (k > 0 ? w4 * (r + xv) / (alpha + txs[i]) : 0))
-        ga += weight * (-dgAB[k] + (k > 0 ? w4 / a : 0))
-        gb += weight * (dgB[k] - dgAB[k] - (k > 0 ? w4 / (b + xv - 1) : 0))
+        gal += weight * (r / alpha - w3 * (r + xv) / (alpha + ts[i]) - (dropoutTerm ? w4 * (r + xv) / (alpha + txs[i]) : 0))
+        ga += weight * (-dgAB[kb] + (dropoutTerm ? w4 / a : 0))
+        gb += weight * (dgB[kb] - dgAB[kb] - (dropoutTerm ? w4 / bx : 0))
       }
       // Minimise the negative mean log-likelihood; chain rule for log-parameters.
       return (-ll / total, [-gr * r / total, -gal * alpha / total, -ga * a / total, -gb * b / total])
@@ -163,16 +171,20 @@ public enum LifetimeModels {
     let result = minimizeBFGS(objective, start: start)
     let p = result.point.map(exp)
     return BGNBDParameters(
-      r: p[0], alpha: p[1] / scale, a: p[2], b: p[3],
+      model: model, r: p[0], alpha: p[1] / scale, a: p[2], b: p[3],
       fit: ModelFit(converged: result.converged, iterations: result.iterations, logLikelihood: -result.value, message: result.message))
   }
 
   /// Probability that a customer is still alive (has not churned) at the end of observation.
   public static func probabilityAlive(_ m: BGNBDParameters, x: Double, tx: Double, age: Double) -> Double {
-    guard x > 0 else { return 1 }
     let logRatio = (m.r + x) * (log(m.alpha + age) - log(m.alpha + tx))
-    let term = m.a / (m.b + x - 1) * exp(logRatio)
-    return 1 / (1 + term)
+    switch m.model {
+    case .bgnbd:
+      guard x > 0 else { return 1 }
+      return 1 / (1 + m.a / (m.b + x - 1) * exp(logRatio))
+    case .mbgnbd:
+      return 1 / (1 + m.a / (m.b + x) * exp(logRatio))
+    }
   }
 
   /// Expected number of purchases in the next `t` days.
@@ -182,14 +194,17 @@ public enum LifetimeModels {
     // The closed form (Fader, Hardie & Lee 2005, eq. 10) holds for any a ≠ 1 as long as the
     // hypergeometric function's c = a + b + x − 1 is positive; outside that, bound the
     // expectation by the purchase rate of a customer still alive times the horizon.
-    guard a + b + x - 1 > 0, abs(a - 1) > 1e-9 else {
+    // MBG/NBD shifts b by one purchase and keeps the dropout term for x = 0.
+    let shift = m.model == .mbgnbd ? 1.0 : 0.0
+    guard a + b + x - 1 + shift > 0, abs(a - 1) > 1e-9 else {
       return probabilityAlive(m, x: x, tx: tx, age: age) * (r + x) / (alpha + age) * t
     }
     let z = t / (alpha + age + t)
-    let hyp = hypergeometric2F1(r + x, b + x, a + b + x - 1, z)
-    let first = (a + b + x - 1) / (a - 1)
+    let hyp = hypergeometric2F1(r + x, b + x + shift, a + b + x - 1 + shift, z)
+    let first = (a + b + x - 1 + shift) / (a - 1)
     let second = 1 - pow((alpha + age) / (alpha + age + t), r + x) * hyp
-    let denominator = 1 + (x > 0 ? a / (b + x - 1) * pow((alpha + age) / (alpha + tx), r + x) : 0)
+    let dropout = x > 0 || m.model == .mbgnbd
+    let denominator = 1 + (dropout ? a / (b + x - 1 + shift) * pow((alpha + age) / (alpha + tx), r + x) : 0)
     let value = first * second / denominator
     return value.isFinite ? max(0, value) : 0
   }

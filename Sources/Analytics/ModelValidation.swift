@@ -5,8 +5,11 @@ import Foundation
 /// (lifetimes' `calibration_and_holdout_data`, freq='D'). The model of the report is then
 /// fitted again on all the data.
 public struct ModelValidation: Sendable, Codable, Equatable {
-  /// The purchase model checked: "bgnbd".
-  public var model: String
+  /// The purchase model with the smallest holdout error among `candidates` (or the one
+  /// the job named): the one the report's predictions come from.
+  public var model: PurchaseModel
+  /// Each model tried, with its holdout error.
+  public var candidates: [Candidate]
   /// Last day of the calibration period (YYYY-MM-DD).
   public var calibrationEnd: String
   public var holdoutDays: Int
@@ -28,6 +31,12 @@ public struct ModelValidation: Sendable, Codable, Equatable {
   /// days 0, 1, … 6, and 7 or more): the calibration-vs-holdout plot.
   public var byFrequency: [FrequencyBin]
 
+  public struct Candidate: Sendable, Codable, Equatable {
+    public var model: PurchaseModel
+    public var predictedPurchases: Double
+    public var maePerCustomer: Double
+  }
+
   public struct FrequencyBin: Sendable, Codable, Equatable {
     /// Repeat purchase days in the calibration period; the last bin holds this many and more.
     public var frequency: Int
@@ -44,9 +53,10 @@ public struct ModelValidation: Sendable, Codable, Equatable {
     return observedDays - holdout >= holdout ? holdout : nil
   }
 
-  /// Checks BG/NBD (and the spend model for revenue) on `data`, whose purchases run to
-  /// `lastDay`; nil when the history is too short for the holdout.
-  static func check(_ data: TransactionData, lastDay: Int, requestedHoldout: Int?) -> ModelValidation? {
+  /// Checks `models` (and the spend model for revenue) on `data`, whose purchases run to
+  /// `lastDay`, and keeps the one with the smallest error per customer; nil when the
+  /// history is too short for the holdout.
+  static func check(_ data: TransactionData, lastDay: Int, requestedHoldout: Int?, models: [PurchaseModel]) -> ModelValidation? {
     guard let firstDay = data.orderDay.min().map(Int.init) else { return nil }
     let observed = lastDay - firstDay + 1
     guard let holdout = holdoutDays(observedDays: observed, requested: requestedHoldout) else { return nil }
@@ -72,7 +82,16 @@ public struct ModelValidation: Sendable, Codable, Equatable {
     // T runs to the end of the calibration period, not to the last purchase in it.
     table.lastDataDay = calibrationEnd
     let summary = RepeatSummary(table)
-    let model = LifetimeModels.fitBGNBD(summary)
+    var candidates: [(fit: BGNBDParameters, predicted: [Double], candidate: Candidate)] = []
+    for model in models {
+      let fit = LifetimeModels.fitBGNBD(summary, model: model)
+      let predicted = (0..<table.count).map { i in
+        LifetimeModels.expectedPurchases(fit, t: Double(holdout), x: summary.frequency[i], tx: summary.recency[i], age: summary.age[i])
+      }
+      let error = (0..<table.count).reduce(0.0) { $0 + abs(predicted[$1] - Double(actual[Int(table.sourceIndex[$1])])) } / Double(max(1, table.count))
+      candidates.append((fit, predicted, Candidate(model: model, predictedPurchases: predicted.reduce(0, +), maePerCustomer: error)))
+    }
+    guard let best = candidates.min(by: { $0.candidate.maePerCustomer < $1.candidate.maePerCustomer }) else { return nil }
     let spend = LifetimeModels.fitGammaGamma(frequency: summary.spendFrequency, monetaryValue: summary.monetaryValue)
     let bins = 8
     var binCustomers = [Int](repeating: 0, count: bins)
@@ -81,8 +100,8 @@ public struct ModelValidation: Sendable, Codable, Equatable {
     var predictedTotal = 0.0, actualTotal = 0, error = 0.0, baselineError = 0.0, predictedRevenue = 0.0, actualRevenue = 0.0
     for i in 0..<table.count {
       let source = Int(table.sourceIndex[i])
-      let (x, tx, age) = (summary.frequency[i], summary.recency[i], summary.age[i])
-      let predicted = LifetimeModels.expectedPurchases(model, t: Double(holdout), x: x, tx: tx, age: age)
+      let (x, age) = (summary.frequency[i], summary.age[i])
+      let predicted = best.predicted[i]
       let baseline = age > 0 ? x / age * Double(holdout) : 0
       let happened = actual[source]
       predictedTotal += predicted
@@ -99,7 +118,7 @@ public struct ModelValidation: Sendable, Codable, Equatable {
     }
     let n = Double(max(1, table.count))
     return ModelValidation(
-      model: "bgnbd", calibrationEnd: isoDate(calibrationEnd), holdoutDays: holdout, customers: table.count, predictedPurchases: predictedTotal,
+      model: best.fit.model, candidates: candidates.map(\.candidate), calibrationEnd: isoDate(calibrationEnd), holdoutDays: holdout, customers: table.count, predictedPurchases: predictedTotal,
       actualPurchases: actualTotal, maePerCustomer: error / n, baselineMae: baselineError / n, predictedRevenue: predictedRevenue,
       actualRevenue: actualRevenue,
       byFrequency: (0..<bins).compactMap { b in

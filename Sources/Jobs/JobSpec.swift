@@ -98,6 +98,12 @@ extension Fidelis_V1_JobOptions {
     }
     if clvMonths != 0 { options.clvMonths = Int(clvMonths) }
     if holdoutDays != 0 { options.holdoutDays = Int(holdoutDays) }
+    if !clvModel.isEmpty {
+      guard let model = PurchaseModel(rawValue: clvModel.lowercased()) else {
+        throw InvalidJobOption(message: "clv_model must be \(PurchaseModel.allCases.map(\.rawValue).joined(separator: " or ")) (got '\(clvModel.prefix(40))')")
+      }
+      options.purchaseModel = model
+    }
     if monthlyDiscountRate != 0 { options.monthlyDiscountRate = monthlyDiscountRate }
     if !currency.isEmpty { options.currency = currency }
     options.thresholds.inactiveDays = options.atRiskDays

@@ -454,6 +454,10 @@ public struct ReportBuilder {
       blocks.append(.paragraph(phrase(
         .valueModelCheck, f.date(v.calibrationEnd), f.count(v.holdoutDays), f.count(v.customers), f.number(v.predictedPurchases), f.count(v.actualPurchases),
         f.number(v.maePerCustomer, digits: 3), f.number(v.baselineMae, digits: 3), f.money(v.predictedRevenue), f.money(v.actualRevenue))))
+      if v.candidates.count > 1 {
+        let compared = v.candidates.map { "\(modelName($0.model)) \(f.number($0.maePerCustomer, digits: 3))" }.joined(separator: phrase(.listSeparator))
+        blocks.append(.paragraph(phrase(.valueModelsCompared, compared, modelName(v.model))))
+      }
       let labels = v.byFrequency.map { $0.frequency == 7 ? "7+" : "\($0.frequency)" }
       blocks.append(.chart(Chart(
         title: phrase(.valueModelCheckChart),
@@ -566,12 +570,18 @@ public struct ReportBuilder {
 
   func methodology() -> [ReportDocument.Block] {
     let q = r.dataQuality
+    let m = r.clv.purchaseModel
+    let modelChoice =
+      if let v = r.clv.validation, v.candidates.count > 1 { phrase(.methodModelChosen) } else if r.clv.validation?.candidates.count == 1 { phrase(.methodModelGiven) } else { phrase(.methodModelDefault) }
     var items = [
       phrase(.methodReferenceDateRecency, f.date(r.asOf)),
       phrase(.methodDataRowsRead, f.count(q.rowsRead), f.count(q.rowsUsed), f.count(q.rowsRejected), lang.pack.layoutName(q.layout), q.encoding, q.separator, q.dateOrder),
       phrase(.methodSegmentsRfmScores, r.lifecycle.atRiskDays, r.lifecycle.lostDays),
       phrase(.methodClustersKMeans, r.clusters.k, choiceText(r.clusters.chosenBy), f.number(r.clusters.silhouette, digits: 3), r.clusters.seed),
-      phrase(.methodLifetimeValueBg, f.number(r.clv.bgnbd.r, digits: 4), f.number(r.clv.bgnbd.alpha, digits: 4), f.number(r.clv.bgnbd.a, digits: 4), f.number(r.clv.bgnbd.b, digits: 4), fitText(r.clv.bgnbd.fit), f.number(r.clv.gammaGamma.p, digits: 4), f.number(r.clv.gammaGamma.q, digits: 4), f.number(r.clv.gammaGamma.v, digits: 4), fitText(r.clv.gammaGamma.fit)),
+      phrase(
+        .methodLifetimeValueBg, f.number(m.r, digits: 4), f.number(m.alpha, digits: 4), f.number(m.a, digits: 4), f.number(m.b, digits: 4), fitText(m.fit),
+        f.number(r.clv.gammaGamma.p, digits: 4), f.number(r.clv.gammaGamma.q, digits: 4), f.number(r.clv.gammaGamma.v, digits: 4), fitText(r.clv.gammaGamma.fit),
+        modelName(m.model), modelChoice),
     ]
     if q.returns.lines > 0 {
       items.append(phrase(.methodReturns, f.count(q.returns.lines), f.count(q.returns.matchedLines), f.count(q.returns.ordersCancelled), f.money(q.returns.value)))
@@ -602,6 +612,14 @@ public struct ReportBuilder {
     case .silhouette: phrase(.choiceChosenBySilhouette)
     case .given: phrase(.choiceGivenByThe)
     case .tooFewCustomers: phrase(.choiceTooFewCustomers)
+    }
+  }
+
+  /// A purchase model's usual name.
+  func modelName(_ model: PurchaseModel) -> String {
+    switch model {
+    case .bgnbd: "BG/NBD"
+    case .mbgnbd: "MBG/NBD"
     }
   }
 

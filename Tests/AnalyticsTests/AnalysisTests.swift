@@ -129,7 +129,7 @@ struct LifetimeTests {
   @Test("BG/NBD and Gamma-Gamma give bounded, finite parameters and predictions, and say whether they converged")
   func bgnbd() throws {
     let (result, customers) = try Analyzer.run(sampleData(customers: 800))
-    let m = result.clv.bgnbd
+    let m = result.clv.purchaseModel
     #expect(m.fit.converged || !m.fit.message.isEmpty)
     #expect([m.r, m.alpha, m.a, m.b].allSatisfy { $0.isFinite && $0 > 0 })
     #expect(customers.probabilityAlive.allSatisfy { $0 >= 0 && $0 <= 1 })

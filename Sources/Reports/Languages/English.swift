@@ -208,7 +208,10 @@ extension LanguagePack {
       .methodDataRowsRead: "**Data**: {0} rows read, {1} used, {2} rejected; layout {3}; encoding {4}; separator \"{5}\"; date order {6}",
       .methodSegmentsRfmScores: "**Segments**: RFM scores 1–5 by quintiles (ties broken by customer id); lifecycle groups: at risk after {0} days without an order, lost after {1} days",
       .methodClustersKMeans: "**Clusters**: K-Means on standardised log recency, frequency and spend; k = {0} ({1}), silhouette {2}, seed {3}",
-      .methodLifetimeValueBg: "**Lifetime value**: BG/NBD (r = {0}, α = {1}, a = {2}, b = {3}; {4}) and Gamma-Gamma (p = {5}, q = {6}, v = {7}; {8})",
+      .methodLifetimeValueBg: "**Lifetime value**: {9} (r = {0}, α = {1}, a = {2}, b = {3}; {4}; {10}) and Gamma-Gamma (p = {5}, q = {6}, v = {7}; {8})",
+      .methodModelChosen: "chosen by its error on the held-back days",
+      .methodModelGiven: "named by the job",
+      .methodModelDefault: "the default: too little history to compare models",
       .methodCustomerFileRows: "**Customer file**: {0} rows, {1} matched to customers with orders",
       .labelMethodologyAndData: "Methodology and data quality",
       .labelRejectedRowsReason: "Rejected rows: reason",
@@ -266,5 +269,6 @@ extension LanguagePack {
       .diagnosticFewRepeatBuyers: "Only {0} customers ({1}) bought on more than one day: the purchase and spend models rest on few repeat buyers.",
       .valueAmongThe20Recency: "Among the 20 % of customers with the highest revenue, those without an order for more than {0} days but not yet {1}: lapsing, and still worth a personal call (chosen by recency, since the model's probabilities cannot tell who left).",
       .visionNotProjected: "**Expected from today's customers**: not projected, since the purchase model finds no dropout in this data (see \"Predicted value\"); over the last 6 complete months the customers brought {0} per month.",
+      .valueModelsCompared: "Models compared on the held-back days (mean error in purchases per customer): {0}. The report uses {1}, the closer one, fitted again on all the data.",
     ])
 }

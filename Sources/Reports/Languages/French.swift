@@ -208,7 +208,10 @@ extension LanguagePack {
       .methodDataRowsRead: "**Données** : {0} lignes lues, {1} utilisées, {2} rejetées ; format {3} ; encodage {4} ; séparateur « {5} » ; ordre des dates {6}",
       .methodSegmentsRfmScores: "**Segments** : scores RFM de 1 à 5 par quintiles (égalités départagées par identifiant client) ; groupes : à risque après {0} jours sans commande, perdus après {1} jours",
       .methodClustersKMeans: "**Clusters** : K-Means sur récence, fréquence et dépense (log, standardisées) ; k = {0} ({1}), silhouette {2}, graine {3}",
-      .methodLifetimeValueBg: "**Valeur vie client** : BG/NBD (r = {0}, α = {1}, a = {2}, b = {3} ; {4}) et Gamma-Gamma (p = {5}, q = {6}, v = {7} ; {8})",
+      .methodLifetimeValueBg: "**Valeur vie client** : {9} (r = {0}, α = {1}, a = {2}, b = {3} ; {4} ; {10}) et Gamma-Gamma (p = {5}, q = {6}, v = {7} ; {8})",
+      .methodModelChosen: "choisi par son erreur sur les jours mis de côté",
+      .methodModelGiven: "fixé par le job",
+      .methodModelDefault: "par défaut : trop peu d'historique pour comparer les modèles",
       .methodCustomerFileRows: "**Fichier clients** : {0} lignes, {1} rapprochées de clients ayant commandé",
       .labelMethodologyAndData: "Méthodologie et qualité des données",
       .labelRejectedRowsReason: "Lignes rejetées : motif",
@@ -266,5 +269,6 @@ extension LanguagePack {
       .diagnosticFewRepeatBuyers: "Seuls {0} clients ({1}) ont acheté sur plus d'une journée : les modèles d'achat et de dépense reposent sur peu de clients récurrents.",
       .valueAmongThe20Recency: "Parmi les 20 % de clients au chiffre d'affaires le plus élevé, ceux sans commande depuis plus de {0} jours mais pas encore {1} : en train de décrocher, et encore à la portée d'un contact personnel (choisis par la récence, les probabilités du modèle ne disant pas qui est parti).",
       .visionNotProjected: "**Attendu des clients actuels** : non projeté, le modèle d'achat ne détectant aucun départ dans ces données (voir « Valeur prédite ») ; sur les 6 derniers mois complets, les clients ont apporté {0} par mois.",
+      .valueModelsCompared: "Modèles comparés sur les jours mis de côté (erreur moyenne en achats par client) : {0}. Le rapport retient {1}, le plus juste, ajusté à nouveau sur toutes les données.",
     ])
 }

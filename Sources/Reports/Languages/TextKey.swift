@@ -186,6 +186,7 @@ public enum TextKey: String, CaseIterable, Sendable {
   case valueModelCheckHeading
   case valueModelCheck
   case valueModelCheckNone
+  case valueModelsCompared
   case valueModelCheckChart
   case valueCalibrationPurchases
   case valueHoldoutPurchases
@@ -225,6 +226,9 @@ public enum TextKey: String, CaseIterable, Sendable {
   case methodSegmentsRfmScores
   case methodClustersKMeans
   case methodLifetimeValueBg
+  case methodModelChosen
+  case methodModelGiven
+  case methodModelDefault
   case methodCustomerFileRows
   case methodReturns
   case labelMethodologyAndData

@@ -419,37 +419,49 @@ public nonisolated struct Fidelis_V1_JobOptions: Sendable {
   /// last quarter of the observed period, at least 60 days.
   public var holdoutDays: Int32 = 0
 
+  /// Purchase model: "bgnbd" or "mbgnbd"; empty: the one with the smaller holdout error.
+  public var clvModel: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 }
 
-public nonisolated struct Fidelis_V1_SubmitJobRequest: Sendable {
+public nonisolated struct Fidelis_V1_SubmitJobRequest: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  public var datasetID: String = String()
+  public var datasetID: String {
+    get {_storage._datasetID}
+    set {_uniqueStorage()._datasetID = newValue}
+  }
 
   /// "profile" or "analysis".
-  public var kind: String = String()
+  public var kind: String {
+    get {_storage._kind}
+    set {_uniqueStorage()._kind = newValue}
+  }
 
   public var options: Fidelis_V1_JobOptions {
-    get {_options ?? Fidelis_V1_JobOptions()}
-    set {_options = newValue}
+    get {_storage._options ?? Fidelis_V1_JobOptions()}
+    set {_uniqueStorage()._options = newValue}
   }
   /// Returns true if `options` has been explicitly set.
-  public var hasOptions: Bool {self._options != nil}
+  public var hasOptions: Bool {_storage._options != nil}
   /// Clears the value of `options`. Subsequent reads from it will return its default value.
-  public mutating func clearOptions() {self._options = nil}
+  public mutating func clearOptions() {_uniqueStorage()._options = nil}
 
-  public var idempotencyKey: String = String()
+  public var idempotencyKey: String {
+    get {_storage._idempotencyKey}
+    set {_uniqueStorage()._idempotencyKey = newValue}
+  }
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
-  fileprivate var _options: Fidelis_V1_JobOptions? = nil
+  fileprivate var _storage = _StorageClass.defaultInstance
 }
 
 public nonisolated struct Fidelis_V1_JobAttempt: Sendable {
@@ -1705,7 +1717,7 @@ nonisolated extension Fidelis_V1_DeleteDatasetResponse: SwiftProtobuf.Message, S
 
 nonisolated extension Fidelis_V1_JobOptions: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".JobOptions"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}clusters\0\u{3}as_of\0\u{1}language\0\u{1}currency\0\u{3}customers_dataset_id\0\u{1}columns\0\u{3}date_order\0\u{3}at_risk_days\0\u{3}lost_days\0\u{1}seed\0\u{3}clv_months\0\u{3}monthly_discount_rate\0\u{3}holdout_days\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}clusters\0\u{3}as_of\0\u{1}language\0\u{1}currency\0\u{3}customers_dataset_id\0\u{1}columns\0\u{3}date_order\0\u{3}at_risk_days\0\u{3}lost_days\0\u{1}seed\0\u{3}clv_months\0\u{3}monthly_discount_rate\0\u{3}holdout_days\0\u{3}clv_model\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1726,6 +1738,7 @@ nonisolated extension Fidelis_V1_JobOptions: SwiftProtobuf.Message, SwiftProtobu
       case 11: try { try decoder.decodeSingularInt32Field(value: &self.clvMonths) }()
       case 12: try { try decoder.decodeSingularDoubleField(value: &self.monthlyDiscountRate) }()
       case 13: try { try decoder.decodeSingularInt32Field(value: &self.holdoutDays) }()
+      case 14: try { try decoder.decodeSingularStringField(value: &self.clvModel) }()
       default: break
       }
     }
@@ -1771,6 +1784,9 @@ nonisolated extension Fidelis_V1_JobOptions: SwiftProtobuf.Message, SwiftProtobu
     if self.holdoutDays != 0 {
       try visitor.visitSingularInt32Field(value: self.holdoutDays, fieldNumber: 13)
     }
+    if !self.clvModel.isEmpty {
+      try visitor.visitSingularStringField(value: self.clvModel, fieldNumber: 14)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1788,6 +1804,7 @@ nonisolated extension Fidelis_V1_JobOptions: SwiftProtobuf.Message, SwiftProtobu
     if lhs.clvMonths != rhs.clvMonths {return false}
     if lhs.monthlyDiscountRate != rhs.monthlyDiscountRate {return false}
     if lhs.holdoutDays != rhs.holdoutDays {return false}
+    if lhs.clvModel != rhs.clvModel {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1797,46 +1814,88 @@ nonisolated extension Fidelis_V1_SubmitJobRequest: SwiftProtobuf.Message, SwiftP
   public static let protoMessageName: String = _protobuf_package + ".SubmitJobRequest"
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}dataset_id\0\u{1}kind\0\u{1}options\0\u{3}idempotency_key\0")
 
+  fileprivate class _StorageClass {
+    var _datasetID: String = String()
+    var _kind: String = String()
+    var _options: Fidelis_V1_JobOptions? = nil
+    var _idempotencyKey: String = String()
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _datasetID = source._datasetID
+      _kind = source._kind
+      _options = source._options
+      _idempotencyKey = source._idempotencyKey
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularStringField(value: &self.datasetID) }()
-      case 2: try { try decoder.decodeSingularStringField(value: &self.kind) }()
-      case 3: try { try decoder.decodeSingularMessageField(value: &self._options) }()
-      case 4: try { try decoder.decodeSingularStringField(value: &self.idempotencyKey) }()
-      default: break
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularStringField(value: &_storage._datasetID) }()
+        case 2: try { try decoder.decodeSingularStringField(value: &_storage._kind) }()
+        case 3: try { try decoder.decodeSingularMessageField(value: &_storage._options) }()
+        case 4: try { try decoder.decodeSingularStringField(value: &_storage._idempotencyKey) }()
+        default: break
+        }
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    if !self.datasetID.isEmpty {
-      try visitor.visitSingularStringField(value: self.datasetID, fieldNumber: 1)
-    }
-    if !self.kind.isEmpty {
-      try visitor.visitSingularStringField(value: self.kind, fieldNumber: 2)
-    }
-    try { if let v = self._options {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
-    } }()
-    if !self.idempotencyKey.isEmpty {
-      try visitor.visitSingularStringField(value: self.idempotencyKey, fieldNumber: 4)
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      if !_storage._datasetID.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._datasetID, fieldNumber: 1)
+      }
+      if !_storage._kind.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._kind, fieldNumber: 2)
+      }
+      try { if let v = _storage._options {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+      } }()
+      if !_storage._idempotencyKey.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._idempotencyKey, fieldNumber: 4)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Fidelis_V1_SubmitJobRequest, rhs: Fidelis_V1_SubmitJobRequest) -> Bool {
-    if lhs.datasetID != rhs.datasetID {return false}
-    if lhs.kind != rhs.kind {return false}
-    if lhs._options != rhs._options {return false}
-    if lhs.idempotencyKey != rhs.idempotencyKey {return false}
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._datasetID != rhs_storage._datasetID {return false}
+        if _storage._kind != rhs_storage._kind {return false}
+        if _storage._options != rhs_storage._options {return false}
+        if _storage._idempotencyKey != rhs_storage._idempotencyKey {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
