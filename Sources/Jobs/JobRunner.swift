@@ -2,6 +2,7 @@ import Analytics
 import Foundation
 import LocalFiles
 import Reports
+import Synchronization
 
 /// Bytes a job reads, chunk by chunk: a dataset through the worker's lease, or a local file.
 public protocol ByteSource: Sendable {
@@ -71,23 +72,52 @@ public enum JobRunner {
         }
       }
       try Task.checkCancellation()
-      let (result, customers): (AnalysisResult, CustomerResults)
-      do {
-        (result, customers) = try Analyzer.run(
-          data, attributes: attributes, attributeRows: attributeRows, options: spec.analysis, isCancelled: { Task.isCancelled }
-        ) { stage, share in
-          progress(stage, share * 100)
+      let (analysis, language) = (spec.analysis, spec.language)
+      let (customerAttributes, customerRows) = (attributes, attributeRows)
+      let artifacts = try await offCooperativePool { isCancelled in
+        let (result, customers): (AnalysisResult, CustomerResults)
+        do {
+          (result, customers) = try Analyzer.run(
+            data, attributes: customerAttributes, attributeRows: customerRows, options: analysis, isCancelled: isCancelled
+          ) { stage, share in
+            progress(stage, share * 100)
+          }
+        } catch let error as AnalysisError {
+          if case .cancelled = error { throw CancellationError() }
+          throw PermanentJobError(description: error.description)
         }
-      } catch .cancelled {
-        throw CancellationError()
-      } catch {
-        throw PermanentJobError(description: error.description)
+        progress("report", 92)
+        return try Artifact.analysis(result, customers: customers, language: language, tenantName: tenantName)
       }
       try Task.checkCancellation()
-      progress("report", 92)
-      return try Artifact.analysis(result, customers: customers, language: spec.language, tenantName: tenantName)
+      return artifacts
     }
   }
+}
+
+/// Runs `work` on a thread of its own and waits for it. An analysis is seconds to minutes of
+/// CPU; on Swift's cooperative pool (one thread per core) it would hold up the heartbeats
+/// that keep the job's lease, and on a one-core worker stop them. `work` is told when the
+/// awaiting task is cancelled.
+func offCooperativePool<T: Sendable>(_ work: @escaping @Sendable (_ isCancelled: @escaping @Sendable () -> Bool) throws -> T) async throws -> T {
+  let cancelled = Flag()
+  return try await withTaskCancellationHandler {
+    try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
+      let thread = Thread {
+        continuation.resume(with: Result { try work { cancelled.value.load(ordering: .acquiring) } })
+      }
+      // The analysis recurses little, but its sorts and closures like room.
+      thread.stackSize = 16 << 20
+      thread.start()
+    }
+  } onCancel: {
+    cancelled.value.store(true, ordering: .releasing)
+  }
+}
+
+/// A flag shared between a task and the thread it waits for.
+final class Flag: Sendable {
+  let value = Atomic<Bool>(false)
 }
 
 /// A local file as a job's input (`fidelis analyze`).

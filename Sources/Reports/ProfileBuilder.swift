@@ -26,6 +26,7 @@ public struct ProfileBuilder {
           [pack.phrase(.labelCustomers), f.count(p.customers)], [pack.phrase(.labelOrders), f.count(p.orders)],
           [pack.phrase(.profileFirstOrder), first], [pack.phrase(.profileLastOrder), last],
           [pack.phrase(.labelRevenue), f.number(p.revenue, digits: 2)],
+          [pack.phrase(.profileReturns), pack.phrase(.profileReturnLines, f.count(p.returns.lines), f.count(p.returns.matchedLines), f.number(p.returns.value, digits: 2))],
           [pack.phrase(.profileLayout), pack.layoutName(p.layout)], [pack.phrase(.profileEncoding), p.encoding],
           [pack.phrase(.profileSeparator), "`\(p.separator)`"], [pack.phrase(.profileDateOrder), p.dateOrder],
         ],

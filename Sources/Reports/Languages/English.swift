@@ -270,5 +270,7 @@ extension LanguagePack {
       .valueAmongThe20Recency: "Among the 20 % of customers with the highest revenue, those without an order for more than {0} days but not yet {1}: lapsing, and still worth a personal call (chosen by recency, since the model's probabilities cannot tell who left).",
       .visionNotProjected: "**Expected from today's customers**: not projected, since the purchase model finds no dropout in this data (see \"Predicted value\"); over the last 6 complete months the customers brought {0} per month.",
       .valueModelsCompared: "Models compared on the held-back days (mean error in purchases per customer): {0}. The report uses {1}, the closer one, fitted again on all the data.",
+      .profileReturns: "Returns netted",
+      .profileReturnLines: "{0} lines ({1} matched to their purchase line), {2} off the revenue",
     ])
 }

@@ -270,5 +270,7 @@ extension LanguagePack {
       .valueAmongThe20Recency: "Parmi les 20 % de clients au chiffre d'affaires le plus élevé, ceux sans commande depuis plus de {0} jours mais pas encore {1} : en train de décrocher, et encore à la portée d'un contact personnel (choisis par la récence, les probabilités du modèle ne disant pas qui est parti).",
       .visionNotProjected: "**Attendu des clients actuels** : non projeté, le modèle d'achat ne détectant aucun départ dans ces données (voir « Valeur prédite ») ; sur les 6 derniers mois complets, les clients ont apporté {0} par mois.",
       .valueModelsCompared: "Modèles comparés sur les jours mis de côté (erreur moyenne en achats par client) : {0}. Le rapport retient {1}, le plus juste, ajusté à nouveau sur toutes les données.",
+      .profileReturns: "Retours déduits",
+      .profileReturnLines: "{0} lignes ({1} rapprochées de leur ligne d'achat), {2} retirés du chiffre d'affaires",
     ])
 }

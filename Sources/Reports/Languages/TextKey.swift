@@ -269,5 +269,7 @@ public enum TextKey: String, CaseIterable, Sendable {
   case profileSeparator
   case profileDateOrder
   case profileRejectedRows
+  case profileReturns
+  case profileReturnLines
   case labelReason
 }
