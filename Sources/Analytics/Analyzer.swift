@@ -154,7 +154,8 @@ public enum Analyzer {
     let orders = data.orderCount
 
     try stage("rfm", 0.35)
-    let scores = RFMScores(table)
+    let hasAmounts = data.quality.amounts
+    let scores = RFMScores(table, monetary: hasAmounts)
     let segment = (0..<n).map { RFMSegment.of(r: Int(scores.r[$0]), fm: scores.fm($0)) }
     let group = (0..<n).map {
       LifecycleGroup.of(recency: Int(table.recency[$0]), tenure: table.tenure($0), fm: scores.fm($0), atRiskDays: options.atRiskDays, lostDays: options.lostDays)
@@ -216,11 +217,23 @@ public enum Analyzer {
     for id in table.ids where attributes[id] != nil { matched += 1 }
     quality.customerRowsRead = attributeRows
     quality.customerRowsMatched = matched
-    let insights = AnalysisResult.Insights.compute(data, customers: customers, attributes: attributes, atRiskDays: options.atRiskDays)
-    let alerts = Recommendations.alerts(kpis: kpis, table: table, insights: insights, thresholds: options.thresholds)
-    let actions = Recommendations.actions(customers: customers, groups: groupProfiles, clusters: clustering.profiles, insights: insights, kpis: kpis, options: options)
-    let targets = Recommendations.targets(kpis: kpis, clv: clvSummary, insights: insights, thresholds: options.thresholds)
-    let keyPoints = Recommendations.keyPoints(groups: groupProfiles, clusters: clustering.profiles, alerts: alerts)
+    var insights = AnalysisResult.Insights.compute(data, customers: customers, attributes: attributes, atRiskDays: options.atRiskDays)
+    var alerts = Recommendations.alerts(kpis: kpis, table: table, insights: insights, thresholds: options.thresholds)
+    var actions = Recommendations.actions(customers: customers, groups: groupProfiles, clusters: clustering.profiles, insights: insights, kpis: kpis, options: options)
+    var targets = Recommendations.targets(kpis: kpis, clv: clvSummary, insights: insights, thresholds: options.thresholds)
+    var keyPoints = Recommendations.keyPoints(groups: groupProfiles, clusters: clustering.profiles, alerts: alerts)
+    if !hasAmounts {
+      // A purchase log: what needs money is not made up from zeros.
+      insights.promotion = nil
+      insights.categories = nil
+      alerts.removeAll { $0.id == .orderValueDrop }
+      actions.removeAll { $0.id == .crossSell || $0.id == .vipCare }
+      for i in actions.indices { actions[i].estimate = nil }
+      targets.removeAll { $0.unit == .currency }
+      keyPoints.removeAll { $0.id == .highValueCluster }
+      clvSummary.valuableAtRisk = []
+      clvSummary.sixMonths = nil
+    }
     let lastDay = table.lastDataDay
     let result = AnalysisResult(
       asOf: isoDate(table.asOfDay),

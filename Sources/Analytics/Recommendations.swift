@@ -121,7 +121,8 @@ enum Recommendations {
   static func keyPoints(groups: [GroupProfile<LifecycleGroup>], clusters: [AnalysisResult.ClusterProfile], alerts: [AnalysisResult.Alert]) -> [AnalysisResult.KeyPoint] {
     var points: [AnalysisResult.KeyPoint] = []
     let lapsed = groups.filter { $0.name == .atRisk || $0.name == .lost }
-    if let worst = lapsed.max(by: { $0.revenue < $1.revenue }), worst.customers > 0 {
+    // Ties (a purchase log has no revenue) go to the larger group.
+    if let worst = lapsed.max(by: { ($0.revenue, $0.customers) < ($1.revenue, $1.customers) }), worst.customers > 0 {
       points.append(.init(id: .revenueAtRisk, subject: .group(worst.name), customers: worst.customers, share: worst.share, value: worst.revenue, ratio: worst.revenueShare))
     }
     if let top = clusters.first {

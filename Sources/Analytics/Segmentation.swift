@@ -69,7 +69,9 @@ public struct RFMScores: Sendable {
   /// Tie rule: customers are ranked 1…n by the value, ties broken by customer id in byte
   /// order; rank q falls in quintile max(1, ⌈5(q − 1)/(n − 1)⌉), which is what pandas gives
   /// with `pd.qcut(values.rank(method="first"), 5)` on a frame sorted by customer id.
-  public init(_ table: CustomerTable) {
+  /// Without amounts (`monetary` false), M is taken as F, so that FM = F and the segments
+  /// go by recency and frequency.
+  public init(_ table: CustomerTable, monetary: Bool = true) {
     let idOrder = table.ids.indices.sorted { table.ids[$0].utf8.lexicographicallyPrecedes(table.ids[$1].utf8) }
     var position = [Int32](repeating: 0, count: table.count)
     for (p, i) in idOrder.enumerated() { position[i] = Int32(p) }
@@ -89,7 +91,7 @@ public struct RFMScores: Sendable {
     }
     r = quintiles(table.recency).map { 6 - $0 }
     f = quintiles(table.frequency)
-    m = quintiles(table.monetary)
+    m = monetary ? quintiles(table.monetary) : f
   }
 }
 

@@ -23,6 +23,15 @@ public struct ReportDocument: Sendable {
     public var rows: [[String]]
     /// Columns to right-align (numbers).
     public var numeric: Set<Int>
+
+    /// The table without the given columns.
+    public func dropping(_ columns: Set<Int>) -> Table {
+      guard !columns.isEmpty else { return self }
+      let kept = header.indices.filter { !columns.contains($0) }
+      return Table(
+        header: kept.map { header[$0] }, rows: rows.map { row in kept.map { row[$0] } },
+        numeric: Set(kept.enumerated().compactMap { numeric.contains($1) ? $0 : nil }))
+    }
   }
 }
 

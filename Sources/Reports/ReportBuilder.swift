@@ -144,11 +144,16 @@ public struct ReportBuilder {
     var blocks: [ReportDocument.Block] = [
       .heading(level: 1, text: phrase(.labelExecutiveSummary)),
       .heading(level: 2, text: phrase(.labelIntroduction)),
-      .paragraph(phrase(.summaryThisReportAnalyses, f.count(r.customers), r.period.months, f.date(r.period.first), f.date(r.period.last), f.count(r.orders), f.money(r.revenue))),
+      .paragraph(
+        amounts
+          ? phrase(.summaryThisReportAnalyses, f.count(r.customers), r.period.months, f.date(r.period.first), f.date(r.period.last), f.count(r.orders), f.money(r.revenue))
+          : phrase(.summaryIntroNoAmounts, f.count(r.customers), r.period.months, f.date(r.period.first), f.date(r.period.last), f.count(r.orders))),
       .heading(level: 2, text: phrase(.labelOverallPerformance)),
       .bullets([
-        phrase(.summaryCustomers, f.count(r.customers), f.count(r.orders), f.money(r.revenue)),
-        phrase(.summaryEngagementAverageOrder, f.money(k.averageOrderValue), f.number(k.ordersPerCustomer, digits: 2), f.money(k.revenuePerCustomer)),
+        amounts ? phrase(.summaryCustomers, f.count(r.customers), f.count(r.orders), f.money(r.revenue)) : phrase(.summaryCustomersNoAmounts, f.count(r.customers), f.count(r.orders)),
+        amounts
+          ? phrase(.summaryEngagementAverageOrder, f.money(k.averageOrderValue), f.number(k.ordersPerCustomer, digits: 2), f.money(k.revenuePerCustomer))
+          : phrase(.summaryEngagementNoAmounts, f.number(k.ordersPerCustomer, digits: 2), f.number(k.ordersPerCustomerPerYear, digits: 2)),
         phrase(.summaryRetentionOfCustomers, f.percent(k.engagedShare), r.lifecycle.atRiskDays, f.percent(k.repeatPurchaseRate)),
       ]),
       .heading(level: 2, text: phrase(.labelKeyPoints)),
@@ -157,7 +162,10 @@ public struct ReportBuilder {
     for p in r.keyPoints {
       switch p.id {
       case .revenueAtRisk:
-        points.append(phrase(.summaryRetentionAlertOf, f.count(p.customers ?? 0), subjectName(p.subject).lowercased(), f.percent(p.share ?? 0), f.money(p.value ?? 0), f.percent(p.ratio ?? 0)))
+        points.append(
+          amounts
+            ? phrase(.summaryRetentionAlertOf, f.count(p.customers ?? 0), subjectName(p.subject).lowercased(), f.percent(p.share ?? 0), f.money(p.value ?? 0), f.percent(p.ratio ?? 0))
+            : phrase(.summaryRetentionAlertNoAmounts, f.count(p.customers ?? 0), subjectName(p.subject).lowercased(), f.percent(p.share ?? 0)))
       case .highValueCluster:
         points.append(phrase(.summaryHighestValueCluster, f.count(p.customers ?? 0), subjectName(p.subject), f.money(p.value ?? 0), f.times(p.ratio ?? 0)))
       case .alert:
@@ -199,13 +207,15 @@ public struct ReportBuilder {
         title: phrase(.labelCustomersPerLifecycle),
         kind: .bar(labels: r.lifecycle.groups.map { groupName($0.name) }, values: r.lifecycle.groups.map { Double($0.customers) }, valueLabels: r.lifecycle.groups.map { f.count($0.customers) }),
         xLabel: phrase(.labelGroup), yLabel: phrase(.labelCustomers))),
-      .table(.init(header: header, rows: r.lifecycle.groups.map { row(groupName($0.name), $0) }, numeric: Set(1...7))),
+      .table(groupTable(.init(header: header, rows: r.lifecycle.groups.map { row(groupName($0.name), $0) }, numeric: Set(1...7)))),
       .heading(level: 2, text: phrase(.labelGrowthOpportunities)),
     ]
     for g in r.lifecycle.groups where [.loyal, .potential, .new].contains(g.name) && g.customers > 0 {
       blocks.append(.heading(level: 3, text: "\(groupName(g.name)) (\(f.count(g.customers)) \(phrase(.wordCustomers)))"))
       blocks.append(.bullets([
-        phrase(.insightsProfileOfCustomers, f.percent(g.share), f.percent(g.revenueShare), f.money(g.averageOrderValue)),
+        amounts
+          ? phrase(.insightsProfileOfCustomers, f.percent(g.share), f.percent(g.revenueShare), f.money(g.averageOrderValue))
+          : phrase(.insightsProfileNoAmounts, f.percent(g.share), f.number(g.meanFrequency, digits: 2)),
         phrase(.labelWhatItMeans) + groupMeaning(g.name),
       ]))
     }
@@ -222,16 +232,18 @@ public struct ReportBuilder {
     for g in r.lifecycle.groups where [.atRisk, .lost].contains(g.name) && g.customers > 0 {
       blocks.append(.heading(level: 3, text: "\(groupName(g.name)) (\(f.count(g.customers)) \(phrase(.wordCustomers)) – \(f.percent(g.share)))"))
       blocks.append(.bullets([
-        phrase(.insightsProfileMeanRecency, f.number(g.meanRecency, digits: 1), f.percent(g.revenueShare), f.money(g.revenue)),
+        amounts
+          ? phrase(.insightsProfileMeanRecency, f.number(g.meanRecency, digits: 1), f.percent(g.revenueShare), f.money(g.revenue))
+          : phrase(.insightsProfileRecencyNoAmounts, f.number(g.meanRecency, digits: 1), f.number(g.meanFrequency, digits: 2)),
         phrase(.labelWhatItMeans) + groupMeaning(g.name),
       ]))
     }
     blocks.append(.heading(level: 2, text: phrase(.labelRfmSegments)))
-    blocks.append(.table(.init(header: [phrase(.labelSegment)] + header.dropFirst(), rows: r.rfm.segments.filter { $0.customers > 0 }.map { row(segmentName($0.name), $0) }, numeric: Set(1...7))))
+    blocks.append(.table(groupTable(.init(header: [phrase(.labelSegment)] + header.dropFirst(), rows: r.rfm.segments.filter { $0.customers > 0 }.map { row(segmentName($0.name), $0) }, numeric: Set(1...7)))))
     blocks.append(.heading(level: 2, text: phrase(.labelClustersKMeans)))
-    blocks.append(.table(.init(
-      header: [phrase(.labelCluster)] + header.dropFirst(), rows: r.clusters.profiles.map { row("\($0.id) – \(clusterName($0.name))", $0.profile) }, numeric: Set(1...7))))
-    if r.clusters.profiles.count > 1 {
+    blocks.append(.table(groupTable(.init(
+      header: [phrase(.labelCluster)] + header.dropFirst(), rows: r.clusters.profiles.map { row("\($0.id) – \(clusterName($0.name))", $0.profile) }, numeric: Set(1...7)))))
+    if r.clusters.profiles.count > 1 && amounts {
       blocks.append(.chart(Chart(
         title: phrase(.insightsClustersOrdersPer),
         kind: .scatter(
@@ -246,7 +258,10 @@ public struct ReportBuilder {
   func keyFindings() -> [String] {
     var findings: [String] = []
     if let loyal = r.lifecycle.groups.first(where: { $0.name == .loyal }), loyal.customers > 0 {
-      findings.append(phrase(.findingLoyalCustomersOf, f.percent(loyal.share), f.percent(loyal.revenueShare), f.number(loyal.meanFrequency, digits: 2)))
+      findings.append(
+        amounts
+          ? phrase(.findingLoyalCustomersOf, f.percent(loyal.share), f.percent(loyal.revenueShare), f.number(loyal.meanFrequency, digits: 2))
+          : phrase(.findingLoyalNoAmounts, f.percent(loyal.share), f.number(loyal.meanFrequency, digits: 2)))
     }
     findings.append(phrase(.findingOneTimeBuyers, f.percent(r.kpis.oneTimeBuyerRate)))
     if let s = r.insights.serviceContact {
@@ -387,7 +402,7 @@ public struct ReportBuilder {
       header: [phrase(.labelMonth), phrase(.labelActiveCustomers), phrase(.labelNewCustomers), phrase(.labelOrders), phrase(.labelRevenue),
                phrase(.kpiAverageOrderValue), phrase(.labelActiveBase), phrase(.labelChurn)],
       rows: months.map { [$0.partial ? phrase(.retentionPartialMonth, $0.month) : $0.month, f.count($0.activeCustomers), f.count($0.newCustomers), f.count($0.orders), f.money($0.revenue), f.money($0.averageOrderValue), f.count($0.activeBase), $0.churn.map { f.percent($0) } ?? "–"] },
-      numeric: Set(1...7))))
+      numeric: Set(1...7)).dropping(amounts ? [] : [4, 5])))
     if let partial = months.last(where: \.partial) {
       blocks.append(.paragraph(phrase(.retentionPartialMonthNote, partial.month, f.date(r.period.first), f.date(r.period.last))))
     }
@@ -453,7 +468,8 @@ public struct ReportBuilder {
     if let v = r.clv.validation {
       blocks.append(.paragraph(phrase(
         .valueModelCheck, f.date(v.calibrationEnd), f.count(v.holdoutDays), f.count(v.customers), f.number(v.predictedPurchases), f.count(v.actualPurchases),
-        f.number(v.maePerCustomer, digits: 3), f.number(v.baselineMae, digits: 3), f.money(v.predictedRevenue), f.money(v.actualRevenue))))
+        f.number(v.maePerCustomer, digits: 3), f.number(v.baselineMae, digits: 3))))
+      if amounts { blocks.append(.paragraph(phrase(.valueModelCheckRevenue, f.money(v.predictedRevenue), f.money(v.actualRevenue)))) }
       if v.candidates.count > 1 {
         let compared = v.candidates.map { "\(modelName($0.model)) \(f.number($0.maePerCustomer, digits: 3))" }.joined(separator: phrase(.listSeparator))
         blocks.append(.paragraph(phrase(.valueModelsCompared, compared, modelName(v.model))))
@@ -483,19 +499,32 @@ public struct ReportBuilder {
     }
   }
 
+  /// False for a purchase log without amounts: nothing that needs money is shown.
+  var amounts: Bool { r.dataQuality.amounts }
+
+  /// A table of groups (lifecycle, RFM, clusters) without its money columns when the file
+  /// has no amounts: revenue, revenue share, order value.
+  func groupTable(_ table: ReportDocument.Table) -> ReportDocument.Table { table.dropping(amounts ? [] : [3, 4, 7]) }
+
   func predictedValue() -> [ReportDocument.Block] {
     let c = r.clv
     let bins = c.distribution.map { b in b.upper.map { "\(f.number(b.lower))–\(f.number($0))" } ?? "≥ \(f.number(b.lower))" }
-    var blocks: [ReportDocument.Block] = [
-      .heading(level: 1, text: phrase(.labelPredictedValue)),
-      .paragraph(phrase(.valueOverTheNext, c.horizonMonths, f.percent(c.monthlyDiscountRate), f.number(c.expectedPurchases), f.money(c.predictedTotal), f.money(c.predictedMean), f.money(c.predictedMedian), f.money(c.historicalMean), f.percent(c.meanProbabilityAlive))),
-      .chart(Chart(
+    var blocks: [ReportDocument.Block] = [.heading(level: 1, text: phrase(.labelPredictedValue))]
+    if amounts {
+      blocks.append(.paragraph(phrase(.valueOverTheNext, c.horizonMonths, f.percent(c.monthlyDiscountRate), f.number(c.expectedPurchases), f.money(c.predictedTotal), f.money(c.predictedMean), f.money(c.predictedMedian), f.money(c.historicalMean), f.percent(c.meanProbabilityAlive))))
+      blocks.append(.chart(Chart(
         title: phrase(.valueDistributionOfPredicted),
         kind: .histogram(bins: bins, series: [(phrase(.labelCustomers), c.distribution.map { Double($0.count) })]),
-        xLabel: phrase(.labelPredictedValue) + " (\(f.currencySymbol))", yLabel: phrase(.labelCustomers))),
-    ]
+        xLabel: phrase(.labelPredictedValue) + " (\(f.currencySymbol))", yLabel: phrase(.labelCustomers))))
+    } else {
+      blocks.append(.paragraph(phrase(.valueOverTheNextNoAmounts, c.horizonMonths, f.number(c.expectedPurchases), f.percent(c.meanProbabilityAlive))))
+    }
     blocks += modelCheck()
     blocks.append(.heading(level: 2, text: phrase(.valueValuableCustomersMost)))
+    guard amounts else {
+      blocks.append(.paragraph(phrase(.valueAtRiskNeedsAmounts)))
+      return blocks
+    }
     switch c.valuableAtRiskRule {
     case .probabilityAlive:
       let band = AnalysisResult.CLVSummary.reachableRisk
@@ -583,6 +612,7 @@ public struct ReportBuilder {
         f.number(r.clv.gammaGamma.p, digits: 4), f.number(r.clv.gammaGamma.q, digits: 4), f.number(r.clv.gammaGamma.v, digits: 4), fitText(r.clv.gammaGamma.fit),
         modelName(m.model), modelChoice),
     ]
+    if !amounts { items.append(phrase(.methodNoAmounts)) }
     if q.returns.lines > 0 {
       items.append(phrase(.methodReturns, f.count(q.returns.lines), f.count(q.returns.matchedLines), f.count(q.returns.ordersCancelled), f.money(q.returns.value)))
     }

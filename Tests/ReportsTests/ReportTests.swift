@@ -117,3 +117,35 @@ struct ReportTests {
     #expect(!html.contains("https://"))
   }
 }
+
+/// A purchase log without amounts (customer and date, as loyalty and visit logs are).
+@Suite("Purchase logs without amounts")
+struct NoAmountTests {
+  static let log: (AnalysisResult, CustomerResults) = {
+    var csv = "member,visit_date\n"
+    for c in 0..<200 {
+      for v in 0..<(1 + c % 7) { csv += "M\(c),2024-\(String(format: "%02d", 1 + (c + v * 2) % 12))-\(String(format: "%02d", 1 + (c * 3 + v) % 28))\n" }
+    }
+    let data = try! TransactionIngestor.ingest(Array(csv.utf8), options: IngestOptions(columns: ["customer": "member", "date": "visit_date"]))
+    return try! Analyzer.run(data)
+  }()
+
+  @Test("it is analysed on recency and frequency; nothing that needs money is made up")
+  func analysed() {
+    let (result, customers) = Self.log
+    #expect(!result.dataQuality.amounts && result.revenue == 0 && result.customers == 200)
+    #expect(customers.scores.m == customers.scores.f)
+    #expect(customers.predictedCLV.allSatisfy { $0 == 0 } && customers.expectedPurchases.contains { $0 > 0 })
+    #expect(result.insights.categories == nil && result.insights.promotion == nil && result.clv.sixMonths == nil && result.clv.valuableAtRisk.isEmpty)
+    #expect(!result.alerts.contains { $0.id == .orderValueDrop } && !result.targets.contains { $0.unit == .currency })
+    #expect(result.actions.allSatisfy { $0.estimate == nil } && !result.keyPoints.contains { $0.id == .highValueCluster })
+  }
+
+  @Test("the report shows no amount and says why", arguments: ReportLanguage.allCases)
+  func report(language: ReportLanguage) {
+    let md = page(Self.log.0, .md, language)
+    #expect(!md.contains("€"), "an amount is printed")
+    #expect(md.contains(language == .fr ? "**Montants** : le fichier n'a pas de colonne de montant" : "**Amounts**: the file has no amount column"))
+    #expect(md.contains(language == .fr ? "Sans montants, aucune valeur n'est prédite" : "Without amounts, no value is predicted"))
+  }
+}

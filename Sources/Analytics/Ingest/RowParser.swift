@@ -126,6 +126,10 @@ extension RowLayout {
       row.amount = q * p
       row.quantity = abs(q)
       if q < 0 { returned = true }
+    } else if let quantity, let q = record.withField(quantity, decimal) {
+      // A log without amounts: the quantity still tells a return.
+      row.quantity = abs(q)
+      if q < 0 { returned = true }
     }
     // Infinite or absurd amounts (1e309, forty digits) would poison every sum after them.
     guard row.amount.isFinite, abs(row.amount) <= largestLineAmount else { return reject(.amountOutOfRange) }

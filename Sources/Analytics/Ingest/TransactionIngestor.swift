@@ -107,6 +107,9 @@ public struct DataQuality: Sendable, Codable, Equatable {
 
   /// Returns netted against the purchases.
   public var returns = ReturnSummary()
+  /// False for a purchase log without amounts (no amount column, nor quantity and price):
+  /// nothing that needs money is computed.
+  public var amounts = true
 
   /// Total rejected rows.
   public var rowsRejected: Int { rejected.values.reduce(0, +) }
@@ -486,9 +489,9 @@ public struct TransactionIngestor {
     guard mapping[.date] != nil else {
       throw CSVFormatError(line: record.line, reason: "no date column (expected order_date, InvoiceDate, date…; or map it with --column date=NAME)")
     }
-    guard mapping[.amount] != nil || (mapping[.quantity] != nil && mapping[.price] != nil) else {
-      throw CSVFormatError(line: record.line, reason: "no amount column, nor quantity and unit price columns (or map one with --column amount=NAME)")
-    }
+    // Without an amount, nor a quantity and a price, the file is a purchase log (loyalty
+    // visits, app logins): analysed on recency and frequency.
+    data.quality.amounts = mapping[.amount] != nil || (mapping[.quantity] != nil && mapping[.price] != nil)
     let retail = ["invoiceno", "stockcode", "description", "quantity", "invoicedate", "unitprice", "customerid", "country"]
     let isRetailExport = retail.allSatisfy(normalized.contains)
     let layout: DataLayout

@@ -272,4 +272,17 @@ public enum TextKey: String, CaseIterable, Sendable {
   case profileReturns
   case profileReturnLines
   case labelReason
+
+  // A purchase log without amounts.
+  case valueModelCheckRevenue
+  case summaryIntroNoAmounts
+  case summaryCustomersNoAmounts
+  case summaryEngagementNoAmounts
+  case summaryRetentionAlertNoAmounts
+  case insightsProfileNoAmounts
+  case insightsProfileRecencyNoAmounts
+  case findingLoyalNoAmounts
+  case valueOverTheNextNoAmounts
+  case valueAtRiskNeedsAmounts
+  case methodNoAmounts
 }
