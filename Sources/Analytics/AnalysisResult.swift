@@ -93,17 +93,20 @@ public struct AnalysisResult: Sendable, Codable, Equatable {
     public var retention: [Double]
   }
 
+  /// RFM segments: the tie rule of the quintiles and each segment's figures.
   public struct RFMSummary: Sendable, Codable, Equatable {
     public var tieRule: String
     public var segments: [GroupProfile<RFMSegment>]
   }
 
+  /// Lifecycle groups: their day thresholds and each group's figures.
   public struct LifecycleSummary: Sendable, Codable, Equatable {
     public var atRiskDays: Int
     public var lostDays: Int
     public var groups: [GroupProfile<LifecycleGroup>]
   }
 
+  /// K-Means: how k was chosen, the fit's quality and each cluster.
   public struct ClusterSummary: Sendable, Codable, Equatable {
     public var k: Int
     public var chosenBy: ClusterChoice
@@ -114,6 +117,7 @@ public struct AnalysisResult: Sendable, Codable, Equatable {
     public var candidates: [Candidate]
     public var profiles: [ClusterProfile]
 
+    /// One k tried while choosing it.
     public struct Candidate: Sendable, Codable, Equatable {
       public var k: Int
       public var silhouette: Double
@@ -121,6 +125,7 @@ public struct AnalysisResult: Sendable, Codable, Equatable {
     }
   }
 
+  /// One cluster: its name, figures, centre and order value against all orders.
   public struct ClusterProfile: Sendable, Codable, Equatable {
     public var id: Int
     public var name: ClusterName
@@ -131,6 +136,7 @@ public struct AnalysisResult: Sendable, Codable, Equatable {
     public var orderValueIndex: Double
   }
 
+  /// Lifetime value: the models, their predictions, their check and their limits.
   public struct CLVSummary: Sendable, Codable, Equatable {
     /// Probabilities alive of customers at risk but still reachable.
     public static let reachableRisk = 0.10...0.70
@@ -182,6 +188,7 @@ public struct AnalysisResult: Sendable, Codable, Equatable {
     public var recentMonthlyRevenue: Double
   }
 
+  /// One bin of a histogram: its bounds (the last is open) and count.
   public struct HistogramBin: Sendable, Codable, Equatable {
     public var lower: Double
     /// nil for an open last bin.
@@ -189,6 +196,7 @@ public struct AnalysisResult: Sendable, Codable, Equatable {
     public var count: Int
   }
 
+  /// One customer of a list, with the figures the list is ranked by.
   public struct CustomerValue: Sendable, Codable, Equatable {
     public var customerId: String
     public var revenue: Double
@@ -197,6 +205,7 @@ public struct AnalysisResult: Sendable, Codable, Equatable {
     public var predictedClv: Double
   }
 
+  /// What the optional columns tell: service contact, satisfaction, promotions, categories.
   public struct Insights: Sendable, Codable, Equatable {
     public var serviceContact: ServiceContactInsight?
     public var satisfaction: SatisfactionInsight?
@@ -204,6 +213,7 @@ public struct AnalysisResult: Sendable, Codable, Equatable {
     public var categories: CategoryInsight?
   }
 
+  /// A group of customers and its repeat-purchase rate.
   public struct RateGroup: Sendable, Codable, Equatable {
     public var customers: Int
     /// Share with at least two orders.
@@ -212,6 +222,7 @@ public struct AnalysisResult: Sendable, Codable, Equatable {
     public var activeShare: Double
   }
 
+  /// Repeat purchase with and without a service contact.
   public struct ServiceContactInsight: Sendable, Codable, Equatable {
     public var withContact: RateGroup
     public var withoutContact: RateGroup
@@ -219,6 +230,7 @@ public struct AnalysisResult: Sendable, Codable, Equatable {
     public var repeatLift: Double?
   }
 
+  /// Satisfaction scores and their link with repurchase.
   public struct SatisfactionInsight: Sendable, Codable, Equatable {
     public var customers: Int
     public var average: Double
@@ -227,12 +239,14 @@ public struct AnalysisResult: Sendable, Codable, Equatable {
     public var levels: [SatisfactionLevel]
   }
 
+  /// The customers of one satisfaction score and their repeat rate.
   public struct SatisfactionLevel: Sendable, Codable, Equatable {
     public var score: Int
     public var customers: Int
     public var repeatRate: Double
   }
 
+  /// Orders in promotion and normal periods, and their order values.
   public struct PromotionInsight: Sendable, Codable, Equatable {
     public var promo: PeriodFigures
     public var normal: PeriodFigures
@@ -242,6 +256,7 @@ public struct AnalysisResult: Sendable, Codable, Equatable {
     public var normalHistogram: [Int]
   }
 
+  /// Orders and revenue of promotion or normal periods.
   public struct PeriodFigures: Sendable, Codable, Equatable {
     public var orders: Int
     public var revenue: Double
@@ -250,12 +265,14 @@ public struct AnalysisResult: Sendable, Codable, Equatable {
     public var orderShare: Double
   }
 
+  /// Spend by category for each lifecycle group.
   public struct CategoryInsight: Sendable, Codable, Equatable {
     public var categories: [String]
     /// Per lifecycle group: revenue share of each category (same order), summing to 1.
     public var byGroup: [CategoryShares]
   }
 
+  /// One lifecycle group's share of spend in each category.
   public struct CategoryShares: Sendable, Codable, Equatable {
     public var group: LifecycleGroup
     public var revenue: Double

@@ -10,6 +10,7 @@ public protocol TextCoded: Codable, CustomStringConvertible {
 }
 
 extension TextCoded {
+  /// Reads the value from the text it prints as.
   public init(from decoder: any Decoder) throws {
     let text = try decoder.singleValueContainer().decode(String.self)
     guard let value = Self(text) else {
@@ -18,6 +19,7 @@ extension TextCoded {
     self = value
   }
 
+  /// Writes the value as the text it prints as.
   public func encode(to encoder: any Encoder) throws {
     var container = encoder.singleValueContainer()
     try container.encode(description)
@@ -106,6 +108,7 @@ public struct ClusterName: Hashable, Sendable, TextCoded {
   /// 1 for the first cluster of its kind.
   public var rank: Int
 
+  /// The `rank`-th cluster of `kind` by decreasing spend.
   public init(kind: ClusterKind, rank: Int = 1) {
     self.kind = kind
     self.rank = rank

@@ -31,12 +31,14 @@ public struct ModelValidation: Sendable, Codable, Equatable {
   /// days 0, 1, … 6, and 7 or more): the calibration-vs-holdout plot.
   public var byFrequency: [FrequencyBin]
 
+  /// One purchase model tried on the held-back days.
   public struct Candidate: Sendable, Codable, Equatable {
     public var model: PurchaseModel
     public var predictedPurchases: Double
     public var maePerCustomer: Double
   }
 
+  /// The customers with one calibration frequency: predicted and actual holdout purchases.
   public struct FrequencyBin: Sendable, Codable, Equatable {
     /// Repeat purchase days in the calibration period; the last bin holds this many and more.
     public var frequency: Int

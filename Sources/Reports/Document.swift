@@ -18,6 +18,7 @@ public struct ReportDocument: Sendable {
     case chart(Chart)
   }
 
+  /// A table: header, rows of formatted cells, the numeric columns.
   public struct Table: Sendable {
     public var header: [String]
     public var rows: [[String]]
