@@ -117,8 +117,7 @@ public struct CustomerRow: Equatable, Sendable {
 
 /// Reads the per-customer CSV back, a record at a time, by column name.
 public struct CustomerCSVReader {
-  private let bytes: Data
-  private var offset: Int
+  private var records: RecordCursor
   /// The header line, as written.
   public let header: Data
   private let positions: [CustomerColumn: Int]
@@ -129,8 +128,6 @@ public struct CustomerCSVReader {
 
   /// A reader of `csv`; nil when it lacks a header with the selection's columns.
   public init?(_ csv: Data) {
-    bytes = csv
-    offset = csv.startIndex
     var records = RecordCursor(bytes: csv, offset: csv.startIndex)
     guard let header = records.next() else { return nil }
     let names = Self.fields(header, upTo: CustomerColumn.allCases.count)
@@ -142,15 +139,13 @@ public struct CustomerCSVReader {
     self.header = header
     self.positions = positions
     self.lastNeeded = positions.values.max()!
-    offset = records.offset
+    self.records = records
   }
 
   /// The next record as written (without its line break) and its decoded row; a row whose
   /// fields do not decode comes with nil. Nil at the end.
   public mutating func next() -> (record: Data, row: CustomerRow?)? {
-    var records = RecordCursor(bytes: bytes, offset: offset)
     guard let record = records.next() else { return nil }
-    offset = records.offset
     let fields = Self.fields(record, upTo: lastNeeded + 1)
     guard fields.count > lastNeeded,
       let segment = RFMSegment(rawValue: fields[positions[.segment]!]),

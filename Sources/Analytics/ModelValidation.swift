@@ -64,13 +64,8 @@ public struct ModelValidation: Sendable, Codable, Equatable {
     guard let holdout = holdoutDays(observedDays: observed, requested: requestedHoldout) else { return nil }
     let calibrationEnd = lastDay - holdout
     // The calibration purchases, and each customer's holdout purchase days and revenue.
-    var calibration = data
     let keep = data.orderDay.map { Int($0) <= calibrationEnd }
-    func filter<T>(_ values: [T]) -> [T] { zip(values, keep).compactMap { $1 ? $0 : nil } }
-    calibration.orderCustomer = filter(data.orderCustomer)
-    calibration.orderDay = filter(data.orderDay)
-    calibration.orderAmount = filter(data.orderAmount)
-    calibration.orderPromo = filter(data.orderPromo)
+    let calibration = data.keepingOrders(keep)
     guard calibration.orderCount > 0 else { return nil }
     var holdoutDaysSeen = Set<Int64>()
     var actual = [Int](repeating: 0, count: data.customerIDs.count)
@@ -99,16 +94,15 @@ public struct ModelValidation: Sendable, Codable, Equatable {
     var binCustomers = [Int](repeating: 0, count: bins)
     var binPredicted = [Double](repeating: 0, count: bins)
     var binActual = [Double](repeating: 0, count: bins)
-    var predictedTotal = 0.0, actualTotal = 0, error = 0.0, baselineError = 0.0, predictedRevenue = 0.0, actualRevenue = 0.0
+    // The chosen model's error and total were computed when the models were compared.
+    var actualTotal = 0, baselineError = 0.0, predictedRevenue = 0.0, actualRevenue = 0.0
     for i in 0..<table.count {
       let source = Int(table.sourceIndex[i])
       let (x, age) = (summary.frequency[i], summary.age[i])
       let predicted = best.predicted[i]
       let baseline = age > 0 ? x / age * Double(holdout) : 0
       let happened = actual[source]
-      predictedTotal += predicted
       actualTotal += happened
-      error += abs(predicted - Double(happened))
       baselineError += abs(baseline - Double(happened))
       let value = table.monetary[i] > 0 ? LifetimeModels.expectedAverageValue(spend, x: summary.spendFrequency[i], m: summary.monetaryValue[i]) : 0
       predictedRevenue += predicted * value
@@ -120,8 +114,8 @@ public struct ModelValidation: Sendable, Codable, Equatable {
     }
     let n = Double(max(1, table.count))
     return ModelValidation(
-      model: best.fit.model, candidates: candidates.map(\.candidate), calibrationEnd: isoDate(calibrationEnd), holdoutDays: holdout, customers: table.count, predictedPurchases: predictedTotal,
-      actualPurchases: actualTotal, maePerCustomer: error / n, baselineMae: baselineError / n, predictedRevenue: predictedRevenue,
+      model: best.fit.model, candidates: candidates.map(\.candidate), calibrationEnd: isoDate(calibrationEnd), holdoutDays: holdout, customers: table.count,
+      predictedPurchases: best.candidate.predictedPurchases, actualPurchases: actualTotal, maePerCustomer: best.candidate.maePerCustomer, baselineMae: baselineError / n, predictedRevenue: predictedRevenue,
       actualRevenue: actualRevenue,
       byFrequency: (0..<bins).compactMap { b in
         guard binCustomers[b] > 0 else { return nil }

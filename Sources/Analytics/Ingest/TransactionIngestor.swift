@@ -83,6 +83,17 @@ public struct TransactionData: Sendable {
 
   /// Number of orders.
   public var orderCount: Int { orderDay.count }
+
+  /// The same purchases with only the orders `keep` marks (one flag per order).
+  func keepingOrders(_ keep: [Bool]) -> TransactionData {
+    func filter<T>(_ values: [T]) -> [T] { zip(values, keep).compactMap { $1 ? $0 : nil } }
+    var kept = self
+    kept.orderCustomer = filter(orderCustomer)
+    kept.orderDay = filter(orderDay)
+    kept.orderAmount = filter(orderAmount)
+    kept.orderPromo = filter(orderPromo)
+    return kept
+  }
 }
 
 /// How a file was read: counts, reasons, detected format.
@@ -562,13 +573,7 @@ public struct TransactionIngestor {
         data.quality.rowsUsed -= Int(orderLines[i])
       }
     }
-    if dropped {
-      func filter<T>(_ values: [T]) -> [T] { zip(values, keep).compactMap { $1 ? $0 : nil } }
-      data.orderCustomer = filter(data.orderCustomer)
-      data.orderDay = filter(data.orderDay)
-      data.orderAmount = filter(data.orderAmount)
-      data.orderPromo = filter(data.orderPromo)
-    }
+    if dropped { data = data.keepingOrders(keep) }
     let encoding = self.encoding ?? .utf8
     for (category, spend) in spendByCategory.enumerated() {
       // A customer bought in a category when its net spend there is positive.
