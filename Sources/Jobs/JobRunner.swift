@@ -100,7 +100,7 @@ public enum JobRunner {
 /// that keep the job's lease, and on a one-core worker stop them. `work` is told when the
 /// awaiting task is cancelled.
 func offCooperativePool<T: Sendable>(_ work: @escaping @Sendable (_ isCancelled: @escaping @Sendable () -> Bool) throws -> T) async throws -> T {
-  let cancelled = Flag()
+  let cancelled = SharedFlag()
   return try await withTaskCancellationHandler {
     try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
       let thread = Thread {
@@ -115,9 +115,12 @@ func offCooperativePool<T: Sendable>(_ work: @escaping @Sendable (_ isCancelled:
   }
 }
 
-/// A flag shared between a task and the thread it waits for.
-final class Flag: Sendable {
-  let value = Atomic<Bool>(false)
+/// A flag set in one place and read in others (a task and the thread it waits for, a
+/// worker's shutdown and its loops).
+public final class SharedFlag: Sendable {
+  public let value = Atomic<Bool>(false)
+
+  public init() {}
 }
 
 /// A local file as a job's input (`fidelis analyze`).

@@ -38,13 +38,9 @@ public struct WorkerConfiguration: Sendable {
 public struct WorkerProcess: Service {
   public let configuration: WorkerConfiguration
   let logger: Logger
-  let stopping = Flag()
+  let stopping = SharedFlag()
   /// Small datasets already read, for the next jobs on the same data.
   let cache = DatasetCache()
-
-  final class Flag: Sendable {
-    let value = Atomic<Bool>(false)
-  }
 
   public init(configuration: WorkerConfiguration, logger: Logger) {
     self.configuration = configuration
