@@ -174,6 +174,41 @@ def test_mbgnbd_matches_lifetimes_and_the_model_is_chosen_by_holdout_error(tmp_p
     assert abs(result["clv"]["mean_probability_alive"] - alive) < 1e-3, (result["clv"]["mean_probability_alive"], alive)
     auto = run()
     candidates = auto["clv"]["validation"]["candidates"]
-    assert sorted(c["model"] for c in candidates) == ["bgnbd", "mbgnbd"]
+    assert sorted(c["model"] for c in candidates) == ["bgnbd", "mbgnbd", "paretonbd"]
     best = min(candidates, key=lambda c: c["mae_per_customer"])
     assert auto["clv"]["validation"]["model"] == best["model"] == auto["clv"]["purchase_model"]["model"]
+
+
+def test_paretonbd_matches_lifetimes(tmp_path):
+    """Pareto/NBD fitted on the same summary as lifetimes' ParetoNBDFitter: by lifetimes' own
+    likelihood function our optimum is at least as good as theirs (theirs stops at
+    Nelder-Mead's tolerance), the parameters agree, and lifetimes' predictions with our
+    parameters are ours."""
+    from lifetimes import ParetoNBDFitter
+    from lifetimes.utils import summary_data_from_transaction_data
+    path = generate(str(tmp_path / "p.csv"), customers=3000, seed=19)
+    result = json.loads(subprocess.run([f"{BIN}/fidelis", "analyze", path, "--format", "json", "--clv-model", "paretonbd"], capture_output=True, text=True, check=True).stdout)
+    ours = result["clv"]["purchase_model"]
+    assert ours["model"] == "paretonbd" and ours["fit"]["converged"]
+    df = pd.read_csv(path, dtype={"customer_id": str, "order_id": str}, parse_dates=["order_date"])
+    s = summary_data_from_transaction_data(df, "customer_id", "order_date", freq="D")
+    theirs = ParetoNBDFitter().fit(s.frequency, s.recency, s["T"])
+    names = ["r", "alpha", "s", "beta"]
+    for name in names:
+        assert abs(ours[name] - theirs.params_[name]) / theirs.params_[name] < 1e-3, (name, ours[name], theirs.params_[name])
+    scale = theirs._scale
+    def mean_nll(params):
+        r, alpha, s_, beta = params
+        return ParetoNBDFitter._negative_log_likelihood(
+            [r, alpha * scale, s_, beta * scale], s.frequency.values, s.recency.values * scale, s["T"].values * scale, np.ones(len(s)), 0) / len(s)
+    ours_nll = mean_nll([ours[n] for n in names])
+    assert ours_nll <= mean_nll([theirs.params_[n] for n in names]) + 1e-9
+    # Our reported log-likelihood is lifetimes' in the same time scale: same function.
+    assert abs(-ours_nll - ours["fit"]["log_likelihood"]) < 1e-9
+    same = ParetoNBDFitter()
+    same.params_ = pd.Series({n: ours[n] for n in names})
+    horizon = 30 * result["clv"]["horizon_months"]
+    expected = same.conditional_expected_number_of_purchases_up_to_time(horizon, s.frequency, s.recency, s["T"]).sum()
+    assert abs(result["clv"]["expected_purchases"] - expected) / expected < 1e-6, (result["clv"]["expected_purchases"], expected)
+    alive = same.conditional_probability_alive(s.frequency, s.recency, s["T"]).mean()
+    assert abs(result["clv"]["mean_probability_alive"] - alive) < 1e-6, (result["clv"]["mean_probability_alive"], alive)

@@ -141,7 +141,7 @@ public struct AnalysisResult: Sendable, Codable, Equatable {
     /// Probabilities alive of customers at risk but still reachable.
     public static let reachableRisk = 0.10...0.70
     /// The purchase model the predictions come from (its `model` says which).
-    public var purchaseModel: BGNBDParameters
+    public var purchaseModel: PurchaseModelParameters
     public var gammaGamma: GammaGammaParameters
     public var horizonMonths: Int
     public var monthlyDiscountRate: Double

@@ -175,7 +175,7 @@ public enum Analyzer {
 
     try stage("lifetime value", 0.70)
     let summary = RepeatSummary(table)
-    let bgnbd = LifetimeModels.fitBGNBD(summary, model: validation?.model ?? options.purchaseModel ?? .bgnbd)
+    let purchaseModel = LifetimeModels.fit(validation?.model ?? options.purchaseModel ?? .bgnbd, to: summary)
     let gammaGamma = LifetimeModels.fitGammaGamma(frequency: summary.spendFrequency, monetaryValue: summary.monetaryValue)
     let horizon = Double(30 * options.clvMonths)
     var pAlive = [Double](repeating: 0, count: n)
@@ -184,13 +184,13 @@ public enum Analyzer {
     var sixMonthPurchases = 0.0
     var sixMonthRevenue = 0.0
     for i in 0..<n {
-      let (x, tx, age, m) = (summary.frequency[i], summary.recency[i], summary.age[i], summary.monetaryValue[i])
-      pAlive[i] = LifetimeModels.probabilityAlive(bgnbd, x: x, tx: tx, age: age)
-      expected[i] = LifetimeModels.expectedPurchases(bgnbd, t: horizon, x: x, tx: tx, age: age)
+      let outlook = CustomerOutlook(purchaseModel, x: summary.frequency[i], tx: summary.recency[i], age: summary.age[i])
+      pAlive[i] = outlook.probabilityAlive
+      expected[i] = outlook.expectedPurchases(horizon)
       // A customer whose returns cancel what they spent has no purchase value to expect.
-      let value = table.monetary[i] > 0 ? LifetimeModels.expectedAverageValue(gammaGamma, x: summary.spendFrequency[i], m: m) : 0
-      clv[i] = LifetimeModels.lifetimeValue(bgnbd, value: value, x: x, tx: tx, age: age, months: options.clvMonths, monthlyDiscountRate: options.monthlyDiscountRate)
-      let purchases = LifetimeModels.expectedPurchases(bgnbd, t: 180, x: x, tx: tx, age: age)
+      let value = table.monetary[i] > 0 ? LifetimeModels.expectedAverageValue(gammaGamma, x: summary.spendFrequency[i], m: summary.monetaryValue[i]) : 0
+      clv[i] = LifetimeModels.lifetimeValue(outlook, value: value, months: options.clvMonths, monthlyDiscountRate: options.monthlyDiscountRate)
+      let purchases = outlook.expectedPurchases(180)
       sixMonthPurchases += purchases
       sixMonthRevenue += purchases * value
     }
@@ -204,7 +204,7 @@ public enum Analyzer {
     try stage("kpis", 0.85)
     let kpis = Indicators.compute(data, table: table, atRiskDays: options.atRiskDays)
     var clvSummary = Indicators.clvSummary(
-      customers, bgnbd: bgnbd, gammaGamma: gammaGamma, options: options,
+      customers, purchaseModel: purchaseModel, gammaGamma: gammaGamma, options: options,
       dropoutIdentified: !diagnostics.contains { $0.id == .dropoutNotIdentified })
     clvSummary.validation = validation
     clvSummary.diagnostics = diagnostics

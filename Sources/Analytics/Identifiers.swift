@@ -79,6 +79,9 @@ public enum PurchaseModel: String, CaseIterable, Sendable, Codable {
   /// MBG/NBD (Batislam, Denizel & Filiztekin 2007): also right after the first purchase, so
   /// a one-time buyer silent for long is not certainly alive.
   case mbgnbd
+  /// Pareto/NBD (Schmittlein, Morrison & Colombo 1987): a customer may drop out at any
+  /// moment, not only at a purchase.
+  case paretonbd
 }
 
 /// How the number of clusters was chosen.

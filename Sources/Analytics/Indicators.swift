@@ -113,7 +113,7 @@ enum Indicators {
   }
 
   static func clvSummary(
-    _ c: CustomerResults, bgnbd: BGNBDParameters, gammaGamma: GammaGammaParameters, options: AnalysisOptions, dropoutIdentified: Bool
+    _ c: CustomerResults, purchaseModel: PurchaseModelParameters, gammaGamma: GammaGammaParameters, options: AnalysisOptions, dropoutIdentified: Bool
   ) -> AnalysisResult.CLVSummary {
     let n = c.table.count
     let sorted = c.predictedCLV.sorted()
@@ -140,7 +140,7 @@ enum Indicators {
       }.prefix(10)
     }
     return .init(
-      purchaseModel: bgnbd, gammaGamma: gammaGamma, horizonMonths: options.clvMonths, monthlyDiscountRate: options.monthlyDiscountRate,
+      purchaseModel: purchaseModel, gammaGamma: gammaGamma, horizonMonths: options.clvMonths, monthlyDiscountRate: options.monthlyDiscountRate,
       historicalMean: c.table.monetary.reduce(0, +) / Double(n), predictedTotal: total, predictedMean: total / Double(n), predictedMedian: median,
       expectedPurchases: c.expectedPurchases.reduce(0, +), meanProbabilityAlive: c.probabilityAlive.reduce(0, +) / Double(n),
       distribution: histogram(c.predictedCLV, bins: 10),

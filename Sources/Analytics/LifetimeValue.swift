@@ -23,6 +23,16 @@ public struct RepeatSummary: Sendable {
     self.spendFrequency = spendFrequency ?? frequency
   }
 
+  /// The distinct (x, t_x, T) of the customers, sorted, with how many customers share each:
+  /// the models' likelihoods are sums over customers, and identical ones need computing once.
+  /// Sorted, so that sums run in the same order every time: same input, same digits.
+  static func distinctCustomers(_ s: RepeatSummary) -> (x: [Double], tx: [Double], age: [Double], weight: [Double]) {
+    var groups: [SIMD3<Double>: Double] = [:]
+    for i in s.frequency.indices { groups[SIMD3(s.frequency[i], s.recency[i], s.age[i]), default: 0] += 1 }
+    let keys = groups.keys.sorted { ($0.x, $0.y, $0.z) < ($1.x, $1.y, $1.z) }
+    return (keys.map(\.x), keys.map(\.y), keys.map(\.z), keys.map { groups[$0]! })
+  }
+
   /// The summary of a customer table.
   public init(_ table: CustomerTable) {
     let n = table.count
@@ -45,15 +55,73 @@ public struct ModelFit: Sendable, Codable, Equatable {
   public var message: String
 }
 
-/// Parameters of a BG/NBD-family purchase model: BG/NBD (Fader, Hardie & Lee, 2005) or
-/// MBG/NBD (Batislam et al., 2007), which share r, α (purchase rates) and a, b (dropout).
-public struct BGNBDParameters: Sendable, Codable, Equatable {
-  public var model: PurchaseModel
+/// A fitted purchase model: purchases at a gamma-distributed Poisson rate (r, α) while
+/// alive, and one of three ways of dropping out (`Dropout`). `model` names which.
+public struct PurchaseModelParameters: Sendable, Equatable {
   public var r: Double
   public var alpha: Double
-  public var a: Double
-  public var b: Double
+  public var dropout: Dropout
   public var fit: ModelFit
+
+  /// How a customer drops out, with the parameters of that model.
+  public enum Dropout: Sendable, Equatable {
+    /// BG/NBD (Fader, Hardie & Lee 2005): after each repeat purchase with probability
+    /// p ~ Beta(a, b).
+    case bgnbd(a: Double, b: Double)
+    /// MBG/NBD (Batislam et al. 2007): also right after the first purchase.
+    case mbgnbd(a: Double, b: Double)
+    /// Pareto/NBD (Schmittlein et al. 1987): at any moment, at rate μ ~ Γ(s, β).
+    case pareto(s: Double, beta: Double)
+  }
+
+  public init(r: Double, alpha: Double, dropout: Dropout, fit: ModelFit) {
+    self.r = r
+    self.alpha = alpha
+    self.dropout = dropout
+    self.fit = fit
+  }
+
+  /// Which model this is.
+  public var model: PurchaseModel {
+    switch dropout {
+    case .bgnbd: .bgnbd
+    case .mbgnbd: .mbgnbd
+    case .pareto: .paretonbd
+    }
+  }
+}
+
+extension PurchaseModelParameters: Codable {
+  /// Flat, as the report's JSON shows them: model, r, alpha, then a and b or s and beta.
+  enum CodingKeys: String, CodingKey { case model, r, alpha, a, b, s, beta, fit }
+
+  public func encode(to encoder: any Encoder) throws {
+    var c = encoder.container(keyedBy: CodingKeys.self)
+    try c.encode(model, forKey: .model)
+    try c.encode(r, forKey: .r)
+    try c.encode(alpha, forKey: .alpha)
+    switch dropout {
+    case .bgnbd(let a, let b), .mbgnbd(let a, let b):
+      try c.encode(a, forKey: .a)
+      try c.encode(b, forKey: .b)
+    case .pareto(let s, let beta):
+      try c.encode(s, forKey: .s)
+      try c.encode(beta, forKey: .beta)
+    }
+    try c.encode(fit, forKey: .fit)
+  }
+
+  public init(from decoder: any Decoder) throws {
+    let c = try decoder.container(keyedBy: CodingKeys.self)
+    r = try c.decode(Double.self, forKey: .r)
+    alpha = try c.decode(Double.self, forKey: .alpha)
+    fit = try c.decode(ModelFit.self, forKey: .fit)
+    switch try c.decode(PurchaseModel.self, forKey: .model) {
+    case .bgnbd: dropout = .bgnbd(a: try c.decode(Double.self, forKey: .a), b: try c.decode(Double.self, forKey: .b))
+    case .mbgnbd: dropout = .mbgnbd(a: try c.decode(Double.self, forKey: .a), b: try c.decode(Double.self, forKey: .b))
+    case .paretonbd: dropout = .pareto(s: try c.decode(Double.self, forKey: .s), beta: try c.decode(Double.self, forKey: .beta))
+    }
+  }
 }
 
 /// Gamma-Gamma spend model parameters (Fader & Hardie, 2013).
@@ -98,19 +166,19 @@ public enum LifetimeModels {
 
   // MARK: BG/NBD
 
-  /// Fits BG/NBD by maximising the mean log-likelihood (BFGS on log-parameters with the
-  /// analytic gradient). Customers with identical (x, t_x, T) are counted once, weighted.
-  public static func fitBGNBD(_ s: RepeatSummary, model: PurchaseModel = .bgnbd) -> BGNBDParameters {
-    let modified = model == .mbgnbd
-    // Group identical customers: x, t_x, T are integers in days.
-    var groups: [SIMD3<Double>: Double] = [:]
-    for i in s.frequency.indices { groups[SIMD3(s.frequency[i], s.recency[i], s.age[i]), default: 0] += 1 }
-    // Sorted, so that sums run in the same order every time: same input, same digits.
-    let keys = groups.keys.sorted { ($0.x, $0.y, $0.z) < ($1.x, $1.y, $1.z) }
-    let x = keys.map { $0.x }
-    let tx = keys.map { $0.y }
-    let big = keys.map { $0.z }
-    let w = keys.map { groups[$0]! }
+  /// Fits `model` by maximum likelihood on the customers' (x, t_x, T).
+  public static func fit(_ model: PurchaseModel, to s: RepeatSummary) -> PurchaseModelParameters {
+    switch model {
+    case .bgnbd, .mbgnbd: fitBGNBD(s, modified: model == .mbgnbd)
+    case .paretonbd: ParetoNBD.fit(s)
+    }
+  }
+
+  /// Fits BG/NBD, or MBG/NBD when `modified`, by maximising the mean log-likelihood (BFGS
+  /// on log-parameters with the analytic gradient). Customers with identical (x, t_x, T)
+  /// are counted once, weighted.
+  static func fitBGNBD(_ s: RepeatSummary, modified: Bool) -> PurchaseModelParameters {
+    let (x, tx, big, w) = RepeatSummary.distinctCustomers(s)
     let total = w.reduce(0, +)
     // MBG/NBD reads the tables one purchase further.
     let maxX = Int(x.max() ?? 0) + (modified ? 1 : 0)
@@ -170,27 +238,34 @@ public enum LifetimeModels {
     let start = [log(1.0), log(1.0), log(1.0), log(1.0)]
     let result = minimizeBFGS(objective, start: start)
     let p = result.point.map(exp)
-    return BGNBDParameters(
-      model: model, r: p[0], alpha: p[1] / scale, a: p[2], b: p[3],
+    return PurchaseModelParameters(
+      r: p[0], alpha: p[1] / scale, dropout: modified ? .mbgnbd(a: p[2], b: p[3]) : .bgnbd(a: p[2], b: p[3]),
       fit: ModelFit(converged: result.converged, iterations: result.iterations, logLikelihood: -result.value, message: result.message))
   }
 
   /// Probability that a customer is still alive (has not churned) at the end of observation.
-  public static func probabilityAlive(_ m: BGNBDParameters, x: Double, tx: Double, age: Double) -> Double {
+  public static func probabilityAlive(_ m: PurchaseModelParameters, x: Double, tx: Double, age: Double) -> Double {
     let logRatio = (m.r + x) * (log(m.alpha + age) - log(m.alpha + tx))
-    switch m.model {
-    case .bgnbd:
+    switch m.dropout {
+    case .bgnbd(let a, let b):
       guard x > 0 else { return 1 }
-      return 1 / (1 + m.a / (m.b + x - 1) * exp(logRatio))
-    case .mbgnbd:
-      return 1 / (1 + m.a / (m.b + x) * exp(logRatio))
+      return 1 / (1 + a / (b + x - 1) * exp(logRatio))
+    case .mbgnbd(let a, let b):
+      return 1 / (1 + a / (b + x) * exp(logRatio))
+    case .pareto(let s, let beta):
+      return ParetoNBD.probabilityAlive(r: m.r, alpha: m.alpha, s: s, beta: beta, x: x, tx: tx, age: age)
     }
   }
 
   /// Expected number of purchases in the next `t` days.
-  public static func expectedPurchases(_ m: BGNBDParameters, t: Double, x: Double, tx: Double, age: Double) -> Double {
+  public static func expectedPurchases(_ m: PurchaseModelParameters, t: Double, x: Double, tx: Double, age: Double) -> Double {
+    CustomerOutlook(m, x: x, tx: tx, age: age).expectedPurchases(t)
+  }
+
+  /// BG/NBD's and MBG/NBD's E[X(t) | x, t_x, T].
+  static func expectedPurchasesBG(_ m: PurchaseModelParameters, a: Double, b: Double, t: Double, x: Double, tx: Double, age: Double) -> Double {
     guard t > 0 else { return 0 }
-    let (r, alpha, a, b) = (m.r, m.alpha, m.a, m.b)
+    let (r, alpha) = (m.r, m.alpha)
     // The closed form (Fader, Hardie & Lee 2005, eq. 10) holds for any a ≠ 1 as long as the
     // hypergeometric function's c = a + b + x − 1 is positive; outside that, bound the
     // expectation by the purchase rate of a customer still alive times the horizon.
@@ -260,16 +335,44 @@ public enum LifetimeModels {
   /// expected value / (1 + rate)^i.
   /// `value` is the expected value of one purchase (`expectedAverageValue`).
   public static func lifetimeValue(
-    _ m: BGNBDParameters, value: Double, x: Double, tx: Double, age: Double, months: Int, monthlyDiscountRate: Double
+    _ outlook: CustomerOutlook, value: Double, months: Int, monthlyDiscountRate: Double
   ) -> Double {
     var total = 0.0
     var previous = 0.0
     for i in 1...max(1, months) {
-      let purchases = expectedPurchases(m, t: Double(30 * i), x: x, tx: tx, age: age)
+      let purchases = outlook.expectedPurchases(Double(30 * i))
       total += (purchases - previous) * value / pow(1 + monthlyDiscountRate, Double(i))
       previous = purchases
     }
     return total.isFinite ? total : 0
+  }
+}
+
+/// One customer under a fitted purchase model: P(alive), computed once, and the purchases
+/// to expect over any horizon (Pareto/NBD's need nothing more; BG/NBD's take a ₂F₁ each).
+public struct CustomerOutlook: Sendable {
+  public let model: PurchaseModelParameters
+  public let x: Double
+  public let tx: Double
+  public let age: Double
+  public let probabilityAlive: Double
+
+  public init(_ model: PurchaseModelParameters, x: Double, tx: Double, age: Double) {
+    self.model = model
+    self.x = x
+    self.tx = tx
+    self.age = age
+    probabilityAlive = LifetimeModels.probabilityAlive(model, x: x, tx: tx, age: age)
+  }
+
+  /// Expected number of purchases in the next `t` days.
+  public func expectedPurchases(_ t: Double) -> Double {
+    switch model.dropout {
+    case .bgnbd(let a, let b), .mbgnbd(let a, let b):
+      LifetimeModels.expectedPurchasesBG(model, a: a, b: b, t: t, x: x, tx: tx, age: age)
+    case .pareto(let s, let beta):
+      ParetoNBD.expectedPurchases(alive: probabilityAlive, r: model.r, alpha: model.alpha, s: s, beta: beta, x: x, age: age, t: t)
+    }
   }
 }
 
@@ -283,26 +386,36 @@ struct MinimizeResult {
 }
 
 /// Quasi-Newton minimisation (BFGS with a backtracking Armijo line search) of a smooth
-/// function given with its gradient. Points are kept inside `LifetimeModels.logBounds`.
+/// function given with its gradient, within the box `LifetimeModels.logBounds`. A
+/// coordinate held at a bound by a gradient pushing outward leaves the search (projected
+/// gradient), so a likelihood whose optimum lies at infinity — a homogeneous population
+/// sends r and α there together — converges at the bound instead of crawling along it.
 func minimizeBFGS(_ f: ([Double]) -> (Double, [Double]), start: [Double], maxIterations: Int = 1000, gradientTolerance: Double = 1e-9) -> MinimizeResult {
   let n = start.count
+  let (lower, upper) = (LifetimeModels.logBounds.lowerBound, LifetimeModels.logBounds.upperBound)
   var x = start
   var (fx, g) = f(x)
-  var h = (0..<n).map { i in (0..<n).map { j in i == j ? 1.0 : 0.0 } }
+  let identity = (0..<n).map { i in (0..<n).map { j in i == j ? 1.0 : 0.0 } }
+  var h = identity
   var iterations = 0
-  func clamp(_ v: [Double]) -> [Double] { v.map { min(max($0, LifetimeModels.logBounds.lowerBound), LifetimeModels.logBounds.upperBound) } }
+  func clamp(_ v: [Double]) -> [Double] { v.map { min(max($0, lower), upper) } }
+  func held(_ x: [Double], _ g: [Double]) -> [Bool] { (0..<n).map { (x[$0] <= lower && g[$0] > 0) || (x[$0] >= upper && g[$0] < 0) } }
+  var active = held(x, g)
   while iterations < maxIterations {
     iterations += 1
-    let gradNorm = g.map { $0 * $0 }.reduce(0, +).squareRoot()
+    let free = (0..<n).map { active[$0] ? 0 : g[$0] }
+    let gradNorm = free.map { $0 * $0 }.reduce(0, +).squareRoot()
+    let atBound = active.contains(true)
     if gradNorm < gradientTolerance {
-      return MinimizeResult(point: x, value: fx, iterations: iterations, converged: true, message: "gradient below tolerance")
+      return MinimizeResult(
+        point: x, value: fx, iterations: iterations, converged: true, message: atBound ? "gradient below tolerance, at a bound" : "gradient below tolerance")
     }
-    var direction = (0..<n).map { i in -(0..<n).map { j in h[i][j] * g[j] }.reduce(0, +) }
-    var slope = zip(direction, g).map(*).reduce(0, +)
+    var direction = (0..<n).map { i in active[i] ? 0 : -(0..<n).map { j in h[i][j] * free[j] }.reduce(0, +) }
+    var slope = zip(direction, free).map(*).reduce(0, +)
     if slope >= 0 {
       // Not a descent direction: restart from steepest descent.
-      h = (0..<n).map { i in (0..<n).map { j in i == j ? 1.0 : 0.0 } }
-      direction = g.map { -$0 }
+      h = identity
+      direction = free.map { -$0 }
       slope = -gradNorm * gradNorm
     }
     var step = 1.0
@@ -326,7 +439,12 @@ func minimizeBFGS(_ f: ([Double]) -> (Double, [Double]), start: [Double], maxIte
     x = xNew
     fx = fNew
     g = gNew
-    if sy > 1e-12 {
+    let nowActive = held(x, g)
+    if nowActive != active {
+      // Another face of the box: the curvature learnt on the last one no longer applies.
+      active = nowActive
+      h = identity
+    } else if sy > 1e-12 {
       // BFGS update of the inverse Hessian.
       let hy = (0..<n).map { i in (0..<n).map { j in h[i][j] * y[j] }.reduce(0, +) }
       let yhy = zip(y, hy).map(*).reduce(0, +)
@@ -336,8 +454,12 @@ func minimizeBFGS(_ f: ([Double]) -> (Double, [Double]), start: [Double], maxIte
         }
       }
     }
-    if improvement >= 0 && improvement < 1e-15 * max(1, abs(fx)) && g.map({ $0 * $0 }).reduce(0, +).squareRoot() < 1e-6 {
-      return MinimizeResult(point: x, value: fx, iterations: iterations, converged: true, message: "no further improvement")
+    // Converged when a step gains nothing the arithmetic can tell (a flat ridge's steps gain
+    // rounding only) and the free gradient is below SciPy's default tolerance.
+    let freeNorm = (0..<n).map { active[$0] ? 0 : g[$0] * g[$0] }.reduce(0, +).squareRoot()
+    if improvement >= 0 && improvement < 1e-14 * max(1, abs(fx)) && freeNorm < 1e-5 {
+      return MinimizeResult(
+        point: x, value: fx, iterations: iterations, converged: true, message: active.contains(true) ? "no further improvement, at a bound" : "no further improvement")
     }
   }
   return MinimizeResult(point: x, value: fx, iterations: iterations, converged: false, message: "iteration limit reached")

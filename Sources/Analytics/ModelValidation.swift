@@ -79,11 +79,11 @@ public struct ModelValidation: Sendable, Codable, Equatable {
     // T runs to the end of the calibration period, not to the last purchase in it.
     table.lastDataDay = calibrationEnd
     let summary = RepeatSummary(table)
-    var candidates: [(fit: BGNBDParameters, predicted: [Double], candidate: Candidate)] = []
+    var candidates: [(fit: PurchaseModelParameters, predicted: [Double], candidate: Candidate)] = []
     for model in models {
-      let fit = LifetimeModels.fitBGNBD(summary, model: model)
+      let fit = LifetimeModels.fit(model, to: summary)
       let predicted = (0..<table.count).map { i in
-        LifetimeModels.expectedPurchases(fit, t: Double(holdout), x: summary.frequency[i], tx: summary.recency[i], age: summary.age[i])
+        CustomerOutlook(fit, x: summary.frequency[i], tx: summary.recency[i], age: summary.age[i]).expectedPurchases(Double(holdout))
       }
       let error = (0..<table.count).reduce(0.0) { $0 + abs(predicted[$1] - Double(actual[Int(table.sourceIndex[$1])])) } / Double(max(1, table.count))
       candidates.append((fit, predicted, Candidate(model: model, predictedPurchases: predicted.reduce(0, +), maePerCustomer: error)))

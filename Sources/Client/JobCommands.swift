@@ -15,7 +15,7 @@ struct AnalysisFlags: ParsableArguments {
   @Option(help: "Random seed of K-Means.") var seed: UInt64?
   @Option(name: .customLong("at-risk-days"), help: "Days without an order before a customer is at risk (default 90).") var atRiskDays: Int32?
   @Option(name: .customLong("lost-days"), help: "Days without an order before a customer is lost (default 180).") var lostDays: Int32?
-  @Option(name: .customLong("clv-model"), help: "Purchase model: bgnbd or mbgnbd (default: the one with the smaller holdout error).") var clvModel: String?
+  @Option(name: .customLong("clv-model"), help: "Purchase model: bgnbd, mbgnbd or paretonbd (default: the one with the smaller holdout error).") var clvModel: String?
   @Option(name: .customLong("holdout-days"), help: "Days held back to check the purchase model (default: the last quarter of the data, at least 60).") var holdoutDays: Int32?
 
   func options() throws -> Fidelis_V1_JobOptions {

@@ -608,7 +608,7 @@ public struct ReportBuilder {
       phrase(.methodSegmentsRfmScores, r.lifecycle.atRiskDays, r.lifecycle.lostDays),
       phrase(.methodClustersKMeans, r.clusters.k, choiceText(r.clusters.chosenBy), f.number(r.clusters.silhouette, digits: 3), r.clusters.seed),
       phrase(
-        .methodLifetimeValueBg, f.number(m.r, digits: 4), f.number(m.alpha, digits: 4), f.number(m.a, digits: 4), f.number(m.b, digits: 4), fitText(m.fit),
+        .methodLifetimeValue, f.number(m.r, digits: 4), f.number(m.alpha, digits: 4), dropoutParameters(m.dropout), fitText(m.fit),
         f.number(r.clv.gammaGamma.p, digits: 4), f.number(r.clv.gammaGamma.q, digits: 4), f.number(r.clv.gammaGamma.v, digits: 4), fitText(r.clv.gammaGamma.fit),
         modelName(m.model), modelChoice),
     ]
@@ -650,6 +650,15 @@ public struct ReportBuilder {
     switch model {
     case .bgnbd: "BG/NBD"
     case .mbgnbd: "MBG/NBD"
+    case .paretonbd: "Pareto/NBD"
+    }
+  }
+
+  /// A purchase model's dropout parameters, as the methodology lists them.
+  func dropoutParameters(_ dropout: PurchaseModelParameters.Dropout) -> String {
+    switch dropout {
+    case .bgnbd(let a, let b), .mbgnbd(let a, let b): "a = \(f.number(a, digits: 4)), b = \(f.number(b, digits: 4))"
+    case .pareto(let s, let beta): "s = \(f.number(s, digits: 4)), β = \(f.number(beta, digits: 4))"
     }
   }
 

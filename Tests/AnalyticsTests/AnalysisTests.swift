@@ -131,10 +131,101 @@ struct LifetimeTests {
     let (result, customers) = try Analyzer.run(sampleData(customers: 800))
     let m = result.clv.purchaseModel
     #expect(m.fit.converged || !m.fit.message.isEmpty)
-    #expect([m.r, m.alpha, m.a, m.b].allSatisfy { $0.isFinite && $0 > 0 })
+    let dropout: [Double] =
+      switch m.dropout {
+      case .bgnbd(let a, let b), .mbgnbd(let a, let b): [a, b]
+      case .pareto(let s, let beta): [s, beta]
+      }
+    #expect(([m.r, m.alpha] + dropout).allSatisfy { $0.isFinite && $0 > 0 })
     #expect(customers.probabilityAlive.allSatisfy { $0 >= 0 && $0 <= 1 })
     #expect(customers.predictedCLV.allSatisfy { $0.isFinite && $0 >= 0 })
     #expect(result.clv.gammaGamma.fit.converged || !result.clv.gammaGamma.fit.message.isEmpty)
+  }
+}
+
+/// Pareto/NBD's likelihood integral ∫_{t_x}^{T} (α+τ)^−(r+x) (β+τ)^−(s+1) dτ, taken by
+/// Gauss–Legendre panels with a tail cut, against independent ways of computing it.
+@Suite("Pareto/NBD")
+struct ParetoNBDTests {
+  /// One customer's integral under one set of parameters.
+  struct Case: Sendable, CustomStringConvertible {
+    var r, alpha, s, beta, x, tx, age: Double
+    var description: String { "r=\(r) α=\(alpha) s=\(s) β=\(beta) x=\(x) t_x=\(tx) T=\(age)" }
+    var p: Double { r + x }
+    var q: Double { s + 1 }
+    /// ln I, less ln of its scale (α+t_x)^−p (β+t_x)^−q (γ+T).
+    func quadrature() -> Double {
+      log(ParetoNBD.integrals(alpha: alpha, beta: beta, p: p, q: q, from: tx, to: age, gradient: false).value)
+    }
+    var logScale: Double { -p * log(alpha + tx) - q * log(beta + tx) + log(min(alpha, beta) + age) }
+  }
+
+  @Test("equals the closed form when α = β", arguments: [
+    Case(r: 0.5, alpha: 2, s: 0.7, beta: 2, x: 0, tx: 0, age: 300),
+    Case(r: 0.05, alpha: 1e-5, s: 0.02, beta: 1e-5, x: 0, tx: 0, age: 700),
+    Case(r: 1.3, alpha: 40, s: 1.6, beta: 40, x: 180, tx: 350, age: 365),
+    Case(r: 2, alpha: 0.3, s: 5, beta: 0.3, x: 12, tx: 1, age: 900),
+    Case(r: 1e6, alpha: 2e5, s: 150, beta: 2e5, x: 3, tx: 0, age: 0.9),
+  ])
+  func closedForm(_ c: Case) {
+    let m = c.p + c.q - 1
+    // [(α+t_x)^−m − (α+T)^−m] / m over the scale, as it simplifies for α = β.
+    let exact = log(c.alpha + c.tx) + log(-expm1(-m * log1p((c.age - c.tx) / (c.alpha + c.tx)))) - log(m) - log(c.alpha + c.age)
+    #expect(abs(c.quadrature() - exact) < 1e-10, "\(c)")
+  }
+
+  @Test("equals lifetimes' hypergeometric form where its series converges", arguments: [
+    Case(r: 0.55, alpha: 10.6, s: 0.61, beta: 11.7, x: 2, tx: 30, age: 38),
+    Case(r: 1.28, alpha: 80, s: 1.69, beta: 644, x: 0, tx: 0, age: 600),
+    Case(r: 0.8, alpha: 400, s: 0.3, beta: 90, x: 7, tx: 200, age: 500),
+    Case(r: 3, alpha: 5, s: 2, beta: 9, x: 60, tx: 20, age: 700),
+  ])
+  func hypergeometric(_ c: Case) {
+    // Fader & Hardie (2005), eq. 19–20, as lifetimes' _log_A_0 writes them: A₀ / (r+s+x).
+    let (low, high) = (min(c.alpha, c.beta), max(c.alpha, c.beta))
+    let b = c.alpha < c.beta ? c.r + c.x : c.s + 1
+    let rsx = c.r + c.s + c.x
+    let f1 = hypergeometric2F1(rsx, b, rsx + 1, (high - low) / (high + c.tx))
+    let f2 = hypergeometric2F1(rsx, b, rsx + 1, (high - low) / (high + c.age))
+    let a0 = f1 / pow(high + c.tx, rsx) - f2 / pow(high + c.age, rsx)
+    #expect(abs(c.quadrature() + c.logScale - log(a0 / rsx)) < 1e-9, "\(c)")
+  }
+
+  @Test("the gradient is the objective's slope", arguments: [[0.0, 0.0, 0.0, 0.0], [-0.4, -1.9, 0.5, 0.8], [0.25, -3.0, -1.2, -3.5]])
+  func gradient(_ theta: [Double]) {
+    let data = sampleData(customers: 300)
+    let sample = ParetoNBD.Sample(RepeatSummary(CustomerTable(data)))
+    let (_, g) = ParetoNBD.objective(theta, sample)
+    for k in 0..<4 {
+      var up = theta, down = theta
+      up[k] += 1e-5
+      down[k] -= 1e-5
+      let slope = (ParetoNBD.objective(up, sample).0 - ParetoNBD.objective(down, sample).0) / 2e-5
+      #expect(abs(slope - g[k]) < 1e-6 * max(1, abs(g[k])), "θ=\(theta) k=\(k): \(slope) vs \(g[k])")
+    }
+  }
+
+  @Test("a homogeneous population's optimum lies at infinity: the fit stops at the bound, converged, and says so")
+  func homogeneous() {
+    // sampleData draws every customer's gaps from one distribution: no rate heterogeneity.
+    let fit = ParetoNBD.fit(RepeatSummary(CustomerTable(sampleData(customers: 400))))
+    #expect(fit.fit.converged && fit.fit.iterations < 200, "\(fit.fit)")
+    #expect(fit.fit.message.hasSuffix("at a bound"), "\(fit.fit)")
+    #expect(fit.r.isFinite && fit.alpha.isFinite)
+  }
+
+  @Test("predictions: P(alive) in [0, 1], 1 for a purchase today; expected purchases continuous through s = 1")
+  func predictions() {
+    let fit = ModelFit(converged: true, iterations: 1, logLikelihood: 0, message: "")
+    let model = { (s: Double) in PurchaseModelParameters(r: 0.8, alpha: 40, dropout: .pareto(s: s, beta: 300), fit: fit) }
+    let alive = CustomerOutlook(model(1), x: 3, tx: 200, age: 200)
+    #expect(alive.probabilityAlive == 1)
+    let silent = CustomerOutlook(model(1), x: 3, tx: 20, age: 400)
+    #expect(silent.probabilityAlive > 0 && silent.probabilityAlive < 1)
+    let atOne = CustomerOutlook(model(1), x: 3, tx: 100, age: 300).expectedPurchases(180)
+    for s in [1 - 1e-7, 1 + 1e-7] {
+      #expect(abs(CustomerOutlook(model(s), x: 3, tx: 100, age: 300).expectedPurchases(180) / atOne - 1) < 1e-6)
+    }
   }
 }
 

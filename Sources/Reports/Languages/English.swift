@@ -208,7 +208,7 @@ extension LanguagePack {
       .methodDataRowsRead: "**Data**: {0} rows read, {1} used, {2} rejected; layout {3}; encoding {4}; separator \"{5}\"; date order {6}",
       .methodSegmentsRfmScores: "**Segments**: RFM scores 1–5 by quintiles (ties broken by customer id); lifecycle groups: at risk after {0} days without an order, lost after {1} days",
       .methodClustersKMeans: "**Clusters**: K-Means on standardised log recency, frequency and spend; k = {0} ({1}), silhouette {2}, seed {3}",
-      .methodLifetimeValueBg: "**Lifetime value**: {9} (r = {0}, α = {1}, a = {2}, b = {3}; {4}; {10}) and Gamma-Gamma (p = {5}, q = {6}, v = {7}; {8})",
+      .methodLifetimeValue: "**Lifetime value**: {8} (r = {0}, α = {1}, {2}; {3}; {9}) and Gamma-Gamma (p = {4}, q = {5}, v = {6}; {7})",
       .methodModelChosen: "chosen by its error on the held-back days",
       .methodModelGiven: "named by the job",
       .methodModelDefault: "the default: too little history to compare models",

@@ -208,7 +208,7 @@ extension LanguagePack {
       .methodDataRowsRead: "**Données** : {0} lignes lues, {1} utilisées, {2} rejetées ; format {3} ; encodage {4} ; séparateur « {5} » ; ordre des dates {6}",
       .methodSegmentsRfmScores: "**Segments** : scores RFM de 1 à 5 par quintiles (égalités départagées par identifiant client) ; groupes : à risque après {0} jours sans commande, perdus après {1} jours",
       .methodClustersKMeans: "**Clusters** : K-Means sur récence, fréquence et dépense (log, standardisées) ; k = {0} ({1}), silhouette {2}, graine {3}",
-      .methodLifetimeValueBg: "**Valeur vie client** : {9} (r = {0}, α = {1}, a = {2}, b = {3} ; {4} ; {10}) et Gamma-Gamma (p = {5}, q = {6}, v = {7} ; {8})",
+      .methodLifetimeValue: "**Valeur vie client** : {8} (r = {0}, α = {1}, {2} ; {3} ; {9}) et Gamma-Gamma (p = {4}, q = {5}, v = {6} ; {7})",
       .methodModelChosen: "choisi par son erreur sur les jours mis de côté",
       .methodModelGiven: "fixé par le job",
       .methodModelDefault: "par défaut : trop peu d'historique pour comparer les modèles",

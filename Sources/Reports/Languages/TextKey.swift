@@ -225,7 +225,7 @@ public enum TextKey: String, CaseIterable, Sendable {
   case methodDataRowsRead
   case methodSegmentsRfmScores
   case methodClustersKMeans
-  case methodLifetimeValueBg
+  case methodLifetimeValue
   case methodModelChosen
   case methodModelGiven
   case methodModelDefault

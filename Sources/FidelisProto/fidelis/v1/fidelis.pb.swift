@@ -419,7 +419,7 @@ public nonisolated struct Fidelis_V1_JobOptions: Sendable {
   /// last quarter of the observed period, at least 60 days.
   public var holdoutDays: Int32 = 0
 
-  /// Purchase model: "bgnbd" or "mbgnbd"; empty: the one with the smaller holdout error.
+  /// Purchase model: "bgnbd", "mbgnbd" or "paretonbd"; empty: the one with the smaller holdout error.
   public var clvModel: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()

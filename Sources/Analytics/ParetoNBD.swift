@@ -1,0 +1,221 @@
+import Foundation
+
+/// Pareto/NBD (Schmittlein, Morrison & Colombo 1987): purchases at a gamma-distributed
+/// Poisson rate λ ~ Γ(r, α) while alive, and an exponential lifetime of gamma-distributed
+/// rate μ ~ Γ(s, β), so a customer may leave at any moment, not only after a purchase.
+///
+/// The likelihood of a customer with x repeat purchases, the last at t_x, observed for T
+/// (Fader & Hardie 2005, "A Note on Deriving the Pareto/NBD Model", eq. 11 before the
+/// hypergeometric closed form) is
+///
+///   Γ(r+x) αʳ βˢ / Γ(r) × [ (α+T)^−(r+x) (β+T)^−s + s ∫_{t_x}^{T} (α+τ)^−(r+x) (β+τ)^−(s+1) dτ ].
+///
+/// lifetimes evaluates the integral through ₂F₁(r+s+x, ·; r+s+x+1; z), whose series crawls
+/// when z nears 1; here the integral is taken by quadrature instead, which also gives the
+/// gradient: each parameter's derivative is the same integral with one more factor.
+enum ParetoNBD {
+  /// Gauss–Legendre nodes and weights on [−1, 1].
+  static let gauss = legendreRule(points: 12)
+
+  /// The integral I = ∫_{t_x}^{T} (α+τ)^−p (β+τ)^−q dτ and, on the same nodes, the integrals
+  /// of the integrand times ln(1+τ/α), τ/(α+τ), ln(1+τ/β) and τ/(β+τ) (the parameters'
+  /// derivatives, written so that nothing cancels when r or s is huge); all divided by
+  /// (α+t_x)^−p (β+t_x)^−q (γ+T), a bound of the integrand in v, so that neither a large x
+  /// nor a tiny α overflows.
+  struct Integrals {
+    var value = 0.0
+    var logAlpha = 0.0
+    var shareAlpha = 0.0
+    var logBeta = 0.0
+    var shareBeta = 0.0
+  }
+
+  /// Takes the integrals in v = ln(γ+τ), γ = min(α, β): there the integrand
+  /// g(v) = e^v (α+τ)^−p (β+τ)^−q is log-concave and analytic within π of the real axis.
+  /// Each Gauss–Legendre panel is at most 2 wide and narrow enough that ln g changes by
+  /// about 2 across it and bends little (its slope and curvature at both ends decide), which
+  /// gives double precision with 12 nodes; past the peak, a log-concave integrand's tail is
+  /// at most its value over |slope|, and the panels stop once that is negligible. τ − t_x
+  /// and the logarithms' differences come from expm1 and log1p: with r near 10⁶, p·ln(α+τ)
+  /// is 10⁷ and would leave its rounding in every digit that matters.
+  static func integrals(alpha: Double, beta: Double, p: Double, q: Double, from tx: Double, to age: Double, gradient: Bool) -> Integrals {
+    var result = Integrals()
+    let gamma = min(alpha, beta)
+    let offsetA = alpha - gamma, offsetB = beta - gamma
+    let base = gamma + tx
+    let v0 = log(base), v1 = log(gamma + age)
+    guard v1 > v0 else { return result }
+    let fromTop = v0 - v1
+    // Slope and curvature of ln g at v.
+    func shape(_ v: Double) -> (slope: Double, curvature: Double) {
+      let ev = exp(v)
+      let fa = ev / (offsetA + ev), fb = ev / (offsetB + ev)
+      return (1 - p * fa - q * fb, p * fa * (1 - fa) + q * fb * (1 - fb))
+    }
+    func width(_ s: (slope: Double, curvature: Double)) -> Double {
+      // The curvature may grow e²-fold across a panel of width 2: allow for it.
+      min(2, 2 / max(1, abs(s.slope), (7.4 * s.curvature).squareRoot()))
+    }
+    // ln g(v) − ln bound, with u = v − v0, and τ.
+    func logIntegrand(_ u: Double) -> (Double, tau: Double) {
+      let grown = base * expm1(u)
+      return (u + fromTop - p * log1p(grown / (alpha + tx)) - q * log1p(grown / (beta + tx)), tx + grown)
+    }
+    let (nodes, weights) = (gauss.nodes, gauss.weights)
+    let end = v1 - v0
+    var start = 0.0
+    var panels = 0
+    while start < end && panels < 100_000 {
+      panels += 1
+      var step = min(width(shape(v0 + start)), end - start)
+      step = min(step, width(shape(v0 + start + step)))
+      let half = step / 2, middle = start + half
+      for k in 0..<nodes.count {
+        let (logG, tau) = logIntegrand(middle + half * nodes[k])
+        let g = weights[k] * half * exp(logG)
+        result.value += g
+        if gradient {
+          result.logAlpha += g * log1p(tau / alpha)
+          result.shareAlpha += g * (tau / (alpha + tau))
+          result.logBeta += g * log1p(tau / beta)
+          result.shareBeta += g * (tau / (beta + tau))
+        }
+      }
+      start += step
+      guard start < end else { break }
+      // Stop when the tail, even times the gradient's factors, is negligible.
+      let slope = shape(v0 + start).slope
+      if slope < 0 {
+        let (logG, tau) = logIntegrand(start)
+        let tail = exp(logG) / -slope * (1 + log1p(tau / alpha) + log1p(tau / beta))
+        if tail < 1e-17 * result.value { break }
+      }
+    }
+    return result
+  }
+
+  /// One customer's likelihood, less ln Γ(r+x) − ln Γ(r): the two terms of
+  /// αʳ βˢ [(α+T)^−(r+x) (β+T)^−s + s I] as e·e^top and s·k·e^top·I', with top the larger
+  /// logarithm, I' the scaled integral, and the logarithms taken without cancellation.
+  struct Terms {
+    var top: Double
+    var e: Double
+    var k: Double
+    var integrals: Integrals
+    var bracket: Double { e + s * k * integrals.value }
+    var s: Double
+  }
+
+  static func terms(r: Double, alpha: Double, s: Double, beta: Double, x: Double, tx: Double, age: Double, gradient: Bool) -> Terms {
+    // r ln α − (r+x) ln(α+T) = −r ln(1+T/α) − x ln(α+T), and the like.
+    let logE = -r * log1p(age / alpha) - x * log(alpha + age) - s * log1p(age / beta)
+    let logF = -r * log1p(tx / alpha) - x * log(alpha + tx) - s * log1p(tx / beta) - log(beta + tx) + log(min(alpha, beta) + age)
+    let ints = integrals(alpha: alpha, beta: beta, p: r + x, q: s + 1, from: tx, to: age, gradient: gradient)
+    let top = max(logE, logF)
+    return Terms(top: top, e: exp(logE - top), k: exp(logF - top), integrals: ints, s: s)
+  }
+
+  /// Distinct customers in scaled time (T ≤ 1, as lifetimes scales it), for a
+  /// well-conditioned search.
+  struct Sample {
+    var x: [Double]
+    var xIndex: [Int]
+    var tx: [Double]
+    var age: [Double]
+    var weight: [Double]
+    var total: Double
+    var scale: Double
+
+    init(_ s: RepeatSummary) {
+      let (x, tx, age, weight) = RepeatSummary.distinctCustomers(s)
+      let scale = 1 / max(age.max() ?? 1, 1)
+      self.scale = scale
+      self.x = x
+      xIndex = x.map { Int($0) }
+      self.tx = tx.map { $0 * scale }
+      self.age = age.map { $0 * scale }
+      self.weight = weight
+      total = weight.reduce(0, +)
+    }
+  }
+
+  /// Minus the mean log-likelihood at θ = (ln r, ln α, ln s, ln β), in scaled time, and its
+  /// gradient in θ.
+  static func objective(_ theta: [Double], _ d: Sample) -> (Double, [Double]) {
+    let r = exp(theta[0]), alpha = exp(theta[1]), s = exp(theta[2]), beta = exp(theta[3])
+    // ln Γ(r+x) − ln Γ(r) and ψ(r+x) − ψ(r) for every x seen.
+    let maxX = d.xIndex.max() ?? 0
+    var lgR = [Double](repeating: 0, count: maxX + 1), dgR = lgR
+    for k in 1...max(1, maxX) where k <= maxX {
+      lgR[k] = lgR[k - 1] + log(r + Double(k - 1))
+      dgR[k] = dgR[k - 1] + 1 / (r + Double(k - 1))
+    }
+    var ll = 0.0, gr = 0.0, gal = 0.0, gs = 0.0, gb = 0.0
+    for i in 0..<d.x.count {
+      let x = d.x[i], weight = d.weight[i], age = d.age[i]
+      let t = terms(r: r, alpha: alpha, s: s, beta: beta, x: x, tx: d.tx[i], age: age, gradient: true)
+      let (e, k, ints, bracket) = (t.e, t.k, t.integrals, t.bracket)
+      ll += weight * (lgR[d.xIndex[i]] + t.top + log(bracket))
+      // Derivatives times the parameter (θ = ln parameter), each reduced so that no two
+      // large terms cancel.
+      gr += weight * r * (dgR[d.xIndex[i]] - (e * log1p(age / alpha) + s * k * ints.logAlpha) / bracket)
+      gal += weight * ((r + x) * (e * age / (alpha + age) + s * k * ints.shareAlpha) / bracket - x)
+      gs += weight * s * (k * ints.value - e * log1p(age / beta) - s * k * ints.logBeta) / bracket
+      gb += weight * (s * e * age / (beta + age) + (s + 1) * s * k * ints.shareBeta - s * k * ints.value) / bracket
+    }
+    let n = d.total
+    return (-ll / n, [-gr / n, -gal / n, -gs / n, -gb / n])
+  }
+
+  /// Fits Pareto/NBD by maximising the mean log-likelihood (BFGS on log-parameters with the
+  /// analytic gradient), customers with identical (x, t_x, T) counted once, weighted.
+  static func fit(_ s: RepeatSummary) -> PurchaseModelParameters {
+    let sample = Sample(s)
+    let result = minimizeBFGS({ objective($0, sample) }, start: [0, 0, 0, 0])
+    let p = result.point.map(exp)
+    return PurchaseModelParameters(
+      r: p[0], alpha: p[1] / sample.scale, dropout: .pareto(s: p[2], beta: p[3] / sample.scale),
+      fit: ModelFit(converged: result.converged, iterations: result.iterations, logLikelihood: -result.value, message: result.message))
+  }
+
+  /// P(alive at T | x, t_x, T) = (α+T)^−(r+x) (β+T)^−s / [that + s I].
+  static func probabilityAlive(r: Double, alpha: Double, s: Double, beta: Double, x: Double, tx: Double, age: Double) -> Double {
+    let t = terms(r: r, alpha: alpha, s: s, beta: beta, x: x, tx: tx, age: age, gradient: false)
+    return t.e / t.bracket
+  }
+
+  /// E[purchases in (T, T+t] | x, t_x, T] = P(alive) (r+x)(β+T) / ((α+T)(s−1)) ×
+  /// [1 − ((β+T)/(β+T+t))^(s−1)] (Fader & Hardie 2005, eq. 41), its s → 1 limit a logarithm.
+  static func expectedPurchases(alive: Double, r: Double, alpha: Double, s: Double, beta: Double, x: Double, age: Double, t: Double) -> Double {
+    guard t > 0 else { return 0 }
+    let logRatio = log((beta + age) / (beta + age + t))
+    let survival = abs(s - 1) < 1e-10 ? -logRatio : -expm1((s - 1) * logRatio) / (s - 1)
+    let value = alive * (r + x) / (alpha + age) * (beta + age) * survival
+    return value.isFinite ? max(0, value) : 0
+  }
+}
+
+/// Gauss–Legendre nodes and weights on [−1, 1] (Newton's method on Pₙ from the usual
+/// Chebyshev-like guesses).
+func legendreRule(points n: Int) -> (nodes: [Double], weights: [Double]) {
+  var nodes = [Double](repeating: 0, count: n), weights = nodes
+  for i in 0..<n {
+    var z = cos(Double.pi * (Double(i) + 0.75) / (Double(n) + 0.5))
+    var derivative = 0.0
+    for _ in 0..<100 {
+      var p0 = 1.0, p1 = 0.0
+      for j in 1...n {
+        let p2 = p1
+        p1 = p0
+        p0 = ((2 * Double(j) - 1) * z * p1 - (Double(j) - 1) * p2) / Double(j)
+      }
+      derivative = Double(n) * (z * p0 - p1) / (z * z - 1)
+      let previous = z
+      z = previous - p0 / derivative
+      if abs(z - previous) < 1e-15 { break }
+    }
+    nodes[i] = z
+    weights[i] = 2 / ((1 - z * z) * derivative * derivative)
+  }
+  return (nodes, weights)
+}
