@@ -130,6 +130,16 @@ public struct CustomerCSVReader {
   public init?(_ csv: Data) {
     var records = RecordCursor(bytes: csv, offset: csv.startIndex)
     guard let header = records.next() else { return nil }
+    self.init(header: header, records: records)
+  }
+
+  /// A reader of the records that follow `header`, handed to it with `rows(in:)` (a file
+  /// read in pieces); nil when the header lacks the selection's columns.
+  public init?(header: Data) {
+    self.init(header: header, records: RecordCursor(bytes: Data(), offset: 0))
+  }
+
+  private init?(header: Data, records: RecordCursor) {
     let names = Self.fields(header, upTo: CustomerColumn.allCases.count)
     var positions: [CustomerColumn: Int] = [:]
     for column in Self.selectionColumns {
@@ -146,14 +156,28 @@ public struct CustomerCSVReader {
   /// fields do not decode comes with nil. Nil at the end.
   public mutating func next() -> (record: Data, row: CustomerRow?)? {
     guard let record = records.next() else { return nil }
+    return (record, row(record))
+  }
+
+  /// The records of `bytes`, whole records each ended by a line break (the last one may
+  /// lack it), with their decoded rows.
+  public func rows(in bytes: Data) -> [(record: Data, row: CustomerRow?)] {
+    var cursor = RecordCursor(bytes: bytes, offset: bytes.startIndex)
+    var out: [(record: Data, row: CustomerRow?)] = []
+    while let record = cursor.next() { out.append((record, row(record))) }
+    return out
+  }
+
+  /// A record's row; nil when its fields do not decode.
+  func row(_ record: Data) -> CustomerRow? {
     let fields = Self.fields(record, upTo: lastNeeded + 1)
     guard fields.count > lastNeeded,
       let segment = RFMSegment(rawValue: fields[positions[.segment]!]),
       let group = LifecycleGroup(rawValue: fields[positions[.lifecycleGroup]!]),
       let cluster = Int(fields[positions[.cluster]!]),
       let clusterName = ClusterName(fields[positions[.clusterName]!])
-    else { return (record, nil) }
-    return (record, CustomerRow(segment: segment, group: group, cluster: cluster, clusterName: clusterName))
+    else { return nil }
+    return CustomerRow(segment: segment, group: group, cluster: cluster, clusterName: clusterName)
   }
 
   /// The records of a CSV held in memory: a line break inside quotes stays in its record.
@@ -179,6 +203,48 @@ public struct CustomerCSVReader {
         if !record.isEmpty { return Data(record) }
       }
       return nil
+    }
+  }
+
+  /// Whole CSV records out of a file that arrives in pieces: a piece may end inside a record,
+  /// even inside a quoted field with a line break in it; `take` hands out only the bytes up
+  /// to the last line break that ends a record and keeps the rest for the next piece.
+  public struct RecordAssembler {
+    private var pending = Data()
+    private var scanned = 0
+    private var inQuotes = false
+
+    public init() {}
+
+    /// Adds `piece`; returns the whole records now complete (with their line breaks), or
+    /// nil when none is.
+    public mutating func take(_ piece: Data) -> Data? {
+      pending.append(piece)
+      var lastEnd: Int?
+      var index = scanned
+      pending.withUnsafeBytes { bytes in
+        while index < bytes.count {
+          let byte = bytes[index]
+          if byte == UInt8(ascii: "\"") {
+            inQuotes.toggle()
+          } else if byte == 0x0A && !inQuotes {
+            lastEnd = index
+          }
+          index += 1
+        }
+      }
+      scanned = pending.count
+      guard let lastEnd else { return nil }
+      let complete = pending.prefix(lastEnd + 1)
+      pending = Data(pending.suffix(from: lastEnd + 1))
+      scanned = pending.count
+      return Data(complete)
+    }
+
+    /// What is left at the end of the file: the last record, when it has no line break.
+    public mutating func finish() -> Data? {
+      defer { pending = Data() }
+      return pending.isEmpty ? nil : pending
     }
   }
 

@@ -27,10 +27,3 @@ func writeOutput(_ data: Data, to path: String?) throws {
     FileHandle.standardOutput.write(data)
   }
 }
-
-/// The bytes of a streamed report or export, in order.
-@Sendable func collectChunks(_ response: StreamingClientResponse<Fidelis_V1_ReportChunk>) async throws -> Data {
-  var data = Data()
-  for try await chunk in response.messages { data.append(chunk.data) }
-  return data
-}

@@ -16,8 +16,8 @@ struct ReportCommand: AsyncParsableCommand {
 
     func run() async throws {
       let (job, format) = (self.job, self.format)
-      try await connection.download(to: output) { reports, metadata in
-        try await reports.getReport(.with { $0.jobID = job; $0.format = format }, metadata: metadata, onResponse: collectChunks)
+      try await connection.download(to: output) { reports, metadata, write in
+        try await reports.getReport(.with { $0.jobID = job; $0.format = format }, metadata: metadata, onResponse: write)
       }
     }
   }
@@ -60,20 +60,55 @@ struct SegmentCommand: AsyncParsableCommand {
 
     func run() async throws {
       let (job, segment) = (self.job, self.segment)
-      try await connection.download(to: output) { reports, metadata in
-        try await reports.exportSegment(.with { $0.jobID = job; $0.segment = segment }, metadata: metadata, onResponse: collectChunks)
+      try await connection.download(to: output) { reports, metadata, write in
+        try await reports.exportSegment(.with { $0.jobID = job; $0.segment = segment }, metadata: metadata, onResponse: write)
       }
     }
   }
 }
 
 extension Connection {
-  /// Fetches a file from the report service with `call` and writes it to `output` (stdout
-  /// without one).
+  /// Fetches a file from the report service with `call`, which hands its response to the
+  /// writer it is given: the file is written as it arrives, never held whole.
   func download(
-    to output: String?, _ call: (Fidelis_V1_ReportService.Client<HTTP2ClientTransport.Posix>, Metadata) async throws -> Data
+    to output: String?,
+    _ call: (Fidelis_V1_ReportService.Client<HTTP2ClientTransport.Posix>, Metadata, @escaping @Sendable (StreamingClientResponse<Fidelis_V1_ReportChunk>) async throws -> Int) async throws -> Int
   ) async throws {
-    let data = try await withClient { client, metadata in try await call(Fidelis_V1_ReportService.Client(wrapping: client), metadata) }
-    try writeOutput(data, to: output)
+    let bytes = try await withClient { client, metadata in
+      try await call(Fidelis_V1_ReportService.Client(wrapping: client), metadata, { response in try await writeStream(response, to: output) })
+    }
+    if let output { stderr("wrote \(output) (\(bytes) bytes)") }
+  }
+}
+
+/// Writes a streamed report or export as its messages arrive, and returns its size: to
+/// stdout, or to a temporary file beside `path` that replaces `path` once the stream
+/// ended well, so that a failed download leaves no partial file in its place.
+@Sendable func writeStream(_ response: StreamingClientResponse<Fidelis_V1_ReportChunk>, to path: String?) async throws -> Int {
+  guard let path else {
+    var bytes = 0
+    for try await chunk in response.messages {
+      try FileHandle.standardOutput.write(contentsOf: chunk.data)
+      bytes += chunk.data.count
+    }
+    return bytes
+  }
+  let partial = path + ".part-\(getpid())"
+  guard FileManager.default.createFile(atPath: partial, contents: nil), let handle = FileHandle(forWritingAtPath: partial) else {
+    throw CLIError(message: "cannot write \(partial): \(String(cString: strerror(errno)))")
+  }
+  do {
+    var bytes = 0
+    for try await chunk in response.messages {
+      try handle.write(contentsOf: chunk.data)
+      bytes += chunk.data.count
+    }
+    try handle.close()
+    guard rename(partial, path) == 0 else { throw CLIError(message: "cannot write \(path): \(String(cString: strerror(errno)))") }
+    return bytes
+  } catch {
+    try? handle.close()
+    unlink(partial)
+    throw error
   }
 }

@@ -19,7 +19,11 @@ extension ReportService: Fidelis_V1_ReportService.ServiceProtocol {
     let artifact = try coordinator.mapStoreErrors { try coordinator.store.artifact(tenantId: tenant.id, jobId: request.message.jobID, format: format) }
     return StreamingServerResponse { writer in
       try await coordinator.streams.withSlot(tenant: tenant.id, .download) {
-        try await Self.write(artifact.data, contentType: artifact.contentType, to: writer)
+        // One stored piece read, inflated and sent at a time.
+        for number in 0..<max(1, artifact.pieces) {
+          let piece = number < artifact.pieces ? try coordinator.mapStoreErrors { try coordinator.store.artifactPiece(artifact, number: number) } : Data()
+          try await Self.write(piece, contentType: number == 0 ? artifact.contentType : nil, to: writer)
+        }
       }
       return [:]
     }
@@ -65,7 +69,12 @@ extension ReportService: Fidelis_V1_ReportService.ServiceProtocol {
       try await coordinator.streams.withSlot(tenant: tenant.id, .download) {
         var export = checked
         var first = true
-        try await export.run(csv: artifact.data) { rows in
+        var next = 0
+        try await export.run(read: {
+          guard next < artifact.pieces else { return nil }
+          defer { next += 1 }
+          return try coordinator.mapStoreErrors { try coordinator.store.artifactPiece(artifact, number: next) }
+        }) { rows in
           try await Self.write(rows, contentType: first ? "text/csv" : nil, to: writer)
           first = false
         }

@@ -37,28 +37,42 @@ struct SegmentExport {
     selection = CustomerSelection(name)
   }
 
-  /// Streams the header and the matching rows of `csv` to `emit`, a slice at a time; NOT_FOUND
-  /// naming the valid names when no row matches (then nothing was emitted).
-  mutating func run(csv: Data, emit: (Data) async throws -> Void) async throws {
-    guard var reader = CustomerCSVReader(csv) else {
-      throw RPCError(code: .failedPrecondition, message: "this job's customer file has no segment columns; run the analysis again")
-    }
+  /// Streams the header and the matching rows of the CSV whose pieces `read` returns in
+  /// order (nil after the last) to `emit`, about a slice at a time; NOT_FOUND naming the
+  /// valid names when no row matches (then nothing was emitted). Only one piece and the
+  /// rows kept from it are held at a time.
+  mutating func run(read: () async throws -> Data?, emit: (Data) async throws -> Void) async throws {
+    var assembler = CustomerCSVReader.RecordAssembler()
+    var reader: CustomerCSVReader?
     var out = Data()
     var sinceHandOver = 0
-    while let (record, row) = reader.next() {
-      sinceHandOver += record.count
-      if let row {
-        note(row)
-        if selection?.contains(row) == true {
-          if rowsKept == 0 {
-            out.append(reader.header)
-            out.append(0x0A)
-          }
-          out.append(record)
-          out.append(0x0A)
-          rowsKept += 1
+    func select(_ records: Data) throws {
+      var records = records
+      if reader == nil {
+        guard let end = records.firstIndex(of: 0x0A) ?? (records.isEmpty ? nil : records.endIndex),
+          let header = CustomerCSVReader(header: Data(records[records.startIndex..<end]))
+        else {
+          throw RPCError(code: .failedPrecondition, message: "this job's customer file has no segment columns; run the analysis again")
         }
+        reader = header
+        records = Data(records[min(end + 1, records.endIndex)...])
       }
+      for (record, row) in reader!.rows(in: records) {
+        sinceHandOver += record.count
+        guard let row else { continue }
+        note(row)
+        guard selection?.contains(row) == true else { continue }
+        if rowsKept == 0 {
+          out.append(reader!.header)
+          out.append(0x0A)
+        }
+        out.append(record)
+        out.append(0x0A)
+        rowsKept += 1
+      }
+    }
+    while let piece = try await read() {
+      if let records = assembler.take(piece) { try select(records) }
       if sinceHandOver >= Self.sliceBytes {
         sinceHandOver = 0
         if !out.isEmpty {
@@ -70,11 +84,25 @@ struct SegmentExport {
         }
       }
     }
+    if let last = assembler.finish() { try select(last) }
+    if reader == nil { try select(Data()) }
     guard rowsKept > 0 else {
       let valid = segments.map(\.rawValue).sorted() + groups.map(\.rawValue).sorted() + clusters.keys.sorted().map { "cluster:\($0) (\(clusters[$0]!))" }
       throw RPCError(code: .notFound, message: "no segment '\(asked.prefix(60))' in this report; valid names: \(valid.joined(separator: ", "))")
     }
     if !out.isEmpty { try await emit(out) }
+  }
+
+  /// `run` over a CSV held whole, cut in pieces of `pieceBytes` (tests, and files stored
+  /// before report files were kept in pieces).
+  mutating func run(csv: Data, pieceBytes: Int = 1 << 20, emit: (Data) async throws -> Void) async throws {
+    var offset = csv.startIndex
+    try await run(
+      read: {
+        guard offset < csv.endIndex else { return nil }
+        defer { offset = min(offset + pieceBytes, csv.endIndex) }
+        return Data(csv[offset..<min(offset + pieceBytes, csv.endIndex)])
+      }, emit: emit)
   }
 
   private mutating func note(_ row: CustomerRow) {

@@ -36,6 +36,9 @@ extension Coordinator {
       case .resourceExhausted(let m): return RPCError(code: .resourceExhausted, message: m)
       case .leaseLost(let m): return RPCError(code: .aborted, message: m)
       case .invalidArgument(let m): return RPCError(code: .invalidArgument, message: m)
+      case .dataLoss(let m):
+        logger.error("damaged report file", metadata: ["error": "\(m)"])
+        return RPCError(code: .dataLoss, message: m)
       }
     case let error as RPCError:
       return error

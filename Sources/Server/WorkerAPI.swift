@@ -126,7 +126,9 @@ extension WorkerAPI: Fidelis_V1_WorkerService.ServiceProtocol {
   func completeJob(request: StreamingServerRequest<Fidelis_V1_CompleteJobRequest>, context: ServerContext) async throws -> ServerResponse<Fidelis_V1_CompleteJobResponse> {
     let certificate = try authenticate(request.metadata, context)
     var header: Fidelis_V1_CompleteJobHeader?
-    var artifacts: [ArtifactContent] = []
+    // Each file is deflated piece by piece as it arrives: the coordinator holds compressed
+    // pieces, not the raw files.
+    var artifacts: [DeflatedArtifact] = []
     var received = 0
     var leaseChecked = false
     for try await part in request.messages {
@@ -137,11 +139,12 @@ extension WorkerAPI: Fidelis_V1_WorkerService.ServiceProtocol {
       case .artifact(let a):
         guard header != nil else { throw RPCError(code: .invalidArgument, message: "the header must come first") }
         guard !a.format.isEmpty else { throw RPCError(code: .invalidArgument, message: "an artifact needs a format") }
-        artifacts.append((format: a.format, contentType: a.contentType, data: a.data))
+        artifacts.append(DeflatedArtifact(format: a.format, contentType: a.contentType))
+        artifacts[artifacts.count - 1].append(a.data)
         received += a.data.count
       case .chunk(let bytes):
         guard !artifacts.isEmpty else { throw RPCError(code: .invalidArgument, message: "a chunk must follow an artifact header") }
-        artifacts[artifacts.count - 1].data.append(bytes)
+        artifacts[artifacts.count - 1].append(bytes)
         received += bytes.count
         // A worker that lost its lease is refused before it sends the rest of a large
         // report; a small one is checked once, when it is stored.
@@ -161,7 +164,7 @@ extension WorkerAPI: Fidelis_V1_WorkerService.ServiceProtocol {
       ? leaseRequest(header.leaseNext, certificate: certificate) : nil
     let lease: Lease?
     do {
-      lease = try await coordinator.mapStoreErrors { try await coordinator.store.completeJob(jobId: header.jobID, leaseId: header.leaseID, artifacts: artifacts, next: next) }
+      lease = try await coordinator.mapStoreErrors { try await coordinator.store.completeJob(jobId: header.jobID, leaseId: header.leaseID, deflated: artifacts, next: next) }
     } catch let error as RPCError where error.code == .aborted {
       coordinator.logger.warning("stale result refused", metadata: ["job": "\(header.jobID)", "lease": "\(header.leaseID)"])
       throw error

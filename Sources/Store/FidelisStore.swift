@@ -14,10 +14,12 @@ public enum StoreError: Error, Equatable, Sendable {
   /// The lease is not (or no longer) held by the caller.
   case leaseLost(String)
   case invalidArgument(String)
+  /// Stored bytes that no longer read back (a damaged report piece).
+  case dataLoss(String)
 
   public var message: String {
     switch self {
-    case .notFound(let m), .failedPrecondition(let m), .resourceExhausted(let m), .leaseLost(let m), .invalidArgument(let m): m
+    case .notFound(let m), .failedPrecondition(let m), .resourceExhausted(let m), .leaseLost(let m), .invalidArgument(let m), .dataLoss(let m): m
     }
   }
 }
@@ -251,6 +253,24 @@ public struct FidelisStore: Sendable {
     }
     migrator.registerMigration("v5 tenant currency") { db in
       try db.alter(table: "tenant") { t in t.add(column: "defaultCurrency", .text).notNull().defaults(to: "EUR") }
+    }
+    // Report files were one blob each, read whole to be sent. They are now stored as
+    // deflated pieces (ArtifactCompression), read and sent one at a time; files stored
+    // before keep their blob (size NULL) and are read as one piece.
+    migrator.registerMigration("v6 compressed report pieces") { db in
+      try db.alter(table: "artifact") { t in
+        t.add(column: "size", .integer)
+        t.add(column: "storedBytes", .integer)
+      }
+      try db.create(table: "artifactPiece") { t in
+        t.column("jobId", .text).notNull()
+        t.column("format", .text).notNull()
+        t.column("number", .integer).notNull()
+        t.column("size", .integer).notNull()
+        t.column("data", .blob).notNull()
+        t.primaryKey(["jobId", "format", "number"])
+        t.foreignKey(["jobId", "format"], references: "artifact", columns: ["jobId", "format"], onDelete: .cascade)
+      }
     }
     return migrator
   }
@@ -529,7 +549,9 @@ extension FidelisStore {
           SELECT COALESCE(SUM(length(data)), 0) FROM datasetChunk
           WHERE datasetId IN (SELECT id FROM dataset WHERE tenantId = ? AND state = 'uploading')
           """, arguments: [tenant.id]) ?? 0
-      let reports = try Int64.fetchOne(db, sql: "SELECT COALESCE(SUM(length(data)), 0) FROM artifact WHERE tenantId = ?", arguments: [tenant.id]) ?? 0
+      // Reports count as stored: compressed pieces, or the whole blob of a file from before v6.
+      let reports = try Int64.fetchOne(
+        db, sql: "SELECT COALESCE(SUM(COALESCE(storedBytes, length(data))), 0) FROM artifact WHERE tenantId = ?", arguments: [tenant.id]) ?? 0
       return datasets + uploading + reports
     }
     return (used, limits(tenant).storage)

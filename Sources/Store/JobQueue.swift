@@ -33,8 +33,21 @@ public struct HeartbeatOutcome: Sendable, Equatable {
   public var cancelRequested: Bool
 }
 
-/// A report file to store with a job's success (stored as an `ArtifactRecord`).
+/// A report file to store with a job's success (stored as an `ArtifactRecord` and its
+/// `ArtifactPieceRecord`s).
 public typealias ArtifactContent = (format: String, contentType: String, data: Data)
+
+/// A stored report file, as `artifactPiece` reads it back.
+public struct StoredArtifact: Sendable {
+  public var tenantId: String
+  public var jobId: String
+  public var format: String
+  public var contentType: String
+  /// Bytes of the file.
+  public var size: Int64
+  /// Pieces to read, numbered from 0.
+  public var pieces: Int
+}
 
 extension FidelisStore {
   // MARK: Tenant side
@@ -145,16 +158,44 @@ extension FidelisStore {
     try String.fetchAll(db, sql: "SELECT format FROM artifact WHERE jobId = ? ORDER BY format", arguments: [jobId])
   }
 
-  /// One report file of a tenant's job.
-  public func artifact(tenantId: String, jobId: String, format: String) throws -> ArtifactRecord {
+  /// One report file of a tenant's job: its type, size and how many pieces to read with
+  /// `artifactPiece`.
+  public func artifact(tenantId: String, jobId: String, format: String) throws -> StoredArtifact {
     try writer.read { db in
       let job = try Self.job(db, tenantId: tenantId, id: jobId)
       guard job.state == .succeeded else { throw StoreError.failedPrecondition("job \(jobId) is \(job.state.rawValue); its report exists once it has succeeded") }
-      guard let record = try ArtifactRecord.fetchOne(db, key: ["jobId": jobId, "format": format]) else {
+      guard
+        let row = try Row.fetchOne(
+          db, sql: "SELECT contentType, COALESCE(size, length(data)) AS size, size IS NULL AS whole FROM artifact WHERE jobId = ? AND format = ?",
+          arguments: [jobId, format])
+      else {
         let formats = try Self.artifactFormats(db, jobId: jobId)
         throw StoreError.notFound("job \(jobId) has no '\(format)' report (it has: \(formats.joined(separator: ", ")))")
       }
-      return record
+      let whole: Bool = row["whole"]
+      let pieces = whole ? 1 : try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM artifactPiece WHERE jobId = ? AND format = ?", arguments: [jobId, format]) ?? 0
+      return StoredArtifact(tenantId: tenantId, jobId: jobId, format: format, contentType: row["contentType"], size: row["size"], pieces: pieces)
+    }
+  }
+
+  /// Piece `number` of a report file, inflated: one short read, so that a download holds
+  /// one piece at a time. NOT_FOUND when the job was deleted meanwhile; DATA_LOSS when the
+  /// piece no longer inflates to its size.
+  public func artifactPiece(_ artifact: StoredArtifact, number: Int) throws -> Data {
+    try writer.read { db in
+      guard
+        let row = try Row.fetchOne(
+          db, sql: "SELECT size IS NULL AS whole, data FROM artifact WHERE jobId = ? AND format = ? AND tenantId = ?",
+          arguments: [artifact.jobId, artifact.format, artifact.tenantId])
+      else { throw StoreError.notFound("job \(artifact.jobId) was deleted while its report was read") }
+      if row["whole"] { return row["data"] }
+      guard let piece = try ArtifactPieceRecord.fetchOne(db, key: ["jobId": artifact.jobId, "format": artifact.format, "number": number]) else {
+        throw StoreError.notFound("job \(artifact.jobId) was deleted while its report was read")
+      }
+      guard let data = ArtifactCompression.inflate(piece.data, size: piece.size) else {
+        throw StoreError.dataLoss("piece \(number) of the '\(artifact.format)' report of job \(artifact.jobId) is damaged")
+      }
+      return data
     }
   }
 
@@ -166,7 +207,7 @@ extension FidelisStore {
       if let before { request = request.filter(JobRecord.Columns.seq < before) }
       let jobs = try request.order(JobRecord.Columns.seq.desc).limit(limit).fetchAll(db)
       return try jobs.map { job in
-        let rows = try Row.fetchAll(db, sql: "SELECT format, length(data) AS size FROM artifact WHERE jobId = ? ORDER BY format", arguments: [job.id])
+        let rows = try Row.fetchAll(db, sql: "SELECT format, COALESCE(size, length(data)) AS size FROM artifact WHERE jobId = ? ORDER BY format", arguments: [job.id])
         return (job, rows.map { $0["format"] }, rows.reduce(Int64(0)) { $0 + ($1["size"] as Int64) })
       }
     }
@@ -271,17 +312,30 @@ extension FidelisStore {
   /// failure never undoes the success.
   /// Committed together with the other callers' job writes.
   @discardableResult
+  /// The files are deflated here, before the write, so that the shared transaction never
+  /// waits on compression.
   public func completeJob(jobId: String, leaseId: String, artifacts: [ArtifactContent], next: LeaseRequest? = nil) async throws -> Lease? {
-    try await groupCommit.write { db in try completeJob(db, jobId: jobId, leaseId: leaseId, artifacts: artifacts, next: next) }
+    try await completeJob(jobId: jobId, leaseId: leaseId, deflated: artifacts.map(DeflatedArtifact.init), next: next)
   }
 
-  func completeJob(_ db: Database, jobId: String, leaseId: String, artifacts: [ArtifactContent], next: LeaseRequest?) throws -> Lease? {
+  /// Stores a success with its files already deflated (as the coordinator receives them).
+  public func completeJob(jobId: String, leaseId: String, deflated: [DeflatedArtifact], next: LeaseRequest? = nil) async throws -> Lease? {
+    var files = deflated
+    for i in files.indices { files[i].finish() }
+    return try await groupCommit.write { [files] db in try completeJob(db, jobId: jobId, leaseId: leaseId, artifacts: files, next: next) }
+  }
+
+  func completeJob(_ db: Database, jobId: String, leaseId: String, artifacts: [DeflatedArtifact], next: LeaseRequest?) throws -> Lease? {
     var job = try Self.leasedJob(db, jobId: jobId, leaseId: leaseId)
     let now = Self.now()
     let insertArtifact = try db.cachedStatement(
-      sql: "INSERT INTO artifact (jobId, tenantId, format, contentType, data, createdAt) VALUES (?, ?, ?, ?, ?, ?)")
-    for artifact in artifacts {
-      try insertArtifact.execute(arguments: [jobId, job.tenantId, artifact.format, artifact.contentType, artifact.data, now])
+      sql: "INSERT INTO artifact (jobId, tenantId, format, contentType, data, createdAt, size, storedBytes) VALUES (?, ?, ?, ?, x'', ?, ?, ?)")
+    let insertPiece = try db.cachedStatement(sql: "INSERT INTO artifactPiece (jobId, format, number, size, data) VALUES (?, ?, ?, ?, ?)")
+    for file in artifacts {
+      try insertArtifact.execute(arguments: [jobId, job.tenantId, file.format, file.contentType, now, file.size, file.storedBytes])
+      for (number, piece) in file.pieces.enumerated() {
+        try insertPiece.execute(arguments: [jobId, file.format, number, piece.size, piece.deflated])
+      }
     }
     job.state = .succeeded
     job.stage = "done"

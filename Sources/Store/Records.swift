@@ -254,12 +254,34 @@ public struct ArtifactRecord: Codable, Sendable, FetchableRecord, PersistableRec
   public var tenantId: String
   public var format: String
   public var contentType: String
+  /// The whole file for files stored before v6; empty since, the file being in its pieces.
   public var data: Data
   public var createdAt: Int64
+  /// Bytes of the file; nil for a file stored whole in `data`.
+  public var size: Int64?
+  /// Bytes of its deflated pieces.
+  public var storedBytes: Int64?
 
   public enum Columns {
     public static let jobId = Column(CodingKeys.jobId)
     public static let tenantId = Column(CodingKeys.tenantId)
     public static let format = Column(CodingKeys.format)
+  }
+}
+
+/// One deflated piece of a report file (`ArtifactCompression`), numbered from 0.
+public struct ArtifactPieceRecord: Codable, Sendable, FetchableRecord, PersistableRecord {
+  public static let databaseTableName = "artifactPiece"
+  public var jobId: String
+  public var format: String
+  public var number: Int
+  /// Bytes once inflated.
+  public var size: Int
+  public var data: Data
+
+  public enum Columns {
+    public static let jobId = Column(CodingKeys.jobId)
+    public static let format = Column(CodingKeys.format)
+    public static let number = Column(CodingKeys.number)
   }
 }

@@ -1,0 +1,106 @@
+import Foundation
+import GRDB
+import Testing
+
+@testable import Store
+
+/// Report files are stored as deflated pieces and read back one piece at a time.
+@Suite("Report file storage")
+struct ArtifactStorageTests {
+  /// A per-customer CSV of `rows` rows: compressible, as real ones are.
+  static func customerCSV(rows: Int) -> Data {
+    var text = "customer_id,segment,lifecycle_group,cluster,cluster_name,recency_days,frequency,monetary\n"
+    for i in 0..<rows { text += "C\(i),Champions,active,\(i % 4),loyal regulars,\(i % 365),\(1 + i % 9),\(i % 1000).\(i % 100)\n" }
+    return Data(text.utf8)
+  }
+
+  /// A store with one succeeded job whose files are `files`.
+  static func storeWithReport(_ files: [ArtifactContent]) async throws -> (FidelisStore, tenant: TenantRecord, job: String) {
+    let store = try makeStore()
+    let (t, _) = try store.createTenant(name: "T")
+    let d = try uploadDataset(store, tenant: t.id)
+    let job = try await store.submitJob(tenantId: t.id, datasetId: d, kind: "analysis", options: Data(), idempotencyKey: nil).job
+    let lease = try #require(try await store.leaseNextJob(worker: "w", host: "h", kinds: [], leaseMillis: 60_000))
+    _ = try await store.completeJob(jobId: job.id, leaseId: lease.leaseId, artifacts: files)
+    return (store, t, job.id)
+  }
+
+  static func readWhole(_ store: FidelisStore, _ artifact: StoredArtifact) throws -> Data {
+    var data = Data()
+    for number in 0..<artifact.pieces { data.append(try store.artifactPiece(artifact, number: number)) }
+    return data
+  }
+
+  @Test("a 4 MB CSV is kept in 1 MiB pieces that read back to the same bytes; quotas count the deflated bytes, listings the file's")
+  func pieces() async throws {
+    let csv = Self.customerCSV(rows: 80_000)
+    #expect(csv.count > 4_000_000)
+    let (store, tenant, job) = try await Self.storeWithReport([
+      (format: "csv", contentType: "text/csv", data: csv), (format: "md", contentType: "text/markdown", data: Data("# Report".utf8)),
+    ])
+    let artifact = try store.artifact(tenantId: tenant.id, jobId: job, format: "csv")
+    #expect(artifact.size == Int64(csv.count) && artifact.contentType == "text/csv")
+    #expect(artifact.pieces == (csv.count + ArtifactCompression.pieceBytes - 1) / ArtifactCompression.pieceBytes)
+    #expect(try Self.readWhole(store, artifact) == csv)
+    #expect(try store.artifactPiece(artifact, number: 0).count == ArtifactCompression.pieceBytes)
+    let stored = try await store.writer.read { db in try Int64.fetchOne(db, sql: "SELECT SUM(length(data)) FROM artifactPiece WHERE jobId = ?", arguments: [job])! }
+    #expect(stored < Int64(csv.count) / 3, "stored \(stored) of \(csv.count)")
+    let used = try store.storageUse(tenant).used
+    #expect(used < Int64(csv.count) / 3 + 1000)
+    let listed = try #require(try store.reports(tenantId: tenant.id).first)
+    #expect(listed.size == Int64(csv.count + "# Report".utf8.count))
+    #expect(try Self.readWhole(store, store.artifact(tenantId: tenant.id, jobId: job, format: "md")) == Data("# Report".utf8))
+  }
+
+  @Test("a file deflated as it arrives, in chunks of any size, is the file deflated whole", arguments: [1000, 65_536, 1 << 20, 3 << 20])
+  func arriving(_ chunk: Int) {
+    let csv = Self.customerCSV(rows: 50_000)
+    var arriving = DeflatedArtifact(format: "csv", contentType: "text/csv")
+    for start in stride(from: 0, to: csv.count, by: chunk) { arriving.append(csv[start..<min(start + chunk, csv.count)]) }
+    arriving.finish()
+    let whole = DeflatedArtifact((format: "csv", contentType: "text/csv", data: csv))
+    #expect(arriving.size == csv.count && arriving.storedBytes == whole.storedBytes)
+    #expect(arriving.pieces.map(\.size) == whole.pieces.map(\.size))
+    #expect(arriving.pieces.map(\.deflated) == whole.pieces.map(\.deflated))
+  }
+
+  @Test("an empty file has no piece and reads as empty")
+  func empty() async throws {
+    let (store, tenant, job) = try await Self.storeWithReport([(format: "csv", contentType: "text/csv", data: Data())])
+    let artifact = try store.artifact(tenantId: tenant.id, jobId: job, format: "csv")
+    #expect(artifact.size == 0 && artifact.pieces == 0)
+  }
+
+  @Test("a file stored whole before pieces existed still reads, as one piece")
+  func storedWhole() async throws {
+    let (store, tenant, job) = try await Self.storeWithReport([])
+    try await store.writer.write { db in
+      try db.execute(
+        sql: "INSERT INTO artifact (jobId, tenantId, format, contentType, data, createdAt) VALUES (?, ?, 'md', 'text/markdown', ?, 0)",
+        arguments: [job, tenant.id, Data("# Old".utf8)])
+    }
+    let artifact = try store.artifact(tenantId: tenant.id, jobId: job, format: "md")
+    #expect(artifact.pieces == 1 && artifact.size == 5)
+    #expect(try store.artifactPiece(artifact, number: 0) == Data("# Old".utf8))
+    #expect(try store.storageUse(tenant).used >= 5)
+  }
+
+  @Test("a damaged piece is DATA_LOSS, not wrong bytes; deleting the job deletes its pieces")
+  func damage() async throws {
+    let (store, tenant, job) = try await Self.storeWithReport([(format: "csv", contentType: "text/csv", data: Self.customerCSV(rows: 30_000))])
+    let artifact = try store.artifact(tenantId: tenant.id, jobId: job, format: "csv")
+    try await store.writer.write { db in
+      try db.execute(sql: "UPDATE artifactPiece SET data = substr(data, 1, length(data) / 2) WHERE jobId = ? AND number = 1", arguments: [job])
+    }
+    #expect(try store.artifactPiece(artifact, number: 0).count == ArtifactCompression.pieceBytes)
+    #expect(throws: StoreError.self) { try store.artifactPiece(artifact, number: 1) }
+    do {
+      _ = try store.artifactPiece(artifact, number: 1)
+    } catch let error as StoreError {
+      guard case .dataLoss = error else { Issue.record("\(error)"); return }
+    }
+    try await store.writer.write { db in _ = try db.execute(sql: "DELETE FROM job WHERE id = ?", arguments: [job]) }
+    #expect(try await store.writer.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM artifactPiece")! } == 0)
+    #expect(throws: StoreError.self) { try store.artifactPiece(artifact, number: 0) }
+  }
+}
