@@ -155,6 +155,40 @@ struct ServiceTests {
     }
   }
 
+  @Test("a per-customer file of several stored pieces downloads whole, and a segment export reads across the pieces")
+  func largeReport() async throws {
+    try await Harness.run { h, client in
+      let key = try await h.createTenant(client, "Big")
+      let customers = 16_000
+      let dataset = try await h.upload(client, key: key, sampleCSV(customers: customers))
+      let job = try await Fidelis_V1_JobService.Client(wrapping: client).submitJob(
+        .with { $0.datasetID = dataset.id; $0.kind = "analysis"; $0.options = .with { $0.clusters = 3; $0.clvModel = "bgnbd" } }, metadata: h.auth(key))
+      let updates = try await h.wait(client, key: key, job: job.id)
+      #expect(updates.last?.state == .succeeded, "\(updates.last?.error ?? "")")
+      let csv = try await h.report(client, key: key, job: job.id, format: "csv")
+      #expect(csv.count > 1_048_576, "\(csv.count) bytes: more than one stored piece")
+      let rows = String(decoding: csv, as: UTF8.self).split(separator: "\n")
+      #expect(rows.count == customers + 1)
+      var exported = 0
+      for group in ["loyal", "potential", "new", "at_risk", "lost"] {
+        let text: String
+        do {
+          text = try await Fidelis_V1_ReportService.Client(wrapping: client).exportSegment(.with { $0.jobID = job.id; $0.segment = group }, metadata: h.auth(key)) { response in
+            var data = Data()
+            for try await chunk in response.messages { data.append(chunk.data) }
+            return String(decoding: data, as: UTF8.self)
+          }
+        } catch let error as RPCError where error.code == .notFound {
+          continue  // nobody in that group
+        }
+        let lines = text.split(separator: "\n").dropFirst()
+        #expect(lines.allSatisfy { $0.contains(",\(group),") })
+        exported += lines.count
+      }
+      #expect(exported == customers)
+    }
+  }
+
   @Test("authentication and tenant isolation")
   func isolation() async throws {
     try await Harness.run { h, client in
