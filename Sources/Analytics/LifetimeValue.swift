@@ -166,18 +166,33 @@ public enum LifetimeModels {
 
   // MARK: BG/NBD
 
-  /// Fits `model` by maximum likelihood on the customers' (x, t_x, T).
-  public static func fit(_ model: PurchaseModel, to s: RepeatSummary) -> PurchaseModelParameters {
+  /// Fits `model` by maximum likelihood on the customers' (x, t_x, T), the search starting
+  /// from `start` when given (a fit of the same model on similar data), else from 1s.
+  public static func fit(_ model: PurchaseModel, to s: RepeatSummary, from start: PurchaseModelParameters? = nil) -> PurchaseModelParameters {
+    let start = start?.model == model ? start : nil
     switch model {
-    case .bgnbd, .mbgnbd: fitBGNBD(s, modified: model == .mbgnbd)
-    case .paretonbd: ParetoNBD.fit(s)
+    case .bgnbd, .mbgnbd: return fitBGNBD(s, modified: model == .mbgnbd, from: start)
+    case .paretonbd: return ParetoNBD.fit(s, from: start)
     }
+  }
+
+  /// The search's starting point for `start` in log-parameters, time scaled by `scale`;
+  /// the origin (all parameters 1) without one.
+  static func startingPoint(_ start: PurchaseModelParameters?, scale: Double) -> [Double] {
+    guard let start else { return [0, 0, 0, 0] }
+    let dropout: (Double, Double) =
+      switch start.dropout {
+      case .bgnbd(let a, let b), .mbgnbd(let a, let b): (a, b)
+      case .pareto(let s, let beta): (s, beta * scale)
+      }
+    let point = [log(start.r), log(start.alpha * scale), log(dropout.0), log(dropout.1)]
+    return point.allSatisfy(\.isFinite) ? point.map { min(max($0, logBounds.lowerBound), logBounds.upperBound) } : [0, 0, 0, 0]
   }
 
   /// Fits BG/NBD, or MBG/NBD when `modified`, by maximising the mean log-likelihood (BFGS
   /// on log-parameters with the analytic gradient). Customers with identical (x, t_x, T)
   /// are counted once, weighted.
-  static func fitBGNBD(_ s: RepeatSummary, modified: Bool) -> PurchaseModelParameters {
+  static func fitBGNBD(_ s: RepeatSummary, modified: Bool, from start: PurchaseModelParameters? = nil) -> PurchaseModelParameters {
     let (x, tx, big, w) = RepeatSummary.distinctCustomers(s)
     let total = w.reduce(0, +)
     // MBG/NBD reads the tables one purchase further.
@@ -235,8 +250,7 @@ public enum LifetimeModels {
       // Minimise the negative mean log-likelihood; chain rule for log-parameters.
       return (-ll / total, [-gr * r / total, -gal * alpha / total, -ga * a / total, -gb * b / total])
     }
-    let start = [log(1.0), log(1.0), log(1.0), log(1.0)]
-    let result = minimizeBFGS(objective, start: start)
+    let result = minimizeBFGS(objective, start: startingPoint(start, scale: scale))
     let p = result.point.map(exp)
     return PurchaseModelParameters(
       r: p[0], alpha: p[1] / scale, dropout: modified ? .mbgnbd(a: p[2], b: p[3]) : .bgnbd(a: p[2], b: p[3]),

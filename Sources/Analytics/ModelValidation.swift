@@ -58,7 +58,8 @@ public struct ModelValidation: Sendable, Codable, Equatable {
   /// Checks `models` (and the spend model for revenue) on `data`, whose purchases run to
   /// `lastDay`, and keeps the one with the smallest error per customer; nil when the
   /// history is too short for the holdout.
-  static func check(_ data: TransactionData, lastDay: Int, requestedHoldout: Int?, models: [PurchaseModel]) -> ModelValidation? {
+  /// The chosen model's calibration fit comes along: the fit on all the data starts from it.
+  static func check(_ data: TransactionData, lastDay: Int, requestedHoldout: Int?, models: [PurchaseModel]) -> (validation: ModelValidation, fit: PurchaseModelParameters)? {
     guard let firstDay = data.orderDay.min().map(Int.init) else { return nil }
     let observed = lastDay - firstDay + 1
     guard let holdout = holdoutDays(observedDays: observed, requested: requestedHoldout) else { return nil }
@@ -113,7 +114,7 @@ public struct ModelValidation: Sendable, Codable, Equatable {
       binActual[bin] += Double(happened)
     }
     let n = Double(max(1, table.count))
-    return ModelValidation(
+    let validation = ModelValidation(
       model: best.fit.model, candidates: candidates.map(\.candidate), calibrationEnd: isoDate(calibrationEnd), holdoutDays: holdout, customers: table.count,
       predictedPurchases: best.candidate.predictedPurchases, actualPurchases: actualTotal, maePerCustomer: best.candidate.maePerCustomer, baselineMae: baselineError / n, predictedRevenue: predictedRevenue,
       actualRevenue: actualRevenue,
@@ -122,6 +123,7 @@ public struct ModelValidation: Sendable, Codable, Equatable {
         let count = Double(binCustomers[b])
         return FrequencyBin(frequency: b, customers: binCustomers[b], meanPredicted: binPredicted[b] / count, meanActual: binActual[b] / count)
       })
+    return (validation, best.fit)
   }
 }
 

@@ -18,10 +18,10 @@ enum ParetoNBD {
   static let gauss = legendreRule(points: 12)
 
   /// The integral I = ∫_{t_x}^{T} (α+τ)^−p (β+τ)^−q dτ and, on the same nodes, the integrals
-  /// of the integrand times ln(1+τ/α), τ/(α+τ), ln(1+τ/β) and τ/(β+τ) (the parameters'
-  /// derivatives, written so that nothing cancels when r or s is huge); all divided by
-  /// (α+t_x)^−p (β+t_x)^−q (γ+T), a bound of the integrand in v, so that neither a large x
-  /// nor a tiny α overflows.
+  /// of the integrand times ln((α+τ)/(α+t_x)), τ/(α+τ), ln((β+τ)/(β+t_x)) and τ/(β+τ) (the
+  /// parameters' derivatives, written so that nothing cancels when r or s is huge); all
+  /// divided by (α+t_x)^−p (β+t_x)^−q (γ+T), a bound of the integrand in v, so that neither
+  /// a large x nor a tiny α overflows.
   struct Integrals {
     var value = 0.0
     var logAlpha = 0.0
@@ -56,10 +56,13 @@ enum ParetoNBD {
       // The curvature may grow e²-fold across a panel of width 2: allow for it.
       min(2, 2 / max(1, abs(s.slope), (7.4 * s.curvature).squareRoot()))
     }
-    // ln g(v) − ln bound, with u = v − v0, and τ.
-    func logIntegrand(_ u: Double) -> (Double, tau: Double) {
+    // ln g(v) − ln bound, with u = v − v0; τ; and ln((α+τ)/(α+t_x)), ln((β+τ)/(β+t_x)).
+    func logIntegrand(_ u: Double) -> (Double, tau: Double, logA: Double, logB: Double) {
       let grown = base * expm1(u)
-      return (u + fromTop - p * log1p(grown / (alpha + tx)) - q * log1p(grown / (beta + tx)), tx + grown)
+      // The smaller rate's factor is e^u itself: one log1p fewer.
+      let logA = offsetA == 0 ? u : log1p(grown / (alpha + tx))
+      let logB = offsetB == 0 ? u : log1p(grown / (beta + tx))
+      return (u + fromTop - p * logA - q * logB, tx + grown, logA, logB)
     }
     let (nodes, weights) = (gauss.nodes, gauss.weights)
     let end = v1 - v0
@@ -71,13 +74,13 @@ enum ParetoNBD {
       step = min(step, width(shape(v0 + start + step)))
       let half = step / 2, middle = start + half
       for k in 0..<nodes.count {
-        let (logG, tau) = logIntegrand(middle + half * nodes[k])
+        let (logG, tau, logA, logB) = logIntegrand(middle + half * nodes[k])
         let g = weights[k] * half * exp(logG)
         result.value += g
         if gradient {
-          result.logAlpha += g * log1p(tau / alpha)
+          result.logAlpha += g * logA
           result.shareAlpha += g * (tau / (alpha + tau))
-          result.logBeta += g * log1p(tau / beta)
+          result.logBeta += g * logB
           result.shareBeta += g * (tau / (beta + tau))
         }
       }
@@ -86,8 +89,8 @@ enum ParetoNBD {
       // Stop when the tail, even times the gradient's factors, is negligible.
       let slope = shape(v0 + start).slope
       if slope < 0 {
-        let (logG, tau) = logIntegrand(start)
-        let tail = exp(logG) / -slope * (1 + log1p(tau / alpha) + log1p(tau / beta))
+        let (logG, _, logA, logB) = logIntegrand(start)
+        let tail = exp(logG) / -slope * (2 + logA + logB)
         if tail < 1e-17 * result.value { break }
       }
     }
@@ -150,28 +153,43 @@ enum ParetoNBD {
       lgR[k] = lgR[k - 1] + log(r + Double(k - 1))
       dgR[k] = dgR[k - 1] + 1 / (r + Double(k - 1))
     }
-    var ll = 0.0, gr = 0.0, gal = 0.0, gs = 0.0, gb = 0.0
-    for i in 0..<d.x.count {
-      let x = d.x[i], weight = d.weight[i], age = d.age[i]
-      let t = terms(r: r, alpha: alpha, s: s, beta: beta, x: x, tx: d.tx[i], age: age, gradient: true)
-      let (e, k, ints, bracket) = (t.e, t.k, t.integrals, t.bracket)
-      ll += weight * (lgR[d.xIndex[i]] + t.top + log(bracket))
-      // Derivatives times the parameter (θ = ln parameter), each reduced so that no two
-      // large terms cancel.
-      gr += weight * r * (dgR[d.xIndex[i]] - (e * log1p(age / alpha) + s * k * ints.logAlpha) / bracket)
-      gal += weight * ((r + x) * (e * age / (alpha + age) + s * k * ints.shareAlpha) / bracket - x)
-      gs += weight * s * (k * ints.value - e * log1p(age / beta) - s * k * ints.logBeta) / bracket
-      gb += weight * (s * e * age / (beta + age) + (s + 1) * s * k * ints.shareBeta - s * k * ints.value) / bracket
+    // Sums over fixed blocks of customers, on every core, then added in block order: the
+    // same digits whatever the number of cores.
+    let blockSize = 2048
+    let blocks = (d.x.count + blockSize - 1) / blockSize
+    let sums = UnsafeMutableBufferPointer<SIMD8<Double>>.allocate(capacity: max(1, blocks))
+    defer { sums.deallocate() }
+    sums.initialize(repeating: .zero)
+    concurrentChunks(blocks) { block in
+      var ll = 0.0, gr = 0.0, gal = 0.0, gs = 0.0, gb = 0.0
+      for i in block * blockSize..<min(d.x.count, (block + 1) * blockSize) {
+        let x = d.x[i], weight = d.weight[i], age = d.age[i], tx = d.tx[i]
+        let t = terms(r: r, alpha: alpha, s: s, beta: beta, x: x, tx: tx, age: age, gradient: true)
+        let (e, k, ints, bracket) = (t.e, t.k, t.integrals, t.bracket)
+        ll += weight * (lgR[d.xIndex[i]] + t.top + log(bracket))
+        // Derivatives times the parameter (θ = ln parameter), each reduced so that no two
+        // large terms cancel; ln(1+τ/α) = ln((α+τ)/(α+t_x)) + ln(1+t_x/α).
+        let logAlpha = ints.logAlpha + ints.value * log1p(tx / alpha)
+        let logBeta = ints.logBeta + ints.value * log1p(tx / beta)
+        gr += weight * r * (dgR[d.xIndex[i]] - (e * log1p(age / alpha) + s * k * logAlpha) / bracket)
+        gal += weight * ((r + x) * (e * age / (alpha + age) + s * k * ints.shareAlpha) / bracket - x)
+        gs += weight * s * (k * ints.value - e * log1p(age / beta) - s * k * logBeta) / bracket
+        gb += weight * (s * e * age / (beta + age) + (s + 1) * s * k * ints.shareBeta - s * k * ints.value) / bracket
+      }
+      sums[block] = SIMD8(ll, gr, gal, gs, gb, 0, 0, 0)
     }
+    var total = SIMD8<Double>.zero
+    for block in 0..<blocks { total += sums[block] }
+    let (ll, gr, gal, gs, gb) = (total[0], total[1], total[2], total[3], total[4])
     let n = d.total
     return (-ll / n, [-gr / n, -gal / n, -gs / n, -gb / n])
   }
 
   /// Fits Pareto/NBD by maximising the mean log-likelihood (BFGS on log-parameters with the
   /// analytic gradient), customers with identical (x, t_x, T) counted once, weighted.
-  static func fit(_ s: RepeatSummary) -> PurchaseModelParameters {
+  static func fit(_ s: RepeatSummary, from start: PurchaseModelParameters? = nil) -> PurchaseModelParameters {
     let sample = Sample(s)
-    let result = minimizeBFGS({ objective($0, sample) }, start: [0, 0, 0, 0])
+    let result = minimizeBFGS({ objective($0, sample) }, start: LifetimeModels.startingPoint(start, scale: sample.scale))
     let p = result.point.map(exp)
     return PurchaseModelParameters(
       r: p[0], alpha: p[1] / sample.scale, dropout: .pareto(s: p[2], beta: p[3] / sample.scale),
