@@ -67,10 +67,7 @@ public struct CustomerTable: Sendable {
       if day > maxDay { maxDay = day }
     }
     // Distinct purchase days and the first day's spend, from orders sorted by (customer, day).
-    let order = (0..<data.orderCount).sorted { a, b in
-      let ca = data.orderCustomer[a], cb = data.orderCustomer[b]
-      return ca != cb ? ca < cb : data.orderDay[a] < data.orderDay[b]
-    }
+    let order = Self.ordersByCustomerAndDay(data, counts: frequency)
     var days = [Int32](repeating: 0, count: n)
     var firstSpend = [Double](repeating: 0, count: n)
     var paidDays = [Int32](repeating: 0, count: n)
@@ -114,5 +111,43 @@ public struct CustomerTable: Sendable {
     self.sourceIndex = keep.map { Int32($0) }
     self.lastDataDay = lastData
     self.ordersByCustomer = order.map { Int32($0) }
+  }
+
+  /// Order indices sorted by (customer, day), ties in row order — what a stable sort on
+  /// that key gives — in linear time: a counting sort on the customer (the counts are known),
+  /// then each customer's few orders put in day order by insertion.
+  static func ordersByCustomerAndDay(_ data: TransactionData, counts: [Int32]) -> [Int] {
+    var start = [Int](repeating: 0, count: counts.count + 1)
+    for c in 0..<counts.count { start[c + 1] = start[c] + Int(counts[c]) }
+    var next = start
+    var order = [Int](repeating: 0, count: data.orderCount)
+    for o in 0..<data.orderCount {
+      let c = Int(data.orderCustomer[o])
+      order[next[c]] = o
+      next[c] += 1
+    }
+    data.orderDay.withUnsafeBufferPointer { day in
+      order.withUnsafeMutableBufferPointer { order in
+        for c in 0..<counts.count where counts[c] > 1 {
+          let (lower, upper) = (start[c], start[c + 1])
+          if upper - lower > 64 {
+            // A customer with many orders: a stable sort of its slice.
+            let sorted = order[lower..<upper].sorted { day[$0] != day[$1] ? day[$0] < day[$1] : $0 < $1 }
+            for (k, o) in sorted.enumerated() { order[lower + k] = o }
+            continue
+          }
+          for i in lower + 1..<upper {
+            let o = order[i]
+            var j = i
+            while j > lower && day[order[j - 1]] > day[o] {
+              order[j] = order[j - 1]
+              j -= 1
+            }
+            order[j] = o
+          }
+        }
+      }
+    }
+    return order
   }
 }

@@ -88,6 +88,29 @@ struct AnalysisTests {
   }
 }
 
+@Suite("Customer table")
+struct CustomerTableTests {
+  @Test("orders by customer and day in linear time equal a stable sort on that key", arguments: [1, 7, 300])
+  func orderSort(_ most: Int) {
+    var rng = SplitMix64(seed: UInt64(most))
+    var data = TransactionData()
+    data.customerIDs = (0..<50).map { "C\($0)" }
+    for _ in 0..<5000 {
+      // Customer 0 has many orders (past the insertion sort's reach); days repeat.
+      data.orderCustomer.append(rng.next() % 4 == 0 ? 0 : Int32(rng.next() % 50))
+      data.orderDay.append(Int32(rng.next() % UInt64(most)))
+      data.orderAmount.append(1)
+      data.orderPromo.append(false)
+    }
+    var counts = [Int32](repeating: 0, count: 50)
+    for c in data.orderCustomer { counts[Int(c)] += 1 }
+    let expected = (0..<data.orderCount).sorted { a, b in
+      (data.orderCustomer[a], data.orderDay[a], a) < (data.orderCustomer[b], data.orderDay[b], b)
+    }
+    #expect(CustomerTable.ordersByCustomerAndDay(data, counts: counts) == expected)
+  }
+}
+
 @Suite("K-Means")
 struct KMeansTests {
   @Test("recovers well-separated clusters and keeps the lowest inertia")
