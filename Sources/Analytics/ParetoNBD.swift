@@ -39,13 +39,27 @@ enum ParetoNBD {
   /// and the logarithms' differences come from expm1 and log1p: with r near 10⁶, p·ln(α+τ)
   /// is 10⁷ and would leave its rounding in every digit that matters.
   static func integrals(alpha: Double, beta: Double, p: Double, q: Double, from tx: Double, to age: Double, gradient: Bool) -> Integrals {
+    integrals(alpha: alpha, beta: beta, p: p, q: q, reference: tx, from: tx, to: age, gradient: gradient)
+  }
+
+  /// The integrals over [`lower`, `age`] only, in the scale and with the logarithms of
+  /// the customer whose last purchase is at `tx` (`reference` ≤ `lower`): added to the
+  /// integrals up to `lower` (rescaled by (γ+lower)/(γ+age)), they make those up to `age`.
+  /// Zero when the part beyond `lower` is below `negligible` (in the result's scale).
+  static func integrals(
+    alpha: Double, beta: Double, p: Double, q: Double, reference tx: Double, from lower: Double, to age: Double, gradient: Bool,
+    negligible: Double = 0
+  ) -> Integrals {
     var result = Integrals()
     let gamma = min(alpha, beta)
     let offsetA = alpha - gamma, offsetB = beta - gamma
     let base = gamma + tx
-    let v0 = log(base), v1 = log(gamma + age)
-    guard v1 > v0 else { return result }
-    let fromTop = v0 - v1
+    // u = v − v0 runs to ln((γ+T)/(γ+t_x)), taken by log1p: when γ dwarfs T − t_x, the
+    // difference of the two logarithms would keep only a few digits of it.
+    let v0 = log(base)
+    let end = log1p((age - tx) / base)
+    guard age > lower, end > 0 else { return result }
+    let fromTop = -end
     // Slope and curvature of ln g at v.
     func shape(_ v: Double) -> (slope: Double, curvature: Double) {
       let ev = exp(v)
@@ -65,8 +79,12 @@ enum ParetoNBD {
       return (u + fromTop - p * logA - q * logB, tx + grown, logA, logB)
     }
     let (nodes, weights) = (gauss.nodes, gauss.weights)
-    let end = v1 - v0
-    var start = 0.0
+    var start = lower == tx ? 0.0 : log1p((lower - tx) / base)
+    if negligible > 0, shape(v0 + start).slope < 0 {
+      // Past the peak, the whole part beyond `lower` is at most the tail bound.
+      let (logG, _, logA, logB) = logIntegrand(start)
+      if exp(logG) / -shape(v0 + start).slope * (2 + logA + logB) < negligible { return result }
+    }
     var panels = 0
     while start < end && panels < 100_000 {
       panels += 1
@@ -110,10 +128,16 @@ enum ParetoNBD {
   }
 
   static func terms(r: Double, alpha: Double, s: Double, beta: Double, x: Double, tx: Double, age: Double, gradient: Bool) -> Terms {
+    terms(
+      r: r, alpha: alpha, s: s, beta: beta, x: x, tx: tx, age: age,
+      integrals: integrals(alpha: alpha, beta: beta, p: r + x, q: s + 1, from: tx, to: age, gradient: gradient))
+  }
+
+  /// `terms` with the integrals already taken.
+  static func terms(r: Double, alpha: Double, s: Double, beta: Double, x: Double, tx: Double, age: Double, integrals ints: Integrals) -> Terms {
     // r ln α − (r+x) ln(α+T) = −r ln(1+T/α) − x ln(α+T), and the like.
     let logE = -r * log1p(age / alpha) - x * log(alpha + age) - s * log1p(age / beta)
     let logF = -r * log1p(tx / alpha) - x * log(alpha + tx) - s * log1p(tx / beta) - log(beta + tx) + log(min(alpha, beta) + age)
-    let ints = integrals(alpha: alpha, beta: beta, p: r + x, q: s + 1, from: tx, to: age, gradient: gradient)
     let top = max(logE, logF)
     return Terms(top: top, e: exp(logE - top), k: exp(logF - top), integrals: ints, s: s)
   }
@@ -162,10 +186,30 @@ enum ParetoNBD {
     sums.initialize(repeating: .zero)
     concurrentChunks(blocks) { block in
       var ll = 0.0, gr = 0.0, gal = 0.0, gs = 0.0, gb = 0.0
+      // Customers come sorted by (x, t_x, T): along a run of equal x and t_x, each one's
+      // integral is the previous one's, rescaled, plus the part between the two T — all
+      // positive terms, so nothing cancels, and a short integral instead of a long one.
+      var previous: (index: Int, integrals: Integrals)?
       for i in block * blockSize..<min(d.x.count, (block + 1) * blockSize) {
         let x = d.x[i], weight = d.weight[i], age = d.age[i], tx = d.tx[i]
-        let t = terms(r: r, alpha: alpha, s: s, beta: beta, x: x, tx: tx, age: age, gradient: true)
-        let (e, k, ints, bracket) = (t.e, t.k, t.integrals, t.bracket)
+        var ints: Integrals
+        if let (j, before) = previous, d.x[j] == x, d.tx[j] == tx {
+          let gamma = min(alpha, beta)
+          let rescale = (gamma + d.age[j]) / (gamma + age)
+          ints = integrals(
+            alpha: alpha, beta: beta, p: r + x, q: s + 1, reference: tx, from: d.age[j], to: age, gradient: true,
+            negligible: 1e-17 * before.value * rescale)
+          ints.value += before.value * rescale
+          ints.logAlpha += before.logAlpha * rescale
+          ints.shareAlpha += before.shareAlpha * rescale
+          ints.logBeta += before.logBeta * rescale
+          ints.shareBeta += before.shareBeta * rescale
+        } else {
+          ints = integrals(alpha: alpha, beta: beta, p: r + x, q: s + 1, from: tx, to: age, gradient: true)
+        }
+        previous = (i, ints)
+        let t = terms(r: r, alpha: alpha, s: s, beta: beta, x: x, tx: tx, age: age, integrals: ints)
+        let (e, k, bracket) = (t.e, t.k, t.bracket)
         ll += weight * (lgR[d.xIndex[i]] + t.top + log(bracket))
         // Derivatives times the parameter (θ = ln parameter), each reduced so that no two
         // large terms cancel; ln(1+τ/α) = ln((α+τ)/(α+t_x)) + ln(1+t_x/α).
