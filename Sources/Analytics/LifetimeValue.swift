@@ -189,6 +189,18 @@ public enum LifetimeModels {
     return point.allSatisfy(\.isFinite) ? point.map { min(max($0, logBounds.lowerBound), logBounds.upperBound) } : [0, 0, 0, 0]
   }
 
+  /// ln Γ(z+k) − ln Γ(z) and ψ(z+k) − ψ(z) for k = 0…n, by the recurrences
+  /// Γ(z+1) = z Γ(z) and ψ(z+1) = ψ(z) + 1/z: the likelihoods need them for every count seen.
+  static func gammaRatios(_ z: Double, upTo n: Int) -> (logGamma: [Double], digamma: [Double]) {
+    var lg = [Double](repeating: 0, count: n + 1), dg = lg
+    for k in 1...max(1, n) where k <= n {
+      let j = Double(k - 1)
+      lg[k] = lg[k - 1] + log(z + j)
+      dg[k] = dg[k - 1] + 1 / (z + j)
+    }
+    return (lg, dg)
+  }
+
   /// Fits BG/NBD, or MBG/NBD when `modified`, by maximising the mean log-likelihood (BFGS
   /// on log-parameters with the analytic gradient). Customers with identical (x, t_x, T)
   /// are counted once, weighted.
@@ -206,16 +218,9 @@ public enum LifetimeModels {
     func objective(_ theta: [Double]) -> (Double, [Double]) {
       let r = exp(theta[0]), alpha = exp(theta[1]), a = exp(theta[2]), b = exp(theta[3])
       // Per-x terms: ln Γ(r+x) − ln Γ(r), ψ(r+x) − ψ(r), and the same for b and a+b.
-      var lgR = [Double](repeating: 0, count: maxX + 1), dgR = lgR, lgB = lgR, dgB = lgR, lgAB = lgR, dgAB = lgR
-      for k in 1...max(1, maxX) where k <= maxX {
-        let j = Double(k - 1)
-        lgR[k] = lgR[k - 1] + log(r + j)
-        dgR[k] = dgR[k - 1] + 1 / (r + j)
-        lgB[k] = lgB[k - 1] + log(b + j)
-        dgB[k] = dgB[k - 1] + 1 / (b + j)
-        lgAB[k] = lgAB[k - 1] + log(a + b + j)
-        dgAB[k] = dgAB[k - 1] + 1 / (a + b + j)
-      }
+      let (lgR, dgR) = gammaRatios(r, upTo: maxX)
+      let (lgB, dgB) = gammaRatios(b, upTo: maxX)
+      let (lgAB, dgAB) = gammaRatios(a + b, upTo: maxX)
       var ll = 0.0
       var gr = 0.0, gal = 0.0, ga = 0.0, gb = 0.0
       let logAlpha = log(alpha)
@@ -259,21 +264,17 @@ public enum LifetimeModels {
 
   /// Probability that a customer is still alive (has not churned) at the end of observation.
   public static func probabilityAlive(_ m: PurchaseModelParameters, x: Double, tx: Double, age: Double) -> Double {
-    let logRatio = (m.r + x) * (log(m.alpha + age) - log(m.alpha + tx))
+    // BG/NBD's and MBG/NBD's odds of having dropped out grow with this ratio.
+    func ratio() -> Double { exp((m.r + x) * (log(m.alpha + age) - log(m.alpha + tx))) }
     switch m.dropout {
     case .bgnbd(let a, let b):
       guard x > 0 else { return 1 }
-      return 1 / (1 + a / (b + x - 1) * exp(logRatio))
+      return 1 / (1 + a / (b + x - 1) * ratio())
     case .mbgnbd(let a, let b):
-      return 1 / (1 + a / (b + x) * exp(logRatio))
+      return 1 / (1 + a / (b + x) * ratio())
     case .pareto(let s, let beta):
       return ParetoNBD.probabilityAlive(r: m.r, alpha: m.alpha, s: s, beta: beta, x: x, tx: tx, age: age)
     }
-  }
-
-  /// Expected number of purchases in the next `t` days.
-  public static func expectedPurchases(_ m: PurchaseModelParameters, t: Double, x: Double, tx: Double, age: Double) -> Double {
-    CustomerOutlook(m, x: x, tx: tx, age: age).expectedPurchases(t)
   }
 
   /// BG/NBD's and MBG/NBD's E[X(t) | x, t_x, T].
@@ -415,10 +416,14 @@ func minimizeBFGS(_ f: ([Double]) -> (Double, [Double]), start: [Double], maxIte
   func clamp(_ v: [Double]) -> [Double] { v.map { min(max($0, lower), upper) } }
   func held(_ x: [Double], _ g: [Double]) -> [Bool] { (0..<n).map { (x[$0] <= lower && g[$0] > 0) || (x[$0] >= upper && g[$0] < 0) } }
   var active = held(x, g)
+  // The gradient without the coordinates held at a bound, and its norm.
+  func freeGradient() -> (free: [Double], norm: Double) {
+    let free = (0..<n).map { active[$0] ? 0 : g[$0] }
+    return (free, free.map { $0 * $0 }.reduce(0, +).squareRoot())
+  }
   while iterations < maxIterations {
     iterations += 1
-    let free = (0..<n).map { active[$0] ? 0 : g[$0] }
-    let gradNorm = free.map { $0 * $0 }.reduce(0, +).squareRoot()
+    let (free, gradNorm) = freeGradient()
     let atBound = active.contains(true)
     if gradNorm < gradientTolerance {
       return MinimizeResult(
@@ -470,8 +475,7 @@ func minimizeBFGS(_ f: ([Double]) -> (Double, [Double]), start: [Double], maxIte
     }
     // Converged when a step gains nothing the arithmetic can tell (a flat ridge's steps gain
     // rounding only) and the free gradient is below SciPy's default tolerance.
-    let freeNorm = (0..<n).map { active[$0] ? 0 : g[$0] * g[$0] }.reduce(0, +).squareRoot()
-    if improvement >= 0 && improvement < 1e-14 * max(1, abs(fx)) && freeNorm < 1e-5 {
+    if improvement >= 0 && improvement < 1e-14 * max(1, abs(fx)) && freeGradient().norm < 1e-5 {
       return MinimizeResult(
         point: x, value: fx, iterations: iterations, converged: true, message: active.contains(true) ? "no further improvement, at a bound" : "no further improvement")
     }

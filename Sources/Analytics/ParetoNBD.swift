@@ -28,6 +28,15 @@ enum ParetoNBD {
     var shareAlpha = 0.0
     var logBeta = 0.0
     var shareBeta = 0.0
+
+    /// Adds `other` times `factor` to each integral.
+    mutating func add(_ other: Integrals, times factor: Double) {
+      value += other.value * factor
+      logAlpha += other.logAlpha * factor
+      shareAlpha += other.shareAlpha * factor
+      logBeta += other.logBeta * factor
+      shareBeta += other.shareBeta * factor
+    }
   }
 
   /// Takes the integrals in v = ln(γ+τ), γ = min(α, β): there the integrand
@@ -78,13 +87,18 @@ enum ParetoNBD {
       let logB = offsetB == 0 ? u : log1p(grown / (beta + tx))
       return (u + fromTop - p * logA - q * logB, tx + grown, logA, logB)
     }
+    // Past the peak (negative slope), a bound of the integrals beyond u, even times the
+    // gradient's factors: a log-concave integrand's tail is at most its value over |slope|.
+    // Infinite before the peak.
+    func tailBound(_ u: Double) -> Double {
+      let slope = shape(v0 + u).slope
+      guard slope < 0 else { return .infinity }
+      let (logG, _, logA, logB) = logIntegrand(u)
+      return exp(logG) / -slope * (2 + logA + logB)
+    }
     let (nodes, weights) = (gauss.nodes, gauss.weights)
     var start = lower == tx ? 0.0 : log1p((lower - tx) / base)
-    if negligible > 0, shape(v0 + start).slope < 0 {
-      // Past the peak, the whole part beyond `lower` is at most the tail bound.
-      let (logG, _, logA, logB) = logIntegrand(start)
-      if exp(logG) / -shape(v0 + start).slope * (2 + logA + logB) < negligible { return result }
-    }
+    if negligible > 0, tailBound(start) < negligible { return result }
     var panels = 0
     while start < end && panels < 100_000 {
       panels += 1
@@ -104,13 +118,7 @@ enum ParetoNBD {
       }
       start += step
       guard start < end else { break }
-      // Stop when the tail, even times the gradient's factors, is negligible.
-      let slope = shape(v0 + start).slope
-      if slope < 0 {
-        let (logG, _, logA, logB) = logIntegrand(start)
-        let tail = exp(logG) / -slope * (2 + logA + logB)
-        if tail < 1e-17 * result.value { break }
-      }
+      if tailBound(start) < 1e-17 * result.value { break }
     }
     return result
   }
@@ -171,12 +179,7 @@ enum ParetoNBD {
   static func objective(_ theta: [Double], _ d: Sample) -> (Double, [Double]) {
     let r = exp(theta[0]), alpha = exp(theta[1]), s = exp(theta[2]), beta = exp(theta[3])
     // ln Γ(r+x) − ln Γ(r) and ψ(r+x) − ψ(r) for every x seen.
-    let maxX = d.xIndex.max() ?? 0
-    var lgR = [Double](repeating: 0, count: maxX + 1), dgR = lgR
-    for k in 1...max(1, maxX) where k <= maxX {
-      lgR[k] = lgR[k - 1] + log(r + Double(k - 1))
-      dgR[k] = dgR[k - 1] + 1 / (r + Double(k - 1))
-    }
+    let (lgR, dgR) = LifetimeModels.gammaRatios(r, upTo: d.xIndex.max() ?? 0)
     // Sums over fixed blocks of customers, on every core, then added in block order: the
     // same digits whatever the number of cores.
     let blockSize = 2048
@@ -199,11 +202,7 @@ enum ParetoNBD {
           ints = integrals(
             alpha: alpha, beta: beta, p: r + x, q: s + 1, reference: tx, from: d.age[j], to: age, gradient: true,
             negligible: 1e-17 * before.value * rescale)
-          ints.value += before.value * rescale
-          ints.logAlpha += before.logAlpha * rescale
-          ints.shareAlpha += before.shareAlpha * rescale
-          ints.logBeta += before.logBeta * rescale
-          ints.shareBeta += before.shareBeta * rescale
+          ints.add(before, times: rescale)
         } else {
           ints = integrals(alpha: alpha, beta: beta, p: r + x, q: s + 1, from: tx, to: age, gradient: true)
         }

@@ -93,8 +93,8 @@ struct SegmentExport {
     if !out.isEmpty { try await emit(out) }
   }
 
-  /// `run` over a CSV held whole, cut in pieces of `pieceBytes` (tests, and files stored
-  /// before report files were kept in pieces).
+  /// `run` over a CSV held whole, cut in pieces of `pieceBytes`: how the tests cut a file
+  /// anywhere, even inside a record.
   mutating func run(csv: Data, pieceBytes: Int = 1 << 20, emit: (Data) async throws -> Void) async throws {
     var offset = csv.startIndex
     try await run(

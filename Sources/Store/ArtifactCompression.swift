@@ -13,14 +13,6 @@ public enum ArtifactCompression {
   /// below the analysis that made them.
   static let level: Int32 = 1
 
-  /// `data` deflated into pieces of at most `pieceBytes` of input each.
-  static func pieces(of data: Data) -> [(size: Int, deflated: Data)] {
-    stride(from: data.startIndex, to: data.endIndex, by: pieceBytes).map { start in
-      let piece = data[start..<min(start + pieceBytes, data.endIndex)]
-      return (piece.count, deflate(piece))
-    }
-  }
-
   static func deflate(_ input: Data) -> Data {
     var bound = compressBound(uLong(input.count))
     var output = Data(count: Int(bound))

@@ -310,10 +310,9 @@ extension FidelisStore {
   /// a result is written exactly once. With `next`, leases the worker's next job in the
   /// same transaction; that lease is nil when none is queued or it cannot be made, and its
   /// failure never undoes the success.
-  /// Committed together with the other callers' job writes.
+  /// Committed together with the other callers' job writes. The files are deflated here,
+  /// before the write, so that the shared transaction never waits on compression.
   @discardableResult
-  /// The files are deflated here, before the write, so that the shared transaction never
-  /// waits on compression.
   public func completeJob(jobId: String, leaseId: String, artifacts: [ArtifactContent], next: LeaseRequest? = nil) async throws -> Lease? {
     try await completeJob(jobId: jobId, leaseId: leaseId, deflated: artifacts.map(DeflatedArtifact.init), next: next)
   }
