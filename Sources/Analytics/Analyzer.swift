@@ -178,7 +178,7 @@ public enum Analyzer {
     let validation = checked?.validation
     // Fitted again on all the data, from the calibration fit: fewer steps to the optimum.
     let purchaseModel = LifetimeModels.fit(validation?.model ?? options.purchaseModel ?? .bgnbd, to: summary, from: checked?.fit)
-    let gammaGamma = LifetimeModels.fitGammaGamma(frequency: summary.spendFrequency, monetaryValue: summary.monetaryValue)
+    let gammaGamma = LifetimeModels.fitGammaGamma(frequency: summary.spendFrequency, monetaryValue: summary.monetaryValue, from: checked?.spend)
     let horizon = Double(30 * options.clvMonths)
     var pAlive = [Double](repeating: 0, count: n)
     var expected = [Double](repeating: 0, count: n)

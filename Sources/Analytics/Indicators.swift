@@ -116,32 +116,33 @@ enum Indicators {
     _ c: CustomerResults, purchaseModel: PurchaseModelParameters, gammaGamma: GammaGammaParameters, options: AnalysisOptions, dropoutIdentified: Bool
   ) -> AnalysisResult.CLVSummary {
     let n = c.table.count
-    let sorted = c.predictedCLV.sorted()
-    let median = n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2
+    let middle = median(c.predictedCLV)
     let total = c.predictedCLV.reduce(0, +)
     // Valuable customers: the top 20 % by revenue. Most likely to be lost while still worth
     // a call: probability alive from 10 % to 70 % (below, they are gone already; above, not
     // at risk), lowest first. When none is in that band, the list is empty: it never holds
     // a customer outside the rule it prints.
-    let byRevenue = (0..<n).sorted { c.table.monetary[$0] != c.table.monetary[$1] ? c.table.monetary[$0] > c.table.monetary[$1] : $0 < $1 }
-    let top = byRevenue.prefix(max(1, n / 5))
+    let monetary = c.table.monetary
+    let top = indicesOfLargest(monetary, count: max(1, n / 5))
+    // The rule's candidates in revenue order (ties by row), before its own order.
+    func byRevenue(_ a: Int, _ b: Int) -> Bool { monetary[a] != monetary[b] ? monetary[a] > monetary[b] : a < b }
     let atRisk: ArraySlice<Int>
     if dropoutIdentified {
-      let reachable = top.filter { (AnalysisResult.CLVSummary.reachableRisk).contains(c.probabilityAlive[$0]) }
+      let reachable = top.filter { (AnalysisResult.CLVSummary.reachableRisk).contains(c.probabilityAlive[$0]) }.sorted(by: byRevenue)
       atRisk = reachable.sorted {
         c.probabilityAlive[$0] != c.probabilityAlive[$1] ? c.probabilityAlive[$0] < c.probabilityAlive[$1] : c.table.monetary[$0] > c.table.monetary[$1]
       }.prefix(10)
     } else {
       // P(alive) cannot tell who left: the lapsing ones by recency, past at_risk_days and
       // not yet lost, longest silent first.
-      let lapsing = top.filter { Int(c.table.recency[$0]) > options.atRiskDays && Int(c.table.recency[$0]) <= options.lostDays }
+      let lapsing = top.filter { Int(c.table.recency[$0]) > options.atRiskDays && Int(c.table.recency[$0]) <= options.lostDays }.sorted(by: byRevenue)
       atRisk = lapsing.sorted {
         c.table.recency[$0] != c.table.recency[$1] ? c.table.recency[$0] > c.table.recency[$1] : c.table.monetary[$0] > c.table.monetary[$1]
       }.prefix(10)
     }
     return .init(
       purchaseModel: purchaseModel, gammaGamma: gammaGamma, horizonMonths: options.clvMonths, monthlyDiscountRate: options.monthlyDiscountRate,
-      historicalMean: c.table.monetary.reduce(0, +) / Double(n), predictedTotal: total, predictedMean: total / Double(n), predictedMedian: median,
+      historicalMean: c.table.monetary.reduce(0, +) / Double(n), predictedTotal: total, predictedMean: total / Double(n), predictedMedian: middle,
       expectedPurchases: c.expectedPurchases.reduce(0, +), meanProbabilityAlive: c.probabilityAlive.reduce(0, +) / Double(n),
       distribution: histogram(c.predictedCLV, bins: 10),
       valuableAtRiskRule: dropoutIdentified ? .probabilityAlive : .recency,
@@ -161,8 +162,7 @@ enum Indicators {
 
   /// Lower edges of `bins` equal-width bins plus the open last one.
   static func histogramEdges(_ values: [Double], bins: Int) -> [Double] {
-    let sorted = values.sorted()
-    let p95 = sorted.isEmpty ? 1 : sorted[min(sorted.count - 1, Int(Double(sorted.count) * 0.95))]
+    let p95 = values.isEmpty ? 1 : valueAtRank(values, min(values.count - 1, Int(Double(values.count) * 0.95)))
     let width = niceStep(max(p95, 1e-9) / Double(bins))
     return (0...bins).map { Double($0) * width }
   }

@@ -57,18 +57,21 @@ extension AnalysisResult.Insights {
       // Categories by overall revenue; beyond the top five, the rest is "other".
       let rowOf = table.rowsBySource(sourceCount: data.customerIDs.count)
       var totals = [Double](repeating: 0, count: data.categories.count)
-      for (key, value) in data.categorySpend.sorted(by: { $0.key < $1.key }) { totals[Int(key & 0xFFFFF)] += value }
+      let spendings = data.categorySpend
+      for i in 0..<spendings.count { totals[spendings.category(i)] += spendings.amounts[i] }
       let ranked = totals.indices.sorted { totals[$0] > totals[$1] }
       let shown = Array(ranked.prefix(5))
       let names = shown.map { data.categories[$0].isEmpty ? "(none)" : data.categories[$0] } + (ranked.count > 5 ? ["other"] : [])
       let groups = LifecycleGroup.allCases
       var spend = [[Double]](repeating: [Double](repeating: 0, count: names.count), count: groups.count)
-      for (key, value) in data.categorySpend.sorted(by: { $0.key < $1.key }) {
-        let row = rowOf[Int(key >> 20)]
+      // Column of each category: its rank among the top five, else "other".
+      var column = [Int](repeating: names.count - 1, count: data.categories.count)
+      for (k, category) in shown.enumerated() { column[category] = k }
+      for i in 0..<spendings.count {
+        let row = rowOf[spendings.customer(i)]
         guard row >= 0 else { continue }
         let g = groups.firstIndex(of: c.group[Int(row)])!
-        let category = Int(key & 0xFFFFF)
-        spend[g][shown.firstIndex(of: category) ?? names.count - 1] += value
+        spend[g][column[spendings.category(i)]] += spendings.amounts[i]
       }
       insights.categories = .init(
         categories: names,

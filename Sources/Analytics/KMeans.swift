@@ -322,20 +322,3 @@ public enum KMeans {
     return sums
   }
 }
-
-/// Cores this process may run on, read once: the call costs about 12 µs, which showed in
-/// every small job.
-let activeCores = ProcessInfo.processInfo.activeProcessorCount
-
-/// Runs `body` for 0..<count on all cores and returns when every call has. The callers
-/// write to disjoint parts of their buffers, which is why the closure may be shared.
-func concurrentChunks(_ count: Int, _ body: (Int) -> Void) {
-  if count == 1 {
-    body(0)
-    return
-  }
-  withoutActuallyEscaping(body) { escapable in
-    nonisolated(unsafe) let work = escapable
-    DispatchQueue.concurrentPerform(iterations: count) { work($0) }
-  }
-}

@@ -161,8 +161,10 @@ enum ParetoNBD {
     var total: Double
     var scale: Double
 
-    init(_ s: RepeatSummary) {
-      let (x, tx, age, weight) = RepeatSummary.distinctCustomers(s)
+    init(_ s: RepeatSummary) { self.init(DistinctCustomers(s)) }
+
+    init(_ s: DistinctCustomers) {
+      let (x, tx, age, weight) = (s.x, s.tx, s.age, s.weight)
       let scale = 1 / max(age.max() ?? 1, 1)
       self.scale = scale
       self.x = x
@@ -180,20 +182,13 @@ enum ParetoNBD {
     let r = exp(theta[0]), alpha = exp(theta[1]), s = exp(theta[2]), beta = exp(theta[3])
     // ln Γ(r+x) − ln Γ(r) and ψ(r+x) − ψ(r) for every x seen.
     let (lgR, dgR) = LifetimeModels.gammaRatios(r, upTo: d.xIndex.max() ?? 0)
-    // Sums over fixed blocks of customers, on every core, then added in block order: the
-    // same digits whatever the number of cores.
-    let blockSize = 2048
-    let blocks = (d.x.count + blockSize - 1) / blockSize
-    let sums = UnsafeMutableBufferPointer<SIMD8<Double>>.allocate(capacity: max(1, blocks))
-    defer { sums.deallocate() }
-    sums.initialize(repeating: .zero)
-    concurrentChunks(blocks) { block in
+    let total = blockSums(d.x.count) { block in
       var ll = 0.0, gr = 0.0, gal = 0.0, gs = 0.0, gb = 0.0
       // Customers come sorted by (x, t_x, T): along a run of equal x and t_x, each one's
       // integral is the previous one's, rescaled, plus the part between the two T — all
       // positive terms, so nothing cancels, and a short integral instead of a long one.
       var previous: (index: Int, integrals: Integrals)?
-      for i in block * blockSize..<min(d.x.count, (block + 1) * blockSize) {
+      for i in block {
         let x = d.x[i], weight = d.weight[i], age = d.age[i], tx = d.tx[i]
         var ints: Integrals
         if let (j, before) = previous, d.x[j] == x, d.tx[j] == tx {
@@ -219,10 +214,8 @@ enum ParetoNBD {
         gs += weight * s * (k * ints.value - e * log1p(age / beta) - s * k * logBeta) / bracket
         gb += weight * (s * e * age / (beta + age) + (s + 1) * s * k * ints.shareBeta - s * k * ints.value) / bracket
       }
-      sums[block] = SIMD8(ll, gr, gal, gs, gb, 0, 0, 0)
+      return SIMD8(ll, gr, gal, gs, gb, 0, 0, 0)
     }
-    var total = SIMD8<Double>.zero
-    for block in 0..<blocks { total += sums[block] }
     let (ll, gr, gal, gs, gb) = (total[0], total[1], total[2], total[3], total[4])
     let n = d.total
     return (-ll / n, [-gr / n, -gal / n, -gs / n, -gb / n])
@@ -230,7 +223,7 @@ enum ParetoNBD {
 
   /// Fits Pareto/NBD by maximising the mean log-likelihood (BFGS on log-parameters with the
   /// analytic gradient), customers with identical (x, t_x, T) counted once, weighted.
-  static func fit(_ s: RepeatSummary, from start: PurchaseModelParameters? = nil) -> PurchaseModelParameters {
+  static func fit(_ s: DistinctCustomers, from start: PurchaseModelParameters? = nil) -> PurchaseModelParameters {
     let sample = Sample(s)
     let result = minimizeBFGS({ objective($0, sample) }, start: LifetimeModels.startingPoint(start, scale: sample.scale))
     let p = result.point.map(exp)

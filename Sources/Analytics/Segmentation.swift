@@ -72,26 +72,59 @@ public struct RFMScores: Sendable {
   /// Without amounts (`monetary` false), M is taken as F, so that FM = F and the segments
   /// go by recency and frequency.
   public init(_ table: CustomerTable, monetary: Bool = true) {
-    let idOrder = table.ids.indices.sorted { table.ids[$0].utf8.lexicographicallyPrecedes(table.ids[$1].utf8) }
-    var position = [Int32](repeating: 0, count: table.count)
-    for (p, i) in idOrder.enumerated() { position[i] = Int32(p) }
-    func quintiles<T: Comparable>(_ values: [T]) -> [UInt8] {
-      let n = values.count
+    let idOrder = Self.idOrder(table.ids)
+    let n = table.count
+    /// Score of each rank (0-based) by the quintile rule.
+    func score(rank0: Int) -> UInt8 { UInt8(max(1, (5 * rank0 + n - 2) / (n - 1))) }
+    /// Whole numbers (recency, frequency): a counting sort, customers taken in id order so
+    /// that ties stay in it — linear, where a sort of indices by two keys took most of the stage.
+    func quintiles(_ values: [Int32]) -> [UInt8] {
+      var scores = [UInt8](repeating: 3, count: n)
+      guard n > 1, let low = values.min(), let high = values.max() else { return scores }
+      let range = Int(high) - Int(low) + 1
+      guard range <= 4 * n + 1024 else { return quintiles(values.map(Double.init)) }
+      var start = [Int](repeating: 0, count: range + 1)
+      for v in values { start[Int(v - low) + 1] += 1 }
+      for k in 0..<range { start[k + 1] += start[k] }
+      for i in idOrder {
+        let k = Int(values[i] - low)
+        scores[i] = score(rank0: start[k])
+        start[k] += 1
+      }
+      return scores
+    }
+    /// Any numbers: (value, position in id order) pairs sorted contiguously.
+    func quintiles(_ values: [Double]) -> [UInt8] {
       var scores = [UInt8](repeating: 3, count: n)
       guard n > 1 else { return scores }
-      let ranked = values.indices.sorted { a, b in
-        values[a] != values[b] ? values[a] < values[b] : position[a] < position[b]
-      }
-      for (rank0, i) in ranked.enumerated() {
-        let numerator = 5 * rank0  // 5(q − 1) with q = rank0 + 1
-        let bin = (numerator + n - 2) / (n - 1)
-        scores[i] = UInt8(max(1, bin))
-      }
+      var pairs = idOrder.enumerated().map { (value: values[$0.element], position: Int32($0.offset), row: Int32($0.element)) }
+      pairs.sort { $0.value != $1.value ? $0.value < $1.value : $0.position < $1.position }
+      for (rank0, pair) in pairs.enumerated() { scores[Int(pair.row)] = score(rank0: rank0) }
       return scores
     }
     r = quintiles(table.recency).map { 6 - $0 }
     f = quintiles(table.frequency)
     m = monetary ? quintiles(table.monetary) : f
+  }
+
+  /// Rows in customer-id byte order. Ids compared by their first eight bytes as one integer
+  /// first (zero-padded, which orders as the bytes do), by all their bytes only on a tie.
+  static func idOrder(_ ids: [String]) -> [Int] {
+    var keys = ids.enumerated().map { row, id -> (prefix: UInt64, row: Int) in
+      var prefix: UInt64 = 0
+      var taken = 0
+      for byte in id.utf8 {
+        guard taken < 8 else { break }
+        prefix |= UInt64(byte) << (56 - 8 * taken)
+        taken += 1
+      }
+      return (prefix, row)
+    }
+    keys.sort { a, b in
+      if a.prefix != b.prefix { return a.prefix < b.prefix }
+      return ids[a.row].utf8.lexicographicallyPrecedes(ids[b.row].utf8)
+    }
+    return keys.map(\.row)
   }
 }
 

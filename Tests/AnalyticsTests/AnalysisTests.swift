@@ -247,7 +247,7 @@ struct ParetoNBDTests {
   @Test("a homogeneous population's optimum lies at infinity: the fit stops near the search bound, converged, in few steps")
   func homogeneous() {
     // sampleData draws every customer's gaps from one distribution: no rate heterogeneity.
-    let fit = ParetoNBD.fit(RepeatSummary(CustomerTable(sampleData(customers: 400))))
+    let fit = ParetoNBD.fit(DistinctCustomers(RepeatSummary(CustomerTable(sampleData(customers: 400)))))
     #expect(fit.fit.converged && fit.fit.iterations < 200, "\(fit.fit)")
     // The gamma heterogeneity vanishes: shape parameters run to the bound (10⁶).
     #expect(fit.r > 1e5, "r=\(fit.r)")

@@ -42,6 +42,21 @@ public struct IngestOptions: Sendable, Codable, Equatable {
   }
 }
 
+/// Each customer's net spend per category, where positive (the customer bought there), by
+/// customer then category: sums over it run in one order every time.
+public struct CategorySpend: Sendable, Equatable {
+  /// customer << 20 | category, ascending.
+  public var keys: [Int64] = []
+  public var amounts: [Double] = []
+
+  public init() {}
+
+  /// Number of (customer, category) pairs.
+  public var count: Int { keys.count }
+  @inline(__always) public func customer(_ i: Int) -> Int { Int(keys[i] >> 20) }
+  @inline(__always) public func category(_ i: Int) -> Int { Int(keys[i] & 0xFFFFF) }
+}
+
 /// Why a line of the file was not used. Raw values are the keys of `data_quality.rejected`.
 public enum RejectReason: String, CaseIterable, Sendable, Codable {
   case missingCustomer = "missing customer"
@@ -70,9 +85,9 @@ public struct TransactionData: Sendable {
   public var orderDay: [Int32] = []
   public var orderAmount: [Double] = []
   public var orderPromo: [Bool] = []
-  /// Category names, and the spend per customer and category (key: customer << 20 | category).
+  /// Category names, and each customer's positive net spend per category.
   public var categories: [String] = []
-  public var categorySpend: [Int64: Double] = [:]
+  public var categorySpend = CategorySpend()
   /// Whether the file had a promotion column / a category column.
   public var hasPromo = false
   public var hasCategory = false
@@ -185,8 +200,11 @@ public struct TransactionIngestor {
   /// Category of each distinct category spelling (two spellings may decode to one name).
   private var categoryOfBytes: [Int] = []
   private var categoryIndex: [String: Int] = [:]
-  /// Spend per category (outer) and customer (inner), turned into `categorySpend` at the end.
-  private var spendByCategory: [[Double]] = []
+  /// Spend per customer and category, flat (customer × `categoryStride` + category): one
+  /// array access per line where nested arrays took two, each with its uniqueness check.
+  /// Turned into `categorySpend` at the end.
+  private var spendByCategory: [Double] = []
+  private var categoryStride = 8
   private var data = TransactionData()
   private var commaDecimals = 0
   private var pointDecimals = 0
@@ -430,10 +448,21 @@ public struct TransactionIngestor {
   }
 
   private mutating func addSpend(_ amount: Double, category: Int, customer: Int) {
-    if spendByCategory[category].count <= customer {
-      spendByCategory[category].append(contentsOf: repeatElement(0, count: max(customer + 1, customers.count) - spendByCategory[category].count))
+    if category >= categoryStride {
+      // More categories than the rows have room for: wider rows, copied over.
+      let wider = max(category + 1, categoryStride * 2)
+      var copy = [Double](repeating: 0, count: spendByCategory.count / categoryStride * wider)
+      for row in 0..<spendByCategory.count / categoryStride {
+        for k in 0..<categoryStride { copy[row * wider + k] = spendByCategory[row * categoryStride + k] }
+      }
+      spendByCategory = copy
+      categoryStride = wider
     }
-    spendByCategory[category][customer] += amount
+    let slot = customer * categoryStride + category
+    if slot >= spendByCategory.count {
+      spendByCategory.append(contentsOf: repeatElement(0, count: max(customer + 1, customers.count) * categoryStride - spendByCategory.count))
+    }
+    spendByCategory[slot] += amount
   }
 
   private mutating func categoryNumber(_ bytes: UnsafeBufferPointer<UInt8>, hash: UInt64) -> Int {
@@ -447,7 +476,6 @@ public struct TransactionIngestor {
       category = data.categories.count
       categoryIndex[name] = category
       data.categories.append(name)
-      spendByCategory.append([])
     }
     categoryOfBytes.append(category)
     return category
@@ -575,10 +603,14 @@ public struct TransactionIngestor {
     }
     if dropped { data = data.keepingOrders(keep) }
     let encoding = self.encoding ?? .utf8
-    for (category, spend) in spendByCategory.enumerated() {
-      // A customer bought in a category when its net spend there is positive.
-      for (customer, amount) in spend.enumerated() where amount > 0 {
-        data.categorySpend[Int64(customer) << 20 | Int64(category)] = amount
+    // A customer bought in a category when its net spend there is positive.
+    for customer in 0..<spendByCategory.count / categoryStride {
+      for category in 0..<data.categories.count {
+        let amount = spendByCategory[customer * categoryStride + category]
+        if amount > 0 {
+          data.categorySpend.keys.append(Int64(customer) << 20 | Int64(category))
+          data.categorySpend.amounts.append(amount)
+        }
       }
     }
     data.customerIDs = (0..<customers.count).map { index in

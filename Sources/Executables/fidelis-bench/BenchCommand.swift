@@ -41,7 +41,7 @@ struct BenchCommand {
     let end = clock.now
     marks.append(("end", end))
     // Progress names the stage that starts; the analyzer's stages map onto the benchmark's.
-    let names = ["ingest": "ingest", "customers": "rfm", "rfm": "rfm", "clusters": "kmeans", "model check": "clv", "lifetime value": "clv", "kpis": "kpis_and_insights", "done": "kpis_and_insights"]
+    let names = ["ingest": "ingest", "customers": "rfm", "rfm": "rfm", "clusters": "kmeans", "model check": "model_check", "lifetime value": "clv", "kpis": "kpis_and_insights", "done": "kpis_and_insights"]
     var stages: [String: Double] = [:]
     for (mark, next) in zip(marks, marks.dropFirst()) {
       let name = names[mark.0] ?? mark.0

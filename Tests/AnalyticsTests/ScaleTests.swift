@@ -1,0 +1,122 @@
+import Foundation
+import Testing
+
+@testable import Analytics
+
+/// The shortcuts taken for speed at scale give exactly what the plain computations give.
+@Suite("Scale shortcuts")
+struct ScaleShortcutTests {
+  /// Values with many ties, negatives and a long tail.
+  static func values(_ n: Int, seed: UInt64) -> [Double] {
+    var rng = SplitMix64(seed: seed)
+    return (0..<n).map { _ in
+      let r = rng.next()
+      return r % 7 == 0 ? 5 : Double(Int64(r % 2001) - 500) / Double(1 + r % 3)
+    }
+  }
+
+  @Test("a value at a rank, the median and the largest values equal what a sort gives", arguments: [1, 2, 3, 10, 1000, 4097])
+  func selection(n: Int) {
+    let v = Self.values(n, seed: UInt64(n))
+    let sorted = v.sorted()
+    for rank in Set([0, n / 2, n - 1, (n * 95) / 100]) where rank < n {
+      #expect(valueAtRank(v, rank) == sorted[rank])
+    }
+    let middle = n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2
+    #expect(median(v) == middle)
+    for count in Set([1, max(1, n / 5), n]) {
+      let byValue = v.indices.sorted { v[$0] != v[$1] ? v[$0] > v[$1] : $0 < $1 }
+      #expect(indicesOfLargest(v, count: count) == byValue.prefix(count).sorted())
+    }
+    #expect(valueAtRank([3, 3, 3, 3], 2) == 3)
+    #expect(valueAtRank((0..<1000).map(Double.init), 500) == 500)
+    #expect(valueAtRank((0..<1000).reversed().map(Double.init), 10) == 10)
+  }
+
+  @Test("customers grouped by packed days equal a grouping of the triples")
+  func distinctCustomers() {
+    var rng = SplitMix64(seed: 9)
+    let n = 5000
+    let x = (0..<n).map { _ in Double(rng.next() % 6) }
+    let tx = x.map { $0 == 0 ? 0 : Double(rng.next() % 40) }
+    let age = tx.map { $0 + Double(rng.next() % 30) }
+    let summary = RepeatSummary(frequency: x, recency: tx, age: age, monetaryValue: [Double](repeating: 0, count: n))
+    let distinct = DistinctCustomers(summary)
+    var expected: [[Double]: Double] = [:]
+    for i in 0..<n { expected[[x[i], tx[i], age[i]], default: 0] += 1 }
+    let keys = expected.keys.sorted { ($0[0], $0[1], $0[2]) < ($1[0], $1[1], $1[2]) }
+    #expect(distinct.x == keys.map { $0[0] })
+    #expect(distinct.tx == keys.map { $0[1] })
+    #expect(distinct.age == keys.map { $0[2] })
+    #expect(distinct.weight == keys.map { expected[$0]! })
+    // Values that are not whole days take the general path, to the same result.
+    let scaled = RepeatSummary(frequency: x, recency: tx.map { $0 / 2 }, age: age.map { $0 / 2 }, monetaryValue: summary.monetaryValue)
+    let general = DistinctCustomers(scaled)
+    #expect(general.tx == keys.map { $0[1] / 2 })
+    #expect(general.weight == keys.map { expected[$0]! })
+  }
+
+  /// RFM quintiles as first written: indices sorted by value, then by position in id order.
+  static func referenceScores(_ table: CustomerTable, monetary: Bool) -> (r: [UInt8], f: [UInt8], m: [UInt8]) {
+    let idOrder = table.ids.indices.sorted { table.ids[$0].utf8.lexicographicallyPrecedes(table.ids[$1].utf8) }
+    var position = [Int](repeating: 0, count: table.count)
+    for (p, i) in idOrder.enumerated() { position[i] = p }
+    func quintiles<T: Comparable>(_ values: [T]) -> [UInt8] {
+      let n = values.count
+      var scores = [UInt8](repeating: 3, count: n)
+      guard n > 1 else { return scores }
+      let ranked = values.indices.sorted { values[$0] != values[$1] ? values[$0] < values[$1] : position[$0] < position[$1] }
+      for (rank0, i) in ranked.enumerated() { scores[i] = UInt8(max(1, (5 * rank0 + n - 2) / (n - 1))) }
+      return scores
+    }
+    let f = quintiles(table.frequency)
+    return (quintiles(table.recency).map { 6 - $0 }, f, monetary ? quintiles(table.monetary) : f)
+  }
+
+  @Test("RFM scores equal a sort by value and customer id, for ids sharing long prefixes, non-ASCII ids and wide ranges", arguments: [false, true])
+  func rfmScores(wideRange: Bool) {
+    var table = CustomerTable(sampleData(customers: 700))
+    var rng = SplitMix64(seed: 11)
+    let n = table.count
+    let prefixes = ["customer-000", "C", "Ç", "customer-00", "é", ""]
+    table.ids = (0..<n).map { i in "\(prefixes[i % prefixes.count])\(rng.next() % 97)-\(i)" }
+    table.recency = (0..<n).map { _ in Int32(wideRange ? Int(rng.next() % 2_000_000) : Int(rng.next() % 40)) }
+    table.frequency = (0..<n).map { _ in Int32(1 + rng.next() % 5) }
+    table.monetary = Self.values(n, seed: 5)
+    for monetary in [true, false] {
+      let scores = RFMScores(table, monetary: monetary)
+      let expected = Self.referenceScores(table, monetary: monetary)
+      #expect(scores.r == expected.r)
+      #expect(scores.f == expected.f)
+      #expect(scores.m == expected.m)
+    }
+  }
+
+  @Test("category spend with more categories than the first row width, returns netted")
+  func categorySpend() throws {
+    var csv = "customer_id,order_id,order_date,amount,category\n"
+    var expected: [Int64: Double] = [:]
+    var order = 0
+    for customer in 0..<30 {
+      for category in 0..<(customer % 20) {
+        order += 1
+        let amount = Double(10 + category)
+        csv += "K\(customer),O\(order),2024-02-\(10 + category),\(amount),cat\(category)\n"
+        expected[Int64(customer) << 20 | Int64(category), default: 0] += amount
+      }
+    }
+    // A return that cancels one customer's spend in one category: no longer a buyer there.
+    csv += "K5,R1,2024-03-01,-13,cat3\n"
+    expected[Int64(5) << 20 | 3] = nil
+    let data = try TransactionIngestor.ingest(Array(csv.utf8))
+    let ids = data.customerIDs
+    var got: [Int64: Double] = [:]
+    for i in 0..<data.categorySpend.count {
+      let customer = Int(ids[data.categorySpend.customer(i)].dropFirst())!
+      let category = Int(data.categories[data.categorySpend.category(i)].dropFirst(3))!
+      got[Int64(customer) << 20 | Int64(category)] = data.categorySpend.amounts[i]
+    }
+    #expect(got == expected)
+    #expect(data.categorySpend.keys == data.categorySpend.keys.sorted())
+  }
+}
