@@ -22,12 +22,51 @@ public enum CustomerColumn: String, CaseIterable, Sendable {
 
 extension CustomerResults {
   /// CSV with a header: one row per customer, the columns of `CustomerColumn`.
-  public func csv() -> String {
-    var out = CustomerColumn.allCases.map(\.rawValue).joined(separator: ",") + "\n"
+  public func csv() -> String { String(decoding: csvData(), as: UTF8.self) }
+
+  /// The same CSV as bytes, written straight into one buffer: a million customers in well
+  /// under a second, where a string per field and `String(format:)` took several.
+  public func csvData() -> Data {
+    var out: [UInt8] = []
+    out.reserveCapacity(64 + table.count * 96)
+    out += CustomerColumn.allCases.map(\.rawValue).joined(separator: ",").utf8
+    out.append(UInt8(ascii: "\n"))
+    let segmentNames = RFMSegment.allCases.map { Array(csvField($0.rawValue).utf8) }
+    let segmentIndex = Dictionary(uniqueKeysWithValues: RFMSegment.allCases.enumerated().map { ($1, $0) })
+    let groupNames = Dictionary(uniqueKeysWithValues: LifecycleGroup.allCases.map { ($0, Array($0.rawValue.utf8)) })
+    let clusterLabels = clusterNames.map { Array($0.description.utf8) }
+    let comma = UInt8(ascii: ",")
     for i in 0..<table.count {
-      out += CustomerColumn.allCases.map { field($0, of: i) }.joined(separator: ",") + "\n"
+      out += csvField(table.ids[i]).utf8
+      out.append(comma)
+      out += segmentNames[segmentIndex[segment[i]]!]
+      out.append(comma)
+      out += groupNames[group[i]]!
+      out.append(comma)
+      appendInteger(Int64(cluster[i]), to: &out)
+      out.append(comma)
+      out += clusterLabels[Int(cluster[i])]
+      out.append(comma)
+      appendInteger(Int64(table.recency[i]), to: &out)
+      out.append(comma)
+      appendInteger(Int64(table.frequency[i]), to: &out)
+      out.append(comma)
+      appendFixed(table.monetary[i], digits: 2, to: &out)
+      out.append(comma)
+      appendFixed(table.averageOrderValue(i), digits: 2, to: &out)
+      for score in [scores.r[i], scores.f[i], scores.m[i]] {
+        out.append(comma)
+        appendInteger(Int64(score), to: &out)
+      }
+      out.append(comma)
+      appendFixed(probabilityAlive[i], digits: 4, to: &out)
+      out.append(comma)
+      appendFixed(expectedPurchases[i], digits: 4, to: &out)
+      out.append(comma)
+      appendFixed(predictedCLV[i], digits: 2, to: &out)
+      out.append(UInt8(ascii: "\n"))
     }
-    return out
+    return Data(out)
   }
 
   /// Customer `i`'s field in `column`, as written in the CSV.
@@ -65,7 +104,70 @@ func csvField(_ text: String) -> String {
   return needsQuotes ? "\"" + value.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : value
 }
 
-func fixed(_ value: Double, _ digits: Int) -> String { String(format: "%.\(digits)f", value) }
+/// `value` with `digits` decimals, as `String(format: "%.<digits>f")` writes it.
+func fixed(_ value: Double, _ digits: Int) -> String {
+  var out: [UInt8] = []
+  appendFixed(value, digits: digits, to: &out)
+  return String(decoding: out, as: UTF8.self)
+}
+
+/// Powers of ten that a Double holds exactly.
+private let exactPowersOfTen: [Double] = (0...22).map { pow(10, Double($0)) }
+
+/// Appends `value` with `digits` decimals exactly as C's `printf("%.*f")` does: the binary
+/// value rounded to nearest, ties to even. value × 10^digits is taken with its rounding
+/// error (a fused multiply-add gives it exactly), so that a product that lands on or near a
+/// half rounds the way the exact value does.
+func appendFixed(_ value: Double, digits: Int, to out: inout [UInt8]) {
+  let scale = digits >= 0 && digits <= 22 ? exactPowersOfTen[digits] : .nan
+  let product = value * scale
+  guard product.isFinite, abs(product) < 0x1p52 else {
+    out += String(format: "%.\(digits)f", value).utf8
+    return
+  }
+  let error = (-product).addingProduct(value, scale)  // value × scale − product, exactly
+  var units = product.rounded(.toNearestOrEven)
+  let fraction = product - units  // exact: units is within one half of product
+  if fraction == 0.5 {
+    if error > 0 { units += 1 }
+  } else if fraction == -0.5 {
+    if error < 0 { units -= 1 }
+  }
+  // A tie at exactly one half was settled to even by the rounding above; off-tie, the
+  // error (below half an ulp) cannot move the result across a half.
+  if value.sign == .minus { out.append(UInt8(ascii: "-")) }
+  var magnitude = UInt64(abs(units))
+  var reversed: [UInt8] = []
+  for _ in 0..<digits {
+    reversed.append(UInt8(ascii: "0") + UInt8(magnitude % 10))
+    magnitude /= 10
+  }
+  repeat {
+    reversed.append(UInt8(ascii: "0") + UInt8(magnitude % 10))
+    magnitude /= 10
+  } while magnitude > 0
+  for k in stride(from: reversed.count - 1, through: 0, by: -1) {
+    out.append(reversed[k])
+    if k == digits && digits > 0 { out.append(UInt8(ascii: ".")) }
+  }
+}
+
+/// Appends the decimal digits of `value`.
+func appendInteger(_ value: Int64, to out: inout [UInt8]) {
+  if value < 0 { out.append(UInt8(ascii: "-")) }
+  var magnitude = value.magnitude
+  var buffer: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
+    (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+  var count = 0
+  withUnsafeMutableBytes(of: &buffer) { digits in
+    repeat {
+      digits[count] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+      magnitude /= 10
+      count += 1
+    } while magnitude > 0
+    for k in stride(from: count - 1, through: 0, by: -1) { out.append(digits[k]) }
+  }
+}
 
 /// The groups of customers an export can ask for, named the way the report names them.
 public enum CustomerSelection: Hashable, Sendable {

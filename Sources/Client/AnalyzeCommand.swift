@@ -25,7 +25,7 @@ struct Analyze: AsyncParsableCommand {
     do { try LocalFile.requireReadable([file] + (customers.map { [$0] } ?? [])) } catch { throw CLIError(message: error.description) }
     let artifacts: [Artifact]
     do {
-      artifacts = try await JobRunner.run(spec, inputs: JobInputs(transactions: FileSource(path: file), customers: customers.map(FileSource.init)), progress: { _, _ in })
+      artifacts = try await JobRunner.run(spec, inputs: JobInputs(transactions: FileSource(path: file), customers: customers.map(FileSource.init)), formats: [format], progress: { _, _ in })
     } catch let error as PermanentJobError {
       throw CLIError(message: error.description)
     }

@@ -36,7 +36,7 @@ public enum JobRunner {
   /// transactions came in: a purchase dated after it is an export error (9999-12-31).
   public static func run(
     _ spec: JobSpec, inputs: JobInputs, tenantName: String = "", receivedDay: Int = DateWindow.today(),
-    progress: @escaping @Sendable (String, Double) -> Void
+    formats: Set<ArtifactFormat> = Set(ArtifactFormat.allCases), progress: @escaping @Sendable (String, Double) -> Void
   ) async throws -> [Artifact] {
     var ingestOptions = spec.ingest
     ingestOptions.latestDay = DateWindow.latestPurchaseDay(today: receivedDay)
@@ -87,7 +87,7 @@ public enum JobRunner {
           throw PermanentJobError(description: error.description)
         }
         progress("report", 92)
-        return try Artifact.analysis(result, customers: customers, language: language, tenantName: tenantName)
+        return try Artifact.analysis(result, customers: customers, language: language, tenantName: tenantName, formats: formats)
       }
       try Task.checkCancellation()
       return artifacts

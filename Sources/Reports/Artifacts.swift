@@ -37,14 +37,19 @@ public struct Artifact: Sendable, Equatable {
   /// The content type of its format.
   public var contentType: String { format.contentType }
 
-  /// The files of an analysis: the report in every format, and the per-customer CSV.
-  public static func analysis(_ result: AnalysisResult, customers: CustomerResults, language: ReportLanguage, tenantName: String = "") throws -> [Artifact] {
-    let document = ReportBuilder(result: result, language: language, tenantName: tenantName).document()
-    return try ArtifactFormat.allCases.map { format in
+  /// The files of an analysis: the report in each of `formats` (all by default), and the
+  /// per-customer CSV when asked for.
+  public static func analysis(
+    _ result: AnalysisResult, customers: CustomerResults, language: ReportLanguage, tenantName: String = "",
+    formats: Set<ArtifactFormat> = Set(ArtifactFormat.allCases)
+  ) throws -> [Artifact] {
+    let wanted = ArtifactFormat.allCases.filter(formats.contains)
+    let document = wanted.contains(.md) || wanted.contains(.html) ? ReportBuilder(result: result, language: language, tenantName: tenantName).document() : nil
+    return try wanted.map { format in
       switch format {
-      case .md, .html: page(document, format)
+      case .md, .html: page(document!, format)
       case .json: Artifact(format: format, data: try result.jsonData())
-      case .csv: Artifact(format: format, data: Data(customers.csv().utf8))
+      case .csv: Artifact(format: format, data: customers.csvData())
       }
     }
   }

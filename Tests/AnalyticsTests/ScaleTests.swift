@@ -120,3 +120,36 @@ struct ScaleShortcutTests {
     #expect(data.categorySpend.keys == data.categorySpend.keys.sorted())
   }
 }
+
+@Suite("Number formatting")
+struct NumberFormattingTests {
+  @Test("fixed decimals equal printf's, halves and near-halves included", arguments: [0, 2, 4])
+  func fixedDecimals(digits: Int) {
+    var rng = SplitMix64(seed: UInt64(digits) + 1)
+    var values: [Double] = [0, -0.0, 0.5, 1.5, 2.5, -2.5, 0.125, 0.375, 2.675, 1.005, 1.115, 0.00005, 0.00015, -0.001, 1e15, 123456789.125, 9.995, 0.045, 4503599627370495.5]
+    for _ in 0..<20000 {
+      let r = rng.next()
+      switch r % 4 {
+      case 0: values.append(Double(Int64(r >> 8) % 10_000_000) / 1000)  // amounts with 3 decimals: halves at 2 digits
+      case 1: values.append(Double(Int64(r >> 8) % 1_000_000) / 8)  // exact binary halves
+      case 2: values.append(Double(bitPattern: 0x3FF0_0000_0000_0000 | (r >> 12)) - 1)  // [0, 1)
+      default: values.append((Double(r >> 11) / Double(1 << 53) - 0.5) * 1e6)
+      }
+    }
+    for value in values {
+      let expected = String(format: "%.\(digits)f", value)
+      #expect(fixed(value, digits) == expected, "\(value)")
+    }
+    #expect(fixed(.nan, 2) == String(format: "%.2f", Double.nan))
+    #expect(fixed(.infinity, 2) == String(format: "%.2f", Double.infinity))
+  }
+
+  @Test("integers")
+  func integers() {
+    for value: Int64 in [0, 7, -7, 10, 1234567890, .max, .min] {
+      var out: [UInt8] = []
+      appendInteger(value, to: &out)
+      #expect(String(decoding: out, as: UTF8.self) == String(value))
+    }
+  }
+}
