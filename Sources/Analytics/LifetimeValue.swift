@@ -23,6 +23,12 @@ public struct RepeatSummary: Sendable {
     self.spendFrequency = spendFrequency ?? frequency
   }
 
+  /// Every `stride`-th customer, from the first.
+  func everyCustomer(stride step: Int) -> RepeatSummary {
+    func take(_ values: [Double]) -> [Double] { Swift.stride(from: 0, to: values.count, by: step).map { values[$0] } }
+    return RepeatSummary(frequency: take(frequency), recency: take(recency), age: take(age), monetaryValue: take(monetaryValue), spendFrequency: take(spendFrequency))
+  }
+
   /// The summary of a customer table.
   public init(_ table: CustomerTable) {
     let n = table.count
@@ -92,6 +98,27 @@ public struct ModelFit: Sendable, Codable, Equatable {
   /// Mean log-likelihood per customer at the optimum.
   public var logLikelihood: Double
   public var message: String
+  /// The search's estimate of the inverse Hessian at the optimum (log-parameters): a search
+  /// on similar data that starts from this fit starts with its curvature too, and takes a
+  /// few Newton-like steps instead of learning the curvature again. Not part of the report.
+  var curvature: [[Double]]? = nil
+
+  enum CodingKeys: String, CodingKey { case converged, iterations, logLikelihood, message }
+
+  init(converged: Bool, iterations: Int, logLikelihood: Double, message: String) {
+    (self.converged, self.iterations, self.logLikelihood, self.message) = (converged, iterations, logLikelihood, message)
+  }
+
+  /// The outcome of a minimisation of minus the mean log-likelihood.
+  init(_ result: MinimizeResult) {
+    self.init(converged: result.converged, iterations: result.iterations, logLikelihood: -result.value, message: result.message)
+    curvature = result.inverseHessian
+  }
+
+  /// Equal outcomes; the search's curvature is not compared.
+  public static func == (a: ModelFit, b: ModelFit) -> Bool {
+    (a.converged, a.iterations, a.logLikelihood, a.message) == (b.converged, b.iterations, b.logLikelihood, b.message)
+  }
 }
 
 /// A fitted purchase model: purchases at a gamma-distributed Poisson rate (r, α) while
@@ -208,7 +235,23 @@ public enum LifetimeModels {
   /// Fits `model` by maximum likelihood on the customers' (x, t_x, T), the search starting
   /// from `start` when given (a fit of the same model on similar data), else from 1s.
   public static func fit(_ model: PurchaseModel, to s: RepeatSummary, from start: PurchaseModelParameters? = nil) -> PurchaseModelParameters {
-    fit(model, to: DistinctCustomers(s), from: start)
+    fit(model, to: s, distinct: DistinctCustomers(s), from: start)
+  }
+
+  /// Customers in the sample whose fit starts the search on a large population.
+  static let warmStartCustomers = 50_000
+
+  /// `fit(_:to:from:)` with the population's customers already grouped. Without a start,
+  /// a large population's search starts from the fit on an evenly spaced sample of
+  /// `warmStartCustomers` of its customers: most of the steps are taken on the sample, and
+  /// the last few, to the same optimum and tolerance, on everyone.
+  static func fit(_ model: PurchaseModel, to s: RepeatSummary, distinct: DistinctCustomers, from start: PurchaseModelParameters?) -> PurchaseModelParameters {
+    var start = start?.model == model ? start : nil
+    let n = s.frequency.count
+    if start == nil && n >= 4 * warmStartCustomers {
+      start = fit(model, to: DistinctCustomers(s.everyCustomer(stride: n / warmStartCustomers)))
+    }
+    return fit(model, to: distinct, from: start)
   }
 
   /// `fit(_:to:from:)` on customers already grouped, for fitting several models on one population.
@@ -303,11 +346,11 @@ public enum LifetimeModels {
       // Minimise the negative mean log-likelihood; chain rule for log-parameters.
       return (-ll / total, [-gr * r / total, -gal * alpha / total, -ga * a / total, -gb * b / total])
     }
-    let result = minimizeBFGS(objective, start: startingPoint(start, scale: scale))
+    let result = minimizeBFGS(objective, start: startingPoint(start, scale: scale), inverseHessian: start?.fit.curvature)
     let p = result.point.map(exp)
     return PurchaseModelParameters(
       r: p[0], alpha: p[1] / scale, dropout: modified ? .mbgnbd(a: p[2], b: p[3]) : .bgnbd(a: p[2], b: p[3]),
-      fit: ModelFit(converged: result.converged, iterations: result.iterations, logLikelihood: -result.value, message: result.message))
+      fit: ModelFit(result))
   }
 
   /// Probability that a customer is still alive (has not churned) at the end of observation.
@@ -384,13 +427,20 @@ public enum LifetimeModels {
       let (ll, gp, gq, gv) = (sums[0], sums[1], sums[2], sums[3])
       return (-ll / n, [-gp * p / n, -gq * q / n, -gv * v / n])
     }
+    var start = start
+    if start == nil && x.count >= 4 * warmStartCustomers {
+      // As for the purchase models: most steps on an evenly spaced sample.
+      let step = x.count / warmStartCustomers
+      let every = Swift.stride(from: 0, to: x.count, by: step)
+      start = fitGammaGamma(frequency: every.map { x[$0] }, monetaryValue: every.map { m[$0] })
+    }
     let origin = [log(1.0), log(1.0), log(1.0)]
     let warm = start.map { [log($0.p), log($0.q), log($0.v)] }.flatMap { $0.allSatisfy(\.isFinite) ? $0.map { min(max($0, logBounds.lowerBound), logBounds.upperBound) } : nil }
-    let result = minimizeBFGS(objective, start: warm ?? origin)
+    let result = minimizeBFGS(objective, start: warm ?? origin, inverseHessian: warm == nil ? nil : start?.fit.curvature)
     let p = result.point.map(exp)
     return GammaGammaParameters(
       p: p[0], q: p[1], v: p[2],
-      fit: ModelFit(converged: result.converged, iterations: result.iterations, logLikelihood: -result.value, message: result.message))
+      fit: ModelFit(result))
   }
 
   /// Expected mean order value of a customer given x repeat purchases of mean value m
@@ -453,6 +503,8 @@ struct MinimizeResult {
   var iterations: Int
   var converged: Bool
   var message: String
+  /// The inverse-Hessian estimate at `point`.
+  var inverseHessian: [[Double]]? = nil
 }
 
 /// Quasi-Newton minimisation (BFGS with a backtracking Armijo line search) of a smooth
@@ -460,13 +512,18 @@ struct MinimizeResult {
 /// coordinate held at a bound by a gradient pushing outward leaves the search (projected
 /// gradient), so a likelihood whose optimum lies at infinity — a homogeneous population
 /// sends r and α there together — converges at the bound instead of crawling along it.
-func minimizeBFGS(_ f: ([Double]) -> (Double, [Double]), start: [Double], maxIterations: Int = 1000, gradientTolerance: Double = 1e-9) -> MinimizeResult {
+/// `inverseHessian`, when given (from a search on similar data), replaces the identity as
+/// the first curvature estimate.
+func minimizeBFGS(
+  _ f: ([Double]) -> (Double, [Double]), start: [Double], inverseHessian: [[Double]]? = nil, maxIterations: Int = 1000, gradientTolerance: Double = 1e-9
+) -> MinimizeResult {
   let n = start.count
   let (lower, upper) = (LifetimeModels.logBounds.lowerBound, LifetimeModels.logBounds.upperBound)
   var x = start
   var (fx, g) = f(x)
   let identity = (0..<n).map { i in (0..<n).map { j in i == j ? 1.0 : 0.0 } }
-  var h = identity
+  let usable = inverseHessian.map { m in m.count == n && m.allSatisfy { $0.count == n && $0.allSatisfy(\.isFinite) } } ?? false
+  var h = usable ? inverseHessian! : identity
   var iterations = 0
   func clamp(_ v: [Double]) -> [Double] { v.map { min(max($0, lower), upper) } }
   func held(_ x: [Double], _ g: [Double]) -> [Bool] { (0..<n).map { (x[$0] <= lower && g[$0] > 0) || (x[$0] >= upper && g[$0] < 0) } }
@@ -482,7 +539,7 @@ func minimizeBFGS(_ f: ([Double]) -> (Double, [Double]), start: [Double], maxIte
     let atBound = active.contains(true)
     if gradNorm < gradientTolerance {
       return MinimizeResult(
-        point: x, value: fx, iterations: iterations, converged: true, message: atBound ? "gradient below tolerance, at a bound" : "gradient below tolerance")
+        point: x, value: fx, iterations: iterations, converged: true, message: atBound ? "gradient below tolerance, at a bound" : "gradient below tolerance", inverseHessian: h)
     }
     var direction = (0..<n).map { i in active[i] ? 0 : -(0..<n).map { j in h[i][j] * free[j] }.reduce(0, +) }
     var slope = zip(direction, free).map(*).reduce(0, +)
@@ -504,7 +561,7 @@ func minimizeBFGS(_ f: ([Double]) -> (Double, [Double]), start: [Double], maxIte
       step *= 0.5
     }
     guard let (xNew, fNew, gNew) = accepted else {
-      return MinimizeResult(point: x, value: fx, iterations: iterations, converged: gradNorm < 1e-6, message: "line search could not improve further")
+      return MinimizeResult(point: x, value: fx, iterations: iterations, converged: gradNorm < 1e-6, message: "line search could not improve further", inverseHessian: h)
     }
     let s = zip(xNew, x).map(-)
     let y = zip(gNew, g).map(-)
@@ -532,10 +589,10 @@ func minimizeBFGS(_ f: ([Double]) -> (Double, [Double]), start: [Double], maxIte
     // rounding only) and the free gradient is below SciPy's default tolerance.
     if improvement >= 0 && improvement < 1e-14 * max(1, abs(fx)) && freeGradient().norm < 1e-5 {
       return MinimizeResult(
-        point: x, value: fx, iterations: iterations, converged: true, message: active.contains(true) ? "no further improvement, at a bound" : "no further improvement")
+        point: x, value: fx, iterations: iterations, converged: true, message: active.contains(true) ? "no further improvement, at a bound" : "no further improvement", inverseHessian: h)
     }
   }
-  return MinimizeResult(point: x, value: fx, iterations: iterations, converged: false, message: "iteration limit reached")
+  return MinimizeResult(point: x, value: fx, iterations: iterations, converged: false, message: "iteration limit reached", inverseHessian: h)
 }
 
 /// ln Γ(x) for x > 0.

@@ -86,7 +86,7 @@ public struct ModelValidation: Sendable, Codable, Equatable {
     let distinct = DistinctCustomers(summary)
     var candidates: [(fit: PurchaseModelParameters, predicted: [Double], candidate: Candidate)] = []
     for model in models {
-      let fit = LifetimeModels.fit(model, to: distinct)
+      let fit = LifetimeModels.fit(model, to: summary, distinct: distinct, from: nil)
       var predicted = [Double](repeating: 0, count: table.count)
       // Each customer's prediction on every core; the sums in block order, as the fits'.
       let sums = predicted.withUnsafeMutableBufferPointer { predicted in

@@ -225,11 +225,11 @@ enum ParetoNBD {
   /// analytic gradient), customers with identical (x, t_x, T) counted once, weighted.
   static func fit(_ s: DistinctCustomers, from start: PurchaseModelParameters? = nil) -> PurchaseModelParameters {
     let sample = Sample(s)
-    let result = minimizeBFGS({ objective($0, sample) }, start: LifetimeModels.startingPoint(start, scale: sample.scale))
+    let result = minimizeBFGS({ objective($0, sample) }, start: LifetimeModels.startingPoint(start, scale: sample.scale), inverseHessian: start?.fit.curvature)
     let p = result.point.map(exp)
     return PurchaseModelParameters(
       r: p[0], alpha: p[1] / sample.scale, dropout: .pareto(s: p[2], beta: p[3] / sample.scale),
-      fit: ModelFit(converged: result.converged, iterations: result.iterations, logLikelihood: -result.value, message: result.message))
+      fit: ModelFit(result))
   }
 
   /// P(alive at T | x, t_x, T) = (α+T)^−(r+x) (β+T)^−s / [that + s I].
