@@ -153,3 +153,37 @@ struct NumberFormattingTests {
     }
   }
 }
+
+@Suite("Record boundaries")
+struct RecordBoundaryTests {
+  @Test("without quotes, the fast search cuts where the byte-by-byte scan does", arguments: [1, 2, 3, 8])
+  func unquoted(parts: Int) {
+    var rng = SplitMix64(seed: UInt64(parts))
+    for trial in 0..<200 {
+      var text: [UInt8] = []
+      for _ in 0..<Int(rng.next() % 60) {
+        let fields = Int(rng.next() % 4)
+        for f in 0..<fields {
+          if f > 0 { text.append(UInt8(ascii: ",")) }
+          text += Array(String(rng.next() % 100_000).utf8)
+        }
+        // LF, CR LF, or a blank line.
+        switch rng.next() % 5 {
+        case 0: text += [13, 10]
+        case 1: text += [10, 10]
+        default: text.append(10)
+        }
+      }
+      if trial % 3 == 0 { text += Array("tail,without,break".utf8) }
+      text.withUnsafeBufferPointer { bytes in
+        let fast = RecordBoundaries(unquoted: bytes, parts: parts)
+        let scanned = RecordBoundaries(scanning: bytes, separator: UInt8(ascii: ","), parts: parts)
+        #expect(fast.end == scanned.end)
+        #expect(fast.linesBeforeEnd == scanned.linesBeforeEnd)
+        #expect(fast.cuts.map(\.offset) == scanned.cuts.map(\.offset))
+        #expect(fast.cuts.map(\.lines) == scanned.cuts.map(\.lines))
+        #expect(countLineFeeds(bytes) == bytes.filter { $0 == 10 }.count)
+      }
+    }
+  }
+}

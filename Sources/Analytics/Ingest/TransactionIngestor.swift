@@ -195,7 +195,16 @@ public struct TransactionIngestor {
   private var latestOrder: [Int32] = []
   /// Purchase lines a return may still match, by (customer, product, quantity), latest last.
   private var returnable: [UInt64: [ReturnableLine]] = [:]
-  private var seenLines = HashSet64(capacity: 1 << 10)
+  /// Lines seen, to spot exact copies (with an order column only). Two identical lines have
+  /// the same order id and fare the same, so each kind is compared only with its own kind:
+  /// a line that opens an order cannot be a copy; one added to a known order is compared
+  /// with that order's first line (`firstLineHash`), then with the other added lines;
+  /// rejected and return lines with theirs. Most lines open an order, so few of them reach
+  /// a hash table that grows with the file.
+  private var firstLineHash: [UInt64] = []
+  private var addedLines = HashSet64(capacity: 1 << 10)
+  private var rejectedLines = HashSet64(capacity: 1 << 10)
+  private var returnLines = HashSet64(capacity: 1 << 10)
   private var categoryBytes = ByteInterner(capacity: 64)
   /// Category of each distinct category spelling (two spellings may decode to one name).
   private var categoryOfBytes: [Int] = []
@@ -362,9 +371,25 @@ public struct TransactionIngestor {
         }
         // With line identity (an order id), an exact copy of an earlier line is a duplicate
         // export. Without it, two identical lines are two purchases on one day.
-        if layout?.order != nil && !seenLines.insert(row.lineHash) {
+        let hasOrders = layout?.order != nil
+        if hasOrders && row.outcome == .rejected && !rejectedLines.insert(row.lineHash) {
           reject(.duplicateLine)
           continue
+        }
+        if hasOrders && row.outcome == .usable && row.isReturn && !returnLines.insert(row.lineHash) {
+          reject(.duplicateLine)
+          continue
+        }
+        var orderFound: (index: Int, isNew: Bool)?
+        if hasOrders && row.outcome == .usable && !row.isReturn {
+          let found = orderIDs.intern(bytes(row.order), hash: row.order.hash)
+          if found.isNew {
+            firstLineHash.append(row.lineHash)
+          } else if firstLineHash[found.index] == row.lineHash || !addedLines.insert(row.lineHash) {
+            reject(.duplicateLine)
+            continue
+          }
+          orderFound = found
         }
         commaDecimals += Int(row.commaNumbers)
         pointDecimals += Int(row.pointNumbers)
@@ -379,8 +404,7 @@ public struct TransactionIngestor {
           continue
         }
         let order: Int
-        if layout?.order != nil {
-          let (index, isNew) = orderIDs.intern(bytes(row.order), hash: row.order.hash)
+        if let (index, isNew) = orderFound {
           if isNew {
             openOrder(customer: customer, raw: row.date)
           } else if data.orderCustomer[index] != Int32(customer) {

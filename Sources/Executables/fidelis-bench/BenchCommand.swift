@@ -36,6 +36,7 @@ struct BenchCommand {
       try chunk.withUnsafeBytes { try ingestor.consume($0.bindMemory(to: UInt8.self)) }
     }
     let data = try ingestor.finish()
+    let ingestPeak = peakResidentMegabytes()
     var marks: [(String, ContinuousClock.Instant)] = [("ingest", start)]
     let (result, _) = try Analyzer.run(data, progress: { stage, _ in marks.append((stage, clock.now)) })
     let end = clock.now
@@ -47,14 +48,8 @@ struct BenchCommand {
       let name = names[mark.0] ?? mark.0
       stages[name, default: 0] += seconds(next.1 - mark.1)
     }
-    var usage = rusage()
-    #if os(Linux)
-      getrusage(RUSAGE_SELF.rawValue, &usage)  // ru_maxrss in KiB
-    #else
-      getrusage(RUSAGE_SELF, &usage)
-    #endif
     let report: [String: Any] = [
-      "stages": stages, "total": seconds(end - start), "peak_rss_mb": Double(usage.ru_maxrss) / 1024,
+      "stages": stages, "total": seconds(end - start), "peak_rss_mb": peakResidentMegabytes(), "ingest_peak_rss_mb": ingestPeak,
       "customers": result.customers, "orders": result.orders, "rows": data.quality.rowsRead, "k": result.clusters.k,
     ]
     print(String(decoding: try JSONSerialization.data(withJSONObject: report, options: [.sortedKeys]), as: UTF8.self))
@@ -98,4 +93,15 @@ struct BenchCommand {
 struct BenchError: Error, CustomStringConvertible {
   var description: String
   init(_ description: String) { self.description = description }
+}
+
+/// Peak resident memory of this process so far, in MB.
+func peakResidentMegabytes() -> Double {
+  var usage = rusage()
+  #if os(Linux)
+    getrusage(RUSAGE_SELF.rawValue, &usage)  // ru_maxrss in KiB
+  #else
+    getrusage(RUSAGE_SELF, &usage)
+  #endif
+  return Double(usage.ru_maxrss) / 1024
 }
