@@ -278,7 +278,11 @@ public struct TransactionIngestor {
       guard !pending.isEmpty, try readHeaderIfComplete(isEnd: true) else { throw CSVFormatError(line: 1, reason: "the file is empty") }
     }
     try parsePending(isEnd: true)
-    return try resolve()
+    let data = try resolve()
+    // The identifier tables and per-line state are hundreds of MB on a large file; the
+    // analysis that follows should not run beside them.
+    self = TransactionIngestor(options: options)
+    return data
   }
 
   /// Reads a whole file held in memory.
