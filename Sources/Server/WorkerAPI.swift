@@ -87,6 +87,7 @@ extension WorkerAPI: Fidelis_V1_WorkerService.ServiceProtocol {
       $0.tenantName = lease.tenant.name
       $0.language = options.language.isEmpty ? lease.tenant.defaultLanguage : options.language
       $0.datasetReceivedUnixMs = lease.datasetCreatedAt
+      $0.datasetBytes = lease.datasetBytes
     }
   }
 

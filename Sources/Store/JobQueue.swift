@@ -8,6 +8,8 @@ public struct Lease: Sendable, Equatable {
   public var tenant: TenantRecord
   /// When the job's dataset was uploaded (ms since 1970).
   public var datasetCreatedAt: Int64 = 0
+  /// Size of the job's dataset in bytes.
+  public var datasetBytes: Int64 = 0
 }
 
 /// Who asks for a job, and for which kinds (all when empty).
@@ -274,8 +276,8 @@ extension FidelisStore {
       try db.cachedStatement(sql: "UPDATE tenant SET lastLeasedAt = ? WHERE id = ?").execute(arguments: [now, tenant.id])
       var served = tenant
       served.lastLeasedAt = now
-      let received = try Int64.fetchOne(db.cachedStatement(sql: "SELECT createdAt FROM dataset WHERE id = ?"), arguments: [job.datasetId]) ?? 0
-      return Lease(job: job, leaseId: leaseId, tenant: served, datasetCreatedAt: received)
+      let dataset = try Row.fetchOne(db.cachedStatement(sql: "SELECT createdAt, sizeBytes FROM dataset WHERE id = ?"), arguments: [job.datasetId])
+      return Lease(job: job, leaseId: leaseId, tenant: served, datasetCreatedAt: dataset?["createdAt"] ?? 0, datasetBytes: dataset?["sizeBytes"] ?? 0)
     }
     return nil
   }

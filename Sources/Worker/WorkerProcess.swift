@@ -135,7 +135,9 @@ public struct WorkerProcess: Service {
           throw PermanentJobError(description: error.message)
         }
         let dataset = { (id: String) in LeasedDataset(api: api, jobId: job.jobID, leaseId: job.leaseID, datasetId: id, metadata: metadata, cache: cache) }
-        let inputs = JobInputs(transactions: dataset(job.datasetID), customers: spec.customersDatasetId.map(dataset))
+        var transactions = dataset(job.datasetID)
+        transactions.byteCount = job.datasetBytes > 0 ? Int(job.datasetBytes) : nil
+        let inputs = JobInputs(transactions: transactions, customers: spec.customersDatasetId.map(dataset))
         return .success(try await JobRunner.run(
           spec, inputs: inputs, tenantName: job.tenantName, receivedDay: receivedDay,
           progress: { stage, percent in shared.progress.withLock { $0 = (stage, percent) } }))
@@ -362,6 +364,8 @@ struct LeasedDataset: ByteSource {
   let datasetId: String
   let metadata: Metadata
   let cache: DatasetCache
+  /// The dataset's size, from the lease.
+  var byteCount: Int? = nil
 
   func read(_ consume: ([UInt8]) throws -> Void) async throws {
     if let chunks = cache.chunks(of: datasetId) {

@@ -2,6 +2,7 @@ import Analytics
 import FidelisProto
 import Foundation
 import Reports
+import Synchronization
 import Testing
 
 @testable import Jobs
@@ -87,6 +88,29 @@ struct JobRunnerTests {
     #expect(md.hasPrefix(language == .fr ? "# Profil du fichier" : "# Dataset profile"))
     let profile = try JSONDecoder().decode(DatasetProfile.self, from: files[2].data, snakeCase: true)
     #expect(md.contains(NumberStyle(language: language, currency: "").count(profile.rows)))
+  }
+
+  @Test("reading reports its progress by the share of bytes read, then the analysis takes over; one format when asked for one")
+  func readingProgress() async throws {
+    // About 5 MB: five chunks of 1 MiB.
+    var csv = "customer_id,order_id,order_date,amount\n"
+    for i in 0..<120_000 { csv += "C\(i % 9000),O\(i),2024-\(String(format: "%02d", 1 + i % 12))-\(String(format: "%02d", 1 + i % 28)),\(10 + i % 90).50\n" }
+    let file = FileManager.default.temporaryDirectory.appendingPathComponent("fidelis-\(UUID().uuidString).csv")
+    try Data(csv.utf8).write(to: file)
+    defer { try? FileManager.default.removeItem(at: file) }
+    let source = FileSource(path: file.path)
+    #expect(source.byteCount == csv.utf8.count)
+    let seen = Mutex<[(String, Double)]>([])
+    let files = try await JobRunner.run(
+      JobSpec(kind: .analysis), inputs: JobInputs(transactions: source), receivedDay: 30_000, formats: [.json],
+      progress: { stage, percent in seen.withLock { $0.append((stage, percent)) } })
+    #expect(files.map(\.format) == [.json])
+    let steps = seen.withLock { $0 }
+    let reading = steps.filter { $0.0 == "reading" }.map(\.1)
+    #expect(reading.first == 1 && reading.count >= 4, "\(reading)")
+    #expect(reading == reading.sorted() && (reading.last ?? 0) <= 29)
+    let afterReading = steps.drop { $0.0 == "reading" }
+    #expect(afterReading.first?.0 == "customers" && afterReading.first?.1 == 30)
   }
 
   @Test("a missing file and a file that is not a CSV fail for good, saying why")

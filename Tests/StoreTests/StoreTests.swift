@@ -73,6 +73,8 @@ struct StoreTests {
     let d = try uploadDataset(store, tenant: t.id)
     _ = try await store.submitJob(tenantId: t.id, datasetId: d, kind: "profile", options: Data(), idempotencyKey: nil)
     let first = try #require(try await store.leaseNextJob(worker: "w1", host: "h1", kinds: [], leaseMillis: 10))
+    // The lease tells the dataset's size, for the worker's reading progress.
+    #expect(first.datasetBytes == Int64("customer_id,date,amount\nA,2024-01-01,3\n".utf8.count))
     // The lease runs out; the job is queued again and leased by another worker.
     let expired = try store.expireLeases(now: FidelisStore.now() + 1000)
     #expect(expired.map(\.state) == [.queued])

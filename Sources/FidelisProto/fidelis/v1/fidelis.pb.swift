@@ -837,6 +837,12 @@ public nonisolated struct Fidelis_V1_LeasedJob: @unchecked Sendable {
     set {_uniqueStorage()._datasetReceivedUnixMs = newValue}
   }
 
+  /// Size of the transactions dataset in bytes: the reading stage's progress is its share read.
+  public var datasetBytes: Int64 {
+    get {_storage._datasetBytes}
+    set {_uniqueStorage()._datasetBytes = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -2568,7 +2574,7 @@ nonisolated extension Fidelis_V1_LeaseJobRequest: SwiftProtobuf.Message, SwiftPr
 
 nonisolated extension Fidelis_V1_LeasedJob: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".LeasedJob"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}job_id\0\u{3}lease_id\0\u{1}kind\0\u{1}options\0\u{3}dataset_id\0\u{1}attempt\0\u{3}lease_ms\0\u{3}tenant_name\0\u{1}language\0\u{1}thresholds\0\u{3}dataset_received_unix_ms\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}job_id\0\u{3}lease_id\0\u{1}kind\0\u{1}options\0\u{3}dataset_id\0\u{1}attempt\0\u{3}lease_ms\0\u{3}tenant_name\0\u{1}language\0\u{1}thresholds\0\u{3}dataset_received_unix_ms\0\u{3}dataset_bytes\0")
 
   fileprivate class _StorageClass {
     var _jobID: String = String()
@@ -2582,6 +2588,7 @@ nonisolated extension Fidelis_V1_LeasedJob: SwiftProtobuf.Message, SwiftProtobuf
     var _language: String = String()
     var _thresholds: Fidelis_V1_AlertThresholds? = nil
     var _datasetReceivedUnixMs: Int64 = 0
+    var _datasetBytes: Int64 = 0
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -2603,6 +2610,7 @@ nonisolated extension Fidelis_V1_LeasedJob: SwiftProtobuf.Message, SwiftProtobuf
       _language = source._language
       _thresholds = source._thresholds
       _datasetReceivedUnixMs = source._datasetReceivedUnixMs
+      _datasetBytes = source._datasetBytes
     }
   }
 
@@ -2632,6 +2640,7 @@ nonisolated extension Fidelis_V1_LeasedJob: SwiftProtobuf.Message, SwiftProtobuf
         case 9: try { try decoder.decodeSingularStringField(value: &_storage._language) }()
         case 10: try { try decoder.decodeSingularMessageField(value: &_storage._thresholds) }()
         case 11: try { try decoder.decodeSingularInt64Field(value: &_storage._datasetReceivedUnixMs) }()
+        case 12: try { try decoder.decodeSingularInt64Field(value: &_storage._datasetBytes) }()
         default: break
         }
       }
@@ -2677,6 +2686,9 @@ nonisolated extension Fidelis_V1_LeasedJob: SwiftProtobuf.Message, SwiftProtobuf
       if _storage._datasetReceivedUnixMs != 0 {
         try visitor.visitSingularInt64Field(value: _storage._datasetReceivedUnixMs, fieldNumber: 11)
       }
+      if _storage._datasetBytes != 0 {
+        try visitor.visitSingularInt64Field(value: _storage._datasetBytes, fieldNumber: 12)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -2697,6 +2709,7 @@ nonisolated extension Fidelis_V1_LeasedJob: SwiftProtobuf.Message, SwiftProtobuf
         if _storage._language != rhs_storage._language {return false}
         if _storage._thresholds != rhs_storage._thresholds {return false}
         if _storage._datasetReceivedUnixMs != rhs_storage._datasetReceivedUnixMs {return false}
+        if _storage._datasetBytes != rhs_storage._datasetBytes {return false}
         return true
       }
       if !storagesAreEqual {return false}
