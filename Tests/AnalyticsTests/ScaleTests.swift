@@ -187,3 +187,51 @@ struct RecordBoundaryTests {
     }
   }
 }
+
+@Suite("Unquoted lines")
+struct UnquotedLineTests {
+  static let layout = RowLayout(
+    separator: UInt8(ascii: ","), encoding: .utf8, fieldCount: 5, customer: 0, date: 2, order: 1, amount: 3, quantity: nil, price: nil,
+    category: 4, promo: nil, product: nil, isRetailExport: false)
+
+  @Test("lines without quotes parse in place exactly as the tokenizer parses them", arguments: [false, true])
+  func sameAsTokenizer(isEnd: Bool) throws {
+    var rng = SplitMix64(seed: isEnd ? 2 : 1)
+    var rows = 0, usable = 0
+    let pieces = ["C1", "C22", " C3 ", "O9", "2024-03-01", "01/02/2024", "bad", "12.50", "-3", "1,5", "", "x\r", "\r", "toys", "é"]
+    for _ in 0..<300 {
+      var text: [UInt8] = []
+      for _ in 0..<Int(rng.next() % 12) {
+        if rng.next() % 4 != 0 {
+          // The file's columns, now and then with a bad value or a stray carriage return.
+          let columns = [["C1", "C22", " C3 ", "é", ""], ["O1", "O2", "O9", ""], ["2024-03-01", "2024-03-02", "bad"], ["12.50", "-3", "1,5", "0"], ["toys", "", "x\r"]]
+          text += Array(columns.map { $0[Int(rng.next() % UInt64($0.count))] }.joined(separator: ",").utf8)
+        } else {
+          let fields = Int(rng.next() % 7)
+          for f in 0..<fields {
+            if f > 0 { text.append(UInt8(ascii: ",")) }
+            text += Array(pieces[Int(rng.next() % UInt64(pieces.count))].utf8)
+          }
+        }
+        switch rng.next() % 6 {
+        case 0: text += [13, 10]
+        case 1: text += [10, 10]
+        case 2: text += [13, 13, 10]
+        default: text.append(10)
+        }
+      }
+      if isEnd && rng.next() % 2 == 0 { text += Array("C9,O1,2024-01-02,3".utf8) }
+      try text.withUnsafeBufferPointer { bytes in
+        // Without isEnd, the part ends at the last line feed, as the boundaries cut it.
+        let whole = isEnd ? bytes : UnsafeBufferPointer(rebasing: bytes[0..<((bytes.lastIndex(of: 10) ?? -1) + 1)])
+        let fast = Self.layout.parseUnquoted(whole, firstLine: 7)
+        let tokenized = try Self.layout.parseTokenized(whole, firstLine: 7, isEnd: isEnd)
+        #expect(fast.rows == tokenized.rows)
+        #expect(fast.arena == tokenized.arena)
+        rows += fast.rows.count
+        usable += fast.rows.filter { $0.outcome == .usable }.count
+      }
+    }
+    #expect(rows > 1000 && usable > 20, "\(rows) rows, \(usable) usable")
+  }
+}

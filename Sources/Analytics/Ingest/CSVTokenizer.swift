@@ -68,15 +68,27 @@ public struct CSVTokenizer: Sendable {
     self.started = true
   }
 
-  /// One record: the fields as byte arrays, valid until the callback returns.
+  /// One record: the fields as byte ranges, valid until the callback returns.
   public struct Record {
-    fileprivate let bytes: [UInt8]
-    fileprivate let ends: [Int]
+    fileprivate let bytes: UnsafeBufferPointer<UInt8>
+    /// Where each field ends in `bytes`; a field starts where the one before ends, or, with
+    /// `separated`, one byte later (past the separator, when `bytes` is the line itself).
+    fileprivate let ends: UnsafeBufferPointer<Int>
+    fileprivate let separated: Bool
     /// The line on which this record started.
     public let line: Int
     /// The file's encoding and separator, as detected.
     public let encoding: TextEncoding
     public let separator: UInt8
+
+    /// A record whose fields are the bytes between separators of one unquoted line.
+    init(line bytes: UnsafeBufferPointer<UInt8>, separatorPositions ends: UnsafeBufferPointer<Int>, number: Int, encoding: TextEncoding, separator: UInt8) {
+      (self.bytes, self.ends, self.separated, self.line, self.encoding, self.separator) = (bytes, ends, true, number, encoding, separator)
+    }
+
+    fileprivate init(bytes: UnsafeBufferPointer<UInt8>, ends: UnsafeBufferPointer<Int>, line: Int, encoding: TextEncoding, separator: UInt8) {
+      (self.bytes, self.ends, self.separated, self.line, self.encoding, self.separator) = (bytes, ends, false, line, encoding, separator)
+    }
 
     /// Number of fields.
     public var count: Int { ends.count }
@@ -84,11 +96,10 @@ public struct CSVTokenizer: Sendable {
     /// The bytes of field `index` (empty when absent).
     public func withField<R>(_ index: Int, _ body: (UnsafeBufferPointer<UInt8>) throws -> R) rethrows -> R {
       guard index >= 0, index < ends.count else {
-        return try [UInt8]().withUnsafeBufferPointer(body)
+        return try body(UnsafeBufferPointer(start: nil, count: 0))
       }
-      let start = index == 0 ? 0 : ends[index - 1]
-      let end = ends[index]
-      return try bytes.withUnsafeBufferPointer { try body(UnsafeBufferPointer(rebasing: $0[start..<end])) }
+      let start = index == 0 ? 0 : ends[index - 1] + (separated ? 1 : 0)
+      return try body(UnsafeBufferPointer(rebasing: bytes[start..<ends[index]]))
     }
 
     /// Field `index` decoded as text with `encoding`, trimmed of surrounding blanks.
@@ -189,7 +200,12 @@ public struct CSVTokenizer: Sendable {
       fieldEnds.removeAll(keepingCapacity: true)
       recordLine = line
     }
-    try onRecord(Record(bytes: fieldBytes, ends: fieldEnds, line: recordLine, encoding: encoding ?? .utf8, separator: separator ?? 44))
+    let (line, encoding, separator) = (recordLine, encoding ?? .utf8, separator ?? 44)
+    try fieldBytes.withUnsafeBufferPointer { bytes in
+      try fieldEnds.withUnsafeBufferPointer { ends in
+        try onRecord(Record(bytes: bytes, ends: ends, line: line, encoding: encoding, separator: separator))
+      }
+    }
   }
 }
 

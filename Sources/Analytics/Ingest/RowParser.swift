@@ -23,7 +23,7 @@ struct RowLayout: Sendable {
 }
 
 /// Identifier bytes copied into a parsed part's arena, with their hash.
-struct KeyRef: Sendable {
+struct KeyRef: Sendable, Equatable {
   var start: Int32 = 0
   var count: Int32 = 0
   var hash: UInt64 = 0
@@ -32,7 +32,7 @@ struct KeyRef: Sendable {
 /// One line parsed on its own. What depends on earlier lines (duplicates, identifiers
 /// already seen, an order id reused by another customer) is decided when the parts are
 /// merged in file order.
-struct ParsedRow: Sendable {
+struct ParsedRow: Sendable, Equatable {
   enum Outcome: UInt8, Sendable {
     /// A record with a single empty field: a blank line, not counted as read.
     case empty
@@ -72,11 +72,69 @@ extension RowLayout {
   /// Parses whole records; `isEnd` also ends the file (last line without a line break, a
   /// quote never closed).
   func parse(_ bytes: UnsafeBufferPointer<UInt8>, firstLine: Int, isEnd: Bool) throws -> ParsedPart {
+    if let base = bytes.baseAddress, memchr(base, Int32(UInt8(ascii: "\"")), bytes.count) == nil {
+      return parseUnquoted(bytes, firstLine: firstLine)
+    }
+    return try parseTokenized(bytes, firstLine: firstLine, isEnd: isEnd)
+  }
+
+  /// Whole records through the RFC 4180 tokenizer: quoted fields may hold anything.
+  func parseTokenized(_ bytes: UnsafeBufferPointer<UInt8>, firstLine: Int, isEnd: Bool) throws -> ParsedPart {
     var tokenizer = CSVTokenizer(separator: separator, encoding: encoding, line: firstLine)
     var part = ParsedPart()
     part.rows.reserveCapacity(bytes.count / 32)
     try tokenizer.consume(bytes) { parse($0, into: &part) }
     if isEnd { try tokenizer.finish { parse($0, into: &part) } }
+    return part
+  }
+
+  /// Whole records without a quote: each line is a record and each separator ends a field,
+  /// so the fields are found in place, one comparison per byte, where the tokenizer copied
+  /// every byte. A line holding a carriage return other than its last byte (which the
+  /// tokenizer drops wherever it is) goes through the tokenizer.
+  func parseUnquoted(_ bytes: UnsafeBufferPointer<UInt8>, firstLine: Int) -> ParsedPart {
+    var part = ParsedPart()
+    part.rows.reserveCapacity(bytes.count / 32)
+    guard let base = bytes.baseAddress else { return part }
+    let (newline, carriageReturn) = (UInt8(ascii: "\n"), UInt8(ascii: "\r"))
+    var separators = [Int](repeating: 0, count: 64)
+    var line = firstLine
+    var start = 0
+    while start < bytes.count {
+      let lineEnd = memchr(base + start, Int32(newline), bytes.count - start).map { base.distance(to: $0.assumingMemoryBound(to: UInt8.self)) } ?? bytes.count
+      var stop = lineEnd
+      if stop > start && base[stop - 1] == carriageReturn { stop -= 1 }
+      var fields = 0
+      var strayCarriageReturn = false
+      for i in start..<stop {
+        let byte = base[i]
+        if byte == separator {
+          if fields == separators.count { separators += [Int](repeating: 0, count: separators.count) }
+          separators[fields] = i - start
+          fields += 1
+        } else if byte == carriageReturn {
+          strayCarriageReturn = true
+        }
+      }
+      if strayCarriageReturn {
+        var tokenizer = CSVTokenizer(separator: separator, encoding: encoding, line: line)
+        let through = min(bytes.count, lineEnd + 1)
+        try? tokenizer.consume(UnsafeBufferPointer(rebasing: bytes[start..<through])) { parse($0, into: &part) }
+        if lineEnd == bytes.count { try? tokenizer.finish { parse($0, into: &part) } }
+      } else if stop > start {
+        // A line with nothing on it is blank, not a record.
+        if fields == separators.count { separators.append(0) }
+        separators[fields] = stop - start
+        separators.withUnsafeBufferPointer { ends in
+          let record = CSVTokenizer.Record(
+            line: UnsafeBufferPointer(start: base + start, count: stop - start), separatorPositions: UnsafeBufferPointer(rebasing: ends[0...fields]),
+            number: line, encoding: encoding, separator: separator)
+          parse(record, into: &part)
+        }
+      }
+      line += 1
+      start = lineEnd + 1
+    }
     return part
   }
 
