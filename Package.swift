@@ -37,7 +37,7 @@ let package = Package(
       ]
     ),
     // Pure computation: no I/O, no gRPC, no SQLite.
-    .target(name: "Analytics"),
+    .target(name: "Analytics", dependencies: ["CPrefetch"]),
     .target(name: "Reports", dependencies: ["Analytics"]),
     // What a job is: its kinds, and its options checked and turned into analysis options.
     .target(name: "Jobs", dependencies: ["FidelisProto", "Analytics", "Reports", "LocalFiles"]),
@@ -52,6 +52,7 @@ let package = Package(
       ]
     ),
     .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+    .systemLibrary(name: "CPrefetch", path: "Sources/CPrefetch"),
     .target(
       name: "Server",
       dependencies: [

@@ -47,7 +47,7 @@ public enum JobRunner {
     var ingestOptions = spec.ingest
     ingestOptions.latestDay = DateWindow.latestPurchaseDay(today: receivedDay)
     progress("reading", 1)
-    var ingestor = TransactionIngestor(options: ingestOptions)
+    var ingestor = TransactionIngestor(options: ingestOptions, expectedBytes: inputs.transactions.byteCount)
     let data: TransactionData
     // Reading runs from 1 % to the analysis' first stage at 30 %, by the share of bytes read:
     // on a file of gigabytes it is most of the job's time.

@@ -1,3 +1,5 @@
+import CPrefetch
+
 /// Maps byte strings (customer or order identifiers) to dense indices 0, 1, 2…, storing
 /// each distinct key once in one contiguous arena. Exact: keys are compared byte for byte,
 /// the hash only picks the slot. Much lighter than a `[String: Int]` for millions of keys.
@@ -51,6 +53,49 @@ struct ByteInterner {
     return (index, true)
   }
 
+  /// Starts loading what a lookup of a key with `hash` will read, in three steps taken at
+  /// decreasing distances ahead: `step` 0 the slot; 1, once the slot is in cache, the
+  /// offset of the key its tag points to; 2, once that is in cache, the key's bytes. A hit
+  /// otherwise waits on three loads one after the other.
+  @inline(__always)
+  func prefetch(_ hash: UInt64, step: Int) {
+    let first = Int(truncatingIfNeeded: hash) & mask
+    slots.withUnsafeBufferPointer { slots in
+      if step == 0 {
+        fidelis_prefetch(slots.baseAddress! + first)
+        return
+      }
+      let tag = UInt32(truncatingIfNeeded: hash >> 32)
+      var slot = first
+      // A few probes at most: the table is at most 70 % full.
+      for _ in 0..<4 {
+        let existing = slots[slot]
+        if existing.index < 0 { return }
+        if existing.tag == tag {
+          offsets.withUnsafeBufferPointer { offsets in
+            let index = Int(existing.index)
+            if step == 1 {
+              fidelis_prefetch(offsets.baseAddress! + index)
+            } else {
+              arena.withUnsafeBufferPointer { arena in fidelis_prefetch(arena.baseAddress! + offsets[index]) }
+            }
+          }
+          return
+        }
+        slot = (slot + 1) & mask
+      }
+    }
+  }
+
+  /// Makes room for `count` keys in all, so that the table does not grow before.
+  mutating func reserve(_ count: Int) {
+    var size = slots.count
+    while count * 10 > size * 7 { size <<= 1 }
+    guard size > slots.count else { return }
+    offsets.reserveCapacity(count + 1)
+    grow(to: size)
+  }
+
   private func equals(_ index: Int, _ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
     let start = offsets[index]
     let end = offsets[index + 1]
@@ -61,8 +106,8 @@ struct ByteInterner {
     }
   }
 
-  private mutating func grow() {
-    let size = slots.count * 2
+  private mutating func grow(to size: Int? = nil) {
+    let size = size ?? slots.count * 2
     slots = Array(repeating: Slot(tag: 0, index: -1), count: size)
     mask = size - 1
     arena.withUnsafeBufferPointer { arena in

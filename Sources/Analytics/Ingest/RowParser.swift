@@ -66,6 +66,8 @@ struct ParsedRow: Sendable, Equatable {
 struct ParsedPart: Sendable {
   var rows: [ParsedRow] = []
   var arena: [UInt8] = []
+  /// Bytes of the file the part covers.
+  var bytes = 0
 }
 
 extension RowLayout {
@@ -82,6 +84,7 @@ extension RowLayout {
   func parseTokenized(_ bytes: UnsafeBufferPointer<UInt8>, firstLine: Int, isEnd: Bool) throws -> ParsedPart {
     var tokenizer = CSVTokenizer(separator: separator, encoding: encoding, line: firstLine)
     var part = ParsedPart()
+    part.bytes = bytes.count
     part.rows.reserveCapacity(bytes.count / 32)
     try tokenizer.consume(bytes) { parse($0, into: &part) }
     if isEnd { try tokenizer.finish { parse($0, into: &part) } }
@@ -94,6 +97,7 @@ extension RowLayout {
   /// tokenizer drops wherever it is) goes through the tokenizer.
   func parseUnquoted(_ bytes: UnsafeBufferPointer<UInt8>, firstLine: Int) -> ParsedPart {
     var part = ParsedPart()
+    part.bytes = bytes.count
     part.rows.reserveCapacity(bytes.count / 32)
     guard let base = bytes.baseAddress else { return part }
     let (newline, carriageReturn) = (UInt8(ascii: "\n"), UInt8(ascii: "\r"))

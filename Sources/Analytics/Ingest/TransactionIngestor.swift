@@ -229,9 +229,17 @@ public struct TransactionIngestor {
   /// Parts a chunk is cut into: one per core, and one for small chunks.
   private let parallelParts = max(1, min(8, activeCores))
 
-  /// Creates an ingestor with the given options.
-  public init(options: IngestOptions = IngestOptions()) {
+  /// The file's size when known: after its first megabyte, the order tables are sized for
+  /// the whole file instead of doubling their way there.
+  private let expectedBytes: Int?
+  private var mergedBytes = 0
+  private var sized = false
+
+  /// Creates an ingestor with the given options; `expectedBytes`, the file's size when known,
+  /// lets it size its tables once.
+  public init(options: IngestOptions = IngestOptions(), expectedBytes: Int? = nil) {
     self.options = options
+    self.expectedBytes = expectedBytes
   }
 
   /// Reads the next chunk of the file.
@@ -281,7 +289,7 @@ public struct TransactionIngestor {
     let data = try resolve()
     // The identifier tables and per-line state are hundreds of MB on a large file; the
     // analysis that follows should not run beside them.
-    self = TransactionIngestor(options: options)
+    self = TransactionIngestor(options: options, expectedBytes: expectedBytes)
     return data
   }
 
@@ -357,7 +365,22 @@ public struct TransactionIngestor {
   }
 
   private mutating func merge(_ parts: [ParsedPart]) {
-    for part in parts { merge(part) }
+    for part in parts {
+      merge(part)
+      mergedBytes += part.bytes
+    }
+    if !sized, let expectedBytes, mergedBytes >= 1 << 20, expectedBytes > mergedBytes {
+      // Orders so far, scaled to the file, with a tenth more for the file's variations.
+      sized = true
+      let orders = Int(Double(data.orderCustomer.count) * Double(expectedBytes) / Double(mergedBytes) * 1.1)
+      orderIDs.reserve(orders)
+      firstLineHash.reserveCapacity(orders)
+      data.orderCustomer.reserveCapacity(orders)
+      data.orderAmount.reserveCapacity(orders)
+      data.orderPromo.reserveCapacity(orders)
+      orderRaw.reserveCapacity(orders)
+      orderLines.reserveCapacity(orders)
+    }
   }
 
   /// Adds parsed lines in file order.
@@ -366,7 +389,19 @@ public struct TransactionIngestor {
       func bytes(_ key: KeyRef) -> UnsafeBufferPointer<UInt8> {
         UnsafeBufferPointer(rebasing: arena[Int(key.start)..<Int(key.start + key.count)])
       }
-      for row in part.rows {
+      let rows = part.rows
+      let ahead = 12
+      let hasOrders = layout?.order != nil
+      for r in rows.indices {
+        // The table slots of the lines a little further on start loading now: most of a
+        // lookup is waiting on memory, and the waits then overlap.
+        if r + ahead < rows.count {
+          customers.prefetch(rows[r + ahead].customer.hash, step: 0)
+          if hasOrders { orderIDs.prefetch(rows[r + ahead].order.hash, step: 0) }
+        }
+        if r + ahead * 2 / 3 < rows.count { customers.prefetch(rows[r + ahead * 2 / 3].customer.hash, step: 1) }
+        if r + ahead / 3 < rows.count { customers.prefetch(rows[r + ahead / 3].customer.hash, step: 2) }
+        let row = rows[r]
         if row.outcome == .empty { continue }
         data.quality.rowsRead += 1
         if row.outcome == .shortLine {
@@ -375,7 +410,6 @@ public struct TransactionIngestor {
         }
         // With line identity (an order id), an exact copy of an earlier line is a duplicate
         // export. Without it, two identical lines are two purchases on one day.
-        let hasOrders = layout?.order != nil
         if hasOrders && row.outcome == .rejected && !rejectedLines.insert(row.lineHash) {
           reject(.duplicateLine)
           continue

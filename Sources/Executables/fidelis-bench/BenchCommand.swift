@@ -31,7 +31,8 @@ struct BenchCommand {
   static func analytics(path: String) async throws {
     let clock = ContinuousClock()
     let start = clock.now
-    var ingestor = TransactionIngestor()
+    let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.intValue
+    var ingestor = TransactionIngestor(expectedBytes: size)
     try await LocalFile(path: path).readChunks { chunk in
       try chunk.withUnsafeBytes { try ingestor.consume($0.bindMemory(to: UInt8.self)) }
     }
