@@ -57,20 +57,22 @@ struct ByteInterner {
   /// decreasing distances ahead: `step` 0 the slot; 1, once the slot is in cache, the
   /// offset of the key its tag points to; 2, once that is in cache, the key's bytes. A hit
   /// otherwise waits on three loads one after the other.
-  @inline(__always)
-  func prefetch(_ hash: UInt64, step: Int) {
+  /// Returns, from step 1 on, the index the key probably has (its tag matched; nil when not
+  /// found in the first probes), for the caller's own prefetches.
+  @inline(__always) @discardableResult
+  func prefetch(_ hash: UInt64, step: Int) -> Int? {
     let first = Int(truncatingIfNeeded: hash) & mask
-    slots.withUnsafeBufferPointer { slots in
+    return slots.withUnsafeBufferPointer { slots -> Int? in
       if step == 0 {
         fidelis_prefetch(slots.baseAddress! + first)
-        return
+        return nil
       }
       let tag = UInt32(truncatingIfNeeded: hash >> 32)
       var slot = first
       // A few probes at most: the table is at most 70 % full.
       for _ in 0..<4 {
         let existing = slots[slot]
-        if existing.index < 0 { return }
+        if existing.index < 0 { return nil }
         if existing.tag == tag {
           offsets.withUnsafeBufferPointer { offsets in
             let index = Int(existing.index)
@@ -80,10 +82,11 @@ struct ByteInterner {
               arena.withUnsafeBufferPointer { arena in fidelis_prefetch(arena.baseAddress! + offsets[index]) }
             }
           }
-          return
+          return Int(existing.index)
         }
         slot = (slot + 1) & mask
       }
+      return nil
     }
   }
 

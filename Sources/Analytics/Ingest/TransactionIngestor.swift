@@ -1,3 +1,4 @@
+import CPrefetch
 import Foundation
 
 /// What a column of the transactions file means.
@@ -400,7 +401,12 @@ public struct TransactionIngestor {
           if hasOrders { orderIDs.prefetch(rows[r + ahead].order.hash, step: 0) }
         }
         if r + ahead * 2 / 3 < rows.count { customers.prefetch(rows[r + ahead * 2 / 3].customer.hash, step: 1) }
-        if r + ahead / 3 < rows.count { customers.prefetch(rows[r + ahead / 3].customer.hash, step: 2) }
+        if r + ahead / 3 < rows.count, let customer = customers.prefetch(rows[r + ahead / 3].customer.hash, step: 2) {
+          // The customer's row of spend per category, and its latest order.
+          let cell = customer * categoryStride
+          if cell < spendByCategory.count { spendByCategory.withUnsafeBufferPointer { fidelis_prefetch($0.baseAddress! + cell) } }
+          if customer < latestOrder.count { latestOrder.withUnsafeBufferPointer { fidelis_prefetch($0.baseAddress! + customer) } }
+        }
         let row = rows[r]
         if row.outcome == .empty { continue }
         data.quality.rowsRead += 1
