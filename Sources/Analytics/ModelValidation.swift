@@ -71,13 +71,15 @@ public struct ModelValidation: Sendable, Codable, Equatable {
     let keep = data.orderDay.map { Int($0) <= calibrationEnd }
     let calibration = data.keepingOrders(keep)
     guard calibration.orderCount > 0 else { return nil }
-    var holdoutDaysSeen = Set<Int64>()
+    var holdoutDaysSeen = HashSet64(capacity: data.orderCount - calibration.orderCount)
     var actual = [Int](repeating: 0, count: data.customerIDs.count)
     var actualSpend = [Double](repeating: 0, count: data.customerIDs.count)
     for o in 0..<data.orderCount where !keep[o] {
       let c = Int(data.orderCustomer[o])
       actualSpend[c] += data.orderAmount[o]
-      if holdoutDaysSeen.insert(Int64(c) << 32 | Int64(data.orderDay[o])).inserted { actual[c] += 1 }
+      // The set takes hashes: the (customer, day) key goes through a bijective mixer, so
+      // equal keys stay equal and distinct ones distinct; the top bit keeps the key from 0.
+      if holdoutDaysSeen.insert(mix64(1 << 63 | UInt64(c) << 32 | UInt64(UInt32(bitPattern: data.orderDay[o])))) { actual[c] += 1 }
     }
     var table = CustomerTable(calibration)
     // T runs to the end of the calibration period, not to the last purchase in it.

@@ -102,7 +102,13 @@ public struct TransactionData: Sendable {
 
   /// The same purchases with only the orders `keep` marks (one flag per order).
   func keepingOrders(_ keep: [Bool]) -> TransactionData {
-    func filter<T>(_ values: [T]) -> [T] { zip(values, keep).compactMap { $1 ? $0 : nil } }
+    let keptCount = keep.reduce(0) { $0 + ($1 ? 1 : 0) }
+    func filter<T>(_ values: [T]) -> [T] {
+      var out: [T] = []
+      out.reserveCapacity(keptCount)
+      for i in values.indices where keep[i] { out.append(values[i]) }
+      return out
+    }
     var kept = self
     kept.orderCustomer = filter(orderCustomer)
     kept.orderDay = filter(orderDay)
