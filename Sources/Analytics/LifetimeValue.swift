@@ -238,18 +238,22 @@ public enum LifetimeModels {
     fit(model, to: s, distinct: DistinctCustomers(s), from: start)
   }
 
-  /// Customers in the sample whose fit starts the search on a large population.
-  static let warmStartCustomers = 50_000
+  /// Customers in the smallest sample whose fit starts the search on a large population.
+  static let warmStartCustomers = 20_000
+
+  /// The sample's size for `n` customers: a twentieth of them, at least `warmStartCustomers`
+  /// (a larger population's fit needs a closer start to finish in a few steps).
+  static func warmStartSample(_ n: Int) -> Int { max(warmStartCustomers, n / 20) }
 
   /// `fit(_:to:from:)` with the population's customers already grouped. Without a start,
   /// a large population's search starts from the fit on an evenly spaced sample of
-  /// `warmStartCustomers` of its customers: most of the steps are taken on the sample, and
+  /// `warmStartSample(n)` of its customers: most of the steps are taken on the sample, and
   /// the last few, to the same optimum and tolerance, on everyone.
   static func fit(_ model: PurchaseModel, to s: RepeatSummary, distinct: DistinctCustomers, from start: PurchaseModelParameters?) -> PurchaseModelParameters {
     var start = start?.model == model ? start : nil
     let n = s.frequency.count
     if start == nil && n >= 4 * warmStartCustomers {
-      start = fit(model, to: DistinctCustomers(s.everyCustomer(stride: n / warmStartCustomers)))
+      start = fit(model, to: DistinctCustomers(s.everyCustomer(stride: n / warmStartSample(n))))
     }
     return fit(model, to: distinct, from: start)
   }
@@ -430,7 +434,7 @@ public enum LifetimeModels {
     var start = start
     if start == nil && x.count >= 4 * warmStartCustomers {
       // As for the purchase models: most steps on an evenly spaced sample.
-      let step = x.count / warmStartCustomers
+      let step = x.count / warmStartSample(x.count)
       let every = Swift.stride(from: 0, to: x.count, by: step)
       start = fitGammaGamma(frequency: every.map { x[$0] }, monetaryValue: every.map { m[$0] })
     }
