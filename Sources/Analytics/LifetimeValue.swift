@@ -109,6 +109,9 @@ public struct ModelFit: Sendable, Codable, Equatable {
     (self.converged, self.iterations, self.logLikelihood, self.message) = (converged, iterations, logLikelihood, message)
   }
 
+  /// No fit to report: the parameters came from elsewhere.
+  static let unreported = ModelFit(converged: true, iterations: 0, logLikelihood: 0, message: "")
+
   /// The outcome of a minimisation of minus the mean log-likelihood.
   init(_ result: MinimizeResult) {
     self.init(converged: result.converged, iterations: result.iterations, logLikelihood: -result.value, message: result.message)
@@ -475,6 +478,7 @@ public enum LifetimeModels {
 /// One customer under a fitted purchase model: P(alive), computed once, and the purchases
 /// to expect over any horizon (Pareto/NBD's need nothing more; BG/NBD's take a ₂F₁ each).
 public struct CustomerOutlook: Sendable {
+  /// The model's parameters (its fit is not kept).
   public let model: PurchaseModelParameters
   public let x: Double
   public let tx: Double
@@ -482,7 +486,9 @@ public struct CustomerOutlook: Sendable {
   public let probabilityAlive: Double
 
   public init(_ model: PurchaseModelParameters, x: Double, tx: Double, age: Double) {
-    self.model = model
+    // Only the parameters: the fit's message and curvature are reference-counted, and a
+    // million outlooks copying them spent a tenth of an analysis retaining and releasing.
+    self.model = PurchaseModelParameters(r: model.r, alpha: model.alpha, dropout: model.dropout, fit: .unreported)
     self.x = x
     self.tx = tx
     self.age = age

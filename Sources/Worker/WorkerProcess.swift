@@ -185,7 +185,9 @@ public struct WorkerProcess: Service {
     _ body: @escaping @Sendable () async -> T
   ) async -> T? {
     let metadata = self.metadata
-    let interval = max(200, Int(job.leaseMs) / 3)
+    // A third of the lease keeps it alive through a lost heartbeat or two; at most 2 s, so
+    // that `job wait` shows a long job's stages as they pass.
+    let interval = max(200, min(2000, Int(job.leaseMs) / 3))
     return await withTaskGroup(of: T?.self) { group in
       group.addTask { await body() }
       group.addTask {
