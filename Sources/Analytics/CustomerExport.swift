@@ -35,59 +35,31 @@ extension CustomerResults {
     let segmentIndex = Dictionary(uniqueKeysWithValues: RFMSegment.allCases.enumerated().map { ($1, $0) })
     let groupNames = Dictionary(uniqueKeysWithValues: LifecycleGroup.allCases.map { ($0, Array($0.rawValue.utf8)) })
     let clusterLabels = clusterNames.map { Array($0.description.utf8) }
-    let comma = UInt8(ascii: ",")
+    let columns = CustomerColumn.allCases
     for i in 0..<table.count {
-      out += csvField(table.ids[i]).utf8
-      out.append(comma)
-      out += segmentNames[segmentIndex[segment[i]]!]
-      out.append(comma)
-      out += groupNames[group[i]]!
-      out.append(comma)
-      appendInteger(Int64(cluster[i]), to: &out)
-      out.append(comma)
-      out += clusterLabels[Int(cluster[i])]
-      out.append(comma)
-      appendInteger(Int64(table.recency[i]), to: &out)
-      out.append(comma)
-      appendInteger(Int64(table.frequency[i]), to: &out)
-      out.append(comma)
-      appendFixed(table.monetary[i], digits: 2, to: &out)
-      out.append(comma)
-      appendFixed(table.averageOrderValue(i), digits: 2, to: &out)
-      for score in [scores.r[i], scores.f[i], scores.m[i]] {
-        out.append(comma)
-        appendInteger(Int64(score), to: &out)
+      for (k, column) in columns.enumerated() {
+        if k > 0 { out.append(UInt8(ascii: ",")) }
+        switch column {
+        case .customerId: out += csvField(table.ids[i]).utf8
+        case .segment: out += segmentNames[segmentIndex[segment[i]]!]
+        case .lifecycleGroup: out += groupNames[group[i]]!
+        case .cluster: appendInteger(Int64(cluster[i]), to: &out)
+        case .clusterName: out += clusterLabels[Int(cluster[i])]
+        case .recencyDays: appendInteger(Int64(table.recency[i]), to: &out)
+        case .frequency: appendInteger(Int64(table.frequency[i]), to: &out)
+        case .monetary: appendFixed(table.monetary[i], digits: 2, to: &out)
+        case .averageOrderValue: appendFixed(table.averageOrderValue(i), digits: 2, to: &out)
+        case .rScore: appendInteger(Int64(scores.r[i]), to: &out)
+        case .fScore: appendInteger(Int64(scores.f[i]), to: &out)
+        case .mScore: appendInteger(Int64(scores.m[i]), to: &out)
+        case .probabilityAlive: appendFixed(probabilityAlive[i], digits: 4, to: &out)
+        case .expectedPurchases: appendFixed(expectedPurchases[i], digits: 4, to: &out)
+        case .predictedCLV: appendFixed(predictedCLV[i], digits: 2, to: &out)
+        }
       }
-      out.append(comma)
-      appendFixed(probabilityAlive[i], digits: 4, to: &out)
-      out.append(comma)
-      appendFixed(expectedPurchases[i], digits: 4, to: &out)
-      out.append(comma)
-      appendFixed(predictedCLV[i], digits: 2, to: &out)
       out.append(UInt8(ascii: "\n"))
     }
     return Data(out)
-  }
-
-  /// Customer `i`'s field in `column`, as written in the CSV.
-  func field(_ column: CustomerColumn, of i: Int) -> String {
-    switch column {
-    case .customerId: csvField(table.ids[i])
-    case .segment: csvField(segment[i].rawValue)
-    case .lifecycleGroup: group[i].rawValue
-    case .cluster: String(cluster[i])
-    case .clusterName: clusterNames[Int(cluster[i])].description
-    case .recencyDays: String(table.recency[i])
-    case .frequency: String(table.frequency[i])
-    case .monetary: fixed(table.monetary[i], 2)
-    case .averageOrderValue: fixed(table.averageOrderValue(i), 2)
-    case .rScore: String(scores.r[i])
-    case .fScore: String(scores.f[i])
-    case .mScore: String(scores.m[i])
-    case .probabilityAlive: fixed(probabilityAlive[i], 4)
-    case .expectedPurchases: fixed(expectedPurchases[i], 4)
-    case .predictedCLV: fixed(predictedCLV[i], 2)
-    }
   }
 }
 
