@@ -293,6 +293,15 @@ public struct TransactionIngestor {
       guard !pending.isEmpty, try readHeaderIfComplete(isEnd: true) else { throw CSVFormatError(line: 1, reason: "the file is empty") }
     }
     try parsePending(isEnd: true)
+    // Every line is merged: the order tables and the copies' hashes are done with, and
+    // freeing them before the orders are resolved keeps them out of the peak.
+    orderIDs = ByteInterner()
+    firstLineHash = []
+    addedLines = HashSet64()
+    rejectedLines = HashSet64()
+    returnLines = HashSet64()
+    dailyOrders = [:]
+    returnable = [:]
     let data = try resolve()
     // The identifier tables and per-line state are hundreds of MB on a large file; the
     // analysis that follows should not run beside them.
