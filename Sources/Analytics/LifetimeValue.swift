@@ -244,19 +244,27 @@ public enum LifetimeModels {
   /// Customers in the smallest sample whose fit starts the search on a large population.
   static let warmStartCustomers = 20_000
 
-  /// The sample's size for `n` customers: a twentieth of them, at least `warmStartCustomers`
-  /// (a larger population's fit needs a closer start to finish in a few steps).
-  static func warmStartSample(_ n: Int) -> Int { max(warmStartCustomers, n / 20) }
+  /// Every how many customers the sample that starts the search on `n` customers takes one:
+  /// a twentieth of them, at least `warmStartCustomers` (a larger population's fit needs a
+  /// closer start to finish in a few steps); nil below four times that, where the search
+  /// starts from 1s.
+  static func warmStartStride(_ n: Int) -> Int? {
+    n >= 4 * warmStartCustomers ? n / max(warmStartCustomers, n / 20) : nil
+  }
+
+  /// `point` (log-parameters) held within `logBounds`; nil when a value is not finite.
+  static func clampedLogPoint(_ point: [Double]) -> [Double]? {
+    point.allSatisfy(\.isFinite) ? point.map { min(max($0, logBounds.lowerBound), logBounds.upperBound) } : nil
+  }
 
   /// `fit(_:to:from:)` with the population's customers already grouped. Without a start,
-  /// a large population's search starts from the fit on an evenly spaced sample of
-  /// `warmStartSample(n)` of its customers: most of the steps are taken on the sample, and
+  /// a large population's search starts from the fit on an evenly spaced sample of its
+  /// customers (`warmStartStride`): most of the steps are taken on the sample, and
   /// the last few, to the same optimum and tolerance, on everyone.
   static func fit(_ model: PurchaseModel, to s: RepeatSummary, distinct: DistinctCustomers, from start: PurchaseModelParameters?) -> PurchaseModelParameters {
     var start = start?.model == model ? start : nil
-    let n = s.frequency.count
-    if start == nil && n >= 4 * warmStartCustomers {
-      start = fit(model, to: DistinctCustomers(s.everyCustomer(stride: n / warmStartSample(n))))
+    if start == nil, let step = warmStartStride(s.frequency.count) {
+      start = fit(model, to: DistinctCustomers(s.everyCustomer(stride: step)))
     }
     return fit(model, to: distinct, from: start)
   }
@@ -279,8 +287,7 @@ public enum LifetimeModels {
       case .bgnbd(let a, let b), .mbgnbd(let a, let b): (a, b)
       case .pareto(let s, let beta): (s, beta * scale)
       }
-    let point = [log(start.r), log(start.alpha * scale), log(dropout.0), log(dropout.1)]
-    return point.allSatisfy(\.isFinite) ? point.map { min(max($0, logBounds.lowerBound), logBounds.upperBound) } : [0, 0, 0, 0]
+    return clampedLogPoint([log(start.r), log(start.alpha * scale), log(dropout.0), log(dropout.1)]) ?? [0, 0, 0, 0]
   }
 
   /// ln Γ(z+k) − ln Γ(z) and ψ(z+k) − ψ(z) for k = 0…n, by the recurrences
@@ -435,14 +442,13 @@ public enum LifetimeModels {
       return (-ll / n, [-gp * p / n, -gq * q / n, -gv * v / n])
     }
     var start = start
-    if start == nil && x.count >= 4 * warmStartCustomers {
+    if start == nil, let step = warmStartStride(x.count) {
       // As for the purchase models: most steps on an evenly spaced sample.
-      let step = x.count / warmStartSample(x.count)
       let every = Swift.stride(from: 0, to: x.count, by: step)
       start = fitGammaGamma(frequency: every.map { x[$0] }, monetaryValue: every.map { m[$0] })
     }
     let origin = [log(1.0), log(1.0), log(1.0)]
-    let warm = start.map { [log($0.p), log($0.q), log($0.v)] }.flatMap { $0.allSatisfy(\.isFinite) ? $0.map { min(max($0, logBounds.lowerBound), logBounds.upperBound) } : nil }
+    let warm = start.flatMap { clampedLogPoint([log($0.p), log($0.q), log($0.v)]) }
     let result = minimizeBFGS(objective, start: warm ?? origin, inverseHessian: warm == nil ? nil : start?.fit.curvature)
     let p = result.point.map(exp)
     return GammaGammaParameters(

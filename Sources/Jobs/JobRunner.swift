@@ -47,11 +47,12 @@ public enum JobRunner {
     var ingestOptions = spec.ingest
     ingestOptions.latestDay = DateWindow.latestPurchaseDay(today: receivedDay)
     progress("reading", 1)
-    var ingestor = TransactionIngestor(options: ingestOptions, expectedBytes: inputs.transactions.byteCount)
+    let expectedBytes = inputs.transactions.byteCount
+    var ingestor = TransactionIngestor(options: ingestOptions, expectedBytes: expectedBytes)
     let data: TransactionData
     // Reading runs from 1 % to the analysis' first stage at 30 %, by the share of bytes read:
     // on a file of gigabytes it is most of the job's time.
-    let total = inputs.transactions.byteCount ?? 0
+    let total = expectedBytes ?? 0
     var read = 0
     var shown = 1
     do {
@@ -148,9 +149,7 @@ public struct FileSource: ByteSource {
     self.file = LocalFile(path: path)
   }
 
-  public var byteCount: Int? {
-    (try? FileManager.default.attributesOfItem(atPath: file.path)[.size] as? NSNumber)?.intValue
-  }
+  public var byteCount: Int? { file.byteCount }
 
   public func read(_ consume: ([UInt8]) throws -> Void) async throws {
     do {

@@ -25,6 +25,11 @@ public struct LocalFile: Sendable {
     }
   }
 
+  /// The file's size in bytes; nil when it cannot be read.
+  public var byteCount: Int? {
+    (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.intValue
+  }
+
   /// Calls `consume` with the file's bytes, `chunkBytes` at a time, in order.
   public func readChunks(_ consume: (Data) async throws -> Void) async throws {
     guard let handle = FileHandle(forReadingAtPath: path) else { throw Unreadable(path: path) }

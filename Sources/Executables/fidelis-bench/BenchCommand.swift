@@ -31,9 +31,9 @@ struct BenchCommand {
   static func analytics(path: String) async throws {
     let clock = ContinuousClock()
     let start = clock.now
-    let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.intValue
-    var ingestor = TransactionIngestor(expectedBytes: size)
-    try await LocalFile(path: path).readChunks { chunk in
+    let file = LocalFile(path: path)
+    var ingestor = TransactionIngestor(expectedBytes: file.byteCount)
+    try await file.readChunks { chunk in
       try chunk.withUnsafeBytes { try ingestor.consume($0.bindMemory(to: UInt8.self)) }
     }
     let data = try ingestor.finish()
