@@ -179,7 +179,10 @@ public enum Analyzer {
     // Fitted again on all the data, from the calibration fit: fewer steps to the optimum.
     let purchaseModel = LifetimeModels.fit(validation?.model ?? options.purchaseModel ?? .bgnbd, to: summary, from: checked?.fit)
     let gammaGamma = LifetimeModels.fitGammaGamma(frequency: summary.spendFrequency, monetaryValue: summary.monetaryValue, from: checked?.spend)
-    let horizon = Double(30 * options.clvMonths)
+    // Each customer's expected purchases by the end of every month up to the horizon and
+    // to six months: the horizon's and six months' figures are two of them.
+    let months = max(options.clvMonths, 6)
+    let discountFactors = LifetimeModels.discountFactors(months: options.clvMonths, monthlyDiscountRate: options.monthlyDiscountRate)
     var pAlive = [Double](repeating: 0, count: n)
     var expected = [Double](repeating: 0, count: n)
     var clv = [Double](repeating: 0, count: n)
@@ -194,16 +197,19 @@ public enum Analyzer {
           sixMonthSums.withUnsafeMutableBufferPointer { sixMonthSums in
             concurrentChunks(blocks) { block in
               var sums = SIMD2<Double>.zero
-              for i in block * blockSize..<min(n, (block + 1) * blockSize) {
-                let outlook = CustomerOutlook(purchaseModel, x: summary.frequency[i], tx: summary.recency[i], age: summary.age[i])
-                pAlive[i] = outlook.probabilityAlive
-                expected[i] = outlook.expectedPurchases(horizon)
-                // A customer whose returns cancel what they spent has no purchase value to expect.
-                let value =
-                  table.monetary[i] > 0 ? LifetimeModels.expectedAverageValue(gammaGamma, x: summary.spendFrequency[i], m: summary.monetaryValue[i]) : 0
-                clv[i] = LifetimeModels.lifetimeValue(outlook, value: value, months: options.clvMonths, monthlyDiscountRate: options.monthlyDiscountRate)
-                let purchases = outlook.expectedPurchases(180)
-                sums += SIMD2(purchases, purchases * value)
+              withUnsafeTemporaryAllocation(of: Double.self, capacity: months) { byMonth in
+                for i in block * blockSize..<min(n, (block + 1) * blockSize) {
+                  let outlook = CustomerOutlook(purchaseModel, x: summary.frequency[i], tx: summary.recency[i], age: summary.age[i])
+                  pAlive[i] = outlook.probabilityAlive
+                  outlook.expectedPurchasesByMonth(into: byMonth)
+                  expected[i] = byMonth[options.clvMonths - 1]
+                  // A customer whose returns cancel what they spent has no purchase value to expect.
+                  let value =
+                    table.monetary[i] > 0 ? LifetimeModels.expectedAverageValue(gammaGamma, x: summary.spendFrequency[i], m: summary.monetaryValue[i]) : 0
+                  clv[i] = LifetimeModels.lifetimeValue(purchasesByMonth: UnsafeBufferPointer(byMonth), value: value, discountFactors: discountFactors)
+                  let purchases = byMonth[5]
+                  sums += SIMD2(purchases, purchases * value)
+                }
               }
               sixMonthSums[block] = sums
             }

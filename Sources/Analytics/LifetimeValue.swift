@@ -227,6 +227,41 @@ public func hypergeometric2F1(_ a: Double, _ b: Double, _ c: Double, _ z: Double
   return sum
 }
 
+/// ₂F₁(a, b; c; zᵢ) for every zᵢ in `z` at once, into `sums`, each equal to the bit to
+/// `hypergeometric2F1(a, b, c, zᵢ)`: the series share their coefficients, so the work of
+/// a term is a multiplication per value instead of a division, and the values' chains of
+/// multiplications overlap instead of waiting on each other. A value whose series has
+/// converged stops changing: its z becomes 0, so its later terms add exactly nothing.
+/// `z` is overwritten; `terms` is scratch of the same count.
+func hypergeometric2F1(
+  _ a: Double, _ b: Double, _ c: Double, z: UnsafeMutableBufferPointer<Double>, into sums: UnsafeMutableBufferPointer<Double>,
+  terms: UnsafeMutableBufferPointer<Double>
+) {
+  let count = z.count
+  for j in 0..<count {
+    terms[j] = 1
+    sums[j] = 1
+  }
+  // Values with a smaller z converge sooner: those before `low` have all converged.
+  var low = 0
+  for n in 0..<100_000 {
+    let nd = Double(n)
+    let ratio = (a + nd) * (b + nd) / ((c + nd) * (nd + 1))
+    var remaining = false
+    for j in low..<count {
+      let term = terms[j] * (ratio * z[j])
+      let sum = sums[j] + term
+      terms[j] = term
+      sums[j] = sum
+      let converged = abs(term) < 1e-15 * abs(sum)
+      z[j] = converged ? 0 : z[j]
+      remaining = remaining || !converged
+    }
+    if !remaining { break }
+    while z[low] == 0 { low += 1 }
+  }
+}
+
 /// BG/NBD and Gamma-Gamma: fitting by maximum likelihood and the per-customer predictions.
 public enum LifetimeModels {
   /// Parameters are searched in log space within these bounds, so the fit never returns a
@@ -404,6 +439,35 @@ public enum LifetimeModels {
     return value.isFinite ? max(0, value) : 0
   }
 
+  /// `expectedPurchasesBG` at every horizon of `horizons` (days, positive), into `out`:
+  /// the same values to the bit, with the hypergeometric series summed together.
+  static func expectedPurchasesBG(
+    _ m: PurchaseModelParameters, a: Double, b: Double, horizons: UnsafeBufferPointer<Double>, x: Double, tx: Double, age: Double,
+    into out: UnsafeMutableBufferPointer<Double>
+  ) {
+    let (r, alpha) = (m.r, m.alpha)
+    let shift = m.model == .mbgnbd ? 1.0 : 0.0
+    guard a + b + x - 1 + shift > 0, abs(a - 1) > 1e-9 else {
+      for j in horizons.indices { out[j] = expectedPurchasesBG(m, a: a, b: b, t: horizons[j], x: x, tx: tx, age: age) }
+      return
+    }
+    let first = (a + b + x - 1 + shift) / (a - 1)
+    let dropout = x > 0 || m.model == .mbgnbd
+    let denominator = 1 + (dropout ? a / (b + x - 1 + shift) * pow((alpha + age) / (alpha + tx), r + x) : 0)
+    withUnsafeTemporaryAllocation(of: Double.self, capacity: 2 * horizons.count) { scratch in
+      let z = UnsafeMutableBufferPointer(rebasing: scratch[0..<horizons.count])
+      let terms = UnsafeMutableBufferPointer(rebasing: scratch[horizons.count...])
+      for j in horizons.indices { z[j] = horizons[j] / (alpha + age + horizons[j]) }
+      hypergeometric2F1(r + x, b + x + shift, a + b + x - 1 + shift, z: z, into: out, terms: terms)
+    }
+    for j in horizons.indices {
+      let t = horizons[j]
+      let second = 1 - pow((alpha + age) / (alpha + age + t), r + x) * out[j]
+      let value = first * second / denominator
+      out[j] = value.isFinite ? max(0, value) : 0
+    }
+  }
+
   // MARK: Gamma-Gamma
 
   /// Fits Gamma-Gamma on repeat customers (x > 0) by maximising the mean log-likelihood,
@@ -479,6 +543,25 @@ public enum LifetimeModels {
     }
     return total.isFinite ? total : 0
   }
+
+  /// `lifetimeValue` from the customer's expected purchases by the end of each month
+  /// (`CustomerOutlook.expectedPurchasesByMonth`) and the discount factors (1 + rate)^i of
+  /// `discountFactors(months:monthlyDiscountRate:)`: the same value, to the bit.
+  public static func lifetimeValue(purchasesByMonth: UnsafeBufferPointer<Double>, value: Double, discountFactors: [Double]) -> Double {
+    var total = 0.0
+    var previous = 0.0
+    for i in discountFactors.indices {
+      let purchases = purchasesByMonth[i]
+      total += (purchases - previous) * value / discountFactors[i]
+      previous = purchases
+    }
+    return total.isFinite ? total : 0
+  }
+
+  /// (1 + rate)^i for each month i of `lifetimeValue`'s horizon.
+  public static func discountFactors(months: Int, monthlyDiscountRate: Double) -> [Double] {
+    (1...max(1, months)).map { pow(1 + monthlyDiscountRate, Double($0)) }
+  }
 }
 
 /// One customer under a fitted purchase model: P(alive), computed once, and the purchases
@@ -508,6 +591,21 @@ public struct CustomerOutlook: Sendable {
       LifetimeModels.expectedPurchasesBG(model, a: a, b: b, t: t, x: x, tx: tx, age: age)
     case .pareto(let s, let beta):
       ParetoNBD.expectedPurchases(alive: probabilityAlive, r: model.r, alpha: model.alpha, s: s, beta: beta, x: x, age: age, t: t)
+    }
+  }
+
+  /// Expected purchases by the end of each of the next `months.count` months of 30 days:
+  /// `months[i]` is `expectedPurchases(30 (i + 1))` to the bit, computed together (one
+  /// hypergeometric series for all of BG/NBD's horizons instead of one each).
+  public func expectedPurchasesByMonth(into months: UnsafeMutableBufferPointer<Double>) {
+    switch model.dropout {
+    case .bgnbd(let a, let b), .mbgnbd(let a, let b):
+      withUnsafeTemporaryAllocation(of: Double.self, capacity: months.count) { horizons in
+        for i in horizons.indices { horizons[i] = Double(30 * (i + 1)) }
+        LifetimeModels.expectedPurchasesBG(model, a: a, b: b, horizons: UnsafeBufferPointer(horizons), x: x, tx: tx, age: age, into: months)
+      }
+    case .pareto:
+      for i in months.indices { months[i] = expectedPurchases(Double(30 * (i + 1))) }
     }
   }
 }

@@ -33,6 +33,28 @@ struct ScaleShortcutTests {
     #expect(valueAtRank((0..<1000).reversed().map(Double.init), 10) == 10)
   }
 
+  @Test(
+    "expected purchases by month and lifetime value, summed together, equal one horizon at a time to the bit",
+    arguments: [
+      PurchaseModelParameters.Dropout.bgnbd(a: 0.8, b: 2.4), .bgnbd(a: 1.0, b: 3), .mbgnbd(a: 0.5, b: 6), .pareto(s: 0.7, beta: 40),
+    ])
+  func purchasesByMonth(dropout: PurchaseModelParameters.Dropout) {
+    let model = PurchaseModelParameters(r: 0.3, alpha: 9.5, dropout: dropout, fit: .unreported)
+    var rng = SplitMix64(seed: 4)
+    let factors = LifetimeModels.discountFactors(months: 12, monthlyDiscountRate: 0.01)
+    var byMonth = [Double](repeating: 0, count: 24)
+    for _ in 0..<2000 {
+      let x = Double(rng.next() % 12)
+      let tx = x == 0 ? 0 : Double(rng.next() % 700)
+      let age = tx + Double(rng.next() % 400)
+      let outlook = CustomerOutlook(model, x: x, tx: tx, age: age)
+      byMonth.withUnsafeMutableBufferPointer { outlook.expectedPurchasesByMonth(into: $0) }
+      for month in 1...24 { #expect(byMonth[month - 1] == outlook.expectedPurchases(Double(30 * month))) }
+      let clv = byMonth.withUnsafeBufferPointer { LifetimeModels.lifetimeValue(purchasesByMonth: $0, value: 37.5, discountFactors: factors) }
+      #expect(clv == LifetimeModels.lifetimeValue(outlook, value: 37.5, months: 12, monthlyDiscountRate: 0.01))
+    }
+  }
+
   @Test("customers grouped by packed days equal a grouping of the triples")
   func distinctCustomers() {
     var rng = SplitMix64(seed: 9)

@@ -59,8 +59,10 @@ struct ByteInterner {
   /// otherwise waits on three loads one after the other.
   /// Returns, from step 1 on, the index the key probably has (its tag matched; nil when not
   /// found in the first probes), for the caller's own prefetches.
+  /// Mutating only so that `self` is accessed in place: as a plain method its three
+  /// buffers were retained and released on every call, several times a line.
   @inline(__always) @discardableResult
-  func prefetch(_ hash: UInt64, step: Int) -> Int? {
+  mutating func prefetch(_ hash: UInt64, step: Int) -> Int? {
     let first = Int(truncatingIfNeeded: hash) & mask
     return slots.withUnsafeBufferPointer { slots -> Int? in
       if step == 0 {
