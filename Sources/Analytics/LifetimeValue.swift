@@ -51,20 +51,38 @@ struct DistinctCustomers: Sendable {
   var tx: [Double] = []
   var age: [Double] = []
   var weight: [Double] = []
+  /// When asked for and the days are whole: each customer's row in the arrays above, so
+  /// that what depends on (x, t_x, T) alone is computed once per row.
+  var rowOfCustomer: [Int32]?
 
-  init(_ s: RepeatSummary) {
-    if let keys = Self.packedKeys(s) {
+  init(_ s: RepeatSummary, mappingCustomers: Bool = false) {
+    if var keys = Self.packedKeys(s) {
+      let byCustomer = mappingCustomers ? keys : []
+      keys.sort()
       let mask: UInt64 = (1 << 21) - 1
+      var distinctKeys: [UInt64] = []
       var i = 0
       while i < keys.count {
         var j = i + 1
         while j < keys.count && keys[j] == keys[i] { j += 1 }
         let key = keys[i]
+        distinctKeys.append(key)
         x.append(Double(key >> 42))
         tx.append(Double((key >> 21) & mask))
         age.append(Double(key & mask))
         weight.append(Double(j - i))
         i = j
+      }
+      if mappingCustomers {
+        rowOfCustomer = byCustomer.map { key in
+          // The first distinct key not below the customer's: its own.
+          var (low, high) = (0, distinctKeys.count)
+          while low < high {
+            let middle = (low + high) / 2
+            if distinctKeys[middle] < key { low = middle + 1 } else { high = middle }
+          }
+          return Int32(low)
+        }
       }
     } else {
       var groups: [SIMD3<Double>: Double] = [:]
@@ -76,7 +94,7 @@ struct DistinctCustomers: Sendable {
 
   /// Whole days below 2^21 packed into integers whose order is (x, t_x, T)'s, sorted: a sort
   /// of integers instead of a dictionary of triples, several times faster on a million.
-  /// Nil when a value is not such a day count.
+  /// Nil when a value is not such a day count. In customer order: the caller sorts them.
   private static func packedKeys(_ s: RepeatSummary) -> [UInt64]? {
     let limit = Double(1 << 21)
     var keys: [UInt64] = []
@@ -86,7 +104,6 @@ struct DistinctCustomers: Sendable {
       guard a >= 0, b >= 0, c >= 0, a < limit, b < limit, c < limit, a.rounded() == a, b.rounded() == b, c.rounded() == c else { return nil }
       keys.append(UInt64(a) << 42 | UInt64(b) << 21 | UInt64(c))
     }
-    keys.sort()
     return keys
   }
 }

@@ -85,17 +85,32 @@ public struct ModelValidation: Sendable, Codable, Equatable {
     // T runs to the end of the calibration period, not to the last purchase in it.
     table.lastDataDay = calibrationEnd
     let summary = RepeatSummary(table)
-    let distinct = DistinctCustomers(summary)
+    let distinct = DistinctCustomers(summary, mappingCustomers: true)
     var candidates: [(fit: PurchaseModelParameters, predicted: [Double], candidate: Candidate)] = []
     for model in models {
       let fit = LifetimeModels.fit(model, to: summary, distinct: distinct, from: nil)
+      // A prediction depends on (x, t_x, T) alone: once per distinct triple when they are known.
+      var byRow: [Double] = []
+      if distinct.rowOfCustomer != nil {
+        byRow = [Double](repeating: 0, count: distinct.x.count)
+        byRow.withUnsafeMutableBufferPointer { byRow in
+          concurrentChunks((byRow.count + 4095) / 4096) { block in
+            for g in block * 4096..<min(byRow.count, (block + 1) * 4096) {
+              byRow[g] = CustomerOutlook(fit, x: distinct.x[g], tx: distinct.tx[g], age: distinct.age[g]).expectedPurchases(Double(holdout))
+            }
+          }
+        }
+      }
       var predicted = [Double](repeating: 0, count: table.count)
       // Each customer's prediction on every core; the sums in block order, as the fits'.
       let sums = predicted.withUnsafeMutableBufferPointer { predicted in
         blockSums(table.count, blockSize: 4096) { block in
           var total = 0.0, error = 0.0
           for i in block {
-            let value = CustomerOutlook(fit, x: summary.frequency[i], tx: summary.recency[i], age: summary.age[i]).expectedPurchases(Double(holdout))
+            let value =
+              if let rows = distinct.rowOfCustomer { byRow[Int(rows[i])] } else {
+                CustomerOutlook(fit, x: summary.frequency[i], tx: summary.recency[i], age: summary.age[i]).expectedPurchases(Double(holdout))
+              }
             predicted[i] = value
             total += value
             error += abs(value - Double(actual[Int(table.sourceIndex[i])]))

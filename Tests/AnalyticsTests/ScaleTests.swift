@@ -56,7 +56,7 @@ struct ScaleShortcutTests {
   }
 
   @Test("customers grouped by packed days equal a grouping of the triples")
-  func distinctCustomers() {
+  func distinctCustomers() throws {
     var rng = SplitMix64(seed: 9)
     let n = 5000
     let x = (0..<n).map { _ in Double(rng.next() % 6) }
@@ -71,6 +71,15 @@ struct ScaleShortcutTests {
     #expect(distinct.tx == keys.map { $0[1] })
     #expect(distinct.age == keys.map { $0[2] })
     #expect(distinct.weight == keys.map { expected[$0]! })
+    #expect(distinct.rowOfCustomer == nil)
+    // Each customer's row holds its own triple.
+    let mapped = DistinctCustomers(summary, mappingCustomers: true)
+    let rows = try #require(mapped.rowOfCustomer)
+    #expect(rows.count == n)
+    #expect(rows.indices.allSatisfy { i in
+      let row = Int(rows[i])
+      return mapped.x[row] == x[i] && mapped.tx[row] == tx[i] && mapped.age[row] == age[i]
+    })
     // Values that are not whole days take the general path, to the same result.
     let scaled = RepeatSummary(frequency: x, recency: tx.map { $0 / 2 }, age: age.map { $0 / 2 }, monetaryValue: summary.monetaryValue)
     let general = DistinctCustomers(scaled)
