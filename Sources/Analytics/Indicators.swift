@@ -9,8 +9,6 @@ enum Indicators {
     let repeaters = table.frequency.filter { $0 >= 2 }.count
     let engaged = table.recency.filter { Int($0) <= atRiskDays }.count
     let tenureYears = (0..<n).reduce(0.0) { $0 + Double(max(table.tenure($1), 30)) } / 365
-    // Customers are renumbered in the table; map the orders' source indices to rows.
-    let row = table.rowsBySource(sourceCount: data.customerIDs.count)
 
     let firstMonth = monthIndex(ofDay: data.orderDay.lazy.map(Int.init).min()!)
     let lastMonth = monthIndex(ofDay: table.lastDataDay)
@@ -47,18 +45,33 @@ enum Indicators {
       // the month after it.
       for k in (start + 1)..<min(end + 1, months) { previousBaseCounts[k] += 1 }
     }
+    // Per day of the data: its month, and the first month whose window ends too soon to
+    // hold an order of that day (the order keeps the customer in the active base of every
+    // month from its own up to that one, as (end − atRiskDays, end] contains it).
+    let firstDataDay = data.orderDay.lazy.map(Int.init).min()!
+    let dayCount = table.lastDataDay - firstDataDay + 1
+    var monthOfDay = [Int32](repeating: 0, count: dayCount)
+    var baseUntil = [Int32](repeating: 0, count: dayCount)
+    for d in 0..<dayCount {
+      let day = firstDataDay + d
+      let m = monthIndex(ofDay: day) - firstMonth
+      var k = m
+      while k < months && monthEnds[k] - atRiskDays < day { k += 1 }
+      (monthOfDay[d], baseUntil[d]) = (Int32(m), Int32(k))
+    }
+    // Each row's orders are a run of `frequency` in `ordersByCustomer`.
     var i = 0
-    while i < byCustomer.count {
-      let c = row[Int(data.orderCustomer[Int(byCustomer[i])])]
-      let cohort = monthIndex(ofDay: Int(table.firstDay[Int(c)])) - firstMonth
+    for c in 0..<n {
+      let end = i + Int(table.frequency[c])
+      let cohort = Int(monthOfDay[Int(table.firstDay[c]) - firstDataDay])
       cohortSize[cohort] += 1
       var lastActive = -1
       var run: (start: Int, end: Int)? = nil
-      while i < byCustomer.count && row[Int(data.orderCustomer[Int(byCustomer[i])])] == c {
+      while i < end {
         let o = Int(byCustomer[i])
         i += 1
         let day = Int(data.orderDay[o])
-        let m = monthIndex(ofDay: day) - firstMonth
+        let m = Int(monthOfDay[day - firstDataDay])
         monthOrders[m] += 1
         monthRevenue[m] += data.orderAmount[o]
         if m != lastActive {
@@ -66,10 +79,7 @@ enum Indicators {
           cohortActive[cohort][m - cohort] += 1
           lastActive = m
         }
-        // The order keeps the customer in the active base of every month whose window
-        // (end − atRiskDays, end] contains it: from its own month to the first month past it.
-        var k = m
-        while k < months && monthEnds[k] - atRiskDays < day { k += 1 }
+        let k = Int(baseUntil[day - firstDataDay])
         guard k > m else { continue }
         if let current = run, m <= current.end {
           run = (current.start, max(current.end, k))
@@ -85,7 +95,6 @@ enum Indicators {
     for c in 0..<n { newCustomers[monthIndex(ofDay: Int(table.firstDay[c])) - firstMonth] += 1 }
     var churns: [Double] = []
     // A month is partial when the data starts after its first day or ends before its last.
-    let firstDataDay = data.orderDay.lazy.map(Int.init).min()!
     let firstMonthStart = daysFromCivil(year: firstMonth / 12, month: firstMonth % 12 + 1, day: 1)
     let lastMonthEnd = daysFromCivil(year: lastMonth / 12, month: lastMonth % 12 + 1, day: Int(daysInMonth(year: lastMonth / 12, month: lastMonth % 12 + 1)))
     let partial = (0..<months).map { m in (m == 0 && firstDataDay > firstMonthStart) || (m == months - 1 && table.lastDataDay < lastMonthEnd) }
