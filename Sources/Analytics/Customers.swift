@@ -67,7 +67,7 @@ public struct CustomerTable: Sendable {
       if day > maxDay { maxDay = day }
     }
     // Distinct purchase days and the first day's spend, from orders sorted by (customer, day).
-    let order = Self.ordersByCustomerAndDay(data, counts: frequency)
+    let order = data.isOrderedByCustomerAndDay ? Array(0..<Int32(data.orderCount)) : Self.ordersByCustomerAndDay(data, counts: frequency)
     var days = [Int32](repeating: 0, count: n)
     var firstSpend = [Double](repeating: 0, count: n)
     var paidDays = [Int32](repeating: 0, count: n)
@@ -82,7 +82,7 @@ public struct CustomerTable: Sendable {
       }
       daySpend = 0
     }
-    for o in order {
+    for o in order.lazy.map(Int.init) {
       let c = data.orderCustomer[o]
       let day = data.orderDay[o]
       if (c, day) != previous {
@@ -110,20 +110,20 @@ public struct CustomerTable: Sendable {
     self.asOfDay = asOf
     self.sourceIndex = keep.map { Int32($0) }
     self.lastDataDay = lastData
-    self.ordersByCustomer = order.map { Int32($0) }
+    self.ordersByCustomer = order
   }
 
   /// Order indices sorted by (customer, day), ties in row order — what a stable sort on
   /// that key gives — in linear time: a counting sort on the customer (the counts are known),
   /// then each customer's few orders put in day order by insertion.
-  static func ordersByCustomerAndDay(_ data: TransactionData, counts: [Int32]) -> [Int] {
+  static func ordersByCustomerAndDay(_ data: TransactionData, counts: [Int32]) -> [Int32] {
     var start = [Int](repeating: 0, count: counts.count + 1)
     for c in 0..<counts.count { start[c + 1] = start[c] + Int(counts[c]) }
     var next = start
-    var order = [Int](repeating: 0, count: data.orderCount)
+    var order = [Int32](repeating: 0, count: data.orderCount)
     for o in 0..<data.orderCount {
       let c = Int(data.orderCustomer[o])
-      order[next[c]] = o
+      order[next[c]] = Int32(o)
       next[c] += 1
     }
     data.orderDay.withUnsafeBufferPointer { day in
@@ -132,14 +132,14 @@ public struct CustomerTable: Sendable {
           let (lower, upper) = (start[c], start[c + 1])
           if upper - lower > 64 {
             // A customer with many orders: a stable sort of its slice.
-            let sorted = order[lower..<upper].sorted { day[$0] != day[$1] ? day[$0] < day[$1] : $0 < $1 }
+            let sorted = order[lower..<upper].sorted { day[Int($0)] != day[Int($1)] ? day[Int($0)] < day[Int($1)] : $0 < $1 }
             for (k, o) in sorted.enumerated() { order[lower + k] = o }
             continue
           }
           for i in lower + 1..<upper {
             let o = order[i]
             var j = i
-            while j > lower && day[order[j - 1]] > day[o] {
+            while j > lower && day[Int(order[j - 1])] > day[Int(o)] {
               order[j] = order[j - 1]
               j -= 1
             }

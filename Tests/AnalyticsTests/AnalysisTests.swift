@@ -90,7 +90,7 @@ struct AnalysisTests {
 
 @Suite("Customer table")
 struct CustomerTableTests {
-  @Test("orders by customer and day in linear time equal a stable sort on that key", arguments: [1, 7, 300])
+  @Test("orders by customer and day in linear time equal a stable sort on that key; data in that order gives the same table and KPIs", arguments: [1, 7, 300])
   func orderSort(_ most: Int) {
     var rng = SplitMix64(seed: UInt64(most))
     var data = TransactionData()
@@ -99,15 +99,30 @@ struct CustomerTableTests {
       // Customer 0 has many orders (past the insertion sort's reach); days repeat.
       data.orderCustomer.append(rng.next() % 4 == 0 ? 0 : Int32(rng.next() % 50))
       data.orderDay.append(Int32(rng.next() % UInt64(most)))
-      data.orderAmount.append(1)
-      data.orderPromo.append(false)
+      // Whole amounts: sums are exact in any order.
+      data.orderAmount.append(Double(rng.next() % 90 + 1))
+      data.orderPromo.append(rng.next() % 3 == 0)
     }
     var counts = [Int32](repeating: 0, count: 50)
     for c in data.orderCustomer { counts[Int(c)] += 1 }
     let expected = (0..<data.orderCount).sorted { a, b in
       (data.orderCustomer[a], data.orderDay[a], a) < (data.orderCustomer[b], data.orderDay[b], b)
     }
-    #expect(CustomerTable.ordersByCustomerAndDay(data, counts: counts) == expected)
+    #expect(CustomerTable.ordersByCustomerAndDay(data, counts: counts) == expected.map(Int32.init))
+    // The ingestor's order: the same orders, by customer and day, and the same table and KPIs.
+    var sorted = data
+    sorted.sortOrdersByCustomerAndDay()
+    #expect(sorted.isOrderedByCustomerAndDay)
+    #expect(sorted.orderCustomer == expected.map { data.orderCustomer[$0] })
+    #expect(sorted.orderDay == expected.map { data.orderDay[$0] })
+    #expect(sorted.orderAmount == expected.map { data.orderAmount[$0] })
+    #expect(sorted.orderPromo == expected.map { data.orderPromo[$0] })
+    let (table, sortedTable) = (CustomerTable(data), CustomerTable(sorted))
+    #expect(sortedTable.ordersByCustomer == Array(0..<Int32(data.orderCount)))
+    #expect(sortedTable.monetary == table.monetary && sortedTable.purchaseDays == table.purchaseDays)
+    #expect(sortedTable.firstDaySpend == table.firstDaySpend && sortedTable.paidRepeatSpend == table.paidRepeatSpend)
+    #expect(sortedTable.recency == table.recency && sortedTable.firstDay == table.firstDay)
+    #expect(Indicators.compute(sorted, table: sortedTable, atRiskDays: 30) == Indicators.compute(data, table: table, atRiskDays: 30))
   }
 }
 

@@ -100,6 +100,28 @@ public struct TransactionData: Sendable {
   /// Number of orders.
   public var orderCount: Int { orderDay.count }
 
+  /// Whether the orders run by customer, then by day (as the ingestor leaves them): a
+  /// customer table's order of them is then their own, and every pass over the orders
+  /// reads memory in sequence instead of jumping between customers.
+  public internal(set) var isOrderedByCustomerAndDay = false
+
+  /// Puts the orders in customer, then day order, orders of one day as they were.
+  mutating func sortOrdersByCustomerAndDay() {
+    guard !isOrderedByCustomerAndDay else { return }
+    var counts = [Int32](repeating: 0, count: customerIDs.count)
+    for c in orderCustomer { counts[Int(c)] += 1 }
+    let order = CustomerTable.ordersByCustomerAndDay(self, counts: counts)
+    func gather<T>(_ values: inout [T]) {
+      values = values.withUnsafeBufferPointer { values in order.map { values[Int($0)] } }
+    }
+    // One at a time: beside the orders, a single copy of one column is ever held.
+    gather(&orderAmount)
+    gather(&orderPromo)
+    gather(&orderCustomer)
+    gather(&orderDay)
+    isOrderedByCustomerAndDay = true
+  }
+
   /// The same purchases with only the orders `keep` marks (one flag per order).
   func keepingOrders(_ keep: [Bool]) -> TransactionData {
     let keptCount = keep.reduce(0) { $0 + ($1 ? 1 : 0) }
@@ -302,7 +324,8 @@ public struct TransactionIngestor {
     returnLines = HashSet64()
     dailyOrders = [:]
     returnable = [:]
-    let data = try resolve()
+    var data = try resolve()
+    data.sortOrdersByCustomerAndDay()
     // The identifier tables and per-line state are hundreds of MB on a large file; the
     // analysis that follows should not run beside them.
     self = TransactionIngestor(options: options, expectedBytes: expectedBytes)
