@@ -148,29 +148,23 @@ public enum Analyzer {
     guard data.orderCount > 0 else { throw .noUsableRows(data.quality) }
     if let last = data.orderDay.max() { try options.validate(lastPurchaseDay: Int(last)) }
     try stage("customers", 0.30)
-    var clock = Date()
-    func lap(_ s: String) { FileHandle.standardError.write("\(s) \(Date().timeIntervalSince(clock))\n".data(using: .utf8)!); clock = Date() }
     let table = CustomerTable(data, asOfDay: options.asOfDay)
     let n = table.count
     let revenue = table.monetary.reduce(0, +)
-    lap("table")
     let orders = data.orderCount
 
     try stage("rfm", 0.35)
     let hasAmounts = data.quality.amounts
     let scores = RFMScores(table, monetary: hasAmounts)
-    lap("scores")
     let segment = (0..<n).map { RFMSegment.of(r: Int(scores.r[$0]), fm: scores.fm($0)) }
     let group = (0..<n).map {
       LifecycleGroup.of(recency: Int(table.recency[$0]), tenure: table.tenure($0), fm: scores.fm($0), atRiskDays: options.atRiskDays, lostDays: options.lostDays)
     }
-    lap("segment+group")
     let segmentProfiles = GroupProfile.profiles(
       names: RFMSegment.allCases, membership: segment.map { RFMSegment.allCases.firstIndex(of: $0)! }, table: table)
     let groupProfiles = GroupProfile.profiles(
       names: LifecycleGroup.allCases, membership: group.map { LifecycleGroup.allCases.firstIndex(of: $0)! }, table: table)
 
-    lap("profiles")
     try stage("clusters", 0.45)
     let clustering = Clustering.run(table, k: options.clusters, seed: options.seed)
 
@@ -237,9 +231,7 @@ public enum Analyzer {
       table: table, probabilityAlive: pAlive, validation: validation, observedDays: table.lastDataDay - firstDay + 1, lostDays: options.lostDays)
 
     try stage("kpis", 0.85)
-    lap("clv")
     let kpis = Indicators.compute(data, table: table, atRiskDays: options.atRiskDays)
-    lap("kpis")
     var clvSummary = Indicators.clvSummary(
       customers, purchaseModel: purchaseModel, gammaGamma: gammaGamma, options: options,
       dropoutIdentified: !diagnostics.contains { $0.id == .dropoutNotIdentified })
@@ -254,9 +246,7 @@ public enum Analyzer {
     for id in table.ids where attributes[id] != nil { matched += 1 }
     quality.customerRowsRead = attributeRows
     quality.customerRowsMatched = matched
-    lap("clvsummary")
     var insights = AnalysisResult.Insights.compute(data, customers: customers, attributes: attributes, atRiskDays: options.atRiskDays)
-    lap("insights")
     var alerts = Recommendations.alerts(kpis: kpis, table: table, insights: insights, thresholds: options.thresholds)
     var actions = Recommendations.actions(customers: customers, groups: groupProfiles, clusters: clustering.profiles, insights: insights, kpis: kpis, options: options)
     var targets = Recommendations.targets(kpis: kpis, clv: clvSummary, insights: insights, thresholds: options.thresholds)
