@@ -67,24 +67,9 @@ public struct ModelValidation: Sendable, Codable, Equatable {
     let observed = lastDay - firstDay + 1
     guard let holdout = holdoutDays(observedDays: observed, requested: requestedHoldout) else { return nil }
     let calibrationEnd = lastDay - holdout
-    // The calibration purchases, and each customer's holdout purchase days and revenue.
-    let keep = data.orderDay.map { Int($0) <= calibrationEnd }
-    let calibration = data.keepingOrders(keep)
-    guard calibration.orderCount > 0 else { return nil }
-    var holdoutDaysSeen = HashSet64(capacity: data.orderCount - calibration.orderCount)
-    var actual = [Int](repeating: 0, count: data.customerIDs.count)
-    var actualSpend = [Double](repeating: 0, count: data.customerIDs.count)
-    for o in 0..<data.orderCount where !keep[o] {
-      let c = Int(data.orderCustomer[o])
-      actualSpend[c] += data.orderAmount[o]
-      // The set takes hashes: the (customer, day) key goes through a bijective mixer, so
-      // equal keys stay equal and distinct ones distinct; the top bit keeps the key from 0.
-      if holdoutDaysSeen.insert(mix64(1 << 63 | UInt64(c) << 32 | UInt64(UInt32(bitPattern: data.orderDay[o])))) { actual[c] += 1 }
-    }
-    var table = CustomerTable(calibration)
-    // T runs to the end of the calibration period, not to the last purchase in it.
-    table.lastDataDay = calibrationEnd
-    let summary = RepeatSummary(table)
+    let split = CalibrationSplit(data, calibrationEnd: calibrationEnd)
+    guard split.count > 0 else { return nil }
+    let summary = split.summary
     let distinct = DistinctCustomers(summary, mappingCustomers: true)
     var candidates: [(fit: PurchaseModelParameters, predicted: [Double], candidate: Candidate)] = []
     for model in models {
@@ -101,10 +86,10 @@ public struct ModelValidation: Sendable, Codable, Equatable {
           }
         }
       }
-      var predicted = [Double](repeating: 0, count: table.count)
+      var predicted = [Double](repeating: 0, count: split.count)
       // Each customer's prediction on every core; the sums in block order, as the fits'.
       let sums = predicted.withUnsafeMutableBufferPointer { predicted in
-        blockSums(table.count, blockSize: 4096) { block in
+        blockSums(split.count, blockSize: 4096) { block in
           var total = 0.0, error = 0.0
           for i in block {
             let value =
@@ -113,12 +98,12 @@ public struct ModelValidation: Sendable, Codable, Equatable {
               }
             predicted[i] = value
             total += value
-            error += abs(value - Double(actual[Int(table.sourceIndex[i])]))
+            error += abs(value - Double(split.holdoutDays[i]))
           }
           return SIMD8(total, error, 0, 0, 0, 0, 0, 0)
         }
       }
-      candidates.append((fit, predicted, Candidate(model: model, predictedPurchases: sums[0], maePerCustomer: sums[1] / Double(max(1, table.count)))))
+      candidates.append((fit, predicted, Candidate(model: model, predictedPurchases: sums[0], maePerCustomer: sums[1] / Double(max(1, split.count)))))
     }
     guard let best = candidates.min(by: { $0.candidate.maePerCustomer < $1.candidate.maePerCustomer }) else { return nil }
     let spend = LifetimeModels.fitGammaGamma(frequency: summary.spendFrequency, monetaryValue: summary.monetaryValue)
@@ -128,25 +113,24 @@ public struct ModelValidation: Sendable, Codable, Equatable {
     var binActual = [Double](repeating: 0, count: bins)
     // The chosen model's error and total were computed when the models were compared.
     var actualTotal = 0, baselineError = 0.0, predictedRevenue = 0.0, actualRevenue = 0.0
-    for i in 0..<table.count {
-      let source = Int(table.sourceIndex[i])
+    for i in 0..<split.count {
       let (x, age) = (summary.frequency[i], summary.age[i])
       let predicted = best.predicted[i]
       let baseline = age > 0 ? x / age * Double(holdout) : 0
-      let happened = actual[source]
+      let happened = split.holdoutDays[i]
       actualTotal += happened
       baselineError += abs(baseline - Double(happened))
-      let value = table.monetary[i] > 0 ? LifetimeModels.expectedAverageValue(spend, x: summary.spendFrequency[i], m: summary.monetaryValue[i]) : 0
+      let value = split.monetary[i] > 0 ? LifetimeModels.expectedAverageValue(spend, x: summary.spendFrequency[i], m: summary.monetaryValue[i]) : 0
       predictedRevenue += predicted * value
-      actualRevenue += actualSpend[source]
+      actualRevenue += split.holdoutSpend[i]
       let bin = min(bins - 1, Int(x))
       binCustomers[bin] += 1
       binPredicted[bin] += predicted
       binActual[bin] += Double(happened)
     }
-    let n = Double(max(1, table.count))
+    let n = Double(max(1, split.count))
     let validation = ModelValidation(
-      model: best.fit.model, candidates: candidates.map(\.candidate), calibrationEnd: isoDate(calibrationEnd), holdoutDays: holdout, customers: table.count,
+      model: best.fit.model, candidates: candidates.map(\.candidate), calibrationEnd: isoDate(calibrationEnd), holdoutDays: holdout, customers: split.count,
       predictedPurchases: best.candidate.predictedPurchases, actualPurchases: actualTotal, maePerCustomer: best.candidate.maePerCustomer, baselineMae: baselineError / n, predictedRevenue: predictedRevenue,
       actualRevenue: actualRevenue,
       byFrequency: (0..<bins).compactMap { b in
@@ -155,6 +139,70 @@ public struct ModelValidation: Sendable, Codable, Equatable {
         return FrequencyBin(frequency: b, customers: binCustomers[b], meanPredicted: binPredicted[b] / count, meanActual: binActual[b] / count)
       })
     return (validation, best.fit, spend)
+  }
+}
+
+/// The customers with a purchase in the calibration period (up to `calibrationEnd`): their
+/// repeat summary over that period, exactly as `RepeatSummary` of a customer table of the
+/// calibration orders gives it (T up to the period's end), and what each did in the
+/// holdout after it. One pass over the orders in customer and day order, so that neither
+/// the calibration orders nor a table of them are copied.
+struct CalibrationSplit {
+  var summary: RepeatSummary
+  /// Spend in the calibration period.
+  var monetary: [Double] = []
+  /// Purchase days and spend in the holdout.
+  var holdoutDays: [Int] = []
+  var holdoutSpend: [Double] = []
+
+  var count: Int { monetary.count }
+
+  init(_ data: TransactionData, calibrationEnd: Int) {
+    var data = data
+    data.sortOrdersByCustomerAndDay()
+    var (frequency, recency, age, monetaryValue, spendFrequency) = ([Double](), [Double](), [Double](), [Double](), [Double]())
+    let end = Int32(clamping: calibrationEnd)
+    var o = 0
+    while o < data.orderCount {
+      let customer = data.orderCustomer[o]
+      let first = data.orderDay[o]
+      var (days, lastDay, spend, paidDays, paidSpend) = (0, first, 0.0, 0, 0.0)
+      // The calibration orders come first, in day order; a day's spend counts toward the
+      // spend model when it is a repeat day with a positive total.
+      while o < data.orderCount && data.orderCustomer[o] == customer && data.orderDay[o] <= end {
+        let day = data.orderDay[o]
+        var daySpend = 0.0
+        while o < data.orderCount && data.orderCustomer[o] == customer && data.orderDay[o] == day {
+          spend += data.orderAmount[o]
+          daySpend += data.orderAmount[o]
+          o += 1
+        }
+        days += 1
+        lastDay = day
+        if day != first && daySpend > 0 {
+          paidDays += 1
+          paidSpend += daySpend
+        }
+      }
+      var (laterDays, laterSpend, previous) = (0, 0.0, Int32.min)
+      while o < data.orderCount && data.orderCustomer[o] == customer {
+        laterSpend += data.orderAmount[o]
+        if data.orderDay[o] != previous { laterDays += 1 }
+        previous = data.orderDay[o]
+        o += 1
+      }
+      // A customer whose first purchase is in the holdout is not predicted.
+      guard days > 0 else { continue }
+      frequency.append(Double(days - 1))
+      recency.append(Double(lastDay - first))
+      age.append(Double(calibrationEnd - Int(first)))
+      spendFrequency.append(Double(paidDays))
+      monetaryValue.append(paidDays > 0 ? paidSpend / Double(paidDays) : 0)
+      monetary.append(spend)
+      holdoutDays.append(laterDays)
+      holdoutSpend.append(laterSpend)
+    }
+    summary = RepeatSummary(frequency: frequency, recency: recency, age: age, monetaryValue: monetaryValue, spendFrequency: spendFrequency)
   }
 }
 

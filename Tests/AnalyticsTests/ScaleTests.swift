@@ -55,6 +55,43 @@ struct ScaleShortcutTests {
     }
   }
 
+  @Test("the calibration split in one pass equals a customer table of the calibration orders, and counts the holdout's purchase days and spend", arguments: [3, 40, 200])
+  func calibrationSplit(end: Int) {
+    var rng = SplitMix64(seed: UInt64(end))
+    var data = TransactionData()
+    data.customerIDs = (0..<300).map { "C\($0)" }
+    for _ in 0..<4000 {
+      data.orderCustomer.append(Int32(rng.next() % 300))
+      data.orderDay.append(Int32(rng.next() % 250))
+      // 0.00 purchases and days netted below zero by returns included.
+      let amounts: [Double] = [0, -4.5, 12.25, 0.1, 7]
+      data.orderAmount.append(amounts[Int(rng.next() % 5)] + Double(rng.next() % 30))
+      data.orderPromo.append(false)
+    }
+    let split = CalibrationSplit(data, calibrationEnd: end)
+    let keep = data.orderDay.map { Int($0) <= end }
+    var sorted = data
+    sorted.sortOrdersByCustomerAndDay()
+    var table = CustomerTable(sorted.keepingOrders(sorted.orderDay.map { Int($0) <= end }))
+    table.lastDataDay = end
+    let summary = RepeatSummary(table)
+    #expect(split.summary.frequency == summary.frequency)
+    #expect(split.summary.recency == summary.recency)
+    #expect(split.summary.age == summary.age)
+    #expect(split.summary.monetaryValue == summary.monetaryValue)
+    #expect(split.summary.spendFrequency == summary.spendFrequency)
+    #expect(split.monetary == table.monetary)
+    // The holdout, counted plainly from the unsorted orders: distinct days and spend.
+    var days: [Int: Set<Int32>] = [:]
+    var spend = [Double](repeating: 0, count: 300)
+    for o in 0..<data.orderCount where !keep[o] {
+      days[Int(data.orderCustomer[o]), default: []].insert(data.orderDay[o])
+      spend[Int(data.orderCustomer[o])] += data.orderAmount[o]
+    }
+    #expect(split.holdoutDays == table.sourceIndex.map { days[Int($0)]?.count ?? 0 })
+    for (i, source) in table.sourceIndex.enumerated() { #expect(abs(split.holdoutSpend[i] - spend[Int(source)]) < 1e-9) }
+  }
+
   @Test("customers grouped by packed days equal a grouping of the triples")
   func distinctCustomers() throws {
     var rng = SplitMix64(seed: 9)

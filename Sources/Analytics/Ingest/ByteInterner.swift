@@ -165,18 +165,6 @@ struct HashSet64 {
   }
 }
 
-/// MurmurHash3's 64-bit finaliser: a bijection that spreads nearby integers over the
-/// whole range, for using integer keys in `HashSet64`.
-@inline(__always)
-func mix64(_ value: UInt64) -> UInt64 {
-  var h = value
-  h ^= h >> 33
-  h &*= 0xff51_afd7_ed55_8ccd
-  h ^= h >> 33
-  h &*= 0xc4ce_b9fe_1a85_ec53
-  h ^= h >> 33
-  return h
-}
 
 /// 64-bit FNV-1a, followed by a finaliser so that nearby keys spread over the table.
 @inline(__always)
