@@ -92,6 +92,30 @@ struct ScaleShortcutTests {
     for (i, source) in table.sourceIndex.enumerated() { #expect(abs(split.holdoutSpend[i] - spend[Int(source)]) < 1e-9) }
   }
 
+  @Test("interned keys keep their indices and bytes when the arena outgrows what a stored offset spans", arguments: [32, 5, 3])
+  func internerOffsets(bits: Int) {
+    var rng = SplitMix64(seed: UInt64(bits))
+    var interner = ByteInterner(capacity: 4, offsetBits: bits)
+    var known: [[UInt8]: Int] = [:]
+    var order: [[UInt8]] = []
+    for _ in 0..<3000 {
+      // Short keys repeat; a few are longer than a stored offset spans.
+      let length = rng.next() % 50 == 0 ? 40 + Int(rng.next() % 40) : Int(rng.next() % 3)
+      let key = (0..<length).map { _ in UInt8(rng.next() % 4) }
+      let (index, isNew) = key.withUnsafeBufferPointer { interner.intern($0, hash: fnv1a($0)) }
+      if let expected = known[key] {
+        #expect(index == expected && !isNew)
+      } else {
+        #expect(index == order.count && isNew)
+        known[key] = index
+        order.append(key)
+      }
+      interner.prefetch(key.withUnsafeBufferPointer { fnv1a($0) }, step: 2)
+    }
+    #expect(interner.count == order.count)
+    for (index, key) in order.enumerated() { #expect(interner.key(index) == key) }
+  }
+
   @Test("customers grouped by packed days equal a grouping of the triples")
   func distinctCustomers() throws {
     var rng = SplitMix64(seed: 9)

@@ -217,7 +217,7 @@ public struct TransactionIngestor {
   private var orderIDs = ByteInterner(capacity: 1 << 10)
   /// Orders keyed by (customer, date) when the file has no order column.
   private var dailyOrders: [Int64: Int32] = [:]
-  private var orderRaw: [RawDate] = []
+  private var orderRaw: [PackedRawDate] = []
   private var orderLines: [Int32] = []
   /// Each customer's latest order in file order (−1: none yet): an unmatched return is
   /// taken off it.
@@ -591,7 +591,7 @@ public struct TransactionIngestor {
     data.orderCustomer.append(Int32(customer))
     data.orderAmount.append(0)
     data.orderPromo.append(false)
-    orderRaw.append(raw)
+    orderRaw.append(PackedRawDate(raw))
     orderLines.append(0)
   }
 
@@ -689,7 +689,7 @@ public struct TransactionIngestor {
     let earliest = DateWindow.earliestDay
     let latest = options.latestDay ?? DateWindow.latestReferenceDay
     for (i, raw) in orderRaw.enumerated() {
-      let day = raw.day(order: order)
+      let day = raw.rawDate.day(order: order)
       if orderLines[i] == 0 {
         // Every line of it was returned: no order.
         data.orderDay.append(0)
@@ -739,4 +739,19 @@ func trimmed(_ field: UnsafeBufferPointer<UInt8>) -> UnsafeBufferPointer<UInt8> 
   while start < end, field[start] == 0x20 { start += 1 }
   while end > start, field[end - 1] == 0x20 { end -= 1 }
   return UnsafeBufferPointer(rebasing: field[start..<end])
+}
+
+/// A `RawDate` in four bytes instead of eight, for the one kept per order until the
+/// file's date order is known: its years have four digits and its numbers two
+/// (`parseRawDate`), so 14 + 7 + 7 + 1 bits hold it.
+struct PackedRawDate: Sendable {
+  private var bits: UInt32
+
+  init(_ date: RawDate) {
+    bits = UInt32(UInt16(clamping: date.year)) << 16 | UInt32(UInt8(clamping: date.first)) << 8 | UInt32(UInt8(clamping: date.second)) << 1 | (date.isYearFirst ? 1 : 0)
+  }
+
+  var rawDate: RawDate {
+    RawDate(year: Int32(bits >> 16), first: Int8(truncatingIfNeeded: bits >> 8 & 0x7f), second: Int8(truncatingIfNeeded: bits >> 1 & 0x7f), isYearFirst: bits & 1 == 1)
+  }
 }
