@@ -25,10 +25,14 @@ extension CustomerResults {
   public func csv() -> String { String(decoding: csvData(), as: UTF8.self) }
 
   /// The same CSV as bytes, written straight into one buffer: a million customers in well
-  /// under a second, where a string per field and `String(format:)` took several.
+  /// under a second, where a string per field and `String(format:)` took several. Rows are
+  /// written into a small buffer that is emptied into the result every MiB, so that the
+  /// file (80 MB for a million customers) is held once, not twice.
   public func csvData() -> Data {
+    var result = Data()
+    result.reserveCapacity(64 + table.count * 90)
     var out: [UInt8] = []
-    out.reserveCapacity(64 + table.count * 96)
+    out.reserveCapacity(1 << 20 + 4096)
     out += CustomerColumn.allCases.map(\.rawValue).joined(separator: ",").utf8
     out.append(UInt8(ascii: "\n"))
     let segmentNames = RFMSegment.allCases.map { Array(csvField($0.rawValue).utf8) }
@@ -58,8 +62,13 @@ extension CustomerResults {
         }
       }
       out.append(UInt8(ascii: "\n"))
+      if out.count >= 1 << 20 {
+        result.append(contentsOf: out)
+        out.removeAll(keepingCapacity: true)
+      }
     }
-    return Data(out)
+    result.append(contentsOf: out)
+    return result
   }
 }
 

@@ -44,38 +44,16 @@ public enum JobRunner {
     _ spec: JobSpec, inputs: JobInputs, tenantName: String = "", receivedDay: Int = DateWindow.today(),
     formats: Set<ArtifactFormat> = Set(ArtifactFormat.allCases), progress: @escaping @Sendable (String, Double) -> Void
   ) async throws -> [Artifact] {
-    var ingestOptions = spec.ingest
-    ingestOptions.latestDay = DateWindow.latestPurchaseDay(today: receivedDay)
-    progress("reading", 1)
-    let expectedBytes = inputs.transactions.byteCount
-    var ingestor = TransactionIngestor(options: ingestOptions, expectedBytes: expectedBytes)
-    let data: TransactionData
-    // Reading runs from 1 % to the analysis' first stage at 30 %, by the share of bytes read:
-    // on a file of gigabytes it is most of the job's time.
-    let total = expectedBytes ?? 0
-    var read = 0
-    var shown = 1
-    do {
-      try await inputs.transactions.read { chunk in
-        // A cancel asked through a heartbeat stops the job at the next chunk.
-        try Task.checkCancellation()
-        try ingestor.consume(chunk)
-        read += chunk.count
-        let percent = total > 0 ? 1 + min(28, 29 * read / total) : 1
-        if percent > shown {
-          shown = percent
-          progress("reading", Double(percent))
-        }
-      }
-      data = try ingestor.finish()
-    } catch let error as CSVFormatError {
-      throw PermanentJobError(description: "the file cannot be read: \(error)")
-    }
-    try Task.checkCancellation()
     switch spec.kind {
     case .profile:
+      let data = try await readTransactions(spec, inputs: inputs, receivedDay: receivedDay, progress: progress)
+      try Task.checkCancellation()
       return try Artifact.profile(DatasetProfile(data), language: spec.language)
     case .analysis:
+      // Handed to the analysis, which frees them once analysed: the orders are not held
+      // while the report files are written (a per-customer file of 80 MB for a million).
+      let transactions = Handoff(try await readTransactions(spec, inputs: inputs, receivedDay: receivedDay, progress: progress))
+      try Task.checkCancellation()
       var attributes: [String: CustomerAttributes] = [:]
       var attributeRows = 0
       if let customers = inputs.customers {
@@ -96,7 +74,7 @@ public enum JobRunner {
         let (result, customers): (AnalysisResult, CustomerResults)
         do {
           (result, customers) = try Analyzer.run(
-            data, attributes: customerAttributes, attributeRows: customerRows, options: analysis, isCancelled: isCancelled
+            transactions.take(), attributes: customerAttributes, attributeRows: customerRows, options: analysis, isCancelled: isCancelled
           ) { stage, share in
             progress(stage, share * 100)
           }
@@ -110,6 +88,54 @@ public enum JobRunner {
       try Task.checkCancellation()
       return artifacts
     }
+  }
+
+  /// Reads the transactions, reporting progress from 1 % to 29 % by the share of bytes read.
+  private static func readTransactions(
+    _ spec: JobSpec, inputs: JobInputs, receivedDay: Int, progress: @escaping @Sendable (String, Double) -> Void
+  ) async throws -> TransactionData {
+    var ingestOptions = spec.ingest
+    ingestOptions.latestDay = DateWindow.latestPurchaseDay(today: receivedDay)
+    progress("reading", 1)
+    let expectedBytes = inputs.transactions.byteCount
+    var ingestor = TransactionIngestor(options: ingestOptions, expectedBytes: expectedBytes)
+    // Reading runs from 1 % to the analysis' first stage at 30 %, by the share of bytes read:
+    // on a file of gigabytes it is most of the job's time.
+    let total = expectedBytes ?? 0
+    var read = 0
+    var shown = 1
+    do {
+      try await inputs.transactions.read { chunk in
+        // A cancel asked through a heartbeat stops the job at the next chunk.
+        try Task.checkCancellation()
+        try ingestor.consume(chunk)
+        read += chunk.count
+        let percent = total > 0 ? 1 + min(28, 29 * read / total) : 1
+        if percent > shown {
+          shown = percent
+          progress("reading", Double(percent))
+        }
+      }
+      return try ingestor.finish()
+    } catch let error as CSVFormatError {
+      throw PermanentJobError(description: "the file cannot be read: \(error)")
+    }
+  }
+}
+
+/// A value given to the one thread that takes it, once: it is freed as soon as the taker is
+/// done with it, not when the box goes.
+final class Handoff<Value: Sendable>: Sendable {
+  private let value: Mutex<Value?>
+
+  init(_ value: Value) {
+    self.value = Mutex(value)
+  }
+
+  /// The value; the box holds it no more.
+  func take() -> Value {
+    guard let value = value.withLock({ $0.take() }) else { preconditionFailure("a handed-off value is taken once") }
+    return value
   }
 }
 
