@@ -2,7 +2,7 @@
 import json, os, subprocess, sys, time
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from conftest import ADMIN, ROOT, generate
+from conftest import ADMIN, BIN, ROOT, generate
 
 
 def stubs(tmp):
@@ -54,3 +54,42 @@ def test_python_client_uploads_submits_waits_and_fetches(cluster, tmp_path):
         raise AssertionError("expected UNAUTHENTICATED")
     except grpc.RpcError as e:
         assert e.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+def test_python_client_waits_for_the_next_report_of_a_dataset(cluster, tmp_path):
+    """WatchReports from a client generated from proto/: the stream stays open until the
+    dataset's next analysis succeeds, then brings its summary; the command line's
+    `report watch`, `report latest` and `report list --dataset` agree with it."""
+    cluster.start_server()
+    cluster.start_worker("w1")
+    pb, rpc = stubs(tmp_path)
+    channel = grpc.insecure_channel(f"127.0.0.1:{cluster.port}")
+    admin = [("authorization", f"Bearer {ADMIN}")]
+    key = rpc.AdminServiceStub(channel).CreateTenant(pb.CreateTenantRequest(name="watcher"), metadata=admin).api_key
+    auth = [("authorization", f"Bearer {key}")]
+    path = generate(str(tmp_path / "d.csv"), customers=300)
+    dataset = cluster.cli("dataset", "upload", path, key=key).stdout.strip()
+    # The command line watches too, for one report, as a process of its own.
+    watcher = subprocess.Popen([f"{BIN}/fidelis", "report", "watch", dataset, "--kind", "analysis", "--count", "1"],
+                               env=dict(cluster.env, FIDELIS_API_KEY=key), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    stream = rpc.ReportServiceStub(channel).WatchReports(pb.WatchReportsRequest(dataset_id=dataset, kind="analysis"), metadata=auth, timeout=120)
+    time.sleep(1)  # both watches have taken their first look: nothing is there yet
+    job = cluster.cli("job", "submit", dataset, "--wait", key=key).stdout.strip()
+    summary = next(stream)
+    stream.cancel()
+    assert (summary.job_id, summary.dataset_id, summary.kind) == (job, dataset, "analysis")
+    assert set(summary.formats) == {"md", "html", "json", "csv"}
+    out, err = watcher.communicate(timeout=60)
+    assert watcher.returncode == 0, err
+    assert out.split("\t")[0] == job
+    listed = cluster.cli("report", "list", "--dataset", dataset, key=key).stdout.splitlines()
+    assert [line.split("\t")[0] for line in listed] == [job]
+    latest = cluster.cli("report", "latest", dataset, "--format", "json", key=key).stdout
+    assert json.loads(latest)["customers"] == 300
+    # Another tenant's watch of the dataset: NOT_FOUND, at once.
+    other = rpc.AdminServiceStub(channel).CreateTenant(pb.CreateTenantRequest(name="other"), metadata=admin).api_key
+    try:
+        next(rpc.ReportServiceStub(channel).WatchReports(pb.WatchReportsRequest(dataset_id=dataset), metadata=[("authorization", f"Bearer {other}")], timeout=10))
+        raise AssertionError("expected NOT_FOUND")
+    except grpc.RpcError as e:
+        assert e.code() == grpc.StatusCode.NOT_FOUND

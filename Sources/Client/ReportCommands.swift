@@ -5,7 +5,7 @@ import GRPCCore
 import GRPCNIOTransportHTTP2
 
 struct ReportCommand: AsyncParsableCommand {
-  static let configuration = CommandConfiguration(commandName: "report", abstract: "Fetch and list reports.", subcommands: [Get.self, List.self])
+  static let configuration = CommandConfiguration(commandName: "report", abstract: "Fetch, list and wait for reports.", subcommands: [Get.self, Latest.self, List.self, Watch.self])
 
   struct Get: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Write a job's report: md, html, json, or csv (one row per customer).")
@@ -22,30 +22,103 @@ struct ReportCommand: AsyncParsableCommand {
     }
   }
 
+  struct Latest: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Write the newest succeeded analysis report of a dataset.")
+    @OptionGroup var connection: Connection
+    @Argument(help: "The dataset id.") var dataset: String
+    @Option(help: "md, html, json or csv.") var format = "md"
+    @Option(name: .shortAndLong, help: "Output file (default: stdout).") var output: String?
+
+    func run() async throws {
+      let dataset = self.dataset
+      let newest = try await connection.withClient { client, metadata in
+        try await Fidelis_V1_ReportService.Client(wrapping: client).listReports(
+          .with {
+            $0.datasetID = dataset
+            $0.kind = "analysis"
+            $0.pageSize = 1
+          }, metadata: metadata
+        ).reports.first
+      }
+      guard let job = newest?.jobID else { throw CLIError(message: "dataset \(dataset) has no succeeded analysis yet") }
+      if output != nil { stderr("job \(job)") }
+      let format = self.format
+      try await connection.download(to: output) { reports, metadata, write in
+        try await reports.getReport(.with { $0.jobID = job; $0.format = format }, metadata: metadata, onResponse: write)
+      }
+    }
+  }
+
   struct List: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "List reports, newest first.")
     @OptionGroup var connection: Connection
     @Option(help: "At most this many (default: all, fetched a page at a time).") var limit: Int?
+    @Option(help: "Only the reports of this dataset id.") var dataset: String?
+    @Option(help: "Only analysis or profile reports.") var kind: String?
 
     func run() async throws {
       if let limit, limit < 1 { throw ValidationError("--limit must be at least 1") }
+      let (dataset, kind) = (self.dataset ?? "", self.kind ?? "")
       let reports = try await connection.withClient { client, metadata in
         let api = Fidelis_V1_ReportService.Client(wrapping: client)
         var reports: [Fidelis_V1_ReportSummary] = []
         var token = ""
         repeat {
           let wanted = limit.map { min(1000, $0 - reports.count) } ?? 1000
-          let page = try await api.listReports(.with { $0.pageSize = Int32(wanted); $0.pageToken = token }, metadata: metadata)
+          let page = try await api.listReports(
+            .with {
+              $0.pageSize = Int32(wanted)
+              $0.pageToken = token
+              $0.datasetID = dataset
+              $0.kind = kind
+            }, metadata: metadata)
           reports += page.reports
           token = page.nextPageToken
         } while !token.isEmpty && reports.count < (limit ?? .max)
         return reports
       }
       if connection.json { try printJSON(Fidelis_V1_ListReportsResponse.with { $0.reports = reports }) } else {
-        for r in reports { print("\(r.jobID)\t\(r.kind)\t\(r.formats.joined(separator: ","))\t\(r.sizeBytes)") }
+        for r in reports { printSummary(r) }
       }
     }
   }
+
+  struct Watch: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+      abstract: "Wait for the reports of a dataset: prints each one as its job succeeds, without polling.")
+    @OptionGroup var connection: Connection
+    @Argument(help: "The dataset id.") var dataset: String
+    @Option(help: "Only analysis or profile reports.") var kind: String?
+    @Option(help: "Also the reports that succeeded after this job (a report already seen).") var after: String?
+    @Option(help: "Stop after this many reports (default: wait until interrupted).") var count: Int?
+
+    func run() async throws {
+      if let count, count < 1 { throw ValidationError("--count must be at least 1") }
+      let request = Fidelis_V1_WatchReportsRequest.with {
+        $0.datasetID = dataset
+        $0.kind = kind ?? ""
+        $0.afterJobID = after ?? ""
+      }
+      let (json, count) = (connection.json, self.count)
+      try await connection.withClient { client, metadata in
+        try await Fidelis_V1_ReportService.Client(wrapping: client).watchReports(request, metadata: metadata) { response in
+          var received = 0
+          for try await summary in response.messages {
+            if json { try printJSON(summary) } else { printSummary(summary) }
+            // A script reads the lines as they come, not when the watch ends.
+            fflush(nil)
+            received += 1
+            if let count, received >= count { break }
+          }
+        }
+      }
+    }
+  }
+}
+
+/// One report per line: job, kind, dataset, formats, size.
+func printSummary(_ r: Fidelis_V1_ReportSummary) {
+  print("\(r.jobID)\t\(r.kind)\t\(r.datasetID)\t\(r.formats.joined(separator: ","))\t\(r.sizeBytes)")
 }
 
 struct SegmentCommand: AsyncParsableCommand {

@@ -66,6 +66,7 @@ final class JobChanges: Sendable {
   private struct State {
     var versions: [String: UInt64] = [:]
     var clock: UInt64 = 0
+    var finished: UInt64 = 0
   }
   private let state = Mutex(State())
 
@@ -74,8 +75,12 @@ final class JobChanges: Sendable {
     state.withLock { state in
       state.clock += 1
       state.versions[id] = final ? nil : state.clock
+      if final { state.finished += 1 }
     }
   }
+
+  /// Moves each time this coordinator ends a job: what watchers of reports look at.
+  var finished: UInt64 { state.withLock { $0.finished } }
 
   /// The job's current version (0 when unknown).
   func version(_ id: String) -> UInt64 { state.withLock { $0.versions[id] ?? 0 } }

@@ -41,22 +41,96 @@ extension ReportService: Fidelis_V1_ReportService.ServiceProtocol {
       before = seq
     }
     let size = m.pageSize == 0 ? 100 : Int(m.pageSize)
+    let dataset = m.datasetID.isEmpty ? nil : try checkDataset(m.datasetID, tenant: tenant)
+    let kind = try Self.checkKind(m.kind)
     // One more than the page tells whether another page follows.
-    var reports = try coordinator.mapStoreErrors { try coordinator.store.reports(tenantId: tenant.id, limit: size + 1, before: before) }
+    var reports = try coordinator.mapStoreErrors {
+      try coordinator.store.reports(tenantId: tenant.id, limit: size + 1, before: before, datasetId: dataset, kind: kind)
+    }
     let more = reports.count > size
     if more { reports.removeLast() }
     return ServerResponse(message: .with {
       if more, let last = reports.last?.job.seq { $0.nextPageToken = String(last) }
-      $0.reports = reports.map { report in
-        .with {
-          $0.jobID = report.job.id
-          $0.kind = report.job.kind
-          $0.formats = report.formats
-          $0.createdAtUnixMs = report.job.finishedAt ?? 0
-          $0.sizeBytes = report.size
+      $0.reports = reports.map(Self.summary)
+    })
+  }
+
+  func watchReports(request: ServerRequest<Fidelis_V1_WatchReportsRequest>, context: ServerContext) async throws -> StreamingServerResponse<Fidelis_V1_ReportSummary> {
+    let tenant = try coordinator.tenant(request.metadata)
+    let m = request.message
+    let dataset = try checkDataset(m.datasetID, tenant: tenant)
+    let kind = try Self.checkKind(m.kind)
+    let coordinator = self.coordinator
+    let store = coordinator.store
+    // What was there when the watch began is not news: the reports up to `after_job_id`
+    // when given, else all of them.
+    let existing = try coordinator.mapStoreErrors { try store.succeededJobs(tenantId: tenant.id, datasetId: dataset, kind: kind) }
+    let alreadySeen: Set<String>
+    if m.afterJobID.isEmpty {
+      alreadySeen = Set(existing.map(\.id))
+    } else {
+      try Coordinator.checkID(m.afterJobID, "job")
+      let after = try coordinator.mapStoreErrors { try store.job(tenantId: tenant.id, id: m.afterJobID) }
+      guard after.datasetId == dataset else {
+        throw RPCError(code: .invalidArgument, message: "job \(m.afterJobID) read dataset \(after.datasetId), not \(dataset)")
+      }
+      alreadySeen = Set(existing.filter { $0.seq <= after.seq ?? 0 }.map(\.id))
+    }
+    return StreamingServerResponse { writer in
+      try await coordinator.streams.withSlot(tenant: tenant.id, .watch) {
+        var seen = alreadySeen
+        var finished: UInt64?
+        var lastRead = ContinuousClock.now
+        // The store is read when this coordinator has ended a job, and at least every
+        // second (a job ended by another process); the loop ends when the client leaves or
+        // the server stops.
+        while !context.cancellation.isCancelled {
+          let now = coordinator.jobChanges.finished
+          if now != finished || ContinuousClock.now - lastRead >= .seconds(1) {
+            finished = now
+            lastRead = ContinuousClock.now
+            let succeeded = try coordinator.mapStoreErrors { try store.succeededJobs(tenantId: tenant.id, datasetId: dataset, kind: kind) }
+            let new = succeeded.map(\.id).filter { !seen.contains($0) }
+            for report in try coordinator.mapStoreErrors({ try store.reports(tenantId: tenant.id, jobIds: new) }) {
+              try await writer.write(Self.summary(report))
+              seen.insert(report.job.id)
+            }
+          }
+          try? await Task.sleep(for: .milliseconds(100))
         }
       }
-    })
+      return [:]
+    }
+  }
+
+  /// A dataset id the tenant knows (its dataset, or one its jobs read); NOT_FOUND else.
+  private func checkDataset(_ id: String, tenant: TenantRecord) throws -> String {
+    guard !id.isEmpty else { throw RPCError(code: .invalidArgument, message: "dataset_id is required") }
+    try Coordinator.checkID(id, "dataset")
+    guard try coordinator.mapStoreErrors({ try coordinator.store.knowsDataset(tenantId: tenant.id, id: id) }) else {
+      throw RPCError(code: .notFound, message: "dataset \(id) not found")
+    }
+    return id
+  }
+
+  /// A job kind to filter on: nil for both.
+  private static func checkKind(_ kind: String) throws -> String? {
+    switch kind {
+    case "": return nil
+    case "analysis", "profile": return kind
+    default: throw RPCError(code: .invalidArgument, message: "kind must be 'analysis' or 'profile' (got '\(kind.prefix(40))')")
+    }
+  }
+
+  static func summary(_ report: StoredReport) -> Fidelis_V1_ReportSummary {
+    .with {
+      $0.jobID = report.job.id
+      $0.kind = report.job.kind
+      $0.datasetID = report.job.datasetId
+      $0.formats = report.formats
+      $0.createdAtUnixMs = report.job.finishedAt ?? 0
+      $0.sizeBytes = report.size
+    }
   }
 
   func exportSegment(request: ServerRequest<Fidelis_V1_ExportSegmentRequest>, context: ServerContext) async throws -> StreamingServerResponse<Fidelis_V1_ReportChunk> {

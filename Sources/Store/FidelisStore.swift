@@ -272,6 +272,11 @@ public struct FidelisStore: Sendable {
         t.foreignKey(["jobId", "format"], references: "artifact", columns: ["jobId", "format"], onDelete: .cascade)
       }
     }
+    // The reports of one dataset are listed and watched: its jobs by state, without a scan
+    // of the tenant's.
+    migrator.registerMigration("v7 jobs by dataset") { db in
+      try db.create(index: "job_by_dataset_state", on: "job", columns: ["tenantId", "datasetId", "state", "seq"])
+    }
     return migrator
   }
 

@@ -202,17 +202,56 @@ extension FidelisStore {
   }
 
   /// The tenant's succeeded jobs with their report formats and total size, newest first:
-  /// at most `limit`, older than the job numbered `before` when given.
-  public func reports(tenantId: String, limit: Int = 100, before: Int64? = nil) throws -> [(job: JobRecord, formats: [String], size: Int64)] {
+  /// at most `limit`, older than the job numbered `before` when given, only those on
+  /// `datasetId` and of `kind` when given.
+  public func reports(
+    tenantId: String, limit: Int = 100, before: Int64? = nil, datasetId: String? = nil, kind: String? = nil
+  ) throws -> [StoredReport] {
     try writer.read { db in
       var request = JobRecord.filter(JobRecord.Columns.tenantId == tenantId && JobRecord.Columns.state == JobState.succeeded.rawValue)
       if let before { request = request.filter(JobRecord.Columns.seq < before) }
+      if let datasetId { request = request.filter(JobRecord.Columns.datasetId == datasetId) }
+      if let kind { request = request.filter(JobRecord.Columns.kind == kind) }
       let jobs = try request.order(JobRecord.Columns.seq.desc).limit(limit).fetchAll(db)
-      return try jobs.map { job in
-        let rows = try Row.fetchAll(db, sql: "SELECT format, COALESCE(size, length(data)) AS size FROM artifact WHERE jobId = ? ORDER BY format", arguments: [job.id])
-        return (job, rows.map { $0["format"] }, rows.reduce(Int64(0)) { $0 + ($1["size"] as Int64) })
-      }
+      return try jobs.map { try Self.report(db, $0) }
     }
+  }
+
+  /// The reports of the jobs `ids` of the tenant that have succeeded, in the order they
+  /// finished.
+  public func reports(tenantId: String, jobIds: [String]) throws -> [StoredReport] {
+    guard !jobIds.isEmpty else { return [] }
+    return try writer.read { db in
+      let jobs = try JobRecord.filter(JobRecord.Columns.tenantId == tenantId && JobRecord.Columns.state == JobState.succeeded.rawValue)
+        .filter(jobIds.contains(JobRecord.Columns.id))
+        .order(JobRecord.Columns.finishedAt, JobRecord.Columns.seq).fetchAll(db)
+      return try jobs.map { try Self.report(db, $0) }
+    }
+  }
+
+  /// The ids of the tenant's succeeded jobs on `datasetId` (of `kind` when given), and the
+  /// submission number of each: what a watch of the dataset's reports compares from one
+  /// look to the next.
+  public func succeededJobs(tenantId: String, datasetId: String, kind: String?) throws -> [(id: String, seq: Int64)] {
+    try writer.read { db in
+      var request = JobRecord.filter(
+        JobRecord.Columns.tenantId == tenantId && JobRecord.Columns.datasetId == datasetId && JobRecord.Columns.state == JobState.succeeded.rawValue)
+      if let kind { request = request.filter(JobRecord.Columns.kind == kind) }
+      return try Row.fetchAll(db, request.select(JobRecord.Columns.id, JobRecord.Columns.seq)).map { ($0[0], $0[1]) }
+    }
+  }
+
+  /// Whether the tenant has the dataset `id`, or jobs that read it (its reports outlive it).
+  public func knowsDataset(tenantId: String, id: String) throws -> Bool {
+    try writer.read { db in
+      try DatasetRecord.filter(DatasetRecord.Columns.tenantId == tenantId && DatasetRecord.Columns.id == id).fetchCount(db) > 0
+        || JobRecord.filter(JobRecord.Columns.tenantId == tenantId && JobRecord.Columns.datasetId == id).fetchCount(db) > 0
+    }
+  }
+
+  static func report(_ db: Database, _ job: JobRecord) throws -> StoredReport {
+    let rows = try Row.fetchAll(db, sql: "SELECT format, COALESCE(size, length(data)) AS size FROM artifact WHERE jobId = ? ORDER BY format", arguments: [job.id])
+    return StoredReport(job: job, formats: rows.map { $0["format"] }, size: rows.reduce(Int64(0)) { $0 + ($1["size"] as Int64) })
   }
 
   // MARK: Worker side

@@ -285,3 +285,10 @@ public struct ArtifactPieceRecord: Codable, Sendable, FetchableRecord, Persistab
     public static let number = Column(CodingKeys.number)
   }
 }
+
+/// A succeeded job and its report files: their formats and total size.
+public struct StoredReport: Sendable {
+  public var job: JobRecord
+  public var formats: [String]
+  public var size: Int64
+}

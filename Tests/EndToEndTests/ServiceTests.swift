@@ -124,6 +124,68 @@ struct ServiceTests {
     }
   }
 
+  @Test("a watch of a dataset's reports gets each new one as its job succeeds; the newest and the dataset's list agree; another tenant sees none")
+  func watchReports() async throws {
+    try await Harness.run { h, client in
+      let key = try await h.createTenant(client, "Watcher")
+      let other = try await h.createTenant(client, "Other")
+      let dataset = try await h.upload(client, key: key, sampleCSV())
+      let unrelated = try await h.upload(client, key: key, sampleCSV(customers: 50))
+      let jobs = Fidelis_V1_JobService.Client(wrapping: client)
+      let reports = Fidelis_V1_ReportService.Client(wrapping: client)
+      // A report that exists before the watch starts is not news.
+      let before = try await jobs.submitJob(.with { $0.datasetID = dataset.id; $0.kind = "profile" }, metadata: h.auth(key))
+      _ = try await h.wait(client, key: key, job: before.id)
+      let received = try await withThrowingTaskGroup(of: [Fidelis_V1_ReportSummary].self) { tasks in
+        tasks.addTask {
+          try await reports.watchReports(.with { $0.datasetID = dataset.id; $0.kind = "analysis" }, metadata: h.auth(key)) { response in
+            var got: [Fidelis_V1_ReportSummary] = []
+            for try await summary in response.messages {
+              got.append(summary)
+              if got.count == 2 { break }
+            }
+            return got
+          }
+        }
+        // Time for the watch to take its first look, then an analysis of another dataset
+        // (not sent), a profile (another kind, not sent) and two analyses.
+        try await Task.sleep(for: .milliseconds(300))
+        for (id, kind) in [(unrelated.id, "analysis"), (dataset.id, "profile"), (dataset.id, "analysis"), (dataset.id, "analysis")] {
+          let job = try await jobs.submitJob(.with { $0.datasetID = id; $0.kind = kind }, metadata: h.auth(key))
+          _ = try await h.wait(client, key: key, job: job.id)
+        }
+        return try await tasks.next()!
+      }
+      #expect(received.count == 2)
+      #expect(received.allSatisfy { $0.datasetID == dataset.id && $0.kind == "analysis" && $0.formats.contains("html") })
+      // Listed for the dataset, newest first; the newest analysis is the last one watched.
+      let listed = try await reports.listReports(.with { $0.datasetID = dataset.id; $0.kind = "analysis" }, metadata: h.auth(key)).reports
+      #expect(listed.map(\.jobID) == received.map(\.jobID).reversed())
+      let all = try await reports.listReports(.with { $0.datasetID = dataset.id }, metadata: h.auth(key)).reports
+      #expect(all.count == 4)
+      // Resuming after the first: the second comes at once.
+      let resumed = try await reports.watchReports(
+        .with { $0.datasetID = dataset.id; $0.kind = "analysis"; $0.afterJobID = received[0].jobID }, metadata: h.auth(key)
+      ) { response -> String? in
+        for try await summary in response.messages { return summary.jobID }
+        return nil
+      }
+      #expect(resumed == received[1].jobID)
+      // Another tenant: the dataset does not exist for it.
+      await #expect(throws: RPCError.self) {
+        try await reports.watchReports(.with { $0.datasetID = dataset.id }, metadata: h.auth(other)) { response in
+          for try await _ in response.messages {}
+        }
+      }
+      do {
+        _ = try await reports.listReports(.with { $0.datasetID = dataset.id }, metadata: h.auth(other))
+        Issue.record("another tenant listed the dataset's reports")
+      } catch let error as RPCError {
+        #expect(error.code == .notFound)
+      }
+    }
+  }
+
   @Test("analysis job: every report format, segment export, unknown segment lists valid names")
   func analysisJob() async throws {
     try await Harness.run { h, client in

@@ -3113,11 +3113,25 @@ public enum Fidelis_V1_ReportService: Sendable {
                 type: .serverStreaming
             )
         }
+        /// Namespace for "WatchReports" metadata.
+        public enum WatchReports: Sendable {
+            /// Request type for "WatchReports".
+            public typealias Input = Fidelis_V1_WatchReportsRequest
+            /// Response type for "WatchReports".
+            public typealias Output = Fidelis_V1_ReportSummary
+            /// Descriptor for "WatchReports".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "fidelis.v1.ReportService"),
+                method: "WatchReports",
+                type: .serverStreaming
+            )
+        }
         /// Descriptors for all methods in the "fidelis.v1.ReportService" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
             GetReport.descriptor,
             ListReports.descriptor,
-            ExportSegment.descriptor
+            ExportSegment.descriptor,
+            WatchReports.descriptor
         ]
     }
 }
@@ -3193,6 +3207,28 @@ extension Fidelis_V1_ReportService {
             request: GRPCCore.StreamingServerRequest<Fidelis_V1_ExportSegmentRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Fidelis_V1_ReportChunk>
+
+        /// Handle the "WatchReports" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The reports of one dataset as they are made, so that a client waits for the next one
+        /// > instead of polling: each job of the dataset (of `kind` when given) that succeeds after
+        /// > the call starts — or after `after_job_id`, so that a client that reconnects misses
+        /// > none — is sent as its summary, in the order the jobs finished. The stream stays open
+        /// > until the client leaves. NOT_FOUND for a dataset the tenant does not have.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Fidelis_V1_WatchReportsRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Fidelis_V1_ReportSummary` messages.
+        func watchReports(
+            request: GRPCCore.StreamingServerRequest<Fidelis_V1_WatchReportsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Fidelis_V1_ReportSummary>
     }
 
     /// Service protocol for the "fidelis.v1.ReportService" service.
@@ -3252,6 +3288,28 @@ extension Fidelis_V1_ReportService {
             request: GRPCCore.ServerRequest<Fidelis_V1_ExportSegmentRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Fidelis_V1_ReportChunk>
+
+        /// Handle the "WatchReports" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The reports of one dataset as they are made, so that a client waits for the next one
+        /// > instead of polling: each job of the dataset (of `kind` when given) that succeeds after
+        /// > the call starts — or after `after_job_id`, so that a client that reconnects misses
+        /// > none — is sent as its summary, in the order the jobs finished. The stream stays open
+        /// > until the client leaves. NOT_FOUND for a dataset the tenant does not have.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Fidelis_V1_WatchReportsRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Fidelis_V1_ReportSummary` messages.
+        func watchReports(
+            request: GRPCCore.ServerRequest<Fidelis_V1_WatchReportsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Fidelis_V1_ReportSummary>
     }
 
     /// Simple service protocol for the "fidelis.v1.ReportService" service.
@@ -3311,6 +3369,29 @@ extension Fidelis_V1_ReportService {
             response: GRPCCore.RPCWriter<Fidelis_V1_ReportChunk>,
             context: GRPCCore.ServerContext
         ) async throws
+
+        /// Handle the "WatchReports" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The reports of one dataset as they are made, so that a client waits for the next one
+        /// > instead of polling: each job of the dataset (of `kind` when given) that succeeds after
+        /// > the call starts — or after `after_job_id`, so that a client that reconnects misses
+        /// > none — is sent as its summary, in the order the jobs finished. The stream stays open
+        /// > until the client leaves. NOT_FOUND for a dataset the tenant does not have.
+        ///
+        /// - Parameters:
+        ///   - request: A `Fidelis_V1_WatchReportsRequest` message.
+        ///   - response: A response stream of `Fidelis_V1_ReportSummary` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        func watchReports(
+            request: Fidelis_V1_WatchReportsRequest,
+            response: GRPCCore.RPCWriter<Fidelis_V1_ReportSummary>,
+            context: GRPCCore.ServerContext
+        ) async throws
     }
 }
 
@@ -3351,6 +3432,17 @@ extension Fidelis_V1_ReportService.StreamingServiceProtocol {
                 )
             }
         )
+        router.registerHandler(
+            forMethod: Fidelis_V1_ReportService.Method.WatchReports.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Fidelis_V1_WatchReportsRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Fidelis_V1_ReportSummary>(),
+            handler: { request, context in
+                try await self.watchReports(
+                    request: request,
+                    context: context
+                )
+            }
+        )
     }
 }
 
@@ -3384,6 +3476,17 @@ extension Fidelis_V1_ReportService.ServiceProtocol {
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Fidelis_V1_ReportChunk> {
         let response = try await self.exportSegment(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return response
+    }
+
+    public func watchReports(
+        request: GRPCCore.StreamingServerRequest<Fidelis_V1_WatchReportsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Fidelis_V1_ReportSummary> {
+        let response = try await self.watchReports(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -3432,6 +3535,23 @@ extension Fidelis_V1_ReportService.SimpleServiceProtocol {
             metadata: [:],
             producer: { writer in
                 try await self.exportSegment(
+                    request: request.message,
+                    response: writer,
+                    context: context
+                )
+                return [:]
+            }
+        )
+    }
+
+    public func watchReports(
+        request: GRPCCore.ServerRequest<Fidelis_V1_WatchReportsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Fidelis_V1_ReportSummary> {
+        return GRPCCore.StreamingServerResponse<Fidelis_V1_ReportSummary>(
+            metadata: [:],
+            producer: { writer in
+                try await self.watchReports(
                     request: request.message,
                     response: writer,
                     context: context
@@ -3514,6 +3634,33 @@ extension Fidelis_V1_ReportService {
             deserializer: some GRPCCore.MessageDeserializer<Fidelis_V1_ReportChunk>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Fidelis_V1_ReportChunk>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "WatchReports" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The reports of one dataset as they are made, so that a client waits for the next one
+        /// > instead of polling: each job of the dataset (of `kind` when given) that succeeds after
+        /// > the call starts — or after `after_job_id`, so that a client that reconnects misses
+        /// > none — is sent as its summary, in the order the jobs finished. The stream stays open
+        /// > until the client leaves. NOT_FOUND for a dataset the tenant does not have.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Fidelis_V1_WatchReportsRequest` message.
+        ///   - serializer: A serializer for `Fidelis_V1_WatchReportsRequest` messages.
+        ///   - deserializer: A deserializer for `Fidelis_V1_ReportSummary` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func watchReports<Result>(
+            request: GRPCCore.ClientRequest<Fidelis_V1_WatchReportsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Fidelis_V1_WatchReportsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Fidelis_V1_ReportSummary>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Fidelis_V1_ReportSummary>) async throws -> Result
         ) async throws -> Result where Result: Sendable
     }
 
@@ -3626,6 +3773,42 @@ extension Fidelis_V1_ReportService {
                 onResponse: handleResponse
             )
         }
+
+        /// Call the "WatchReports" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The reports of one dataset as they are made, so that a client waits for the next one
+        /// > instead of polling: each job of the dataset (of `kind` when given) that succeeds after
+        /// > the call starts — or after `after_job_id`, so that a client that reconnects misses
+        /// > none — is sent as its summary, in the order the jobs finished. The stream stays open
+        /// > until the client leaves. NOT_FOUND for a dataset the tenant does not have.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Fidelis_V1_WatchReportsRequest` message.
+        ///   - serializer: A serializer for `Fidelis_V1_WatchReportsRequest` messages.
+        ///   - deserializer: A deserializer for `Fidelis_V1_ReportSummary` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func watchReports<Result>(
+            request: GRPCCore.ClientRequest<Fidelis_V1_WatchReportsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Fidelis_V1_WatchReportsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Fidelis_V1_ReportSummary>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Fidelis_V1_ReportSummary>) async throws -> Result
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.serverStreaming(
+                request: request,
+                descriptor: Fidelis_V1_ReportService.Method.WatchReports.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
     }
 }
 
@@ -3706,6 +3889,37 @@ extension Fidelis_V1_ReportService.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Fidelis_V1_ExportSegmentRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Fidelis_V1_ReportChunk>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "WatchReports" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > The reports of one dataset as they are made, so that a client waits for the next one
+    /// > instead of polling: each job of the dataset (of `kind` when given) that succeeds after
+    /// > the call starts — or after `after_job_id`, so that a client that reconnects misses
+    /// > none — is sent as its summary, in the order the jobs finished. The stream stays open
+    /// > until the client leaves. NOT_FOUND for a dataset the tenant does not have.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Fidelis_V1_WatchReportsRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func watchReports<Result>(
+        request: GRPCCore.ClientRequest<Fidelis_V1_WatchReportsRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Fidelis_V1_ReportSummary>) async throws -> Result
+    ) async throws -> Result where Result: Sendable {
+        try await self.watchReports(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Fidelis_V1_WatchReportsRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Fidelis_V1_ReportSummary>(),
             options: options,
             onResponse: handleResponse
         )
@@ -3800,6 +4014,41 @@ extension Fidelis_V1_ReportService.ClientProtocol {
             metadata: metadata
         )
         return try await self.exportSegment(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "WatchReports" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > The reports of one dataset as they are made, so that a client waits for the next one
+    /// > instead of polling: each job of the dataset (of `kind` when given) that succeeds after
+    /// > the call starts — or after `after_job_id`, so that a client that reconnects misses
+    /// > none — is sent as its summary, in the order the jobs finished. The stream stays open
+    /// > until the client leaves. NOT_FOUND for a dataset the tenant does not have.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func watchReports<Result>(
+        _ message: Fidelis_V1_WatchReportsRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Fidelis_V1_ReportSummary>) async throws -> Result
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Fidelis_V1_WatchReportsRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.watchReports(
             request: request,
             options: options,
             onResponse: handleResponse

@@ -698,12 +698,15 @@ public nonisolated struct Fidelis_V1_ReportSummary: Sendable {
 
   public var sizeBytes: Int64 = 0
 
+  /// The dataset the job read.
+  public var datasetID: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 }
 
-/// Newest first, a page at a time.
+/// Newest first (by submission), a page at a time.
 public nonisolated struct Fidelis_V1_ListReportsRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -714,6 +717,12 @@ public nonisolated struct Fidelis_V1_ListReportsRequest: Sendable {
 
   /// next_page_token of the previous page; empty: the first page
   public var pageToken: String = String()
+
+  /// Only the reports of this dataset (NOT_FOUND when the tenant has no such dataset).
+  public var datasetID: String = String()
+
+  /// Only the reports of jobs of this kind: "analysis" or "profile"; empty: both.
+  public var kind: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -729,6 +738,25 @@ public nonisolated struct Fidelis_V1_ListReportsResponse: Sendable {
 
   /// empty on the last page
   public var nextPageToken: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Fidelis_V1_WatchReportsRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var datasetID: String = String()
+
+  /// "analysis" or "profile"; empty: both.
+  public var kind: String = String()
+
+  /// A report already seen: the reports of the dataset that succeeded after it are sent
+  /// first. Empty: only reports that succeed from now on.
+  public var afterJobID: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -2374,7 +2402,7 @@ nonisolated extension Fidelis_V1_ReportChunk: SwiftProtobuf.Message, SwiftProtob
 
 nonisolated extension Fidelis_V1_ReportSummary: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ReportSummary"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}job_id\0\u{1}kind\0\u{1}formats\0\u{3}created_at_unix_ms\0\u{3}size_bytes\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}job_id\0\u{1}kind\0\u{1}formats\0\u{3}created_at_unix_ms\0\u{3}size_bytes\0\u{3}dataset_id\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2387,6 +2415,7 @@ nonisolated extension Fidelis_V1_ReportSummary: SwiftProtobuf.Message, SwiftProt
       case 3: try { try decoder.decodeRepeatedStringField(value: &self.formats) }()
       case 4: try { try decoder.decodeSingularInt64Field(value: &self.createdAtUnixMs) }()
       case 5: try { try decoder.decodeSingularInt64Field(value: &self.sizeBytes) }()
+      case 6: try { try decoder.decodeSingularStringField(value: &self.datasetID) }()
       default: break
       }
     }
@@ -2408,6 +2437,9 @@ nonisolated extension Fidelis_V1_ReportSummary: SwiftProtobuf.Message, SwiftProt
     if self.sizeBytes != 0 {
       try visitor.visitSingularInt64Field(value: self.sizeBytes, fieldNumber: 5)
     }
+    if !self.datasetID.isEmpty {
+      try visitor.visitSingularStringField(value: self.datasetID, fieldNumber: 6)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2417,6 +2449,7 @@ nonisolated extension Fidelis_V1_ReportSummary: SwiftProtobuf.Message, SwiftProt
     if lhs.formats != rhs.formats {return false}
     if lhs.createdAtUnixMs != rhs.createdAtUnixMs {return false}
     if lhs.sizeBytes != rhs.sizeBytes {return false}
+    if lhs.datasetID != rhs.datasetID {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2424,7 +2457,7 @@ nonisolated extension Fidelis_V1_ReportSummary: SwiftProtobuf.Message, SwiftProt
 
 nonisolated extension Fidelis_V1_ListReportsRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ListReportsRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}page_size\0\u{3}page_token\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}page_size\0\u{3}page_token\0\u{3}dataset_id\0\u{1}kind\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2434,6 +2467,8 @@ nonisolated extension Fidelis_V1_ListReportsRequest: SwiftProtobuf.Message, Swif
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularInt32Field(value: &self.pageSize) }()
       case 2: try { try decoder.decodeSingularStringField(value: &self.pageToken) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.datasetID) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.kind) }()
       default: break
       }
     }
@@ -2446,12 +2481,20 @@ nonisolated extension Fidelis_V1_ListReportsRequest: SwiftProtobuf.Message, Swif
     if !self.pageToken.isEmpty {
       try visitor.visitSingularStringField(value: self.pageToken, fieldNumber: 2)
     }
+    if !self.datasetID.isEmpty {
+      try visitor.visitSingularStringField(value: self.datasetID, fieldNumber: 3)
+    }
+    if !self.kind.isEmpty {
+      try visitor.visitSingularStringField(value: self.kind, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Fidelis_V1_ListReportsRequest, rhs: Fidelis_V1_ListReportsRequest) -> Bool {
     if lhs.pageSize != rhs.pageSize {return false}
     if lhs.pageToken != rhs.pageToken {return false}
+    if lhs.datasetID != rhs.datasetID {return false}
+    if lhs.kind != rhs.kind {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2487,6 +2530,46 @@ nonisolated extension Fidelis_V1_ListReportsResponse: SwiftProtobuf.Message, Swi
   public static func ==(lhs: Fidelis_V1_ListReportsResponse, rhs: Fidelis_V1_ListReportsResponse) -> Bool {
     if lhs.reports != rhs.reports {return false}
     if lhs.nextPageToken != rhs.nextPageToken {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Fidelis_V1_WatchReportsRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".WatchReportsRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}dataset_id\0\u{1}kind\0\u{3}after_job_id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.datasetID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.kind) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.afterJobID) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.datasetID.isEmpty {
+      try visitor.visitSingularStringField(value: self.datasetID, fieldNumber: 1)
+    }
+    if !self.kind.isEmpty {
+      try visitor.visitSingularStringField(value: self.kind, fieldNumber: 2)
+    }
+    if !self.afterJobID.isEmpty {
+      try visitor.visitSingularStringField(value: self.afterJobID, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Fidelis_V1_WatchReportsRequest, rhs: Fidelis_V1_WatchReportsRequest) -> Bool {
+    if lhs.datasetID != rhs.datasetID {return false}
+    if lhs.kind != rhs.kind {return false}
+    if lhs.afterJobID != rhs.afterJobID {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
