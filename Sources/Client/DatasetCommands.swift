@@ -31,15 +31,27 @@ struct DatasetCommand: AsyncParsableCommand {
   }
 
   struct List: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "List datasets.")
+    static let configuration = CommandConfiguration(abstract: "List datasets, newest first.")
     @OptionGroup var connection: Connection
+    @Option(help: "At most this many (default: all, fetched a page at a time).") var limit: Int?
 
     func run() async throws {
-      let response = try await connection.withClient { client, metadata in
-        try await Fidelis_V1_DatasetService.Client(wrapping: client).listDatasets(.init(), metadata: metadata)
+      if let limit, limit < 1 { throw ValidationError("--limit must be at least 1") }
+      let limit = self.limit
+      let datasets = try await connection.withClient { client, metadata in
+        let api = Fidelis_V1_DatasetService.Client(wrapping: client)
+        var datasets: [Fidelis_V1_Dataset] = []
+        var token = ""
+        repeat {
+          let wanted = limit.map { min(1000, $0 - datasets.count) } ?? 1000
+          let page = try await api.listDatasets(.with { $0.pageSize = Int32(wanted); $0.pageToken = token }, metadata: metadata)
+          datasets += page.datasets
+          token = page.nextPageToken
+        } while !token.isEmpty && datasets.count < (limit ?? .max)
+        return datasets
       }
-      if connection.json { try printJSON(response) } else {
-        for d in response.datasets { print("\(d.id)\t\(d.kind)\t\(d.sizeBytes)\t\(d.name)") }
+      if connection.json { try printJSON(Fidelis_V1_ListDatasetsResponse.with { $0.datasets = datasets }) } else {
+        for d in datasets { print("\(d.id)\t\(d.kind)\t\(d.sizeBytes)\t\(d.name)") }
       }
     }
   }

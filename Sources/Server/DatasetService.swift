@@ -74,8 +74,24 @@ extension DatasetService: Fidelis_V1_DatasetService.ServiceProtocol {
 
   func listDatasets(request: ServerRequest<Fidelis_V1_ListDatasetsRequest>, context: ServerContext) async throws -> ServerResponse<Fidelis_V1_ListDatasetsResponse> {
     let tenant = try coordinator.tenant(request.metadata)
-    let records = try coordinator.mapStoreErrors { try coordinator.store.datasets(tenantId: tenant.id) }
-    return ServerResponse(message: .with { $0.datasets = records.map(coordinator.message) })
+    let m = request.message
+    guard m.pageSize >= 0, m.pageSize <= 1000 else { throw RPCError(code: .invalidArgument, message: "page_size must be between 0 and 1000 (got \(m.pageSize))") }
+    let size = m.pageSize == 0 ? 100 : Int(m.pageSize)
+    var before: String?
+    if !m.pageToken.isEmpty {
+      guard m.pageToken.hasPrefix("ds_"), (try? Coordinator.checkID(m.pageToken, "dataset")) != nil else {
+        throw RPCError(code: .invalidArgument, message: "page_token must be the next_page_token of a previous page")
+      }
+      before = m.pageToken
+    }
+    // One more than the page tells whether another page follows.
+    var records = try coordinator.mapStoreErrors { try coordinator.store.datasets(tenantId: tenant.id, limit: size + 1, before: before) }
+    let more = records.count > size
+    if more { records.removeLast() }
+    return ServerResponse(message: .with {
+      $0.datasets = records.map(coordinator.message)
+      if more, let last = records.last { $0.nextPageToken = last.id }
+    })
   }
 
   func getDataset(request: ServerRequest<Fidelis_V1_GetDatasetRequest>, context: ServerContext) async throws -> ServerResponse<Fidelis_V1_Dataset> {

@@ -470,10 +470,13 @@ extension FidelisStore {
     try writer.write { db in try DatasetRecord.filter(DatasetRecord.Columns.state == DatasetState.uploading.rawValue).deleteAll(db) }
   }
 
-  public func datasets(tenantId: String) throws -> [DatasetRecord] {
+  /// The tenant's datasets, newest first (ids sort by creation): at most `limit`, those
+  /// before the dataset `before` when given.
+  public func datasets(tenantId: String, limit: Int = .max, before: String? = nil) throws -> [DatasetRecord] {
     try writer.read { db in
-      try DatasetRecord.filter(DatasetRecord.Columns.tenantId == tenantId && DatasetRecord.Columns.state == DatasetState.ready.rawValue)
-        .order(DatasetRecord.Columns.createdAt.desc).fetchAll(db)
+      var request = DatasetRecord.filter(DatasetRecord.Columns.tenantId == tenantId && DatasetRecord.Columns.state == DatasetState.ready.rawValue)
+      if let before { request = request.filter(DatasetRecord.Columns.id < before) }
+      return try request.order(DatasetRecord.Columns.id.desc).limit(limit).fetchAll(db)
     }
   }
 

@@ -63,7 +63,7 @@ struct HardeningStoreTests {
     #expect(use.used == 100 && use.quota == 1234)
   }
 
-  @Test("reports come newest first, a page at a time")
+  @Test("reports come newest first, a page at a time, all or one dataset's or one kind's; datasets a page at a time")
   func reportPages() async throws {
     let store = try makeStore()
     let (t, _) = try store.createTenant(name: "T")
@@ -79,6 +79,29 @@ struct HardeningStoreTests {
     let second = try store.reports(tenantId: t.id, limit: 2, before: Int64(first.last!.job.seq!))
     let third = try store.reports(tenantId: t.id, limit: 2, before: Int64(second.last!.job.seq!))
     #expect((first + second + third).map(\.job.id) == ids)
+    // Filtered by dataset and kind: another dataset's and another kind's reports are not listed.
+    let other = try uploadDataset(store, tenant: t.id)
+    let (job, _) = try await store.submitJob(tenantId: t.id, datasetId: other, kind: "analysis", options: Data(), idempotencyKey: nil)
+    let lease = try #require(try await store.leaseNextJob(worker: "w", host: "h", kinds: [], leaseMillis: 60_000))
+    try await store.completeJob(jobId: job.id, leaseId: lease.leaseId, artifacts: [(format: "md", contentType: "text/markdown", data: Data("#".utf8))])
+    #expect(try store.reports(tenantId: t.id, datasetId: d).map(\.job.id) == ids)
+    #expect(try store.reports(tenantId: t.id, datasetId: other).map(\.job.id) == [job.id])
+    #expect(try store.reports(tenantId: t.id, kind: "analysis").map(\.job.id) == [job.id])
+    #expect(try store.succeededJobs(tenantId: t.id, datasetId: other, kind: nil).map(\.id) == [job.id])
+    #expect(try store.knowsDataset(tenantId: t.id, id: other))
+    let (stranger, _) = try store.createTenant(name: "Stranger")
+    #expect(try !store.knowsDataset(tenantId: stranger.id, id: other))
+    // Datasets come a page at a time too, newest first (by id, which sorts by creation to
+    // the millisecond): the pages put together are the whole list, each once.
+    var datasets = [d, other]
+    for _ in 0..<3 { datasets.append(try uploadDataset(store, tenant: t.id)) }
+    let page1 = try store.datasets(tenantId: t.id, limit: 2)
+    let page2 = try store.datasets(tenantId: t.id, limit: 2, before: page1.last!.id)
+    let page3 = try store.datasets(tenantId: t.id, limit: 2, before: page2.last!.id)
+    let paged = (page1 + page2 + page3).map(\.id)
+    #expect(paged == datasets.sorted(by: >))
+    #expect(paged == (try store.datasets(tenantId: t.id)).map(\.id))
+    #expect(page3.count == 1)
   }
 
   @Test("an empty or foreign store file is refused and left as it was; a second store on one directory is refused")
