@@ -58,6 +58,7 @@ let package = Package(
       dependencies: [
         "FidelisProto", "Store", "Jobs", "Networking", "Reports", "Analytics",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         .product(name: "X509", package: "swift-certificates"),
         .product(name: "Crypto", package: "swift-crypto"),
         .product(name: "NIOCore", package: "swift-nio"),
@@ -149,7 +150,12 @@ let package = Package(
     ),
     // Runs jobs on the fixtures of ReportsTests, read from the source tree by path.
     .testTarget(name: "JobsTests", dependencies: ["Jobs", "Analytics", "Reports", "FidelisProto"]),
-    .testTarget(name: "ServerTests", dependencies: ["Server", "Analytics", .product(name: "GRPCCore", package: "grpc-swift-2")]),
+    .testTarget(
+      name: "ServerTests",
+      dependencies: [
+        "Server", "Analytics", "FidelisProto", .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+      ]),
     .testTarget(
       name: "EndToEndTests",
       dependencies: [

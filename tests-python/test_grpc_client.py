@@ -1,5 +1,5 @@
 """A Python client generated from proto/ alone uses the service: proof the API is usable outside Swift."""
-import json, os, subprocess, sys, time
+import json, os, shutil, subprocess, sys, time
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from conftest import ADMIN, BIN, ROOT, generate
@@ -93,3 +93,48 @@ def test_python_client_waits_for_the_next_report_of_a_dataset(cluster, tmp_path)
         raise AssertionError("expected NOT_FOUND")
     except grpc.RpcError as e:
         assert e.code() == grpc.StatusCode.NOT_FOUND
+
+
+def test_reflection_lets_a_client_without_the_protos_call_the_api(cluster, tmp_path):
+    """Server reflection, both names: Python's grpcio-reflection client (v1alpha) learns the
+    API from the server alone and calls it with messages built from what it learned; a v1
+    client generated from proto/grpc/reflection/v1 lists the services and gets the files."""
+    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+    from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
+    cluster.start_server()
+    channel = grpc.insecure_channel(f"127.0.0.1:{cluster.port}")
+    database = ProtoReflectionDescriptorDatabase(channel)
+    services = set(database.get_services())
+    assert {"fidelis.v1.AdminService", "fidelis.v1.DatasetService", "fidelis.v1.JobService", "fidelis.v1.ReportService", "fidelis.v1.WorkerService",
+            "grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection", "grpc.reflection.v1alpha.ServerReflection"} <= services
+    pool = descriptor_pool.DescriptorPool(database)
+    watch = pool.FindServiceByName("fidelis.v1.ReportService").FindMethodByName("WatchReports")
+    assert watch.input_type.full_name == "fidelis.v1.WatchReportsRequest" and watch.server_streaming
+    # A call made only from what reflection told: create a tenant, list its datasets.
+    def call(method, fields, metadata):
+        descriptor = pool.FindServiceByName(method.rsplit("/", 1)[0]).FindMethodByName(method.rsplit("/", 1)[1])
+        request_class = message_factory.GetMessageClass(descriptor.input_type)
+        response_class = message_factory.GetMessageClass(descriptor.output_type)
+        invoke = channel.unary_unary(f"/{method}", request_serializer=request_class.SerializeToString, response_deserializer=response_class.FromString)
+        return invoke(request_class(**fields), metadata=metadata, timeout=10)
+    key = call("fidelis.v1.AdminService/CreateTenant", {"name": "reflected"}, [("authorization", f"Bearer {ADMIN}")]).api_key
+    assert key.startswith("fk_")
+    listed = call("fidelis.v1.DatasetService/ListDatasets", {"page_size": 10}, [("authorization", f"Bearer {key}")])
+    assert list(listed.datasets) == [] and listed.next_page_token == ""
+    # Version 1, from a client generated from proto/ (under another directory: a module path
+    # starting with grpc/ would be looked for inside the grpc package).
+    os.makedirs(tmp_path / "refl" / "v1")
+    shutil.copy(os.path.join(ROOT, "proto", "grpc", "reflection", "v1", "reflection.proto"), tmp_path / "refl" / "v1")
+    subprocess.run([sys.executable, "-m", "grpc_tools.protoc", "-I", str(tmp_path), f"--python_out={tmp_path}", f"--grpc_python_out={tmp_path}",
+                    "refl/v1/reflection.proto"], check=True)
+    sys.path.insert(0, str(tmp_path))
+    from refl.v1 import reflection_pb2 as r, reflection_pb2_grpc as rg
+    asked = [r.ServerReflectionRequest(list_services=""), r.ServerReflectionRequest(file_containing_symbol="fidelis.v1.JobService.SubmitJob"),
+             r.ServerReflectionRequest(file_by_filename="grpc/health/v1/health.proto"), r.ServerReflectionRequest(file_containing_symbol="fidelis.v1.Nothing")]
+    answers = list(rg.ServerReflectionStub(channel).ServerReflectionInfo(iter(asked), timeout=10))
+    assert len(answers) == 4
+    assert {s.name for s in answers[0].list_services_response.service} == services
+    files = [descriptor_pb2.FileDescriptorProto.FromString(b).name for b in answers[1].file_descriptor_response.file_descriptor_proto]
+    assert files[0] == "fidelis/v1/fidelis.proto"
+    assert [descriptor_pb2.FileDescriptorProto.FromString(b).name for b in answers[2].file_descriptor_response.file_descriptor_proto] == ["grpc/health/v1/health.proto"]
+    assert answers[3].error_response.error_code == grpc.StatusCode.NOT_FOUND.value[0]

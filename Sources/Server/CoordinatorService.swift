@@ -250,6 +250,15 @@ public func buildCoordinator(_ configuration: ServerConfiguration, logger: Logge
   } else {
     services.append(WorkerAPI(coordinator: coordinator, requireCertificate: false))
   }
+  // Reflection describes the services of this listener (the worker service only when
+  // workers connect here).
+  var offered = [
+    Fidelis_V1_AdminService.descriptor, Fidelis_V1_DatasetService.descriptor, Fidelis_V1_JobService.descriptor, Fidelis_V1_ReportService.descriptor,
+    Grpc_Health_V1_Health.descriptor,
+  ]
+  if workerServer == nil { offered.append(Fidelis_V1_WorkerService.descriptor) }
+  let reflection = try ReflectionService(services: offered)
+  services += [reflection, ReflectionServiceV1Alpha(reflection: reflection)]
   let server = GRPCServer(transport: transport, services: services)
   return CoordinatorService(coordinator: coordinator, server: server, transport: transport, workerServer: workerServer, workerTransport: workerTransport)
 }
