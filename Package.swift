@@ -103,7 +103,7 @@ let package = Package(
     .executableTarget(
       name: "fidelis-server",
       dependencies: [
-        "Server", "Networking", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        "Server", "Store", "Networking", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
       ],
       path: "Sources/Executables/fidelis-server"

@@ -26,7 +26,10 @@ public final class DataDirectory: Sendable {
   private let lockDescriptor: Atomic<Int32>
 
   /// The database file.
-  public var databasePath: String { url.appendingPathComponent("fidelis.sqlite").path }
+  public var databasePath: String { Self.databasePath(in: url) }
+
+  /// The store's file in the data directory `directory`.
+  public static func databasePath(in directory: URL) -> String { directory.appendingPathComponent("fidelis.sqlite").path }
 
   /// Creates the directory when needed, makes it private and takes its lock.
   public init(_ url: URL) throws {

@@ -91,6 +91,59 @@ public struct FidelisStore: Sendable {
     return store
   }
 
+  /// What a backup copied.
+  public struct BackupSummary: Sendable {
+    public var bytes: Int64
+    public var tenants: Int
+    public var datasets: Int
+    public var jobs: Int
+  }
+
+  /// Copies the store of the data directory `directory` into a new file at `path`, online:
+  /// a coordinator may be running on it and writing, and the copy is the store as it was at
+  /// one moment (SQLite's backup API, reading in one transaction). The copy is written
+  /// beside `path`, checked (`quick_check`) and only then renamed into place; an existing
+  /// file at `path` is refused, never replaced. Restoring is putting the copy in an empty
+  /// data directory as `fidelis.sqlite`.
+  public static func backup(directory: URL, to path: String) throws -> BackupSummary {
+    let source = URL(fileURLWithPath: DataDirectory.databasePath(in: directory))
+    guard FileManager.default.fileExists(atPath: source.path) else {
+      throw StoreOpenError(description: "no store in \(directory.path) (no fidelis.sqlite)")
+    }
+    guard !FileManager.default.fileExists(atPath: path) else {
+      throw StoreOpenError(description: "\(path) exists: a backup never replaces a file; name a new one")
+    }
+    umask(0o077)
+    var configuration = makeConfiguration()
+    configuration.readonly = true
+    let partial = path + ".partial"
+    try? FileManager.default.removeItem(atPath: partial)
+    do {
+      let reader = try DatabasePool(path: source.path, configuration: configuration)
+      let copy = try DatabaseQueue(path: partial)
+      try reader.backup(to: copy)
+      let summary = try copy.read { db -> BackupSummary in
+        guard try String.fetchOne(db, sql: "PRAGMA quick_check") == "ok" else {
+          throw StoreOpenError(description: "the copy failed its check; nothing was written at \(path)")
+        }
+        return BackupSummary(
+          bytes: 0, tenants: try TenantRecord.fetchCount(db), datasets: try DatasetRecord.fetchCount(db), jobs: try JobRecord.fetchCount(db))
+      }
+      try copy.close()
+      try reader.close()
+      guard rename(partial, path) == 0 else { throw StoreOpenError(description: "cannot write \(path): \(String(cString: strerror(errno)))") }
+      var result = summary
+      result.bytes = (try FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.int64Value ?? 0
+      return result
+    } catch let error as DatabaseError {
+      try? FileManager.default.removeItem(atPath: partial)
+      throw StoreOpenError(description: "cannot back up \(source.path): \(error.message ?? "\(error.resultCode)")")
+    } catch {
+      try? FileManager.default.removeItem(atPath: partial)
+      throw error
+    }
+  }
+
   /// Closes a file store: the data directory is unlocked for the next coordinator. Calls
   /// after this one are refused by the lock's new owner, not by this store.
   public func close() {

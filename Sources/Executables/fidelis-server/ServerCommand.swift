@@ -3,14 +3,50 @@ import Networking
 import Foundation
 import Logging
 import Server
+import Store
 import ServiceLifecycle
 
-/// `fidelis-server`: the coordinator.
+/// `fidelis-server`: the coordinator, and the backup of its store.
 @main
 struct ServerCommand: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "fidelis-server",
     abstract: "The Fidelis coordinator: gRPC API, tenant store, job queue.",
+    subcommands: [Serve.self, Backup.self], defaultSubcommand: Serve.self)
+}
+
+/// `fidelis-server backup`: an online, consistent copy of the store.
+struct Backup: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Copy the store into a new file, while the coordinator runs or not.",
+    discussion: """
+      The copy is the whole store (tenants, keys' hashes, datasets, jobs, reports) as it was at one moment, checked before it is named. \
+      To restore: stop the coordinator, put the copy as fidelis.sqlite in an empty data directory (with the token files, or the same \
+      FIDELIS_ADMIN_TOKEN and FIDELIS_WORKER_TOKEN), and start fidelis-server on it.
+      """)
+
+  @Option(name: .customLong("data-dir"), help: "Data directory of the store to copy.")
+  var dataDir = "./fidelis-data"
+
+  @Option(name: .customLong("to"), help: "The new file to write (never an existing one).")
+  var to: String
+
+  func run() async throws {
+    do {
+      let summary = try FidelisStore.backup(directory: URL(fileURLWithPath: dataDir), to: to)
+      FileHandle.standardError.write(Data("backed up \(summary.tenants) tenants, \(summary.datasets) datasets, \(summary.jobs) jobs (\(summary.bytes) bytes)\n".utf8))
+      print(to)
+    } catch let error as StoreOpenError {
+      FileHandle.standardError.write(Data("error: \(error.description)\n".utf8))
+      throw ExitCode.failure
+    }
+  }
+}
+
+/// `fidelis-server` (`serve`): the coordinator.
+struct Serve: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Run the coordinator (the default).",
     discussion: "Tokens come from FIDELIS_ADMIN_TOKEN / FIDELIS_WORKER_TOKEN, or are generated on first start into the data directory (mode 0600).")
 
   @Option(help: "Address to listen on, HOST:PORT (port 0 picks a free one).")
