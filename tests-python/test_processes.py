@@ -199,3 +199,41 @@ def test_online_backup_restores_every_tenant_dataset_job_and_report(cluster, tmp
         assert restored.cli("job", "submit", dataset, "--kind", "profile", "--wait", key=key).returncode == 0
     finally:
         restored.stop()
+
+
+def test_operator_lists_retries_and_cancels_any_tenants_jobs(cluster, tmp_path):
+    """`fidelis admin jobs`, `admin job cancel` and `admin job retry` with the admin token,
+    across tenants; a tenant's key cannot use them."""
+    cluster.start_server()
+    a, b = new_tenant(cluster, "A"), new_tenant(cluster, "B")
+    ids = {line.split("\t")[1]: line.split("\t")[0] for line in cluster.cli("admin", "tenant", "list", key=ADMIN).stdout.splitlines()}
+    good = cluster.cli("dataset", "upload", generate(str(tmp_path / "good.csv"), customers=200), key=a).stdout.strip()
+    bad_path = tmp_path / "bad.csv"
+    bad_path.write_text("colour,size\nred,3\n")
+    bad = cluster.cli("dataset", "upload", str(bad_path), key=b).stdout.strip()
+    # No worker yet: A's job waits in the queue, and the operator cancels it.
+    waiting = cluster.cli("job", "submit", good, key=a).stdout.strip()
+    cancelled = json.loads(cluster.cli("admin", "job", "cancel", waiting, "--json", key=ADMIN).stdout)
+    assert cancelled["state"] == "JOB_STATE_CANCELLED" and cancelled["tenant_id"] == ids["A"]
+    failing = cluster.cli("job", "submit", bad, "--kind", "profile", key=b).stdout.strip()
+    cluster.start_worker("w1")
+    first = wait_state(cluster, b, failing, {"JOB_STATE_FAILED"})
+    listed = cluster.cli("admin", "jobs", "--state", "failed", key=ADMIN).stdout.splitlines()
+    assert [line.split("\t")[:3] for line in listed] == [[failing, ids["B"], "failed"]]
+    assert cluster.cli("admin", "jobs", "--state", "failed", "--tenant", ids["A"], key=ADMIN).stdout == ""
+    assert {line.split("\t")[0] for line in cluster.cli("admin", "jobs", key=ADMIN).stdout.splitlines()} == {waiting, failing}
+    # The cancelled job, retried, runs to the end; its report is the tenant's as usual.
+    retried = json.loads(cluster.cli("admin", "job", "retry", waiting, "--json", key=ADMIN).stdout)
+    assert retried["state"] == "JOB_STATE_QUEUED"
+    assert wait_state(cluster, a, waiting, {"JOB_STATE_SUCCEEDED"})["state"] == "JOB_STATE_SUCCEEDED"
+    assert json.loads(cluster.cli("report", "get", waiting, "--format", "json", key=a).stdout)["customers"] == 200
+    # The failed one gets a fresh budget of attempts, keeps its history, and fails again on the same file.
+    again = json.loads(cluster.cli("admin", "job", "retry", failing, "--json", key=ADMIN).stdout)
+    assert again["max_attempts"] == first["attempt"] + first["max_attempts"]
+    final = wait_state(cluster, b, failing, {"JOB_STATE_FAILED"})
+    assert final["attempt"] == first["attempt"] + 1 and len(final["attempts"]) == final["attempt"]
+    # Only final failures and cancellations are retried; a tenant's key is not the admin token.
+    refused = cluster.cli("admin", "job", "retry", waiting, key=ADMIN, check=False)
+    assert refused.returncode != 0 and "only a failed or cancelled job is retried" in refused.stderr
+    as_tenant = cluster.cli("admin", "jobs", "--api-key", a, check=False)
+    assert as_tenant.returncode != 0 and "admin token" in as_tenant.stderr

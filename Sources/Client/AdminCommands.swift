@@ -3,7 +3,70 @@ import FidelisProto
 import Foundation
 
 struct Admin: AsyncParsableCommand {
-  static let configuration = CommandConfiguration(abstract: "Tenants and keys (needs the admin token).", subcommands: [Tenant.self, Key.self])
+  static let configuration = CommandConfiguration(
+    abstract: "Tenants, keys and every tenant's jobs (needs the admin token).", subcommands: [Tenant.self, Key.self, Jobs.self, Job.self])
+
+  struct Jobs: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List the jobs of every tenant (or one), newest first.")
+    @OptionGroup var connection: Connection
+    @Option(help: "queued, running, succeeded, failed or cancelled.") var state: String?
+    @Option(help: "Only this tenant's jobs (its id).") var tenant: String?
+    @Option(help: "At most this many (default 100, at most 1000).") var limit: Int32 = 100
+
+    func run() async throws {
+      var request = Fidelis_V1_AdminListJobsRequest.with {
+        $0.limit = limit
+        $0.tenantID = tenant ?? ""
+      }
+      if let state {
+        guard let value = Fidelis_V1_JobState(name: state) else {
+          throw ValidationError("--state must be one of \(Fidelis_V1_JobState.named.map(\.name).joined(separator: ", "))")
+        }
+        request.state = value
+      }
+      let response = try await connection.withClient(admin: true) { client, metadata in
+        try await Fidelis_V1_AdminService.Client(wrapping: client).listAllJobs(request, metadata: metadata)
+      }
+      if connection.json { try printJSON(response) } else {
+        for j in response.jobs {
+          print("\(j.id)\t\(j.tenantID)\t\(j.state.name)\t\(j.kind)\tattempt \(j.attempt)/\(j.maxAttempts)\t\(j.stage)\t\(j.error)")
+        }
+      }
+    }
+  }
+
+  struct Job: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Retry or cancel any tenant's job.", subcommands: [Retry.self, Cancel.self])
+
+    struct Retry: AsyncParsableCommand {
+      static let configuration = CommandConfiguration(
+        abstract: "Queue a failed or cancelled job again, with as many attempts as it first had.")
+      @OptionGroup var connection: Connection
+      @Argument var id: String
+
+      func run() async throws {
+        let id = self.id
+        let job = try await connection.withClient(admin: true) { client, metadata in
+          try await Fidelis_V1_AdminService.Client(wrapping: client).retryJob(.with { $0.jobID = id }, metadata: metadata)
+        }
+        if connection.json { try printJSON(job) } else { print(describe(job)) }
+      }
+    }
+
+    struct Cancel: AsyncParsableCommand {
+      static let configuration = CommandConfiguration(abstract: "Cancel a queued job, or ask the worker of a running one to stop.")
+      @OptionGroup var connection: Connection
+      @Argument var id: String
+
+      func run() async throws {
+        let id = self.id
+        let job = try await connection.withClient(admin: true) { client, metadata in
+          try await Fidelis_V1_AdminService.Client(wrapping: client).cancelJob(.with { $0.jobID = id }, metadata: metadata)
+        }
+        if connection.json { try printJSON(job) } else { print(describe(job)) }
+      }
+    }
+  }
 
   struct Tenant: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Create, list and update tenants.", subcommands: [Create.self, List.self, Update.self])

@@ -65,4 +65,46 @@ extension AdminService: Fidelis_V1_AdminService.ServiceProtocol {
     coordinator.logger.info("tenant updated", metadata: ["tenant": "\(tenant.id)", "language": "\(tenant.defaultLanguage)", "currency": "\(tenant.defaultCurrency)"])
     return ServerResponse(message: coordinator.message(tenant))
   }
+
+  func listAllJobs(request: ServerRequest<Fidelis_V1_AdminListJobsRequest>, context: ServerContext) async throws -> ServerResponse<Fidelis_V1_ListJobsResponse> {
+    try coordinator.requireAdmin(request.metadata)
+    let m = request.message
+    guard m.limit >= 0, m.limit <= 1000 else { throw RPCError(code: .invalidArgument, message: "limit must be between 0 and 1000 (got \(m.limit))") }
+    if !m.tenantID.isEmpty {
+      try Coordinator.checkID(m.tenantID, "tenant")
+      guard try coordinator.mapStoreErrors({ try coordinator.store.tenant(id: m.tenantID) }) != nil else {
+        throw RPCError(code: .notFound, message: "no tenant '\(m.tenantID)'")
+      }
+    }
+    let state = try JobService.state(m.state)
+    let jobs = try coordinator.mapStoreErrors {
+      try coordinator.store.allJobs(tenantId: m.tenantID.isEmpty ? nil : m.tenantID, state: state, limit: m.limit == 0 ? 100 : Int(m.limit))
+    }
+    let messages = try jobs.map { try coordinator.message($0, details: false) }
+    return ServerResponse(message: .with { $0.jobs = messages })
+  }
+
+  func retryJob(request: ServerRequest<Fidelis_V1_AdminJobRequest>, context: ServerContext) async throws -> ServerResponse<Fidelis_V1_Job> {
+    try coordinator.requireAdmin(request.metadata)
+    try coordinator.requireDiskRoom()
+    let id = request.message.jobID
+    try Coordinator.checkID(id, "job")
+    let job = try coordinator.mapStoreErrors { try coordinator.store.retryJob(id: id) }
+    // Waiting leases look in the store again.
+    coordinator.noteJobsQueued()
+    coordinator.jobChanges.touch(job.id)
+    coordinator.logger.info("job retried by the operator", metadata: ["tenant": "\(job.tenantId)", "job": "\(job.id)", "max_attempts": "\(job.maxAttempts)"])
+    return ServerResponse(message: try coordinator.message(job, details: true))
+  }
+
+  func cancelJob(request: ServerRequest<Fidelis_V1_AdminJobRequest>, context: ServerContext) async throws -> ServerResponse<Fidelis_V1_Job> {
+    try coordinator.requireAdmin(request.metadata)
+    let id = request.message.jobID
+    try Coordinator.checkID(id, "job")
+    let owner = try coordinator.mapStoreErrors { try coordinator.store.anyJob(id: id) }.tenantId
+    let job = try coordinator.mapStoreErrors { try coordinator.store.cancelJob(tenantId: owner, id: id) }
+    coordinator.jobChanges.touch(job.id, final: job.state.isFinal)
+    coordinator.logger.info("job cancel requested by the operator", metadata: ["tenant": "\(job.tenantId)", "job": "\(job.id)", "state": "\(job.state.rawValue)"])
+    return ServerResponse(message: try coordinator.message(job, details: true))
+  }
 }

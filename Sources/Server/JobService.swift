@@ -61,14 +61,18 @@ extension JobService: Fidelis_V1_JobService.ServiceProtocol {
     let tenant = try coordinator.tenant(request.metadata)
     let m = request.message
     guard m.limit >= 0, m.limit <= 1000 else { throw RPCError(code: .invalidArgument, message: "limit must be between 0 and 1000 (got \(m.limit))") }
-    let state: JobState?
-    switch m.state {
-    case .unspecified: state = nil
-    case .UNRECOGNIZED(let value): throw RPCError(code: .invalidArgument, message: "unknown job state \(value)")
-    default: state = m.state.storeState
-    }
+    let state = try Self.state(m.state)
     let jobs = try coordinator.mapStoreErrors { try coordinator.store.jobs(tenantId: tenant.id, state: state, limit: m.limit == 0 ? 100 : Int(m.limit)) }
     return ServerResponse(message: .with { $0.jobs = jobs.compactMap { try? coordinator.message($0, details: false) } })
+  }
+
+  /// A state to filter on: nil for all.
+  static func state(_ state: Fidelis_V1_JobState) throws -> JobState? {
+    switch state {
+    case .unspecified: return nil
+    case .UNRECOGNIZED(let value): throw RPCError(code: .invalidArgument, message: "unknown job state \(value)")
+    default: return state.storeState
+    }
   }
 
   func cancelJob(request: ServerRequest<Fidelis_V1_CancelJobRequest>, context: ServerContext) async throws -> ServerResponse<Fidelis_V1_Job> {

@@ -58,6 +58,7 @@ extension Coordinator {
   func message(_ job: JobRecord, details: Bool) throws -> Fidelis_V1_Job {
     var message = Fidelis_V1_Job.with {
       $0.id = job.id
+      $0.tenantID = job.tenantId
       $0.datasetID = job.datasetId
       $0.kind = job.kind
       $0.options = (try? Fidelis_V1_JobOptions(serializedBytes: job.options)) ?? .init()

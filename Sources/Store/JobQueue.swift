@@ -126,6 +126,53 @@ extension FidelisStore {
     }
   }
 
+  /// The jobs of every tenant, or of `tenantId`, newest first, in `state` when given.
+  public func allJobs(tenantId: String?, state: JobState?, limit: Int) throws -> [JobRecord] {
+    try writer.read { db in
+      var request = JobRecord.all()
+      if let tenantId { request = request.filter(JobRecord.Columns.tenantId == tenantId) }
+      if let state { request = request.filter(JobRecord.Columns.state == state.rawValue) }
+      return try request.order(JobRecord.Columns.seq.desc).limit(limit).fetchAll(db)
+    }
+  }
+
+  /// Any tenant's job, for the operator; NOT_FOUND when there is none.
+  public func anyJob(id: String) throws -> JobRecord {
+    try writer.read { db in
+      guard let job = try Self.jobRecord(db, id: id) else { throw StoreError.notFound("no job \(id)") }
+      return job
+    }
+  }
+
+  /// An operator's retry: a failed or cancelled job is queued again, with as many
+  /// attempts as it first had on top of those it used; its attempts so far stay in its
+  /// history (the next one continues their numbering). Refused for a job in another state,
+  /// or whose dataset is gone.
+  public func retryJob(id: String) throws -> JobRecord {
+    try writer.write { db in
+      guard var job = try Self.jobRecord(db, id: id) else { throw StoreError.notFound("no job \(id)") }
+      guard job.state == .failed || job.state == .cancelled else {
+        throw StoreError.failedPrecondition("job \(id) is \(job.state.rawValue); only a failed or cancelled job is retried")
+      }
+      guard try DatasetRecord.filter(DatasetRecord.Columns.id == job.datasetId && DatasetRecord.Columns.state == DatasetState.ready.rawValue).fetchCount(db) > 0 else {
+        throw StoreError.failedPrecondition("job \(id) read dataset \(job.datasetId), which was deleted")
+      }
+      job.maxAttempts = job.attempt + job.maxAttempts
+      job.state = .queued
+      job.stage = "queued"
+      job.progress = 0
+      job.error = nil
+      job.cancelRequested = false
+      job.leaseId = nil
+      job.leaseWorker = nil
+      job.leaseExpiresAt = nil
+      job.startedAt = nil
+      job.finishedAt = nil
+      try job.update(db)
+      return job
+    }
+  }
+
   public func attempts(jobId: String) throws -> [JobAttemptRecord] {
     try writer.read { db in try JobAttemptRecord.filter(JobAttemptRecord.Columns.jobId == jobId).order(JobAttemptRecord.Columns.number).fetchAll(db) }
   }

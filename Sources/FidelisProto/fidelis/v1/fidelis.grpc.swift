@@ -76,12 +76,54 @@ public enum Fidelis_V1_AdminService: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "ListAllJobs" metadata.
+        public enum ListAllJobs: Sendable {
+            /// Request type for "ListAllJobs".
+            public typealias Input = Fidelis_V1_AdminListJobsRequest
+            /// Response type for "ListAllJobs".
+            public typealias Output = Fidelis_V1_ListJobsResponse
+            /// Descriptor for "ListAllJobs".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "fidelis.v1.AdminService"),
+                method: "ListAllJobs",
+                type: .unary
+            )
+        }
+        /// Namespace for "RetryJob" metadata.
+        public enum RetryJob: Sendable {
+            /// Request type for "RetryJob".
+            public typealias Input = Fidelis_V1_AdminJobRequest
+            /// Response type for "RetryJob".
+            public typealias Output = Fidelis_V1_Job
+            /// Descriptor for "RetryJob".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "fidelis.v1.AdminService"),
+                method: "RetryJob",
+                type: .unary
+            )
+        }
+        /// Namespace for "CancelJob" metadata.
+        public enum CancelJob: Sendable {
+            /// Request type for "CancelJob".
+            public typealias Input = Fidelis_V1_AdminJobRequest
+            /// Response type for "CancelJob".
+            public typealias Output = Fidelis_V1_Job
+            /// Descriptor for "CancelJob".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "fidelis.v1.AdminService"),
+                method: "CancelJob",
+                type: .unary
+            )
+        }
         /// Descriptors for all methods in the "fidelis.v1.AdminService" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
             CreateTenant.descriptor,
             ListTenants.descriptor,
             RotateKey.descriptor,
-            UpdateTenant.descriptor
+            UpdateTenant.descriptor,
+            ListAllJobs.descriptor,
+            RetryJob.descriptor,
+            CancelJob.descriptor
         ]
     }
 }
@@ -175,6 +217,63 @@ extension Fidelis_V1_AdminService {
             request: GRPCCore.StreamingServerRequest<Fidelis_V1_UpdateTenantRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Fidelis_V1_Tenant>
+
+        /// Handle the "ListAllJobs" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The jobs of every tenant, or of one, newest first: what an operator looks at for
+        /// > stuck or failed work.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Fidelis_V1_AdminListJobsRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Fidelis_V1_ListJobsResponse` messages.
+        func listAllJobs(
+            request: GRPCCore.StreamingServerRequest<Fidelis_V1_AdminListJobsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Fidelis_V1_ListJobsResponse>
+
+        /// Handle the "RetryJob" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Queues a failed or cancelled job again, with as many attempts as it first had on top
+        /// > of those it used (its attempts so far stay in its history). FAILED_PRECONDITION for a
+        /// > job in another state or whose dataset was deleted.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Fidelis_V1_AdminJobRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Fidelis_V1_Job` messages.
+        func retryJob(
+            request: GRPCCore.StreamingServerRequest<Fidelis_V1_AdminJobRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Fidelis_V1_Job>
+
+        /// Handle the "CancelJob" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Cancels any tenant's job, as the tenant's own CancelJob does.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Fidelis_V1_AdminJobRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Fidelis_V1_Job` messages.
+        func cancelJob(
+            request: GRPCCore.StreamingServerRequest<Fidelis_V1_AdminJobRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Fidelis_V1_Job>
     }
 
     /// Service protocol for the "fidelis.v1.AdminService" service.
@@ -252,6 +351,63 @@ extension Fidelis_V1_AdminService {
             request: GRPCCore.ServerRequest<Fidelis_V1_UpdateTenantRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Fidelis_V1_Tenant>
+
+        /// Handle the "ListAllJobs" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The jobs of every tenant, or of one, newest first: what an operator looks at for
+        /// > stuck or failed work.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Fidelis_V1_AdminListJobsRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Fidelis_V1_ListJobsResponse` message.
+        func listAllJobs(
+            request: GRPCCore.ServerRequest<Fidelis_V1_AdminListJobsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Fidelis_V1_ListJobsResponse>
+
+        /// Handle the "RetryJob" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Queues a failed or cancelled job again, with as many attempts as it first had on top
+        /// > of those it used (its attempts so far stay in its history). FAILED_PRECONDITION for a
+        /// > job in another state or whose dataset was deleted.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Fidelis_V1_AdminJobRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Fidelis_V1_Job` message.
+        func retryJob(
+            request: GRPCCore.ServerRequest<Fidelis_V1_AdminJobRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Fidelis_V1_Job>
+
+        /// Handle the "CancelJob" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Cancels any tenant's job, as the tenant's own CancelJob does.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Fidelis_V1_AdminJobRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Fidelis_V1_Job` message.
+        func cancelJob(
+            request: GRPCCore.ServerRequest<Fidelis_V1_AdminJobRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Fidelis_V1_Job>
     }
 
     /// Simple service protocol for the "fidelis.v1.AdminService" service.
@@ -327,6 +483,63 @@ extension Fidelis_V1_AdminService {
             request: Fidelis_V1_UpdateTenantRequest,
             context: GRPCCore.ServerContext
         ) async throws -> Fidelis_V1_Tenant
+
+        /// Handle the "ListAllJobs" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The jobs of every tenant, or of one, newest first: what an operator looks at for
+        /// > stuck or failed work.
+        ///
+        /// - Parameters:
+        ///   - request: A `Fidelis_V1_AdminListJobsRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Fidelis_V1_ListJobsResponse` to respond with.
+        func listAllJobs(
+            request: Fidelis_V1_AdminListJobsRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Fidelis_V1_ListJobsResponse
+
+        /// Handle the "RetryJob" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Queues a failed or cancelled job again, with as many attempts as it first had on top
+        /// > of those it used (its attempts so far stay in its history). FAILED_PRECONDITION for a
+        /// > job in another state or whose dataset was deleted.
+        ///
+        /// - Parameters:
+        ///   - request: A `Fidelis_V1_AdminJobRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Fidelis_V1_Job` to respond with.
+        func retryJob(
+            request: Fidelis_V1_AdminJobRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Fidelis_V1_Job
+
+        /// Handle the "CancelJob" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Cancels any tenant's job, as the tenant's own CancelJob does.
+        ///
+        /// - Parameters:
+        ///   - request: A `Fidelis_V1_AdminJobRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Fidelis_V1_Job` to respond with.
+        func cancelJob(
+            request: Fidelis_V1_AdminJobRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Fidelis_V1_Job
     }
 }
 
@@ -378,6 +591,39 @@ extension Fidelis_V1_AdminService.StreamingServiceProtocol {
                 )
             }
         )
+        router.registerHandler(
+            forMethod: Fidelis_V1_AdminService.Method.ListAllJobs.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Fidelis_V1_AdminListJobsRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Fidelis_V1_ListJobsResponse>(),
+            handler: { request, context in
+                try await self.listAllJobs(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Fidelis_V1_AdminService.Method.RetryJob.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Fidelis_V1_AdminJobRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Fidelis_V1_Job>(),
+            handler: { request, context in
+                try await self.retryJob(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Fidelis_V1_AdminService.Method.CancelJob.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Fidelis_V1_AdminJobRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Fidelis_V1_Job>(),
+            handler: { request, context in
+                try await self.cancelJob(
+                    request: request,
+                    context: context
+                )
+            }
+        )
     }
 }
 
@@ -422,6 +668,39 @@ extension Fidelis_V1_AdminService.ServiceProtocol {
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Fidelis_V1_Tenant> {
         let response = try await self.updateTenant(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func listAllJobs(
+        request: GRPCCore.StreamingServerRequest<Fidelis_V1_AdminListJobsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Fidelis_V1_ListJobsResponse> {
+        let response = try await self.listAllJobs(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func retryJob(
+        request: GRPCCore.StreamingServerRequest<Fidelis_V1_AdminJobRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Fidelis_V1_Job> {
+        let response = try await self.retryJob(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func cancelJob(
+        request: GRPCCore.StreamingServerRequest<Fidelis_V1_AdminJobRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Fidelis_V1_Job> {
+        let response = try await self.cancelJob(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -477,6 +756,45 @@ extension Fidelis_V1_AdminService.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Fidelis_V1_Tenant> {
         return GRPCCore.ServerResponse<Fidelis_V1_Tenant>(
             message: try await self.updateTenant(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func listAllJobs(
+        request: GRPCCore.ServerRequest<Fidelis_V1_AdminListJobsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Fidelis_V1_ListJobsResponse> {
+        return GRPCCore.ServerResponse<Fidelis_V1_ListJobsResponse>(
+            message: try await self.listAllJobs(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func retryJob(
+        request: GRPCCore.ServerRequest<Fidelis_V1_AdminJobRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Fidelis_V1_Job> {
+        return GRPCCore.ServerResponse<Fidelis_V1_Job>(
+            message: try await self.retryJob(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func cancelJob(
+        request: GRPCCore.ServerRequest<Fidelis_V1_AdminJobRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Fidelis_V1_Job> {
+        return GRPCCore.ServerResponse<Fidelis_V1_Job>(
+            message: try await self.cancelJob(
                 request: request.message,
                 context: context
             ),
@@ -580,6 +898,78 @@ extension Fidelis_V1_AdminService {
             deserializer: some GRPCCore.MessageDeserializer<Fidelis_V1_Tenant>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Fidelis_V1_Tenant>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "ListAllJobs" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The jobs of every tenant, or of one, newest first: what an operator looks at for
+        /// > stuck or failed work.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Fidelis_V1_AdminListJobsRequest` message.
+        ///   - serializer: A serializer for `Fidelis_V1_AdminListJobsRequest` messages.
+        ///   - deserializer: A deserializer for `Fidelis_V1_ListJobsResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func listAllJobs<Result>(
+            request: GRPCCore.ClientRequest<Fidelis_V1_AdminListJobsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Fidelis_V1_AdminListJobsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Fidelis_V1_ListJobsResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Fidelis_V1_ListJobsResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "RetryJob" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Queues a failed or cancelled job again, with as many attempts as it first had on top
+        /// > of those it used (its attempts so far stay in its history). FAILED_PRECONDITION for a
+        /// > job in another state or whose dataset was deleted.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Fidelis_V1_AdminJobRequest` message.
+        ///   - serializer: A serializer for `Fidelis_V1_AdminJobRequest` messages.
+        ///   - deserializer: A deserializer for `Fidelis_V1_Job` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func retryJob<Result>(
+            request: GRPCCore.ClientRequest<Fidelis_V1_AdminJobRequest>,
+            serializer: some GRPCCore.MessageSerializer<Fidelis_V1_AdminJobRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Fidelis_V1_Job>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Fidelis_V1_Job>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "CancelJob" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Cancels any tenant's job, as the tenant's own CancelJob does.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Fidelis_V1_AdminJobRequest` message.
+        ///   - serializer: A serializer for `Fidelis_V1_AdminJobRequest` messages.
+        ///   - deserializer: A deserializer for `Fidelis_V1_Job` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func cancelJob<Result>(
+            request: GRPCCore.ClientRequest<Fidelis_V1_AdminJobRequest>,
+            serializer: some GRPCCore.MessageSerializer<Fidelis_V1_AdminJobRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Fidelis_V1_Job>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Fidelis_V1_Job>) async throws -> Result
         ) async throws -> Result where Result: Sendable
     }
 
@@ -730,6 +1120,111 @@ extension Fidelis_V1_AdminService {
                 onResponse: handleResponse
             )
         }
+
+        /// Call the "ListAllJobs" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The jobs of every tenant, or of one, newest first: what an operator looks at for
+        /// > stuck or failed work.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Fidelis_V1_AdminListJobsRequest` message.
+        ///   - serializer: A serializer for `Fidelis_V1_AdminListJobsRequest` messages.
+        ///   - deserializer: A deserializer for `Fidelis_V1_ListJobsResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func listAllJobs<Result>(
+            request: GRPCCore.ClientRequest<Fidelis_V1_AdminListJobsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Fidelis_V1_AdminListJobsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Fidelis_V1_ListJobsResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Fidelis_V1_ListJobsResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Fidelis_V1_AdminService.Method.ListAllJobs.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "RetryJob" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Queues a failed or cancelled job again, with as many attempts as it first had on top
+        /// > of those it used (its attempts so far stay in its history). FAILED_PRECONDITION for a
+        /// > job in another state or whose dataset was deleted.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Fidelis_V1_AdminJobRequest` message.
+        ///   - serializer: A serializer for `Fidelis_V1_AdminJobRequest` messages.
+        ///   - deserializer: A deserializer for `Fidelis_V1_Job` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func retryJob<Result>(
+            request: GRPCCore.ClientRequest<Fidelis_V1_AdminJobRequest>,
+            serializer: some GRPCCore.MessageSerializer<Fidelis_V1_AdminJobRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Fidelis_V1_Job>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Fidelis_V1_Job>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Fidelis_V1_AdminService.Method.RetryJob.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "CancelJob" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Cancels any tenant's job, as the tenant's own CancelJob does.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Fidelis_V1_AdminJobRequest` message.
+        ///   - serializer: A serializer for `Fidelis_V1_AdminJobRequest` messages.
+        ///   - deserializer: A deserializer for `Fidelis_V1_Job` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func cancelJob<Result>(
+            request: GRPCCore.ClientRequest<Fidelis_V1_AdminJobRequest>,
+            serializer: some GRPCCore.MessageSerializer<Fidelis_V1_AdminJobRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Fidelis_V1_Job>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Fidelis_V1_Job>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Fidelis_V1_AdminService.Method.CancelJob.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
     }
 }
 
@@ -843,6 +1338,96 @@ extension Fidelis_V1_AdminService.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Fidelis_V1_UpdateTenantRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Fidelis_V1_Tenant>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListAllJobs" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > The jobs of every tenant, or of one, newest first: what an operator looks at for
+    /// > stuck or failed work.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Fidelis_V1_AdminListJobsRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func listAllJobs<Result>(
+        request: GRPCCore.ClientRequest<Fidelis_V1_AdminListJobsRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Fidelis_V1_ListJobsResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.listAllJobs(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Fidelis_V1_AdminListJobsRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Fidelis_V1_ListJobsResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "RetryJob" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Queues a failed or cancelled job again, with as many attempts as it first had on top
+    /// > of those it used (its attempts so far stay in its history). FAILED_PRECONDITION for a
+    /// > job in another state or whose dataset was deleted.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Fidelis_V1_AdminJobRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func retryJob<Result>(
+        request: GRPCCore.ClientRequest<Fidelis_V1_AdminJobRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Fidelis_V1_Job>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.retryJob(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Fidelis_V1_AdminJobRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Fidelis_V1_Job>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "CancelJob" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Cancels any tenant's job, as the tenant's own CancelJob does.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Fidelis_V1_AdminJobRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func cancelJob<Result>(
+        request: GRPCCore.ClientRequest<Fidelis_V1_AdminJobRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Fidelis_V1_Job>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.cancelJob(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Fidelis_V1_AdminJobRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Fidelis_V1_Job>(),
             options: options,
             onResponse: handleResponse
         )
@@ -974,6 +1559,108 @@ extension Fidelis_V1_AdminService.ClientProtocol {
             metadata: metadata
         )
         return try await self.updateTenant(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListAllJobs" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > The jobs of every tenant, or of one, newest first: what an operator looks at for
+    /// > stuck or failed work.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func listAllJobs<Result>(
+        _ message: Fidelis_V1_AdminListJobsRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Fidelis_V1_ListJobsResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Fidelis_V1_AdminListJobsRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.listAllJobs(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "RetryJob" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Queues a failed or cancelled job again, with as many attempts as it first had on top
+    /// > of those it used (its attempts so far stay in its history). FAILED_PRECONDITION for a
+    /// > job in another state or whose dataset was deleted.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func retryJob<Result>(
+        _ message: Fidelis_V1_AdminJobRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Fidelis_V1_Job>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Fidelis_V1_AdminJobRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.retryJob(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "CancelJob" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Cancels any tenant's job, as the tenant's own CancelJob does.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func cancelJob<Result>(
+        _ message: Fidelis_V1_AdminJobRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Fidelis_V1_Job>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Fidelis_V1_AdminJobRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.cancelJob(
             request: request,
             options: options,
             onResponse: handleResponse

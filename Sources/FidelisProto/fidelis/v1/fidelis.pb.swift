@@ -79,6 +79,37 @@ public nonisolated enum Fidelis_V1_JobState: SwiftProtobuf.Enum, Swift.CaseItera
 
 }
 
+public nonisolated struct Fidelis_V1_AdminListJobsRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// UNSPECIFIED: all
+  public var state: Fidelis_V1_JobState = .unspecified
+
+  /// empty: every tenant
+  public var tenantID: String = String()
+
+  /// default 100, at most 1000
+  public var limit: Int32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Fidelis_V1_AdminJobRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var jobID: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 public nonisolated struct Fidelis_V1_TenantLimits: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -590,6 +621,12 @@ public nonisolated struct Fidelis_V1_Job: @unchecked Sendable {
   public var reportFormats: [String] {
     get {_storage._reportFormats}
     set {_uniqueStorage()._reportFormats = newValue}
+  }
+
+  /// The tenant the job belongs to.
+  public var tenantID: String {
+    get {_storage._tenantID}
+    set {_uniqueStorage()._tenantID = newValue}
   }
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
@@ -1136,6 +1173,76 @@ fileprivate nonisolated let _protobuf_package = "fidelis.v1"
 
 nonisolated extension Fidelis_V1_JobState: SwiftProtobuf._ProtoNameProviding {
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0JOB_STATE_UNSPECIFIED\0\u{1}JOB_STATE_QUEUED\0\u{1}JOB_STATE_RUNNING\0\u{1}JOB_STATE_SUCCEEDED\0\u{1}JOB_STATE_FAILED\0\u{1}JOB_STATE_CANCELLED\0")
+}
+
+nonisolated extension Fidelis_V1_AdminListJobsRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".AdminListJobsRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}state\0\u{3}tenant_id\0\u{1}limit\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularEnumField(value: &self.state) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.tenantID) }()
+      case 3: try { try decoder.decodeSingularInt32Field(value: &self.limit) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.state != .unspecified {
+      try visitor.visitSingularEnumField(value: self.state, fieldNumber: 1)
+    }
+    if !self.tenantID.isEmpty {
+      try visitor.visitSingularStringField(value: self.tenantID, fieldNumber: 2)
+    }
+    if self.limit != 0 {
+      try visitor.visitSingularInt32Field(value: self.limit, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Fidelis_V1_AdminListJobsRequest, rhs: Fidelis_V1_AdminListJobsRequest) -> Bool {
+    if lhs.state != rhs.state {return false}
+    if lhs.tenantID != rhs.tenantID {return false}
+    if lhs.limit != rhs.limit {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Fidelis_V1_AdminJobRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".AdminJobRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}job_id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.jobID) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.jobID.isEmpty {
+      try visitor.visitSingularStringField(value: self.jobID, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Fidelis_V1_AdminJobRequest, rhs: Fidelis_V1_AdminJobRequest) -> Bool {
+    if lhs.jobID != rhs.jobID {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
 }
 
 nonisolated extension Fidelis_V1_TenantLimits: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
@@ -2033,7 +2140,7 @@ nonisolated extension Fidelis_V1_JobAttempt: SwiftProtobuf.Message, SwiftProtobu
 
 nonisolated extension Fidelis_V1_Job: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Job"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{3}dataset_id\0\u{1}kind\0\u{1}options\0\u{1}state\0\u{1}attempt\0\u{3}max_attempts\0\u{1}stage\0\u{3}progress_percent\0\u{1}error\0\u{3}cancel_requested\0\u{3}created_at_unix_ms\0\u{3}started_at_unix_ms\0\u{3}finished_at_unix_ms\0\u{1}attempts\0\u{3}report_formats\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{3}dataset_id\0\u{1}kind\0\u{1}options\0\u{1}state\0\u{1}attempt\0\u{3}max_attempts\0\u{1}stage\0\u{3}progress_percent\0\u{1}error\0\u{3}cancel_requested\0\u{3}created_at_unix_ms\0\u{3}started_at_unix_ms\0\u{3}finished_at_unix_ms\0\u{1}attempts\0\u{3}report_formats\0\u{3}tenant_id\0")
 
   fileprivate class _StorageClass {
     var _id: String = String()
@@ -2052,6 +2159,7 @@ nonisolated extension Fidelis_V1_Job: SwiftProtobuf.Message, SwiftProtobuf._Mess
     var _finishedAtUnixMs: Int64 = 0
     var _attempts: [Fidelis_V1_JobAttempt] = []
     var _reportFormats: [String] = []
+    var _tenantID: String = String()
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -2078,6 +2186,7 @@ nonisolated extension Fidelis_V1_Job: SwiftProtobuf.Message, SwiftProtobuf._Mess
       _finishedAtUnixMs = source._finishedAtUnixMs
       _attempts = source._attempts
       _reportFormats = source._reportFormats
+      _tenantID = source._tenantID
     }
   }
 
@@ -2112,6 +2221,7 @@ nonisolated extension Fidelis_V1_Job: SwiftProtobuf.Message, SwiftProtobuf._Mess
         case 14: try { try decoder.decodeSingularInt64Field(value: &_storage._finishedAtUnixMs) }()
         case 15: try { try decoder.decodeRepeatedMessageField(value: &_storage._attempts) }()
         case 16: try { try decoder.decodeRepeatedStringField(value: &_storage._reportFormats) }()
+        case 17: try { try decoder.decodeSingularStringField(value: &_storage._tenantID) }()
         default: break
         }
       }
@@ -2172,6 +2282,9 @@ nonisolated extension Fidelis_V1_Job: SwiftProtobuf.Message, SwiftProtobuf._Mess
       if !_storage._reportFormats.isEmpty {
         try visitor.visitRepeatedStringField(value: _storage._reportFormats, fieldNumber: 16)
       }
+      if !_storage._tenantID.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._tenantID, fieldNumber: 17)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -2197,6 +2310,7 @@ nonisolated extension Fidelis_V1_Job: SwiftProtobuf.Message, SwiftProtobuf._Mess
         if _storage._finishedAtUnixMs != rhs_storage._finishedAtUnixMs {return false}
         if _storage._attempts != rhs_storage._attempts {return false}
         if _storage._reportFormats != rhs_storage._reportFormats {return false}
+        if _storage._tenantID != rhs_storage._tenantID {return false}
         return true
       }
       if !storagesAreEqual {return false}
