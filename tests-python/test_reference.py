@@ -194,8 +194,11 @@ def test_paretonbd_matches_lifetimes(tmp_path):
     s = summary_data_from_transaction_data(df, "customer_id", "order_date", freq="D")
     theirs = ParetoNBDFitter().fit(s.frequency, s.recency, s["T"])
     names = ["r", "alpha", "s", "beta"]
+    # lifetimes' Nelder-Mead does not stop at the same point from one run to the next on the
+    # same data (r from 1.28156 to 1.28350 here, in a flat direction of the likelihood): the
+    # parameters agree to its precision, and the likelihood check below is the exact one.
     for name in names:
-        assert abs(ours[name] - theirs.params_[name]) / theirs.params_[name] < 1e-3, (name, ours[name], theirs.params_[name])
+        assert abs(ours[name] - theirs.params_[name]) / theirs.params_[name] < 5e-3, (name, ours[name], theirs.params_[name])
     scale = theirs._scale
     def mean_nll(params):
         r, alpha, s_, beta = params
