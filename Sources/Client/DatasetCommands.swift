@@ -40,15 +40,10 @@ struct DatasetCommand: AsyncParsableCommand {
       let limit = self.limit
       let datasets = try await connection.withClient { client, metadata in
         let api = Fidelis_V1_DatasetService.Client(wrapping: client)
-        var datasets: [Fidelis_V1_Dataset] = []
-        var token = ""
-        repeat {
-          let wanted = limit.map { min(1000, $0 - datasets.count) } ?? 1000
-          let page = try await api.listDatasets(.with { $0.pageSize = Int32(wanted); $0.pageToken = token }, metadata: metadata)
-          datasets += page.datasets
-          token = page.nextPageToken
-        } while !token.isEmpty && datasets.count < (limit ?? .max)
-        return datasets
+        return try await fetchPages(limit: limit) { size, token in
+          let page = try await api.listDatasets(.with { $0.pageSize = size; $0.pageToken = token }, metadata: metadata)
+          return (page.datasets, page.nextPageToken)
+        }
       }
       if connection.json { try printJSON(Fidelis_V1_ListDatasetsResponse.with { $0.datasets = datasets }) } else {
         for d in datasets { print("\(d.id)\t\(d.kind)\t\(d.sizeBytes)\t\(d.name)") }

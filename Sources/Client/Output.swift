@@ -27,3 +27,17 @@ func writeOutput(_ data: Data, to path: String?) throws {
     FileHandle.standardOutput.write(data)
   }
 }
+
+/// The items of a paged listing: pages of at most 1,000 asked for with `page` (size, token
+/// of the previous page's end) until the server gives no next token or `limit` are in hand.
+func fetchPages<Item>(limit: Int?, _ page: (_ size: Int32, _ token: String) async throws -> (items: [Item], next: String)) async throws -> [Item] {
+  var items: [Item] = []
+  var token = ""
+  repeat {
+    let wanted = limit.map { min(1000, $0 - items.count) } ?? 1000
+    let (more, next) = try await page(Int32(wanted), token)
+    items += more
+    token = next
+  } while !token.isEmpty && items.count < (limit ?? .max)
+  return items
+}

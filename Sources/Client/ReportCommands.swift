@@ -61,21 +61,16 @@ struct ReportCommand: AsyncParsableCommand {
       let (dataset, kind) = (self.dataset ?? "", self.kind ?? "")
       let reports = try await connection.withClient { client, metadata in
         let api = Fidelis_V1_ReportService.Client(wrapping: client)
-        var reports: [Fidelis_V1_ReportSummary] = []
-        var token = ""
-        repeat {
-          let wanted = limit.map { min(1000, $0 - reports.count) } ?? 1000
+        return try await fetchPages(limit: limit) { size, token in
           let page = try await api.listReports(
             .with {
-              $0.pageSize = Int32(wanted)
+              $0.pageSize = size
               $0.pageToken = token
               $0.datasetID = dataset
               $0.kind = kind
             }, metadata: metadata)
-          reports += page.reports
-          token = page.nextPageToken
-        } while !token.isEmpty && reports.count < (limit ?? .max)
-        return reports
+          return (page.reports, page.nextPageToken)
+        }
       }
       if connection.json { try printJSON(Fidelis_V1_ListReportsResponse.with { $0.reports = reports }) } else {
         for r in reports { printSummary(r) }
