@@ -237,3 +237,39 @@ def test_operator_lists_retries_and_cancels_any_tenants_jobs(cluster, tmp_path):
     assert refused.returncode != 0 and "only a failed or cancelled job is retried" in refused.stderr
     as_tenant = cluster.cli("admin", "jobs", "--api-key", a, check=False)
     assert as_tenant.returncode != 0 and "admin token" in as_tenant.stderr
+
+
+def test_operator_sets_a_tenants_limits_and_reads_its_usage(cluster, tmp_path):
+    """`fidelis admin tenant limits` changes what the tenant may do from the next call on;
+    `admin tenant usage` counts its storage, datasets, jobs and worker seconds."""
+    cluster.start_server()
+    cluster.start_worker("w1")
+    key = new_tenant(cluster, "Metered")
+    other = new_tenant(cluster, "Other")
+    ids = {line.split("\t")[1]: line.split("\t")[0] for line in cluster.cli("admin", "tenant", "list", key=ADMIN).stdout.splitlines()}
+    path = generate(str(tmp_path / "d.csv"), customers=300)
+    size = os.path.getsize(path)
+    dataset = cluster.cli("dataset", "upload", path, key=key).stdout.strip()
+    job = cluster.cli("job", "submit", dataset, "--wait", key=key).stdout.strip()
+    usage = json.loads(cluster.cli("admin", "tenant", "usage", ids["Metered"], "--json", key=ADMIN).stdout)["usage"]
+    assert len(usage) == 1
+    u = usage[0]
+    assert u["tenant_id"] == ids["Metered"] and u["datasets"] == 1 and u["jobs"] == {"succeeded": "1"}
+    assert int(u["storage_bytes"]) > size  # the dataset and the job's reports
+    assert u["worker_seconds"] > 0
+    everyone = cluster.cli("admin", "tenant", "usage", key=ADMIN).stdout.splitlines()
+    assert {line.split("\t")[0] for line in everyone} == {ids["Metered"], ids["Other"]}
+    # A storage quota below what it holds: the next upload is refused, nothing stored.
+    limited = cluster.cli("admin", "tenant", "limits", ids["Metered"], "--max-storage-mb", "1", "--max-running", "2", key=ADMIN).stdout
+    assert "running 2" in limited and "storage 1 MiB" in limited
+    big = generate(str(tmp_path / "big.csv"), customers=8000)
+    assert os.path.getsize(big) > 1 << 20
+    refused = cluster.cli("dataset", "upload", big, key=key, check=False)
+    assert refused.returncode != 0 and "quota" in refused.stderr
+    assert json.loads(cluster.cli("admin", "tenant", "usage", ids["Metered"], "--json", key=ADMIN).stdout)["usage"][0]["datasets"] == 1
+    # The options not given stay; 0 gives the coordinator's default back.
+    again = cluster.cli("admin", "tenant", "limits", ids["Metered"], "--max-storage-mb", "0", key=ADMIN).stdout
+    assert "running 2" in again and "storage 0 MiB" in again
+    assert cluster.cli("dataset", "upload", big, key=key).returncode == 0
+    assert cluster.cli("admin", "tenant", "usage", "ten_missing", key=ADMIN, check=False).returncode != 0
+    assert cluster.cli("admin", "tenant", "usage", "--api-key", other, check=False).returncode != 0

@@ -69,7 +69,61 @@ struct Admin: AsyncParsableCommand {
   }
 
   struct Tenant: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Create, list and update tenants.", subcommands: [Create.self, List.self, Update.self])
+    static let configuration = CommandConfiguration(
+      abstract: "Create, list and update tenants; their limits and usage.", subcommands: [Create.self, List.self, Update.self, Limits.self, Usage.self])
+
+    struct Limits: AsyncParsableCommand {
+      static let configuration = CommandConfiguration(
+        abstract: "Change a tenant's limits; the ones not given stay as they are (0: the coordinator's default).")
+      @OptionGroup var connection: Connection
+      @Argument var id: String
+      @Option(help: "Maximum queued jobs.") var maxQueued: Int32?
+      @Option(help: "Maximum running jobs.") var maxRunning: Int32?
+      @Option(help: "Maximum dataset size, in MiB.") var maxDatasetMb: Int64?
+      @Option(help: "Storage quota (datasets and reports), in MiB.") var maxStorageMb: Int64?
+
+      func run() async throws {
+        for value in [maxQueued.map(Int64.init), maxRunning.map(Int64.init), maxDatasetMb, maxStorageMb] {
+          if let value, value < 0 || value > 1 << 40 { throw ValidationError("limits must be between 0 and 2^40 (got \(value))") }
+        }
+        let (id, queued, running, dataset, storage) = (self.id, maxQueued, maxRunning, maxDatasetMb, maxStorageMb)
+        let tenant = try await connection.withClient(admin: true) { client, metadata in
+          let api = Fidelis_V1_AdminService.Client(wrapping: client)
+          guard let current = try await api.listTenants(.init(), metadata: metadata).tenants.first(where: { $0.id == id }) else {
+            throw CLIError(message: "no tenant \(id)")
+          }
+          var limits = current.limits
+          if let queued { limits.maxQueuedJobs = queued }
+          if let running { limits.maxRunningJobs = running }
+          if let dataset { limits.maxDatasetBytes = dataset << 20 }
+          if let storage { limits.maxStorageBytes = storage << 20 }
+          return try await api.setTenantLimits(.with { $0.tenantID = id; $0.limits = limits }, metadata: metadata)
+        }
+        if connection.json { try printJSON(tenant) } else {
+          let l = tenant.limits
+          print("\(tenant.id)\tqueued \(l.maxQueuedJobs)\trunning \(l.maxRunningJobs)\tdataset \(l.maxDatasetBytes >> 20) MiB\tstorage \(l.maxStorageBytes >> 20) MiB")
+        }
+      }
+    }
+
+    struct Usage: AsyncParsableCommand {
+      static let configuration = CommandConfiguration(abstract: "What every tenant (or one) uses: storage, datasets, jobs, worker seconds.")
+      @OptionGroup var connection: Connection
+      @Argument(help: "A tenant id (default: every tenant).") var id: String?
+
+      func run() async throws {
+        let id = self.id ?? ""
+        let response = try await connection.withClient(admin: true) { client, metadata in
+          try await Fidelis_V1_AdminService.Client(wrapping: client).getTenantUsage(.with { $0.tenantID = id }, metadata: metadata)
+        }
+        if connection.json { try printJSON(response) } else {
+          for u in response.usage {
+            let jobs = ["queued", "running", "succeeded", "failed", "cancelled"].map { "\($0) \(u.jobs[$0] ?? 0)" }.joined(separator: " ")
+            print("\(u.tenantID)\t\(u.name)\tstorage \(u.storageBytes)/\(u.storageQuotaBytes) bytes\tdatasets \(u.datasets)\t\(jobs)\tworker \(String(format: "%.1f", u.workerSeconds)) s")
+          }
+        }
+      }
+    }
 
     struct Create: AsyncParsableCommand {
       static let configuration = CommandConfiguration(abstract: "Create a tenant; prints its API key (shown once).")

@@ -107,4 +107,49 @@ extension AdminService: Fidelis_V1_AdminService.ServiceProtocol {
     coordinator.logger.info("job cancel requested by the operator", metadata: ["tenant": "\(job.tenantId)", "job": "\(job.id)", "state": "\(job.state.rawValue)"])
     return ServerResponse(message: try coordinator.message(job, details: true))
   }
+
+  func setTenantLimits(request: ServerRequest<Fidelis_V1_SetTenantLimitsRequest>, context: ServerContext) async throws -> ServerResponse<Fidelis_V1_Tenant> {
+    try coordinator.requireAdmin(request.metadata)
+    try coordinator.requireDiskRoom()
+    let m = request.message
+    try Coordinator.checkID(m.tenantID, "tenant")
+    let l = m.limits
+    let tenant = try coordinator.mapStoreErrors {
+      try coordinator.store.setLimits(
+        tenantId: m.tenantID, maxQueuedJobs: Int(l.maxQueuedJobs), maxRunningJobs: Int(l.maxRunningJobs), maxDatasetBytes: l.maxDatasetBytes,
+        maxStorageBytes: l.maxStorageBytes)
+    }
+    coordinator.logger.info(
+      "tenant limits set",
+      metadata: [
+        "tenant": "\(tenant.id)", "max_queued": "\(l.maxQueuedJobs)", "max_running": "\(l.maxRunningJobs)", "max_dataset_bytes": "\(l.maxDatasetBytes)",
+        "max_storage_bytes": "\(l.maxStorageBytes)",
+      ])
+    return ServerResponse(message: coordinator.message(tenant))
+  }
+
+  func getTenantUsage(request: ServerRequest<Fidelis_V1_GetTenantUsageRequest>, context: ServerContext) async throws -> ServerResponse<Fidelis_V1_GetTenantUsageResponse> {
+    try coordinator.requireAdmin(request.metadata)
+    let id = request.message.tenantID
+    let store = coordinator.store
+    var tenants = try coordinator.mapStoreErrors { try store.listTenants() }
+    if !id.isEmpty {
+      try Coordinator.checkID(id, "tenant")
+      tenants = tenants.filter { $0.id == id }
+      guard !tenants.isEmpty else { throw RPCError(code: .notFound, message: "no tenant '\(id)'") }
+    }
+    let usage = try tenants.map { tenant in
+      let use = try coordinator.mapStoreErrors { try store.usage(tenant) }
+      return Fidelis_V1_TenantUsage.with {
+        $0.tenantID = tenant.id
+        $0.name = tenant.name
+        $0.storageBytes = use.storageBytes
+        $0.storageQuotaBytes = use.storageQuotaBytes
+        $0.datasets = Int32(use.datasets)
+        $0.jobs = use.jobsByState
+        $0.workerSeconds = use.workerSeconds
+      }
+    }
+    return ServerResponse(message: .with { $0.usage = usage })
+  }
 }

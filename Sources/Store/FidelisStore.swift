@@ -602,6 +602,38 @@ final class CheckedKeys: Sendable {
 extension FidelisStore {
   /// Bytes the tenant stores (its datasets, uploads in progress included, and its reports)
   /// and its quota.
+  /// Replaces a tenant's limits (0: the coordinator's default); NOT_FOUND for an unknown
+  /// tenant. Jobs already queued or running stay; the limits apply to what comes next.
+  public func setLimits(tenantId: String, maxQueuedJobs: Int, maxRunningJobs: Int, maxDatasetBytes: Int64, maxStorageBytes: Int64) throws -> TenantRecord {
+    guard maxQueuedJobs >= 0, maxRunningJobs >= 0, maxDatasetBytes >= 0, maxStorageBytes >= 0 else { throw StoreError.invalidArgument("limits must not be negative") }
+    let tenant = try writer.write { db in
+      guard var tenant = try TenantRecord.fetchOne(db, key: tenantId) else { throw StoreError.notFound("no tenant \(tenantId)") }
+      (tenant.maxQueuedJobs, tenant.maxRunningJobs, tenant.maxDatasetBytes, tenant.maxStorageBytes) = (maxQueuedJobs, maxRunningJobs, maxDatasetBytes, maxStorageBytes)
+      try tenant.update(db)
+      return tenant
+    }
+    // Authenticated calls hold the tenant they found: from now on they see the new limits.
+    checkedKeys.removeAll()
+    return tenant
+  }
+
+  /// What a tenant uses (see `TenantUsage`).
+  public func usage(_ tenant: TenantRecord) throws -> TenantUsage {
+    let (used, quota) = try storageUse(tenant)
+    return try writer.read { db in
+      var jobs: [String: Int64] = [:]
+      for row in try Row.fetchAll(db, sql: "SELECT state, COUNT(*) AS n FROM job WHERE tenantId = ? GROUP BY state", arguments: [tenant.id]) {
+        jobs[row["state"]] = row["n"]
+      }
+      let milliseconds =
+        try Int64.fetchOne(
+          db, sql: "SELECT COALESCE(SUM(COALESCE(a.endedAt, ?) - a.startedAt), 0) FROM jobAttempt a JOIN job j ON j.id = a.jobId WHERE j.tenantId = ?",
+          arguments: [Self.now(), tenant.id]) ?? 0
+      let datasets = try DatasetRecord.filter(DatasetRecord.Columns.tenantId == tenant.id && DatasetRecord.Columns.state == DatasetState.ready.rawValue).fetchCount(db)
+      return TenantUsage(storageBytes: used, storageQuotaBytes: quota, datasets: datasets, jobsByState: jobs, workerSeconds: Double(milliseconds) / 1000)
+    }
+  }
+
   public func storageUse(_ tenant: TenantRecord) throws -> (used: Int64, quota: Int64) {
     let used = try writer.read { db in
       let datasets = try Int64.fetchOne(db, sql: "SELECT COALESCE(SUM(sizeBytes), 0) FROM dataset WHERE tenantId = ?", arguments: [tenant.id]) ?? 0

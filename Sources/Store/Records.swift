@@ -292,3 +292,13 @@ public struct StoredReport: Sendable {
   public var formats: [String]
   public var size: Int64
 }
+
+/// What a tenant uses: its storage against its quota, its datasets, its jobs by state, and
+/// the wall-clock seconds of its jobs' attempts on workers.
+public struct TenantUsage: Sendable, Equatable {
+  public var storageBytes: Int64
+  public var storageQuotaBytes: Int64
+  public var datasets: Int
+  public var jobsByState: [String: Int64]
+  public var workerSeconds: Double
+}

@@ -104,6 +104,27 @@ struct HardeningStoreTests {
     #expect(page3.count == 1)
   }
 
+  @Test("limits set by the operator apply to the next call; usage counts storage, datasets, jobs and attempt seconds")
+  func limitsAndUsage() async throws {
+    let store = try makeStore()
+    let (t, key) = try store.createTenant(name: "T")
+    let d = try uploadDataset(store, tenant: t.id, bytes: String(repeating: "x", count: 500))
+    _ = try store.tenant(forKey: key)  // cached, as an authenticated call leaves it
+    let changed = try store.setLimits(tenantId: t.id, maxQueuedJobs: 1, maxRunningJobs: 0, maxDatasetBytes: 0, maxStorageBytes: 400)
+    #expect(changed.maxQueuedJobs == 1 && changed.maxStorageBytes == 400)
+    let seen = try #require(try store.tenant(forKey: key))
+    #expect(seen.maxStorageBytes == 400)
+    #expect(try store.storageUse(seen) == (500, 400))
+    #expect(throws: StoreError.self) { try store.setLimits(tenantId: "ten_nope", maxQueuedJobs: 0, maxRunningJobs: 0, maxDatasetBytes: 0, maxStorageBytes: 0) }
+    #expect(throws: StoreError.self) { try store.setLimits(tenantId: t.id, maxQueuedJobs: -1, maxRunningJobs: 0, maxDatasetBytes: 0, maxStorageBytes: 0) }
+    _ = try await store.submitJob(tenantId: t.id, datasetId: d, kind: "profile", options: Data(), idempotencyKey: nil)
+    _ = try #require(try await store.leaseNextJob(worker: "w", host: "h", kinds: [], leaseMillis: 60_000))
+    let usage = try store.usage(seen)
+    #expect(usage.datasets == 1 && usage.storageBytes == 500 && usage.storageQuotaBytes == 400)
+    #expect(usage.jobsByState == ["running": 1])
+    #expect(usage.workerSeconds >= 0)
+  }
+
   @Test("an empty or foreign store file is refused and left as it was; a second store on one directory is refused")
   func openingChecks() async throws {
     let directory = try temporaryDirectory()

@@ -115,6 +115,32 @@ public enum Fidelis_V1_AdminService: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "SetTenantLimits" metadata.
+        public enum SetTenantLimits: Sendable {
+            /// Request type for "SetTenantLimits".
+            public typealias Input = Fidelis_V1_SetTenantLimitsRequest
+            /// Response type for "SetTenantLimits".
+            public typealias Output = Fidelis_V1_Tenant
+            /// Descriptor for "SetTenantLimits".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "fidelis.v1.AdminService"),
+                method: "SetTenantLimits",
+                type: .unary
+            )
+        }
+        /// Namespace for "GetTenantUsage" metadata.
+        public enum GetTenantUsage: Sendable {
+            /// Request type for "GetTenantUsage".
+            public typealias Input = Fidelis_V1_GetTenantUsageRequest
+            /// Response type for "GetTenantUsage".
+            public typealias Output = Fidelis_V1_GetTenantUsageResponse
+            /// Descriptor for "GetTenantUsage".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "fidelis.v1.AdminService"),
+                method: "GetTenantUsage",
+                type: .unary
+            )
+        }
         /// Descriptors for all methods in the "fidelis.v1.AdminService" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
             CreateTenant.descriptor,
@@ -123,7 +149,9 @@ public enum Fidelis_V1_AdminService: Sendable {
             UpdateTenant.descriptor,
             ListAllJobs.descriptor,
             RetryJob.descriptor,
-            CancelJob.descriptor
+            CancelJob.descriptor,
+            SetTenantLimits.descriptor,
+            GetTenantUsage.descriptor
         ]
     }
 }
@@ -274,6 +302,44 @@ extension Fidelis_V1_AdminService {
             request: GRPCCore.StreamingServerRequest<Fidelis_V1_AdminJobRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Fidelis_V1_Job>
+
+        /// Handle the "SetTenantLimits" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Replaces a tenant's four limits (0: the coordinator's default). Queued and running
+        /// > jobs stay; the limits apply to what comes next.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Fidelis_V1_SetTenantLimitsRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Fidelis_V1_Tenant` messages.
+        func setTenantLimits(
+            request: GRPCCore.StreamingServerRequest<Fidelis_V1_SetTenantLimitsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Fidelis_V1_Tenant>
+
+        /// Handle the "GetTenantUsage" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > What each tenant (or one) uses: storage against its quota, datasets, jobs by state,
+        /// > and the seconds workers spent on its jobs.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Fidelis_V1_GetTenantUsageRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Fidelis_V1_GetTenantUsageResponse` messages.
+        func getTenantUsage(
+            request: GRPCCore.StreamingServerRequest<Fidelis_V1_GetTenantUsageRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Fidelis_V1_GetTenantUsageResponse>
     }
 
     /// Service protocol for the "fidelis.v1.AdminService" service.
@@ -408,6 +474,44 @@ extension Fidelis_V1_AdminService {
             request: GRPCCore.ServerRequest<Fidelis_V1_AdminJobRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Fidelis_V1_Job>
+
+        /// Handle the "SetTenantLimits" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Replaces a tenant's four limits (0: the coordinator's default). Queued and running
+        /// > jobs stay; the limits apply to what comes next.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Fidelis_V1_SetTenantLimitsRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Fidelis_V1_Tenant` message.
+        func setTenantLimits(
+            request: GRPCCore.ServerRequest<Fidelis_V1_SetTenantLimitsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Fidelis_V1_Tenant>
+
+        /// Handle the "GetTenantUsage" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > What each tenant (or one) uses: storage against its quota, datasets, jobs by state,
+        /// > and the seconds workers spent on its jobs.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Fidelis_V1_GetTenantUsageRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Fidelis_V1_GetTenantUsageResponse` message.
+        func getTenantUsage(
+            request: GRPCCore.ServerRequest<Fidelis_V1_GetTenantUsageRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Fidelis_V1_GetTenantUsageResponse>
     }
 
     /// Simple service protocol for the "fidelis.v1.AdminService" service.
@@ -540,6 +644,44 @@ extension Fidelis_V1_AdminService {
             request: Fidelis_V1_AdminJobRequest,
             context: GRPCCore.ServerContext
         ) async throws -> Fidelis_V1_Job
+
+        /// Handle the "SetTenantLimits" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Replaces a tenant's four limits (0: the coordinator's default). Queued and running
+        /// > jobs stay; the limits apply to what comes next.
+        ///
+        /// - Parameters:
+        ///   - request: A `Fidelis_V1_SetTenantLimitsRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Fidelis_V1_Tenant` to respond with.
+        func setTenantLimits(
+            request: Fidelis_V1_SetTenantLimitsRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Fidelis_V1_Tenant
+
+        /// Handle the "GetTenantUsage" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > What each tenant (or one) uses: storage against its quota, datasets, jobs by state,
+        /// > and the seconds workers spent on its jobs.
+        ///
+        /// - Parameters:
+        ///   - request: A `Fidelis_V1_GetTenantUsageRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Fidelis_V1_GetTenantUsageResponse` to respond with.
+        func getTenantUsage(
+            request: Fidelis_V1_GetTenantUsageRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Fidelis_V1_GetTenantUsageResponse
     }
 }
 
@@ -624,6 +766,28 @@ extension Fidelis_V1_AdminService.StreamingServiceProtocol {
                 )
             }
         )
+        router.registerHandler(
+            forMethod: Fidelis_V1_AdminService.Method.SetTenantLimits.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Fidelis_V1_SetTenantLimitsRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Fidelis_V1_Tenant>(),
+            handler: { request, context in
+                try await self.setTenantLimits(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Fidelis_V1_AdminService.Method.GetTenantUsage.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Fidelis_V1_GetTenantUsageRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Fidelis_V1_GetTenantUsageResponse>(),
+            handler: { request, context in
+                try await self.getTenantUsage(
+                    request: request,
+                    context: context
+                )
+            }
+        )
     }
 }
 
@@ -701,6 +865,28 @@ extension Fidelis_V1_AdminService.ServiceProtocol {
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Fidelis_V1_Job> {
         let response = try await self.cancelJob(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func setTenantLimits(
+        request: GRPCCore.StreamingServerRequest<Fidelis_V1_SetTenantLimitsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Fidelis_V1_Tenant> {
+        let response = try await self.setTenantLimits(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func getTenantUsage(
+        request: GRPCCore.StreamingServerRequest<Fidelis_V1_GetTenantUsageRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Fidelis_V1_GetTenantUsageResponse> {
+        let response = try await self.getTenantUsage(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -795,6 +981,32 @@ extension Fidelis_V1_AdminService.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Fidelis_V1_Job> {
         return GRPCCore.ServerResponse<Fidelis_V1_Job>(
             message: try await self.cancelJob(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func setTenantLimits(
+        request: GRPCCore.ServerRequest<Fidelis_V1_SetTenantLimitsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Fidelis_V1_Tenant> {
+        return GRPCCore.ServerResponse<Fidelis_V1_Tenant>(
+            message: try await self.setTenantLimits(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func getTenantUsage(
+        request: GRPCCore.ServerRequest<Fidelis_V1_GetTenantUsageRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Fidelis_V1_GetTenantUsageResponse> {
+        return GRPCCore.ServerResponse<Fidelis_V1_GetTenantUsageResponse>(
+            message: try await self.getTenantUsage(
                 request: request.message,
                 context: context
             ),
@@ -970,6 +1182,54 @@ extension Fidelis_V1_AdminService {
             deserializer: some GRPCCore.MessageDeserializer<Fidelis_V1_Job>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Fidelis_V1_Job>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "SetTenantLimits" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Replaces a tenant's four limits (0: the coordinator's default). Queued and running
+        /// > jobs stay; the limits apply to what comes next.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Fidelis_V1_SetTenantLimitsRequest` message.
+        ///   - serializer: A serializer for `Fidelis_V1_SetTenantLimitsRequest` messages.
+        ///   - deserializer: A deserializer for `Fidelis_V1_Tenant` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func setTenantLimits<Result>(
+            request: GRPCCore.ClientRequest<Fidelis_V1_SetTenantLimitsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Fidelis_V1_SetTenantLimitsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Fidelis_V1_Tenant>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Fidelis_V1_Tenant>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "GetTenantUsage" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > What each tenant (or one) uses: storage against its quota, datasets, jobs by state,
+        /// > and the seconds workers spent on its jobs.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Fidelis_V1_GetTenantUsageRequest` message.
+        ///   - serializer: A serializer for `Fidelis_V1_GetTenantUsageRequest` messages.
+        ///   - deserializer: A deserializer for `Fidelis_V1_GetTenantUsageResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func getTenantUsage<Result>(
+            request: GRPCCore.ClientRequest<Fidelis_V1_GetTenantUsageRequest>,
+            serializer: some GRPCCore.MessageSerializer<Fidelis_V1_GetTenantUsageRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Fidelis_V1_GetTenantUsageResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Fidelis_V1_GetTenantUsageResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
     }
 
@@ -1225,6 +1485,76 @@ extension Fidelis_V1_AdminService {
                 onResponse: handleResponse
             )
         }
+
+        /// Call the "SetTenantLimits" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Replaces a tenant's four limits (0: the coordinator's default). Queued and running
+        /// > jobs stay; the limits apply to what comes next.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Fidelis_V1_SetTenantLimitsRequest` message.
+        ///   - serializer: A serializer for `Fidelis_V1_SetTenantLimitsRequest` messages.
+        ///   - deserializer: A deserializer for `Fidelis_V1_Tenant` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func setTenantLimits<Result>(
+            request: GRPCCore.ClientRequest<Fidelis_V1_SetTenantLimitsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Fidelis_V1_SetTenantLimitsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Fidelis_V1_Tenant>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Fidelis_V1_Tenant>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Fidelis_V1_AdminService.Method.SetTenantLimits.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "GetTenantUsage" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > What each tenant (or one) uses: storage against its quota, datasets, jobs by state,
+        /// > and the seconds workers spent on its jobs.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Fidelis_V1_GetTenantUsageRequest` message.
+        ///   - serializer: A serializer for `Fidelis_V1_GetTenantUsageRequest` messages.
+        ///   - deserializer: A deserializer for `Fidelis_V1_GetTenantUsageResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func getTenantUsage<Result>(
+            request: GRPCCore.ClientRequest<Fidelis_V1_GetTenantUsageRequest>,
+            serializer: some GRPCCore.MessageSerializer<Fidelis_V1_GetTenantUsageRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Fidelis_V1_GetTenantUsageResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Fidelis_V1_GetTenantUsageResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Fidelis_V1_AdminService.Method.GetTenantUsage.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
     }
 }
 
@@ -1428,6 +1758,66 @@ extension Fidelis_V1_AdminService.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Fidelis_V1_AdminJobRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Fidelis_V1_Job>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "SetTenantLimits" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Replaces a tenant's four limits (0: the coordinator's default). Queued and running
+    /// > jobs stay; the limits apply to what comes next.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Fidelis_V1_SetTenantLimitsRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func setTenantLimits<Result>(
+        request: GRPCCore.ClientRequest<Fidelis_V1_SetTenantLimitsRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Fidelis_V1_Tenant>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.setTenantLimits(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Fidelis_V1_SetTenantLimitsRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Fidelis_V1_Tenant>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "GetTenantUsage" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > What each tenant (or one) uses: storage against its quota, datasets, jobs by state,
+    /// > and the seconds workers spent on its jobs.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Fidelis_V1_GetTenantUsageRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func getTenantUsage<Result>(
+        request: GRPCCore.ClientRequest<Fidelis_V1_GetTenantUsageRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Fidelis_V1_GetTenantUsageResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.getTenantUsage(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Fidelis_V1_GetTenantUsageRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Fidelis_V1_GetTenantUsageResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -1661,6 +2051,74 @@ extension Fidelis_V1_AdminService.ClientProtocol {
             metadata: metadata
         )
         return try await self.cancelJob(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "SetTenantLimits" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Replaces a tenant's four limits (0: the coordinator's default). Queued and running
+    /// > jobs stay; the limits apply to what comes next.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func setTenantLimits<Result>(
+        _ message: Fidelis_V1_SetTenantLimitsRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Fidelis_V1_Tenant>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Fidelis_V1_SetTenantLimitsRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.setTenantLimits(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "GetTenantUsage" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > What each tenant (or one) uses: storage against its quota, datasets, jobs by state,
+    /// > and the seconds workers spent on its jobs.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func getTenantUsage<Result>(
+        _ message: Fidelis_V1_GetTenantUsageRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Fidelis_V1_GetTenantUsageResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Fidelis_V1_GetTenantUsageRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.getTenantUsage(
             request: request,
             options: options,
             onResponse: handleResponse
