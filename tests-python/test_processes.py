@@ -273,3 +273,38 @@ def test_operator_sets_a_tenants_limits_and_reads_its_usage(cluster, tmp_path):
     assert cluster.cli("dataset", "upload", big, key=key).returncode == 0
     assert cluster.cli("admin", "tenant", "usage", "ten_missing", key=ADMIN, check=False).returncode != 0
     assert cluster.cli("admin", "tenant", "usage", "--api-key", other, check=False).returncode != 0
+
+
+def test_operator_sees_the_workers_their_slots_and_running_jobs(cluster, tmp_path):
+    """`fidelis admin workers`: each worker by name with its host and slots once it has asked
+    for work, and its running jobs while it runs them."""
+    cluster.start_server()
+    cluster.start_worker("alpha", "--concurrency", "2")
+    cluster.start_worker("beta")
+    def workers():
+        return {w["name"]: w for w in json.loads(cluster.cli("admin", "workers", "--json", key=ADMIN).stdout).get("workers", [])}
+    deadline = time.time() + 20
+    while set(workers()) != {"alpha", "beta"} and time.time() < deadline:
+        time.sleep(0.2)
+    seen = workers()
+    assert set(seen) == {"alpha", "beta"}
+    assert seen["alpha"]["slots"] == 2 and seen["beta"]["slots"] == 1
+    assert all(w["connected"] and w["host"] for w in seen.values())
+    assert all(w.get("running_jobs", 0) == 0 for w in seen.values())
+    key = new_tenant(cluster, "Busy")
+    dataset = cluster.cli("dataset", "upload", generate(str(tmp_path / "d.csv"), customers=20000), key=key).stdout.strip()
+    job = cluster.cli("job", "submit", dataset, key=key).stdout.strip()
+    running = None
+    deadline = time.time() + 60
+    while running is None and time.time() < deadline:
+        busy = [w for w in workers().values() if w.get("running_jobs", 0) == 1]
+        if busy:
+            running = busy[0]
+        elif status(cluster, key, job).get("state") == "JOB_STATE_SUCCEEDED":
+            break
+        time.sleep(0.05)
+    assert running is not None, "the job ran without a worker showing it"
+    wait_state(cluster, key, job, {"JOB_STATE_SUCCEEDED"})
+    assert sum(w.get("running_jobs", 0) for w in workers().values()) == 0
+    lines = cluster.cli("admin", "workers", key=ADMIN).stdout.splitlines()
+    assert [line.split("\t")[0] for line in lines] == ["alpha", "beta"] and all(line.endswith("connected") for line in lines)

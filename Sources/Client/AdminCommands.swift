@@ -4,7 +4,25 @@ import Foundation
 
 struct Admin: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
-    abstract: "Tenants, keys and every tenant's jobs (needs the admin token).", subcommands: [Tenant.self, Key.self, Jobs.self, Job.self])
+    abstract: "Tenants, keys and every tenant's jobs (needs the admin token).", subcommands: [Tenant.self, Key.self, Jobs.self, Job.self, Workers.self])
+
+  struct Workers: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "The workers: host, certificate, slots, running jobs, last heard from.")
+    @OptionGroup var connection: Connection
+
+    func run() async throws {
+      let response = try await connection.withClient(admin: true) { client, metadata in
+        try await Fidelis_V1_AdminService.Client(wrapping: client).listWorkers(.init(), metadata: metadata)
+      }
+      if connection.json { try printJSON(response) } else {
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        for w in response.workers {
+          let ago = String(format: "%.0f", Double(max(0, now - w.lastSeenUnixMs)) / 1000)
+          print("\(w.name)\t\(w.host)\t\(w.certificate.isEmpty ? "-" : w.certificate)\tslots \(w.slots)\trunning \(w.runningJobs)\tseen \(ago) s ago\t\(w.connected ? "connected" : "gone")")
+        }
+      }
+    }
+  }
 
   struct Jobs: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "List the jobs of every tenant (or one), newest first.")

@@ -152,4 +152,35 @@ extension AdminService: Fidelis_V1_AdminService.ServiceProtocol {
     }
     return ServerResponse(message: .with { $0.usage = usage })
   }
+  func listWorkers(request: ServerRequest<Fidelis_V1_ListWorkersRequest>, context: ServerContext) async throws -> ServerResponse<Fidelis_V1_ListWorkersResponse> {
+    try coordinator.requireAdmin(request.metadata)
+    let leaseMillis = coordinator.configuration.leaseMillis
+    // An idle worker calls at least once per long poll (30 s at most), a busy one heartbeats
+    // within its lease: silent for longer than both, twice over, it is gone.
+    let within = max(2 * leaseMillis, 75_000)
+    let now = FidelisStore.now()
+    var workers = coordinator.workers.snapshot.mapValues { (presence: $0, running: 0) }
+    for attempt in try coordinator.mapStoreErrors({ try coordinator.store.runningAttempts() }) {
+      let name = WorkerRegistry.name(attempt.worker)
+      var entry = workers[name] ?? (WorkerRegistry.Presence(host: attempt.host, certificate: attempt.certificate, slots: 0, lastSeen: 0), 0)
+      entry.running += 1
+      // The lease's expiry is its last heartbeat plus the lease's length.
+      entry.presence.lastSeen = max(entry.presence.lastSeen, attempt.leaseExpiresAt - leaseMillis)
+      workers[name] = entry
+    }
+    let infos = workers.keys.sorted().map { name in
+      let (presence, running) = workers[name]!
+      return Fidelis_V1_WorkerInfo.with {
+        $0.name = name
+        $0.host = presence.host
+        $0.certificate = presence.certificate
+        $0.slots = Int32(presence.slots)
+        $0.runningJobs = Int32(running)
+        $0.lastSeenUnixMs = presence.lastSeen
+        $0.connected = now - presence.lastSeen <= within
+        $0.connectedWithinMs = within
+      }
+    }
+    return ServerResponse(message: .with { $0.workers = infos })
+  }
 }

@@ -21,6 +21,8 @@ public final class Coordinator: Sendable {
   let streams: StreamSlots
   /// Moves when this coordinator changes a job: what watchers look at.
   let jobChanges = JobChanges()
+  /// The workers heard from since the start.
+  let workers = WorkerRegistry()
 
   public init(store: FidelisStore, configuration: ServerConfiguration, logger: Logger) {
     self.store = store

@@ -64,7 +64,9 @@ extension WorkerAPI: Fidelis_V1_WorkerService.ServiceProtocol {
   }
 
   func leaseRequest(_ m: Fidelis_V1_LeaseJobRequest, certificate: String) -> LeaseRequest {
-    LeaseRequest(worker: m.workerID, host: m.host, certificate: certificate, kinds: m.kinds, leaseMillis: coordinator.configuration.leaseMillis)
+    // Every lease call, and every completion that asks for the next job, says who calls.
+    coordinator.workers.seen(workerId: m.workerID, host: m.host, certificate: certificate, slots: Int(m.slots))
+    return LeaseRequest(worker: m.workerID, host: m.host, certificate: certificate, kinds: m.kinds, leaseMillis: coordinator.configuration.leaseMillis)
   }
 
   /// Logs a new lease and puts it in the API's form.

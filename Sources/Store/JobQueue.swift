@@ -173,6 +173,20 @@ extension FidelisStore {
     }
   }
 
+  /// The running attempts: their worker (with its slot), host, certificate subject, and
+  /// when their lease expires (a heartbeat pushes it back).
+  public func runningAttempts() throws -> [(worker: String, host: String, certificate: String, leaseExpiresAt: Int64)] {
+    try writer.read { db in
+      try Row.fetchAll(
+        db,
+        sql: """
+          SELECT a.worker, a.host, COALESCE(a.workerCertificate, '') AS certificate, COALESCE(j.leaseExpiresAt, 0) AS expires
+          FROM job j JOIN jobAttempt a ON a.jobId = j.id AND a.leaseId = j.leaseId WHERE j.state = 'running'
+          """
+      ).map { ($0["worker"], $0["host"], $0["certificate"], $0["expires"]) }
+    }
+  }
+
   public func attempts(jobId: String) throws -> [JobAttemptRecord] {
     try writer.read { db in try JobAttemptRecord.filter(JobAttemptRecord.Columns.jobId == jobId).order(JobAttemptRecord.Columns.number).fetchAll(db) }
   }

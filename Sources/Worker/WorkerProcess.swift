@@ -78,6 +78,7 @@ public struct WorkerProcess: Service {
       $0.workerID = workerId
       $0.host = configuration.host
       $0.waitMs = configuration.pollMillis
+      $0.slots = Int32(max(1, configuration.concurrency))
     }
     // A job handed back with the previous job's completion: no lease call needed.
     var next: Fidelis_V1_LeasedJob?

@@ -141,6 +141,19 @@ public enum Fidelis_V1_AdminService: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "ListWorkers" metadata.
+        public enum ListWorkers: Sendable {
+            /// Request type for "ListWorkers".
+            public typealias Input = Fidelis_V1_ListWorkersRequest
+            /// Response type for "ListWorkers".
+            public typealias Output = Fidelis_V1_ListWorkersResponse
+            /// Descriptor for "ListWorkers".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "fidelis.v1.AdminService"),
+                method: "ListWorkers",
+                type: .unary
+            )
+        }
         /// Descriptors for all methods in the "fidelis.v1.AdminService" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
             CreateTenant.descriptor,
@@ -151,7 +164,8 @@ public enum Fidelis_V1_AdminService: Sendable {
             RetryJob.descriptor,
             CancelJob.descriptor,
             SetTenantLimits.descriptor,
-            GetTenantUsage.descriptor
+            GetTenantUsage.descriptor,
+            ListWorkers.descriptor
         ]
     }
 }
@@ -340,6 +354,25 @@ extension Fidelis_V1_AdminService {
             request: GRPCCore.StreamingServerRequest<Fidelis_V1_GetTenantUsageRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Fidelis_V1_GetTenantUsageResponse>
+
+        /// Handle the "ListWorkers" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The workers heard from since this coordinator started, or holding a running job: host,
+        /// > certificate subject, slots, running jobs and when each was last heard from.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Fidelis_V1_ListWorkersRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Fidelis_V1_ListWorkersResponse` messages.
+        func listWorkers(
+            request: GRPCCore.StreamingServerRequest<Fidelis_V1_ListWorkersRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Fidelis_V1_ListWorkersResponse>
     }
 
     /// Service protocol for the "fidelis.v1.AdminService" service.
@@ -512,6 +545,25 @@ extension Fidelis_V1_AdminService {
             request: GRPCCore.ServerRequest<Fidelis_V1_GetTenantUsageRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Fidelis_V1_GetTenantUsageResponse>
+
+        /// Handle the "ListWorkers" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The workers heard from since this coordinator started, or holding a running job: host,
+        /// > certificate subject, slots, running jobs and when each was last heard from.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Fidelis_V1_ListWorkersRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Fidelis_V1_ListWorkersResponse` message.
+        func listWorkers(
+            request: GRPCCore.ServerRequest<Fidelis_V1_ListWorkersRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Fidelis_V1_ListWorkersResponse>
     }
 
     /// Simple service protocol for the "fidelis.v1.AdminService" service.
@@ -682,6 +734,25 @@ extension Fidelis_V1_AdminService {
             request: Fidelis_V1_GetTenantUsageRequest,
             context: GRPCCore.ServerContext
         ) async throws -> Fidelis_V1_GetTenantUsageResponse
+
+        /// Handle the "ListWorkers" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The workers heard from since this coordinator started, or holding a running job: host,
+        /// > certificate subject, slots, running jobs and when each was last heard from.
+        ///
+        /// - Parameters:
+        ///   - request: A `Fidelis_V1_ListWorkersRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Fidelis_V1_ListWorkersResponse` to respond with.
+        func listWorkers(
+            request: Fidelis_V1_ListWorkersRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Fidelis_V1_ListWorkersResponse
     }
 }
 
@@ -788,6 +859,17 @@ extension Fidelis_V1_AdminService.StreamingServiceProtocol {
                 )
             }
         )
+        router.registerHandler(
+            forMethod: Fidelis_V1_AdminService.Method.ListWorkers.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Fidelis_V1_ListWorkersRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Fidelis_V1_ListWorkersResponse>(),
+            handler: { request, context in
+                try await self.listWorkers(
+                    request: request,
+                    context: context
+                )
+            }
+        )
     }
 }
 
@@ -887,6 +969,17 @@ extension Fidelis_V1_AdminService.ServiceProtocol {
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Fidelis_V1_GetTenantUsageResponse> {
         let response = try await self.getTenantUsage(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func listWorkers(
+        request: GRPCCore.StreamingServerRequest<Fidelis_V1_ListWorkersRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Fidelis_V1_ListWorkersResponse> {
+        let response = try await self.listWorkers(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -1007,6 +1100,19 @@ extension Fidelis_V1_AdminService.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Fidelis_V1_GetTenantUsageResponse> {
         return GRPCCore.ServerResponse<Fidelis_V1_GetTenantUsageResponse>(
             message: try await self.getTenantUsage(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func listWorkers(
+        request: GRPCCore.ServerRequest<Fidelis_V1_ListWorkersRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Fidelis_V1_ListWorkersResponse> {
+        return GRPCCore.ServerResponse<Fidelis_V1_ListWorkersResponse>(
+            message: try await self.listWorkers(
                 request: request.message,
                 context: context
             ),
@@ -1230,6 +1336,30 @@ extension Fidelis_V1_AdminService {
             deserializer: some GRPCCore.MessageDeserializer<Fidelis_V1_GetTenantUsageResponse>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Fidelis_V1_GetTenantUsageResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "ListWorkers" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The workers heard from since this coordinator started, or holding a running job: host,
+        /// > certificate subject, slots, running jobs and when each was last heard from.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Fidelis_V1_ListWorkersRequest` message.
+        ///   - serializer: A serializer for `Fidelis_V1_ListWorkersRequest` messages.
+        ///   - deserializer: A deserializer for `Fidelis_V1_ListWorkersResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func listWorkers<Result>(
+            request: GRPCCore.ClientRequest<Fidelis_V1_ListWorkersRequest>,
+            serializer: some GRPCCore.MessageSerializer<Fidelis_V1_ListWorkersRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Fidelis_V1_ListWorkersResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Fidelis_V1_ListWorkersResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
     }
 
@@ -1555,6 +1685,41 @@ extension Fidelis_V1_AdminService {
                 onResponse: handleResponse
             )
         }
+
+        /// Call the "ListWorkers" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The workers heard from since this coordinator started, or holding a running job: host,
+        /// > certificate subject, slots, running jobs and when each was last heard from.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Fidelis_V1_ListWorkersRequest` message.
+        ///   - serializer: A serializer for `Fidelis_V1_ListWorkersRequest` messages.
+        ///   - deserializer: A deserializer for `Fidelis_V1_ListWorkersResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func listWorkers<Result>(
+            request: GRPCCore.ClientRequest<Fidelis_V1_ListWorkersRequest>,
+            serializer: some GRPCCore.MessageSerializer<Fidelis_V1_ListWorkersRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Fidelis_V1_ListWorkersResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Fidelis_V1_ListWorkersResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Fidelis_V1_AdminService.Method.ListWorkers.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
     }
 }
 
@@ -1818,6 +1983,36 @@ extension Fidelis_V1_AdminService.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Fidelis_V1_GetTenantUsageRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Fidelis_V1_GetTenantUsageResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListWorkers" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > The workers heard from since this coordinator started, or holding a running job: host,
+    /// > certificate subject, slots, running jobs and when each was last heard from.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Fidelis_V1_ListWorkersRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func listWorkers<Result>(
+        request: GRPCCore.ClientRequest<Fidelis_V1_ListWorkersRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Fidelis_V1_ListWorkersResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.listWorkers(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Fidelis_V1_ListWorkersRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Fidelis_V1_ListWorkersResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -2119,6 +2314,40 @@ extension Fidelis_V1_AdminService.ClientProtocol {
             metadata: metadata
         )
         return try await self.getTenantUsage(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListWorkers" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > The workers heard from since this coordinator started, or holding a running job: host,
+    /// > certificate subject, slots, running jobs and when each was last heard from.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func listWorkers<Result>(
+        _ message: Fidelis_V1_ListWorkersRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Fidelis_V1_ListWorkersResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Fidelis_V1_ListWorkersRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.listWorkers(
             request: request,
             options: options,
             onResponse: handleResponse

@@ -79,6 +79,58 @@ public nonisolated enum Fidelis_V1_JobState: SwiftProtobuf.Enum, Swift.CaseItera
 
 }
 
+public nonisolated struct Fidelis_V1_ListWorkersRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Fidelis_V1_WorkerInfo: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The worker's --name (its slots lease as NAME/0, NAME/1...).
+  public var name: String = String()
+
+  public var host: String = String()
+
+  /// Subject of its client certificate when workers use mutual TLS.
+  public var certificate: String = String()
+
+  public var slots: Int32 = 0
+
+  public var runningJobs: Int32 = 0
+
+  /// Its last lease call or heartbeat.
+  public var lastSeenUnixMs: Int64 = 0
+
+  /// Heard from within the last `connected_within_ms`.
+  public var connected: Bool = false
+
+  public var connectedWithinMs: Int64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Fidelis_V1_ListWorkersResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var workers: [Fidelis_V1_WorkerInfo] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 public nonisolated struct Fidelis_V1_SetTenantLimitsRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -913,6 +965,9 @@ public nonisolated struct Fidelis_V1_LeaseJobRequest: Sendable {
 
   public var kinds: [String] = []
 
+  /// How many jobs the worker runs at once (its --concurrency); 0: not said.
+  public var slots: Int32 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1248,6 +1303,120 @@ fileprivate nonisolated let _protobuf_package = "fidelis.v1"
 
 nonisolated extension Fidelis_V1_JobState: SwiftProtobuf._ProtoNameProviding {
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0JOB_STATE_UNSPECIFIED\0\u{1}JOB_STATE_QUEUED\0\u{1}JOB_STATE_RUNNING\0\u{1}JOB_STATE_SUCCEEDED\0\u{1}JOB_STATE_FAILED\0\u{1}JOB_STATE_CANCELLED\0")
+}
+
+nonisolated extension Fidelis_V1_ListWorkersRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ListWorkersRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    // Load everything into unknown fields
+    while try decoder.nextFieldNumber() != nil {}
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Fidelis_V1_ListWorkersRequest, rhs: Fidelis_V1_ListWorkersRequest) -> Bool {
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Fidelis_V1_WorkerInfo: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".WorkerInfo"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}host\0\u{1}certificate\0\u{1}slots\0\u{3}running_jobs\0\u{3}last_seen_unix_ms\0\u{1}connected\0\u{3}connected_within_ms\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.host) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.certificate) }()
+      case 4: try { try decoder.decodeSingularInt32Field(value: &self.slots) }()
+      case 5: try { try decoder.decodeSingularInt32Field(value: &self.runningJobs) }()
+      case 6: try { try decoder.decodeSingularInt64Field(value: &self.lastSeenUnixMs) }()
+      case 7: try { try decoder.decodeSingularBoolField(value: &self.connected) }()
+      case 8: try { try decoder.decodeSingularInt64Field(value: &self.connectedWithinMs) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.name.isEmpty {
+      try visitor.visitSingularStringField(value: self.name, fieldNumber: 1)
+    }
+    if !self.host.isEmpty {
+      try visitor.visitSingularStringField(value: self.host, fieldNumber: 2)
+    }
+    if !self.certificate.isEmpty {
+      try visitor.visitSingularStringField(value: self.certificate, fieldNumber: 3)
+    }
+    if self.slots != 0 {
+      try visitor.visitSingularInt32Field(value: self.slots, fieldNumber: 4)
+    }
+    if self.runningJobs != 0 {
+      try visitor.visitSingularInt32Field(value: self.runningJobs, fieldNumber: 5)
+    }
+    if self.lastSeenUnixMs != 0 {
+      try visitor.visitSingularInt64Field(value: self.lastSeenUnixMs, fieldNumber: 6)
+    }
+    if self.connected != false {
+      try visitor.visitSingularBoolField(value: self.connected, fieldNumber: 7)
+    }
+    if self.connectedWithinMs != 0 {
+      try visitor.visitSingularInt64Field(value: self.connectedWithinMs, fieldNumber: 8)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Fidelis_V1_WorkerInfo, rhs: Fidelis_V1_WorkerInfo) -> Bool {
+    if lhs.name != rhs.name {return false}
+    if lhs.host != rhs.host {return false}
+    if lhs.certificate != rhs.certificate {return false}
+    if lhs.slots != rhs.slots {return false}
+    if lhs.runningJobs != rhs.runningJobs {return false}
+    if lhs.lastSeenUnixMs != rhs.lastSeenUnixMs {return false}
+    if lhs.connected != rhs.connected {return false}
+    if lhs.connectedWithinMs != rhs.connectedWithinMs {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Fidelis_V1_ListWorkersResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ListWorkersResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}workers\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.workers) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.workers.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.workers, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Fidelis_V1_ListWorkersResponse, rhs: Fidelis_V1_ListWorkersResponse) -> Bool {
+    if lhs.workers != rhs.workers {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
 }
 
 nonisolated extension Fidelis_V1_SetTenantLimitsRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
@@ -2991,7 +3160,7 @@ nonisolated extension Fidelis_V1_ExportSegmentRequest: SwiftProtobuf.Message, Sw
 
 nonisolated extension Fidelis_V1_LeaseJobRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".LeaseJobRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}worker_id\0\u{1}host\0\u{3}wait_ms\0\u{1}kinds\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}worker_id\0\u{1}host\0\u{3}wait_ms\0\u{1}kinds\0\u{1}slots\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3003,6 +3172,7 @@ nonisolated extension Fidelis_V1_LeaseJobRequest: SwiftProtobuf.Message, SwiftPr
       case 2: try { try decoder.decodeSingularStringField(value: &self.host) }()
       case 3: try { try decoder.decodeSingularInt32Field(value: &self.waitMs) }()
       case 4: try { try decoder.decodeRepeatedStringField(value: &self.kinds) }()
+      case 5: try { try decoder.decodeSingularInt32Field(value: &self.slots) }()
       default: break
       }
     }
@@ -3021,6 +3191,9 @@ nonisolated extension Fidelis_V1_LeaseJobRequest: SwiftProtobuf.Message, SwiftPr
     if !self.kinds.isEmpty {
       try visitor.visitRepeatedStringField(value: self.kinds, fieldNumber: 4)
     }
+    if self.slots != 0 {
+      try visitor.visitSingularInt32Field(value: self.slots, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -3029,6 +3202,7 @@ nonisolated extension Fidelis_V1_LeaseJobRequest: SwiftProtobuf.Message, SwiftPr
     if lhs.host != rhs.host {return false}
     if lhs.waitMs != rhs.waitMs {return false}
     if lhs.kinds != rhs.kinds {return false}
+    if lhs.slots != rhs.slots {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
