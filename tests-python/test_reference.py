@@ -192,11 +192,15 @@ def test_paretonbd_matches_lifetimes(tmp_path):
     assert ours["model"] == "paretonbd" and ours["fit"]["converged"]
     df = pd.read_csv(path, dtype={"customer_id": str, "order_id": str}, parse_dates=["order_date"])
     s = summary_data_from_transaction_data(df, "customer_id", "order_date", freq="D")
-    theirs = ParetoNBDFitter().fit(s.frequency, s.recency, s["T"])
     names = ["r", "alpha", "s", "beta"]
     # lifetimes' Nelder-Mead does not stop at the same point from one run to the next on the
-    # same data (r from 1.28156 to 1.28350 here, in a flat direction of the likelihood): the
-    # parameters agree to its precision, and the likelihood check below is the exact one.
+    # same data (s from 1.695 down to 1.438 once, r from 1.28156 to 1.28350): its best of three
+    # runs by its own likelihood is compared, to its precision; the likelihood check below is
+    # the exact one.
+    fits = [ParetoNBDFitter().fit(s.frequency, s.recency, s["T"]) for _ in range(3)]
+    theirs = min(fits, key=lambda f: f._negative_log_likelihood(
+        [f.params_["r"], f.params_["alpha"] * f._scale, f.params_["s"], f.params_["beta"] * f._scale],
+        s.frequency.values, s.recency.values * f._scale, s["T"].values * f._scale, np.ones(len(s)), 0))
     for name in names:
         assert abs(ours[name] - theirs.params_[name]) / theirs.params_[name] < 5e-3, (name, ours[name], theirs.params_[name])
     scale = theirs._scale
