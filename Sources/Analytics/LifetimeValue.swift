@@ -544,26 +544,12 @@ public enum LifetimeModels {
     return value.isFinite && value > 0 ? value : 0
   }
 
-  /// Discounted lifetime value over `months` months of 30 days, as lifetimes'
-  /// `customer_lifetime_value`: Σ_i (E[purchases by 30i] − E[purchases by 30(i−1)]) ×
-  /// expected value / (1 + rate)^i.
+  /// Discounted lifetime value over the months of `discountFactors` (30 days each), as
+  /// lifetimes' `customer_lifetime_value`: Σ_i (E[purchases by 30i] − E[purchases by
+  /// 30(i−1)]) × expected value / (1 + rate)^i, from the customer's expected purchases by
+  /// the end of each month (`CustomerOutlook.expectedPurchasesByMonth`) and the factors
+  /// (1 + rate)^i of `discountFactors(months:monthlyDiscountRate:)`.
   /// `value` is the expected value of one purchase (`expectedAverageValue`).
-  public static func lifetimeValue(
-    _ outlook: CustomerOutlook, value: Double, months: Int, monthlyDiscountRate: Double
-  ) -> Double {
-    var total = 0.0
-    var previous = 0.0
-    for i in 1...max(1, months) {
-      let purchases = outlook.expectedPurchases(Double(30 * i))
-      total += (purchases - previous) * value / pow(1 + monthlyDiscountRate, Double(i))
-      previous = purchases
-    }
-    return total.isFinite ? total : 0
-  }
-
-  /// `lifetimeValue` from the customer's expected purchases by the end of each month
-  /// (`CustomerOutlook.expectedPurchasesByMonth`) and the discount factors (1 + rate)^i of
-  /// `discountFactors(months:monthlyDiscountRate:)`: the same value, to the bit.
   public static func lifetimeValue(purchasesByMonth: UnsafeBufferPointer<Double>, value: Double, discountFactors: [Double]) -> Double {
     var total = 0.0
     var previous = 0.0

@@ -69,7 +69,7 @@ extension AdminService: Fidelis_V1_AdminService.ServiceProtocol {
   func listAllJobs(request: ServerRequest<Fidelis_V1_AdminListJobsRequest>, context: ServerContext) async throws -> ServerResponse<Fidelis_V1_ListJobsResponse> {
     try coordinator.requireAdmin(request.metadata)
     let m = request.message
-    guard m.limit >= 0, m.limit <= 1000 else { throw RPCError(code: .invalidArgument, message: "limit must be between 0 and 1000 (got \(m.limit))") }
+    let limit = try Coordinator.pageSize(m.limit, "limit")
     if !m.tenantID.isEmpty {
       try Coordinator.checkID(m.tenantID, "tenant")
       guard try coordinator.mapStoreErrors({ try coordinator.store.tenant(id: m.tenantID) }) != nil else {
@@ -78,7 +78,7 @@ extension AdminService: Fidelis_V1_AdminService.ServiceProtocol {
     }
     let state = try JobService.state(m.state)
     let jobs = try coordinator.mapStoreErrors {
-      try coordinator.store.allJobs(tenantId: m.tenantID.isEmpty ? nil : m.tenantID, state: state, limit: m.limit == 0 ? 100 : Int(m.limit))
+      try coordinator.store.allJobs(tenantId: m.tenantID.isEmpty ? nil : m.tenantID, state: state, limit: limit)
     }
     let messages = try jobs.map { try coordinator.message($0, details: false) }
     return ServerResponse(message: .with { $0.jobs = messages })

@@ -73,6 +73,12 @@ public final class Coordinator: Sendable {
     }
   }
 
+  /// A page size or a limit of a listing: 1 to 1000, 0 for the default of 100.
+  static func pageSize(_ value: Int32, _ field: String) throws -> Int {
+    guard value >= 0, value <= 1000 else { throw RPCError(code: .invalidArgument, message: "\(field) must be between 0 and 1000 (got \(value))") }
+    return value == 0 ? 100 : Int(value)
+  }
+
   /// A name given by a user (tenant, dataset): 1 to 200 characters once trimmed, no NUL
   /// or other control character (a NUL once cut names short without a word).
   static func checkName(_ name: String, _ what: String, allowEmpty: Bool = false) throws -> String {

@@ -75,8 +75,7 @@ extension DatasetService: Fidelis_V1_DatasetService.ServiceProtocol {
   func listDatasets(request: ServerRequest<Fidelis_V1_ListDatasetsRequest>, context: ServerContext) async throws -> ServerResponse<Fidelis_V1_ListDatasetsResponse> {
     let tenant = try coordinator.tenant(request.metadata)
     let m = request.message
-    guard m.pageSize >= 0, m.pageSize <= 1000 else { throw RPCError(code: .invalidArgument, message: "page_size must be between 0 and 1000 (got \(m.pageSize))") }
-    let size = m.pageSize == 0 ? 100 : Int(m.pageSize)
+    let size = try Coordinator.pageSize(m.pageSize, "page_size")
     var before: String?
     if !m.pageToken.isEmpty {
       guard m.pageToken.hasPrefix("ds_"), (try? Coordinator.checkID(m.pageToken, "dataset")) != nil else {

@@ -60,9 +60,9 @@ extension JobService: Fidelis_V1_JobService.ServiceProtocol {
   func listJobs(request: ServerRequest<Fidelis_V1_ListJobsRequest>, context: ServerContext) async throws -> ServerResponse<Fidelis_V1_ListJobsResponse> {
     let tenant = try coordinator.tenant(request.metadata)
     let m = request.message
-    guard m.limit >= 0, m.limit <= 1000 else { throw RPCError(code: .invalidArgument, message: "limit must be between 0 and 1000 (got \(m.limit))") }
+    let limit = try Coordinator.pageSize(m.limit, "limit")
     let state = try Self.state(m.state)
-    let jobs = try coordinator.mapStoreErrors { try coordinator.store.jobs(tenantId: tenant.id, state: state, limit: m.limit == 0 ? 100 : Int(m.limit)) }
+    let jobs = try coordinator.mapStoreErrors { try coordinator.store.jobs(tenantId: tenant.id, state: state, limit: limit) }
     return ServerResponse(message: .with { $0.jobs = jobs.compactMap { try? coordinator.message($0, details: false) } })
   }
 

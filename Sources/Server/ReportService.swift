@@ -32,7 +32,7 @@ extension ReportService: Fidelis_V1_ReportService.ServiceProtocol {
   func listReports(request: ServerRequest<Fidelis_V1_ListReportsRequest>, context: ServerContext) async throws -> ServerResponse<Fidelis_V1_ListReportsResponse> {
     let tenant = try coordinator.tenant(request.metadata)
     let m = request.message
-    guard m.pageSize >= 0, m.pageSize <= 1000 else { throw RPCError(code: .invalidArgument, message: "page_size must be between 0 and 1000 (got \(m.pageSize))") }
+    let size = try Coordinator.pageSize(m.pageSize, "page_size")
     var before: Int64?
     if !m.pageToken.isEmpty {
       guard m.pageToken.count <= 24, let seq = Int64(m.pageToken), seq > 0 else {
@@ -40,7 +40,6 @@ extension ReportService: Fidelis_V1_ReportService.ServiceProtocol {
       }
       before = seq
     }
-    let size = m.pageSize == 0 ? 100 : Int(m.pageSize)
     let dataset = m.datasetID.isEmpty ? nil : try checkDataset(m.datasetID, tenant: tenant)
     let kind = try Self.checkKind(m.kind)
     // One more than the page tells whether another page follows.

@@ -51,7 +51,15 @@ struct ScaleShortcutTests {
       byMonth.withUnsafeMutableBufferPointer { outlook.expectedPurchasesByMonth(into: $0) }
       for month in 1...24 { #expect(byMonth[month - 1] == outlook.expectedPurchases(Double(30 * month))) }
       let clv = byMonth.withUnsafeBufferPointer { LifetimeModels.lifetimeValue(purchasesByMonth: $0, value: 37.5, discountFactors: factors) }
-      #expect(clv == LifetimeModels.lifetimeValue(outlook, value: 37.5, months: 12, monthlyDiscountRate: 0.01))
+      // lifetimes' customer_lifetime_value, one horizon at a time.
+      var reference = 0.0
+      var previous = 0.0
+      for month in 1...12 {
+        let purchases = outlook.expectedPurchases(Double(30 * month))
+        reference += (purchases - previous) * 37.5 / pow(1.01, Double(month))
+        previous = purchases
+      }
+      #expect(clv == reference)
     }
   }
 
