@@ -4,13 +4,16 @@ import Foundation
 import LocalFiles
 
 struct DatasetCommand: AsyncParsableCommand {
-  static let configuration = CommandConfiguration(commandName: "dataset", abstract: "Upload, list and delete datasets.", subcommands: [Upload.self, List.self, Delete.self])
+  static let configuration = CommandConfiguration(
+    commandName: "dataset", abstract: "Upload, append to, list and delete datasets.", subcommands: [Upload.self, Append.self, Versions.self, List.self, Delete.self])
 
   struct Upload: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Upload a CSV in 1 MiB chunks; prints the dataset id.")
+    static let configuration = CommandConfiguration(
+      abstract: "Upload a CSV in 1 MiB chunks; prints the version id.",
+      discussion: "Under a name the tenant already has, the file becomes that dataset's next version, replacing what it held (use `append` to add to it).")
     @OptionGroup var connection: Connection
     @Argument var file: String
-    @Option(help: "Name shown in listings (default: the file name).") var name: String?
+    @Option(help: "The dataset's name (default: the file name).") var name: String?
     @Option(help: "transactions (default) or customers.") var kind = "transactions"
 
     func run() async throws {
@@ -24,8 +27,63 @@ struct DatasetCommand: AsyncParsableCommand {
         }
       }
       if connection.json { try printJSON(dataset) } else {
-        stderr("uploaded \(dataset.sizeBytes) bytes")
+        stderr("uploaded \(dataset.sizeBytes) bytes: \(dataset.name) version \(dataset.version)")
         print(dataset.id)
+      }
+    }
+  }
+
+  struct Append: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+      abstract: "Add a batch of purchases to a dataset as its next version; prints the version id.",
+      discussion: """
+        Nothing is copied: the version reads the earlier batches and this one. No purchase counts twice: \
+        when lines carry an order id, a line whose order id the dataset holds is skipped; otherwise the \
+        batch's days replace the same days held. The batch must have the dataset's columns, in order.
+        """)
+    @OptionGroup var connection: Connection
+    @Argument(help: "The dataset's name (or a version id).") var dataset: String
+    @Argument var file: String
+    @Option(name: .customLong("column"), help: "Map a column the header does not name as expected: order=NAME or date=NAME.") var columns: [String] = []
+
+    func run() async throws {
+      do { try LocalFile.requireReadable([file]) } catch { throw CLIError(message: error.description) }
+      var mapping: [String: String] = [:]
+      for entry in columns {
+        let parts = entry.split(separator: "=", maxSplits: 1)
+        guard parts.count == 2 else { throw ValidationError("--column takes role=header (got '\(entry)')") }
+        mapping[String(parts[0])] = String(parts[1])
+      }
+      let (name, file) = (self.dataset, self.file)
+      let version = try await connection.withClient { [mapping] client, metadata in
+        try await Fidelis_V1_DatasetService.Client(wrapping: client).appendDataset(metadata: metadata) { writer in
+          try await writer.write(.with { $0.header = .with { $0.name = name; $0.columns = mapping } })
+          try await LocalFile(path: file).readChunks { chunk in try await writer.write(.with { $0.chunk = chunk }) }
+        }
+      }
+      if connection.json { try printJSON(version) } else {
+        stderr(describeAppend(version))
+        print(version.id)
+      }
+    }
+  }
+
+  struct Versions: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List a dataset's versions, newest first.")
+    @OptionGroup var connection: Connection
+    @Argument var name: String
+    @Option(help: "transactions (default) or customers.") var kind = "transactions"
+
+    func run() async throws {
+      let (name, kind) = (self.name, self.kind)
+      let versions = try await connection.withClient { client, metadata in
+        try await Fidelis_V1_DatasetService.Client(wrapping: client).listDatasetVersions(.with { $0.name = name; $0.kind = kind }, metadata: metadata)
+      }
+      if connection.json { try printJSON(versions) } else {
+        for v in versions.datasets {
+          let made = v.hasAppend ? "append: " + describeAppendCounts(v.append) : "upload"
+          print("\(v.version)\t\(v.id)\t\(v.contentBytes)\t\(isoTime(v.createdAtUnixMs))\t\(made)")
+        }
       }
     }
   }
@@ -46,21 +104,42 @@ struct DatasetCommand: AsyncParsableCommand {
         }
       }
       if connection.json { try printJSON(Fidelis_V1_ListDatasetsResponse.with { $0.datasets = datasets }) } else {
-        for d in datasets { print("\(d.id)\t\(d.kind)\t\(d.sizeBytes)\t\(d.name)") }
+        for d in datasets { print("\(d.id)\t\(d.kind)\t\(d.contentBytes)\t\(d.name)\tv\(d.version)") }
       }
     }
   }
 
   struct Delete: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Delete a dataset.")
+    static let configuration = CommandConfiguration(abstract: "Delete a dataset version (by id), or every version of a dataset (by name).")
     @OptionGroup var connection: Connection
     @Argument var id: String
 
     func run() async throws {
-      _ = try await connection.withClient { client, metadata in
+      let response = try await connection.withClient { client, metadata in
         try await Fidelis_V1_DatasetService.Client(wrapping: client).deleteDataset(.with { $0.datasetID = id }, metadata: metadata)
       }
-      stderr("deleted \(id)")
+      stderr("deleted \(id) (\(response.deletedVersions) version\(response.deletedVersions == 1 ? "" : "s"))")
     }
   }
+}
+
+/// What an append did, for a person: `shop version 3: 120 lines added, 4 skipped (order ids already held)`.
+func describeAppend(_ version: Fidelis_V1_Dataset) -> String {
+  "\(version.name) version \(version.version): " + describeAppendCounts(version.append)
+}
+
+func describeAppendCounts(_ a: Fidelis_V1_AppendResult) -> String {
+  var text = "\(a.linesAdded) line\(a.linesAdded == 1 ? "" : "s") added"
+  if a.rule == "order id" {
+    text += ", \(a.linesSkipped) skipped (order ids already held)"
+  } else {
+    text += ", \(a.linesReplaced) held line\(a.linesReplaced == 1 ? "" : "s") replaced on \(a.daysReplaced) day\(a.daysReplaced == 1 ? "" : "s")"
+    if !a.replacedFrom.isEmpty { text += " (\(a.replacedFrom) to \(a.replacedThrough))" }
+  }
+  return text
+}
+
+/// A time for a person, UTC, to the second.
+func isoTime(_ unixMilliseconds: Int64) -> String {
+  ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: Double(unixMilliseconds) / 1000))
 }

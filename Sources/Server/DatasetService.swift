@@ -1,3 +1,4 @@
+import Analytics
 import Crypto
 import FidelisProto
 import Foundation
@@ -17,17 +18,28 @@ extension DatasetService: Fidelis_V1_DatasetService.ServiceProtocol {
     let tenant = try coordinator.tenant(request.metadata)
     try coordinator.requireDiskRoom()
     return try await coordinator.streams.withSlot(tenant: tenant.id, .upload) {
-      try await receiveUpload(request, tenant: tenant)
+      try await receive(request, tenant: tenant, isAppend: false)
     }
   }
 
-  /// Stores the chunks of an upload as they come; removes them all when it fails.
-  func receiveUpload(_ request: StreamingServerRequest<Fidelis_V1_UploadDatasetRequest>, tenant: TenantRecord) async throws -> ServerResponse<Fidelis_V1_Dataset> {
+  func appendDataset(request: StreamingServerRequest<Fidelis_V1_UploadDatasetRequest>, context: ServerContext) async throws -> ServerResponse<Fidelis_V1_Dataset> {
+    let tenant = try coordinator.tenant(request.metadata)
+    try coordinator.requireDiskRoom()
+    return try await coordinator.streams.withSlot(tenant: tenant.id, .upload) {
+      try await receive(request, tenant: tenant, isAppend: true)
+    }
+  }
+
+  /// Stores the chunks of an upload or a batch as they come, then makes the dataset's next
+  /// version; removes them all when anything fails.
+  func receive(_ request: StreamingServerRequest<Fidelis_V1_UploadDatasetRequest>, tenant: TenantRecord, isAppend: Bool) async throws -> ServerResponse<Fidelis_V1_Dataset> {
     let store = coordinator.store
     let limit = store.maxDatasetBytes(tenant)
     // What the tenant holds already counts against its storage quota.
     let (used, quota) = try coordinator.mapStoreErrors { try store.storageUse(tenant) }
     var datasetId: String?
+    var base: DatasetRecord?
+    var columns: [String: String] = [:]
     var hasher = SHA256()
     var size: Int64 = 0
     var seq = 0
@@ -36,9 +48,21 @@ extension DatasetService: Fidelis_V1_DatasetService.ServiceProtocol {
         switch part.part {
         case .header(let header):
           guard datasetId == nil else { throw RPCError(code: .invalidArgument, message: "the upload header must be sent once, first") }
-          let kind = header.kind.isEmpty ? "transactions" : header.kind
-          let name = try Coordinator.checkName(header.name, "dataset", allowEmpty: true)
-          datasetId = try coordinator.mapStoreErrors { try store.beginUpload(tenantId: tenant.id, name: name, kind: String(kind.prefix(40))) }
+          if isAppend {
+            guard !header.name.isEmpty else { throw RPCError(code: .invalidArgument, message: "an append names the dataset it adds to (header.name)") }
+            let reference = try Coordinator.checkName(header.name, "dataset")
+            let held = try coordinator.mapStoreErrors { try store.dataset(tenantId: tenant.id, reference: reference, kind: "transactions") }
+            guard held.kind == "transactions" else {
+              throw RPCError(code: .failedPrecondition, message: "\(held.name) is a customers file: an append adds purchases to a transactions dataset; upload the new customers file under the same name instead")
+            }
+            base = held
+            columns = header.columns
+            datasetId = try coordinator.mapStoreErrors { try store.beginUpload(tenantId: tenant.id, name: held.name, kind: held.kind) }
+          } else {
+            let kind = header.kind.isEmpty ? "transactions" : header.kind
+            let name = try Coordinator.checkName(header.name, "dataset", allowEmpty: true)
+            datasetId = try coordinator.mapStoreErrors { try store.beginUpload(tenantId: tenant.id, name: name, kind: String(kind.prefix(40))) }
+          }
         case .chunk(let bytes):
           guard let id = datasetId else { throw RPCError(code: .invalidArgument, message: "the upload must start with a header message") }
           guard bytes.count <= Self.maxChunkBytes else {
@@ -63,12 +87,60 @@ extension DatasetService: Fidelis_V1_DatasetService.ServiceProtocol {
       guard let id = datasetId else { throw RPCError(code: .invalidArgument, message: "empty upload: send a header, then the file in chunks") }
       guard size > 0 else { throw RPCError(code: .invalidArgument, message: "the file is empty") }
       let digest = hasher.finalize().map { String(format: "%02x", $0) }.joined()
-      let record = try coordinator.mapStoreErrors { try store.finishUpload(datasetId: id, size: size, sha256: digest, chunks: seq) }
-      coordinator.logger.info("dataset uploaded", metadata: ["tenant": "\(tenant.id)", "dataset": "\(id)", "bytes": "\(size)"])
+      let record: DatasetRecord
+      if let base {
+        record = try await append(batch: id, to: base, columns: columns, size: size, sha256: digest, chunks: seq)
+        coordinator.logger.info(
+          "dataset appended",
+          metadata: [
+            "tenant": "\(tenant.id)", "dataset": "\(id)", "name": "\(record.name)", "version": "\(record.version)", "added": "\(record.linesAdded)",
+            "skipped": "\(record.linesSkipped)", "replaced": "\(record.linesReplaced)",
+          ])
+      } else {
+        record = try coordinator.mapStoreErrors { try store.finishUpload(datasetId: id, size: size, sha256: digest, chunks: seq) }
+        coordinator.logger.info("dataset uploaded", metadata: ["tenant": "\(tenant.id)", "dataset": "\(id)", "bytes": "\(size)", "version": "\(record.version)"])
+      }
       return ServerResponse(message: coordinator.message(record))
     } catch {
       if let id = datasetId { try? store.abortUpload(datasetId: id) }
       throw error
+    }
+  }
+
+  /// Makes the stored batch `batch` the next version of `base`: plans which lines of each
+  /// file the version reads (`planAppend`), then records it in one transaction.
+  func append(batch: String, to base: DatasetRecord, columns: [String: String], size: Int64, sha256: String, chunks: Int) async throws -> DatasetRecord {
+    let store = coordinator.store
+    let held = try coordinator.mapStoreErrors { try store.datasetParts(versionId: base.id) }
+    let files = held.map { ($0.fileId, $0.chunkCount) } + [(batch, chunks)]
+    let heldSkipped = held.map { ByteRanges(encoded: $0.skipped) ?? ByteRanges() }
+    let plan: AppendPlan
+    do {
+      plan = try await store.withChunkReader { read in
+        try planAppend(heldSkipped: heldSkipped, read: { file, seq in seq < files[file].1 ? try read(files[file].0, seq) : nil }, columns: columns)
+      }
+    } catch let error as CSVFormatError {
+      throw RPCError(code: .invalidArgument, message: "the batch cannot be appended to \(base.name): \(error.reason); nothing was stored")
+    } catch {
+      throw coordinator.rpcError(error)
+    }
+    var parts = held.enumerated().map { i, part in
+      var part = part
+      part.skipped = plan.heldSkipped[i].encoded
+      part.headerBytes = plan.heldHeaderBytes[i]
+      part.endsWithBreak = plan.heldEndsWithBreak[i]
+      return part
+    }
+    parts.append(
+      DatasetPartRecord(
+        versionId: batch, position: parts.count, fileId: batch, sizeBytes: size, chunkCount: chunks, headerBytes: plan.batchLayout.headerBytes,
+        endsWithBreak: plan.batchEndsWithBreak, skipped: plan.batchSkipped.encoded))
+    let summary = FidelisStore.AppendSummary(
+      rule: plan.rule.rawValue, linesAdded: plan.linesAdded, linesSkipped: plan.linesSkipped, linesReplaced: plan.linesReplaced,
+      daysReplaced: plan.daysReplaced, replacedFrom: plan.replacedFrom, replacedThrough: plan.replacedThrough)
+    let contentBytes = plan.contentBytes(heldSizes: held.map(\.sizeBytes), batchSize: size)
+    return try coordinator.mapStoreErrors {
+      try store.finishAppend(datasetId: batch, base: base, parts: parts, summary: summary, contentBytes: contentBytes, size: size, sha256: sha256, chunks: chunks)
     }
   }
 
@@ -93,31 +165,68 @@ extension DatasetService: Fidelis_V1_DatasetService.ServiceProtocol {
     })
   }
 
+  func listDatasetVersions(request: ServerRequest<Fidelis_V1_ListDatasetVersionsRequest>, context: ServerContext) async throws -> ServerResponse<Fidelis_V1_ListDatasetsResponse> {
+    let tenant = try coordinator.tenant(request.metadata)
+    let m = request.message
+    let name = try Coordinator.checkName(m.name, "dataset")
+    let kind = try Self.kind(m.kind)
+    let versions = try coordinator.mapStoreErrors { try coordinator.store.datasetVersions(tenantId: tenant.id, kind: kind, name: name) }
+    return ServerResponse(message: .with { $0.datasets = versions.map(coordinator.message) })
+  }
+
   func getDataset(request: ServerRequest<Fidelis_V1_GetDatasetRequest>, context: ServerContext) async throws -> ServerResponse<Fidelis_V1_Dataset> {
     let tenant = try coordinator.tenant(request.metadata)
-    try Coordinator.checkID(request.message.datasetID, "dataset")
-    let record = try coordinator.mapStoreErrors { try coordinator.store.dataset(tenantId: tenant.id, id: request.message.datasetID) }
+    let reference = try Coordinator.checkName(request.message.datasetID, "dataset")
+    let record = try coordinator.mapStoreErrors { try resolve(reference, tenant: tenant) }
     return ServerResponse(message: coordinator.message(record))
+  }
+
+  /// The version a reference names: a version id, else a transactions dataset's name, else
+  /// a customers dataset's.
+  private func resolve(_ reference: String, tenant: TenantRecord) throws -> DatasetRecord {
+    do {
+      return try coordinator.store.dataset(tenantId: tenant.id, reference: reference, kind: "transactions")
+    } catch StoreError.notFound {
+      return try coordinator.store.dataset(tenantId: tenant.id, reference: reference, kind: "customers")
+    }
+  }
+
+  private static func kind(_ kind: String) throws -> String {
+    switch kind {
+    case "": "transactions"
+    case "transactions", "customers": kind
+    default: throw RPCError(code: .invalidArgument, message: "kind must be 'transactions' or 'customers' (got '\(kind.prefix(40))')")
+    }
   }
 
   func deleteDataset(request: ServerRequest<Fidelis_V1_DeleteDatasetRequest>, context: ServerContext) async throws -> ServerResponse<Fidelis_V1_DeleteDatasetResponse> {
     let tenant = try coordinator.tenant(request.metadata)
-    let id = request.message.datasetID
-    try Coordinator.checkID(id, "dataset")
+    let reference = try Coordinator.checkName(request.message.datasetID, "dataset")
+    let store = coordinator.store
+    // A version id deletes that version; a name, every version of it.
+    let delete: () throws -> Int = {
+      if let version = try? store.dataset(tenantId: tenant.id, id: reference) {
+        try store.deleteDataset(tenantId: tenant.id, id: version.id)
+        return 1
+      }
+      let named = try resolve(reference, tenant: tenant)
+      return try store.deleteDataset(tenantId: tenant.id, kind: named.kind, name: named.name)
+    }
     // On a full disk the reserve is given back first: a delete writes to the log before
     // it frees pages, and deleting is how a tenant makes room.
     if coordinator.disk.isFull { coordinator.disk.releaseReserve() }
+    let deleted: Int
     do {
-      try coordinator.store.deleteDataset(tenantId: tenant.id, id: id)
+      deleted = try delete()
     } catch where FidelisStore.isDiskFull(error) {
       coordinator.disk.noteFull()
       coordinator.disk.releaseReserve()
-      try coordinator.mapStoreErrors { try coordinator.store.deleteDataset(tenantId: tenant.id, id: id) }
+      deleted = try coordinator.mapStoreErrors { try delete() }
     } catch {
       throw coordinator.rpcError(error)
     }
-    coordinator.logger.info("dataset deleted", metadata: ["tenant": "\(tenant.id)", "dataset": "\(request.message.datasetID)"])
-    return ServerResponse(message: .init())
+    coordinator.logger.info("dataset deleted", metadata: ["tenant": "\(tenant.id)", "dataset": "\(reference)", "versions": "\(deleted)"])
+    return ServerResponse(message: .with { $0.deletedVersions = Int32(deleted) })
   }
 }
 

@@ -23,29 +23,31 @@ extension JobService: Fidelis_V1_JobService.ServiceProtocol {
       throw RPCError(code: .invalidArgument, message: error.message)
     }
     guard !m.datasetID.isEmpty else { throw RPCError(code: .invalidArgument, message: "dataset_id is required") }
-    try Coordinator.checkID(m.datasetID, "dataset")
+    let dataset = try Coordinator.checkName(m.datasetID, "dataset")
     try coordinator.requireDiskRoom()
     guard m.idempotencyKey.count <= 200 else { throw RPCError(code: .invalidArgument, message: "idempotency_key must be at most 200 characters") }
-    if let customersId = spec.customersDatasetId {
-      try Coordinator.checkID(customersId, "dataset")
-      let customers = try coordinator.mapStoreErrors { try coordinator.store.dataset(tenantId: tenant.id, id: customersId) }
-      guard customers.kind == "customers" else {
-        throw RPCError(code: .invalidArgument, message: "customers_dataset_id must name a dataset uploaded with kind 'customers'")
-      }
-    }
     // The language and the currency are settled now: a later change of the tenant's
     // defaults does not alter a queued job, and the worker reads them from the job.
     var wireOptions = m.options
     wireOptions.language = spec.language.rawValue
     wireOptions.currency = spec.analysis.currency
+    if let customersReference = spec.customersDatasetId {
+      // A name stands for its latest version now: the job reads the same file on every attempt.
+      let reference = try Coordinator.checkName(customersReference, "dataset")
+      let customers = try coordinator.mapStoreErrors { try coordinator.store.dataset(tenantId: tenant.id, reference: reference, kind: "customers") }
+      guard customers.kind == "customers" else {
+        throw RPCError(code: .invalidArgument, message: "customers_dataset_id must name a dataset uploaded with kind 'customers'")
+      }
+      wireOptions.customersDatasetID = customers.id
+    }
     let options = try wireOptions.serializedBytes() as Data
     let kind = spec.kind.rawValue
     let (job, created) = try await coordinator.mapStoreErrors {
-      try await coordinator.store.submitJob(tenantId: tenant.id, datasetId: m.datasetID, kind: kind, options: options, idempotencyKey: m.idempotencyKey)
+      try await coordinator.store.submitJob(tenantId: tenant.id, dataset: dataset, kind: kind, options: options, idempotencyKey: m.idempotencyKey)
     }
     if created {
       coordinator.noteJobsQueued()
-      coordinator.logger.info("job submitted", metadata: ["tenant": "\(tenant.id)", "job": "\(job.id)", "kind": "\(kind)", "dataset": "\(m.datasetID)"])
+      coordinator.logger.info("job submitted", metadata: ["tenant": "\(tenant.id)", "job": "\(job.id)", "kind": "\(kind)", "dataset": "\(job.datasetId)"])
     }
     return ServerResponse(message: try coordinator.message(job, details: false))
   }

@@ -1,3 +1,4 @@
+import Analytics
 import FidelisProto
 import Foundation
 import Store
@@ -51,6 +52,20 @@ extension Coordinator {
       $0.sha256 = dataset.sha256
       $0.createdAtUnixMs = dataset.createdAt
       $0.kind = dataset.kind
+      $0.version = Int32(dataset.version)
+      $0.contentBytes = dataset.contentBytes
+      if let base = dataset.baseId {
+        $0.append = .with {
+          $0.baseVersionID = base
+          $0.rule = dataset.appendRule ?? ""
+          $0.linesAdded = Int64(dataset.linesAdded)
+          $0.linesSkipped = Int64(dataset.linesSkipped)
+          $0.linesReplaced = Int64(dataset.linesReplaced)
+          $0.daysReplaced = Int64(dataset.daysReplaced)
+          $0.replacedFrom = dataset.replacedFrom.map(isoDate) ?? ""
+          $0.replacedThrough = dataset.replacedThrough.map(isoDate) ?? ""
+        }
+      }
     }
   }
 
@@ -60,6 +75,7 @@ extension Coordinator {
       $0.id = job.id
       $0.tenantID = job.tenantId
       $0.datasetID = job.datasetId
+      $0.datasetName = job.datasetName ?? ""
       $0.kind = job.kind
       $0.options = (try? Fidelis_V1_JobOptions(serializedBytes: job.options)) ?? .init()
       $0.state = .init(job.state)

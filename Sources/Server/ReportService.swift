@@ -44,7 +44,7 @@ extension ReportService: Fidelis_V1_ReportService.ServiceProtocol {
     let kind = try Self.checkKind(m.kind)
     // One more than the page tells whether another page follows.
     var reports = try coordinator.mapStoreErrors {
-      try coordinator.store.reports(tenantId: tenant.id, limit: size + 1, before: before, datasetId: dataset, kind: kind)
+      try coordinator.store.reports(tenantId: tenant.id, limit: size + 1, before: before, dataset: dataset, kind: kind)
     }
     let more = reports.count > size
     if more { reports.removeLast() }
@@ -63,15 +63,15 @@ extension ReportService: Fidelis_V1_ReportService.ServiceProtocol {
     let store = coordinator.store
     // What was there when the watch began is not news: the reports up to `after_job_id`
     // when given, else all of them.
-    let existing = try coordinator.mapStoreErrors { try store.succeededJobs(tenantId: tenant.id, datasetId: dataset, kind: kind) }
+    let existing = try coordinator.mapStoreErrors { try store.succeededJobs(tenantId: tenant.id, dataset: dataset, kind: kind) }
     let alreadySeen: Set<String>
     if m.afterJobID.isEmpty {
       alreadySeen = Set(existing.map(\.id))
     } else {
       try Coordinator.checkID(m.afterJobID, "job")
       let after = try coordinator.mapStoreErrors { try store.job(tenantId: tenant.id, id: m.afterJobID) }
-      guard after.datasetId == dataset else {
-        throw RPCError(code: .invalidArgument, message: "job \(m.afterJobID) read dataset \(after.datasetId), not \(dataset)")
+      guard dataset.matches(after) else {
+        throw RPCError(code: .invalidArgument, message: "job \(m.afterJobID) read dataset \(after.datasetName ?? after.datasetId), not \(m.datasetID)")
       }
       alreadySeen = Set(existing.filter { $0.seq <= after.seq ?? 0 }.map(\.id))
     }
@@ -88,7 +88,7 @@ extension ReportService: Fidelis_V1_ReportService.ServiceProtocol {
           if now != finished || ContinuousClock.now - lastRead >= .seconds(1) {
             finished = now
             lastRead = ContinuousClock.now
-            let succeeded = try coordinator.mapStoreErrors { try store.succeededJobs(tenantId: tenant.id, datasetId: dataset, kind: kind) }
+            let succeeded = try coordinator.mapStoreErrors { try store.succeededJobs(tenantId: tenant.id, dataset: dataset, kind: kind) }
             let new = succeeded.map(\.id).filter { !seen.contains($0) }
             for report in try coordinator.mapStoreErrors({ try store.reports(tenantId: tenant.id, jobIds: new) }) {
               try await writer.write(Self.summary(report))
@@ -102,14 +102,15 @@ extension ReportService: Fidelis_V1_ReportService.ServiceProtocol {
     }
   }
 
-  /// A dataset id the tenant knows (its dataset, or one its jobs read); NOT_FOUND else.
-  private func checkDataset(_ id: String, tenant: TenantRecord) throws -> String {
-    guard !id.isEmpty else { throw RPCError(code: .invalidArgument, message: "dataset_id is required") }
-    try Coordinator.checkID(id, "dataset")
-    guard try coordinator.mapStoreErrors({ try coordinator.store.knowsDataset(tenantId: tenant.id, id: id) }) else {
-      throw RPCError(code: .notFound, message: "dataset \(id) not found")
+  /// A dataset version or name the tenant knows (its datasets, or those its jobs read);
+  /// NOT_FOUND else.
+  private func checkDataset(_ reference: String, tenant: TenantRecord) throws -> DatasetFilter {
+    guard !reference.isEmpty else { throw RPCError(code: .invalidArgument, message: "dataset_id is required") }
+    let reference = try Coordinator.checkName(reference, "dataset")
+    guard let filter = try coordinator.mapStoreErrors({ try coordinator.store.datasetFilter(tenantId: tenant.id, reference: reference) }) else {
+      throw RPCError(code: .notFound, message: "dataset \(reference) not found")
     }
-    return id
+    return filter
   }
 
   /// A job kind to filter on: nil for both.
@@ -126,6 +127,7 @@ extension ReportService: Fidelis_V1_ReportService.ServiceProtocol {
       $0.jobID = report.job.id
       $0.kind = report.job.kind
       $0.datasetID = report.job.datasetId
+      $0.datasetName = report.job.datasetName ?? ""
       $0.formats = report.formats
       $0.createdAtUnixMs = report.job.finishedAt ?? 0
       $0.sizeBytes = report.size

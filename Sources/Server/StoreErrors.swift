@@ -34,7 +34,7 @@ extension Coordinator {
       case .notFound(let m): return RPCError(code: .notFound, message: m)
       case .failedPrecondition(let m): return RPCError(code: .failedPrecondition, message: m)
       case .resourceExhausted(let m): return RPCError(code: .resourceExhausted, message: m)
-      case .leaseLost(let m): return RPCError(code: .aborted, message: m)
+      case .leaseLost(let m), .aborted(let m): return RPCError(code: .aborted, message: m)
       case .invalidArgument(let m): return RPCError(code: .invalidArgument, message: m)
       case .dataLoss(let m):
         logger.error("damaged report file", metadata: ["error": "\(m)"])

@@ -1,3 +1,4 @@
+import Analytics
 import FidelisProto
 import Foundation
 import GRPCCore
@@ -115,12 +116,35 @@ extension WorkerAPI: Fidelis_V1_WorkerService.ServiceProtocol {
     let job = try coordinator.mapStoreErrors { try store.leasedJob(jobId: m.jobID, leaseId: m.leaseID) }
     let datasetId = m.datasetID.isEmpty ? job.datasetId : m.datasetID
     let dataset = try coordinator.mapStoreErrors { try store.dataset(tenantId: job.tenantId, id: datasetId) }
+    let parts = try coordinator.mapStoreErrors { try store.datasetParts(versionId: dataset.id) }
     return StreamingServerResponse { writer in
-      for seq in 0..<dataset.chunkCount {
-        guard let data = try coordinator.mapStoreErrors({ try store.datasetChunk(datasetId: dataset.id, seq: seq) }) else {
-          throw RPCError(code: .dataLoss, message: "chunk \(seq) of dataset \(dataset.id) is missing")
+      // A version made by appends reads its files in order: the first one's header only,
+      // without the lines it leaves out, and a line break after a file that lacks one.
+      for part in parts {
+        let file = VersionFile(
+          position: part.position, isLast: part.position == parts.count - 1, headerBytes: part.headerBytes,
+          skipped: ByteRanges(encoded: part.skipped) ?? ByteRanges(), endsWithBreak: part.endsWithBreak)
+        var offset: Int64 = 0
+        for seq in 0..<part.chunkCount {
+          guard let data = try coordinator.mapStoreErrors({ try store.datasetChunk(datasetId: part.fileId, seq: seq) }) else {
+            throw RPCError(code: .dataLoss, message: "chunk \(seq) of dataset \(part.fileId) is missing")
+          }
+          let window = offset..<(offset + Int64(data.count))
+          offset = window.upperBound
+          let pieces = file.kept(in: window)
+          if pieces == [window] {
+            try await writer.write(.with { $0.data = data })
+            continue
+          }
+          // The chunk's kept lines go as one message, however scattered.
+          var kept = Data()
+          for piece in pieces {
+            let start = data.startIndex + Int(piece.lowerBound - window.lowerBound)
+            kept.append(data[start..<(start + piece.count)])
+          }
+          if !kept.isEmpty { try await writer.write(.with { $0.data = kept }) }
         }
-        try await writer.write(.with { $0.data = data })
+        if file.addsLineBreak { try await writer.write(.with { $0.data = Data([UInt8(ascii: "\n")]) }) }
       }
       return [:]
     }

@@ -13,13 +13,15 @@ public enum StoreError: Error, Equatable, Sendable {
   case resourceExhausted(String)
   /// The lease is not (or no longer) held by the caller.
   case leaseLost(String)
+  /// A concurrent change made the operation moot; trying again may succeed.
+  case aborted(String)
   case invalidArgument(String)
   /// Stored bytes that no longer read back (a damaged report piece).
   case dataLoss(String)
 
   public var message: String {
     switch self {
-    case .notFound(let m), .failedPrecondition(let m), .resourceExhausted(let m), .leaseLost(let m), .invalidArgument(let m), .dataLoss(let m): m
+    case .notFound(let m), .failedPrecondition(let m), .resourceExhausted(let m), .leaseLost(let m), .aborted(let m), .invalidArgument(let m), .dataLoss(let m): m
     }
   }
 }
@@ -331,6 +333,47 @@ public struct FidelisStore: Sendable {
     migrator.registerMigration("v7 jobs by dataset") { db in
       try db.create(index: "job_by_dataset", on: "job", columns: ["datasetId", "seq"])
     }
+    // Datasets have names that grow by versions (appends); jobs remember the name they
+    // read, so that the reports of a name form a series after its versions are gone.
+    // Uploads made before under one name become its versions, in upload order.
+    migrator.registerMigration("v8 dataset versions") { db in
+      try db.alter(table: "dataset") { t in
+        t.add(column: "version", .integer).notNull().defaults(to: 0)
+        t.add(column: "contentBytes", .integer).notNull().defaults(to: 0)
+        t.add(column: "baseId", .text)
+        t.add(column: "appendRule", .text)
+        t.add(column: "linesAdded", .integer).notNull().defaults(to: 0)
+        t.add(column: "linesSkipped", .integer).notNull().defaults(to: 0)
+        t.add(column: "linesReplaced", .integer).notNull().defaults(to: 0)
+        t.add(column: "daysReplaced", .integer).notNull().defaults(to: 0)
+        t.add(column: "replacedFrom", .integer)
+        t.add(column: "replacedThrough", .integer)
+      }
+      try db.execute(sql: "UPDATE dataset SET contentBytes = sizeBytes")
+      try db.execute(
+        sql: """
+          UPDATE dataset SET version = (
+            SELECT COUNT(*) FROM dataset d
+            WHERE d.tenantId = dataset.tenantId AND d.kind = dataset.kind AND d.name = dataset.name AND d.state = 'ready' AND d.id <= dataset.id)
+          WHERE state = 'ready'
+          """)
+      try db.execute(sql: "CREATE UNIQUE INDEX dataset_by_name ON dataset(tenantId, kind, name, version) WHERE version > 0")
+      try db.create(table: "datasetPart") { t in
+        t.column("versionId", .text).notNull().references("dataset", onDelete: .cascade)
+        t.column("position", .integer).notNull()
+        // No cascade: a file stays while a version reads it.
+        t.column("fileId", .text).notNull().indexed().references("dataset")
+        t.column("sizeBytes", .integer).notNull()
+        t.column("chunkCount", .integer).notNull()
+        t.column("headerBytes", .integer).notNull()
+        t.column("endsWithBreak", .boolean).notNull()
+        t.column("skipped", .blob).notNull()
+        t.primaryKey(["versionId", "position"])
+      }
+      try db.alter(table: "job") { t in t.add(column: "datasetName", .text) }
+      try db.execute(sql: "UPDATE job SET datasetName = (SELECT name FROM dataset WHERE dataset.id = job.datasetId)")
+      try db.create(index: "job_by_dataset_name", on: "job", columns: ["tenantId", "datasetName", "seq"])
+    }
     return migrator
   }
 
@@ -496,7 +539,7 @@ extension FidelisStore {
     try writer.write { db in try DatasetChunkRecord(datasetId: datasetId, seq: seq, data: data).insert(db) }
   }
 
-  /// Makes an upload visible, in one transaction.
+  /// Makes an upload visible as the next version of its name, in one transaction.
   public func finishUpload(datasetId: String, size: Int64, sha256: String, chunks: Int) throws -> DatasetRecord {
     try writer.write { db in
       guard var record = try DatasetRecord.fetchOne(db, key: datasetId), record.state == .uploading else {
@@ -504,11 +547,71 @@ extension FidelisStore {
       }
       record.state = .ready
       record.sizeBytes = size
+      record.contentBytes = size
       record.sha256 = sha256
       record.chunkCount = chunks
+      record.version = try Self.latestVersion(db, tenantId: record.tenantId, kind: record.kind, name: record.name) + 1
       try record.update(db)
       return record
     }
+  }
+
+  /// What an append did, for `finishAppend`.
+  public struct AppendSummary: Sendable, Equatable {
+    public var rule: String
+    public var linesAdded: Int
+    public var linesSkipped: Int
+    public var linesReplaced: Int
+    public var daysReplaced: Int
+    public var replacedFrom: Int?
+    public var replacedThrough: Int?
+
+    public init(rule: String, linesAdded: Int, linesSkipped: Int, linesReplaced: Int, daysReplaced: Int, replacedFrom: Int?, replacedThrough: Int?) {
+      (self.rule, self.linesAdded, self.linesSkipped, self.linesReplaced, self.daysReplaced) = (rule, linesAdded, linesSkipped, linesReplaced, daysReplaced)
+      (self.replacedFrom, self.replacedThrough) = (replacedFrom, replacedThrough)
+    }
+  }
+
+  /// Makes an uploaded batch the next version of `base`'s name, reading `parts` (the base's
+  /// files then the batch's own, `versionId` and `position` filled here), in one
+  /// transaction. ABORTED when `base` is no longer the latest version: the plan was made
+  /// against it.
+  public func finishAppend(
+    datasetId: String, base: DatasetRecord, parts: [DatasetPartRecord], summary: AppendSummary, contentBytes: Int64, size: Int64, sha256: String, chunks: Int
+  ) throws -> DatasetRecord {
+    try writer.write { db in
+      guard var record = try DatasetRecord.fetchOne(db, key: datasetId), record.state == .uploading else {
+        throw StoreError.failedPrecondition("upload \(datasetId) is not in progress")
+      }
+      let latest = try Self.latestVersion(db, tenantId: base.tenantId, kind: base.kind, name: base.name)
+      guard latest == base.version, try DatasetRecord.fetchOne(db, key: base.id)?.state == .ready else {
+        throw StoreError.aborted("\(base.name) changed during the append (it is now at version \(latest)); nothing was stored: send the batch again")
+      }
+      record.state = .ready
+      record.sizeBytes = size
+      record.contentBytes = contentBytes
+      record.sha256 = sha256
+      record.chunkCount = chunks
+      record.version = base.version + 1
+      record.baseId = base.id
+      record.appendRule = summary.rule
+      (record.linesAdded, record.linesSkipped, record.linesReplaced, record.daysReplaced) =
+        (summary.linesAdded, summary.linesSkipped, summary.linesReplaced, summary.daysReplaced)
+      (record.replacedFrom, record.replacedThrough) = (summary.replacedFrom, summary.replacedThrough)
+      try record.update(db)
+      for (position, var part) in parts.enumerated() {
+        part.versionId = datasetId
+        part.position = position
+        try part.insert(db)
+      }
+      return record
+    }
+  }
+
+  static func latestVersion(_ db: Database, tenantId: String, kind: String, name: String) throws -> Int {
+    try Int.fetchOne(
+      db.cachedStatement(sql: "SELECT COALESCE(MAX(version), 0) FROM dataset WHERE tenantId = ? AND kind = ? AND name = ? AND version > 0"),
+      arguments: [tenantId, kind, name]) ?? 0
   }
 
   /// Removes an upload that did not complete, with its chunks.
@@ -523,8 +626,8 @@ extension FidelisStore {
     try writer.write { db in try DatasetRecord.filter(DatasetRecord.Columns.state == DatasetState.uploading.rawValue).deleteAll(db) }
   }
 
-  /// The tenant's datasets, newest first (ids sort by creation): at most `limit`, those
-  /// before the dataset `before` when given.
+  /// The tenant's dataset versions, newest first (ids sort by creation): at most `limit`,
+  /// those before the version `before` when given.
   public func datasets(tenantId: String, limit: Int = .max, before: String? = nil) throws -> [DatasetRecord] {
     try writer.read { db in
       var request = DatasetRecord.filter(DatasetRecord.Columns.tenantId == tenantId && DatasetRecord.Columns.state == DatasetState.ready.rawValue)
@@ -533,9 +636,40 @@ extension FidelisStore {
     }
   }
 
-  /// A ready dataset of the tenant; NOT_FOUND otherwise.
+  /// The versions of the tenant's dataset `name` of `kind`, newest first; NOT_FOUND when
+  /// it has none.
+  public func datasetVersions(tenantId: String, kind: String, name: String) throws -> [DatasetRecord] {
+    let versions = try writer.read { db in
+      try DatasetRecord.filter(
+        DatasetRecord.Columns.tenantId == tenantId && DatasetRecord.Columns.kind == kind && DatasetRecord.Columns.name == name
+          && DatasetRecord.Columns.state == DatasetState.ready.rawValue
+      ).order(DatasetRecord.Columns.version.desc).fetchAll(db)
+    }
+    guard !versions.isEmpty else { throw StoreError.notFound("no \(kind) dataset named \(name)") }
+    return versions
+  }
+
+  /// A ready dataset version of the tenant; NOT_FOUND otherwise.
   public func dataset(tenantId: String, id: String) throws -> DatasetRecord {
     try writer.read { db in try Self.dataset(db, tenantId: tenantId, id: id) }
+  }
+
+  /// The version `reference` names: a version id, or a dataset name of `kind` for its
+  /// latest version; NOT_FOUND otherwise.
+  public func dataset(tenantId: String, reference: String, kind: String) throws -> DatasetRecord {
+    try writer.read { db in try Self.dataset(db, tenantId: tenantId, reference: reference, kind: kind) }
+  }
+
+  static func dataset(_ db: Database, tenantId: String, reference: String, kind: String) throws -> DatasetRecord {
+    if let record = try? dataset(db, tenantId: tenantId, id: reference) { return record }
+    guard
+      let record = try DatasetRecord.fetchOne(
+        db.cachedStatement(sql: "SELECT * FROM dataset WHERE tenantId = ? AND kind = ? AND name = ? AND state = 'ready' ORDER BY version DESC LIMIT 1"),
+        arguments: [tenantId, kind, reference])
+    else {
+      throw StoreError.notFound(reference.hasPrefix("ds_") ? "no dataset \(reference)" : "no \(kind) dataset named \(reference)")
+    }
+    return record
   }
 
   static func dataset(_ db: Database, tenantId: String, id: String) throws -> DatasetRecord {
@@ -547,16 +681,80 @@ extension FidelisStore {
     return record
   }
 
-  /// Deletes a dataset unless a queued or running job uses it.
+  /// The files version `id` reads, in order (no tenant check: callers check access first).
+  /// A version without parts reads its own file whole.
+  public func datasetParts(versionId id: String) throws -> [DatasetPartRecord] {
+    try writer.read { db in
+      let parts = try DatasetPartRecord.filter(DatasetPartRecord.Columns.versionId == id).order(DatasetPartRecord.Columns.position).fetchAll(db)
+      if !parts.isEmpty { return parts }
+      guard let record = try DatasetRecord.fetchOne(db, key: id) else { return [] }
+      return [
+        DatasetPartRecord(
+          versionId: id, position: 0, fileId: id, sizeBytes: record.sizeBytes, chunkCount: record.chunkCount, headerBytes: 0, endsWithBreak: true, skipped: Data())
+      ]
+    }
+  }
+
+  /// Deletes a dataset version unless a queued or running job reads it. Its file stays
+  /// (the version `retired`) while a later version reads it.
   public func deleteDataset(tenantId: String, id: String) throws {
     try writer.write { db in
-      _ = try Self.dataset(db, tenantId: tenantId, id: id)
-      let active = try JobRecord.filter(
-        JobRecord.Columns.tenantId == tenantId && JobRecord.Columns.datasetId == id
-          && [JobState.queued.rawValue, JobState.running.rawValue].contains(JobRecord.Columns.state)
-      ).fetchCount(db)
-      if active > 0 { throw StoreError.failedPrecondition("dataset \(id) is used by \(active) queued or running job(s); cancel them first") }
-      try DatasetRecord.deleteOne(db, key: id)
+      let record = try Self.dataset(db, tenantId: tenantId, id: id)
+      try Self.requireIdle(db, tenantId: tenantId, versions: [record])
+      try Self.delete(db, record)
+    }
+  }
+
+  /// Deletes every version of the tenant's dataset `name` of `kind` unless a queued or
+  /// running job reads one; returns how many.
+  public func deleteDataset(tenantId: String, kind: String, name: String) throws -> Int {
+    try writer.write { db in
+      let versions = try DatasetRecord.filter(
+        DatasetRecord.Columns.tenantId == tenantId && DatasetRecord.Columns.kind == kind && DatasetRecord.Columns.name == name
+          && DatasetRecord.Columns.state == DatasetState.ready.rawValue
+      ).order(DatasetRecord.Columns.version.desc).fetchAll(db)
+      guard !versions.isEmpty else { throw StoreError.notFound("no \(kind) dataset named \(name)") }
+      try Self.requireIdle(db, tenantId: tenantId, versions: versions)
+      // Newest first: each version is gone before the older ones whose files it read.
+      for version in versions { try Self.delete(db, version) }
+      return versions.count
+    }
+  }
+
+  private static func requireIdle(_ db: Database, tenantId: String, versions: [DatasetRecord]) throws {
+    let ids = versions.map(\.id)
+    let active = try JobRecord.filter(
+      JobRecord.Columns.tenantId == tenantId && ids.contains(JobRecord.Columns.datasetId)
+        && [JobState.queued.rawValue, JobState.running.rawValue].contains(JobRecord.Columns.state)
+    ).fetchCount(db)
+    if active > 0 {
+      let what = versions.count == 1 ? "dataset \(versions[0].id)" : "dataset \(versions[0].name)"
+      throw StoreError.failedPrecondition("\(what) is read by \(active) queued or running job(s); cancel them first")
+    }
+  }
+
+  /// Deletes a version, or retires it while another version reads its file; then deletes
+  /// the retired files no version reads any more.
+  private static func delete(_ db: Database, _ record: DatasetRecord) throws {
+    let files = try String.fetchAll(db, sql: "SELECT fileId FROM datasetPart WHERE versionId = ? AND fileId <> ?", arguments: [record.id, record.id])
+    try DatasetPartRecord.filter(DatasetPartRecord.Columns.versionId == record.id).deleteAll(db)
+    if try DatasetPartRecord.filter(DatasetPartRecord.Columns.fileId == record.id).fetchCount(db) > 0 {
+      try db.execute(sql: "UPDATE dataset SET state = 'retired' WHERE id = ?", arguments: [record.id])
+    } else {
+      try DatasetRecord.deleteOne(db, key: record.id)
+    }
+    for file in files where try DatasetPartRecord.filter(DatasetPartRecord.Columns.fileId == file).fetchCount(db) == 0 {
+      try DatasetRecord.filter(DatasetRecord.Columns.id == file && DatasetRecord.Columns.state == DatasetState.retired.rawValue).deleteAll(db)
+    }
+  }
+
+  /// Runs `body` in one read transaction, off the caller's thread, with a reader of
+  /// dataset chunks: `read(datasetId, seq)` (no tenant check: callers check access first).
+  public func withChunkReader<T: Sendable>(_ body: @escaping @Sendable (_ read: (String, Int) throws -> Data?) throws -> T) async throws -> T {
+    try await writer.read { db in
+      try body { id, seq in
+        try Data.fetchOne(db.cachedStatement(sql: "SELECT data FROM datasetChunk WHERE datasetId = ? AND seq = ?"), arguments: [id, seq])
+      }
     }
   }
 

@@ -54,21 +54,24 @@ public struct StoredArtifact: Sendable {
 extension FidelisStore {
   // MARK: Tenant side
 
-  /// Queues a job. With an idempotency key already used by the tenant, returns that job
-  /// instead (and `created` false). Refused when the tenant's queue is full. Committed
-  /// together with the other callers' job writes (`GroupCommit`).
-  public func submitJob(tenantId: String, datasetId: String, kind: String, options: Data, idempotencyKey: String?) async throws -> (job: JobRecord, created: Bool) {
+  /// Queues a job on `dataset`: a version id, or a transactions dataset's name for its
+  /// latest version (resolved in the same transaction). With an idempotency key already
+  /// used by the tenant, returns that job instead (and `created` false). Refused when the
+  /// tenant's queue is full. Committed together with the other callers' job writes
+  /// (`GroupCommit`).
+  public func submitJob(tenantId: String, dataset: String, kind: String, options: Data, idempotencyKey: String?) async throws -> (job: JobRecord, created: Bool) {
     try await groupCommit.write { db in
-      try submitJob(db, tenantId: tenantId, datasetId: datasetId, kind: kind, options: options, idempotencyKey: idempotencyKey)
+      try submitJob(db, tenantId: tenantId, dataset: dataset, kind: kind, options: options, idempotencyKey: idempotencyKey)
     }
   }
 
-  func submitJob(_ db: Database, tenantId: String, datasetId: String, kind: String, options: Data, idempotencyKey: String?) throws -> (job: JobRecord, created: Bool) {
+  func submitJob(_ db: Database, tenantId: String, dataset reference: String, kind: String, options: Data, idempotencyKey: String?) throws -> (job: JobRecord, created: Bool) {
     if let key = idempotencyKey, !key.isEmpty,
       let existing = try JobRecord.fetchOne(
         db.cachedStatement(sql: "SELECT * FROM job WHERE tenantId = ? AND idempotencyKey = ?"), arguments: [tenantId, key])
     {
-      guard existing.datasetId == datasetId, existing.kind == kind else {
+      // A retry by name may come after a new version: the job already made stands.
+      guard existing.datasetId == reference || existing.datasetName == reference, existing.kind == kind else {
         throw StoreError.failedPrecondition("idempotency key '\(key)' was already used for another job (\(existing.id))")
       }
       return (existing, false)
@@ -77,26 +80,26 @@ extension FidelisStore {
       throw StoreError.notFound("no tenant \(tenantId)")
     }
     let tenant = try TenantRecord(row: row)
-    _ = try Self.dataset(db, tenantId: tenantId, id: datasetId)
+    let dataset = try Self.dataset(db, tenantId: tenantId, reference: reference, kind: "transactions")
     let limit = limits(tenant).queued
     // The tenant's count, kept by the job triggers: a submit costs the same however long the queue is.
     let queued: Int = row["queuedJobs"]
     if queued >= limit { throw StoreError.resourceExhausted("the tenant already has \(queued) queued jobs (limit \(limit)); wait for some to finish") }
     var job = JobRecord(
-      seq: nil, id: Self.newID("job"), tenantId: tenantId, datasetId: datasetId, kind: kind, options: options,
+      seq: nil, id: Self.newID("job"), tenantId: tenantId, datasetId: dataset.id, kind: kind, options: options,
       idempotencyKey: (idempotencyKey?.isEmpty ?? true) ? nil : idempotencyKey, state: .queued, attempt: 0, maxAttempts: defaults.maxAttempts,
       leaseId: nil, leaseWorker: nil, leaseExpiresAt: nil, stage: "queued", progress: 0, cancelRequested: false, error: nil,
-      createdAt: Self.now(), startedAt: nil, finishedAt: nil)
+      createdAt: Self.now(), startedAt: nil, finishedAt: nil, datasetName: dataset.name)
     // The hot writes below are spelled out in SQL prepared once: building each statement
     // from the record took a tenth of the coordinator's time at a thousand jobs a second.
     try db.cachedStatement(
       sql: """
-        INSERT INTO job (id, tenantId, datasetId, kind, options, idempotencyKey, state, attempt, maxAttempts, stage, progress, cancelRequested, createdAt)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        INSERT INTO job (id, tenantId, datasetId, kind, options, idempotencyKey, state, attempt, maxAttempts, stage, progress, cancelRequested, createdAt, datasetName)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         """
     ).execute(arguments: [
       job.id, job.tenantId, job.datasetId, job.kind, job.options, job.idempotencyKey, job.state, job.attempt, job.maxAttempts, job.stage, job.progress,
-      job.cancelRequested, job.createdAt,
+      job.cancelRequested, job.createdAt, job.datasetName,
     ])
     job.seq = db.lastInsertedRowID
     return (job, true)
@@ -264,14 +267,14 @@ extension FidelisStore {
 
   /// The tenant's succeeded jobs with their report formats and total size, newest first:
   /// at most `limit`, older than the job numbered `before` when given, only those on
-  /// `datasetId` and of `kind` when given.
+  /// `dataset` and of `kind` when given.
   public func reports(
-    tenantId: String, limit: Int = 100, before: Int64? = nil, datasetId: String? = nil, kind: String? = nil
+    tenantId: String, limit: Int = 100, before: Int64? = nil, dataset: DatasetFilter? = nil, kind: String? = nil
   ) throws -> [StoredReport] {
     try writer.read { db in
       var request = JobRecord.filter(JobRecord.Columns.tenantId == tenantId && JobRecord.Columns.state == JobState.succeeded.rawValue)
       if let before { request = request.filter(JobRecord.Columns.seq < before) }
-      if let datasetId { request = request.filter(JobRecord.Columns.datasetId == datasetId) }
+      if let dataset { request = request.filter(dataset.condition) }
       if let kind { request = request.filter(JobRecord.Columns.kind == kind) }
       let jobs = try request.order(JobRecord.Columns.seq.desc).limit(limit).fetchAll(db)
       return try jobs.map { try Self.report(db, $0) }
@@ -290,23 +293,35 @@ extension FidelisStore {
     }
   }
 
-  /// The ids of the tenant's succeeded jobs on `datasetId` (of `kind` when given), and the
+  /// The ids of the tenant's succeeded jobs on `dataset` (of `kind` when given), and the
   /// submission number of each: what a watch of the dataset's reports compares from one
   /// look to the next.
-  public func succeededJobs(tenantId: String, datasetId: String, kind: String?) throws -> [(id: String, seq: Int64)] {
+  public func succeededJobs(tenantId: String, dataset: DatasetFilter, kind: String?) throws -> [(id: String, seq: Int64)] {
     try writer.read { db in
-      var request = JobRecord.filter(
-        JobRecord.Columns.tenantId == tenantId && JobRecord.Columns.datasetId == datasetId && JobRecord.Columns.state == JobState.succeeded.rawValue)
+      var request = JobRecord.filter(JobRecord.Columns.tenantId == tenantId && JobRecord.Columns.state == JobState.succeeded.rawValue).filter(dataset.condition)
       if let kind { request = request.filter(JobRecord.Columns.kind == kind) }
       return try Row.fetchAll(db, request.select(JobRecord.Columns.id, JobRecord.Columns.seq)).map { ($0[0], $0[1]) }
     }
   }
 
-  /// Whether the tenant has the dataset `id`, or jobs that read it (its reports outlive it).
-  public func knowsDataset(tenantId: String, id: String) throws -> Bool {
+  /// What `reference` names among the tenant's datasets, or the datasets its jobs read
+  /// (reports outlive datasets): a version id, else a transactions dataset's name; nil
+  /// when neither.
+  public func datasetFilter(tenantId: String, reference: String) throws -> DatasetFilter? {
     try writer.read { db in
-      try DatasetRecord.filter(DatasetRecord.Columns.tenantId == tenantId && DatasetRecord.Columns.id == id).fetchCount(db) > 0
-        || JobRecord.filter(JobRecord.Columns.tenantId == tenantId && JobRecord.Columns.datasetId == id).fetchCount(db) > 0
+      if try DatasetRecord.filter(DatasetRecord.Columns.tenantId == tenantId && DatasetRecord.Columns.id == reference).fetchCount(db) > 0
+        || JobRecord.filter(JobRecord.Columns.tenantId == tenantId && JobRecord.Columns.datasetId == reference).fetchCount(db) > 0
+      {
+        return .version(reference)
+      }
+      if try DatasetRecord.filter(
+        DatasetRecord.Columns.tenantId == tenantId && DatasetRecord.Columns.kind == "transactions" && DatasetRecord.Columns.name == reference
+      ).fetchCount(db) > 0
+        || JobRecord.filter(JobRecord.Columns.tenantId == tenantId && JobRecord.Columns.datasetName == reference).fetchCount(db) > 0
+      {
+        return .name(reference)
+      }
+      return nil
     }
   }
 
@@ -376,8 +391,8 @@ extension FidelisStore {
       try db.cachedStatement(sql: "UPDATE tenant SET lastLeasedAt = ? WHERE id = ?").execute(arguments: [now, tenant.id])
       var served = tenant
       served.lastLeasedAt = now
-      let dataset = try Row.fetchOne(db.cachedStatement(sql: "SELECT createdAt, sizeBytes FROM dataset WHERE id = ?"), arguments: [job.datasetId])
-      return Lease(job: job, leaseId: leaseId, tenant: served, datasetCreatedAt: dataset?["createdAt"] ?? 0, datasetBytes: dataset?["sizeBytes"] ?? 0)
+      let dataset = try Row.fetchOne(db.cachedStatement(sql: "SELECT createdAt, contentBytes FROM dataset WHERE id = ?"), arguments: [job.datasetId])
+      return Lease(job: job, leaseId: leaseId, tenant: served, datasetCreatedAt: dataset?["createdAt"] ?? 0, datasetBytes: dataset?["contentBytes"] ?? 0)
     }
     return nil
   }

@@ -63,9 +63,13 @@ public struct APIKeyRecord: Codable, Sendable, FetchableRecord, PersistableRecor
   }
 }
 
-/// States of an upload: chunks are written while `uploading`; only `ready` datasets are visible.
+/// States of a dataset version.
+///
+/// - `uploading` → `ready` (the upload or append completed) or deleted (it failed).
+/// - `ready` → deleted, or `retired` when deleted while a later version still reads its
+///   file: it is then invisible, and deleted with the last version that reads it.
 public enum DatasetState: String, Codable, Sendable {
-  case uploading, ready
+  case uploading, ready, retired
 }
 
 /// A dataset uploaded by a tenant; its bytes live in `datasetChunk` rows.
@@ -81,12 +85,58 @@ public struct DatasetRecord: Codable, Sendable, Equatable, FetchableRecord, Pers
   public var sha256: String
   public var chunkCount: Int
   public var createdAt: Int64
+  /// Version number within the tenant's datasets of this kind and name, from 1; 0 while
+  /// uploading.
+  public var version: Int = 0
+  /// Bytes a job reads: the file itself, or for an append every file the version holds,
+  /// without the lines it leaves out.
+  public var contentBytes: Int64 = 0
+  /// For an append: the version it was appended to, and what it did (`AppendPlan`).
+  public var baseId: String?
+  public var appendRule: String?
+  public var linesAdded: Int = 0
+  public var linesSkipped: Int = 0
+  public var linesReplaced: Int = 0
+  public var daysReplaced: Int = 0
+  public var replacedFrom: Int?
+  public var replacedThrough: Int?
 
   public enum Columns {
     public static let id = Column(CodingKeys.id)
     public static let tenantId = Column(CodingKeys.tenantId)
+    public static let name = Column(CodingKeys.name)
+    public static let kind = Column(CodingKeys.kind)
     public static let state = Column(CodingKeys.state)
     public static let createdAt = Column(CodingKeys.createdAt)
+    public static let version = Column(CodingKeys.version)
+  }
+}
+
+/// One file of a dataset version made by appends, in reading order: the version reads the
+/// file's bytes without the ones in `skipped` (and without its header line after the first
+/// file). A version without parts reads its own file whole.
+public struct DatasetPartRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
+  public static let databaseTableName = "datasetPart"
+  public var versionId: String
+  public var position: Int
+  /// The dataset row whose chunks hold the file.
+  public var fileId: String
+  public var sizeBytes: Int64
+  public var chunkCount: Int
+  public var headerBytes: Int64
+  public var endsWithBreak: Bool
+  /// `ByteRanges.encoded`.
+  public var skipped: Data
+
+  public init(versionId: String, position: Int, fileId: String, sizeBytes: Int64, chunkCount: Int, headerBytes: Int64, endsWithBreak: Bool, skipped: Data) {
+    (self.versionId, self.position, self.fileId, self.sizeBytes, self.chunkCount) = (versionId, position, fileId, sizeBytes, chunkCount)
+    (self.headerBytes, self.endsWithBreak, self.skipped) = (headerBytes, endsWithBreak, skipped)
+  }
+
+  public enum Columns {
+    public static let versionId = Column(CodingKeys.versionId)
+    public static let position = Column(CodingKeys.position)
+    public static let fileId = Column(CodingKeys.fileId)
   }
 }
 
@@ -143,9 +193,12 @@ public struct JobRecord: Codable, Sendable, Equatable, FetchableRecord, MutableP
   public var createdAt: Int64
   public var startedAt: Int64?
   public var finishedAt: Int64?
+  /// The name of the dataset the job reads: the analyses of one name form a series.
+  public var datasetName: String?
 
   public enum Columns {
     public static let seq = Column(CodingKeys.seq)
+    public static let datasetName = Column(CodingKeys.datasetName)
     public static let id = Column(CodingKeys.id)
     public static let tenantId = Column(CodingKeys.tenantId)
     public static let datasetId = Column(CodingKeys.datasetId)
@@ -195,6 +248,7 @@ extension JobRecord {
     createdAt = row[Columns.createdAt]
     startedAt = row[Columns.startedAt]
     finishedAt = row[Columns.finishedAt]
+    datasetName = row[Columns.datasetName]
   }
 
   /// Writes every column of a `job` row.
@@ -219,6 +273,7 @@ extension JobRecord {
     container[Columns.createdAt] = createdAt
     container[Columns.startedAt] = startedAt
     container[Columns.finishedAt] = finishedAt
+    container[Columns.datasetName] = datasetName
   }
 }
 
@@ -283,6 +338,27 @@ public struct ArtifactPieceRecord: Codable, Sendable, FetchableRecord, Persistab
     public static let jobId = Column(CodingKeys.jobId)
     public static let format = Column(CodingKeys.format)
     public static let number = Column(CodingKeys.number)
+  }
+}
+
+/// The jobs of one dataset version, or of every version of a name (a series).
+public enum DatasetFilter: Sendable, Equatable {
+  case version(String)
+  case name(String)
+
+  /// Whether `job` read this dataset.
+  public func matches(_ job: JobRecord) -> Bool {
+    switch self {
+    case .version(let id): job.datasetId == id
+    case .name(let name): job.datasetName == name
+    }
+  }
+
+  var condition: SQLExpression {
+    switch self {
+    case .version(let id): JobRecord.Columns.datasetId == id
+    case .name(let name): JobRecord.Columns.datasetName == name
+    }
   }
 }
 

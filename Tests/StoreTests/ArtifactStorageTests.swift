@@ -19,7 +19,7 @@ struct ArtifactStorageTests {
     let store = try makeStore()
     let (t, _) = try store.createTenant(name: "T")
     let d = try uploadDataset(store, tenant: t.id)
-    let job = try await store.submitJob(tenantId: t.id, datasetId: d, kind: "analysis", options: Data(), idempotencyKey: nil).job
+    let job = try await store.submitJob(tenantId: t.id, dataset: d, kind: "analysis", options: Data(), idempotencyKey: nil).job
     let lease = try #require(try await store.leaseNextJob(worker: "w", host: "h", kinds: [], leaseMillis: 60_000))
     _ = try await store.completeJob(jobId: job.id, leaseId: lease.leaseId, artifacts: files)
     return (store, t, job.id)

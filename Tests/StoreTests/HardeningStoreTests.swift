@@ -11,7 +11,7 @@ struct HardeningStoreTests {
     let store = try makeStore(maxAttempts: 5)
     let (t, _) = try store.createTenant(name: "T")
     let d = try uploadDataset(store, tenant: t.id)
-    let (job, _) = try await store.submitJob(tenantId: t.id, datasetId: d, kind: "profile", options: Data(), idempotencyKey: nil)
+    let (job, _) = try await store.submitJob(tenantId: t.id, dataset: d, kind: "profile", options: Data(), idempotencyKey: nil)
     #expect(try await store.leaseNextJob(worker: "w1/0", host: "a", kinds: [], leaseMillis: 60_000)?.job.id == job.id)
     _ = try store.expireLeases(now: FidelisStore.now() + 120_000)
     // The same worker process (another slot) is passed over while the lease time runs...
@@ -30,7 +30,7 @@ struct HardeningStoreTests {
     let store = try makeStore()
     let (t, _) = try store.createTenant(name: "T")
     let d = try uploadDataset(store, tenant: t.id)
-    let (job, _) = try await store.submitJob(tenantId: t.id, datasetId: d, kind: "profile", options: Data(), idempotencyKey: nil)
+    let (job, _) = try await store.submitJob(tenantId: t.id, dataset: d, kind: "profile", options: Data(), idempotencyKey: nil)
     _ = try await store.leaseNextJob(worker: "solo", host: "a", kinds: [], leaseMillis: 1)
     _ = try store.expireLeases(now: FidelisStore.now() + 10)
     // The lease time (1 ms) is over long before the next look.
@@ -43,7 +43,7 @@ struct HardeningStoreTests {
     let store = try makeStore()
     let (t, _) = try store.createTenant(name: "T")
     let d = try uploadDataset(store, tenant: t.id)
-    let (job, _) = try await store.submitJob(tenantId: t.id, datasetId: d, kind: "profile", options: Data(), idempotencyKey: nil)
+    let (job, _) = try await store.submitJob(tenantId: t.id, dataset: d, kind: "profile", options: Data(), idempotencyKey: nil)
     let first = try #require(try await store.leaseNextJob(worker: "w", host: "h", kinds: [], leaseMillis: 60_000))
     _ = try store.failJob(jobId: job.id, leaseId: first.leaseId, error: "connection reset", retryable: true, cancelled: false)
     let second = try #require(try await store.leaseNextJob(worker: "w", host: "h", kinds: [], leaseMillis: 60_000))
@@ -70,7 +70,7 @@ struct HardeningStoreTests {
     let d = try uploadDataset(store, tenant: t.id)
     var ids: [String] = []
     for _ in 0..<5 {
-      let (job, _) = try await store.submitJob(tenantId: t.id, datasetId: d, kind: "profile", options: Data(), idempotencyKey: nil)
+      let (job, _) = try await store.submitJob(tenantId: t.id, dataset: d, kind: "profile", options: Data(), idempotencyKey: nil)
       let lease = try #require(try await store.leaseNextJob(worker: "w", host: "h", kinds: [], leaseMillis: 60_000))
       try await store.completeJob(jobId: job.id, leaseId: lease.leaseId, artifacts: [(format: "md", contentType: "text/markdown", data: Data("#".utf8))])
       ids.insert(job.id, at: 0)
@@ -81,16 +81,20 @@ struct HardeningStoreTests {
     #expect((first + second + third).map(\.job.id) == ids)
     // Filtered by dataset and kind: another dataset's and another kind's reports are not listed.
     let other = try uploadDataset(store, tenant: t.id)
-    let (job, _) = try await store.submitJob(tenantId: t.id, datasetId: other, kind: "analysis", options: Data(), idempotencyKey: nil)
+    let (job, _) = try await store.submitJob(tenantId: t.id, dataset: other, kind: "analysis", options: Data(), idempotencyKey: nil)
     let lease = try #require(try await store.leaseNextJob(worker: "w", host: "h", kinds: [], leaseMillis: 60_000))
     try await store.completeJob(jobId: job.id, leaseId: lease.leaseId, artifacts: [(format: "md", contentType: "text/markdown", data: Data("#".utf8))])
-    #expect(try store.reports(tenantId: t.id, datasetId: d).map(\.job.id) == ids)
-    #expect(try store.reports(tenantId: t.id, datasetId: other).map(\.job.id) == [job.id])
+    #expect(try store.reports(tenantId: t.id, dataset: .version(d)).map(\.job.id) == ids)
+    #expect(try store.reports(tenantId: t.id, dataset: .version(other)).map(\.job.id) == [job.id])
     #expect(try store.reports(tenantId: t.id, kind: "analysis").map(\.job.id) == [job.id])
-    #expect(try store.succeededJobs(tenantId: t.id, datasetId: other, kind: nil).map(\.id) == [job.id])
-    #expect(try store.knowsDataset(tenantId: t.id, id: other))
+    #expect(try store.succeededJobs(tenantId: t.id, dataset: .version(other), kind: nil).map(\.id) == [job.id])
+    // Both files were uploaded under one name: its versions, and its reports one series.
+    #expect(try store.reports(tenantId: t.id, dataset: .name("d.csv")).map(\.job.id) == [job.id] + ids)
+    #expect(try store.datasetFilter(tenantId: t.id, reference: other) == .version(other))
+    #expect(try store.datasetFilter(tenantId: t.id, reference: "d.csv") == .name("d.csv"))
     let (stranger, _) = try store.createTenant(name: "Stranger")
-    #expect(try !store.knowsDataset(tenantId: stranger.id, id: other))
+    #expect(try store.datasetFilter(tenantId: stranger.id, reference: other) == nil)
+    #expect(try store.datasetFilter(tenantId: stranger.id, reference: "d.csv") == nil)
     // Datasets come a page at a time too, newest first (by id, which sorts by creation to
     // the millisecond): the pages put together are the whole list, each once.
     var datasets = [d, other]
@@ -117,7 +121,7 @@ struct HardeningStoreTests {
     #expect(try store.storageUse(seen) == (500, 400))
     #expect(throws: StoreError.self) { try store.setLimits(tenantId: "ten_nope", maxQueuedJobs: 0, maxRunningJobs: 0, maxDatasetBytes: 0, maxStorageBytes: 0) }
     #expect(throws: StoreError.self) { try store.setLimits(tenantId: t.id, maxQueuedJobs: -1, maxRunningJobs: 0, maxDatasetBytes: 0, maxStorageBytes: 0) }
-    _ = try await store.submitJob(tenantId: t.id, datasetId: d, kind: "profile", options: Data(), idempotencyKey: nil)
+    _ = try await store.submitJob(tenantId: t.id, dataset: d, kind: "profile", options: Data(), idempotencyKey: nil)
     _ = try #require(try await store.leaseNextJob(worker: "w", host: "h", kinds: [], leaseMillis: 60_000))
     let usage = try store.usage(seen)
     #expect(usage.datasets == 1 && usage.storageBytes == 500 && usage.storageQuotaBytes == 400)

@@ -46,10 +46,10 @@ struct StoreTests {
     let (a, _) = try store.createTenant(name: "A")
     let (b, _) = try store.createTenant(name: "B")
     let dataset = try uploadDataset(store, tenant: a.id)
-    let (job, _) = try await store.submitJob(tenantId: a.id, datasetId: dataset, kind: "profile", options: Data(), idempotencyKey: nil)
+    let (job, _) = try await store.submitJob(tenantId: a.id, dataset: dataset, kind: "profile", options: Data(), idempotencyKey: nil)
     #expect(throws: StoreError.notFound("no dataset \(dataset)")) { try store.dataset(tenantId: b.id, id: dataset) }
     #expect(throws: StoreError.notFound("no job \(job.id)")) { try store.job(tenantId: b.id, id: job.id) }
-    await #expect(throws: StoreError.notFound("no dataset \(dataset)")) { try await store.submitJob(tenantId: b.id, datasetId: dataset, kind: "profile", options: Data(), idempotencyKey: nil) }
+    await #expect(throws: StoreError.notFound("no dataset \(dataset)")) { try await store.submitJob(tenantId: b.id, dataset: dataset, kind: "profile", options: Data(), idempotencyKey: nil) }
     #expect(try store.datasets(tenantId: b.id).isEmpty)
     #expect(try store.jobs(tenantId: b.id, state: nil, limit: 10).isEmpty)
   }
@@ -59,8 +59,8 @@ struct StoreTests {
     let store = try makeStore()
     let (t, _) = try store.createTenant(name: "T")
     let d = try uploadDataset(store, tenant: t.id)
-    let first = try await store.submitJob(tenantId: t.id, datasetId: d, kind: "profile", options: Data(), idempotencyKey: "k1")
-    let again = try await store.submitJob(tenantId: t.id, datasetId: d, kind: "profile", options: Data(), idempotencyKey: "k1")
+    let first = try await store.submitJob(tenantId: t.id, dataset: d, kind: "profile", options: Data(), idempotencyKey: "k1")
+    let again = try await store.submitJob(tenantId: t.id, dataset: d, kind: "profile", options: Data(), idempotencyKey: "k1")
     #expect(first.created && !again.created)
     #expect(first.job.id == again.job.id)
     #expect(try store.jobs(tenantId: t.id, state: nil, limit: 10).count == 1)
@@ -71,7 +71,7 @@ struct StoreTests {
     let store = try makeStore()
     let (t, _) = try store.createTenant(name: "T")
     let d = try uploadDataset(store, tenant: t.id)
-    _ = try await store.submitJob(tenantId: t.id, datasetId: d, kind: "profile", options: Data(), idempotencyKey: nil)
+    _ = try await store.submitJob(tenantId: t.id, dataset: d, kind: "profile", options: Data(), idempotencyKey: nil)
     let first = try #require(try await store.leaseNextJob(worker: "w1", host: "h1", kinds: [], leaseMillis: 10))
     // The lease tells the dataset's size, for the worker's reading progress.
     #expect(first.datasetBytes == Int64("customer_id,date,amount\nA,2024-01-01,3\n".utf8.count))
@@ -97,7 +97,7 @@ struct StoreTests {
     let (t, _) = try store.createTenant(name: "T")
     let d = try uploadDataset(store, tenant: t.id)
     var jobs: [JobRecord] = []
-    for _ in 0..<2 { jobs.append(try await store.submitJob(tenantId: t.id, datasetId: d, kind: "profile", options: Data(), idempotencyKey: nil).job) }
+    for _ in 0..<2 { jobs.append(try await store.submitJob(tenantId: t.id, dataset: d, kind: "profile", options: Data(), idempotencyKey: nil).job) }
     let next = LeaseRequest(worker: "w1", host: "h1", kinds: ["profile"], leaseMillis: 60_000)
     let first = try #require(try await store.leaseNextJob(next))
     #expect(first.job.id == jobs[0].id)
@@ -119,7 +119,7 @@ struct StoreTests {
     let store = try makeStore(maxAttempts: 1)
     let (t, _) = try store.createTenant(name: "T")
     let d = try uploadDataset(store, tenant: t.id)
-    let (job, _) = try await store.submitJob(tenantId: t.id, datasetId: d, kind: "profile", options: Data(), idempotencyKey: nil)
+    let (job, _) = try await store.submitJob(tenantId: t.id, dataset: d, kind: "profile", options: Data(), idempotencyKey: nil)
     _ = try await store.leaseNextJob(worker: "w", host: "h", kinds: [], leaseMillis: 1)
     _ = try store.expireLeases(now: FidelisStore.now() + 1000)
     let failed = try store.job(tenantId: t.id, id: job.id)
@@ -132,9 +132,9 @@ struct StoreTests {
     let store = try makeStore()
     let (t, _) = try store.createTenant(name: "T")
     let d = try uploadDataset(store, tenant: t.id)
-    let (queued, _) = try await store.submitJob(tenantId: t.id, datasetId: d, kind: "profile", options: Data(), idempotencyKey: "q")
+    let (queued, _) = try await store.submitJob(tenantId: t.id, dataset: d, kind: "profile", options: Data(), idempotencyKey: "q")
     #expect(try store.cancelJob(tenantId: t.id, id: queued.id).state == .cancelled)
-    let (running, _) = try await store.submitJob(tenantId: t.id, datasetId: d, kind: "profile", options: Data(), idempotencyKey: "r")
+    let (running, _) = try await store.submitJob(tenantId: t.id, dataset: d, kind: "profile", options: Data(), idempotencyKey: "r")
     let lease = try #require(try await store.leaseNextJob(worker: "w", host: "h", kinds: [], leaseMillis: 60_000))
     #expect(try store.cancelJob(tenantId: t.id, id: running.id).cancelRequested)
     #expect(try store.heartbeat(jobId: running.id, leaseId: lease.leaseId, stage: "s", progress: 5, leaseMillis: 60_000).cancelRequested)
@@ -150,8 +150,8 @@ struct StoreTests {
     let (quiet, _) = try store.createTenant(name: "quiet")
     let db = try uploadDataset(store, tenant: busy.id)
     let dq = try uploadDataset(store, tenant: quiet.id)
-    for i in 0..<10 { _ = try await store.submitJob(tenantId: busy.id, datasetId: db, kind: "profile", options: Data(), idempotencyKey: "b\(i)") }
-    _ = try await store.submitJob(tenantId: quiet.id, datasetId: dq, kind: "profile", options: Data(), idempotencyKey: "q")
+    for i in 0..<10 { _ = try await store.submitJob(tenantId: busy.id, dataset: db, kind: "profile", options: Data(), idempotencyKey: "b\(i)") }
+    _ = try await store.submitJob(tenantId: quiet.id, dataset: dq, kind: "profile", options: Data(), idempotencyKey: "q")
     var leases: [Lease] = []
     for _ in 0..<4 { if let lease = try await store.leaseNextJob(worker: "w", host: "h", kinds: [], leaseMillis: 60_000) { leases.append(lease) } }
     #expect(leases.map(\.tenant.name).filter { $0 == "quiet" }.count == 1)
@@ -164,8 +164,8 @@ struct StoreTests {
     let store = try makeStore(maxQueued: 2)
     let (t, _) = try store.createTenant(name: "T")
     let d = try uploadDataset(store, tenant: t.id)
-    for i in 0..<2 { _ = try await store.submitJob(tenantId: t.id, datasetId: d, kind: "profile", options: Data(), idempotencyKey: "\(i)") }
-    await #expect(throws: StoreError.self) { try await store.submitJob(tenantId: t.id, datasetId: d, kind: "profile", options: Data(), idempotencyKey: "x") }
+    for i in 0..<2 { _ = try await store.submitJob(tenantId: t.id, dataset: d, kind: "profile", options: Data(), idempotencyKey: "\(i)") }
+    await #expect(throws: StoreError.self) { try await store.submitJob(tenantId: t.id, dataset: d, kind: "profile", options: Data(), idempotencyKey: "x") }
     #expect(try store.jobs(tenantId: t.id, state: nil, limit: 10).count == 2)
   }
 
@@ -184,7 +184,7 @@ struct StoreTests {
           do {
             // One in ten names a dataset that does not exist.
             _ = try await store!.submitJob(
-              tenantId: t.id, datasetId: i % 10 == 0 ? "ds_missing" : d, kind: "profile", options: Data(), idempotencyKey: "k\(i)")
+              tenantId: t.id, dataset: i % 10 == 0 ? "ds_missing" : d, kind: "profile", options: Data(), idempotencyKey: "k\(i)")
             return "queued"
           } catch StoreError.notFound {
             return "not found"
@@ -222,7 +222,7 @@ struct StoreTests {
         // others' writes must go through.
         for i in 0..<16 {
           group.addTask {
-            let task = Task { try await store.submitJob(tenantId: t.id, datasetId: d, kind: "profile", options: Data(), idempotencyKey: nil) }
+            let task = Task { try await store.submitJob(tenantId: t.id, dataset: d, kind: "profile", options: Data(), idempotencyKey: nil) }
             if i % 2 == 0 { task.cancel() }
             do {
               _ = try await task.value
@@ -249,7 +249,7 @@ struct StoreTests {
     func logBytes() throws -> Int { try FileManager.default.attributesOfItem(atPath: log)[.size] as! Int }
     var sizes: [Int] = []
     for _ in 0..<4 {
-      for _ in 0..<300 { _ = try await store.submitJob(tenantId: t.id, datasetId: d, kind: "profile", options: Data(), idempotencyKey: nil) }
+      for _ in 0..<300 { _ = try await store.submitJob(tenantId: t.id, dataset: d, kind: "profile", options: Data(), idempotencyKey: nil) }
       try await store.checkpoint()
       sizes.append(try logBytes())
     }
@@ -289,8 +289,8 @@ struct StoreTests {
       #expect(kept == expected, sourceLocation: sourceLocation)
     }
     var jobsA: [JobRecord] = []
-    for _ in 0..<5 { jobsA.append(try await store.submitJob(tenantId: a.id, datasetId: da, kind: "profile", options: Data(), idempotencyKey: nil).job) }
-    _ = try await store.submitJob(tenantId: b.id, datasetId: db, kind: "profile", options: Data(), idempotencyKey: nil)
+    for _ in 0..<5 { jobsA.append(try await store.submitJob(tenantId: a.id, dataset: da, kind: "profile", options: Data(), idempotencyKey: nil).job) }
+    _ = try await store.submitJob(tenantId: b.id, dataset: db, kind: "profile", options: Data(), idempotencyKey: nil)
     try check([a.id: [5, 0], b.id: [1, 0]])
     _ = try store.cancelJob(tenantId: a.id, id: jobsA[4].id)  // queued → cancelled
     var leases: [Lease] = []
@@ -348,7 +348,7 @@ struct StoreTests {
     let store = try makeStore()
     let (t, _) = try store.createTenant(name: "T")
     let d = try uploadDataset(store, tenant: t.id)
-    _ = try await store.submitJob(tenantId: t.id, datasetId: d, kind: "profile", options: Data(), idempotencyKey: nil)
+    _ = try await store.submitJob(tenantId: t.id, dataset: d, kind: "profile", options: Data(), idempotencyKey: nil)
     #expect(throws: StoreError.self) { try store.deleteDataset(tenantId: t.id, id: d) }
     let pending = try store.beginUpload(tenantId: t.id, name: "x", kind: "transactions")
     #expect(try store.datasets(tenantId: t.id).map(\.id) == [d])

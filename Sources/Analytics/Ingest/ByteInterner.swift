@@ -180,6 +180,17 @@ struct HashSet64 {
     }
     return true
   }
+
+  /// Whether `value` was added.
+  func contains(_ value: UInt64) -> Bool {
+    let key = value == 0 ? 1 : value
+    var slot = Int(truncatingIfNeeded: key) & mask
+    while slots[slot] != 0 {
+      if slots[slot] == key { return true }
+      slot = (slot + 1) & mask
+    }
+    return false
+  }
 }
 
 

@@ -2377,6 +2377,19 @@ public enum Fidelis_V1_DatasetService: Sendable {
                 type: .clientStreaming
             )
         }
+        /// Namespace for "AppendDataset" metadata.
+        public enum AppendDataset: Sendable {
+            /// Request type for "AppendDataset".
+            public typealias Input = Fidelis_V1_UploadDatasetRequest
+            /// Response type for "AppendDataset".
+            public typealias Output = Fidelis_V1_Dataset
+            /// Descriptor for "AppendDataset".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "fidelis.v1.DatasetService"),
+                method: "AppendDataset",
+                type: .clientStreaming
+            )
+        }
         /// Namespace for "ListDatasets" metadata.
         public enum ListDatasets: Sendable {
             /// Request type for "ListDatasets".
@@ -2387,6 +2400,19 @@ public enum Fidelis_V1_DatasetService: Sendable {
             public static let descriptor = GRPCCore.MethodDescriptor(
                 service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "fidelis.v1.DatasetService"),
                 method: "ListDatasets",
+                type: .unary
+            )
+        }
+        /// Namespace for "ListDatasetVersions" metadata.
+        public enum ListDatasetVersions: Sendable {
+            /// Request type for "ListDatasetVersions".
+            public typealias Input = Fidelis_V1_ListDatasetVersionsRequest
+            /// Response type for "ListDatasetVersions".
+            public typealias Output = Fidelis_V1_ListDatasetsResponse
+            /// Descriptor for "ListDatasetVersions".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "fidelis.v1.DatasetService"),
+                method: "ListDatasetVersions",
                 type: .unary
             )
         }
@@ -2419,7 +2445,9 @@ public enum Fidelis_V1_DatasetService: Sendable {
         /// Descriptors for all methods in the "fidelis.v1.DatasetService" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
             UploadDataset.descriptor,
+            AppendDataset.descriptor,
             ListDatasets.descriptor,
+            ListDatasetVersions.descriptor,
             GetDataset.descriptor,
             DeleteDataset.descriptor
         ]
@@ -2447,13 +2475,21 @@ extension Fidelis_V1_DatasetService {
     ///
     /// Where possible, prefer using the stricter, less-verbose ``ServiceProtocol``
     /// or ``SimpleServiceProtocol`` instead.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > A dataset is named (unique per tenant and kind) and grows by versions: an upload
+    /// > under a name makes its next version from the file alone, an append makes it from the
+    /// > latest version and a new batch. Wherever a dataset is asked for, a version id or a
+    /// > name (its latest version) is accepted.
     public protocol StreamingServiceProtocol: GRPCCore.RegistrableRPCService {
         /// Handle the "UploadDataset" method.
         ///
         /// > Source IDL Documentation:
         /// >
         /// > Client streaming: the first message carries `header`, the following ones `chunk`
-        /// > (at most 1 MiB each). Nothing is stored unless the whole upload succeeds.
+        /// > (at most 1 MiB each). Nothing is stored unless the whole upload succeeds. Under a
+        /// > name the tenant already has, the file becomes that dataset's next version.
         ///
         /// - Parameters:
         ///   - request: A streaming request of `Fidelis_V1_UploadDatasetRequest` messages.
@@ -2467,7 +2503,35 @@ extension Fidelis_V1_DatasetService {
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Fidelis_V1_Dataset>
 
+        /// Handle the "AppendDataset" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Adds a batch of purchases to a transactions dataset (`header.name`: its name or a
+        /// > version id) as its next version, without copying what it holds. Exports overlap, so
+        /// > no line counts twice: when lines carry an order id, a batch line whose order id the
+        /// > dataset holds is skipped; otherwise the batch's days replace the same days held (the
+        /// > export of a period is the truth for that period). The answer's `append` says what was
+        /// > added, skipped and replaced. INVALID_ARGUMENT for a batch with other columns (or in
+        /// > another order, or another separator); ABORTED when another version landed meanwhile.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Fidelis_V1_UploadDatasetRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Fidelis_V1_Dataset` messages.
+        func appendDataset(
+            request: GRPCCore.StreamingServerRequest<Fidelis_V1_UploadDatasetRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Fidelis_V1_Dataset>
+
         /// Handle the "ListDatasets" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Every version, newest first, a page at a time.
         ///
         /// - Parameters:
         ///   - request: A streaming request of `Fidelis_V1_ListDatasetsRequest` messages.
@@ -2478,6 +2542,24 @@ extension Fidelis_V1_DatasetService {
         /// - Returns: A streaming response of `Fidelis_V1_ListDatasetsResponse` messages.
         func listDatasets(
             request: GRPCCore.StreamingServerRequest<Fidelis_V1_ListDatasetsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Fidelis_V1_ListDatasetsResponse>
+
+        /// Handle the "ListDatasetVersions" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The versions of one dataset, newest first.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Fidelis_V1_ListDatasetVersionsRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Fidelis_V1_ListDatasetsResponse` messages.
+        func listDatasetVersions(
+            request: GRPCCore.StreamingServerRequest<Fidelis_V1_ListDatasetVersionsRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Fidelis_V1_ListDatasetsResponse>
 
@@ -2499,7 +2581,9 @@ extension Fidelis_V1_DatasetService {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Refused with FAILED_PRECONDITION while a queued or running job uses the dataset.
+        /// > A version id deletes that version; a name deletes every version of the dataset.
+        /// > Refused with FAILED_PRECONDITION while a queued or running job reads one. A file a
+        /// > later version still reads is kept until that version goes.
         ///
         /// - Parameters:
         ///   - request: A streaming request of `Fidelis_V1_DeleteDatasetRequest` messages.
@@ -2521,13 +2605,21 @@ extension Fidelis_V1_DatasetService {
     /// trailing response metadata. If you don't need these then consider using
     /// the ``SimpleServiceProtocol``. If you need fine grained control over your RPCs then
     /// use ``StreamingServiceProtocol``.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > A dataset is named (unique per tenant and kind) and grows by versions: an upload
+    /// > under a name makes its next version from the file alone, an append makes it from the
+    /// > latest version and a new batch. Wherever a dataset is asked for, a version id or a
+    /// > name (its latest version) is accepted.
     public protocol ServiceProtocol: Fidelis_V1_DatasetService.StreamingServiceProtocol {
         /// Handle the "UploadDataset" method.
         ///
         /// > Source IDL Documentation:
         /// >
         /// > Client streaming: the first message carries `header`, the following ones `chunk`
-        /// > (at most 1 MiB each). Nothing is stored unless the whole upload succeeds.
+        /// > (at most 1 MiB each). Nothing is stored unless the whole upload succeeds. Under a
+        /// > name the tenant already has, the file becomes that dataset's next version.
         ///
         /// - Parameters:
         ///   - request: A streaming request of `Fidelis_V1_UploadDatasetRequest` messages.
@@ -2541,7 +2633,35 @@ extension Fidelis_V1_DatasetService {
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Fidelis_V1_Dataset>
 
+        /// Handle the "AppendDataset" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Adds a batch of purchases to a transactions dataset (`header.name`: its name or a
+        /// > version id) as its next version, without copying what it holds. Exports overlap, so
+        /// > no line counts twice: when lines carry an order id, a batch line whose order id the
+        /// > dataset holds is skipped; otherwise the batch's days replace the same days held (the
+        /// > export of a period is the truth for that period). The answer's `append` says what was
+        /// > added, skipped and replaced. INVALID_ARGUMENT for a batch with other columns (or in
+        /// > another order, or another separator); ABORTED when another version landed meanwhile.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Fidelis_V1_UploadDatasetRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Fidelis_V1_Dataset` message.
+        func appendDataset(
+            request: GRPCCore.StreamingServerRequest<Fidelis_V1_UploadDatasetRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Fidelis_V1_Dataset>
+
         /// Handle the "ListDatasets" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Every version, newest first, a page at a time.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Fidelis_V1_ListDatasetsRequest` message.
@@ -2552,6 +2672,24 @@ extension Fidelis_V1_DatasetService {
         /// - Returns: A response containing a single `Fidelis_V1_ListDatasetsResponse` message.
         func listDatasets(
             request: GRPCCore.ServerRequest<Fidelis_V1_ListDatasetsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Fidelis_V1_ListDatasetsResponse>
+
+        /// Handle the "ListDatasetVersions" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The versions of one dataset, newest first.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Fidelis_V1_ListDatasetVersionsRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Fidelis_V1_ListDatasetsResponse` message.
+        func listDatasetVersions(
+            request: GRPCCore.ServerRequest<Fidelis_V1_ListDatasetVersionsRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Fidelis_V1_ListDatasetsResponse>
 
@@ -2573,7 +2711,9 @@ extension Fidelis_V1_DatasetService {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Refused with FAILED_PRECONDITION while a queued or running job uses the dataset.
+        /// > A version id deletes that version; a name deletes every version of the dataset.
+        /// > Refused with FAILED_PRECONDITION while a queued or running job reads one. A file a
+        /// > later version still reads is kept until that version goes.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Fidelis_V1_DeleteDatasetRequest` message.
@@ -2593,13 +2733,21 @@ extension Fidelis_V1_DatasetService {
     /// This is the highest level protocol for the service. The API is the easiest to use but
     /// doesn't provide access to request or response metadata. If you need access to these
     /// then use ``ServiceProtocol`` instead.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > A dataset is named (unique per tenant and kind) and grows by versions: an upload
+    /// > under a name makes its next version from the file alone, an append makes it from the
+    /// > latest version and a new batch. Wherever a dataset is asked for, a version id or a
+    /// > name (its latest version) is accepted.
     public protocol SimpleServiceProtocol: Fidelis_V1_DatasetService.ServiceProtocol {
         /// Handle the "UploadDataset" method.
         ///
         /// > Source IDL Documentation:
         /// >
         /// > Client streaming: the first message carries `header`, the following ones `chunk`
-        /// > (at most 1 MiB each). Nothing is stored unless the whole upload succeeds.
+        /// > (at most 1 MiB each). Nothing is stored unless the whole upload succeeds. Under a
+        /// > name the tenant already has, the file becomes that dataset's next version.
         ///
         /// - Parameters:
         ///   - request: A stream of `Fidelis_V1_UploadDatasetRequest` messages.
@@ -2613,7 +2761,35 @@ extension Fidelis_V1_DatasetService {
             context: GRPCCore.ServerContext
         ) async throws -> Fidelis_V1_Dataset
 
+        /// Handle the "AppendDataset" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Adds a batch of purchases to a transactions dataset (`header.name`: its name or a
+        /// > version id) as its next version, without copying what it holds. Exports overlap, so
+        /// > no line counts twice: when lines carry an order id, a batch line whose order id the
+        /// > dataset holds is skipped; otherwise the batch's days replace the same days held (the
+        /// > export of a period is the truth for that period). The answer's `append` says what was
+        /// > added, skipped and replaced. INVALID_ARGUMENT for a batch with other columns (or in
+        /// > another order, or another separator); ABORTED when another version landed meanwhile.
+        ///
+        /// - Parameters:
+        ///   - request: A stream of `Fidelis_V1_UploadDatasetRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Fidelis_V1_Dataset` to respond with.
+        func appendDataset(
+            request: GRPCCore.RPCAsyncSequence<Fidelis_V1_UploadDatasetRequest, any Swift.Error>,
+            context: GRPCCore.ServerContext
+        ) async throws -> Fidelis_V1_Dataset
+
         /// Handle the "ListDatasets" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Every version, newest first, a page at a time.
         ///
         /// - Parameters:
         ///   - request: A `Fidelis_V1_ListDatasetsRequest` message.
@@ -2624,6 +2800,24 @@ extension Fidelis_V1_DatasetService {
         /// - Returns: A `Fidelis_V1_ListDatasetsResponse` to respond with.
         func listDatasets(
             request: Fidelis_V1_ListDatasetsRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Fidelis_V1_ListDatasetsResponse
+
+        /// Handle the "ListDatasetVersions" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The versions of one dataset, newest first.
+        ///
+        /// - Parameters:
+        ///   - request: A `Fidelis_V1_ListDatasetVersionsRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Fidelis_V1_ListDatasetsResponse` to respond with.
+        func listDatasetVersions(
+            request: Fidelis_V1_ListDatasetVersionsRequest,
             context: GRPCCore.ServerContext
         ) async throws -> Fidelis_V1_ListDatasetsResponse
 
@@ -2645,7 +2839,9 @@ extension Fidelis_V1_DatasetService {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Refused with FAILED_PRECONDITION while a queued or running job uses the dataset.
+        /// > A version id deletes that version; a name deletes every version of the dataset.
+        /// > Refused with FAILED_PRECONDITION while a queued or running job reads one. A file a
+        /// > later version still reads is kept until that version goes.
         ///
         /// - Parameters:
         ///   - request: A `Fidelis_V1_DeleteDatasetRequest` message.
@@ -2677,11 +2873,33 @@ extension Fidelis_V1_DatasetService.StreamingServiceProtocol {
             }
         )
         router.registerHandler(
+            forMethod: Fidelis_V1_DatasetService.Method.AppendDataset.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Fidelis_V1_UploadDatasetRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Fidelis_V1_Dataset>(),
+            handler: { request, context in
+                try await self.appendDataset(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
             forMethod: Fidelis_V1_DatasetService.Method.ListDatasets.descriptor,
             deserializer: GRPCProtobuf.ProtobufDeserializer<Fidelis_V1_ListDatasetsRequest>(),
             serializer: GRPCProtobuf.ProtobufSerializer<Fidelis_V1_ListDatasetsResponse>(),
             handler: { request, context in
                 try await self.listDatasets(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Fidelis_V1_DatasetService.Method.ListDatasetVersions.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Fidelis_V1_ListDatasetVersionsRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Fidelis_V1_ListDatasetsResponse>(),
+            handler: { request, context in
+                try await self.listDatasetVersions(
                     request: request,
                     context: context
                 )
@@ -2726,11 +2944,33 @@ extension Fidelis_V1_DatasetService.ServiceProtocol {
         return GRPCCore.StreamingServerResponse(single: response)
     }
 
+    public func appendDataset(
+        request: GRPCCore.StreamingServerRequest<Fidelis_V1_UploadDatasetRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Fidelis_V1_Dataset> {
+        let response = try await self.appendDataset(
+            request: request,
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
     public func listDatasets(
         request: GRPCCore.StreamingServerRequest<Fidelis_V1_ListDatasetsRequest>,
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Fidelis_V1_ListDatasetsResponse> {
         let response = try await self.listDatasets(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func listDatasetVersions(
+        request: GRPCCore.StreamingServerRequest<Fidelis_V1_ListDatasetVersionsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Fidelis_V1_ListDatasetsResponse> {
+        let response = try await self.listDatasetVersions(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -2776,12 +3016,38 @@ extension Fidelis_V1_DatasetService.SimpleServiceProtocol {
         )
     }
 
+    public func appendDataset(
+        request: GRPCCore.StreamingServerRequest<Fidelis_V1_UploadDatasetRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Fidelis_V1_Dataset> {
+        return GRPCCore.ServerResponse<Fidelis_V1_Dataset>(
+            message: try await self.appendDataset(
+                request: request.messages,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
     public func listDatasets(
         request: GRPCCore.ServerRequest<Fidelis_V1_ListDatasetsRequest>,
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.ServerResponse<Fidelis_V1_ListDatasetsResponse> {
         return GRPCCore.ServerResponse<Fidelis_V1_ListDatasetsResponse>(
             message: try await self.listDatasets(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func listDatasetVersions(
+        request: GRPCCore.ServerRequest<Fidelis_V1_ListDatasetVersionsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Fidelis_V1_ListDatasetsResponse> {
+        return GRPCCore.ServerResponse<Fidelis_V1_ListDatasetsResponse>(
+            message: try await self.listDatasetVersions(
                 request: request.message,
                 context: context
             ),
@@ -2824,13 +3090,21 @@ extension Fidelis_V1_DatasetService {
     ///
     /// You don't need to implement this protocol directly, use the generated
     /// implementation, ``Client``.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > A dataset is named (unique per tenant and kind) and grows by versions: an upload
+    /// > under a name makes its next version from the file alone, an append makes it from the
+    /// > latest version and a new batch. Wherever a dataset is asked for, a version id or a
+    /// > name (its latest version) is accepted.
     public protocol ClientProtocol: Sendable {
         /// Call the "UploadDataset" method.
         ///
         /// > Source IDL Documentation:
         /// >
         /// > Client streaming: the first message carries `header`, the following ones `chunk`
-        /// > (at most 1 MiB each). Nothing is stored unless the whole upload succeeds.
+        /// > (at most 1 MiB each). Nothing is stored unless the whole upload succeeds. Under a
+        /// > name the tenant already has, the file becomes that dataset's next version.
         ///
         /// - Parameters:
         ///   - request: A streaming request producing `Fidelis_V1_UploadDatasetRequest` messages.
@@ -2849,7 +3123,40 @@ extension Fidelis_V1_DatasetService {
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Fidelis_V1_Dataset>) async throws -> Result
         ) async throws -> Result where Result: Sendable
 
+        /// Call the "AppendDataset" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Adds a batch of purchases to a transactions dataset (`header.name`: its name or a
+        /// > version id) as its next version, without copying what it holds. Exports overlap, so
+        /// > no line counts twice: when lines carry an order id, a batch line whose order id the
+        /// > dataset holds is skipped; otherwise the batch's days replace the same days held (the
+        /// > export of a period is the truth for that period). The answer's `append` says what was
+        /// > added, skipped and replaced. INVALID_ARGUMENT for a batch with other columns (or in
+        /// > another order, or another separator); ABORTED when another version landed meanwhile.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request producing `Fidelis_V1_UploadDatasetRequest` messages.
+        ///   - serializer: A serializer for `Fidelis_V1_UploadDatasetRequest` messages.
+        ///   - deserializer: A deserializer for `Fidelis_V1_Dataset` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func appendDataset<Result>(
+            request: GRPCCore.StreamingClientRequest<Fidelis_V1_UploadDatasetRequest>,
+            serializer: some GRPCCore.MessageSerializer<Fidelis_V1_UploadDatasetRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Fidelis_V1_Dataset>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Fidelis_V1_Dataset>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
         /// Call the "ListDatasets" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Every version, newest first, a page at a time.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Fidelis_V1_ListDatasetsRequest` message.
@@ -2863,6 +3170,29 @@ extension Fidelis_V1_DatasetService {
         func listDatasets<Result>(
             request: GRPCCore.ClientRequest<Fidelis_V1_ListDatasetsRequest>,
             serializer: some GRPCCore.MessageSerializer<Fidelis_V1_ListDatasetsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Fidelis_V1_ListDatasetsResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Fidelis_V1_ListDatasetsResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "ListDatasetVersions" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The versions of one dataset, newest first.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Fidelis_V1_ListDatasetVersionsRequest` message.
+        ///   - serializer: A serializer for `Fidelis_V1_ListDatasetVersionsRequest` messages.
+        ///   - deserializer: A deserializer for `Fidelis_V1_ListDatasetsResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func listDatasetVersions<Result>(
+            request: GRPCCore.ClientRequest<Fidelis_V1_ListDatasetVersionsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Fidelis_V1_ListDatasetVersionsRequest>,
             deserializer: some GRPCCore.MessageDeserializer<Fidelis_V1_ListDatasetsResponse>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Fidelis_V1_ListDatasetsResponse>) async throws -> Result
@@ -2891,7 +3221,9 @@ extension Fidelis_V1_DatasetService {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Refused with FAILED_PRECONDITION while a queued or running job uses the dataset.
+        /// > A version id deletes that version; a name deletes every version of the dataset.
+        /// > Refused with FAILED_PRECONDITION while a queued or running job reads one. A file a
+        /// > later version still reads is kept until that version goes.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Fidelis_V1_DeleteDatasetRequest` message.
@@ -2916,6 +3248,13 @@ extension Fidelis_V1_DatasetService {
     /// The ``Client`` provides an implementation of ``ClientProtocol`` which wraps
     /// a `GRPCCore.GRPCCClient`. The underlying `GRPCClient` provides the long-lived
     /// means of communication with the remote peer.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > A dataset is named (unique per tenant and kind) and grows by versions: an upload
+    /// > under a name makes its next version from the file alone, an append makes it from the
+    /// > latest version and a new batch. Wherever a dataset is asked for, a version id or a
+    /// > name (its latest version) is accepted.
     public struct Client<Transport>: ClientProtocol where Transport: GRPCCore.ClientTransport {
         private let client: GRPCCore.GRPCClient<Transport>
 
@@ -2932,7 +3271,8 @@ extension Fidelis_V1_DatasetService {
         /// > Source IDL Documentation:
         /// >
         /// > Client streaming: the first message carries `header`, the following ones `chunk`
-        /// > (at most 1 MiB each). Nothing is stored unless the whole upload succeeds.
+        /// > (at most 1 MiB each). Nothing is stored unless the whole upload succeeds. Under a
+        /// > name the tenant already has, the file becomes that dataset's next version.
         ///
         /// - Parameters:
         ///   - request: A streaming request producing `Fidelis_V1_UploadDatasetRequest` messages.
@@ -2962,7 +3302,51 @@ extension Fidelis_V1_DatasetService {
             )
         }
 
+        /// Call the "AppendDataset" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Adds a batch of purchases to a transactions dataset (`header.name`: its name or a
+        /// > version id) as its next version, without copying what it holds. Exports overlap, so
+        /// > no line counts twice: when lines carry an order id, a batch line whose order id the
+        /// > dataset holds is skipped; otherwise the batch's days replace the same days held (the
+        /// > export of a period is the truth for that period). The answer's `append` says what was
+        /// > added, skipped and replaced. INVALID_ARGUMENT for a batch with other columns (or in
+        /// > another order, or another separator); ABORTED when another version landed meanwhile.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request producing `Fidelis_V1_UploadDatasetRequest` messages.
+        ///   - serializer: A serializer for `Fidelis_V1_UploadDatasetRequest` messages.
+        ///   - deserializer: A deserializer for `Fidelis_V1_Dataset` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func appendDataset<Result>(
+            request: GRPCCore.StreamingClientRequest<Fidelis_V1_UploadDatasetRequest>,
+            serializer: some GRPCCore.MessageSerializer<Fidelis_V1_UploadDatasetRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Fidelis_V1_Dataset>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Fidelis_V1_Dataset>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.clientStreaming(
+                request: request,
+                descriptor: Fidelis_V1_DatasetService.Method.AppendDataset.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
         /// Call the "ListDatasets" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Every version, newest first, a page at a time.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Fidelis_V1_ListDatasetsRequest` message.
@@ -2985,6 +3369,40 @@ extension Fidelis_V1_DatasetService {
             try await self.client.unary(
                 request: request,
                 descriptor: Fidelis_V1_DatasetService.Method.ListDatasets.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "ListDatasetVersions" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The versions of one dataset, newest first.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Fidelis_V1_ListDatasetVersionsRequest` message.
+        ///   - serializer: A serializer for `Fidelis_V1_ListDatasetVersionsRequest` messages.
+        ///   - deserializer: A deserializer for `Fidelis_V1_ListDatasetsResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func listDatasetVersions<Result>(
+            request: GRPCCore.ClientRequest<Fidelis_V1_ListDatasetVersionsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Fidelis_V1_ListDatasetVersionsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Fidelis_V1_ListDatasetsResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Fidelis_V1_ListDatasetsResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Fidelis_V1_DatasetService.Method.ListDatasetVersions.descriptor,
                 serializer: serializer,
                 deserializer: deserializer,
                 options: options,
@@ -3026,7 +3444,9 @@ extension Fidelis_V1_DatasetService {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Refused with FAILED_PRECONDITION while a queued or running job uses the dataset.
+        /// > A version id deletes that version; a name deletes every version of the dataset.
+        /// > Refused with FAILED_PRECONDITION while a queued or running job reads one. A file a
+        /// > later version still reads is kept until that version goes.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Fidelis_V1_DeleteDatasetRequest` message.
@@ -3066,7 +3486,8 @@ extension Fidelis_V1_DatasetService.ClientProtocol {
     /// > Source IDL Documentation:
     /// >
     /// > Client streaming: the first message carries `header`, the following ones `chunk`
-    /// > (at most 1 MiB each). Nothing is stored unless the whole upload succeeds.
+    /// > (at most 1 MiB each). Nothing is stored unless the whole upload succeeds. Under a
+    /// > name the tenant already has, the file becomes that dataset's next version.
     ///
     /// - Parameters:
     ///   - request: A streaming request producing `Fidelis_V1_UploadDatasetRequest` messages.
@@ -3091,7 +3512,46 @@ extension Fidelis_V1_DatasetService.ClientProtocol {
         )
     }
 
+    /// Call the "AppendDataset" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Adds a batch of purchases to a transactions dataset (`header.name`: its name or a
+    /// > version id) as its next version, without copying what it holds. Exports overlap, so
+    /// > no line counts twice: when lines carry an order id, a batch line whose order id the
+    /// > dataset holds is skipped; otherwise the batch's days replace the same days held (the
+    /// > export of a period is the truth for that period). The answer's `append` says what was
+    /// > added, skipped and replaced. INVALID_ARGUMENT for a batch with other columns (or in
+    /// > another order, or another separator); ABORTED when another version landed meanwhile.
+    ///
+    /// - Parameters:
+    ///   - request: A streaming request producing `Fidelis_V1_UploadDatasetRequest` messages.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func appendDataset<Result>(
+        request: GRPCCore.StreamingClientRequest<Fidelis_V1_UploadDatasetRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Fidelis_V1_Dataset>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.appendDataset(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Fidelis_V1_UploadDatasetRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Fidelis_V1_Dataset>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
     /// Call the "ListDatasets" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Every version, newest first, a page at a time.
     ///
     /// - Parameters:
     ///   - request: A request containing a single `Fidelis_V1_ListDatasetsRequest` message.
@@ -3110,6 +3570,35 @@ extension Fidelis_V1_DatasetService.ClientProtocol {
         try await self.listDatasets(
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Fidelis_V1_ListDatasetsRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Fidelis_V1_ListDatasetsResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListDatasetVersions" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > The versions of one dataset, newest first.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Fidelis_V1_ListDatasetVersionsRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func listDatasetVersions<Result>(
+        request: GRPCCore.ClientRequest<Fidelis_V1_ListDatasetVersionsRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Fidelis_V1_ListDatasetsResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.listDatasetVersions(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Fidelis_V1_ListDatasetVersionsRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Fidelis_V1_ListDatasetsResponse>(),
             options: options,
             onResponse: handleResponse
@@ -3145,7 +3634,9 @@ extension Fidelis_V1_DatasetService.ClientProtocol {
     ///
     /// > Source IDL Documentation:
     /// >
-    /// > Refused with FAILED_PRECONDITION while a queued or running job uses the dataset.
+    /// > A version id deletes that version; a name deletes every version of the dataset.
+    /// > Refused with FAILED_PRECONDITION while a queued or running job reads one. A file a
+    /// > later version still reads is kept until that version goes.
     ///
     /// - Parameters:
     ///   - request: A request containing a single `Fidelis_V1_DeleteDatasetRequest` message.
@@ -3179,7 +3670,8 @@ extension Fidelis_V1_DatasetService.ClientProtocol {
     /// > Source IDL Documentation:
     /// >
     /// > Client streaming: the first message carries `header`, the following ones `chunk`
-    /// > (at most 1 MiB each). Nothing is stored unless the whole upload succeeds.
+    /// > (at most 1 MiB each). Nothing is stored unless the whole upload succeeds. Under a
+    /// > name the tenant already has, the file becomes that dataset's next version.
     ///
     /// - Parameters:
     ///   - metadata: Additional metadata to send, defaults to empty.
@@ -3209,7 +3701,51 @@ extension Fidelis_V1_DatasetService.ClientProtocol {
         )
     }
 
+    /// Call the "AppendDataset" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Adds a batch of purchases to a transactions dataset (`header.name`: its name or a
+    /// > version id) as its next version, without copying what it holds. Exports overlap, so
+    /// > no line counts twice: when lines carry an order id, a batch line whose order id the
+    /// > dataset holds is skipped; otherwise the batch's days replace the same days held (the
+    /// > export of a period is the truth for that period). The answer's `append` says what was
+    /// > added, skipped and replaced. INVALID_ARGUMENT for a batch with other columns (or in
+    /// > another order, or another separator); ABORTED when another version landed meanwhile.
+    ///
+    /// - Parameters:
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - producer: A closure producing request messages to send to the server. Returning
+    ///       from the closure closes the request stream.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func appendDataset<Result>(
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        requestProducer producer: @Sendable @escaping (GRPCCore.RPCWriter<Fidelis_V1_UploadDatasetRequest>) async throws -> Void,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Fidelis_V1_Dataset>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.StreamingClientRequest<Fidelis_V1_UploadDatasetRequest>(
+            metadata: metadata,
+            producer: producer
+        )
+        return try await self.appendDataset(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
     /// Call the "ListDatasets" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Every version, newest first, a page at a time.
     ///
     /// - Parameters:
     ///   - message: request message to send.
@@ -3232,6 +3768,39 @@ extension Fidelis_V1_DatasetService.ClientProtocol {
             metadata: metadata
         )
         return try await self.listDatasets(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListDatasetVersions" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > The versions of one dataset, newest first.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func listDatasetVersions<Result>(
+        _ message: Fidelis_V1_ListDatasetVersionsRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Fidelis_V1_ListDatasetsResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Fidelis_V1_ListDatasetVersionsRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.listDatasetVersions(
             request: request,
             options: options,
             onResponse: handleResponse
@@ -3271,7 +3840,9 @@ extension Fidelis_V1_DatasetService.ClientProtocol {
     ///
     /// > Source IDL Documentation:
     /// >
-    /// > Refused with FAILED_PRECONDITION while a queued or running job uses the dataset.
+    /// > A version id deletes that version; a name deletes every version of the dataset.
+    /// > Refused with FAILED_PRECONDITION while a queued or running job reads one. A file a
+    /// > later version still reads is kept until that version goes.
     ///
     /// - Parameters:
     ///   - message: request message to send.

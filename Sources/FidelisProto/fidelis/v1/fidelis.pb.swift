@@ -410,10 +410,15 @@ public nonisolated struct Fidelis_V1_UploadDatasetHeader: Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
+  /// The dataset's name (for an append: its name or a version id).
   public var name: String = String()
 
   /// Optional per-customer file uploaded as its own dataset, referenced by jobs.
   public var kind: String = String()
+
+  /// For an append: role=column overrides (order, date) when the header's names are not
+  /// recognised, as in JobOptions.columns.
+  public var columns: Dictionary<String,String> = [:]
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -454,6 +459,7 @@ public nonisolated struct Fidelis_V1_UploadDatasetRequest: Sendable {
   public init() {}
 }
 
+/// One version of a dataset.
 public nonisolated struct Fidelis_V1_Dataset: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -463,13 +469,65 @@ public nonisolated struct Fidelis_V1_Dataset: Sendable {
 
   public var name: String = String()
 
+  /// Bytes of the file this version stored (the batch, for an append).
   public var sizeBytes: Int64 = 0
 
+  /// of that file
   public var sha256: String = String()
 
   public var createdAtUnixMs: Int64 = 0
 
   public var kind: String = String()
+
+  /// 1 for the first version of a name.
+  public var version: Int32 = 0
+
+  /// Bytes a job reads: every batch the version holds, without the lines it leaves out.
+  public var contentBytes: Int64 = 0
+
+  /// Set for a version made by an append.
+  public var append: Fidelis_V1_AppendResult {
+    get {_append ?? Fidelis_V1_AppendResult()}
+    set {_append = newValue}
+  }
+  /// Returns true if `append` has been explicitly set.
+  public var hasAppend: Bool {self._append != nil}
+  /// Clears the value of `append`. Subsequent reads from it will return its default value.
+  public mutating func clearAppend() {self._append = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _append: Fidelis_V1_AppendResult? = nil
+}
+
+/// What an append did.
+public nonisolated struct Fidelis_V1_AppendResult: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The version appended to.
+  public var baseVersionID: String = String()
+
+  /// "order id" (lines matched by order id) or "days" (the batch's days replace the held ones).
+  public var rule: String = String()
+
+  public var linesAdded: Int64 = 0
+
+  /// Batch lines whose order id the dataset already held.
+  public var linesSkipped: Int64 = 0
+
+  /// Lines held on days the batch covers, left out from this version on.
+  public var linesReplaced: Int64 = 0
+
+  public var daysReplaced: Int64 = 0
+
+  /// First and last day replaced, YYYY-MM-DD; empty when none.
+  public var replacedFrom: String = String()
+
+  public var replacedThrough: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -508,6 +566,22 @@ public nonisolated struct Fidelis_V1_ListDatasetsResponse: Sendable {
   public init() {}
 }
 
+public nonisolated struct Fidelis_V1_ListDatasetVersionsRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var name: String = String()
+
+  /// "transactions" (default) or "customers"
+  public var kind: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// A version id, or a name for its latest version (a transactions dataset's first).
 public nonisolated struct Fidelis_V1_GetDatasetRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -520,6 +594,7 @@ public nonisolated struct Fidelis_V1_GetDatasetRequest: Sendable {
   public init() {}
 }
 
+/// A version id, or a name for every version.
 public nonisolated struct Fidelis_V1_DeleteDatasetRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -536,6 +611,8 @@ public nonisolated struct Fidelis_V1_DeleteDatasetResponse: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
+
+  public var deletedVersions: Int32 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -600,6 +677,7 @@ public nonisolated struct Fidelis_V1_SubmitJobRequest: @unchecked Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
+  /// A transactions dataset's version id, or its name: its latest version at submit.
   public var datasetID: String {
     get {_storage._datasetID}
     set {_uniqueStorage()._datasetID = newValue}
@@ -756,6 +834,13 @@ public nonisolated struct Fidelis_V1_Job: @unchecked Sendable {
     set {_uniqueStorage()._tenantID = newValue}
   }
 
+  /// The name of the dataset read (`dataset_id` is the version): the analyses of one name
+  /// form a series.
+  public var datasetName: String {
+    get {_storage._datasetName}
+    set {_uniqueStorage()._datasetName = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -872,8 +957,10 @@ public nonisolated struct Fidelis_V1_ReportSummary: Sendable {
 
   public var sizeBytes: Int64 = 0
 
-  /// The dataset the job read.
+  /// The dataset version the job read, and its name.
   public var datasetID: String = String()
+
+  public var datasetName: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -892,7 +979,8 @@ public nonisolated struct Fidelis_V1_ListReportsRequest: Sendable {
   /// next_page_token of the previous page; empty: the first page
   public var pageToken: String = String()
 
-  /// Only the reports of this dataset (NOT_FOUND when the tenant has no such dataset).
+  /// Only the reports of this dataset: a name (every version), or a version id (NOT_FOUND
+  /// when the tenant has no such dataset).
   public var datasetID: String = String()
 
   /// Only the reports of jobs of this kind: "analysis" or "profile"; empty: both.
@@ -923,6 +1011,7 @@ public nonisolated struct Fidelis_V1_WatchReportsRequest: Sendable {
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
+  /// A name (every version), or a version id.
   public var datasetID: String = String()
 
   /// "analysis" or "profile"; empty: both.
@@ -1991,7 +2080,7 @@ nonisolated extension Fidelis_V1_UpdateTenantRequest: SwiftProtobuf.Message, Swi
 
 nonisolated extension Fidelis_V1_UploadDatasetHeader: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".UploadDatasetHeader"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}kind\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}kind\0\u{1}columns\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2001,6 +2090,7 @@ nonisolated extension Fidelis_V1_UploadDatasetHeader: SwiftProtobuf.Message, Swi
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularStringField(value: &self.name) }()
       case 2: try { try decoder.decodeSingularStringField(value: &self.kind) }()
+      case 3: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: &self.columns) }()
       default: break
       }
     }
@@ -2013,12 +2103,16 @@ nonisolated extension Fidelis_V1_UploadDatasetHeader: SwiftProtobuf.Message, Swi
     if !self.kind.isEmpty {
       try visitor.visitSingularStringField(value: self.kind, fieldNumber: 2)
     }
+    if !self.columns.isEmpty {
+      try visitor.visitMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: self.columns, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Fidelis_V1_UploadDatasetHeader, rhs: Fidelis_V1_UploadDatasetHeader) -> Bool {
     if lhs.name != rhs.name {return false}
     if lhs.kind != rhs.kind {return false}
+    if lhs.columns != rhs.columns {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2088,7 +2182,7 @@ nonisolated extension Fidelis_V1_UploadDatasetRequest: SwiftProtobuf.Message, Sw
 
 nonisolated extension Fidelis_V1_Dataset: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Dataset"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}name\0\u{3}size_bytes\0\u{1}sha256\0\u{3}created_at_unix_ms\0\u{1}kind\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}name\0\u{3}size_bytes\0\u{1}sha256\0\u{3}created_at_unix_ms\0\u{1}kind\0\u{1}version\0\u{3}content_bytes\0\u{1}append\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2102,12 +2196,19 @@ nonisolated extension Fidelis_V1_Dataset: SwiftProtobuf.Message, SwiftProtobuf._
       case 4: try { try decoder.decodeSingularStringField(value: &self.sha256) }()
       case 5: try { try decoder.decodeSingularInt64Field(value: &self.createdAtUnixMs) }()
       case 6: try { try decoder.decodeSingularStringField(value: &self.kind) }()
+      case 7: try { try decoder.decodeSingularInt32Field(value: &self.version) }()
+      case 8: try { try decoder.decodeSingularInt64Field(value: &self.contentBytes) }()
+      case 9: try { try decoder.decodeSingularMessageField(value: &self._append) }()
       default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
     if !self.id.isEmpty {
       try visitor.visitSingularStringField(value: self.id, fieldNumber: 1)
     }
@@ -2126,6 +2227,15 @@ nonisolated extension Fidelis_V1_Dataset: SwiftProtobuf.Message, SwiftProtobuf._
     if !self.kind.isEmpty {
       try visitor.visitSingularStringField(value: self.kind, fieldNumber: 6)
     }
+    if self.version != 0 {
+      try visitor.visitSingularInt32Field(value: self.version, fieldNumber: 7)
+    }
+    if self.contentBytes != 0 {
+      try visitor.visitSingularInt64Field(value: self.contentBytes, fieldNumber: 8)
+    }
+    try { if let v = self._append {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 9)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2136,6 +2246,74 @@ nonisolated extension Fidelis_V1_Dataset: SwiftProtobuf.Message, SwiftProtobuf._
     if lhs.sha256 != rhs.sha256 {return false}
     if lhs.createdAtUnixMs != rhs.createdAtUnixMs {return false}
     if lhs.kind != rhs.kind {return false}
+    if lhs.version != rhs.version {return false}
+    if lhs.contentBytes != rhs.contentBytes {return false}
+    if lhs._append != rhs._append {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Fidelis_V1_AppendResult: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".AppendResult"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}base_version_id\0\u{1}rule\0\u{3}lines_added\0\u{3}lines_skipped\0\u{3}lines_replaced\0\u{3}days_replaced\0\u{3}replaced_from\0\u{3}replaced_through\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.baseVersionID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.rule) }()
+      case 3: try { try decoder.decodeSingularInt64Field(value: &self.linesAdded) }()
+      case 4: try { try decoder.decodeSingularInt64Field(value: &self.linesSkipped) }()
+      case 5: try { try decoder.decodeSingularInt64Field(value: &self.linesReplaced) }()
+      case 6: try { try decoder.decodeSingularInt64Field(value: &self.daysReplaced) }()
+      case 7: try { try decoder.decodeSingularStringField(value: &self.replacedFrom) }()
+      case 8: try { try decoder.decodeSingularStringField(value: &self.replacedThrough) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.baseVersionID.isEmpty {
+      try visitor.visitSingularStringField(value: self.baseVersionID, fieldNumber: 1)
+    }
+    if !self.rule.isEmpty {
+      try visitor.visitSingularStringField(value: self.rule, fieldNumber: 2)
+    }
+    if self.linesAdded != 0 {
+      try visitor.visitSingularInt64Field(value: self.linesAdded, fieldNumber: 3)
+    }
+    if self.linesSkipped != 0 {
+      try visitor.visitSingularInt64Field(value: self.linesSkipped, fieldNumber: 4)
+    }
+    if self.linesReplaced != 0 {
+      try visitor.visitSingularInt64Field(value: self.linesReplaced, fieldNumber: 5)
+    }
+    if self.daysReplaced != 0 {
+      try visitor.visitSingularInt64Field(value: self.daysReplaced, fieldNumber: 6)
+    }
+    if !self.replacedFrom.isEmpty {
+      try visitor.visitSingularStringField(value: self.replacedFrom, fieldNumber: 7)
+    }
+    if !self.replacedThrough.isEmpty {
+      try visitor.visitSingularStringField(value: self.replacedThrough, fieldNumber: 8)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Fidelis_V1_AppendResult, rhs: Fidelis_V1_AppendResult) -> Bool {
+    if lhs.baseVersionID != rhs.baseVersionID {return false}
+    if lhs.rule != rhs.rule {return false}
+    if lhs.linesAdded != rhs.linesAdded {return false}
+    if lhs.linesSkipped != rhs.linesSkipped {return false}
+    if lhs.linesReplaced != rhs.linesReplaced {return false}
+    if lhs.daysReplaced != rhs.daysReplaced {return false}
+    if lhs.replacedFrom != rhs.replacedFrom {return false}
+    if lhs.replacedThrough != rhs.replacedThrough {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2211,6 +2389,41 @@ nonisolated extension Fidelis_V1_ListDatasetsResponse: SwiftProtobuf.Message, Sw
   }
 }
 
+nonisolated extension Fidelis_V1_ListDatasetVersionsRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ListDatasetVersionsRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}kind\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.kind) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.name.isEmpty {
+      try visitor.visitSingularStringField(value: self.name, fieldNumber: 1)
+    }
+    if !self.kind.isEmpty {
+      try visitor.visitSingularStringField(value: self.kind, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Fidelis_V1_ListDatasetVersionsRequest, rhs: Fidelis_V1_ListDatasetVersionsRequest) -> Bool {
+    if lhs.name != rhs.name {return false}
+    if lhs.kind != rhs.kind {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
 nonisolated extension Fidelis_V1_GetDatasetRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".GetDatasetRequest"
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}dataset_id\0")
@@ -2273,18 +2486,29 @@ nonisolated extension Fidelis_V1_DeleteDatasetRequest: SwiftProtobuf.Message, Sw
 
 nonisolated extension Fidelis_V1_DeleteDatasetResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".DeleteDatasetResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}deleted_versions\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    // Load everything into unknown fields
-    while try decoder.nextFieldNumber() != nil {}
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularInt32Field(value: &self.deletedVersions) }()
+      default: break
+      }
+    }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.deletedVersions != 0 {
+      try visitor.visitSingularInt32Field(value: self.deletedVersions, fieldNumber: 1)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Fidelis_V1_DeleteDatasetResponse, rhs: Fidelis_V1_DeleteDatasetResponse) -> Bool {
+    if lhs.deletedVersions != rhs.deletedVersions {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2543,7 +2767,7 @@ nonisolated extension Fidelis_V1_JobAttempt: SwiftProtobuf.Message, SwiftProtobu
 
 nonisolated extension Fidelis_V1_Job: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Job"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{3}dataset_id\0\u{1}kind\0\u{1}options\0\u{1}state\0\u{1}attempt\0\u{3}max_attempts\0\u{1}stage\0\u{3}progress_percent\0\u{1}error\0\u{3}cancel_requested\0\u{3}created_at_unix_ms\0\u{3}started_at_unix_ms\0\u{3}finished_at_unix_ms\0\u{1}attempts\0\u{3}report_formats\0\u{3}tenant_id\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{3}dataset_id\0\u{1}kind\0\u{1}options\0\u{1}state\0\u{1}attempt\0\u{3}max_attempts\0\u{1}stage\0\u{3}progress_percent\0\u{1}error\0\u{3}cancel_requested\0\u{3}created_at_unix_ms\0\u{3}started_at_unix_ms\0\u{3}finished_at_unix_ms\0\u{1}attempts\0\u{3}report_formats\0\u{3}tenant_id\0\u{3}dataset_name\0")
 
   fileprivate class _StorageClass {
     var _id: String = String()
@@ -2563,6 +2787,7 @@ nonisolated extension Fidelis_V1_Job: SwiftProtobuf.Message, SwiftProtobuf._Mess
     var _attempts: [Fidelis_V1_JobAttempt] = []
     var _reportFormats: [String] = []
     var _tenantID: String = String()
+    var _datasetName: String = String()
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -2590,6 +2815,7 @@ nonisolated extension Fidelis_V1_Job: SwiftProtobuf.Message, SwiftProtobuf._Mess
       _attempts = source._attempts
       _reportFormats = source._reportFormats
       _tenantID = source._tenantID
+      _datasetName = source._datasetName
     }
   }
 
@@ -2625,6 +2851,7 @@ nonisolated extension Fidelis_V1_Job: SwiftProtobuf.Message, SwiftProtobuf._Mess
         case 15: try { try decoder.decodeRepeatedMessageField(value: &_storage._attempts) }()
         case 16: try { try decoder.decodeRepeatedStringField(value: &_storage._reportFormats) }()
         case 17: try { try decoder.decodeSingularStringField(value: &_storage._tenantID) }()
+        case 18: try { try decoder.decodeSingularStringField(value: &_storage._datasetName) }()
         default: break
         }
       }
@@ -2688,6 +2915,9 @@ nonisolated extension Fidelis_V1_Job: SwiftProtobuf.Message, SwiftProtobuf._Mess
       if !_storage._tenantID.isEmpty {
         try visitor.visitSingularStringField(value: _storage._tenantID, fieldNumber: 17)
       }
+      if !_storage._datasetName.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._datasetName, fieldNumber: 18)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -2714,6 +2944,7 @@ nonisolated extension Fidelis_V1_Job: SwiftProtobuf.Message, SwiftProtobuf._Mess
         if _storage._attempts != rhs_storage._attempts {return false}
         if _storage._reportFormats != rhs_storage._reportFormats {return false}
         if _storage._tenantID != rhs_storage._tenantID {return false}
+        if _storage._datasetName != rhs_storage._datasetName {return false}
         return true
       }
       if !storagesAreEqual {return false}
@@ -2950,7 +3181,7 @@ nonisolated extension Fidelis_V1_ReportChunk: SwiftProtobuf.Message, SwiftProtob
 
 nonisolated extension Fidelis_V1_ReportSummary: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ReportSummary"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}job_id\0\u{1}kind\0\u{1}formats\0\u{3}created_at_unix_ms\0\u{3}size_bytes\0\u{3}dataset_id\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}job_id\0\u{1}kind\0\u{1}formats\0\u{3}created_at_unix_ms\0\u{3}size_bytes\0\u{3}dataset_id\0\u{3}dataset_name\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2964,6 +3195,7 @@ nonisolated extension Fidelis_V1_ReportSummary: SwiftProtobuf.Message, SwiftProt
       case 4: try { try decoder.decodeSingularInt64Field(value: &self.createdAtUnixMs) }()
       case 5: try { try decoder.decodeSingularInt64Field(value: &self.sizeBytes) }()
       case 6: try { try decoder.decodeSingularStringField(value: &self.datasetID) }()
+      case 7: try { try decoder.decodeSingularStringField(value: &self.datasetName) }()
       default: break
       }
     }
@@ -2988,6 +3220,9 @@ nonisolated extension Fidelis_V1_ReportSummary: SwiftProtobuf.Message, SwiftProt
     if !self.datasetID.isEmpty {
       try visitor.visitSingularStringField(value: self.datasetID, fieldNumber: 6)
     }
+    if !self.datasetName.isEmpty {
+      try visitor.visitSingularStringField(value: self.datasetName, fieldNumber: 7)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2998,6 +3233,7 @@ nonisolated extension Fidelis_V1_ReportSummary: SwiftProtobuf.Message, SwiftProt
     if lhs.createdAtUnixMs != rhs.createdAtUnixMs {return false}
     if lhs.sizeBytes != rhs.sizeBytes {return false}
     if lhs.datasetID != rhs.datasetID {return false}
+    if lhs.datasetName != rhs.datasetName {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

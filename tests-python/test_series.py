@@ -1,0 +1,152 @@
+"""Named datasets that grow: uploads, appends of overlapping exports, versions, jobs by name,
+and names kept apart between tenants. Real processes."""
+import csv, io, json
+from conftest import ADMIN, generate
+
+
+def split_exports(path, cuts):
+    """The file's header and its lines, and exports that overlap: export i holds the lines
+    dated in [cuts[i][0], cuts[i][1]] (ISO dates compare as text)."""
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    header, lines = rows[0], rows[1:]
+    date = next(i for i, name in enumerate(header) if "date" in name)
+    return header, lines, [[r for r in lines if lo <= r[date] <= hi] for lo, hi in cuts]
+
+
+def write(path, header, rows):
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(header)
+        w.writerows(rows)
+    return str(path)
+
+
+def tenant(cluster, name):
+    return cluster.cli("admin", "tenant", "create", name, key=ADMIN).stdout.strip()
+
+
+def analysis(cluster, key, dataset):
+    job = cluster.cli("job", "submit", dataset, "--wait", "--as-of", "2026-01-15", "--seed", "1", key=key).stdout.strip().splitlines()[0]
+    report = json.loads(cluster.cli("report", "get", job, "--format", "json", key=key).stdout)
+    status = json.loads(cluster.cli("job", "status", job, "--json", key=key).stdout)
+    return job, report, status
+
+
+def figures(report):
+    return (report["customers"], report["orders"], round(report["revenue"], 2), report["data_quality"]["rows_used"])
+
+
+def test_appends_of_overlapping_exports_with_order_ids_count_each_purchase_once(cluster, tmp_path):
+    cluster.start_server()
+    cluster.start_worker("w1")
+    key = tenant(cluster, "growing")
+    full = generate(str(tmp_path / "full.csv"), customers=400, seed=11)
+    header, lines, (a, b, c) = split_exports(full, [("0000", "2024-06-30"), ("2024-05-01", "2024-10-31"), ("2024-09-15", "9999")])
+    overlap_ab = [r for r in b if r in a]
+    overlap_bc = [r for r in c if r in b]
+    assert overlap_ab and overlap_bc
+
+    first = json.loads(cluster.cli("dataset", "upload", write(tmp_path / "a.csv", header, a), "--name", "shop", "--json", key=key).stdout)
+    assert first["version"] == 1 and first["name"] == "shop"
+    second = json.loads(cluster.cli("dataset", "append", "shop", write(tmp_path / "b.csv", header, b), "--json", key=key).stdout)
+    assert second["version"] == 2
+    assert second["append"]["rule"] == "order id"
+    # Every line of the overlap carries an order id the dataset holds: skipped, not counted twice.
+    assert int(second["append"]["lines_skipped"]) == len(overlap_ab)
+    assert int(second["append"]["lines_added"]) == len(b) - len(overlap_ab)
+    r = cluster.cli("dataset", "append", "shop", write(tmp_path / "c.csv", header, c), key=key)
+    assert "skipped (order ids already held)" in r.stderr, r.stderr
+    third_id = r.stdout.strip()
+
+    versions = cluster.cli("dataset", "versions", "shop", key=key).stdout.strip().splitlines()
+    assert [v.split("\t")[0] for v in versions] == ["3", "2", "1"]
+    assert versions[0].split("\t")[1] == third_id
+
+    # The name stands for its latest version: the same figures as the whole export at once.
+    whole = cluster.cli("dataset", "upload", full, "--name", "whole", key=key).stdout.strip()
+    job, grown, status = analysis(cluster, key, "shop")
+    assert status["dataset_id"] == third_id and status.get("dataset_name") == "shop", status
+    _, reference, _ = analysis(cluster, key, whole)
+    assert figures(grown) == figures(reference)
+    assert grown["data_quality"]["rows_read"] == len(lines)
+
+    # An earlier version still reads as it was.
+    _, earlier, _ = analysis(cluster, key, first["id"])
+    assert earlier["data_quality"]["rows_read"] == len(a)
+
+    # The reports of a name are those of every version.
+    listed = cluster.cli("report", "list", "--dataset", "shop", key=key).stdout.strip().splitlines()
+    assert len(listed) == 2 and any(job in line for line in listed), listed
+
+
+def test_without_order_ids_a_batchs_days_replace_the_days_held(cluster, tmp_path):
+    cluster.start_server()
+    cluster.start_worker("w1")
+    key = tenant(cluster, "daily")
+    full = generate(str(tmp_path / "full.csv"), customers=300, seed=5, layout="daily")
+    header, lines, (a, b) = split_exports(full, [("0000", "2024-08-31"), ("2024-08-01", "9999")])
+    date = header.index("date")
+    amount = header.index("amount")
+    overlap_days = {r[date] for r in a if r[date] >= "2024-08-01"}
+    held_on_overlap = [r for r in a if r[date] >= "2024-08-01"]
+    # The later export corrects a line of the overlap: it is the truth for its days.
+    corrected = [list(r) for r in b]
+    corrected[0][amount] = f"{float(corrected[0][amount]) + 100:.2f}"
+    cluster.cli("dataset", "upload", write(tmp_path / "a.csv", header, a), "--name", "visits", key=key)
+    second = json.loads(cluster.cli("dataset", "append", "visits", write(tmp_path / "b.csv", header, corrected), "--json", key=key).stdout)
+    a_ = second["append"]
+    assert a_["rule"] == "days"
+    assert int(a_["lines_replaced"]) == len(held_on_overlap)
+    assert int(a_["days_replaced"]) == len(overlap_days)
+    assert a_["replaced_from"] == min(overlap_days) and a_["replaced_through"] == max(overlap_days)
+    assert int(a_["lines_added"]) == len(b)
+
+    truth = write(tmp_path / "truth.csv", header, [r for r in a if r[date] < "2024-08-01"] + corrected)
+    whole = cluster.cli("dataset", "upload", truth, "--name", "truth", key=key).stdout.strip()
+    _, grown, _ = analysis(cluster, key, "visits")
+    _, reference, _ = analysis(cluster, key, whole)
+    assert figures(grown) == figures(reference)
+
+
+def test_a_batch_with_another_layout_is_refused_and_names_are_the_tenants_own(cluster, tmp_path):
+    cluster.start_server()
+    key = tenant(cluster, "first")
+    other = tenant(cluster, "second")
+    full = generate(str(tmp_path / "full.csv"), customers=100, seed=2)
+    header, lines, (a,) = split_exports(full, [("0000", "9999")])
+    cluster.cli("dataset", "upload", full, "--name", "shop", key=key)
+    # Columns in another order: refused with the reason, nothing stored.
+    swapped = [header[1], header[0]] + header[2:]
+    rows = [[r[1], r[0]] + r[2:] for r in lines[:50]]
+    r = cluster.cli("dataset", "append", "shop", write(tmp_path / "swapped.csv", swapped, rows), key=key, check=False)
+    assert r.returncode != 0 and "columns" in r.stderr and "same order" in r.stderr, r.stderr
+    r = cluster.cli("dataset", "append", "shop", write(tmp_path / "few.csv", header, lines[:5]), key=key)
+    assert "0 lines added, 5 skipped" in r.stderr, r.stderr
+    semi = tmp_path / "semi2.csv"
+    semi.write_text(";".join(header) + "\n" + "\n".join(";".join(x) for x in lines[:5]) + "\n")
+    r = cluster.cli("dataset", "append", "shop", str(semi), key=key, check=False)
+    assert r.returncode != 0 and "separates" in r.stderr, r.stderr
+    versions = cluster.cli("dataset", "versions", "shop", key=key).stdout.strip().splitlines()
+    assert len(versions) == 2  # the upload and the one valid append
+    # A customers file cannot take purchases.
+    cust = tmp_path / "cust.csv"
+    cust.write_text("customer_id,satisfaction\nC000001,4\n")
+    cluster.cli("dataset", "upload", str(cust), "--name", "crm", "--kind", "customers", key=key)
+    crm = json.loads(cluster.cli("dataset", "versions", "crm", "--kind", "customers", "--json", key=key).stdout)["datasets"][0]["id"]
+    r = cluster.cli("dataset", "append", crm, str(cust), key=key, check=False)
+    assert r.returncode != 0 and "customers file" in r.stderr, r.stderr
+
+    # Another tenant's `shop` does not exist for this one.
+    for args in (["dataset", "versions", "shop"], ["dataset", "append", "shop", full], ["job", "submit", "shop"], ["report", "list", "--dataset", "shop"]):
+        r = cluster.cli(*args, key=other, check=False)
+        assert r.returncode != 0 and "notFound" in r.stderr, (args, r.stderr)
+    # Its own `shop` is its own.
+    mine = json.loads(cluster.cli("dataset", "upload", full, "--name", "shop", "--json", key=other).stdout)
+    assert mine["version"] == 1
+
+    # Deleting by name removes every version; a job then cannot name it.
+    r = cluster.cli("dataset", "delete", "shop", key=key)
+    assert "2 versions" in r.stderr, r.stderr
+    r = cluster.cli("job", "submit", "shop", key=key, check=False)
+    assert r.returncode != 0 and "notFound" in r.stderr, r.stderr
