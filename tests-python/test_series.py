@@ -1,6 +1,6 @@
 """Named datasets that grow: uploads, appends of overlapping exports, versions, jobs by name,
 and names kept apart between tenants. Real processes."""
-import csv, io, json
+import csv, datetime, io, json
 from conftest import ADMIN, generate
 
 
@@ -150,3 +150,88 @@ def test_a_batch_with_another_layout_is_refused_and_names_are_the_tenants_own(cl
     assert "2 versions" in r.stderr, r.stderr
     r = cluster.cli("job", "submit", "shop", key=key, check=False)
     assert r.returncode != 0 and "notFound" in r.stderr, r.stderr
+
+
+def customer_rows(cluster, key, job):
+    return {r["customer_id"]: r for r in csv.DictReader(io.StringIO(cluster.cli("report", "get", job, "--format", "csv", key=key).stdout))}
+
+
+def test_each_analysis_of_a_series_compares_itself_with_the_last(cluster, tmp_path):
+    cluster.start_server()
+    cluster.start_worker("w1")
+    key = tenant(cluster, "series")
+    full = generate(str(tmp_path / "full.csv"), customers=500, seed=21)
+    header, lines, (a, b, c) = split_exports(full, [("0000", "2024-06-30"), ("2024-05-01", "2024-12-31"), ("2024-11-01", "9999")])
+    cluster.cli("dataset", "upload", write(tmp_path / "a.csv", header, a), "--name", "shop", key=key)
+
+    def analyse(*options):
+        job = cluster.cli("job", "submit", "shop", "--wait", "--seed", "3", *options, key=key).stdout.strip().splitlines()[0]
+        return job, json.loads(cluster.cli("report", "get", job, "--format", "json", key=key).stdout)
+
+    first, r1 = analyse()
+    assert "comparison" not in r1
+    cluster.cli("dataset", "append", "shop", write(tmp_path / "b.csv", header, b), key=key)
+    second, r2 = analyse()
+    cluster.cli("dataset", "append", "shop", write(tmp_path / "c.csv", header, c), key=key)
+    third, r3 = analyse()
+
+    c2 = r2["comparison"]
+    assert c2["previous_job"] == first and c2["previous_as_of"] == r1["as_of"]
+    changes = {k["id"]: k for k in c2["kpi_changes"]}
+    assert changes["customers"]["before"] == r1["customers"] and changes["customers"]["after"] == r2["customers"]
+    assert abs(changes["revenue"]["change"] - (r2["revenue"] - r1["revenue"])) < 1e-6
+
+    # The matrix against the two reports' own per-customer files.
+    before, after = customer_rows(cluster, key, first), customer_rows(cluster, key, second)
+    for kind, column in (("lifecycle", "lifecycle_group"), ("rfm", "segment")):
+        m = c2["segment_migration"][kind]
+        rows, cols = m["rows"], m["columns"]
+        sizes = {g["name"]: g["customers"] for g in (r1["lifecycle"]["groups"] if kind == "lifecycle" else r1["rfm"]["segments"])}
+        for i, name in enumerate(rows[:-1]):
+            both = sum(1 for cid, row in before.items() if row[column] == name and cid in after)
+            assert sum(m["counts"][i]) == both, (kind, name)
+            assert sum(m["counts"][i]) + m["absent"][i] == sizes.get(name, 0), (kind, name)
+            for j, now in enumerate(cols):
+                assert m["counts"][i][j] == sum(1 for cid, row in before.items() if row[column] == name and after.get(cid, {}).get(column) == now)
+        assert rows[-1] == "not_in_previous"
+        assert sum(m["counts"][-1]) == sum(1 for cid in after if cid not in before)
+        now_sizes = {g["name"]: g["customers"] for g in (r2["lifecycle"]["groups"] if kind == "lifecycle" else r2["rfm"]["segments"])}
+        for j, now in enumerate(cols):
+            assert sum(row[j] for row in m["counts"]) == now_sizes.get(now, 0)
+
+    # The previous report's actions: who was targeted, who ordered since its date.
+    day = lambda iso: (datetime.date.fromisoformat(iso) - datetime.date(1970, 1, 1)).days
+    since, as_of = day(r1["as_of"]), day(r2["as_of"])
+    for follow, action in zip(c2["action_follow_up"], r1["actions"]):
+        assert follow["action"] == action["id"] and follow["targeted"] == action["target_customers"]
+        if action["id"] == "reactivation":
+            targeted = [cid for cid, row in before.items() if row["lifecycle_group"] in ("at_risk", "lost")]
+            again = sum(1 for cid in targeted if cid in after and as_of - int(after[cid]["recency_days"]) >= since)
+            assert follow["ordered_again"] == again and follow["kpi"] == "reactivation_rate"
+            assert follow["met"] == (again / len(targeted) >= action["kpi_target"])
+
+    # Every report of the series, in order, in the third.
+    assert [p["job"] for p in r3["comparison"]["trend"]] == [first, second, third]
+    assert [p["as_of"] for p in r3["comparison"]["trend"]] == [r1["as_of"], r2["as_of"], r3["as_of"]]
+    assert r3["comparison"]["trend"][0]["values"]["customers"] == r1["customers"]
+    md = cluster.cli("report", "get", third, "--format", "md", key=key).stdout
+    assert "# Since the last report" in md and "Where the customers went" in md and "What became of the previous report's actions" in md
+    html = cluster.cli("report", "get", third, "--format", "html", key=key).stdout
+    assert 'data-kind="lines"' in html and html.count('data-kind="heatmap"') >= 3
+
+    # Who moved: the export's rows are the matrix's cell.
+    m = r3["comparison"]["segment_migration"]["lifecycle"]
+    i, j = max(((i, j) for i in range(len(m["rows"]) - 1) for j in range(len(m["columns"])) if m["rows"][i] != m["columns"][j]), key=lambda ij: m["counts"][ij[0]][ij[1]])
+    exported = cluster.cli("segment", "export", third, "--moved-from", m["rows"][i], "--moved-to", m["columns"][j], key=key).stdout.strip().splitlines()
+    assert len(exported) - 1 == m["counts"][i][j] > 0
+    r = cluster.cli("segment", "export", first, "--moved-from", "lost", "--moved-to", "loyal", key=key, check=False)
+    assert r.returncode != 0 and "not compared" in r.stderr
+    r = cluster.cli("segment", "export", third, "--moved-from", "lost", "--moved-to", "Champions", key=key, check=False)
+    assert r.returncode != 0 and "both RFM segments or both lifecycle groups" in r.stderr
+
+    # Another language, and a comparison with a report chosen by hand.
+    fr_job, fr = analyse("--lang", "fr", "--compare-to", first)
+    assert fr["comparison"]["previous_job"] == first
+    assert "Depuis le dernier rapport" in cluster.cli("report", "get", fr_job, "--format", "md", key=key).stdout
+    r = cluster.cli("job", "submit", "shop", "--compare-to", "job_doesnotexist", key=key, check=False)
+    assert r.returncode != 0 and "notFound" in r.stderr

@@ -25,6 +25,8 @@ public struct AnalysisResult: Sendable, Codable, Equatable {
   public var targets: [KPITarget]
   public var keyPoints: [KeyPoint]
   public var dataQuality: DataQuality
+  /// Set beside the previous report of the series, when there is one.
+  public var comparison: Comparison?
 
   /// First and last day with an order.
   public struct Period: Sendable, Codable, Equatable {

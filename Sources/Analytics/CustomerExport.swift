@@ -190,12 +190,50 @@ public enum CustomerSelection: Hashable, Sendable {
   }
 }
 
-/// The fields of a per-customer CSV row that a selection looks at, decoded.
+/// The fields of a per-customer CSV row that a selection or a comparison looks at, decoded.
 public struct CustomerRow: Equatable, Sendable {
+  public var customerId: String
+  /// Orders (distinct purchase days).
+  public var frequency: Int
   public var segment: RFMSegment
   public var group: LifecycleGroup
   public var cluster: Int
   public var clusterName: ClusterName
+}
+
+/// The rows of a per-customer CSV that arrives in pieces: the header read from the first,
+/// each later piece's complete records decoded.
+public struct CustomerCSVStream {
+  private var assembler = CustomerCSVReader.RecordAssembler()
+  private var reader: CustomerCSVReader?
+
+  public init() {}
+
+  /// The rows the piece completes (a row that does not decode is left out). Throws when the
+  /// file's header lacks the columns a `CustomerRow` is made of.
+  public mutating func rows(in piece: Data) throws -> [CustomerRow] {
+    guard let records = assembler.take(piece) else { return [] }
+    return try decode(records)
+  }
+
+  /// The rows of the file's last bytes.
+  public mutating func finish() throws -> [CustomerRow] {
+    guard let rest = assembler.finish() else { return [] }
+    return try decode(rest)
+  }
+
+  private mutating func decode(_ records: Data) throws -> [CustomerRow] {
+    var records = records
+    if reader == nil {
+      let end = records.firstIndex(of: 0x0A) ?? records.endIndex
+      guard let header = CustomerCSVReader(header: Data(records[records.startIndex..<end])) else {
+        throw CSVFormatError(line: 1, reason: "the customer file lacks the columns \(CustomerCSVReader.selectionColumns.map(\.rawValue).joined(separator: ", "))")
+      }
+      reader = header
+      records = Data(records[min(end + 1, records.endIndex)...])
+    }
+    return reader!.rows(in: records).compactMap(\.row)
+  }
 }
 
 /// Reads the per-customer CSV back, a record at a time, by column name.
@@ -207,7 +245,7 @@ public struct CustomerCSVReader {
   private let lastNeeded: Int
 
   /// The columns a `CustomerRow` is made of.
-  static let selectionColumns: [CustomerColumn] = [.segment, .lifecycleGroup, .cluster, .clusterName]
+  static let selectionColumns: [CustomerColumn] = [.customerId, .frequency, .segment, .lifecycleGroup, .cluster, .clusterName]
 
   /// A reader of `csv`; nil when it lacks a header with the selection's columns.
   public init?(_ csv: Data) {
@@ -258,9 +296,11 @@ public struct CustomerCSVReader {
       let segment = RFMSegment(rawValue: fields[positions[.segment]!]),
       let group = LifecycleGroup(rawValue: fields[positions[.lifecycleGroup]!]),
       let cluster = Int(fields[positions[.cluster]!]),
-      let clusterName = ClusterName(fields[positions[.clusterName]!])
+      let clusterName = ClusterName(fields[positions[.clusterName]!]),
+      let frequency = Int(fields[positions[.frequency]!])
     else { return nil }
-    return CustomerRow(segment: segment, group: group, cluster: cluster, clusterName: clusterName)
+    return CustomerRow(
+      customerId: fields[positions[.customerId]!], frequency: frequency, segment: segment, group: group, cluster: cluster, clusterName: clusterName)
   }
 
   /// The records of a CSV held in memory: a line break inside quotes stays in its record.

@@ -90,11 +90,14 @@ struct JobCommand: AsyncParsableCommand {
     commandName: "job", abstract: "Submit, follow, list and cancel jobs.", subcommands: [Submit.self, Status.self, Wait.self, List.self, Cancel.self])
 
   struct Submit: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Submit a job on a dataset; prints the job id.")
+    static let configuration = CommandConfiguration(abstract: "Submit a job on a dataset (its name, or a version id); prints the job id.")
     @OptionGroup var connection: Connection
     @Argument var dataset: String
     @Option(help: "analysis (default) or profile.") var kind = "analysis"
-    @Option(help: "Per-customer dataset (kind customers).") var customers: String?
+    @Option(help: "Per-customer dataset (kind customers): its name or a version id.") var customers: String?
+    @Option(
+      name: .customLong("compare-to"),
+      help: "The succeeded analysis to compare with (default: the latest succeeded analysis of the dataset's series).") var compareTo: String?
     @Option(name: .customLong("idempotency-key"), help: "A retried submit with the same key returns the same job.") var idempotencyKey: String?
     @Flag(help: "Wait for the job to end.") var wait = false
     @OptionGroup var flags: AnalysisFlags
@@ -102,6 +105,7 @@ struct JobCommand: AsyncParsableCommand {
     func run() async throws {
       var options = try flags.options()
       if let customers { options.customersDatasetID = customers }
+      if let compareTo { options.compareTo = compareTo }
       let request = Fidelis_V1_SubmitJobRequest.with {
         $0.datasetID = dataset
         $0.kind = kind

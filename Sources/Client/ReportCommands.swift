@@ -120,16 +120,30 @@ struct SegmentCommand: AsyncParsableCommand {
   static let configuration = CommandConfiguration(commandName: "segment", abstract: "Export the customers of a segment for a campaign.", subcommands: [Export.self])
 
   struct Export: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "CSV of one RFM segment (\"At Risk\"), lifecycle group (lost) or cluster (cluster:0).")
+    static let configuration = CommandConfiguration(
+      abstract: "CSV of one RFM segment (\"At Risk\"), lifecycle group (lost) or cluster (cluster:0), or of the customers who moved between two.",
+      discussion: "--moved-from champions --moved-to at_risk: the customers in the first group in the report the job was compared with, and in the second now.")
     @OptionGroup var connection: Connection
     @Argument var job: String
-    @Option(help: "Segment, group or cluster name.") var segment: String
+    @Option(help: "Segment, group or cluster name.") var segment: String?
+    @Option(name: .customLong("moved-from"), help: "The segment or group in the previous report (with --moved-to).") var movedFrom: String?
+    @Option(name: .customLong("moved-to"), help: "The segment or group now (with --moved-from).") var movedTo: String?
     @Option(name: .shortAndLong, help: "Output file (default: stdout).") var output: String?
 
+    func validate() throws {
+      if segment == nil && (movedFrom == nil || movedTo == nil) { throw ValidationError("give --segment, or --moved-from and --moved-to") }
+      if segment != nil && (movedFrom != nil || movedTo != nil) { throw ValidationError("--segment and --moved-from/--moved-to do not go together") }
+    }
+
     func run() async throws {
-      let (job, segment) = (self.job, self.segment)
+      let request = Fidelis_V1_ExportSegmentRequest.with {
+        $0.jobID = job
+        $0.segment = segment ?? ""
+        $0.movedFrom = movedFrom ?? ""
+        $0.movedTo = movedTo ?? ""
+      }
       try await connection.download(to: output) { reports, metadata, write in
-        try await reports.exportSegment(.with { $0.jobID = job; $0.segment = segment }, metadata: metadata, onResponse: write)
+        try await reports.exportSegment(request, metadata: metadata, onResponse: write)
       }
     }
   }

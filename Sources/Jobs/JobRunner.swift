@@ -16,14 +16,47 @@ extension ByteSource {
   public var byteCount: Int? { nil }
 }
 
-/// What a job reads: the transactions, and the per-customer file when the job joins one.
+/// What a job reads: the transactions, the per-customer file when the job joins one, and
+/// the previous report of its series when it is compared with one.
 public struct JobInputs: Sendable {
   public var transactions: any ByteSource
   public var customers: (any ByteSource)?
+  public var previous: PreviousReport?
+  /// The job's id, as the series' trend names its reports.
+  public var jobId: String
 
-  public init(transactions: any ByteSource, customers: (any ByteSource)? = nil) {
+  public init(transactions: any ByteSource, customers: (any ByteSource)? = nil, previous: PreviousReport? = nil, jobId: String = "") {
     self.transactions = transactions
     self.customers = customers
+    self.previous = previous
+    self.jobId = jobId
+  }
+}
+
+/// The report an analysis is compared with: its job, JSON file and per-customer file.
+public struct PreviousReport: Sendable {
+  public var jobId: String
+  public var json: any ByteSource
+  public var customers: any ByteSource
+
+  public init(jobId: String, json: any ByteSource, customers: any ByteSource) {
+    self.jobId = jobId
+    self.json = json
+    self.customers = customers
+  }
+
+  /// Reads both files; nil with the reason when either cannot be read (a deleted report).
+  func read() async -> Result<(ReportFigures, PreviousCustomers), any Error> {
+    do {
+      var json = Data()
+      try await self.json.read { json.append(contentsOf: $0) }
+      let figures = try ReportFigures(json: json)
+      var reader = PreviousCustomers.Reader()
+      try await customers.read { try reader.consume(Data($0)) }
+      return .success((figures, try reader.finish()))
+    } catch {
+      return .failure(error)
+    }
   }
 }
 
@@ -42,7 +75,8 @@ public enum JobRunner {
   /// transactions came in: a purchase dated after it is an export error (9999-12-31).
   public static func run(
     _ spec: JobSpec, inputs: JobInputs, tenantName: String = "", receivedDay: Int = DateWindow.today(),
-    formats: Set<ArtifactFormat> = Set(ArtifactFormat.allCases), progress: @escaping @Sendable (String, Double) -> Void
+    formats: Set<ArtifactFormat> = Set(ArtifactFormat.allCases), onComparisonSkipped: (String) -> Void = { _ in },
+    progress: @escaping @Sendable (String, Double) -> Void
   ) async throws -> [Artifact] {
     switch spec.kind {
     case .profile:
@@ -70,10 +104,9 @@ public enum JobRunner {
       try Task.checkCancellation()
       let (analysis, language) = (spec.analysis, spec.language)
       let (customerAttributes, customerRows) = (attributes, attributeRows)
-      let artifacts = try await offCooperativePool { isCancelled in
-        let (result, customers): (AnalysisResult, CustomerResults)
+      let analysed = try await offCooperativePool { isCancelled in
         do {
-          (result, customers) = try Analyzer.run(
+          return try Analyzer.run(
             transactions.take(), attributes: customerAttributes, attributeRows: customerRows, options: analysis, isCancelled: isCancelled
           ) { stage, share in
             progress(stage, share * 100)
@@ -82,8 +115,26 @@ public enum JobRunner {
           if case .cancelled = error { throw CancellationError() }
           throw PermanentJobError(description: error.description)
         }
+      }
+      try Task.checkCancellation()
+      var result = analysed.result
+      // The previous report is read once the transactions are freed: its per-customer file
+      // is as large as this one's.
+      if let previous = inputs.previous {
+        progress("comparison", 91)
+        switch await previous.read() {
+        case .success(let (figures, customers)):
+          result.comparison = try Comparison.make(
+            job: inputs.jobId, result: result, customers: analysed.customers, previousJob: previous.jobId, previous: figures, previousCustomers: customers)
+        case .failure(let error):
+          if error is CancellationError { throw error }
+          onComparisonSkipped("the previous report (job \(previous.jobId)) could not be read: \(error)")
+        }
+      }
+      let (compared, customers) = (result, analysed.customers)
+      let artifacts = try await offCooperativePool { _ in
         progress("report", 92)
-        return try Artifact.analysis(result, customers: customers, language: language, tenantName: tenantName, formats: formats)
+        return try Artifact.analysis(compared, customers: customers, language: language, tenantName: tenantName, formats: formats)
       }
       try Task.checkCancellation()
       return artifacts

@@ -37,13 +37,19 @@ public struct JobSpec: Sendable, Equatable {
   public var language: ReportLanguage
   /// The per-customer dataset to join, when the job names one.
   public var customersDatasetId: String?
+  /// The succeeded analysis this one is compared with, when there is one.
+  public var compareTo: String?
 
-  public init(kind: JobKind, ingest: IngestOptions = IngestOptions(), analysis: AnalysisOptions = AnalysisOptions(), language: ReportLanguage = .en, customersDatasetId: String? = nil) {
+  public init(
+    kind: JobKind, ingest: IngestOptions = IngestOptions(), analysis: AnalysisOptions = AnalysisOptions(), language: ReportLanguage = .en,
+    customersDatasetId: String? = nil, compareTo: String? = nil
+  ) {
     self.kind = kind
     self.ingest = ingest
     self.analysis = analysis
     self.language = language
     self.customersDatasetId = customersDatasetId
+    self.compareTo = compareTo
   }
 
   /// The job a request asks for, every option checked: a value out of range or malformed
@@ -55,7 +61,9 @@ public struct JobSpec: Sendable, Equatable {
     self.init(
       kind: try JobKind(named: kind), ingest: try options.checkedIngestOptions(), analysis: try options.checkedAnalysisOptions(),
       language: try ReportLanguage(checking: options.language.isEmpty ? defaultLanguage : options.language),
-      customersDatasetId: options.customersDatasetID.isEmpty ? nil : options.customersDatasetID)
+      customersDatasetId: options.customersDatasetID.isEmpty ? nil : options.customersDatasetID,
+      compareTo: options.compareTo.isEmpty ? nil : options.compareTo)
+    if compareTo != nil && self.kind != .analysis { throw InvalidJobOption(message: "compare_to applies to analysis jobs only") }
   }
 }
 

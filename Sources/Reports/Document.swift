@@ -55,5 +55,8 @@ public struct Chart: Sendable {
     case donuts(groups: [(name: String, shares: [Double])], sliceLabels: [String])
     /// Rows × columns of shares 0–1, cells labelled.
     case heatmap(rows: [String], columns: [String], values: [[Double?]], cellLabels: [[String]])
+    /// Lines over the same points (reports of a series); a nil value leaves a gap. `percent`:
+    /// the values are shares, printed as percentages.
+    case lines(points: [String], series: [(name: String, values: [Double?])], percent: Bool)
   }
 }

@@ -180,6 +180,7 @@ enum SVGChart {
     case .scatter(let points, _, _): content = scatter(points: points, chart: chart)
     case .donuts(let groups, let slices): content = donuts(groups: groups, sliceLabels: slices)
     case .heatmap(let rows, let columns, let values, let labels): content = heatmap(rows: rows, columns: columns, values: values, labels: labels, chart: chart)
+    case .lines(let points, let series, let percent): content = lines(points: points, series: series, percent: percent, chart: chart)
     }
     let kind: String
     switch chart.kind {
@@ -188,6 +189,7 @@ enum SVGChart {
     case .scatter: kind = "scatter"
     case .donuts: kind = "donut"
     case .heatmap: kind = "heatmap"
+    case .lines: kind = "lines"
     }
     let h: Double
     switch chart.kind {
@@ -268,6 +270,39 @@ enum SVGChart {
     for (k, serie) in series.enumerated() where series.count > 1 {
       let x = plot.x + 10 + Double(k) * 140
       s += "<rect x=\"\(fmt(x))\" y=\"6\" width=\"12\" height=\"12\" fill=\"\(palette[k % palette.count])\"/>" + text(x + 18, 16, serie.name, anchor: "start")
+    }
+    return s
+  }
+
+  static func lines(points: [String], series: [(name: String, values: [Double?])], percent: Bool, chart: Chart) -> String {
+    let plot = (x: 70.0, y: 40.0, w: width - 100, h: height - 110)
+    let maxValue = niceMax(series.flatMap { $0.values.compactMap { $0 } }.max() ?? 1, percent: percent)
+    var s = axes(maxValue: maxValue, chart: chart, plot: plot, percent: percent)
+    let step = points.count > 1 ? plot.w / Double(points.count - 1) : 0
+    func x(_ i: Int) -> Double { points.count > 1 ? plot.x + step * Double(i) : plot.x + plot.w / 2 }
+    for (k, serie) in series.enumerated() {
+      let color = palette[k % palette.count]
+      // A gap in the values breaks the line: each run of known values is a path of its own.
+      var path = ""
+      for (i, value) in serie.values.enumerated() {
+        guard let v = value else {
+          path += " "
+          continue
+        }
+        let y = plot.y + plot.h - plot.h * v / maxValue
+        path += (path.isEmpty || path.hasSuffix(" ") ? "M" : "L") + "\(fmt(x(i))),\(fmt(y))"
+        let shown = percent ? String(format: "%.1f%%", v * 100) : shortNumber(v)
+        s += "<circle cx=\"\(fmt(x(i)))\" cy=\"\(fmt(y))\" r=\"3.5\" fill=\"\(color)\"><title>\(ReportRenderer.escape(serie.name)) \(ReportRenderer.escape(points[i])): \(shown)</title></circle>"
+      }
+      s += "<path d=\"\(path.trimmingCharacters(in: .whitespaces))\" fill=\"none\" stroke=\"\(color)\" stroke-width=\"2\"/>"
+      let lx = plot.x + Double(k % 3) * 215
+      let ly = 14.0 + Double(k / 3) * 16
+      s += "<rect x=\"\(fmt(lx))\" y=\"\(fmt(ly - 10))\" width=\"12\" height=\"12\" fill=\"\(color)\"/>" + text(lx + 16, ly, String(serie.name.prefix(32)), anchor: "start", size: 11)
+    }
+    // At most a dozen dates under the axis, evenly spread.
+    let every = max(1, (points.count + 11) / 12)
+    for (i, p) in points.enumerated() where i % every == 0 || i == points.count - 1 {
+      s += text(x(i), plot.y + plot.h + 16, p, size: 10, rotate: points.count > 6 ? -20 : nil)
     }
     return s
   }

@@ -125,6 +125,7 @@ public struct ReportBuilder {
   public func document() -> ReportDocument {
     var blocks: [ReportDocument.Block] = []
     blocks += executiveSummary()
+    blocks += sinceLastReport()
     blocks += opportunitiesAndRisks()
     blocks += recommendations()
     blocks += kpisAndAlerts()
@@ -341,6 +342,132 @@ public struct ReportBuilder {
       blocks.append(.bullets(items))
     }
     return blocks
+  }
+
+  // MARK: Since the last report
+
+  /// The comparison with the previous report of the series, when there is one.
+  func sinceLastReport() -> [ReportDocument.Block] {
+    guard let c = r.comparison else { return [] }
+    var blocks: [ReportDocument.Block] = [
+      .heading(level: 1, text: phrase(.labelSinceTheLastReport)),
+      .paragraph(phrase(.sinceComparedWith, f.date(c.previousAsOf), MarkdownText.literal(c.previousJob), f.count(c.days))),
+      .heading(level: 2, text: phrase(.labelKeyFigures)),
+    ]
+    let shown = c.kpiChanges.filter { amounts || $0.unit != .currency }
+    blocks.append(.table(.init(
+      header: [phrase(.labelKpi), phrase(.labelBefore), phrase(.labelNow), phrase(.labelChange)],
+      rows: shown.map { k in
+        [seriesFigureName(k.id), k.before.map { seriesValue($0, k.id) } ?? "–", k.after.map { seriesValue($0, k.id) } ?? "–", k.change.map { signedChange($0, k.id) } ?? "–"]
+      }, numeric: [1, 2, 3])))
+    let explained = phrase(.sinceMigrationExplained, phrase(.labelNotInPrevious), phrase(.labelNoLongerInData))
+    let migrations: [(Comparison.Migration, Bool, TextKey, TextKey)] = [
+      (c.segmentMigration.lifecycle, true, .labelWhereCustomersWentGroups, .sinceMigrationChartGroups),
+      (c.segmentMigration.rfm, false, .labelWhereCustomersWentSegments, .sinceMigrationChartSegments),
+    ]
+    for (migration, isGroups, heading, chartTitle) in migrations {
+      let name: (String) -> String = { raw in
+        if raw == Comparison.notInPrevious { return self.phrase(.labelNotInPrevious) }
+        if isGroups { return LifecycleGroup(rawValue: raw).map(self.groupName) ?? raw }
+        return RFMSegment(rawValue: raw).map(self.segmentName) ?? raw
+      }
+      // Rows and columns nobody is in are left out: eleven segments make a large table.
+      let rows = migration.rows.indices.filter { migration.counts[$0].reduce(0, +) + migration.absent[$0] > 0 }
+      let columns = migration.columns.indices.filter { j in migration.counts.contains { $0[j] > 0 } }
+      guard !rows.isEmpty else { continue }
+      blocks.append(.heading(level: 2, text: phrase(heading)))
+      if isGroups { blocks.append(.paragraph(explained)) }
+      blocks.append(.chart(Chart(
+        title: phrase(chartTitle),
+        kind: .heatmap(
+          rows: rows.map { name(migration.rows[$0]) }, columns: columns.map { name(migration.columns[$0]) },
+          values: rows.map { i in
+            let total = Double(max(1, migration.counts[i].reduce(0, +)))
+            return columns.map { Double(migration.counts[i][$0]) / total }
+          },
+          cellLabels: rows.map { i in columns.map { f.count(migration.counts[i][$0]) } }),
+        xLabel: phrase(.labelNow), yLabel: phrase(.labelBefore))))
+      blocks.append(.table(.init(
+        header: [phrase(.labelBefore) + " \\ " + phrase(.labelNow)] + columns.map { name(migration.columns[$0]) } + [phrase(.labelNoLongerInData)],
+        rows: rows.map { i in [name(migration.rows[i])] + columns.map { f.count(migration.counts[i][$0]) } + [f.count(migration.absent[i])] },
+        numeric: Set(1...(columns.count + 1)))))
+    }
+    if !c.actionFollowUp.isEmpty {
+      blocks.append(.heading(level: 2, text: phrase(.labelPreviousActions)))
+      blocks.append(.paragraph(phrase(.sinceActionsExplained, f.date(c.previousAsOf))))
+      blocks.append(.table(.init(
+        header: [phrase(.labelAction), phrase(.labelTargeted), phrase(.labelOrderedAgain), phrase(.labelRate), phrase(.labelKpi), phrase(.labelTarget), phrase(.labelNow), phrase(.labelTargetMet)],
+        rows: c.actionFollowUp.map { a in
+          let kpi = KPIID(rawValue: a.kpi)
+          let unit = kpi.map(kpiUnit) ?? .share
+          return [
+            ActionID(rawValue: a.action).map(actionTitle) ?? a.action, f.count(a.targeted), f.count(a.orderedAgain), a.rate.map { f.percent($0) } ?? "–",
+            kpi.map(kpiName) ?? a.kpi, format(a.kpiTarget, unit: unit), a.kpiAfter.map { format($0, unit: unit) } ?? phrase(.labelNotMeasurable),
+            a.met.map { $0 ? phrase(.wordYes) : phrase(.wordNo) } ?? "–",
+          ]
+        }, numeric: [1, 2, 3, 5, 6])))
+    }
+    if c.trend.count >= 2 {
+      blocks.append(.heading(level: 2, text: phrase(.labelOverTheSeries)))
+      let dates = c.trend.map { f.date($0.asOf) }
+      let rates: [SeriesFigure] = [.engagedShare, .repeatPurchaseRate, .oneTimeBuyerRate, .lastMonthChurn]
+      let money: [SeriesFigure] = amounts ? [.averageOrderValue, .revenuePerCustomer, .predictedCLVMean] : []
+      for (figures, percent, title) in [(rates, true, TextKey.sinceTrendShares), (money, false, TextKey.sinceTrendAmounts)] where !figures.isEmpty {
+        blocks.append(.chart(Chart(
+          title: phrase(title), kind: .lines(points: dates, series: figures.map { g in (seriesFigureName(g), c.trend.map { $0.values[g] }) }, percent: percent),
+          xLabel: phrase(.labelReportAsOf), yLabel: "")))
+      }
+      let figures = rates + money
+      blocks.append(.table(.init(
+        header: [phrase(.labelReportAsOf)] + figures.map(seriesFigureName),
+        rows: c.trend.map { p in [f.date(p.asOf)] + figures.map { g in p.values[g].map { seriesValue($0, g) } ?? "–" } },
+        numeric: Set(1...figures.count))))
+    }
+    return blocks
+  }
+
+  func seriesFigureName(_ figure: SeriesFigure) -> String {
+    switch figure {
+    case .customers: phrase(.figureCustomers)
+    case .orders: phrase(.figureOrders)
+    case .revenue: phrase(.figureRevenue)
+    case .averageOrderValue: phrase(.kpiAverageOrderValue)
+    case .revenuePerCustomer: phrase(.figureRevenuePerCustomer)
+    case .ordersPerCustomerPerYear: phrase(.kpiOrdersPerCustomer)
+    case .repeatPurchaseRate: phrase(.kpiRepeatPurchaseRate)
+    case .oneTimeBuyerRate: phrase(.figureOneTimeBuyerRate)
+    case .engagedShare: phrase(.kpiEngagedCustomersOrdered, r.lifecycle.atRiskDays)
+    case .inactiveCustomers: phrase(.figureInactiveCustomers, r.lifecycle.atRiskDays)
+    case .lastMonthChurn: phrase(.figureLastMonthChurn)
+    case .predictedCLVMean: phrase(.kpiPredictedCustomerLifetime, r.clv.horizonMonths)
+    }
+  }
+
+  func seriesValue(_ value: Double, _ figure: SeriesFigure) -> String {
+    switch figure {
+    case .customers, .orders, .inactiveCustomers: f.count(Int(value.rounded()))
+    case .ordersPerCustomerPerYear: f.number(value, digits: 2)
+    default: format(value, unit: figure.unit)
+    }
+  }
+
+  /// A change with its sign: percentage points for rates.
+  func signedChange(_ change: Double, _ figure: SeriesFigure) -> String {
+    let sign = change > 0 ? "+" : ""
+    switch figure.unit {
+    case .share: return sign + f.number(change * 100, digits: 1) + " pts"
+    default: return sign + seriesValue(change, figure)
+    }
+  }
+
+  /// How an action's indicator is printed.
+  func kpiUnit(_ id: KPIID) -> FigureUnit {
+    switch id {
+    case .averageOrderValue, .predictedCLVMean: .currency
+    case .ordersPerCustomerPerYear: .count
+    case .satisfaction: .score
+    default: .share
+    }
   }
 
   // MARK: 4. KPIs and alerts

@@ -40,6 +40,9 @@ extension JobService: Fidelis_V1_JobService.ServiceProtocol {
       }
       wireOptions.customersDatasetID = customers.id
     }
+    if spec.kind == .analysis {
+      wireOptions.compareTo = try previousAnalysis(asked: spec.compareTo, dataset: dataset, tenant: tenant)?.id ?? ""
+    }
     let options = try wireOptions.serializedBytes() as Data
     let kind = spec.kind.rawValue
     let (job, created) = try await coordinator.mapStoreErrors {
@@ -50,6 +53,23 @@ extension JobService: Fidelis_V1_JobService.ServiceProtocol {
       coordinator.logger.info("job submitted", metadata: ["tenant": "\(tenant.id)", "job": "\(job.id)", "kind": "\(kind)", "dataset": "\(job.datasetId)"])
     }
     return ServerResponse(message: try coordinator.message(job, details: false))
+  }
+
+  /// The analysis a new one is compared with: the one asked for, which must have
+  /// succeeded, else the latest succeeded analysis of the dataset's series (nil for its
+  /// first).
+  private func previousAnalysis(asked: String?, dataset reference: String, tenant: TenantRecord) throws -> JobRecord? {
+    let store = coordinator.store
+    if let asked {
+      try Coordinator.checkID(asked, "job")
+      let job = try coordinator.mapStoreErrors { try store.job(tenantId: tenant.id, id: asked) }
+      guard job.kind == "analysis", job.state == .succeeded else {
+        throw RPCError(code: .failedPrecondition, message: "compare_to must name a succeeded analysis (job \(asked) is a \(job.kind) job, \(job.state.rawValue))")
+      }
+      return job
+    }
+    let dataset = try coordinator.mapStoreErrors { try store.dataset(tenantId: tenant.id, reference: reference, kind: "transactions") }
+    return try coordinator.mapStoreErrors { try store.latestSucceededAnalysis(tenantId: tenant.id, datasetName: dataset.name) }
   }
 
   func getJob(request: ServerRequest<Fidelis_V1_GetJobRequest>, context: ServerContext) async throws -> ServerResponse<Fidelis_V1_Job> {

@@ -1,3 +1,4 @@
+import Analytics
 import FidelisProto
 import Foundation
 import GRPCCore
@@ -137,12 +138,16 @@ extension ReportService: Fidelis_V1_ReportService.ServiceProtocol {
   func exportSegment(request: ServerRequest<Fidelis_V1_ExportSegmentRequest>, context: ServerContext) async throws -> StreamingServerResponse<Fidelis_V1_ReportChunk> {
     let tenant = try coordinator.tenant(request.metadata)
     try Coordinator.checkID(request.message.jobID, "job")
-    let checked = try SegmentExport(segment: request.message.segment)
+    let m = request.message
+    let moved = !m.movedFrom.isEmpty || !m.movedTo.isEmpty
+    var checked = try SegmentExport(segment: moved ? m.movedTo : m.segment)
     let coordinator = self.coordinator
-    let artifact = try coordinator.mapStoreErrors { try coordinator.store.artifact(tenantId: tenant.id, jobId: request.message.jobID, format: "csv") }
+    let artifact = try coordinator.mapStoreErrors { try coordinator.store.artifact(tenantId: tenant.id, jobId: m.jobID, format: "csv") }
+    if moved { checked.onlyCustomers = try movedCustomers(m, tenant: tenant) }
+    let ready = checked
     return StreamingServerResponse { writer in
       try await coordinator.streams.withSlot(tenant: tenant.id, .download) {
-        var export = checked
+        var export = ready
         var first = true
         var next = 0
         try await export.run(read: {
@@ -156,6 +161,48 @@ extension ReportService: Fidelis_V1_ReportService.ServiceProtocol {
       }
       return [:]
     }
+  }
+
+  /// The customers who were in `moved_from` in the report job `job_id` was compared with:
+  /// the ones a moved-customers export keeps, when they are in `moved_to` now.
+  private func movedCustomers(_ m: Fidelis_V1_ExportSegmentRequest, tenant: TenantRecord) throws -> Set<String> {
+    guard !m.movedFrom.isEmpty, !m.movedTo.isEmpty else {
+      throw RPCError(code: .invalidArgument, message: "moved_from and moved_to go together: the group customers left and the one they are in now")
+    }
+    guard let from = CustomerSelection(m.movedFrom), let to = CustomerSelection(m.movedTo) else {
+      throw RPCError(code: .invalidArgument, message: "moved_from and moved_to must be RFM segments (\"At Risk\") or lifecycle groups (\"at_risk\")")
+    }
+    switch (from, to) {
+    case (.segment, .segment), (.group, .group): break
+    default:
+      throw RPCError(code: .invalidArgument, message: "moved_from and moved_to must be both RFM segments or both lifecycle groups (clusters are not the same from one report to the next)")
+    }
+    let store = coordinator.store
+    let job = try coordinator.mapStoreErrors { try store.job(tenantId: tenant.id, id: m.jobID) }
+    let options = (try? Fidelis_V1_JobOptions(serializedBytes: job.options)) ?? .init()
+    guard !options.compareTo.isEmpty else {
+      throw RPCError(code: .failedPrecondition, message: "job \(m.jobID) was not compared with an earlier report: it has no customers that moved")
+    }
+    let previous: StoredArtifact
+    do {
+      previous = try store.artifact(tenantId: tenant.id, jobId: options.compareTo, format: "csv")
+    } catch StoreError.notFound {
+      throw RPCError(code: .failedPrecondition, message: "the report job \(m.jobID) was compared with (job \(options.compareTo)) is gone")
+    } catch {
+      throw coordinator.rpcError(error)
+    }
+    var stream = CustomerCSVStream()
+    var ids = Set<String>()
+    do {
+      for number in 0..<previous.pieces {
+        let piece = try coordinator.mapStoreErrors { try store.artifactPiece(previous, number: number) }
+        for row in try stream.rows(in: piece) where from.contains(row) { ids.insert(row.customerId) }
+      }
+      for row in try stream.finish() where from.contains(row) { ids.insert(row.customerId) }
+    } catch let error as CSVFormatError {
+      throw RPCError(code: .failedPrecondition, message: "the earlier report's customer file cannot be read: \(error.reason)")
+    }
+    return ids
   }
 
   /// Writes `data` in messages of at most `streamChunkBytes`; the content type rides on the first.

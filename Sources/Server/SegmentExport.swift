@@ -25,6 +25,9 @@ struct SegmentExport {
   private var groups = Set<LifecycleGroup>()
   private var clusters = [Int: ClusterName]()
   private(set) var rowsKept = 0
+  /// Only these customers (those who moved from a group, for a moved-customers export);
+  /// then no row is an answer too: the header alone.
+  var onlyCustomers: Set<String>?
 
   /// Checks the name; INVALID_ARGUMENT when it is empty or too long.
   init(segment: String) throws {
@@ -61,7 +64,7 @@ struct SegmentExport {
         sinceHandOver += record.count
         guard let row else { continue }
         note(row)
-        guard selection?.contains(row) == true else { continue }
+        guard selection?.contains(row) == true, onlyCustomers?.contains(row.customerId) ?? true else { continue }
         if rowsKept == 0 {
           out.append(reader!.header)
           out.append(0x0A)
@@ -86,6 +89,10 @@ struct SegmentExport {
     }
     if let last = assembler.finish() { try select(last) }
     if reader == nil { try select(Data()) }
+    if rowsKept == 0, onlyCustomers != nil, let reader {
+      try await emit(reader.header + Data([0x0A]))
+      return
+    }
     guard rowsKept > 0 else {
       let valid = segments.map(\.rawValue).sorted() + groups.map(\.rawValue).sorted() + clusters.keys.sorted().map { "cluster:\($0) (\(clusters[$0]!))" }
       throw RPCError(code: .notFound, message: "no segment '\(asked.prefix(60))' in this report; valid names: \(valid.joined(separator: ", "))")

@@ -4,6 +4,7 @@ import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
 import Logging
+import Networking
 import Store
 import X509
 
@@ -145,6 +146,23 @@ extension WorkerAPI: Fidelis_V1_WorkerService.ServiceProtocol {
           if !kept.isEmpty { try await writer.write(.with { $0.data = kept }) }
         }
         if file.addsLineBreak { try await writer.write(.with { $0.data = Data([UInt8(ascii: "\n")]) }) }
+      }
+      return [:]
+    }
+  }
+
+  func readReport(request: ServerRequest<Fidelis_V1_ReadReportRequest>, context: ServerContext) async throws -> StreamingServerResponse<Fidelis_V1_DatasetChunk> {
+    _ = try authenticate(request.metadata, context)
+    let m = request.message
+    let store = coordinator.store
+    // The lease gives access to its tenant's reports only.
+    let job = try coordinator.mapStoreErrors { try store.leasedJob(jobId: m.jobID, leaseId: m.leaseID) }
+    try Coordinator.checkID(m.reportJobID, "job")
+    let artifact = try coordinator.mapStoreErrors { try store.artifact(tenantId: job.tenantId, jobId: m.reportJobID, format: m.format) }
+    return StreamingServerResponse { writer in
+      for number in 0..<artifact.pieces {
+        let piece = try coordinator.mapStoreErrors { try store.artifactPiece(artifact, number: number) }
+        for chunk in messageChunks(piece, size: streamChunkBytes) { try await writer.write(.with { $0.data = chunk }) }
       }
       return [:]
     }

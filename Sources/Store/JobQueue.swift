@@ -304,6 +304,17 @@ extension FidelisStore {
     }
   }
 
+  /// The tenant's most recent succeeded analysis of the series `datasetName`; nil when it
+  /// has none.
+  public func latestSucceededAnalysis(tenantId: String, datasetName: String) throws -> JobRecord? {
+    try writer.read { db in
+      try JobRecord.filter(
+        JobRecord.Columns.tenantId == tenantId && JobRecord.Columns.datasetName == datasetName && JobRecord.Columns.kind == "analysis"
+          && JobRecord.Columns.state == JobState.succeeded.rawValue
+      ).order(JobRecord.Columns.finishedAt.desc, JobRecord.Columns.seq.desc).fetchOne(db)
+    }
+  }
+
   /// What `reference` names among the tenant's datasets, or the datasets its jobs read
   /// (reports outlive datasets): a version id, else a transactions dataset's name; nil
   /// when neither.

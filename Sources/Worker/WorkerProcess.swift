@@ -138,9 +138,12 @@ public struct WorkerProcess: Service {
         let dataset = { (id: String) in LeasedDataset(api: api, jobId: job.jobID, leaseId: job.leaseID, datasetId: id, metadata: metadata, cache: cache) }
         var transactions = dataset(job.datasetID)
         transactions.byteCount = job.datasetBytes > 0 ? Int(job.datasetBytes) : nil
-        let inputs = JobInputs(transactions: transactions, customers: spec.customersDatasetId.map(dataset))
+        let report = { (format: String) in LeasedReport(api: api, jobId: job.jobID, leaseId: job.leaseID, reportJobId: spec.compareTo ?? "", format: format, metadata: metadata) }
+        let previous = spec.compareTo.map { PreviousReport(jobId: $0, json: report("json"), customers: report("csv")) }
+        let inputs = JobInputs(transactions: transactions, customers: spec.customersDatasetId.map(dataset), previous: previous, jobId: job.jobID)
         return .success(try await JobRunner.run(
           spec, inputs: inputs, tenantName: job.tenantName, receivedDay: receivedDay,
+          onComparisonSkipped: { reason in logger.warning("report not compared", metadata: log.merging(["reason": "\(reason)"]) { $1 }) },
           progress: { stage, percent in shared.progress.withLock { $0 = (stage, percent) } }))
       } catch {
         return .failure(error)
@@ -411,6 +414,48 @@ struct LeasedDataset: ByteSource {
       try await group.waitForAll()
     }
     if let kept { cache.store(kept, of: datasetId) }
+  }
+}
+
+/// A report file of the leased job's tenant (the one its analysis is compared with), read
+/// from the coordinator under the job's lease.
+struct LeasedReport: ByteSource {
+  let api: Fidelis_V1_WorkerService.Client<HTTP2ClientTransport.Posix>
+  let jobId: String
+  let leaseId: String
+  let reportJobId: String
+  let format: String
+  let metadata: Metadata
+
+  func read(_ consume: ([UInt8]) throws -> Void) async throws {
+    let request = Fidelis_V1_ReadReportRequest.with {
+      $0.jobID = jobId
+      $0.leaseID = leaseId
+      $0.reportJobID = reportJobId
+      $0.format = format
+    }
+    // Pieces are taken one at a time, as for a dataset: memory stays at a piece whatever
+    // the file's size.
+    let handoff = Handoff<Data>()
+    try await withThrowingTaskGroup(of: Void.self) { group in
+      group.addTask {
+        do {
+          try await api.readReport(request, metadata: metadata) { response in
+            for try await chunk in response.messages { await handoff.send(chunk.data) }
+          }
+          handoff.finish()
+        } catch {
+          handoff.finish(throwing: error)
+        }
+      }
+      do {
+        while let chunk = try await handoff.next() { try consume([UInt8](chunk)) }
+      } catch {
+        handoff.finish(throwing: error)
+        throw error
+      }
+      try await group.waitForAll()
+    }
   }
 }
 

@@ -5,6 +5,11 @@ import Testing
 
 /// Purchases drawn from a fixed generator, for tests that need a realistic base.
 func sampleData(customers: Int = 600, seed: UInt64 = 3) -> TransactionData {
+  try! TransactionIngestor.ingest(Array(sampleCSV(customers: customers, seed: seed).utf8))
+}
+
+/// The CSV of `sampleData`: customer_id, order_id, order_date (ISO), amount, category, promo.
+func sampleCSV(customers: Int = 600, seed: UInt64 = 3) -> String {
   var rng = SplitMix64(seed: seed)
   var csv = "customer_id,order_id,order_date,amount,category,promo\n"
   var order = 0
@@ -20,7 +25,7 @@ func sampleData(customers: Int = 600, seed: UInt64 = 3) -> TransactionData {
       day += 1 + Int(rng.next() % 120)
     }
   }
-  return try! TransactionIngestor.ingest(Array(csv.utf8))
+  return csv
 }
 
 @Suite("Analysis")
@@ -298,7 +303,8 @@ struct CustomerExportTests {
     var i = 0
     while let (_, row) = reader.next() {
       let decoded = try #require(row)
-      #expect(decoded == CustomerRow(segment: customers.segment[i], group: customers.group[i], cluster: Int(customers.cluster[i]), clusterName: customers.clusterNames[Int(customers.cluster[i])]))
+      #expect(decoded == CustomerRow(
+        customerId: customers.table.ids[i], frequency: Int(customers.table.frequency[i]), segment: customers.segment[i], group: customers.group[i], cluster: Int(customers.cluster[i]), clusterName: customers.clusterNames[Int(customers.cluster[i])]))
       i += 1
     }
     #expect(i == customers.table.count)

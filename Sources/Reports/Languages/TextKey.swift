@@ -285,4 +285,37 @@ public enum TextKey: String, CaseIterable, Sendable {
   case valueOverTheNextNoAmounts
   case valueAtRiskNeedsAmounts
   case methodNoAmounts
+  case labelSinceTheLastReport
+  case sinceComparedWith
+  case labelKeyFigures
+  case labelBefore
+  case labelNow
+  case labelChange
+  case labelWhereCustomersWentGroups
+  case labelWhereCustomersWentSegments
+  case sinceMigrationExplained
+  case labelNotInPrevious
+  case labelNoLongerInData
+  case sinceMigrationChartGroups
+  case sinceMigrationChartSegments
+  case labelPreviousActions
+  case sinceActionsExplained
+  case labelTargeted
+  case labelOrderedAgain
+  case labelRate
+  case labelTargetMet
+  case wordYes
+  case wordNo
+  case labelNotMeasurable
+  case labelOverTheSeries
+  case sinceTrendShares
+  case sinceTrendAmounts
+  case labelReportAsOf
+  case figureCustomers
+  case figureOrders
+  case figureRevenue
+  case figureRevenuePerCustomer
+  case figureOneTimeBuyerRate
+  case figureInactiveCustomers
+  case figureLastMonthChurn
 }

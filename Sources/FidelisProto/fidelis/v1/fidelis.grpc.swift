@@ -6049,6 +6049,19 @@ public enum Fidelis_V1_WorkerService: Sendable {
                 type: .serverStreaming
             )
         }
+        /// Namespace for "ReadReport" metadata.
+        public enum ReadReport: Sendable {
+            /// Request type for "ReadReport".
+            public typealias Input = Fidelis_V1_ReadReportRequest
+            /// Response type for "ReadReport".
+            public typealias Output = Fidelis_V1_DatasetChunk
+            /// Descriptor for "ReadReport".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "fidelis.v1.WorkerService"),
+                method: "ReadReport",
+                type: .serverStreaming
+            )
+        }
         /// Namespace for "CompleteJob" metadata.
         public enum CompleteJob: Sendable {
             /// Request type for "CompleteJob".
@@ -6080,6 +6093,7 @@ public enum Fidelis_V1_WorkerService: Sendable {
             LeaseJob.descriptor,
             Heartbeat.descriptor,
             ReadDataset.descriptor,
+            ReadReport.descriptor,
             CompleteJob.descriptor,
             FailJob.descriptor
         ]
@@ -6159,6 +6173,24 @@ extension Fidelis_V1_WorkerService {
         /// - Returns: A streaming response of `Fidelis_V1_DatasetChunk` messages.
         func readDataset(
             request: GRPCCore.StreamingServerRequest<Fidelis_V1_ReadDatasetRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Fidelis_V1_DatasetChunk>
+
+        /// Handle the "ReadReport" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Streams a report file of the leased job's tenant (the previous report of its series).
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Fidelis_V1_ReadReportRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Fidelis_V1_DatasetChunk` messages.
+        func readReport(
+            request: GRPCCore.StreamingServerRequest<Fidelis_V1_ReadReportRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Fidelis_V1_DatasetChunk>
 
@@ -6262,6 +6294,24 @@ extension Fidelis_V1_WorkerService {
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Fidelis_V1_DatasetChunk>
 
+        /// Handle the "ReadReport" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Streams a report file of the leased job's tenant (the previous report of its series).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Fidelis_V1_ReadReportRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Fidelis_V1_DatasetChunk` messages.
+        func readReport(
+            request: GRPCCore.ServerRequest<Fidelis_V1_ReadReportRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Fidelis_V1_DatasetChunk>
+
         /// Handle the "CompleteJob" method.
         ///
         /// > Source IDL Documentation:
@@ -6361,6 +6411,25 @@ extension Fidelis_V1_WorkerService {
             context: GRPCCore.ServerContext
         ) async throws
 
+        /// Handle the "ReadReport" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Streams a report file of the leased job's tenant (the previous report of its series).
+        ///
+        /// - Parameters:
+        ///   - request: A `Fidelis_V1_ReadReportRequest` message.
+        ///   - response: A response stream of `Fidelis_V1_DatasetChunk` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        func readReport(
+            request: Fidelis_V1_ReadReportRequest,
+            response: GRPCCore.RPCWriter<Fidelis_V1_DatasetChunk>,
+            context: GRPCCore.ServerContext
+        ) async throws
+
         /// Handle the "CompleteJob" method.
         ///
         /// > Source IDL Documentation:
@@ -6438,6 +6507,17 @@ extension Fidelis_V1_WorkerService.StreamingServiceProtocol {
             }
         )
         router.registerHandler(
+            forMethod: Fidelis_V1_WorkerService.Method.ReadReport.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Fidelis_V1_ReadReportRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Fidelis_V1_DatasetChunk>(),
+            handler: { request, context in
+                try await self.readReport(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
             forMethod: Fidelis_V1_WorkerService.Method.CompleteJob.descriptor,
             deserializer: GRPCProtobuf.ProtobufDeserializer<Fidelis_V1_CompleteJobRequest>(),
             serializer: GRPCProtobuf.ProtobufSerializer<Fidelis_V1_CompleteJobResponse>(),
@@ -6492,6 +6572,17 @@ extension Fidelis_V1_WorkerService.ServiceProtocol {
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Fidelis_V1_DatasetChunk> {
         let response = try await self.readDataset(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return response
+    }
+
+    public func readReport(
+        request: GRPCCore.StreamingServerRequest<Fidelis_V1_ReadReportRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Fidelis_V1_DatasetChunk> {
+        let response = try await self.readReport(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -6558,6 +6649,23 @@ extension Fidelis_V1_WorkerService.SimpleServiceProtocol {
             metadata: [:],
             producer: { writer in
                 try await self.readDataset(
+                    request: request.message,
+                    response: writer,
+                    context: context
+                )
+                return [:]
+            }
+        )
+    }
+
+    public func readReport(
+        request: GRPCCore.ServerRequest<Fidelis_V1_ReadReportRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Fidelis_V1_DatasetChunk> {
+        return GRPCCore.StreamingServerResponse<Fidelis_V1_DatasetChunk>(
+            metadata: [:],
+            producer: { writer in
+                try await self.readReport(
                     request: request.message,
                     response: writer,
                     context: context
@@ -6667,6 +6775,29 @@ extension Fidelis_V1_WorkerService {
         func readDataset<Result>(
             request: GRPCCore.ClientRequest<Fidelis_V1_ReadDatasetRequest>,
             serializer: some GRPCCore.MessageSerializer<Fidelis_V1_ReadDatasetRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Fidelis_V1_DatasetChunk>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Fidelis_V1_DatasetChunk>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "ReadReport" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Streams a report file of the leased job's tenant (the previous report of its series).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Fidelis_V1_ReadReportRequest` message.
+        ///   - serializer: A serializer for `Fidelis_V1_ReadReportRequest` messages.
+        ///   - deserializer: A deserializer for `Fidelis_V1_DatasetChunk` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func readReport<Result>(
+            request: GRPCCore.ClientRequest<Fidelis_V1_ReadReportRequest>,
+            serializer: some GRPCCore.MessageSerializer<Fidelis_V1_ReadReportRequest>,
             deserializer: some GRPCCore.MessageDeserializer<Fidelis_V1_DatasetChunk>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Fidelis_V1_DatasetChunk>) async throws -> Result
@@ -6836,6 +6967,38 @@ extension Fidelis_V1_WorkerService {
             )
         }
 
+        /// Call the "ReadReport" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Streams a report file of the leased job's tenant (the previous report of its series).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Fidelis_V1_ReadReportRequest` message.
+        ///   - serializer: A serializer for `Fidelis_V1_ReadReportRequest` messages.
+        ///   - deserializer: A deserializer for `Fidelis_V1_DatasetChunk` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func readReport<Result>(
+            request: GRPCCore.ClientRequest<Fidelis_V1_ReadReportRequest>,
+            serializer: some GRPCCore.MessageSerializer<Fidelis_V1_ReadReportRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Fidelis_V1_DatasetChunk>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Fidelis_V1_DatasetChunk>) async throws -> Result
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.serverStreaming(
+                request: request,
+                descriptor: Fidelis_V1_WorkerService.Method.ReadReport.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
         /// Call the "CompleteJob" method.
         ///
         /// > Source IDL Documentation:
@@ -6989,6 +7152,33 @@ extension Fidelis_V1_WorkerService.ClientProtocol {
         try await self.readDataset(
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Fidelis_V1_ReadDatasetRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Fidelis_V1_DatasetChunk>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ReadReport" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Streams a report file of the leased job's tenant (the previous report of its series).
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Fidelis_V1_ReadReportRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func readReport<Result>(
+        request: GRPCCore.ClientRequest<Fidelis_V1_ReadReportRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Fidelis_V1_DatasetChunk>) async throws -> Result
+    ) async throws -> Result where Result: Sendable {
+        try await self.readReport(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Fidelis_V1_ReadReportRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Fidelis_V1_DatasetChunk>(),
             options: options,
             onResponse: handleResponse
@@ -7149,6 +7339,37 @@ extension Fidelis_V1_WorkerService.ClientProtocol {
             metadata: metadata
         )
         return try await self.readDataset(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ReadReport" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Streams a report file of the leased job's tenant (the previous report of its series).
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func readReport<Result>(
+        _ message: Fidelis_V1_ReadReportRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Fidelis_V1_DatasetChunk>) async throws -> Result
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Fidelis_V1_ReadReportRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.readReport(
             request: request,
             options: options,
             onResponse: handleResponse

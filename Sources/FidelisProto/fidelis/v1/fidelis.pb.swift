@@ -667,6 +667,11 @@ public nonisolated struct Fidelis_V1_JobOptions: Sendable {
   /// Purchase model: "bgnbd", "mbgnbd" or "paretonbd"; empty: the one with the smaller holdout error.
   public var clvModel: String = String()
 
+  /// Analysis: the succeeded analysis this one is compared with (its report's "Since the
+  /// last report"). Empty at submit: the latest succeeded analysis of the dataset's series
+  /// (its name), set by the coordinator; none for the series' first.
+  public var compareTo: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1036,6 +1041,14 @@ public nonisolated struct Fidelis_V1_ExportSegmentRequest: Sendable {
   /// An RFM segment ("At Risk"), a lifecycle group ("lost") or a cluster ("cluster:2").
   public var segment: String = String()
 
+  /// Instead of `segment`: the customers who were in the RFM segment or lifecycle group
+  /// `moved_from` in the report the job was compared with and are in `moved_to` in this
+  /// one (both of one kind: two segments or two groups). FAILED_PRECONDITION for a job
+  /// without a comparison.
+  public var movedFrom: String = String()
+
+  public var movedTo: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1240,6 +1253,25 @@ public nonisolated struct Fidelis_V1_DatasetChunk: Sendable {
   // methods supported on all messages.
 
   public var data: Data = Data()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Fidelis_V1_ReadReportRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var jobID: String = String()
+
+  public var leaseID: String = String()
+
+  /// The job whose file is read, and the format ("json", "csv").
+  public var reportJobID: String = String()
+
+  public var format: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -2516,7 +2548,7 @@ nonisolated extension Fidelis_V1_DeleteDatasetResponse: SwiftProtobuf.Message, S
 
 nonisolated extension Fidelis_V1_JobOptions: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".JobOptions"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}clusters\0\u{3}as_of\0\u{1}language\0\u{1}currency\0\u{3}customers_dataset_id\0\u{1}columns\0\u{3}date_order\0\u{3}at_risk_days\0\u{3}lost_days\0\u{1}seed\0\u{3}clv_months\0\u{3}monthly_discount_rate\0\u{3}holdout_days\0\u{3}clv_model\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}clusters\0\u{3}as_of\0\u{1}language\0\u{1}currency\0\u{3}customers_dataset_id\0\u{1}columns\0\u{3}date_order\0\u{3}at_risk_days\0\u{3}lost_days\0\u{1}seed\0\u{3}clv_months\0\u{3}monthly_discount_rate\0\u{3}holdout_days\0\u{3}clv_model\0\u{3}compare_to\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2538,6 +2570,7 @@ nonisolated extension Fidelis_V1_JobOptions: SwiftProtobuf.Message, SwiftProtobu
       case 12: try { try decoder.decodeSingularDoubleField(value: &self.monthlyDiscountRate) }()
       case 13: try { try decoder.decodeSingularInt32Field(value: &self.holdoutDays) }()
       case 14: try { try decoder.decodeSingularStringField(value: &self.clvModel) }()
+      case 15: try { try decoder.decodeSingularStringField(value: &self.compareTo) }()
       default: break
       }
     }
@@ -2586,6 +2619,9 @@ nonisolated extension Fidelis_V1_JobOptions: SwiftProtobuf.Message, SwiftProtobu
     if !self.clvModel.isEmpty {
       try visitor.visitSingularStringField(value: self.clvModel, fieldNumber: 14)
     }
+    if !self.compareTo.isEmpty {
+      try visitor.visitSingularStringField(value: self.compareTo, fieldNumber: 15)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2604,6 +2640,7 @@ nonisolated extension Fidelis_V1_JobOptions: SwiftProtobuf.Message, SwiftProtobu
     if lhs.monthlyDiscountRate != rhs.monthlyDiscountRate {return false}
     if lhs.holdoutDays != rhs.holdoutDays {return false}
     if lhs.clvModel != rhs.clvModel {return false}
+    if lhs.compareTo != rhs.compareTo {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -3361,7 +3398,7 @@ nonisolated extension Fidelis_V1_WatchReportsRequest: SwiftProtobuf.Message, Swi
 
 nonisolated extension Fidelis_V1_ExportSegmentRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ExportSegmentRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}job_id\0\u{1}segment\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}job_id\0\u{1}segment\0\u{3}moved_from\0\u{3}moved_to\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -3371,6 +3408,8 @@ nonisolated extension Fidelis_V1_ExportSegmentRequest: SwiftProtobuf.Message, Sw
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularStringField(value: &self.jobID) }()
       case 2: try { try decoder.decodeSingularStringField(value: &self.segment) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.movedFrom) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.movedTo) }()
       default: break
       }
     }
@@ -3383,12 +3422,20 @@ nonisolated extension Fidelis_V1_ExportSegmentRequest: SwiftProtobuf.Message, Sw
     if !self.segment.isEmpty {
       try visitor.visitSingularStringField(value: self.segment, fieldNumber: 2)
     }
+    if !self.movedFrom.isEmpty {
+      try visitor.visitSingularStringField(value: self.movedFrom, fieldNumber: 3)
+    }
+    if !self.movedTo.isEmpty {
+      try visitor.visitSingularStringField(value: self.movedTo, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Fidelis_V1_ExportSegmentRequest, rhs: Fidelis_V1_ExportSegmentRequest) -> Bool {
     if lhs.jobID != rhs.jobID {return false}
     if lhs.segment != rhs.segment {return false}
+    if lhs.movedFrom != rhs.movedFrom {return false}
+    if lhs.movedTo != rhs.movedTo {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -3820,6 +3867,51 @@ nonisolated extension Fidelis_V1_DatasetChunk: SwiftProtobuf.Message, SwiftProto
 
   public static func ==(lhs: Fidelis_V1_DatasetChunk, rhs: Fidelis_V1_DatasetChunk) -> Bool {
     if lhs.data != rhs.data {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Fidelis_V1_ReadReportRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ReadReportRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}job_id\0\u{3}lease_id\0\u{3}report_job_id\0\u{1}format\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.jobID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.leaseID) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.reportJobID) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.format) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.jobID.isEmpty {
+      try visitor.visitSingularStringField(value: self.jobID, fieldNumber: 1)
+    }
+    if !self.leaseID.isEmpty {
+      try visitor.visitSingularStringField(value: self.leaseID, fieldNumber: 2)
+    }
+    if !self.reportJobID.isEmpty {
+      try visitor.visitSingularStringField(value: self.reportJobID, fieldNumber: 3)
+    }
+    if !self.format.isEmpty {
+      try visitor.visitSingularStringField(value: self.format, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Fidelis_V1_ReadReportRequest, rhs: Fidelis_V1_ReadReportRequest) -> Bool {
+    if lhs.jobID != rhs.jobID {return false}
+    if lhs.leaseID != rhs.leaseID {return false}
+    if lhs.reportJobID != rhs.reportJobID {return false}
+    if lhs.format != rhs.format {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

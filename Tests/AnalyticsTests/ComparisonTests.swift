@@ -1,0 +1,92 @@
+import Foundation
+import Testing
+
+@testable import Analytics
+
+/// An analysis of the sample's lines that `keep` keeps, with its JSON and per-customer files.
+private func analysed(_ keep: (String) -> Bool) throws -> (result: AnalysisResult, customers: CustomerResults, json: Data, csv: Data) {
+  let lines = sampleCSV(customers: 250).split(separator: "\n").map(String.init)
+  let csv = ([lines[0]] + lines.dropFirst().filter(keep)).joined(separator: "\n") + "\n"
+  var options = AnalysisOptions()
+  options.seed = 5
+  let (result, customers) = try Analyzer.run(try TransactionIngestor.ingest(Array(csv.utf8)), options: options)
+  return (result, customers, try result.jsonData(), customers.csvData())
+}
+
+/// The customers of a per-customer file, read in pieces of `piece` bytes.
+private func previousCustomers(_ csv: Data, piece: Int) throws -> PreviousCustomers {
+  var reader = PreviousCustomers.Reader()
+  var offset = 0
+  while offset < csv.count {
+    try reader.consume(csv.subdata(in: offset..<min(csv.count, offset + piece)))
+    offset += piece
+  }
+  return try reader.finish()
+}
+
+@Suite("Comparison")
+struct ComparisonTests {
+  @Test("the migration matrices add up to both reports' groups; customers gone and new are counted apart", arguments: [97, 1 << 20])
+  func migration(piece: Int) throws {
+    // The earlier report: purchases up to mid-2024, and customer C5 whose lines the later
+    // version no longer has.
+    let before = try analysed { $0.split(separator: ",")[2] < "2024-07-01" }
+    let after = try analysed { !$0.hasPrefix("C5,") }
+    let previous = try previousCustomers(before.csv, piece: piece)
+    #expect(previous.count == before.result.customers)
+    let c = try Comparison.make(
+      job: "job_b", result: after.result, customers: after.customers, previousJob: "job_a", previous: ReportFigures(json: before.json), previousCustomers: previous)
+    #expect(c.previousAsOf == before.result.asOf && c.days == parseISODate(after.result.asOf)! - parseISODate(before.result.asOf)!)
+    let wasThere = before.customers.table.ids.contains("C5")
+    for (m, earlier, later) in [
+      (c.segmentMigration.lifecycle, before.result.lifecycle.groups.map { ($0.name.rawValue, $0.customers) }, after.result.lifecycle.groups.map { ($0.name.rawValue, $0.customers) }),
+      (c.segmentMigration.rfm, before.result.rfm.segments.map { ($0.name.rawValue, $0.customers) }, after.result.rfm.segments.map { ($0.name.rawValue, $0.customers) }),
+    ] {
+      let earlierSize = Dictionary(uniqueKeysWithValues: earlier)
+      let laterSize = Dictionary(uniqueKeysWithValues: later)
+      for (i, row) in m.rows.dropLast().enumerated() { #expect(m.counts[i].reduce(0, +) + m.absent[i] == earlierSize[row] ?? 0, "\(row)") }
+      for (j, column) in m.columns.enumerated() { #expect(m.counts.map { $0[j] }.reduce(0, +) == laterSize[column] ?? 0, "\(column)") }
+      #expect(m.absent.reduce(0, +) == (wasThere ? 1 : 0))
+      #expect(m.counts.last!.reduce(0, +) == Set(after.customers.table.ids).subtracting(before.customers.table.ids).count)
+    }
+    let customers = c.kpiChanges.first { $0.id == .customers }!
+    #expect(customers.before == Double(before.result.customers) && customers.change == Double(after.result.customers - before.result.customers))
+    // Each action of the earlier report, its targeted customers found again.
+    #expect(c.actionFollowUp.map(\.action) == before.result.actions.map(\.id.rawValue))
+    for (follow, action) in zip(c.actionFollowUp, before.result.actions) {
+      #expect(follow.targeted == action.targetCustomers)
+      #expect(follow.orderedAgain <= follow.targeted)
+    }
+    #expect(c.trend.map(\.job) == ["job_a", "job_b"])
+  }
+
+  @Test("a report of a series carries the series: the next one extends its trend")
+  func trend() throws {
+    let first = try analysed { $0.split(separator: ",")[2] < "2024-07-01" }
+    let second = try analysed { $0.split(separator: ",")[2] < "2025-01-01" }
+    let third = try analysed { _ in true }
+    var secondResult = second.result
+    secondResult.comparison = try Comparison.make(
+      job: "j2", result: second.result, customers: second.customers, previousJob: "j1", previous: ReportFigures(json: first.json),
+      previousCustomers: previousCustomers(first.csv, piece: 1 << 20))
+    let c = try Comparison.make(
+      job: "j3", result: third.result, customers: third.customers, previousJob: "j2", previous: ReportFigures(json: secondResult.jsonData()),
+      previousCustomers: previousCustomers(second.csv, piece: 1 << 20))
+    #expect(c.trend.map(\.job) == ["j1", "j2", "j3"])
+    #expect(c.trend.map(\.asOf) == [first.result.asOf, second.result.asOf, third.result.asOf])
+    #expect(c.trend[0].values[.revenue] == first.result.revenue)
+    #expect(c.trend[2].values[.engagedShare] == third.result.kpis.engagedShare)
+    // The JSON keeps the figures' names as written.
+    let json = String(decoding: try secondResult.jsonData(), as: UTF8.self)
+    #expect(json.contains("\"engaged_share\"") && json.contains("\"previous_job\" : \"j1\""))
+  }
+
+  @Test("a previous per-customer file without the needed columns is refused")
+  func badPreviousFile() throws {
+    var reader = PreviousCustomers.Reader()
+    #expect(throws: CSVFormatError.self) {
+      try reader.consume(Data("customer_id,segment\nA,Lost\n".utf8))
+      _ = try reader.finish()
+    }
+  }
+}
