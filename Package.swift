@@ -25,6 +25,7 @@ let package = Package(
     .package(url: "https://github.com/apple/swift-certificates", from: "1.21.1"),
     .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     .package(url: "https://github.com/apple/swift-nio-http2", from: "1.46.0"),
+    .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
   ],
   targets: [
     // Generated from proto/ by scripts/generate-proto; nothing else lives here.
@@ -56,7 +57,8 @@ let package = Package(
     .target(
       name: "Server",
       dependencies: [
-        "FidelisProto", "Store", "Jobs", "Networking", "Reports", "Analytics",
+        "FidelisProto", "Store", "Jobs", "Networking", "Reports", "Analytics", "Observability",
+        .product(name: "Prometheus", package: "swift-prometheus"),
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         .product(name: "X509", package: "swift-certificates"),
@@ -71,6 +73,18 @@ let package = Package(
     ),
     // Network settings of the three programs: how the CLI and the workers reach the
     // coordinator (addresses, TLS, mutual TLS), the loopback rule, buffer settings.
+    // The /metrics endpoint of the coordinator and the workers.
+    .target(
+      name: "Observability",
+      dependencies: [
+        .product(name: "Prometheus", package: "swift-prometheus"),
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOPosix", package: "swift-nio"),
+        .product(name: "NIOHTTP1", package: "swift-nio"),
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+      ]
+    ),
     .target(
       name: "Networking",
       dependencies: [
@@ -83,7 +97,8 @@ let package = Package(
     .target(
       name: "Worker",
       dependencies: [
-        "FidelisProto", "Analytics", "Jobs", "Networking", "Reports",
+        "FidelisProto", "Analytics", "Jobs", "Networking", "Reports", "Observability",
+        .product(name: "Prometheus", package: "swift-prometheus"),
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
         .product(name: "Logging", package: "swift-log"),
@@ -103,7 +118,7 @@ let package = Package(
     .executableTarget(
       name: "fidelis-server",
       dependencies: [
-        "Server", "Store", "Networking", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        "Server", "Store", "Networking", "Observability", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
       ],
       path: "Sources/Executables/fidelis-server"
@@ -111,7 +126,7 @@ let package = Package(
     .executableTarget(
       name: "fidelis-worker",
       dependencies: [
-        "Worker", "Networking", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        "Worker", "Networking", "Observability", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
       ],
       path: "Sources/Executables/fidelis-worker"
@@ -143,6 +158,7 @@ let package = Package(
     .testTarget(name: "ReportsTests", dependencies: ["Reports", "Analytics"], exclude: ["Fixtures", "Golden", "Seeds"]),
     .testTarget(name: "StoreTests", dependencies: ["Store", .product(name: "GRDB", package: "GRDB.swift")]),
     .testTarget(name: "WorkerTests", dependencies: ["Worker"]),
+    .testTarget(name: "ObservabilityTests", dependencies: ["Observability", .product(name: "Logging", package: "swift-log")]),
     .testTarget(name: "ClientTests", dependencies: ["Client"]),
     .testTarget(
       name: "NetworkingTests",

@@ -1,7 +1,8 @@
 """Named datasets that grow: uploads, appends of overlapping exports, versions, jobs by name,
 and names kept apart between tenants. Real processes."""
-import csv, datetime, io, json
+import csv, datetime, io, json, signal, time
 from conftest import ADMIN, generate
+from test_processes import wait_state
 
 
 def split_exports(path, cuts):
@@ -235,3 +236,112 @@ def test_each_analysis_of_a_series_compares_itself_with_the_last(cluster, tmp_pa
     assert "Depuis le dernier rapport" in cluster.cli("report", "get", fr_job, "--format", "md", key=key).stdout
     r = cluster.cli("job", "submit", "shop", "--compare-to", "job_doesnotexist", key=key, check=False)
     assert r.returncode != 0 and "notFound" in r.stderr
+
+
+def wait_for(predicate, timeout=60, what="condition"):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_a_schedule_runs_once_per_change_across_a_kill_and_restart_of_the_coordinator(cluster, tmp_path):
+    cluster.start_server()
+    key = tenant(cluster, "scheduled")
+    other = tenant(cluster, "stranger")
+    full = generate(str(tmp_path / "full.csv"), customers=200, seed=9)
+    header, lines, (a, b, c) = split_exports(full, [("0000", "2024-06-30"), ("2024-05-01", "2024-12-31"), ("2024-11-01", "9999")])
+    cluster.cli("dataset", "upload", write(tmp_path / "a.csv", header, a), "--name", "shop", key=key)
+    bad = cluster.cli("schedule", "create", "shop", "--every", "fortnightly", key=key, check=False)
+    assert bad.returncode != 0 and "30d, 7d, 6h or 15m" in bad.stderr
+    assert cluster.cli("schedule", "create", "nope", "--every", "1d", key=key, check=False).returncode != 0
+    sid = cluster.cli("schedule", "create", "shop", "--every", "2s", "--seed", "3", key=key).stdout.strip()
+
+    def runs():
+        return json.loads(cluster.cli("schedule", "runs", sid, "--json", key=key).stdout).get("runs", [])
+
+    def jobs():
+        return json.loads(cluster.cli("job", "list", "--json", key=key).stdout).get("jobs", [])
+
+    def submitted():
+        return [r for r in runs() if r["outcome"] == "submitted"]
+
+    # No worker yet: the first run's job waits, and the next runs say so instead of piling up.
+    wait_for(lambda: any("still queued" in r.get("reason", "") for r in runs()), what="a skip while queued")
+    assert len(jobs()) == 1
+    cluster.start_worker("w1")
+    first = submitted()[0]["job_id"]
+    wait_state(cluster, key, first, ["JOB_STATE_SUCCEEDED"])
+    wait_for(lambda: any("has not changed" in r.get("reason", "") for r in runs()), what="a skip of an unchanged dataset")
+    assert len(jobs()) == 1
+
+    cluster.cli("dataset", "append", "shop", write(tmp_path / "b.csv", header, b), key=key)
+    second = wait_for(lambda: len(submitted()) == 2 and submitted()[0]["job_id"], what="the second run")
+    wait_state(cluster, key, second, ["JOB_STATE_SUCCEEDED"])
+
+    # A batch, then the coordinator killed at once: its run is made before or after, once.
+    cluster.cli("dataset", "append", "shop", write(tmp_path / "c.csv", header, c), key=key)
+    cluster.server.send_signal(signal.SIGKILL)
+    cluster.server.wait()
+    time.sleep(5)
+    restarted = time.time() * 1000
+    cluster.start_server()
+    third = wait_for(lambda: len(submitted()) == 3 and submitted()[0]["job_id"], what="the third run")
+    wait_state(cluster, key, third, ["JOB_STATE_SUCCEEDED"])
+    time.sleep(3)
+
+    versions = [v.split("\t")[1] for v in cluster.cli("dataset", "versions", "shop", key=key).stdout.strip().splitlines()]
+    by_version = {}
+    for job in jobs():
+        by_version.setdefault(job["dataset_id"], []).append(job["id"])
+    # One job per version: none lost, none doubled.
+    assert sorted(map(len, by_version.values())) == [1, 1, 1] and set(by_version) == set(versions), by_version
+    history = runs()
+    assert len({r["due_at_unix_ms"] for r in history}) == len(history)
+    # The periods missed while it was down make one run when it is back.
+    missed = [r for r in history if int(r["ran_at_unix_ms"]) >= restarted and int(r["due_at_unix_ms"]) < restarted]
+    assert len(missed) == 1, missed
+    # The series goes on: the third run compares itself with the second.
+    report = json.loads(cluster.cli("report", "get", third, "--format", "json", key=key).stdout)
+    assert report["comparison"]["previous_job"] == second
+
+    # Paused, it makes no run; its schedule is nobody else's.
+    cluster.cli("schedule", "pause", sid, key=key)
+    count = len(runs())
+    time.sleep(3)
+    assert len(runs()) == count
+    listed = cluster.cli("schedule", "list", key=key).stdout
+    assert sid in listed and "paused" in listed
+    assert cluster.cli("schedule", "list", key=other).stdout.strip() == ""
+    r = cluster.cli("schedule", "resume", sid, key=other, check=False)
+    assert r.returncode != 0 and "notFound" in r.stderr
+    cluster.cli("schedule", "delete", sid, key=key)
+    assert cluster.cli("schedule", "list", key=key).stdout.strip() == ""
+
+
+def test_retention_keeps_the_newest_versions_and_reports_and_what_the_series_needs(cluster, tmp_path):
+    cluster.start_server()
+    cluster.start_worker("w1")
+    key = tenant(cluster, "kept")
+    tenant_id = next(t["id"] for t in json.loads(cluster.cli("admin", "tenant", "list", "--json", key=ADMIN).stdout)["tenants"] if t["name"] == "kept")
+    full = generate(str(tmp_path / "full.csv"), customers=200, seed=4)
+    header, lines, parts = split_exports(full, [("0000", "2024-04-30"), ("2024-05-01", "2024-08-31"), ("2024-09-01", "2024-12-31"), ("2025-01-01", "9999")])
+    cluster.cli("dataset", "upload", write(tmp_path / "p0.csv", header, parts[0]), "--name", "shop", key=key)
+    jobs = []
+    for i, part in enumerate(parts[1:], start=1):
+        cluster.cli("dataset", "append", "shop", write(tmp_path / f"p{i}.csv", header, part), key=key)
+        jobs.append(cluster.cli("job", "submit", "shop", "--wait", "--seed", "1", key=key).stdout.strip().splitlines()[0])
+    r = cluster.cli("admin", "tenant", "limits", tenant_id, "--keep-versions", "2", "--keep-reports", "2", key=ADMIN)
+    assert "keep 2 versions, 2 reports" in r.stdout, r.stdout
+    wait_for(lambda: len(cluster.cli("dataset", "versions", "shop", key=key).stdout.strip().splitlines()) == 2, what="old versions deleted")
+    wait_for(lambda: len(cluster.cli("report", "list", "--dataset", "shop", key=key).stdout.strip().splitlines()) == 2, what="old reports deleted")
+    listed = cluster.cli("report", "list", "--dataset", "shop", key=key).stdout
+    assert jobs[0] not in listed and jobs[1] in listed and jobs[2] in listed
+    # The newest version still reads every batch (the retired versions' files stay), and the
+    # next analysis compares itself with the newest report.
+    job, report, _ = analysis(cluster, key, "shop")
+    assert report["data_quality"]["rows_read"] == len(lines)
+    assert report["comparison"]["previous_job"] == jobs[2]

@@ -99,12 +99,15 @@ struct Admin: AsyncParsableCommand {
       @Option(help: "Maximum running jobs.") var maxRunning: Int32?
       @Option(help: "Maximum dataset size, in MiB.") var maxDatasetMb: Int64?
       @Option(help: "Storage quota (datasets and reports), in MiB.") var maxStorageMb: Int64?
+      @Option(help: "Versions kept per dataset name, the newest (0: all).") var keepVersions: Int32?
+      @Option(help: "Reports kept per dataset name, the newest (0: all).") var keepReports: Int32?
 
       func run() async throws {
-        for value in [maxQueued.map(Int64.init), maxRunning.map(Int64.init), maxDatasetMb, maxStorageMb] {
+        for value in [maxQueued.map(Int64.init), maxRunning.map(Int64.init), maxDatasetMb, maxStorageMb, keepVersions.map(Int64.init), keepReports.map(Int64.init)] {
           if let value, value < 0 || value > 1 << 40 { throw ValidationError("limits must be between 0 and 2^40 (got \(value))") }
         }
         let (id, queued, running, dataset, storage) = (self.id, maxQueued, maxRunning, maxDatasetMb, maxStorageMb)
+        let (versions, reports) = (keepVersions, keepReports)
         let tenant = try await connection.withClient(admin: true) { client, metadata in
           let api = Fidelis_V1_AdminService.Client(wrapping: client)
           guard let current = try await api.listTenants(.init(), metadata: metadata).tenants.first(where: { $0.id == id }) else {
@@ -115,11 +118,13 @@ struct Admin: AsyncParsableCommand {
           if let running { limits.maxRunningJobs = running }
           if let dataset { limits.maxDatasetBytes = dataset << 20 }
           if let storage { limits.maxStorageBytes = storage << 20 }
+          if let versions { limits.keepVersions = versions }
+          if let reports { limits.keepReports = reports }
           return try await api.setTenantLimits(.with { $0.tenantID = id; $0.limits = limits }, metadata: metadata)
         }
         if connection.json { try printJSON(tenant) } else {
           let l = tenant.limits
-          print("\(tenant.id)\tqueued \(l.maxQueuedJobs)\trunning \(l.maxRunningJobs)\tdataset \(l.maxDatasetBytes >> 20) MiB\tstorage \(l.maxStorageBytes >> 20) MiB")
+          print("\(tenant.id)\tqueued \(l.maxQueuedJobs)\trunning \(l.maxRunningJobs)\tdataset \(l.maxDatasetBytes >> 20) MiB\tstorage \(l.maxStorageBytes >> 20) MiB\tkeep \(l.keepVersions) versions, \(l.keepReports) reports")
         }
       }
     }

@@ -6,7 +6,7 @@ public struct Fidelis: AsyncParsableCommand {
   public static let configuration = CommandConfiguration(
     commandName: "fidelis",
     abstract: "Customer-retention analytics: upload purchase history, run analyses, fetch reports.",
-    subcommands: [Admin.self, DatasetCommand.self, JobCommand.self, ReportCommand.self, SegmentCommand.self, Analyze.self])
+    subcommands: [Admin.self, DatasetCommand.self, JobCommand.self, ReportCommand.self, SegmentCommand.self, ScheduleCommand.self, Analyze.self])
 
   public init() {}
 

@@ -90,6 +90,7 @@ extension AdminService: Fidelis_V1_AdminService.ServiceProtocol {
     let id = request.message.jobID
     try Coordinator.checkID(id, "job")
     let job = try coordinator.mapStoreErrors { try coordinator.store.retryJob(id: id) }
+    coordinator.metrics.changed(job)
     // Waiting leases look in the store again.
     coordinator.noteJobsQueued()
     coordinator.jobChanges.touch(job.id)
@@ -104,6 +105,7 @@ extension AdminService: Fidelis_V1_AdminService.ServiceProtocol {
     let owner = try coordinator.mapStoreErrors { try coordinator.store.anyJob(id: id) }.tenantId
     let job = try coordinator.mapStoreErrors { try coordinator.store.cancelJob(tenantId: owner, id: id) }
     coordinator.jobChanges.touch(job.id, final: job.state.isFinal)
+    if job.state == .cancelled { coordinator.metrics.changed(job) }
     coordinator.logger.info("job cancel requested by the operator", metadata: ["tenant": "\(job.tenantId)", "job": "\(job.id)", "state": "\(job.state.rawValue)"])
     return ServerResponse(message: try coordinator.message(job, details: true))
   }
@@ -117,13 +119,13 @@ extension AdminService: Fidelis_V1_AdminService.ServiceProtocol {
     let tenant = try coordinator.mapStoreErrors {
       try coordinator.store.setLimits(
         tenantId: m.tenantID, maxQueuedJobs: Int(l.maxQueuedJobs), maxRunningJobs: Int(l.maxRunningJobs), maxDatasetBytes: l.maxDatasetBytes,
-        maxStorageBytes: l.maxStorageBytes)
+        maxStorageBytes: l.maxStorageBytes, keepVersions: Int(l.keepVersions), keepReports: Int(l.keepReports))
     }
     coordinator.logger.info(
       "tenant limits set",
       metadata: [
         "tenant": "\(tenant.id)", "max_queued": "\(l.maxQueuedJobs)", "max_running": "\(l.maxRunningJobs)", "max_dataset_bytes": "\(l.maxDatasetBytes)",
-        "max_storage_bytes": "\(l.maxStorageBytes)",
+        "max_storage_bytes": "\(l.maxStorageBytes)", "keep_versions": "\(l.keepVersions)", "keep_reports": "\(l.keepReports)",
       ])
     return ServerResponse(message: coordinator.message(tenant))
   }

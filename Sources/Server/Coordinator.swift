@@ -23,11 +23,14 @@ public final class Coordinator: Sendable {
   let jobChanges = JobChanges()
   /// The workers heard from since the start.
   let workers = WorkerRegistry()
+  /// What `/metrics` serves.
+  let metrics: CoordinatorMetrics
 
   public init(store: FidelisStore, configuration: ServerConfiguration, logger: Logger) {
     self.store = store
     self.disk = DiskSpace(directory: store.dataDirectory?.url, reserveBytes: configuration.diskReserveBytes)
     self.streams = StreamSlots(limits: configuration.streamLimits)
+    self.metrics = CoordinatorMetrics(perTenant: configuration.metricsPerTenant)
     self.configuration = configuration
     self.logger = logger
     self.workerTokenHash = FidelisStore.hashKey(configuration.workerToken)

@@ -1,4 +1,5 @@
 import Networking
+import Observability
 import FidelisProto
 import Foundation
 import GRPCCore
@@ -20,9 +21,31 @@ public struct CoordinatorService: Service {
   public let workerServer: GRPCServer<HTTP2ServerTransport.Posix>?
   public let workerTransport: HTTP2ServerTransport.Posix?
   let stopped = Stopped()
+  /// The metrics listener's address once bound.
+  let metricsAddress = BoundAddress()
 
   final class Stopped: Sendable {
     let flag = Atomic<Bool>(false)
+  }
+
+  /// An address known once a listener is up.
+  final class BoundAddress: Sendable {
+    private let value = Mutex<String?>(nil)
+    func set(_ address: String) { value.withLock { $0 = address } }
+    var current: String? { value.withLock { $0 } }
+  }
+
+  /// The metrics listener's address (with the real port when 0 was asked), once it is up;
+  /// nil without one.
+  public var metricsListeningAddress: String? {
+    get async {
+      guard coordinator.configuration.metricsPort != nil else { return nil }
+      for _ in 0..<100 {
+        if let address = metricsAddress.current { return address }
+        try? await Task.sleep(for: .milliseconds(20))
+      }
+      return metricsAddress.current
+    }
   }
 
   /// The address actually bound (with the real port when 0 was asked).
@@ -48,6 +71,24 @@ public struct CoordinatorService: Service {
         group.addTask { try await serve(workerServer, host: configuration.workerHost ?? configuration.host, port: configuration.workerPort ?? 0) }
       }
       group.addTask { await reapExpiredLeases() }
+      group.addTask { await runSchedules() }
+      group.addTask { await applyRetention() }
+      if let host = configuration.metricsHost, let port = configuration.metricsPort {
+        let endpoint = MetricsEndpoint(
+          host: host, port: port, registry: coordinator.metrics.registry, logger: logger,
+          refresh: { [coordinator] in
+            coordinator.metrics.refresh(store: coordinator.store, disk: coordinator.disk, workers: coordinator.workers, within: 2 * coordinator.configuration.leaseMillis)
+          },
+          onListening: { [metricsAddress] address in metricsAddress.set(address) })
+        group.addTask {
+          do {
+            try await endpoint.run()
+          } catch where !(error is CancellationError) {
+            stopped.flag.store(true, ordering: .releasing)
+            throw ConfigurationError(description: "cannot serve metrics on \(host):\(port): \(Self.describe(error))")
+          }
+        }
+      }
       group.addTask { await checkpointContinually() }
       group.addTask { await watchDiskSpace() }
       group.addTask {
@@ -118,6 +159,7 @@ public struct CoordinatorService: Service {
         if expired.contains(where: { $0.state == .queued }) { coordinator.noteJobsQueued() }
         for job in expired {
           coordinator.jobChanges.touch(job.id, final: job.state.isFinal)
+          coordinator.metrics.changed(job, leaseExpired: true)
           coordinator.logger.warning(
             "lease expired", metadata: ["tenant": "\(job.tenantId)", "job": "\(job.id)", "state": "\(job.state.rawValue)", "attempt": "\(job.attempt)"])
         }
@@ -125,6 +167,38 @@ public struct CoordinatorService: Service {
         coordinator.logger.error("lease reaper failed: \(error)")
       }
       do { try await Task.sleep(for: .milliseconds(interval)) } catch { return }
+    }
+  }
+
+  /// Makes the schedules' due runs, four times a second: a look at an index when none is due.
+  /// Not while draining (the runs wait for the next coordinator) nor on a full disk.
+  func runSchedules() async {
+    while isRunning {
+      if !coordinator.isDraining && !coordinator.disk.isFull {
+        do {
+          _ = try coordinator.runDueSchedules()
+        } catch {
+          coordinator.logger.error("schedules failed: \(error)")
+        }
+      }
+      do { try await Task.sleep(for: .milliseconds(250)) } catch { return }
+    }
+  }
+
+  /// Deletes what the tenants' retention no longer keeps, every few seconds.
+  func applyRetention() async {
+    while isRunning {
+      if !coordinator.disk.isFull {
+        do {
+          let removed = try coordinator.store.applyRetention()
+          if removed.versions + removed.reports > 0 {
+            coordinator.logger.info("retention", metadata: ["versions": "\(removed.versions)", "reports": "\(removed.reports)"])
+          }
+        } catch {
+          coordinator.logger.error("retention failed: \(error)")
+        }
+      }
+      do { try await Task.sleep(for: .seconds(2)) } catch { return }
     }
   }
 
@@ -237,7 +311,7 @@ public func buildCoordinator(_ configuration: ServerConfiguration, logger: Logge
   let transport = makeTransport(host: configuration.host, port: configuration.port, clientCA: nil)
   var services: [any RegistrableRPCService] = [
     AdminService(coordinator: coordinator), DatasetService(coordinator: coordinator), JobService(coordinator: coordinator),
-    ReportService(coordinator: coordinator), HealthService(coordinator: coordinator),
+    ReportService(coordinator: coordinator), ScheduleService(coordinator: coordinator), HealthService(coordinator: coordinator),
   ]
   var workerServer: GRPCServer<HTTP2ServerTransport.Posix>?
   var workerTransport: HTTP2ServerTransport.Posix?
@@ -246,20 +320,21 @@ public func buildCoordinator(_ configuration: ServerConfiguration, logger: Logge
     let listener = makeTransport(host: configuration.workerHost ?? configuration.host, port: port, clientCA: ca)
     workerTransport = listener
     workerServer = GRPCServer(
-      transport: listener, services: [WorkerAPI(coordinator: coordinator, requireCertificate: true), HealthService(coordinator: coordinator)])
+      transport: listener, services: [WorkerAPI(coordinator: coordinator, requireCertificate: true), HealthService(coordinator: coordinator)],
+      interceptors: [RPCMetricsInterceptor(metrics: coordinator.metrics)])
   } else {
     services.append(WorkerAPI(coordinator: coordinator, requireCertificate: false))
   }
   // Reflection describes the services of this listener (the worker service only when
   // workers connect here).
   var offered = [
-    Fidelis_V1_AdminService.descriptor, Fidelis_V1_DatasetService.descriptor, Fidelis_V1_JobService.descriptor, Fidelis_V1_ReportService.descriptor,
+    Fidelis_V1_AdminService.descriptor, Fidelis_V1_DatasetService.descriptor, Fidelis_V1_JobService.descriptor, Fidelis_V1_ReportService.descriptor, Fidelis_V1_ScheduleService.descriptor,
     Grpc_Health_V1_Health.descriptor,
   ]
   if workerServer == nil { offered.append(Fidelis_V1_WorkerService.descriptor) }
   let reflection = try ReflectionService(services: offered)
   services += [reflection, ReflectionServiceV1Alpha(reflection: reflection)]
-  let server = GRPCServer(transport: transport, services: services)
+  let server = GRPCServer(transport: transport, services: services, interceptors: [RPCMetricsInterceptor(metrics: coordinator.metrics)])
   return CoordinatorService(coordinator: coordinator, server: server, transport: transport, workerServer: workerServer, workerTransport: workerTransport)
 }
 

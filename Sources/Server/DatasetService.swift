@@ -79,6 +79,7 @@ extension DatasetService: Fidelis_V1_DatasetService.ServiceProtocol {
           }
           hasher.update(data: bytes)
           try coordinator.mapStoreErrors { try store.appendChunk(datasetId: id, seq: seq, data: bytes) }
+          coordinator.metrics.received(bytes: bytes.count)
           seq += 1
         case nil:
           throw RPCError(code: .invalidArgument, message: "an upload message must carry a header or a chunk")

@@ -50,6 +50,7 @@ extension JobService: Fidelis_V1_JobService.ServiceProtocol {
     }
     if created {
       coordinator.noteJobsQueued()
+      coordinator.metrics.submitted(kind: kind)
       coordinator.logger.info("job submitted", metadata: ["tenant": "\(tenant.id)", "job": "\(job.id)", "kind": "\(kind)", "dataset": "\(job.datasetId)"])
     }
     return ServerResponse(message: try coordinator.message(job, details: false))
@@ -102,6 +103,7 @@ extension JobService: Fidelis_V1_JobService.ServiceProtocol {
     try Coordinator.checkID(request.message.jobID, "job")
     let job = try coordinator.mapStoreErrors { try coordinator.store.cancelJob(tenantId: tenant.id, id: request.message.jobID) }
     coordinator.jobChanges.touch(job.id, final: job.state.isFinal)
+    if job.state == .cancelled { coordinator.metrics.changed(job) }
     coordinator.logger.info("job cancel requested", metadata: ["tenant": "\(tenant.id)", "job": "\(job.id)", "state": "\(job.state.rawValue)"])
     return ServerResponse(message: try coordinator.message(job, details: true))
   }

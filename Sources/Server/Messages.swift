@@ -40,6 +40,8 @@ extension Coordinator {
         $0.maxRunningJobs = Int32(tenant.maxRunningJobs)
         $0.maxDatasetBytes = tenant.maxDatasetBytes
         $0.maxStorageBytes = tenant.maxStorageBytes
+        $0.keepVersions = Int32(tenant.keepVersions)
+        $0.keepReports = Int32(tenant.keepReports)
       }
     }
   }

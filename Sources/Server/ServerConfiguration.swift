@@ -38,6 +38,11 @@ public struct ServerConfiguration: Sendable {
   public var handshakeTimeoutMillis: Int64 = 10_000
   /// Space held back in the data directory, given back so that deletes work on a full disk.
   public var diskReserveBytes: Int64 = 32 << 20
+  /// Where `/metrics` is served in the Prometheus text format; nil: not served.
+  public var metricsHost: String?
+  public var metricsPort: Int?
+  /// Queue depth and running jobs per tenant too (one series per tenant).
+  public var metricsPerTenant = false
 
   /// True when `tlsCertificatePath` and `tlsKeyPath` are set.
   public var usesTLS: Bool { tlsCertificatePath != nil && tlsKeyPath != nil }

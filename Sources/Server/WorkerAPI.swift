@@ -55,6 +55,7 @@ extension WorkerAPI: Fidelis_V1_WorkerService.ServiceProtocol {
     let request = leaseRequest(m, certificate: certificate)
     guard let lease = try await coordinator.mapStoreErrors({ try await coordinator.store.leaseNextJob(request) }) else { return nil }
     coordinator.jobChanges.touch(lease.job.id)
+    coordinator.metrics.started(lease.job)
     return leasedJob(lease, for: request)
   }
 
@@ -214,10 +215,14 @@ extension WorkerAPI: Fidelis_V1_WorkerService.ServiceProtocol {
       coordinator.logger.warning("stale result refused", metadata: ["job": "\(header.jobID)", "lease": "\(header.leaseID)"])
       throw error
     }
-    coordinator.logger.info("job succeeded", metadata: ["job": "\(header.jobID)", "artifacts": "\(artifacts.map(\.format))"])
+    let done = try? coordinator.store.job(id: header.jobID)
+    coordinator.logger.info(
+      "job succeeded", metadata: ["job": "\(header.jobID)", "tenant": "\(done?.tenantId ?? "")", "artifacts": "\(artifacts.map(\.format))"])
     coordinator.jobChanges.touch(header.jobID, final: true)
+    if let done { coordinator.metrics.changed(done) }
     guard let lease, let next else { return ServerResponse(message: .init()) }
     coordinator.jobChanges.touch(lease.job.id)
+    coordinator.metrics.started(lease.job)
     return ServerResponse(message: .with { $0.next = leasedJob(lease, for: next) })
   }
 
@@ -227,6 +232,7 @@ extension WorkerAPI: Fidelis_V1_WorkerService.ServiceProtocol {
     let job = try coordinator.mapStoreErrors { try coordinator.store.failJob(jobId: m.jobID, leaseId: m.leaseID, error: m.error, retryable: m.retryable, cancelled: m.cancelled) }
     if job.state == .queued { coordinator.noteJobsQueued() }
     coordinator.jobChanges.touch(job.id, final: job.state.isFinal)
+    coordinator.metrics.changed(job)
     coordinator.logger.info("job attempt ended", metadata: ["tenant": "\(job.tenantId)", "job": "\(job.id)", "state": "\(job.state.rawValue)", "error": "\(m.error)"])
     return ServerResponse(message: .init())
   }

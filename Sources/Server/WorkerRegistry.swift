@@ -31,4 +31,9 @@ final class WorkerRegistry: Sendable {
 
   /// Every worker heard from, by name.
   var snapshot: [String: Presence] { workers.withLock { $0 } }
+
+  /// The slots of each worker heard from within `milliseconds`.
+  func connectedSlots(within milliseconds: Int64, now: Int64 = FidelisStore.now()) -> [Int] {
+    workers.withLock { $0.values.filter { now - $0.lastSeen <= milliseconds }.map(\.slots) }
+  }
 }

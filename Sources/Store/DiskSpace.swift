@@ -49,6 +49,14 @@ public final class DiskSpace: Sendable {
     return Int64(info.f_bavail) * Int64(info.f_frsize)
   }
 
+  /// Size of the directory's file system, or nil.
+  public func sizeBytes() -> Int64? {
+    guard let directory else { return nil }
+    var info = statvfs()
+    guard statvfs(directory.path, &info) == 0 else { return nil }
+    return Int64(info.f_blocks) * Int64(info.f_frsize)
+  }
+
   /// Gives the reserve back to the file system (before a delete on a full disk).
   public func releaseReserve() {
     guard let path = reservePath else { return }

@@ -374,6 +374,40 @@ public struct FidelisStore: Sendable {
       try db.execute(sql: "UPDATE job SET datasetName = (SELECT name FROM dataset WHERE dataset.id = job.datasetId)")
       try db.create(index: "job_by_dataset_name", on: "job", columns: ["tenantId", "datasetName", "seq"])
     }
+    migrator.registerMigration("v9 schedules") { db in
+      try db.create(table: "schedule") { t in
+        t.primaryKey("id", .text)
+        t.column("tenantId", .text).notNull().indexed().references("tenant", onDelete: .cascade)
+        t.column("datasetName", .text).notNull()
+        t.column("kind", .text).notNull()
+        t.column("options", .blob).notNull()
+        t.column("everySeconds", .integer).notNull()
+        t.column("atMinute", .integer)
+        t.column("state", .text).notNull()
+        t.column("nextRunAt", .integer).notNull()
+        t.column("lastJobId", .text)
+        t.column("lastVersionId", .text)
+        t.column("createdAt", .integer).notNull()
+      }
+      try db.create(index: "schedule_by_next_run", on: "schedule", columns: ["state", "nextRunAt"])
+      try db.create(table: "scheduleRun") { t in
+        t.autoIncrementedPrimaryKey("seq")
+        t.column("scheduleId", .text).notNull().indexed().references("schedule", onDelete: .cascade)
+        t.column("dueAt", .integer).notNull()
+        t.column("ranAt", .integer).notNull()
+        t.column("outcome", .text).notNull()
+        t.column("reason", .text)
+        t.column("jobId", .text)
+        t.column("versionId", .text)
+      }
+    }
+    // Per tenant: how many versions and reports of each dataset name are kept.
+    migrator.registerMigration("v10 retention") { db in
+      try db.alter(table: "tenant") { t in
+        t.add(column: "keepVersions", .integer).notNull().defaults(to: 0)
+        t.add(column: "keepReports", .integer).notNull().defaults(to: 0)
+      }
+    }
     return migrator
   }
 
@@ -735,7 +769,7 @@ extension FidelisStore {
 
   /// Deletes a version, or retires it while another version reads its file; then deletes
   /// the retired files no version reads any more.
-  private static func delete(_ db: Database, _ record: DatasetRecord) throws {
+  static func delete(_ db: Database, _ record: DatasetRecord) throws {
     let files = try String.fetchAll(db, sql: "SELECT fileId FROM datasetPart WHERE versionId = ? AND fileId <> ?", arguments: [record.id, record.id])
     try DatasetPartRecord.filter(DatasetPartRecord.Columns.versionId == record.id).deleteAll(db)
     if try DatasetPartRecord.filter(DatasetPartRecord.Columns.fileId == record.id).fetchCount(db) > 0 {
@@ -802,11 +836,16 @@ extension FidelisStore {
   /// and its quota.
   /// Replaces a tenant's limits (0: the coordinator's default); NOT_FOUND for an unknown
   /// tenant. Jobs already queued or running stay; the limits apply to what comes next.
-  public func setLimits(tenantId: String, maxQueuedJobs: Int, maxRunningJobs: Int, maxDatasetBytes: Int64, maxStorageBytes: Int64) throws -> TenantRecord {
-    guard maxQueuedJobs >= 0, maxRunningJobs >= 0, maxDatasetBytes >= 0, maxStorageBytes >= 0 else { throw StoreError.invalidArgument("limits must not be negative") }
+  public func setLimits(
+    tenantId: String, maxQueuedJobs: Int, maxRunningJobs: Int, maxDatasetBytes: Int64, maxStorageBytes: Int64, keepVersions: Int = 0, keepReports: Int = 0
+  ) throws -> TenantRecord {
+    guard maxQueuedJobs >= 0, maxRunningJobs >= 0, maxDatasetBytes >= 0, maxStorageBytes >= 0, keepVersions >= 0, keepReports >= 0 else {
+      throw StoreError.invalidArgument("limits must not be negative")
+    }
     let tenant = try writer.write { db in
       guard var tenant = try TenantRecord.fetchOne(db, key: tenantId) else { throw StoreError.notFound("no tenant \(tenantId)") }
       (tenant.maxQueuedJobs, tenant.maxRunningJobs, tenant.maxDatasetBytes, tenant.maxStorageBytes) = (maxQueuedJobs, maxRunningJobs, maxDatasetBytes, maxStorageBytes)
+      (tenant.keepVersions, tenant.keepReports) = (keepVersions, keepReports)
       try tenant.update(db)
       return tenant
     }

@@ -18,6 +18,9 @@ public struct TenantRecord: Codable, Sendable, Equatable, FetchableRecord, Persi
   public var defaultCurrency = "EUR"
   /// When a job of this tenant was last leased; the fair scheduler serves the longest-waiting tenant first.
   public var lastLeasedAt: Int64
+  /// Per dataset name: the versions and the reports kept (the newest); 0 keeps all.
+  public var keepVersions = 0
+  public var keepReports = 0
 
   public enum Columns {
     public static let id = Column(CodingKeys.id)
@@ -30,6 +33,8 @@ public struct TenantRecord: Codable, Sendable, Equatable, FetchableRecord, Persi
     public static let defaultLanguage = Column(CodingKeys.defaultLanguage)
     public static let defaultCurrency = Column(CodingKeys.defaultCurrency)
     public static let lastLeasedAt = Column(CodingKeys.lastLeasedAt)
+    public static let keepVersions = Column(CodingKeys.keepVersions)
+    public static let keepReports = Column(CodingKeys.keepReports)
   }
 }
 
@@ -47,6 +52,8 @@ extension TenantRecord {
     defaultLanguage = row[Columns.defaultLanguage]
     defaultCurrency = row[Columns.defaultCurrency]
     lastLeasedAt = row[Columns.lastLeasedAt]
+    keepVersions = row[Columns.keepVersions] ?? 0
+    keepReports = row[Columns.keepReports] ?? 0
   }
 }
 

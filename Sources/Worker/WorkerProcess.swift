@@ -1,4 +1,5 @@
 import Networking
+import Observability
 import FidelisProto
 import Foundation
 import GRPCCore
@@ -29,6 +30,9 @@ public struct WorkerConfiguration: Sendable {
   public var jobMemoryBytes = 4 << 30
   /// How long a finished job's report is offered again while the coordinator cannot take it.
   public var completionPatience: Duration = .seconds(600)
+  /// Where this worker serves `/metrics`; nil: not served.
+  public var metricsHost: String?
+  public var metricsPort: Int?
 
   public init(token: String) { self.token = token }
 }
@@ -41,10 +45,13 @@ public struct WorkerProcess: Service {
   let stopping = SharedFlag()
   /// Small datasets already read, for the next jobs on the same data.
   let cache = DatasetCache()
+  /// What `/metrics` serves.
+  public let metrics: WorkerMetrics
 
   public init(configuration: WorkerConfiguration, logger: Logger) {
     self.configuration = configuration
     self.logger = logger
+    self.metrics = WorkerMetrics(slots: configuration.concurrency)
   }
 
   public func run() async throws {
@@ -54,16 +61,27 @@ public struct WorkerProcess: Service {
         config.connection.keepalive = .init(time: .seconds(15), timeout: .seconds(10), allowWithoutCalls: true)
         config.backoff = .init(initial: .milliseconds(200), max: .seconds(10), multiplier: 2, jitter: 0.2)
       })
-    try await withGRPCClient(transport: transport) { client in
-      let api = Fidelis_V1_WorkerService.Client(wrapping: client)
-      await withGracefulShutdownHandler {
-        await withDiscardingTaskGroup { group in
-          for slot in 0..<max(1, configuration.concurrency) {
-            group.addTask { await leaseLoop(api, slot: slot) }
+    try await withThrowingTaskGroup(of: Void.self) { tasks in
+      if let host = configuration.metricsHost, let port = configuration.metricsPort {
+        let endpoint = MetricsEndpoint(host: host, port: port, registry: metrics.registry, logger: logger, refresh: { [metrics] in metrics.refresh() })
+        tasks.addTask { try await endpoint.run() }
+      }
+      try await withGRPCClient(transport: transport) { client in
+        let api = Fidelis_V1_WorkerService.Client(wrapping: client)
+        await withGracefulShutdownHandler {
+          await withDiscardingTaskGroup { group in
+            for slot in 0..<max(1, configuration.concurrency) {
+              group.addTask { await leaseLoop(api, slot: slot) }
+            }
           }
+        } onGracefulShutdown: {
+          stopping.value.store(true, ordering: .releasing)
         }
-      } onGracefulShutdown: {
-        stopping.value.store(true, ordering: .releasing)
+      }
+      // The jobs are done: the metrics listener goes too.
+      tasks.cancelAll()
+      while let next = await tasks.nextResult() {
+        if case .failure(let error) = next, !(error is CancellationError) { throw error }
       }
     }
     logger.info("worker stopped", metadata: ["worker": "\(configuration.workerId)"])
@@ -123,6 +141,8 @@ public struct WorkerProcess: Service {
     // here they are debug lines, and what goes wrong stays at info and above.
     logger.debug("job started", metadata: log.merging(["kind": "\(job.kind)"]) { $1 })
     let shared = RunningJob()
+    let began = ContinuousClock.now
+    metrics.began()
     let receivedDay = job.datasetReceivedUnixMs > 0 ? Int(job.datasetReceivedUnixMs / 86_400_000) : DateWindow.today()
     let budget = configuration.jobMemoryBytes
     let outcome: Result<[Artifact], any Error>? = await withHeartbeats(job, api: api, shared: shared, memoryBudget: budget) {
@@ -150,6 +170,9 @@ public struct WorkerProcess: Service {
       }
     }
     let stop = shared.stop.withLock { $0 }
+    metrics.ended(
+      kind: job.kind, outcome: stop == .leaseLost ? "lease_lost" : { if case .success? = outcome { "succeeded" } else { "failed" } }(),
+      duration: ContinuousClock.now - began)
     if stop == .leaseLost {
       logger.warning("lease lost; result dropped", metadata: log)
       return nil

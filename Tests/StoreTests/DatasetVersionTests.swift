@@ -116,3 +116,33 @@ struct DatasetVersionTests {
     #expect(try store.dataset(tenantId: "ten_1", reference: "b.csv", kind: "transactions").version == 1)
   }
 }
+
+@Suite("Retention")
+struct RetentionTests {
+  @Test("the newest versions and reports stay, and so does a report a queued job will compare with")
+  func retention() async throws {
+    let store = try makeStore()
+    let (t, _) = try store.createTenant(name: "T")
+    var versions = [try version(store, tenant: t.id, name: "shop")]
+    for _ in 0..<3 { versions.append(try version(store, tenant: t.id, name: "shop", appendingTo: versions.last!)) }
+    var done: [String] = []
+    for _ in 0..<3 {
+      let (job, _) = try await store.submitJob(tenantId: t.id, dataset: "shop", kind: "analysis", options: Data(), idempotencyKey: nil)
+      let lease = try #require(try await store.leaseNextJob(worker: "w", host: "h", kinds: [], leaseMillis: 60_000))
+      try await store.completeJob(jobId: lease.job.id, leaseId: lease.leaseId, artifacts: [(format: "json", contentType: "application/json", data: Data("{}".utf8))])
+      done.append(job.id)
+    }
+    // A queued analysis compares with the oldest report: JobOptions field 15, compare_to.
+    let options = Data([15 << 3 | 2, UInt8(done[0].utf8.count)] + Array(done[0].utf8))
+    #expect(FidelisStore.compareTo(in: Data([8, 3]) + options) == done[0])
+    _ = try await store.submitJob(tenantId: t.id, dataset: "shop", kind: "analysis", options: options, idempotencyKey: nil)
+    _ = try store.setLimits(tenantId: t.id, maxQueuedJobs: 0, maxRunningJobs: 0, maxDatasetBytes: 0, maxStorageBytes: 0, keepVersions: 2, keepReports: 1)
+    let removed = try store.applyRetention()
+    // The queued job reads the newest version; the two oldest go (their files stay, read by the newest).
+    #expect(removed == RetentionOutcome(versions: 2, reports: 1))
+    #expect(try store.datasetVersions(tenantId: t.id, kind: "transactions", name: "shop").map(\.version) == [4, 3])
+    #expect(try store.datasetParts(versionId: versions[3].id).count == 4)
+    #expect(try store.reports(tenantId: t.id, dataset: .name("shop")).map(\.job.id) == [done[2], done[0]])
+    #expect(try store.applyRetention() == RetentionOutcome())
+  }
+}

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Networking
+import Observability
 import Foundation
 import Logging
 import Server
@@ -91,6 +92,9 @@ struct Serve: AsyncParsableCommand {
   @Option(name: .customLong("max-uploads"), help: "Uploads a tenant may run at once.")
   var maxUploads = 4
 
+  @Option(name: .customLong("log-format"), help: "text (for people) or json (one object per line, for log shippers).")
+  var logFormat: LogFormat = .text
+
   @Option(name: .customLong("log-level"), help: "trace, debug, info, warning, error.")
   var logLevel = "info"
 
@@ -105,6 +109,12 @@ struct Serve: AsyncParsableCommand {
 
   @Option(name: .customLong("worker-listen"), help: "Address of the workers' mutual-TLS listener, HOST:PORT (default: the --listen host, port + 1).")
   var workerListen: String?
+
+  @Option(name: .customLong("metrics-listen"), help: "Serve /metrics in the Prometheus text format on HOST:PORT (plain HTTP).")
+  var metricsListen: String?
+
+  @Flag(name: .customLong("metrics-per-tenant"), help: "Also give queue depth and running jobs per tenant (a series per tenant).")
+  var metricsPerTenant = false
 
   @Flag(name: .customLong("insecure-plaintext"), help: "Allow plaintext on an address other than loopback (a warning is logged).")
   var insecurePlaintext = false
@@ -124,7 +134,7 @@ struct Serve: AsyncParsableCommand {
     guard handshakeTimeoutSeconds > 0, handshakeTimeoutSeconds <= 3600, diskReserveMB >= 0, diskReserveMB <= 1 << 20 else {
       throw ValidationError("--handshake-timeout-seconds must be between 0 and 3600, --disk-reserve-mb between 0 and 1048576")
     }
-    LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+    logFormat.bootstrap()
     var logger = Logger(label: "fidelis.server")
     logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
     let directory = URL(fileURLWithPath: dataDir)
@@ -159,6 +169,13 @@ struct Serve: AsyncParsableCommand {
       configuration.workerHost = workers.host
       configuration.workerPort = workers.port
     }
+    if let metricsListen {
+      let metrics: ListenAddress
+      do { metrics = try ListenAddress(metricsListen, option: "--metrics-listen") } catch { throw ValidationError("\(error)") }
+      configuration.metricsHost = metrics.host
+      configuration.metricsPort = metrics.port
+    }
+    configuration.metricsPerTenant = metricsPerTenant
     let service: CoordinatorService
     do {
       service = try buildCoordinator(configuration, logger: logger)
@@ -179,6 +196,9 @@ struct Serve: AsyncParsableCommand {
       // Scripts read the ports from these lines.
       print("listening on \(address)")
       logger.info("listening on \(address)", metadata: ["tls": "\(configuration.usesTLS)"])
+      if let metrics = await service.metricsListeningAddress {
+        print("metrics on http://\(metrics)/metrics")
+      }
       if let workers = try await service.workerListeningAddress {
         print("workers listening on \(workers)")
         logger.info("workers listening on \(workers) (mutual TLS)")
@@ -188,3 +208,5 @@ struct Serve: AsyncParsableCommand {
     }
   }
 }
+
+extension LogFormat: ExpressibleByArgument {}

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Networking
+import Observability
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -25,11 +26,17 @@ struct WorkerCommand: AsyncParsableCommand {
   @Option(help: "Worker name in logs and job attempts (default: worker-PID).")
   var name: String?
 
+  @Option(name: .customLong("log-format"), help: "text (for people) or json (one object per line, for log shippers).")
+  var logFormat: LogFormat = .text
+
   @Option(name: .customLong("log-level"), help: "trace, debug, info, warning, error.")
   var logLevel = "info"
 
   @Option(help: "Host name recorded in each job's attempts (default: this machine's name).")
   var host: String?
+
+  @Option(name: .customLong("metrics-listen"), help: "Serve /metrics in the Prometheus text format on HOST:PORT (plain HTTP).")
+  var metricsListen: String?
 
   @OptionGroup var tlsOptions: TLSClientOptions
 
@@ -46,7 +53,7 @@ struct WorkerCommand: AsyncParsableCommand {
     guard jobMemoryMB >= 1, jobMemoryMB <= 1 << 20 else { throw ValidationError("--job-memory-mb must be between 1 and 1048576") }
     let address: (host: String, port: Int)
     do { address = try parseHostPort(server, option: "--server") } catch { throw ValidationError("\(error)") }
-    LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+    logFormat.bootstrap()
     var logger = Logger(label: "fidelis.worker")
     logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
     var configuration = WorkerConfiguration(token: token)
@@ -55,6 +62,16 @@ struct WorkerCommand: AsyncParsableCommand {
     configuration.concurrency = concurrency
     configuration.jobMemoryBytes = jobMemoryMB << 20
     if let name { configuration.workerId = name }
+    // Every line of this process says which worker wrote it.
+    logger[metadataKey: "worker"] = "\(configuration.workerId)"
+    if let metricsListen {
+      do {
+        let metrics = try parseHostPort(metricsListen, option: "--metrics-listen")
+        (configuration.metricsHost, configuration.metricsPort) = (metrics.host, metrics.port)
+      } catch {
+        throw ValidationError("\(error)")
+      }
+    }
     if let host { configuration.host = host }
     configuration.security = try tlsOptions.security(certificate: tlsCert, key: tlsKey)
     if !configuration.security.isTLS && !isLoopbackHost(configuration.serverHost) {
@@ -66,3 +83,5 @@ struct WorkerCommand: AsyncParsableCommand {
     try await group.run()
   }
 }
+
+extension LogFormat: ExpressibleByArgument {}

@@ -5010,6 +5010,1405 @@ extension Fidelis_V1_JobService.ClientProtocol {
     }
 }
 
+// MARK: - fidelis.v1.ScheduleService
+
+/// Namespace containing generated types for the "fidelis.v1.ScheduleService" service.
+@available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
+public enum Fidelis_V1_ScheduleService: Sendable {
+    /// Service descriptor for the "fidelis.v1.ScheduleService" service.
+    public static let descriptor = GRPCCore.ServiceDescriptor(fullyQualifiedService: "fidelis.v1.ScheduleService")
+    /// Namespace for method metadata.
+    public enum Method: Sendable {
+        /// Namespace for "CreateSchedule" metadata.
+        public enum CreateSchedule: Sendable {
+            /// Request type for "CreateSchedule".
+            public typealias Input = Fidelis_V1_CreateScheduleRequest
+            /// Response type for "CreateSchedule".
+            public typealias Output = Fidelis_V1_Schedule
+            /// Descriptor for "CreateSchedule".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "fidelis.v1.ScheduleService"),
+                method: "CreateSchedule",
+                type: .unary
+            )
+        }
+        /// Namespace for "ListSchedules" metadata.
+        public enum ListSchedules: Sendable {
+            /// Request type for "ListSchedules".
+            public typealias Input = Fidelis_V1_ListSchedulesRequest
+            /// Response type for "ListSchedules".
+            public typealias Output = Fidelis_V1_ListSchedulesResponse
+            /// Descriptor for "ListSchedules".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "fidelis.v1.ScheduleService"),
+                method: "ListSchedules",
+                type: .unary
+            )
+        }
+        /// Namespace for "PauseSchedule" metadata.
+        public enum PauseSchedule: Sendable {
+            /// Request type for "PauseSchedule".
+            public typealias Input = Fidelis_V1_ScheduleRequest
+            /// Response type for "PauseSchedule".
+            public typealias Output = Fidelis_V1_Schedule
+            /// Descriptor for "PauseSchedule".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "fidelis.v1.ScheduleService"),
+                method: "PauseSchedule",
+                type: .unary
+            )
+        }
+        /// Namespace for "ResumeSchedule" metadata.
+        public enum ResumeSchedule: Sendable {
+            /// Request type for "ResumeSchedule".
+            public typealias Input = Fidelis_V1_ScheduleRequest
+            /// Response type for "ResumeSchedule".
+            public typealias Output = Fidelis_V1_Schedule
+            /// Descriptor for "ResumeSchedule".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "fidelis.v1.ScheduleService"),
+                method: "ResumeSchedule",
+                type: .unary
+            )
+        }
+        /// Namespace for "DeleteSchedule" metadata.
+        public enum DeleteSchedule: Sendable {
+            /// Request type for "DeleteSchedule".
+            public typealias Input = Fidelis_V1_ScheduleRequest
+            /// Response type for "DeleteSchedule".
+            public typealias Output = Fidelis_V1_DeleteScheduleResponse
+            /// Descriptor for "DeleteSchedule".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "fidelis.v1.ScheduleService"),
+                method: "DeleteSchedule",
+                type: .unary
+            )
+        }
+        /// Namespace for "ListScheduleRuns" metadata.
+        public enum ListScheduleRuns: Sendable {
+            /// Request type for "ListScheduleRuns".
+            public typealias Input = Fidelis_V1_ScheduleRequest
+            /// Response type for "ListScheduleRuns".
+            public typealias Output = Fidelis_V1_ListScheduleRunsResponse
+            /// Descriptor for "ListScheduleRuns".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "fidelis.v1.ScheduleService"),
+                method: "ListScheduleRuns",
+                type: .unary
+            )
+        }
+        /// Descriptors for all methods in the "fidelis.v1.ScheduleService" service.
+        public static let descriptors: [GRPCCore.MethodDescriptor] = [
+            CreateSchedule.descriptor,
+            ListSchedules.descriptor,
+            PauseSchedule.descriptor,
+            ResumeSchedule.descriptor,
+            DeleteSchedule.descriptor,
+            ListScheduleRuns.descriptor
+        ]
+    }
+}
+
+@available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
+extension GRPCCore.ServiceDescriptor {
+    /// Service descriptor for the "fidelis.v1.ScheduleService" service.
+    public static let fidelis_v1_ScheduleService = GRPCCore.ServiceDescriptor(fullyQualifiedService: "fidelis.v1.ScheduleService")
+}
+
+// MARK: fidelis.v1.ScheduleService (server)
+
+@available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
+extension Fidelis_V1_ScheduleService {
+    /// Streaming variant of the service protocol for the "fidelis.v1.ScheduleService" service.
+    ///
+    /// This protocol is the lowest-level of the service protocols generated for this service
+    /// giving you the most flexibility over the implementation of your service. This comes at
+    /// the cost of more verbose and less strict APIs. Each RPC requires you to implement it in
+    /// terms of a request stream and response stream. Where the RPC expects only a single
+    /// request or response message, you are responsible for ensuring your implementation
+    /// maintains this invariant.
+    ///
+    /// Where possible, prefer using the stricter, less-verbose ``ServiceProtocol``
+    /// or ``SimpleServiceProtocol`` instead.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Analyses the coordinator submits on a dataset at a fixed interval. The schedule lives in
+    /// > the coordinator's store: it survives restarts. A run missed while the coordinator was down
+    /// > is made once after it starts again, never once per missed period, and never twice. A due
+    /// > run makes no job (and says why, in ListScheduleRuns) while the schedule's previous job is
+    /// > queued or running, when the dataset has not changed since the last run that succeeded, or
+    /// > when the tenant's queue is full; runs count against the tenant's limits as any job.
+    public protocol StreamingServiceProtocol: GRPCCore.RegistrableRPCService {
+        /// Handle the "CreateSchedule" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Fidelis_V1_CreateScheduleRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Fidelis_V1_Schedule` messages.
+        func createSchedule(
+            request: GRPCCore.StreamingServerRequest<Fidelis_V1_CreateScheduleRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Fidelis_V1_Schedule>
+
+        /// Handle the "ListSchedules" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Fidelis_V1_ListSchedulesRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Fidelis_V1_ListSchedulesResponse` messages.
+        func listSchedules(
+            request: GRPCCore.StreamingServerRequest<Fidelis_V1_ListSchedulesRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Fidelis_V1_ListSchedulesResponse>
+
+        /// Handle the "PauseSchedule" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Fidelis_V1_ScheduleRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Fidelis_V1_Schedule` messages.
+        func pauseSchedule(
+            request: GRPCCore.StreamingServerRequest<Fidelis_V1_ScheduleRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Fidelis_V1_Schedule>
+
+        /// Handle the "ResumeSchedule" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The next run is the first slot from now on: runs missed while paused are not made up.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Fidelis_V1_ScheduleRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Fidelis_V1_Schedule` messages.
+        func resumeSchedule(
+            request: GRPCCore.StreamingServerRequest<Fidelis_V1_ScheduleRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Fidelis_V1_Schedule>
+
+        /// Handle the "DeleteSchedule" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The jobs the schedule submitted stay.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Fidelis_V1_ScheduleRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Fidelis_V1_DeleteScheduleResponse` messages.
+        func deleteSchedule(
+            request: GRPCCore.StreamingServerRequest<Fidelis_V1_ScheduleRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Fidelis_V1_DeleteScheduleResponse>
+
+        /// Handle the "ListScheduleRuns" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > What became of each due run, newest first.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Fidelis_V1_ScheduleRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Fidelis_V1_ListScheduleRunsResponse` messages.
+        func listScheduleRuns(
+            request: GRPCCore.StreamingServerRequest<Fidelis_V1_ScheduleRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Fidelis_V1_ListScheduleRunsResponse>
+    }
+
+    /// Service protocol for the "fidelis.v1.ScheduleService" service.
+    ///
+    /// This protocol is higher level than ``StreamingServiceProtocol`` but lower level than
+    /// the ``SimpleServiceProtocol``, it provides access to request and response metadata and
+    /// trailing response metadata. If you don't need these then consider using
+    /// the ``SimpleServiceProtocol``. If you need fine grained control over your RPCs then
+    /// use ``StreamingServiceProtocol``.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Analyses the coordinator submits on a dataset at a fixed interval. The schedule lives in
+    /// > the coordinator's store: it survives restarts. A run missed while the coordinator was down
+    /// > is made once after it starts again, never once per missed period, and never twice. A due
+    /// > run makes no job (and says why, in ListScheduleRuns) while the schedule's previous job is
+    /// > queued or running, when the dataset has not changed since the last run that succeeded, or
+    /// > when the tenant's queue is full; runs count against the tenant's limits as any job.
+    public protocol ServiceProtocol: Fidelis_V1_ScheduleService.StreamingServiceProtocol {
+        /// Handle the "CreateSchedule" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Fidelis_V1_CreateScheduleRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Fidelis_V1_Schedule` message.
+        func createSchedule(
+            request: GRPCCore.ServerRequest<Fidelis_V1_CreateScheduleRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Fidelis_V1_Schedule>
+
+        /// Handle the "ListSchedules" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Fidelis_V1_ListSchedulesRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Fidelis_V1_ListSchedulesResponse` message.
+        func listSchedules(
+            request: GRPCCore.ServerRequest<Fidelis_V1_ListSchedulesRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Fidelis_V1_ListSchedulesResponse>
+
+        /// Handle the "PauseSchedule" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Fidelis_V1_ScheduleRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Fidelis_V1_Schedule` message.
+        func pauseSchedule(
+            request: GRPCCore.ServerRequest<Fidelis_V1_ScheduleRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Fidelis_V1_Schedule>
+
+        /// Handle the "ResumeSchedule" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The next run is the first slot from now on: runs missed while paused are not made up.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Fidelis_V1_ScheduleRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Fidelis_V1_Schedule` message.
+        func resumeSchedule(
+            request: GRPCCore.ServerRequest<Fidelis_V1_ScheduleRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Fidelis_V1_Schedule>
+
+        /// Handle the "DeleteSchedule" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The jobs the schedule submitted stay.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Fidelis_V1_ScheduleRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Fidelis_V1_DeleteScheduleResponse` message.
+        func deleteSchedule(
+            request: GRPCCore.ServerRequest<Fidelis_V1_ScheduleRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Fidelis_V1_DeleteScheduleResponse>
+
+        /// Handle the "ListScheduleRuns" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > What became of each due run, newest first.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Fidelis_V1_ScheduleRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Fidelis_V1_ListScheduleRunsResponse` message.
+        func listScheduleRuns(
+            request: GRPCCore.ServerRequest<Fidelis_V1_ScheduleRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Fidelis_V1_ListScheduleRunsResponse>
+    }
+
+    /// Simple service protocol for the "fidelis.v1.ScheduleService" service.
+    ///
+    /// This is the highest level protocol for the service. The API is the easiest to use but
+    /// doesn't provide access to request or response metadata. If you need access to these
+    /// then use ``ServiceProtocol`` instead.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Analyses the coordinator submits on a dataset at a fixed interval. The schedule lives in
+    /// > the coordinator's store: it survives restarts. A run missed while the coordinator was down
+    /// > is made once after it starts again, never once per missed period, and never twice. A due
+    /// > run makes no job (and says why, in ListScheduleRuns) while the schedule's previous job is
+    /// > queued or running, when the dataset has not changed since the last run that succeeded, or
+    /// > when the tenant's queue is full; runs count against the tenant's limits as any job.
+    public protocol SimpleServiceProtocol: Fidelis_V1_ScheduleService.ServiceProtocol {
+        /// Handle the "CreateSchedule" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Fidelis_V1_CreateScheduleRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Fidelis_V1_Schedule` to respond with.
+        func createSchedule(
+            request: Fidelis_V1_CreateScheduleRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Fidelis_V1_Schedule
+
+        /// Handle the "ListSchedules" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Fidelis_V1_ListSchedulesRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Fidelis_V1_ListSchedulesResponse` to respond with.
+        func listSchedules(
+            request: Fidelis_V1_ListSchedulesRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Fidelis_V1_ListSchedulesResponse
+
+        /// Handle the "PauseSchedule" method.
+        ///
+        /// - Parameters:
+        ///   - request: A `Fidelis_V1_ScheduleRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Fidelis_V1_Schedule` to respond with.
+        func pauseSchedule(
+            request: Fidelis_V1_ScheduleRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Fidelis_V1_Schedule
+
+        /// Handle the "ResumeSchedule" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The next run is the first slot from now on: runs missed while paused are not made up.
+        ///
+        /// - Parameters:
+        ///   - request: A `Fidelis_V1_ScheduleRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Fidelis_V1_Schedule` to respond with.
+        func resumeSchedule(
+            request: Fidelis_V1_ScheduleRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Fidelis_V1_Schedule
+
+        /// Handle the "DeleteSchedule" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The jobs the schedule submitted stay.
+        ///
+        /// - Parameters:
+        ///   - request: A `Fidelis_V1_ScheduleRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Fidelis_V1_DeleteScheduleResponse` to respond with.
+        func deleteSchedule(
+            request: Fidelis_V1_ScheduleRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Fidelis_V1_DeleteScheduleResponse
+
+        /// Handle the "ListScheduleRuns" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > What became of each due run, newest first.
+        ///
+        /// - Parameters:
+        ///   - request: A `Fidelis_V1_ScheduleRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Fidelis_V1_ListScheduleRunsResponse` to respond with.
+        func listScheduleRuns(
+            request: Fidelis_V1_ScheduleRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Fidelis_V1_ListScheduleRunsResponse
+    }
+}
+
+// Default implementation of 'registerMethods(with:)'.
+@available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
+extension Fidelis_V1_ScheduleService.StreamingServiceProtocol {
+    public func registerMethods<Transport>(with router: inout GRPCCore.RPCRouter<Transport>) where Transport: GRPCCore.ServerTransport {
+        router.registerHandler(
+            forMethod: Fidelis_V1_ScheduleService.Method.CreateSchedule.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Fidelis_V1_CreateScheduleRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Fidelis_V1_Schedule>(),
+            handler: { request, context in
+                try await self.createSchedule(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Fidelis_V1_ScheduleService.Method.ListSchedules.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Fidelis_V1_ListSchedulesRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Fidelis_V1_ListSchedulesResponse>(),
+            handler: { request, context in
+                try await self.listSchedules(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Fidelis_V1_ScheduleService.Method.PauseSchedule.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Fidelis_V1_ScheduleRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Fidelis_V1_Schedule>(),
+            handler: { request, context in
+                try await self.pauseSchedule(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Fidelis_V1_ScheduleService.Method.ResumeSchedule.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Fidelis_V1_ScheduleRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Fidelis_V1_Schedule>(),
+            handler: { request, context in
+                try await self.resumeSchedule(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Fidelis_V1_ScheduleService.Method.DeleteSchedule.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Fidelis_V1_ScheduleRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Fidelis_V1_DeleteScheduleResponse>(),
+            handler: { request, context in
+                try await self.deleteSchedule(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Fidelis_V1_ScheduleService.Method.ListScheduleRuns.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Fidelis_V1_ScheduleRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Fidelis_V1_ListScheduleRunsResponse>(),
+            handler: { request, context in
+                try await self.listScheduleRuns(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+    }
+}
+
+// Default implementation of streaming methods from 'StreamingServiceProtocol'.
+@available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
+extension Fidelis_V1_ScheduleService.ServiceProtocol {
+    public func createSchedule(
+        request: GRPCCore.StreamingServerRequest<Fidelis_V1_CreateScheduleRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Fidelis_V1_Schedule> {
+        let response = try await self.createSchedule(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func listSchedules(
+        request: GRPCCore.StreamingServerRequest<Fidelis_V1_ListSchedulesRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Fidelis_V1_ListSchedulesResponse> {
+        let response = try await self.listSchedules(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func pauseSchedule(
+        request: GRPCCore.StreamingServerRequest<Fidelis_V1_ScheduleRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Fidelis_V1_Schedule> {
+        let response = try await self.pauseSchedule(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func resumeSchedule(
+        request: GRPCCore.StreamingServerRequest<Fidelis_V1_ScheduleRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Fidelis_V1_Schedule> {
+        let response = try await self.resumeSchedule(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func deleteSchedule(
+        request: GRPCCore.StreamingServerRequest<Fidelis_V1_ScheduleRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Fidelis_V1_DeleteScheduleResponse> {
+        let response = try await self.deleteSchedule(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func listScheduleRuns(
+        request: GRPCCore.StreamingServerRequest<Fidelis_V1_ScheduleRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Fidelis_V1_ListScheduleRunsResponse> {
+        let response = try await self.listScheduleRuns(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+}
+
+// Default implementation of methods from 'ServiceProtocol'.
+@available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
+extension Fidelis_V1_ScheduleService.SimpleServiceProtocol {
+    public func createSchedule(
+        request: GRPCCore.ServerRequest<Fidelis_V1_CreateScheduleRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Fidelis_V1_Schedule> {
+        return GRPCCore.ServerResponse<Fidelis_V1_Schedule>(
+            message: try await self.createSchedule(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func listSchedules(
+        request: GRPCCore.ServerRequest<Fidelis_V1_ListSchedulesRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Fidelis_V1_ListSchedulesResponse> {
+        return GRPCCore.ServerResponse<Fidelis_V1_ListSchedulesResponse>(
+            message: try await self.listSchedules(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func pauseSchedule(
+        request: GRPCCore.ServerRequest<Fidelis_V1_ScheduleRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Fidelis_V1_Schedule> {
+        return GRPCCore.ServerResponse<Fidelis_V1_Schedule>(
+            message: try await self.pauseSchedule(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func resumeSchedule(
+        request: GRPCCore.ServerRequest<Fidelis_V1_ScheduleRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Fidelis_V1_Schedule> {
+        return GRPCCore.ServerResponse<Fidelis_V1_Schedule>(
+            message: try await self.resumeSchedule(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func deleteSchedule(
+        request: GRPCCore.ServerRequest<Fidelis_V1_ScheduleRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Fidelis_V1_DeleteScheduleResponse> {
+        return GRPCCore.ServerResponse<Fidelis_V1_DeleteScheduleResponse>(
+            message: try await self.deleteSchedule(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func listScheduleRuns(
+        request: GRPCCore.ServerRequest<Fidelis_V1_ScheduleRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Fidelis_V1_ListScheduleRunsResponse> {
+        return GRPCCore.ServerResponse<Fidelis_V1_ListScheduleRunsResponse>(
+            message: try await self.listScheduleRuns(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+}
+
+// MARK: fidelis.v1.ScheduleService (client)
+
+@available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
+extension Fidelis_V1_ScheduleService {
+    /// Generated client protocol for the "fidelis.v1.ScheduleService" service.
+    ///
+    /// You don't need to implement this protocol directly, use the generated
+    /// implementation, ``Client``.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Analyses the coordinator submits on a dataset at a fixed interval. The schedule lives in
+    /// > the coordinator's store: it survives restarts. A run missed while the coordinator was down
+    /// > is made once after it starts again, never once per missed period, and never twice. A due
+    /// > run makes no job (and says why, in ListScheduleRuns) while the schedule's previous job is
+    /// > queued or running, when the dataset has not changed since the last run that succeeded, or
+    /// > when the tenant's queue is full; runs count against the tenant's limits as any job.
+    public protocol ClientProtocol: Sendable {
+        /// Call the "CreateSchedule" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Fidelis_V1_CreateScheduleRequest` message.
+        ///   - serializer: A serializer for `Fidelis_V1_CreateScheduleRequest` messages.
+        ///   - deserializer: A deserializer for `Fidelis_V1_Schedule` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func createSchedule<Result>(
+            request: GRPCCore.ClientRequest<Fidelis_V1_CreateScheduleRequest>,
+            serializer: some GRPCCore.MessageSerializer<Fidelis_V1_CreateScheduleRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Fidelis_V1_Schedule>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Fidelis_V1_Schedule>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "ListSchedules" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Fidelis_V1_ListSchedulesRequest` message.
+        ///   - serializer: A serializer for `Fidelis_V1_ListSchedulesRequest` messages.
+        ///   - deserializer: A deserializer for `Fidelis_V1_ListSchedulesResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func listSchedules<Result>(
+            request: GRPCCore.ClientRequest<Fidelis_V1_ListSchedulesRequest>,
+            serializer: some GRPCCore.MessageSerializer<Fidelis_V1_ListSchedulesRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Fidelis_V1_ListSchedulesResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Fidelis_V1_ListSchedulesResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "PauseSchedule" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Fidelis_V1_ScheduleRequest` message.
+        ///   - serializer: A serializer for `Fidelis_V1_ScheduleRequest` messages.
+        ///   - deserializer: A deserializer for `Fidelis_V1_Schedule` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func pauseSchedule<Result>(
+            request: GRPCCore.ClientRequest<Fidelis_V1_ScheduleRequest>,
+            serializer: some GRPCCore.MessageSerializer<Fidelis_V1_ScheduleRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Fidelis_V1_Schedule>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Fidelis_V1_Schedule>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "ResumeSchedule" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The next run is the first slot from now on: runs missed while paused are not made up.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Fidelis_V1_ScheduleRequest` message.
+        ///   - serializer: A serializer for `Fidelis_V1_ScheduleRequest` messages.
+        ///   - deserializer: A deserializer for `Fidelis_V1_Schedule` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func resumeSchedule<Result>(
+            request: GRPCCore.ClientRequest<Fidelis_V1_ScheduleRequest>,
+            serializer: some GRPCCore.MessageSerializer<Fidelis_V1_ScheduleRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Fidelis_V1_Schedule>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Fidelis_V1_Schedule>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "DeleteSchedule" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The jobs the schedule submitted stay.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Fidelis_V1_ScheduleRequest` message.
+        ///   - serializer: A serializer for `Fidelis_V1_ScheduleRequest` messages.
+        ///   - deserializer: A deserializer for `Fidelis_V1_DeleteScheduleResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func deleteSchedule<Result>(
+            request: GRPCCore.ClientRequest<Fidelis_V1_ScheduleRequest>,
+            serializer: some GRPCCore.MessageSerializer<Fidelis_V1_ScheduleRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Fidelis_V1_DeleteScheduleResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Fidelis_V1_DeleteScheduleResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "ListScheduleRuns" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > What became of each due run, newest first.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Fidelis_V1_ScheduleRequest` message.
+        ///   - serializer: A serializer for `Fidelis_V1_ScheduleRequest` messages.
+        ///   - deserializer: A deserializer for `Fidelis_V1_ListScheduleRunsResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func listScheduleRuns<Result>(
+            request: GRPCCore.ClientRequest<Fidelis_V1_ScheduleRequest>,
+            serializer: some GRPCCore.MessageSerializer<Fidelis_V1_ScheduleRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Fidelis_V1_ListScheduleRunsResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Fidelis_V1_ListScheduleRunsResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+    }
+
+    /// Generated client for the "fidelis.v1.ScheduleService" service.
+    ///
+    /// The ``Client`` provides an implementation of ``ClientProtocol`` which wraps
+    /// a `GRPCCore.GRPCCClient`. The underlying `GRPCClient` provides the long-lived
+    /// means of communication with the remote peer.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Analyses the coordinator submits on a dataset at a fixed interval. The schedule lives in
+    /// > the coordinator's store: it survives restarts. A run missed while the coordinator was down
+    /// > is made once after it starts again, never once per missed period, and never twice. A due
+    /// > run makes no job (and says why, in ListScheduleRuns) while the schedule's previous job is
+    /// > queued or running, when the dataset has not changed since the last run that succeeded, or
+    /// > when the tenant's queue is full; runs count against the tenant's limits as any job.
+    public struct Client<Transport>: ClientProtocol where Transport: GRPCCore.ClientTransport {
+        private let client: GRPCCore.GRPCClient<Transport>
+
+        /// Creates a new client wrapping the provided `GRPCCore.GRPCClient`.
+        ///
+        /// - Parameters:
+        ///   - client: A `GRPCCore.GRPCClient` providing a communication channel to the service.
+        public init(wrapping client: GRPCCore.GRPCClient<Transport>) {
+            self.client = client
+        }
+
+        /// Call the "CreateSchedule" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Fidelis_V1_CreateScheduleRequest` message.
+        ///   - serializer: A serializer for `Fidelis_V1_CreateScheduleRequest` messages.
+        ///   - deserializer: A deserializer for `Fidelis_V1_Schedule` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func createSchedule<Result>(
+            request: GRPCCore.ClientRequest<Fidelis_V1_CreateScheduleRequest>,
+            serializer: some GRPCCore.MessageSerializer<Fidelis_V1_CreateScheduleRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Fidelis_V1_Schedule>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Fidelis_V1_Schedule>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Fidelis_V1_ScheduleService.Method.CreateSchedule.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "ListSchedules" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Fidelis_V1_ListSchedulesRequest` message.
+        ///   - serializer: A serializer for `Fidelis_V1_ListSchedulesRequest` messages.
+        ///   - deserializer: A deserializer for `Fidelis_V1_ListSchedulesResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func listSchedules<Result>(
+            request: GRPCCore.ClientRequest<Fidelis_V1_ListSchedulesRequest>,
+            serializer: some GRPCCore.MessageSerializer<Fidelis_V1_ListSchedulesRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Fidelis_V1_ListSchedulesResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Fidelis_V1_ListSchedulesResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Fidelis_V1_ScheduleService.Method.ListSchedules.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "PauseSchedule" method.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Fidelis_V1_ScheduleRequest` message.
+        ///   - serializer: A serializer for `Fidelis_V1_ScheduleRequest` messages.
+        ///   - deserializer: A deserializer for `Fidelis_V1_Schedule` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func pauseSchedule<Result>(
+            request: GRPCCore.ClientRequest<Fidelis_V1_ScheduleRequest>,
+            serializer: some GRPCCore.MessageSerializer<Fidelis_V1_ScheduleRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Fidelis_V1_Schedule>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Fidelis_V1_Schedule>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Fidelis_V1_ScheduleService.Method.PauseSchedule.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "ResumeSchedule" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The next run is the first slot from now on: runs missed while paused are not made up.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Fidelis_V1_ScheduleRequest` message.
+        ///   - serializer: A serializer for `Fidelis_V1_ScheduleRequest` messages.
+        ///   - deserializer: A deserializer for `Fidelis_V1_Schedule` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func resumeSchedule<Result>(
+            request: GRPCCore.ClientRequest<Fidelis_V1_ScheduleRequest>,
+            serializer: some GRPCCore.MessageSerializer<Fidelis_V1_ScheduleRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Fidelis_V1_Schedule>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Fidelis_V1_Schedule>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Fidelis_V1_ScheduleService.Method.ResumeSchedule.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "DeleteSchedule" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > The jobs the schedule submitted stay.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Fidelis_V1_ScheduleRequest` message.
+        ///   - serializer: A serializer for `Fidelis_V1_ScheduleRequest` messages.
+        ///   - deserializer: A deserializer for `Fidelis_V1_DeleteScheduleResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func deleteSchedule<Result>(
+            request: GRPCCore.ClientRequest<Fidelis_V1_ScheduleRequest>,
+            serializer: some GRPCCore.MessageSerializer<Fidelis_V1_ScheduleRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Fidelis_V1_DeleteScheduleResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Fidelis_V1_DeleteScheduleResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Fidelis_V1_ScheduleService.Method.DeleteSchedule.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "ListScheduleRuns" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > What became of each due run, newest first.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Fidelis_V1_ScheduleRequest` message.
+        ///   - serializer: A serializer for `Fidelis_V1_ScheduleRequest` messages.
+        ///   - deserializer: A deserializer for `Fidelis_V1_ListScheduleRunsResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func listScheduleRuns<Result>(
+            request: GRPCCore.ClientRequest<Fidelis_V1_ScheduleRequest>,
+            serializer: some GRPCCore.MessageSerializer<Fidelis_V1_ScheduleRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Fidelis_V1_ListScheduleRunsResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Fidelis_V1_ListScheduleRunsResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Fidelis_V1_ScheduleService.Method.ListScheduleRuns.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+    }
+}
+
+// Helpers providing default arguments to 'ClientProtocol' methods.
+@available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
+extension Fidelis_V1_ScheduleService.ClientProtocol {
+    /// Call the "CreateSchedule" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Fidelis_V1_CreateScheduleRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func createSchedule<Result>(
+        request: GRPCCore.ClientRequest<Fidelis_V1_CreateScheduleRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Fidelis_V1_Schedule>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.createSchedule(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Fidelis_V1_CreateScheduleRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Fidelis_V1_Schedule>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListSchedules" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Fidelis_V1_ListSchedulesRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func listSchedules<Result>(
+        request: GRPCCore.ClientRequest<Fidelis_V1_ListSchedulesRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Fidelis_V1_ListSchedulesResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.listSchedules(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Fidelis_V1_ListSchedulesRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Fidelis_V1_ListSchedulesResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "PauseSchedule" method.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Fidelis_V1_ScheduleRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func pauseSchedule<Result>(
+        request: GRPCCore.ClientRequest<Fidelis_V1_ScheduleRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Fidelis_V1_Schedule>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.pauseSchedule(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Fidelis_V1_ScheduleRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Fidelis_V1_Schedule>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ResumeSchedule" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > The next run is the first slot from now on: runs missed while paused are not made up.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Fidelis_V1_ScheduleRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func resumeSchedule<Result>(
+        request: GRPCCore.ClientRequest<Fidelis_V1_ScheduleRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Fidelis_V1_Schedule>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.resumeSchedule(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Fidelis_V1_ScheduleRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Fidelis_V1_Schedule>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "DeleteSchedule" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > The jobs the schedule submitted stay.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Fidelis_V1_ScheduleRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func deleteSchedule<Result>(
+        request: GRPCCore.ClientRequest<Fidelis_V1_ScheduleRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Fidelis_V1_DeleteScheduleResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.deleteSchedule(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Fidelis_V1_ScheduleRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Fidelis_V1_DeleteScheduleResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListScheduleRuns" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > What became of each due run, newest first.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Fidelis_V1_ScheduleRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func listScheduleRuns<Result>(
+        request: GRPCCore.ClientRequest<Fidelis_V1_ScheduleRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Fidelis_V1_ListScheduleRunsResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.listScheduleRuns(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Fidelis_V1_ScheduleRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Fidelis_V1_ListScheduleRunsResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+}
+
+// Helpers providing sugared APIs for 'ClientProtocol' methods.
+@available(macOS 15.0, iOS 18.0, watchOS 11.0, tvOS 18.0, visionOS 2.0, *)
+extension Fidelis_V1_ScheduleService.ClientProtocol {
+    /// Call the "CreateSchedule" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func createSchedule<Result>(
+        _ message: Fidelis_V1_CreateScheduleRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Fidelis_V1_Schedule>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Fidelis_V1_CreateScheduleRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.createSchedule(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListSchedules" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func listSchedules<Result>(
+        _ message: Fidelis_V1_ListSchedulesRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Fidelis_V1_ListSchedulesResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Fidelis_V1_ListSchedulesRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.listSchedules(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "PauseSchedule" method.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func pauseSchedule<Result>(
+        _ message: Fidelis_V1_ScheduleRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Fidelis_V1_Schedule>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Fidelis_V1_ScheduleRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.pauseSchedule(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ResumeSchedule" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > The next run is the first slot from now on: runs missed while paused are not made up.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func resumeSchedule<Result>(
+        _ message: Fidelis_V1_ScheduleRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Fidelis_V1_Schedule>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Fidelis_V1_ScheduleRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.resumeSchedule(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "DeleteSchedule" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > The jobs the schedule submitted stay.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func deleteSchedule<Result>(
+        _ message: Fidelis_V1_ScheduleRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Fidelis_V1_DeleteScheduleResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Fidelis_V1_ScheduleRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.deleteSchedule(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListScheduleRuns" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > What became of each due run, newest first.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func listScheduleRuns<Result>(
+        _ message: Fidelis_V1_ScheduleRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Fidelis_V1_ListScheduleRunsResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Fidelis_V1_ScheduleRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.listScheduleRuns(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+}
+
 // MARK: - fidelis.v1.ReportService
 
 /// Namespace containing generated types for the "fidelis.v1.ReportService" service.

@@ -253,6 +253,13 @@ public nonisolated struct Fidelis_V1_TenantLimits: Sendable {
   /// with RESOURCE_EXHAUSTED.
   public var maxStorageBytes: Int64 = 0
 
+  /// Retention, per dataset name: the newest versions and reports kept; the coordinator
+  /// deletes older ones (never one a queued or running job reads or compares with, never the
+  /// newest). 0 keeps all.
+  public var keepVersions: Int32 = 0
+
+  public var keepReports: Int32 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -911,6 +918,199 @@ public nonisolated struct Fidelis_V1_WatchJobRequest: Sendable {
   // methods supported on all messages.
 
   public var jobID: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Fidelis_V1_CreateScheduleRequest: @unchecked Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// A transactions dataset's name: each run reads its latest version.
+  public var dataset: String {
+    get {_storage._dataset}
+    set {_uniqueStorage()._dataset = newValue}
+  }
+
+  /// "30d", "7d", "1d", "6h", "15m" (a number and d, h, m or s; at least 2s, at most 366d).
+  public var every: String {
+    get {_storage._every}
+    set {_uniqueStorage()._every = newValue}
+  }
+
+  /// "HH:MM" (UTC): runs at that time of day, then every interval; empty: the first run now.
+  public var at: String {
+    get {_storage._at}
+    set {_uniqueStorage()._at = newValue}
+  }
+
+  /// "analysis" (default) or "profile".
+  public var kind: String {
+    get {_storage._kind}
+    set {_uniqueStorage()._kind = newValue}
+  }
+
+  public var options: Fidelis_V1_JobOptions {
+    get {_storage._options ?? Fidelis_V1_JobOptions()}
+    set {_uniqueStorage()._options = newValue}
+  }
+  /// Returns true if `options` has been explicitly set.
+  public var hasOptions: Bool {_storage._options != nil}
+  /// Clears the value of `options`. Subsequent reads from it will return its default value.
+  public mutating func clearOptions() {_uniqueStorage()._options = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+public nonisolated struct Fidelis_V1_Schedule: @unchecked Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var id: String {
+    get {_storage._id}
+    set {_uniqueStorage()._id = newValue}
+  }
+
+  public var dataset: String {
+    get {_storage._dataset}
+    set {_uniqueStorage()._dataset = newValue}
+  }
+
+  public var kind: String {
+    get {_storage._kind}
+    set {_uniqueStorage()._kind = newValue}
+  }
+
+  public var options: Fidelis_V1_JobOptions {
+    get {_storage._options ?? Fidelis_V1_JobOptions()}
+    set {_uniqueStorage()._options = newValue}
+  }
+  /// Returns true if `options` has been explicitly set.
+  public var hasOptions: Bool {_storage._options != nil}
+  /// Clears the value of `options`. Subsequent reads from it will return its default value.
+  public mutating func clearOptions() {_uniqueStorage()._options = nil}
+
+  public var everySeconds: Int64 {
+    get {_storage._everySeconds}
+    set {_uniqueStorage()._everySeconds = newValue}
+  }
+
+  public var at: String {
+    get {_storage._at}
+    set {_uniqueStorage()._at = newValue}
+  }
+
+  /// "active" or "paused".
+  public var state: String {
+    get {_storage._state}
+    set {_uniqueStorage()._state = newValue}
+  }
+
+  public var nextRunAtUnixMs: Int64 {
+    get {_storage._nextRunAtUnixMs}
+    set {_uniqueStorage()._nextRunAtUnixMs = newValue}
+  }
+
+  public var lastJobID: String {
+    get {_storage._lastJobID}
+    set {_uniqueStorage()._lastJobID = newValue}
+  }
+
+  public var createdAtUnixMs: Int64 {
+    get {_storage._createdAtUnixMs}
+    set {_uniqueStorage()._createdAtUnixMs = newValue}
+  }
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+public nonisolated struct Fidelis_V1_ListSchedulesRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Fidelis_V1_ListSchedulesResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var schedules: [Fidelis_V1_Schedule] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Fidelis_V1_ScheduleRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var scheduleID: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Fidelis_V1_DeleteScheduleResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Fidelis_V1_ScheduleRun: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var dueAtUnixMs: Int64 = 0
+
+  public var ranAtUnixMs: Int64 = 0
+
+  /// "submitted" or "skipped".
+  public var outcome: String = String()
+
+  /// Why a run was skipped.
+  public var reason: String = String()
+
+  public var jobID: String = String()
+
+  /// The dataset version the run read (or found unchanged).
+  public var datasetVersionID: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Fidelis_V1_ListScheduleRunsResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var runs: [Fidelis_V1_ScheduleRun] = []
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1771,7 +1971,7 @@ nonisolated extension Fidelis_V1_AdminJobRequest: SwiftProtobuf.Message, SwiftPr
 
 nonisolated extension Fidelis_V1_TenantLimits: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".TenantLimits"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}max_queued_jobs\0\u{3}max_running_jobs\0\u{3}max_dataset_bytes\0\u{3}max_storage_bytes\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}max_queued_jobs\0\u{3}max_running_jobs\0\u{3}max_dataset_bytes\0\u{3}max_storage_bytes\0\u{3}keep_versions\0\u{3}keep_reports\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1783,6 +1983,8 @@ nonisolated extension Fidelis_V1_TenantLimits: SwiftProtobuf.Message, SwiftProto
       case 2: try { try decoder.decodeSingularInt32Field(value: &self.maxRunningJobs) }()
       case 3: try { try decoder.decodeSingularInt64Field(value: &self.maxDatasetBytes) }()
       case 4: try { try decoder.decodeSingularInt64Field(value: &self.maxStorageBytes) }()
+      case 5: try { try decoder.decodeSingularInt32Field(value: &self.keepVersions) }()
+      case 6: try { try decoder.decodeSingularInt32Field(value: &self.keepReports) }()
       default: break
       }
     }
@@ -1801,6 +2003,12 @@ nonisolated extension Fidelis_V1_TenantLimits: SwiftProtobuf.Message, SwiftProto
     if self.maxStorageBytes != 0 {
       try visitor.visitSingularInt64Field(value: self.maxStorageBytes, fieldNumber: 4)
     }
+    if self.keepVersions != 0 {
+      try visitor.visitSingularInt32Field(value: self.keepVersions, fieldNumber: 5)
+    }
+    if self.keepReports != 0 {
+      try visitor.visitSingularInt32Field(value: self.keepReports, fieldNumber: 6)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1809,6 +2017,8 @@ nonisolated extension Fidelis_V1_TenantLimits: SwiftProtobuf.Message, SwiftProto
     if lhs.maxRunningJobs != rhs.maxRunningJobs {return false}
     if lhs.maxDatasetBytes != rhs.maxDatasetBytes {return false}
     if lhs.maxStorageBytes != rhs.maxStorageBytes {return false}
+    if lhs.keepVersions != rhs.keepVersions {return false}
+    if lhs.keepReports != rhs.keepReports {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -3141,6 +3351,420 @@ nonisolated extension Fidelis_V1_WatchJobRequest: SwiftProtobuf.Message, SwiftPr
 
   public static func ==(lhs: Fidelis_V1_WatchJobRequest, rhs: Fidelis_V1_WatchJobRequest) -> Bool {
     if lhs.jobID != rhs.jobID {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Fidelis_V1_CreateScheduleRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".CreateScheduleRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}dataset\0\u{1}every\0\u{1}at\0\u{1}kind\0\u{1}options\0")
+
+  fileprivate class _StorageClass {
+    var _dataset: String = String()
+    var _every: String = String()
+    var _at: String = String()
+    var _kind: String = String()
+    var _options: Fidelis_V1_JobOptions? = nil
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _dataset = source._dataset
+      _every = source._every
+      _at = source._at
+      _kind = source._kind
+      _options = source._options
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularStringField(value: &_storage._dataset) }()
+        case 2: try { try decoder.decodeSingularStringField(value: &_storage._every) }()
+        case 3: try { try decoder.decodeSingularStringField(value: &_storage._at) }()
+        case 4: try { try decoder.decodeSingularStringField(value: &_storage._kind) }()
+        case 5: try { try decoder.decodeSingularMessageField(value: &_storage._options) }()
+        default: break
+        }
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      if !_storage._dataset.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._dataset, fieldNumber: 1)
+      }
+      if !_storage._every.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._every, fieldNumber: 2)
+      }
+      if !_storage._at.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._at, fieldNumber: 3)
+      }
+      if !_storage._kind.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._kind, fieldNumber: 4)
+      }
+      try { if let v = _storage._options {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
+      } }()
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Fidelis_V1_CreateScheduleRequest, rhs: Fidelis_V1_CreateScheduleRequest) -> Bool {
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._dataset != rhs_storage._dataset {return false}
+        if _storage._every != rhs_storage._every {return false}
+        if _storage._at != rhs_storage._at {return false}
+        if _storage._kind != rhs_storage._kind {return false}
+        if _storage._options != rhs_storage._options {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Fidelis_V1_Schedule: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".Schedule"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}dataset\0\u{1}kind\0\u{1}options\0\u{3}every_seconds\0\u{1}at\0\u{1}state\0\u{3}next_run_at_unix_ms\0\u{3}last_job_id\0\u{3}created_at_unix_ms\0")
+
+  fileprivate class _StorageClass {
+    var _id: String = String()
+    var _dataset: String = String()
+    var _kind: String = String()
+    var _options: Fidelis_V1_JobOptions? = nil
+    var _everySeconds: Int64 = 0
+    var _at: String = String()
+    var _state: String = String()
+    var _nextRunAtUnixMs: Int64 = 0
+    var _lastJobID: String = String()
+    var _createdAtUnixMs: Int64 = 0
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _id = source._id
+      _dataset = source._dataset
+      _kind = source._kind
+      _options = source._options
+      _everySeconds = source._everySeconds
+      _at = source._at
+      _state = source._state
+      _nextRunAtUnixMs = source._nextRunAtUnixMs
+      _lastJobID = source._lastJobID
+      _createdAtUnixMs = source._createdAtUnixMs
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularStringField(value: &_storage._id) }()
+        case 2: try { try decoder.decodeSingularStringField(value: &_storage._dataset) }()
+        case 3: try { try decoder.decodeSingularStringField(value: &_storage._kind) }()
+        case 4: try { try decoder.decodeSingularMessageField(value: &_storage._options) }()
+        case 5: try { try decoder.decodeSingularInt64Field(value: &_storage._everySeconds) }()
+        case 6: try { try decoder.decodeSingularStringField(value: &_storage._at) }()
+        case 7: try { try decoder.decodeSingularStringField(value: &_storage._state) }()
+        case 8: try { try decoder.decodeSingularInt64Field(value: &_storage._nextRunAtUnixMs) }()
+        case 9: try { try decoder.decodeSingularStringField(value: &_storage._lastJobID) }()
+        case 10: try { try decoder.decodeSingularInt64Field(value: &_storage._createdAtUnixMs) }()
+        default: break
+        }
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      if !_storage._id.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._id, fieldNumber: 1)
+      }
+      if !_storage._dataset.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._dataset, fieldNumber: 2)
+      }
+      if !_storage._kind.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._kind, fieldNumber: 3)
+      }
+      try { if let v = _storage._options {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+      } }()
+      if _storage._everySeconds != 0 {
+        try visitor.visitSingularInt64Field(value: _storage._everySeconds, fieldNumber: 5)
+      }
+      if !_storage._at.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._at, fieldNumber: 6)
+      }
+      if !_storage._state.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._state, fieldNumber: 7)
+      }
+      if _storage._nextRunAtUnixMs != 0 {
+        try visitor.visitSingularInt64Field(value: _storage._nextRunAtUnixMs, fieldNumber: 8)
+      }
+      if !_storage._lastJobID.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._lastJobID, fieldNumber: 9)
+      }
+      if _storage._createdAtUnixMs != 0 {
+        try visitor.visitSingularInt64Field(value: _storage._createdAtUnixMs, fieldNumber: 10)
+      }
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Fidelis_V1_Schedule, rhs: Fidelis_V1_Schedule) -> Bool {
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._id != rhs_storage._id {return false}
+        if _storage._dataset != rhs_storage._dataset {return false}
+        if _storage._kind != rhs_storage._kind {return false}
+        if _storage._options != rhs_storage._options {return false}
+        if _storage._everySeconds != rhs_storage._everySeconds {return false}
+        if _storage._at != rhs_storage._at {return false}
+        if _storage._state != rhs_storage._state {return false}
+        if _storage._nextRunAtUnixMs != rhs_storage._nextRunAtUnixMs {return false}
+        if _storage._lastJobID != rhs_storage._lastJobID {return false}
+        if _storage._createdAtUnixMs != rhs_storage._createdAtUnixMs {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Fidelis_V1_ListSchedulesRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ListSchedulesRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    // Load everything into unknown fields
+    while try decoder.nextFieldNumber() != nil {}
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Fidelis_V1_ListSchedulesRequest, rhs: Fidelis_V1_ListSchedulesRequest) -> Bool {
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Fidelis_V1_ListSchedulesResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ListSchedulesResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}schedules\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.schedules) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.schedules.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.schedules, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Fidelis_V1_ListSchedulesResponse, rhs: Fidelis_V1_ListSchedulesResponse) -> Bool {
+    if lhs.schedules != rhs.schedules {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Fidelis_V1_ScheduleRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ScheduleRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}schedule_id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.scheduleID) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.scheduleID.isEmpty {
+      try visitor.visitSingularStringField(value: self.scheduleID, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Fidelis_V1_ScheduleRequest, rhs: Fidelis_V1_ScheduleRequest) -> Bool {
+    if lhs.scheduleID != rhs.scheduleID {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Fidelis_V1_DeleteScheduleResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".DeleteScheduleResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    // Load everything into unknown fields
+    while try decoder.nextFieldNumber() != nil {}
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Fidelis_V1_DeleteScheduleResponse, rhs: Fidelis_V1_DeleteScheduleResponse) -> Bool {
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Fidelis_V1_ScheduleRun: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ScheduleRun"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}due_at_unix_ms\0\u{3}ran_at_unix_ms\0\u{1}outcome\0\u{1}reason\0\u{3}job_id\0\u{3}dataset_version_id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularInt64Field(value: &self.dueAtUnixMs) }()
+      case 2: try { try decoder.decodeSingularInt64Field(value: &self.ranAtUnixMs) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.outcome) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.reason) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.jobID) }()
+      case 6: try { try decoder.decodeSingularStringField(value: &self.datasetVersionID) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.dueAtUnixMs != 0 {
+      try visitor.visitSingularInt64Field(value: self.dueAtUnixMs, fieldNumber: 1)
+    }
+    if self.ranAtUnixMs != 0 {
+      try visitor.visitSingularInt64Field(value: self.ranAtUnixMs, fieldNumber: 2)
+    }
+    if !self.outcome.isEmpty {
+      try visitor.visitSingularStringField(value: self.outcome, fieldNumber: 3)
+    }
+    if !self.reason.isEmpty {
+      try visitor.visitSingularStringField(value: self.reason, fieldNumber: 4)
+    }
+    if !self.jobID.isEmpty {
+      try visitor.visitSingularStringField(value: self.jobID, fieldNumber: 5)
+    }
+    if !self.datasetVersionID.isEmpty {
+      try visitor.visitSingularStringField(value: self.datasetVersionID, fieldNumber: 6)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Fidelis_V1_ScheduleRun, rhs: Fidelis_V1_ScheduleRun) -> Bool {
+    if lhs.dueAtUnixMs != rhs.dueAtUnixMs {return false}
+    if lhs.ranAtUnixMs != rhs.ranAtUnixMs {return false}
+    if lhs.outcome != rhs.outcome {return false}
+    if lhs.reason != rhs.reason {return false}
+    if lhs.jobID != rhs.jobID {return false}
+    if lhs.datasetVersionID != rhs.datasetVersionID {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Fidelis_V1_ListScheduleRunsResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ListScheduleRunsResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}runs\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.runs) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.runs.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.runs, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Fidelis_V1_ListScheduleRunsResponse, rhs: Fidelis_V1_ListScheduleRunsResponse) -> Bool {
+    if lhs.runs != rhs.runs {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
