@@ -26,6 +26,9 @@ let package = Package(
     .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     .package(url: "https://github.com/apple/swift-nio-http2", from: "1.46.0"),
     .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+    .package(url: "https://github.com/apple/swift-distributed-tracing", from: "1.7.3"),
+    // Traces exported by OTLP over gRPC only: the HTTP exporter would bring an HTTP client.
+    .package(url: "https://github.com/swift-otel/swift-otel", from: "1.6.0", traits: ["OTLPGRPC"]),
   ],
   targets: [
     // Generated from proto/ by scripts/generate-proto; nothing else lives here.
@@ -59,6 +62,7 @@ let package = Package(
       dependencies: [
         "FidelisProto", "Store", "Jobs", "Networking", "Reports", "Analytics", "Observability",
         .product(name: "Prometheus", package: "swift-prometheus"),
+        .product(name: "Tracing", package: "swift-distributed-tracing"),
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         .product(name: "X509", package: "swift-certificates"),
@@ -78,6 +82,9 @@ let package = Package(
       name: "Observability",
       dependencies: [
         .product(name: "Prometheus", package: "swift-prometheus"),
+        .product(name: "OTel", package: "swift-otel"),
+        .product(name: "Tracing", package: "swift-distributed-tracing"),
+        .product(name: "Instrumentation", package: "swift-distributed-tracing"),
         .product(name: "NIOCore", package: "swift-nio"),
         .product(name: "NIOPosix", package: "swift-nio"),
         .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -99,6 +106,7 @@ let package = Package(
       dependencies: [
         "FidelisProto", "Analytics", "Jobs", "Networking", "Reports", "Observability",
         .product(name: "Prometheus", package: "swift-prometheus"),
+        .product(name: "Tracing", package: "swift-distributed-tracing"),
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
         .product(name: "Logging", package: "swift-log"),

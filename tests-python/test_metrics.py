@@ -114,3 +114,55 @@ def test_json_logs_give_every_line_as_an_object_with_the_jobs_trace_id_across_pr
     assert len({r["trace_id"] for r in ours}) == 1 and re.match(r"^[0-9a-f]{32}$", ours[0]["trace_id"])
     assert all(r.get("tenant") for r in ours if r["logger"] == "fidelis.server" and r["message"] in ("job submitted", "job leased", "job succeeded"))
     assert all(r.get("worker") == "w1" for r in records["w1"])
+
+
+def test_a_jobs_trace_spans_the_coordinator_and_the_worker_and_reaches_an_otlp_receiver(cluster, tmp_path):
+    """A local OTLP/gRPC receiver (opentelemetry-proto's TraceService) takes the spans."""
+    from concurrent import futures
+    import grpc
+    from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
+
+    spans = []
+
+    class Receiver(trace_service_pb2_grpc.TraceServiceServicer):
+        def Export(self, request, context):
+            for resource in request.resource_spans:
+                service = next((a.value.string_value for a in resource.resource.attributes if a.key == "service.name"), "")
+                for scope in resource.scope_spans:
+                    for span in scope.spans:
+                        spans.append((service, span))
+            return trace_service_pb2.ExportTraceServiceResponse()
+
+    receiver = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(Receiver(), receiver)
+    port = receiver.add_insecure_port("127.0.0.1:0")
+    receiver.start()
+    try:
+        endpoint = f"http://127.0.0.1:{port}"
+        cluster.start_server("--otlp-endpoint", endpoint, "--log-format", "json")
+        cluster.start_worker("w1", "--otlp-endpoint", endpoint)
+        key = cluster.cli("admin", "tenant", "create", "traced", key=ADMIN).stdout.strip()
+        cluster.cli("dataset", "upload", generate(str(tmp_path / "d.csv"), customers=200), "--name", "shop", key=key)
+        job = cluster.cli("job", "submit", "shop", "--wait", key=key).stdout.strip().splitlines()[0]
+        expected = {"submit", "lease", "serve dataset", "complete", "run analysis", "reading", "customers", "rfm", "clusters", "kpis", "report"}
+        deadline = time.time() + 30
+        while time.time() < deadline and not expected <= {s.name for _, s in spans}:
+            time.sleep(0.3)
+        names = {s.name for _, s in spans}
+        assert expected <= names, sorted(names)
+        trace_ids = {s.trace_id.hex() for _, s in spans}
+        # One trace, the id the job's log lines carry.
+        assert len(trace_ids) == 1, trace_ids
+        logged = [json.loads(l) for l in cluster.log("server").splitlines() if l.startswith("{")]
+        assert {r["trace_id"] for r in logged if r.get("job") == job} == trace_ids
+        by_name = {s.name: (service, s) for service, s in spans}
+        assert by_name["submit"][0] == "fidelis-coordinator" and by_name["run analysis"][0] == "fidelis-worker"
+        # Stages are children of the worker's run; the coordinator's completion is a child of
+        # the worker's run too: its context came in the call's gRPC metadata.
+        run = by_name["run analysis"][1]
+        assert by_name["rfm"][1].parent_span_id == run.span_id
+        assert by_name["complete"][1].parent_span_id == run.span_id
+        assert by_name["serve dataset"][1].parent_span_id == run.span_id
+        assert run.start_time_unix_nano <= by_name["reading"][1].start_time_unix_nano <= by_name["kpis"][1].start_time_unix_nano <= run.end_time_unix_nano
+    finally:
+        receiver.stop(None)

@@ -3,6 +3,8 @@ import Foundation
 import GRPCCore
 import Jobs
 import Logging
+import Observability
+import Tracing
 import Store
 
 /// JobService: submit, follow and cancel jobs.
@@ -51,6 +53,9 @@ extension JobService: Fidelis_V1_JobService.ServiceProtocol {
     if created {
       coordinator.noteJobsQueued()
       coordinator.metrics.submitted(kind: kind)
+      JobTracing.span(
+        "submit", context: JobTracing.context(job: job.id), kind: .server, attributes: ["fidelis.job": job.id, "fidelis.tenant": tenant.id, "fidelis.kind": kind]
+      ).end()
       coordinator.logger.info("job submitted", metadata: ["tenant": "\(tenant.id)", "job": "\(job.id)", "kind": "\(kind)", "dataset": "\(job.datasetId)"])
     }
     return ServerResponse(message: try coordinator.message(job, details: false))

@@ -5,6 +5,8 @@ import GRPCCore
 import GRPCNIOTransportHTTP2
 import Logging
 import Networking
+import Observability
+import Tracing
 import Store
 import X509
 
@@ -56,6 +58,7 @@ extension WorkerAPI: Fidelis_V1_WorkerService.ServiceProtocol {
     guard let lease = try await coordinator.mapStoreErrors({ try await coordinator.store.leaseNextJob(request) }) else { return nil }
     coordinator.jobChanges.touch(lease.job.id)
     coordinator.metrics.started(lease.job)
+    Self.traceLease(lease, worker: request.worker)
     return leasedJob(lease, for: request)
   }
 
@@ -119,7 +122,10 @@ extension WorkerAPI: Fidelis_V1_WorkerService.ServiceProtocol {
     let datasetId = m.datasetID.isEmpty ? job.datasetId : m.datasetID
     let dataset = try coordinator.mapStoreErrors { try store.dataset(tenantId: job.tenantId, id: datasetId) }
     let parts = try coordinator.mapStoreErrors { try store.datasetParts(versionId: dataset.id) }
+    let trace = JobTracing.context(job: job.id, headers: Self.traceHeaders(request.metadata))
     return StreamingServerResponse { writer in
+      let span = JobTracing.span("serve dataset", context: trace, kind: .server, attributes: ["fidelis.job": job.id, "fidelis.dataset": dataset.id])
+      defer { span.end() }
       // A version made by appends reads its files in order: the first one's header only,
       // without the lines it leaves out, and a line break after a file that lacks one.
       for part in parts {
@@ -150,6 +156,23 @@ extension WorkerAPI: Fidelis_V1_WorkerService.ServiceProtocol {
       }
       return [:]
     }
+  }
+
+  /// The W3C trace headers a worker sent with a call about its job.
+  static func traceHeaders(_ metadata: Metadata) -> [String: String] {
+    var headers: [String: String] = [:]
+    for key in ["traceparent", "tracestate"] {
+      if let value = metadata[stringValues: key].first(where: { _ in true }) { headers[key] = value }
+    }
+    return headers
+  }
+
+  /// A lease in the job's trace.
+  static func traceLease(_ lease: Lease, worker: String) {
+    JobTracing.span(
+      "lease", context: JobTracing.context(job: lease.job.id), kind: .server,
+      attributes: ["fidelis.job": lease.job.id, "fidelis.worker": worker, "fidelis.attempt": "\(lease.job.attempt)"]
+    ).end()
   }
 
   func readReport(request: ServerRequest<Fidelis_V1_ReadReportRequest>, context: ServerContext) async throws -> StreamingServerResponse<Fidelis_V1_DatasetChunk> {
@@ -209,6 +232,10 @@ extension WorkerAPI: Fidelis_V1_WorkerService.ServiceProtocol {
       header.hasLeaseNext && !header.leaseNext.workerID.isEmpty && !coordinator.isDraining
       ? leaseRequest(header.leaseNext, certificate: certificate) : nil
     let lease: Lease?
+    let span = JobTracing.span(
+      "complete", context: JobTracing.context(job: header.jobID, headers: Self.traceHeaders(request.metadata)), kind: .server,
+      attributes: ["fidelis.job": header.jobID])
+    defer { span.end() }
     do {
       lease = try await coordinator.mapStoreErrors { try await coordinator.store.completeJob(jobId: header.jobID, leaseId: header.leaseID, deflated: artifacts, next: next) }
     } catch let error as RPCError where error.code == .aborted {
@@ -223,12 +250,16 @@ extension WorkerAPI: Fidelis_V1_WorkerService.ServiceProtocol {
     guard let lease, let next else { return ServerResponse(message: .init()) }
     coordinator.jobChanges.touch(lease.job.id)
     coordinator.metrics.started(lease.job)
+    Self.traceLease(lease, worker: next.worker)
     return ServerResponse(message: .with { $0.next = leasedJob(lease, for: next) })
   }
 
   func failJob(request: ServerRequest<Fidelis_V1_FailJobRequest>, context: ServerContext) async throws -> ServerResponse<Fidelis_V1_FailJobResponse> {
     _ = try authenticate(request.metadata, context)
     let m = request.message
+    let span = JobTracing.span(
+      "fail", context: JobTracing.context(job: m.jobID, headers: Self.traceHeaders(request.metadata)), kind: .server, attributes: ["fidelis.job": m.jobID])
+    defer { span.end() }
     let job = try coordinator.mapStoreErrors { try coordinator.store.failJob(jobId: m.jobID, leaseId: m.leaseID, error: m.error, retryable: m.retryable, cancelled: m.cancelled) }
     if job.state == .queued { coordinator.noteJobsQueued() }
     coordinator.jobChanges.touch(job.id, final: job.state.isFinal)

@@ -1,5 +1,6 @@
 import Networking
 import Observability
+import Tracing
 import FidelisProto
 import Foundation
 import GRPCCore
@@ -87,7 +88,15 @@ public struct WorkerProcess: Service {
     logger.info("worker stopped", metadata: ["worker": "\(configuration.workerId)"])
   }
 
-  var metadata: Metadata { bearerMetadata(configuration.token) }
+  /// The token, and within a job (its run span is the current context) the job's trace
+  /// context: the coordinator's spans of the call join the job's trace under it.
+  var metadata: Metadata {
+    var metadata = bearerMetadata(configuration.token)
+    if let context = ServiceContext.current {
+      for (key, value) in JobTracing.headers(context) { metadata.addString(value, forKey: key) }
+    }
+    return metadata
+  }
 
   func leaseLoop(_ api: Fidelis_V1_WorkerService.Client<HTTP2ClientTransport.Posix>, slot: Int) async {
     let workerId = configuration.concurrency > 1 ? "\(configuration.workerId)/\(slot)" : configuration.workerId
@@ -131,10 +140,28 @@ public struct WorkerProcess: Service {
     return options
   }
 
-  /// Runs one leased job: heartbeats in parallel, then the result or the failure. Returns
-  /// the next job when the coordinator leased one along with the completion.
+  /// Runs one leased job in a span of the job's trace, a span per stage under it. Returns the
+  /// next job when the coordinator leased one along with the completion.
   func execute(
     _ job: Fidelis_V1_LeasedJob, api: Fidelis_V1_WorkerService.Client<HTTP2ClientTransport.Posix>, workerId: String, leaseNext: Fidelis_V1_LeaseJobRequest
+  ) async -> Fidelis_V1_LeasedJob? {
+    let span = JobTracing.span(
+      "run \(job.kind)", context: JobTracing.context(job: job.jobID), kind: .consumer,
+      attributes: ["fidelis.job": job.jobID, "fidelis.worker": workerId, "fidelis.attempt": "\(job.attempt)"])
+    let stages = StageSpans(parent: span.context)
+    defer {
+      stages.finish()
+      span.end()
+    }
+    return await ServiceContext.withValue(span.context) {
+      await run(job, api: api, workerId: workerId, leaseNext: leaseNext, stages: stages)
+    }
+  }
+
+  /// Runs one leased job: heartbeats in parallel, then the result or the failure.
+  func run(
+    _ job: Fidelis_V1_LeasedJob, api: Fidelis_V1_WorkerService.Client<HTTP2ClientTransport.Posix>, workerId: String, leaseNext: Fidelis_V1_LeaseJobRequest,
+    stages: StageSpans
   ) async -> Fidelis_V1_LeasedJob? {
     let log: Logger.Metadata = ["job": "\(job.jobID)", "worker": "\(workerId)", "tenant": "\(job.tenantName)", "attempt": "\(job.attempt)"]
     // Starts and successes are logged by the coordinator with this worker's name and host;
@@ -164,12 +191,16 @@ public struct WorkerProcess: Service {
         return .success(try await JobRunner.run(
           spec, inputs: inputs, tenantName: job.tenantName, receivedDay: receivedDay,
           onComparisonSkipped: { reason in logger.warning("report not compared", metadata: log.merging(["reason": "\(reason)"]) { $1 }) },
-          progress: { stage, percent in shared.progress.withLock { $0 = (stage, percent) } }))
+          progress: { stage, percent in
+            stages.enter(stage)
+            shared.progress.withLock { $0 = (stage, percent) }
+          }))
       } catch {
         return .failure(error)
       }
     }
     let stop = shared.stop.withLock { $0 }
+    stages.finish()
     metrics.ended(
       kind: job.kind, outcome: stop == .leaseLost ? "lease_lost" : { if case .success? = outcome { "succeeded" } else { "failed" } }(),
       duration: ContinuousClock.now - began)

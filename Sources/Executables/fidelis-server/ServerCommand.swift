@@ -92,6 +92,9 @@ struct Serve: AsyncParsableCommand {
   @Option(name: .customLong("max-uploads"), help: "Uploads a tenant may run at once.")
   var maxUploads = 4
 
+  @Option(name: .customLong("otlp-endpoint"), help: "Export job traces by OTLP/gRPC to this collector, such as http://127.0.0.1:4317 (default: none).")
+  var otlpEndpoint: String?
+
   @Option(name: .customLong("log-format"), help: "text (for people) or json (one object per line, for log shippers).")
   var logFormat: LogFormat = .text
 
@@ -182,7 +185,11 @@ struct Serve: AsyncParsableCommand {
     } catch let error as ConfigurationError {
       throw ValidationError(error.description)
     }
-    let group = ServiceGroup(configuration: .init(services: [service], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+    // The exporter is listed first: a service group stops its services last to first, so
+    // the coordinator's last spans still leave.
+    let tracing = try JobTracing.bootstrap(serviceName: "fidelis-coordinator", endpoint: otlpEndpoint)
+    let services: [any Service] = (tracing.map { [$0] } ?? []) + [service]
+    let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
     try await withThrowingTaskGroup(of: Void.self) { tasks in
       tasks.addTask { try await group.run() }
       let address: String

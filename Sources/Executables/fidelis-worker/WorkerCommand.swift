@@ -26,6 +26,9 @@ struct WorkerCommand: AsyncParsableCommand {
   @Option(help: "Worker name in logs and job attempts (default: worker-PID).")
   var name: String?
 
+  @Option(name: .customLong("otlp-endpoint"), help: "Export job traces by OTLP/gRPC to this collector, such as http://127.0.0.1:4317 (default: none).")
+  var otlpEndpoint: String?
+
   @Option(name: .customLong("log-format"), help: "text (for people) or json (one object per line, for log shippers).")
   var logFormat: LogFormat = .text
 
@@ -79,7 +82,9 @@ struct WorkerCommand: AsyncParsableCommand {
     }
     let service = WorkerProcess(configuration: configuration, logger: logger)
     logger.info("worker started", metadata: ["worker": "\(configuration.workerId)", "server": "\(server)"])
-    let group = ServiceGroup(configuration: .init(services: [service], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+    let tracing = try JobTracing.bootstrap(serviceName: "fidelis-worker", endpoint: otlpEndpoint)
+    let services: [any Service] = (tracing.map { [$0] } ?? []) + [service]
+    let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
     try await group.run()
   }
 }
