@@ -257,6 +257,8 @@ def test_operator_sets_a_tenants_limits_and_reads_its_usage(cluster, tmp_path):
     assert u["tenant_id"] == ids["Metered"] and u["datasets"] == 1 and u["jobs"] == {"succeeded": "1"}
     assert int(u["storage_bytes"]) > size  # the dataset and the job's reports
     assert u["worker_seconds"] > 0
+    # The worker reported the attempt's CPU time; an analysis of 300 customers takes some.
+    assert 0 < u["cpu_seconds"] < 60
     everyone = cluster.cli("admin", "tenant", "usage", key=ADMIN).stdout.splitlines()
     assert {line.split("\t")[0] for line in everyone} == {ids["Metered"], ids["Other"]}
     # A storage quota below what it holds: the next upload is refused, nothing stored.

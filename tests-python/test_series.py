@@ -230,6 +230,15 @@ def test_each_analysis_of_a_series_compares_itself_with_the_last(cluster, tmp_pa
     r = cluster.cli("segment", "export", third, "--moved-from", "lost", "--moved-to", "Champions", key=key, check=False)
     assert r.returncode != 0 and "both RFM segments or both lifecycle groups" in r.stderr
 
+    # Polling by name: the newest report of the series, and the ones after a report seen.
+    latest = json.loads(cluster.cli("report", "latest", "shop", "--format", "json", key=key).stdout)
+    assert latest["comparison"]["previous_job"] == second and latest["as_of"] == r3["as_of"]
+    html_path = tmp_path / "latest.html"
+    cluster.cli("report", "latest", "shop", "--format", "html", "-o", str(html_path), key=key)
+    assert "Since the last report" in html_path.read_text()
+    watched = cluster.cli("report", "watch", "shop", "--after", first, "--count", "2", key=key).stdout.strip().splitlines()
+    assert [line.split("\t")[0] for line in watched] == [second, third]
+
     # Another language, and a comparison with a report chosen by hand.
     fr_job, fr = analyse("--lang", "fr", "--compare-to", first)
     assert fr["comparison"]["previous_job"] == first

@@ -142,7 +142,7 @@ struct Admin: AsyncParsableCommand {
         if connection.json { try printJSON(response) } else {
           for u in response.usage {
             let jobs = ["queued", "running", "succeeded", "failed", "cancelled"].map { "\($0) \(u.jobs[$0] ?? 0)" }.joined(separator: " ")
-            print("\(u.tenantID)\t\(u.name)\tstorage \(u.storageBytes)/\(u.storageQuotaBytes) bytes\tdatasets \(u.datasets)\t\(jobs)\tworker \(String(format: "%.1f", u.workerSeconds)) s")
+            print("\(u.tenantID)\t\(u.name)\tstorage \(u.storageBytes)/\(u.storageQuotaBytes) bytes\tdatasets \(u.datasets)\t\(jobs)\tworker \(String(format: "%.1f", u.workerSeconds)) s\tcpu \(String(format: "%.1f", u.cpuSeconds)) s")
           }
         }
       }

@@ -25,7 +25,7 @@ struct ReportCommand: AsyncParsableCommand {
   struct Latest: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Write the newest succeeded analysis report of a dataset.")
     @OptionGroup var connection: Connection
-    @Argument(help: "The dataset id.") var dataset: String
+    @Argument(help: "The dataset: its name (every version), or a version id.") var dataset: String
     @Option(help: "md, html, json or csv.") var format = "md"
     @Option(name: .shortAndLong, help: "Output file (default: stdout).") var output: String?
 
@@ -53,7 +53,7 @@ struct ReportCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "List reports, newest first.")
     @OptionGroup var connection: Connection
     @Option(help: "At most this many (default: all, fetched a page at a time).") var limit: Int?
-    @Option(help: "Only the reports of this dataset id.") var dataset: String?
+    @Option(help: "Only the reports of this dataset: its name (every version), or a version id.") var dataset: String?
     @Option(help: "Only analysis or profile reports.") var kind: String?
 
     func run() async throws {
@@ -82,7 +82,7 @@ struct ReportCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
       abstract: "Wait for the reports of a dataset: prints each one as its job succeeds, without polling.")
     @OptionGroup var connection: Connection
-    @Argument(help: "The dataset id.") var dataset: String
+    @Argument(help: "The dataset: its name (every version), or a version id.") var dataset: String
     @Option(help: "Only analysis or profile reports.") var kind: String?
     @Option(help: "Also the reports that succeeded after this job (a report already seen).") var after: String?
     @Option(help: "Stop after this many reports (default: wait until interrupted).") var count: Int?

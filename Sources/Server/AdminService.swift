@@ -150,6 +150,7 @@ extension AdminService: Fidelis_V1_AdminService.ServiceProtocol {
         $0.datasets = Int32(use.datasets)
         $0.jobs = use.jobsByState
         $0.workerSeconds = use.workerSeconds
+        $0.cpuSeconds = use.cpuSeconds
       }
     }
     return ServerResponse(message: .with { $0.usage = usage })

@@ -158,6 +158,13 @@ extension WorkerAPI: Fidelis_V1_WorkerService.ServiceProtocol {
     }
   }
 
+  /// CPU time a worker reported, in milliseconds; nil when it reported none (an older
+  /// worker) or a value no attempt can have.
+  static func cpuMillis(_ seconds: Double) -> Int64? {
+    guard seconds > 0, seconds.isFinite, seconds < 1e9 else { return nil }
+    return Int64((seconds * 1000).rounded())
+  }
+
   /// The W3C trace headers a worker sent with a call about its job.
   static func traceHeaders(_ metadata: Metadata) -> [String: String] {
     var headers: [String: String] = [:]
@@ -237,7 +244,9 @@ extension WorkerAPI: Fidelis_V1_WorkerService.ServiceProtocol {
       attributes: ["fidelis.job": header.jobID])
     defer { span.end() }
     do {
-      lease = try await coordinator.mapStoreErrors { try await coordinator.store.completeJob(jobId: header.jobID, leaseId: header.leaseID, deflated: artifacts, next: next) }
+      lease = try await coordinator.mapStoreErrors { try await coordinator.store.completeJob(
+          jobId: header.jobID, leaseId: header.leaseID, deflated: artifacts, next: next, cpuMillis: Self.cpuMillis(header.cpuSeconds))
+      }
     } catch let error as RPCError where error.code == .aborted {
       coordinator.logger.warning("stale result refused", metadata: ["job": "\(header.jobID)", "lease": "\(header.leaseID)"])
       throw error
@@ -260,7 +269,9 @@ extension WorkerAPI: Fidelis_V1_WorkerService.ServiceProtocol {
     let span = JobTracing.span(
       "fail", context: JobTracing.context(job: m.jobID, headers: Self.traceHeaders(request.metadata)), kind: .server, attributes: ["fidelis.job": m.jobID])
     defer { span.end() }
-    let job = try coordinator.mapStoreErrors { try coordinator.store.failJob(jobId: m.jobID, leaseId: m.leaseID, error: m.error, retryable: m.retryable, cancelled: m.cancelled) }
+    let job = try coordinator.mapStoreErrors { try coordinator.store.failJob(
+        jobId: m.jobID, leaseId: m.leaseID, error: m.error, retryable: m.retryable, cancelled: m.cancelled, cpuMillis: Self.cpuMillis(m.cpuSeconds))
+    }
     if job.state == .queued { coordinator.noteJobsQueued() }
     coordinator.jobChanges.touch(job.id, final: job.state.isFinal)
     coordinator.metrics.changed(job)

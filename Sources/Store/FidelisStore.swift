@@ -401,6 +401,10 @@ public struct FidelisStore: Sendable {
         t.column("versionId", .text)
       }
     }
+    // Workers report the CPU time of each attempt.
+    migrator.registerMigration("v11 attempt cpu time") { db in
+      try db.alter(table: "jobAttempt") { t in t.add(column: "cpuMillis", .integer) }
+    }
     // Per tenant: how many versions and reports of each dataset name are kept.
     migrator.registerMigration("v10 retention") { db in
       try db.alter(table: "tenant") { t in
@@ -867,7 +871,11 @@ extension FidelisStore {
           db, sql: "SELECT COALESCE(SUM(COALESCE(a.endedAt, ?) - a.startedAt), 0) FROM jobAttempt a JOIN job j ON j.id = a.jobId WHERE j.tenantId = ?",
           arguments: [Self.now(), tenant.id]) ?? 0
       let datasets = try DatasetRecord.filter(DatasetRecord.Columns.tenantId == tenant.id && DatasetRecord.Columns.state == DatasetState.ready.rawValue).fetchCount(db)
-      return TenantUsage(storageBytes: used, storageQuotaBytes: quota, datasets: datasets, jobsByState: jobs, workerSeconds: Double(milliseconds) / 1000)
+      let cpu = try Int64.fetchOne(
+        db, sql: "SELECT COALESCE(SUM(a.cpuMillis), 0) FROM jobAttempt a JOIN job j ON j.id = a.jobId WHERE j.tenantId = ?", arguments: [tenant.id]) ?? 0
+      return TenantUsage(
+        storageBytes: used, storageQuotaBytes: quota, datasets: datasets, jobsByState: jobs, workerSeconds: Double(milliseconds) / 1000,
+        cpuSeconds: Double(cpu) / 1000)
     }
   }
 

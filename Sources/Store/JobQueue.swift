@@ -446,13 +446,16 @@ extension FidelisStore {
   }
 
   /// Stores a success with its files already deflated (as the coordinator receives them).
-  public func completeJob(jobId: String, leaseId: String, deflated: [DeflatedArtifact], next: LeaseRequest? = nil) async throws -> Lease? {
+  /// `cpuMillis`: the CPU time the worker reports for the attempt, when it does.
+  public func completeJob(
+    jobId: String, leaseId: String, deflated: [DeflatedArtifact], next: LeaseRequest? = nil, cpuMillis: Int64? = nil
+  ) async throws -> Lease? {
     var files = deflated
     for i in files.indices { files[i].finish() }
-    return try await groupCommit.write { [files] db in try completeJob(db, jobId: jobId, leaseId: leaseId, artifacts: files, next: next) }
+    return try await groupCommit.write { [files] db in try completeJob(db, jobId: jobId, leaseId: leaseId, artifacts: files, next: next, cpuMillis: cpuMillis) }
   }
 
-  func completeJob(_ db: Database, jobId: String, leaseId: String, artifacts: [DeflatedArtifact], next: LeaseRequest?) throws -> Lease? {
+  func completeJob(_ db: Database, jobId: String, leaseId: String, artifacts: [DeflatedArtifact], next: LeaseRequest?, cpuMillis: Int64? = nil) throws -> Lease? {
     var job = try Self.leasedJob(db, jobId: jobId, leaseId: leaseId)
     let now = Self.now()
     let insertArtifact = try db.cachedStatement(
@@ -475,7 +478,7 @@ extension FidelisStore {
     try db.cachedStatement(
       sql: "UPDATE job SET state = ?, stage = ?, progress = ?, finishedAt = ?, leaseId = NULL, leaseExpiresAt = NULL, error = NULL WHERE seq = ? AND state = 'running'"
     ).execute(arguments: [job.state, job.stage, job.progress, job.finishedAt, job.seq])
-    try Self.endAttempt(db, job: jobId, leaseId: leaseId, outcome: "succeeded", error: nil, at: now)
+    try Self.endAttempt(db, job: jobId, leaseId: leaseId, outcome: "succeeded", error: nil, at: now, cpuMillis: cpuMillis)
     guard let next else { return nil }
     var lease: Lease?
     try? db.inSavepoint {
@@ -487,7 +490,7 @@ extension FidelisStore {
 
   /// Records a failure under a held lease: back to the queue when retryable with
   /// attempts left, cancelled when the worker stopped on a cancel, failed otherwise.
-  public func failJob(jobId: String, leaseId: String, error: String, retryable: Bool, cancelled: Bool) throws -> JobRecord {
+  public func failJob(jobId: String, leaseId: String, error: String, retryable: Bool, cancelled: Bool, cpuMillis: Int64? = nil) throws -> JobRecord {
     try writer.write { db in
       var job = try Self.leasedJob(db, jobId: jobId, leaseId: leaseId)
       let now = Self.now()
@@ -512,7 +515,7 @@ extension FidelisStore {
       job.leaseExpiresAt = nil
       job.leaseWorker = nil
       try job.update(db)
-      try Self.endAttempt(db, job: jobId, leaseId: leaseId, outcome: outcome, error: error, at: now)
+      try Self.endAttempt(db, job: jobId, leaseId: leaseId, outcome: outcome, error: error, at: now, cpuMillis: cpuMillis)
       return job
     }
   }
@@ -580,8 +583,8 @@ extension FidelisStore {
     try writer.read { db in try JobRecord.filter(JobRecord.Columns.state == JobState.running.rawValue).fetchCount(db) }
   }
 
-  static func endAttempt(_ db: Database, job: String, leaseId: String, outcome: String, error: String?, at: Int64) throws {
-    try db.cachedStatement(sql: "UPDATE jobAttempt SET endedAt = ?, outcome = ?, error = ? WHERE jobId = ? AND leaseId = ?")
-      .execute(arguments: [at, outcome, error.map { String($0.prefix(2000)) }, job, leaseId])
+  static func endAttempt(_ db: Database, job: String, leaseId: String, outcome: String, error: String?, at: Int64, cpuMillis: Int64? = nil) throws {
+    try db.cachedStatement(sql: "UPDATE jobAttempt SET endedAt = ?, outcome = ?, error = ?, cpuMillis = COALESCE(?, cpuMillis) WHERE jobId = ? AND leaseId = ?")
+      .execute(arguments: [at, outcome, error.map { String($0.prefix(2000)) }, cpuMillis, job, leaseId])
   }
 }

@@ -384,4 +384,6 @@ public struct TenantUsage: Sendable, Equatable {
   public var datasets: Int
   public var jobsByState: [String: Int64]
   public var workerSeconds: Double
+  /// CPU seconds (user and system) the workers reported for the tenant's attempts.
+  public var cpuSeconds: Double = 0
 }

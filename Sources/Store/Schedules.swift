@@ -157,7 +157,9 @@ extension FidelisStore {
         do {
           let version = try Self.dataset(db, tenantId: current.tenantId, reference: current.datasetName, kind: "transactions")
           run.versionId = version.id
-          if version.id == current.lastVersionId, previous?.state == .succeeded {
+          // A last job gone from the store was a success that retention removed (it
+          // removes nothing else): the same version is still unchanged.
+          if version.id == current.lastVersionId, previous == nil || previous?.state == .succeeded {
             run.reason = "the dataset has not changed since the last run (version \(version.version))"
           } else {
             // The run's key: a retried transaction cannot submit it twice.

@@ -48,6 +48,8 @@ public struct WorkerProcess: Service {
   let cache = DatasetCache()
   /// What `/metrics` serves.
   public let metrics: WorkerMetrics
+  /// Jobs running in this process now.
+  let active = ActiveJobs()
 
   public init(configuration: WorkerConfiguration, logger: Logger) {
     self.configuration = configuration
@@ -169,6 +171,8 @@ public struct WorkerProcess: Service {
     logger.debug("job started", metadata: log.merging(["kind": "\(job.kind)"]) { $1 })
     let shared = RunningJob()
     let began = ContinuousClock.now
+    active.enter()
+    let cpuBefore = processCPUSeconds()
     metrics.began()
     let receivedDay = job.datasetReceivedUnixMs > 0 ? Int(job.datasetReceivedUnixMs / 86_400_000) : DateWindow.today()
     let budget = configuration.jobMemoryBytes
@@ -201,6 +205,9 @@ public struct WorkerProcess: Service {
     }
     let stop = shared.stop.withLock { $0 }
     stages.finish()
+    // The process's CPU time over the attempt, shared among the jobs that ran beside it.
+    let cpu = max(0, processCPUSeconds() - cpuBefore) / Double(max(1, active.count))
+    active.leave()
     metrics.ended(
       kind: job.kind, outcome: stop == .leaseLost ? "lease_lost" : { if case .success? = outcome { "succeeded" } else { "failed" } }(),
       duration: ContinuousClock.now - began)
@@ -214,7 +221,7 @@ public struct WorkerProcess: Service {
         // Heartbeats go on while the report is handed over: a coordinator whose disk is full
         // refuses it for a while, and the lease must outlive that.
         let answer = await withHeartbeats(job, api: api, shared: shared, memoryBudget: nil) {
-          await completeWithRetries(job, artifacts: artifacts, api: api, leaseNext: leaseNext, log: log)
+          await completeWithRetries(job, artifacts: artifacts, api: api, leaseNext: leaseNext, cpuSeconds: cpu, log: log)
         }
         if shared.stop.withLock({ $0 }) == .leaseLost {
           logger.warning("lease lost; result dropped", metadata: log)
@@ -223,9 +230,9 @@ public struct WorkerProcess: Service {
         logger.debug("job succeeded", metadata: log)
         return answer ?? nil
       case .failure(let error)?:
-        try await reportFailure(job, error: error, stop: stop, api: api, log: log)
+        try await reportFailure(job, error: error, stop: stop, api: api, cpuSeconds: cpu, log: log)
       case nil:
-        try await reportFailure(job, error: CancellationError(), stop: stop, api: api, log: log)
+        try await reportFailure(job, error: CancellationError(), stop: stop, api: api, cpuSeconds: cpu, log: log)
       }
     } catch let error as RPCError where error.code == .aborted {
       logger.warning("result refused: lease no longer held", metadata: log)
@@ -300,13 +307,13 @@ public struct WorkerProcess: Service {
   /// elsewhere would fix nothing. Returns the next job leased with the completion.
   func completeWithRetries(
     _ job: Fidelis_V1_LeasedJob, artifacts: [Artifact], api: Fidelis_V1_WorkerService.Client<HTTP2ClientTransport.Posix>,
-    leaseNext: Fidelis_V1_LeaseJobRequest, log: Logger.Metadata
+    leaseNext: Fidelis_V1_LeaseJobRequest, cpuSeconds: Double, log: Logger.Metadata
   ) async -> Fidelis_V1_LeasedJob? {
     let deadline = ContinuousClock.now + configuration.completionPatience
     var wait = Duration.milliseconds(500)
     while true {
       do {
-        return try await complete(job, artifacts: artifacts, api: api, leaseNext: leaseNext)
+        return try await complete(job, artifacts: artifacts, api: api, leaseNext: leaseNext, cpuSeconds: cpuSeconds)
       } catch where Task.isCancelled {
         // A heartbeat learnt that the lease is lost: the caller says so.
         return nil
@@ -328,7 +335,7 @@ public struct WorkerProcess: Service {
   /// One `CompleteJob` call: the header, then each artifact in messages of at most 1 MiB.
   func complete(
     _ job: Fidelis_V1_LeasedJob, artifacts: [Artifact], api: Fidelis_V1_WorkerService.Client<HTTP2ClientTransport.Posix>,
-    leaseNext: Fidelis_V1_LeaseJobRequest
+    leaseNext: Fidelis_V1_LeaseJobRequest, cpuSeconds: Double = 0
   ) async throws -> Fidelis_V1_LeasedJob? {
     let askNext = !stopping.value.load(ordering: .acquiring)
     let response = try await api.completeJob(metadata: metadata, options: callOptions(seconds: 120)) { writer in
@@ -337,6 +344,7 @@ public struct WorkerProcess: Service {
           $0.jobID = job.jobID
           $0.leaseID = job.leaseID
           if askNext { $0.leaseNext = leaseNext }
+          $0.cpuSeconds = cpuSeconds
         }
       })
       for artifact in artifacts {
@@ -359,7 +367,7 @@ public struct WorkerProcess: Service {
   /// budget: the same input would fail again), or failed in a way a retry may fix.
   func reportFailure(
     _ job: Fidelis_V1_LeasedJob, error: any Error, stop: StopReason?, api: Fidelis_V1_WorkerService.Client<HTTP2ClientTransport.Posix>,
-    log: Logger.Metadata
+    cpuSeconds: Double = 0, log: Logger.Metadata
   ) async throws {
     let cancelled = stop == .cancelRequested || (stop == nil && error is CancellationError)
     var message = cancelled ? "cancelled" : "\(error)"
@@ -377,6 +385,7 @@ public struct WorkerProcess: Service {
         $0.error = message
         $0.retryable = !permanent && !cancelled
         $0.cancelled = cancelled
+        $0.cpuSeconds = cpuSeconds
       }, metadata: metadata, options: callOptions(seconds: 10))
     logger.info(cancelled ? "job cancelled" : "job failed", metadata: log.merging(["error": "\(message.prefix(300))"]) { $1 })
   }
@@ -469,6 +478,22 @@ struct LeasedDataset: ByteSource {
     }
     if let kept { cache.store(kept, of: datasetId) }
   }
+}
+
+/// Jobs running in a worker process.
+final class ActiveJobs: Sendable {
+  private let value = Atomic<Int>(0)
+  var count: Int { value.load(ordering: .acquiring) }
+  func enter() { value.add(1, ordering: .acquiringAndReleasing) }
+  func leave() { value.subtract(1, ordering: .acquiringAndReleasing) }
+}
+
+/// User and system CPU time of this process so far, in seconds.
+func processCPUSeconds() -> Double {
+  var usage = rusage()
+  guard getrusage(RUSAGE_SELF.rawValue, &usage) == 0 else { return 0 }
+  func seconds(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) / 1_000_000 }
+  return seconds(usage.ru_utime) + seconds(usage.ru_stime)
 }
 
 /// A report file of the leased job's tenant (the one its analysis is compared with), read

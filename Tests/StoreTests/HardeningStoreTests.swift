@@ -122,11 +122,14 @@ struct HardeningStoreTests {
     #expect(throws: StoreError.self) { try store.setLimits(tenantId: "ten_nope", maxQueuedJobs: 0, maxRunningJobs: 0, maxDatasetBytes: 0, maxStorageBytes: 0) }
     #expect(throws: StoreError.self) { try store.setLimits(tenantId: t.id, maxQueuedJobs: -1, maxRunningJobs: 0, maxDatasetBytes: 0, maxStorageBytes: 0) }
     _ = try await store.submitJob(tenantId: t.id, dataset: d, kind: "profile", options: Data(), idempotencyKey: nil)
-    _ = try #require(try await store.leaseNextJob(worker: "w", host: "h", kinds: [], leaseMillis: 60_000))
+    let lease = try #require(try await store.leaseNextJob(worker: "w", host: "h", kinds: [], leaseMillis: 60_000))
     let usage = try store.usage(seen)
     #expect(usage.datasets == 1 && usage.storageBytes == 500 && usage.storageQuotaBytes == 400)
     #expect(usage.jobsByState == ["running": 1])
-    #expect(usage.workerSeconds >= 0)
+    #expect(usage.workerSeconds >= 0 && usage.cpuSeconds == 0)
+    // The worker's report of the attempt's CPU time is summed.
+    _ = try store.failJob(jobId: lease.job.id, leaseId: lease.leaseId, error: "x", retryable: false, cancelled: false, cpuMillis: 1_250)
+    #expect(try store.usage(seen).cpuSeconds == 1.25)
   }
 
   @Test("an empty or foreign store file is refused and left as it was; a second store on one directory is refused")

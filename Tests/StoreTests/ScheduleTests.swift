@@ -51,6 +51,13 @@ struct ScheduleTests {
     let again = try #require(try store.runSchedule(current, options: Data(), now: current.nextRunAt))
     #expect(again.outcome == "submitted" && again.versionId == d2)
     #expect(try store.scheduleRuns(tenantId: t.id, id: schedule.id).map(\.outcome) == ["submitted", "skipped", "skipped", "submitted"])
+    // Its job done, then removed by retention (which removes only successes): still unchanged.
+    let second = try #require(try await store.leaseNextJob(worker: "w", host: "h", kinds: [], leaseMillis: 60_000))
+    try await store.completeJob(jobId: second.job.id, leaseId: second.leaseId, artifacts: [(format: "md", contentType: "text/markdown", data: Data("#".utf8))])
+    try await store.writer.write { db in try db.execute(sql: "DELETE FROM job WHERE id = ?", arguments: [second.job.id]) }
+    current = try store.schedule(tenantId: t.id, id: schedule.id)
+    let afterRetention = try #require(try store.runSchedule(current, options: Data(), now: current.nextRunAt))
+    #expect(afterRetention.outcome == "skipped" && afterRetention.reason?.contains("not changed") == true)
     // Paused: not due.
     _ = try store.setScheduleState(tenantId: t.id, id: schedule.id, .paused)
     #expect(try store.dueSchedules(now: .max).isEmpty)

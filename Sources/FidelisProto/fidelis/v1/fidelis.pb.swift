@@ -186,8 +186,12 @@ public nonisolated struct Fidelis_V1_TenantUsage: Sendable {
   public var jobs: Dictionary<String,Int64> = [:]
 
   /// Wall-clock seconds of every attempt of its jobs on workers (an attempt still running
-  /// counts up to now): what its work cost the worker pool. CPU time is not measured.
+  /// counts up to now): what its work held of the worker pool.
   public var workerSeconds: Double = 0
+
+  /// CPU seconds (user and system) the workers reported for its ended attempts: the worker
+  /// process's CPU time during the attempt, shared equally among the jobs it ran at once.
+  public var cpuSeconds: Double = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1516,6 +1520,9 @@ public nonisolated struct Fidelis_V1_CompleteJobHeader: Sendable {
   /// Clears the value of `leaseNext`. Subsequent reads from it will return its default value.
   public mutating func clearLeaseNext() {self._leaseNext = nil}
 
+  /// CPU seconds (user and system) the attempt used on the worker.
+  public var cpuSeconds: Double = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1602,6 +1609,9 @@ public nonisolated struct Fidelis_V1_FailJobRequest: Sendable {
   public var retryable: Bool = false
 
   public var cancelled: Bool = false
+
+  /// CPU seconds (user and system) the attempt used on the worker.
+  public var cpuSeconds: Double = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1811,7 +1821,7 @@ nonisolated extension Fidelis_V1_GetTenantUsageRequest: SwiftProtobuf.Message, S
 
 nonisolated extension Fidelis_V1_TenantUsage: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".TenantUsage"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}tenant_id\0\u{1}name\0\u{3}storage_bytes\0\u{3}storage_quota_bytes\0\u{1}datasets\0\u{1}jobs\0\u{3}worker_seconds\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}tenant_id\0\u{1}name\0\u{3}storage_bytes\0\u{3}storage_quota_bytes\0\u{1}datasets\0\u{1}jobs\0\u{3}worker_seconds\0\u{3}cpu_seconds\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1826,6 +1836,7 @@ nonisolated extension Fidelis_V1_TenantUsage: SwiftProtobuf.Message, SwiftProtob
       case 5: try { try decoder.decodeSingularInt32Field(value: &self.datasets) }()
       case 6: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufInt64>.self, value: &self.jobs) }()
       case 7: try { try decoder.decodeSingularDoubleField(value: &self.workerSeconds) }()
+      case 8: try { try decoder.decodeSingularDoubleField(value: &self.cpuSeconds) }()
       default: break
       }
     }
@@ -1853,6 +1864,9 @@ nonisolated extension Fidelis_V1_TenantUsage: SwiftProtobuf.Message, SwiftProtob
     if self.workerSeconds.bitPattern != 0 {
       try visitor.visitSingularDoubleField(value: self.workerSeconds, fieldNumber: 7)
     }
+    if self.cpuSeconds.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.cpuSeconds, fieldNumber: 8)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1864,6 +1878,7 @@ nonisolated extension Fidelis_V1_TenantUsage: SwiftProtobuf.Message, SwiftProtob
     if lhs.datasets != rhs.datasets {return false}
     if lhs.jobs != rhs.jobs {return false}
     if lhs.workerSeconds != rhs.workerSeconds {return false}
+    if lhs.cpuSeconds != rhs.cpuSeconds {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -4583,7 +4598,7 @@ nonisolated extension Fidelis_V1_ArtifactHeader: SwiftProtobuf.Message, SwiftPro
 
 nonisolated extension Fidelis_V1_CompleteJobHeader: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".CompleteJobHeader"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}job_id\0\u{3}lease_id\0\u{3}lease_next\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}job_id\0\u{3}lease_id\0\u{3}lease_next\0\u{3}cpu_seconds\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -4594,6 +4609,7 @@ nonisolated extension Fidelis_V1_CompleteJobHeader: SwiftProtobuf.Message, Swift
       case 1: try { try decoder.decodeSingularStringField(value: &self.jobID) }()
       case 2: try { try decoder.decodeSingularStringField(value: &self.leaseID) }()
       case 3: try { try decoder.decodeSingularMessageField(value: &self._leaseNext) }()
+      case 4: try { try decoder.decodeSingularDoubleField(value: &self.cpuSeconds) }()
       default: break
       }
     }
@@ -4613,6 +4629,9 @@ nonisolated extension Fidelis_V1_CompleteJobHeader: SwiftProtobuf.Message, Swift
     try { if let v = self._leaseNext {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
     } }()
+    if self.cpuSeconds.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.cpuSeconds, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -4620,6 +4639,7 @@ nonisolated extension Fidelis_V1_CompleteJobHeader: SwiftProtobuf.Message, Swift
     if lhs.jobID != rhs.jobID {return false}
     if lhs.leaseID != rhs.leaseID {return false}
     if lhs._leaseNext != rhs._leaseNext {return false}
+    if lhs.cpuSeconds != rhs.cpuSeconds {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -4740,7 +4760,7 @@ nonisolated extension Fidelis_V1_CompleteJobResponse: SwiftProtobuf.Message, Swi
 
 nonisolated extension Fidelis_V1_FailJobRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".FailJobRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}job_id\0\u{3}lease_id\0\u{1}error\0\u{1}retryable\0\u{1}cancelled\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}job_id\0\u{3}lease_id\0\u{1}error\0\u{1}retryable\0\u{1}cancelled\0\u{3}cpu_seconds\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -4753,6 +4773,7 @@ nonisolated extension Fidelis_V1_FailJobRequest: SwiftProtobuf.Message, SwiftPro
       case 3: try { try decoder.decodeSingularStringField(value: &self.error) }()
       case 4: try { try decoder.decodeSingularBoolField(value: &self.retryable) }()
       case 5: try { try decoder.decodeSingularBoolField(value: &self.cancelled) }()
+      case 6: try { try decoder.decodeSingularDoubleField(value: &self.cpuSeconds) }()
       default: break
       }
     }
@@ -4774,6 +4795,9 @@ nonisolated extension Fidelis_V1_FailJobRequest: SwiftProtobuf.Message, SwiftPro
     if self.cancelled != false {
       try visitor.visitSingularBoolField(value: self.cancelled, fieldNumber: 5)
     }
+    if self.cpuSeconds.bitPattern != 0 {
+      try visitor.visitSingularDoubleField(value: self.cpuSeconds, fieldNumber: 6)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -4783,6 +4807,7 @@ nonisolated extension Fidelis_V1_FailJobRequest: SwiftProtobuf.Message, SwiftPro
     if lhs.error != rhs.error {return false}
     if lhs.retryable != rhs.retryable {return false}
     if lhs.cancelled != rhs.cancelled {return false}
+    if lhs.cpuSeconds != rhs.cpuSeconds {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
