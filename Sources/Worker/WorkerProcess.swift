@@ -448,33 +448,14 @@ struct LeasedDataset: ByteSource {
       $0.leaseID = leaseId
       $0.datasetID = datasetId
     }
-    // Chunks are parsed as they arrive. The handoff passes one chunk at a time (send waits
-    // for the parser), so HTTP/2 flow control keeps the coordinator from running ahead and
-    // memory stays at a few chunks whatever the dataset's size.
-    let handoff = Handoff<Data>()
-    try await withThrowingTaskGroup(of: Void.self) { group in
-      group.addTask {
-        do {
-          try await api.readDataset(request, metadata: metadata) { response in
-            for try await chunk in response.messages { await handoff.send(chunk.data) }
-          }
-          handoff.finish()
-        } catch {
-          handoff.finish(throwing: error)
-        }
+    try await streamChunks({ handoff in
+      try await api.readDataset(request, metadata: metadata) { response in
+        for try await chunk in response.messages { await handoff.send(chunk.data) }
       }
-      do {
-        while let chunk = try await handoff.next() {
-          try consume([UInt8](chunk))
-          keptBytes += chunk.count
-          if keptBytes <= DatasetCache.largestDataset { kept?.append(chunk) } else { kept = nil }
-        }
-      } catch {
-        // Releases the reading task if it waits with a chunk nobody will take.
-        handoff.finish(throwing: error)
-        throw error
-      }
-      try await group.waitForAll()
+    }) { chunk in
+      try consume([UInt8](chunk))
+      keptBytes += chunk.count
+      if keptBytes <= DatasetCache.largestDataset { kept?.append(chunk) } else { kept = nil }
     }
     if let kept { cache.store(kept, of: datasetId) }
   }
@@ -513,28 +494,37 @@ struct LeasedReport: ByteSource {
       $0.reportJobID = reportJobId
       $0.format = format
     }
-    // Pieces are taken one at a time, as for a dataset: memory stays at a piece whatever
-    // the file's size.
-    let handoff = Handoff<Data>()
-    try await withThrowingTaskGroup(of: Void.self) { group in
-      group.addTask {
-        do {
-          try await api.readReport(request, metadata: metadata) { response in
-            for try await chunk in response.messages { await handoff.send(chunk.data) }
-          }
-          handoff.finish()
-        } catch {
-          handoff.finish(throwing: error)
-        }
+    try await streamChunks({ handoff in
+      try await api.readReport(request, metadata: metadata) { response in
+        for try await chunk in response.messages { await handoff.send(chunk.data) }
       }
+    }) { try consume([UInt8]($0)) }
+  }
+}
+
+/// Runs a server-streaming call (`call`, which sends each chunk it receives to the handoff)
+/// and hands the chunks to `consume` as they arrive. The handoff passes one chunk at a time
+/// (send waits for the consumer), so HTTP/2 flow control keeps the coordinator from running
+/// ahead and memory stays at a few chunks whatever the file's size.
+func streamChunks(_ call: @escaping @Sendable (Handoff<Data>) async throws -> Void, consume: (Data) throws -> Void) async throws {
+  let handoff = Handoff<Data>()
+  try await withThrowingTaskGroup(of: Void.self) { group in
+    group.addTask {
       do {
-        while let chunk = try await handoff.next() { try consume([UInt8](chunk)) }
+        try await call(handoff)
+        handoff.finish()
       } catch {
         handoff.finish(throwing: error)
-        throw error
       }
-      try await group.waitForAll()
     }
+    do {
+      while let chunk = try await handoff.next() { try consume(chunk) }
+    } catch {
+      // Releases the reading task if it waits with a chunk nobody will take.
+      handoff.finish(throwing: error)
+      throw error
+    }
+    try await group.waitForAll()
   }
 }
 

@@ -202,8 +202,16 @@ func fnv1a(_ bytes: UnsafeBufferPointer<UInt8>, seed: UInt64 = 0xcbf2_9ce4_8422_
     hash ^= UInt64(byte)
     hash &*= 0x100_0000_01b3
   }
-  hash ^= hash >> 33
-  hash &*= 0xff51_afd7_ed55_8ccd
-  hash ^= hash >> 33
-  return hash
+  return finalMix(hash)
+}
+
+/// Spreads a 64-bit key's bits over the low ones (murmur3's finaliser, first half): hash sets
+/// index their slots by the low bits.
+@inline(__always)
+func finalMix(_ key: UInt64) -> UInt64 {
+  var key = key
+  key ^= key >> 33
+  key &*= 0xff51_afd7_ed55_8ccd
+  key ^= key >> 33
+  return key
 }

@@ -319,19 +319,24 @@ func readLayout(_ read: (Int) throws -> Data?) throws -> BatchLayout? {
   guard let end = CSVRecordScanner.recordEnd(head, from: bom, lineBreak: lineBreak) else {
     // A file that is only a header without a line break.
     guard head.count > bom, try read(seq) == nil else { return nil }
-    return layout(of: Array(head[bom...]), lineBreak: lineBreak, headerBytes: Int64(head.count))
+    return try layout(of: Array(head[bom...]), lineBreak: lineBreak, headerBytes: Int64(head.count))
   }
-  return layout(of: Array(head[bom..<end]), lineBreak: lineBreak, headerBytes: Int64(end))
+  return try layout(of: Array(head[bom..<end]), lineBreak: lineBreak, headerBytes: Int64(end))
 }
 
-private func layout(of line: [UInt8], lineBreak: UInt8, headerBytes: Int64) -> BatchLayout {
-  let separator = detectSeparator(line)
+/// The header line read by the ingestor's own tokenizer: its separator detection, quoting
+/// and decoding.
+private func layout(of line: [UInt8], lineBreak: UInt8, headerBytes: Int64) throws -> BatchLayout {
+  var tokenizer = CSVTokenizer(separator: nil)
   var columns: [String] = []
-  line.withUnsafeBufferPointer { bytes in
-    for field in CSVRecordScanner.fields(bytes, separator: separator) {
-      columns.append(decodeText(CSVRecordScanner.unquoted(UnsafeBufferPointer(rebasing: bytes[field])), encoding: looksLikeUTF8(bytes) ? .utf8 : .windows1252))
-    }
+  var separator = detectSeparator(line)
+  let read = { (record: CSVTokenizer.Record) in
+    guard columns.isEmpty else { return }
+    separator = record.separator
+    columns = (0..<record.count).map { record.string($0, encoding: record.encoding) }
   }
+  try (line + [0x0A]).withUnsafeBufferPointer { try tokenizer.consume($0, onRecord: read) }
+  try tokenizer.finish(onRecord: read)
   return BatchLayout(columns: columns, separator: separator, lineBreak: lineBreak, headerBytes: headerBytes)
 }
 
@@ -344,12 +349,7 @@ func lineBreakOf(_ bytes: [UInt8]) -> UInt8 {
 /// One key per calendar day as written: two lines of one export that carry the same day
 /// carry the same numbers in the same order, whatever that order is.
 func dateKey(_ raw: RawDate) -> UInt64 {
-  var key = UInt64(UInt32(bitPattern: raw.year)) << 17 | UInt64(UInt8(bitPattern: raw.first)) << 9 | UInt64(UInt8(bitPattern: raw.second)) << 1 | (raw.isYearFirst ? 1 : 0)
-  // Spread over the hash set's slots, which it indexes by the low bits.
-  key ^= key >> 33
-  key &*= 0xff51_afd7_ed55_8ccd
-  key ^= key >> 33
-  return key
+  finalMix(UInt64(UInt32(bitPattern: raw.year)) << 17 | UInt64(UInt8(bitPattern: raw.first)) << 9 | UInt64(UInt8(bitPattern: raw.second)) << 1 | (raw.isYearFirst ? 1 : 0))
 }
 
 /// The identifier's bytes, without quotes or spaces, hashed: two distinct ids of a dataset
@@ -497,24 +497,6 @@ struct CSVRecordScanner {
       i += 1
     }
     return nil
-  }
-
-  /// The ranges of a record's fields (a line without its break).
-  static func fields(_ line: UnsafeBufferPointer<UInt8>, separator: UInt8) -> [Range<Int>] {
-    var count = line.count
-    while count > 0, line[count - 1] == 0x0A || line[count - 1] == 0x0D { count -= 1 }
-    var ranges: [Range<Int>] = []
-    var start = 0
-    var quoted = false
-    for i in 0...count {
-      if i == count || (line[i] == separator && !quoted) {
-        ranges.append(start..<i)
-        start = i + 1
-      } else if line[i] == 0x22 {
-        quoted.toggle()
-      }
-    }
-    return ranges
   }
 
   /// A field without the quotes around it (doubled quotes inside are left as they are: the
