@@ -146,13 +146,26 @@ public enum KMeans {
         let upper = (chunk + 1) * n / chunks
         for i in lower..<upper {
           for c in 0..<k { sums[c] = 0 }
-          for other in 0..<n where other != i {
-            var s = 0.0
-            for j in 0..<d {
-              let diff = x[i * d + j] - x[other * d + j]
-              s += diff * diff
+          if d == 3 {
+            // As the general loop, unrolled for the customers' three features.
+            let (x0, x1, x2) = (x[i * 3], x[i * 3 + 1], x[i * 3 + 2])
+            sums.withUnsafeMutableBufferPointer { sums in
+              labels.withUnsafeBufferPointer { labels in
+                for other in 0..<n where other != i {
+                  let (a, b, e) = (x0 - x[other * 3], x1 - x[other * 3 + 1], x2 - x[other * 3 + 2])
+                  sums[Int(labels[other])] += (a * a + b * b + e * e).squareRoot()
+                }
+              }
             }
-            sums[Int(labels[other])] += s.squareRoot()
+          } else {
+            for other in 0..<n where other != i {
+              var s = 0.0
+              for j in 0..<d {
+                let diff = x[i * d + j] - x[other * d + j]
+                s += diff * diff
+              }
+              sums[Int(labels[other])] += s.squareRoot()
+            }
           }
           let own = Int(labels[i])
           guard sizes[own] > 1 else { continue }  // a singleton scores 0
@@ -262,7 +275,31 @@ public enum KMeans {
         labels.withUnsafeMutableBufferPointer { labels in
           let work = { (chunk: Int) in
             var changed = 0
-            for i in (chunk * n / chunks)..<((chunk + 1) * n / chunks) {
+            let range = (chunk * n / chunks)..<((chunk + 1) * n / chunks)
+            if d == 3 {
+              // The customers' three features: the same sums in the same order as the
+              // general loop below, without its inner loop and index arithmetic.
+              for i in range {
+                let (x0, x1, x2) = (x[i * 3], x[i * 3 + 1], x[i * 3 + 2])
+                var best = 0
+                var bestDistance = Double.infinity
+                for c in 0..<k {
+                  let (a, b, e) = (x0 - centers[c * 3], x1 - centers[c * 3 + 1], x2 - centers[c * 3 + 2])
+                  let s = a * a + b * b + e * e
+                  if s < bestDistance {
+                    bestDistance = s
+                    best = c
+                  }
+                }
+                if labels[i] != Int32(best) {
+                  labels[i] = Int32(best)
+                  changed += 1
+                }
+              }
+              changes[chunk] = changed
+              return
+            }
+            for i in range {
               var best = 0
               var bestDistance = Double.infinity
               for c in 0..<k {

@@ -14,8 +14,16 @@ import Foundation
 /// when z nears 1; here the integral is taken by quadrature instead, which also gives the
 /// gradient: each parameter's derivative is the same integral with one more factor.
 enum ParetoNBD {
-  /// Gauss–Legendre nodes and weights on [−1, 1].
-  static let gauss = legendreRule(points: 12)
+  /// Gauss–Legendre nodes and weights on [−1, 1], 12 points, held in vectors: read for
+  /// every customer at every step of a fit, where arrays would be retained and released
+  /// on each call.
+  static let gauss: (nodes: SIMD16<Double>, weights: SIMD16<Double>) = {
+    let rule = legendreRule(points: gaussPoints)
+    var nodes = SIMD16<Double>.zero, weights = SIMD16<Double>.zero
+    for k in 0..<gaussPoints { (nodes[k], weights[k]) = (rule.nodes[k], rule.weights[k]) }
+    return (nodes, weights)
+  }()
+  static let gaussPoints = 12
 
   /// The integral I = ∫_{t_x}^{T} (α+τ)^−p (β+τ)^−q dτ and, on the same nodes, the integrals
   /// of the integrand times ln((α+τ)/(α+t_x)), τ/(α+τ), ln((β+τ)/(β+t_x)) and τ/(β+τ) (the
@@ -105,7 +113,7 @@ enum ParetoNBD {
       var step = min(width(shape(v0 + start)), end - start)
       step = min(step, width(shape(v0 + start + step)))
       let half = step / 2, middle = start + half
-      for k in 0..<nodes.count {
+      for k in 0..<gaussPoints {
         let (logG, tau, logA, logB) = logIntegrand(middle + half * nodes[k])
         let g = weights[k] * half * exp(logG)
         result.value += g
@@ -183,19 +191,22 @@ enum ParetoNBD {
     // ln Γ(r+x) − ln Γ(r) and ψ(r+x) − ψ(r) for every x seen.
     let (lgR, dgR) = LifetimeModels.gammaRatios(r, upTo: d.xIndex.max() ?? 0)
     let total = blockSums(d.x.count) { block in
+      // The arrays taken once a block: read through the captured sample, each access may
+      // retain and release its buffer.
+      let (xs, weights, ages, txs, xIndex) = (d.x, d.weight, d.age, d.tx, d.xIndex)
       var ll = 0.0, gr = 0.0, gal = 0.0, gs = 0.0, gb = 0.0
       // Customers come sorted by (x, t_x, T): along a run of equal x and t_x, each one's
       // integral is the previous one's, rescaled, plus the part between the two T — all
       // positive terms, so nothing cancels, and a short integral instead of a long one.
       var previous: (index: Int, integrals: Integrals)?
       for i in block {
-        let x = d.x[i], weight = d.weight[i], age = d.age[i], tx = d.tx[i]
+        let x = xs[i], weight = weights[i], age = ages[i], tx = txs[i]
         var ints: Integrals
-        if let (j, before) = previous, d.x[j] == x, d.tx[j] == tx {
+        if let (j, before) = previous, xs[j] == x, txs[j] == tx {
           let gamma = min(alpha, beta)
-          let rescale = (gamma + d.age[j]) / (gamma + age)
+          let rescale = (gamma + ages[j]) / (gamma + age)
           ints = integrals(
-            alpha: alpha, beta: beta, p: r + x, q: s + 1, reference: tx, from: d.age[j], to: age, gradient: true,
+            alpha: alpha, beta: beta, p: r + x, q: s + 1, reference: tx, from: ages[j], to: age, gradient: true,
             negligible: 1e-17 * before.value * rescale)
           ints.add(before, times: rescale)
         } else {
@@ -204,12 +215,12 @@ enum ParetoNBD {
         previous = (i, ints)
         let t = terms(r: r, alpha: alpha, s: s, beta: beta, x: x, tx: tx, age: age, integrals: ints)
         let (e, k, bracket) = (t.e, t.k, t.bracket)
-        ll += weight * (lgR[d.xIndex[i]] + t.top + log(bracket))
+        ll += weight * (lgR[xIndex[i]] + t.top + log(bracket))
         // Derivatives times the parameter (θ = ln parameter), each reduced so that no two
         // large terms cancel; ln(1+τ/α) = ln((α+τ)/(α+t_x)) + ln(1+t_x/α).
         let logAlpha = ints.logAlpha + ints.value * log1p(tx / alpha)
         let logBeta = ints.logBeta + ints.value * log1p(tx / beta)
-        gr += weight * r * (dgR[d.xIndex[i]] - (e * log1p(age / alpha) + s * k * logAlpha) / bracket)
+        gr += weight * r * (dgR[xIndex[i]] - (e * log1p(age / alpha) + s * k * logAlpha) / bracket)
         gal += weight * ((r + x) * (e * age / (alpha + age) + s * k * ints.shareAlpha) / bracket - x)
         gs += weight * s * (k * ints.value - e * log1p(age / beta) - s * k * logBeta) / bracket
         gb += weight * (s * e * age / (beta + age) + (s + 1) * s * k * ints.shareBeta - s * k * ints.value) / bracket

@@ -6,8 +6,9 @@ import Synchronization
 
 /// Bytes a job reads, chunk by chunk: a dataset through the worker's lease, or a local file.
 public protocol ByteSource: Sendable {
-  /// Calls `consume` with the bytes, in order, a chunk at a time.
-  func read(_ consume: ([UInt8]) throws -> Void) async throws
+  /// Calls `consume` with the bytes, in order, a chunk at a time; a chunk is valid only
+  /// during the call.
+  func read(_ consume: (UnsafeBufferPointer<UInt8>) throws -> Void) async throws
   /// How many bytes `read` will give, when known: the reading stage's progress.
   var byteCount: Int? { get }
 }
@@ -52,7 +53,7 @@ public struct PreviousReport: Sendable {
       try await self.json.read { json.append(contentsOf: $0) }
       let figures = try ReportFigures(json: json)
       var reader = PreviousCustomers.Reader()
-      try await customers.read { try reader.consume(Data($0)) }
+      try await customers.read { try reader.consume(Data(buffer: $0)) }
       return .success((figures, try reader.finish()))
     } catch {
       return .failure(error)
@@ -228,9 +229,9 @@ public struct FileSource: ByteSource {
 
   public var byteCount: Int? { file.byteCount }
 
-  public func read(_ consume: ([UInt8]) throws -> Void) async throws {
+  public func read(_ consume: (UnsafeBufferPointer<UInt8>) throws -> Void) async throws {
     do {
-      try await file.readChunks { try consume([UInt8]($0)) }
+      try file.readBuffers(consume)
     } catch let error as LocalFile.Unreadable {
       throw PermanentJobError(description: error.description)
     }

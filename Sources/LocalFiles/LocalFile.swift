@@ -38,4 +38,32 @@ public struct LocalFile: Sendable {
       try await consume(chunk)
     }
   }
+
+  /// Calls `consume` with the file's bytes, `chunkBytes` at a time, in order, each time in
+  /// the same buffer: what is read locally is not copied into a fresh allocation per chunk
+  /// (on a file of hundreds of megabytes, that copying and its page faults cost more than
+  /// a tenth of the reading).
+  public func readBuffers(_ consume: (UnsafeBufferPointer<UInt8>) throws -> Void) throws {
+    let descriptor = open(path, O_RDONLY)
+    guard descriptor >= 0 else { throw Unreadable(path: path) }
+    defer { close(descriptor) }
+    let buffer = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: Self.chunkBytes)
+    defer { buffer.deallocate() }
+    while true {
+      // A short read is not the end: only 0 is. Fill the buffer so that chunks stay whole.
+      var filled = 0
+      while filled < buffer.count {
+        let count = read(descriptor, buffer.baseAddress! + filled, buffer.count - filled)
+        if count < 0 {
+          if errno == EINTR { continue }
+          throw Unreadable(path: path)
+        }
+        if count == 0 { break }
+        filled += count
+      }
+      if filled == 0 { return }
+      try consume(UnsafeBufferPointer(rebasing: buffer[0..<filled]))
+      if filled < buffer.count { return }
+    }
+  }
 }

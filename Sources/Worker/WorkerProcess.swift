@@ -436,9 +436,9 @@ struct LeasedDataset: ByteSource {
   /// The dataset's size, from the lease.
   var byteCount: Int? = nil
 
-  func read(_ consume: ([UInt8]) throws -> Void) async throws {
+  func read(_ consume: (UnsafeBufferPointer<UInt8>) throws -> Void) async throws {
     if let chunks = cache.chunks(of: datasetId) {
-      for chunk in chunks { try consume([UInt8](chunk)) }
+      for chunk in chunks { try chunk.withUnsafeBytes { try consume($0.bindMemory(to: UInt8.self)) } }
       return
     }
     var kept: [Data]? = []
@@ -453,7 +453,7 @@ struct LeasedDataset: ByteSource {
         for try await chunk in response.messages { await handoff.send(chunk.data) }
       }
     }) { chunk in
-      try consume([UInt8](chunk))
+      try chunk.withUnsafeBytes { try consume($0.bindMemory(to: UInt8.self)) }
       keptBytes += chunk.count
       if keptBytes <= DatasetCache.largestDataset { kept?.append(chunk) } else { kept = nil }
     }
@@ -487,7 +487,7 @@ struct LeasedReport: ByteSource {
   let format: String
   let metadata: Metadata
 
-  func read(_ consume: ([UInt8]) throws -> Void) async throws {
+  func read(_ consume: (UnsafeBufferPointer<UInt8>) throws -> Void) async throws {
     let request = Fidelis_V1_ReadReportRequest.with {
       $0.jobID = jobId
       $0.leaseID = leaseId
@@ -498,7 +498,7 @@ struct LeasedReport: ByteSource {
       try await api.readReport(request, metadata: metadata) { response in
         for try await chunk in response.messages { await handoff.send(chunk.data) }
       }
-    }) { try consume([UInt8]($0)) }
+    }) { chunk in try chunk.withUnsafeBytes { try consume($0.bindMemory(to: UInt8.self)) } }
   }
 }
 

@@ -29,16 +29,24 @@ public struct CustomerAttributesIngestor {
   public init() {}
 
   /// Reads the next chunk.
-  public mutating func consume(_ chunk: [UInt8]) throws {
+  public mutating func consume(_ chunk: UnsafeBufferPointer<UInt8>) throws {
     var tokenizer = self.tokenizer
     defer { self.tokenizer = tokenizer }
-    chunk.withUnsafeBufferPointer { lineEnds.observe($0) }
+    lineEnds.observe(chunk)
     // A CR at the end of the first chunk of a CR-only file was read as part of CR LF: rare
     // enough (one position in a megabyte) to leave.
-    let bytes = lineEnds.areCarriageReturns ? LineEnds.converted(chunk) : chunk
-    try bytes.withUnsafeBufferPointer { buffer in
-      try tokenizer.consume(buffer) { try self.handle($0) }
+    if lineEnds.areCarriageReturns {
+      try LineEnds.converted(chunk).withUnsafeBufferPointer { buffer in
+        try tokenizer.consume(buffer) { try self.handle($0) }
+      }
+    } else {
+      try tokenizer.consume(chunk) { try self.handle($0) }
     }
+  }
+
+  /// Reads the next chunk.
+  public mutating func consume(_ chunk: [UInt8]) throws {
+    try chunk.withUnsafeBufferPointer { try consume($0) }
   }
 
   /// How the file ends its lines.

@@ -33,9 +33,7 @@ struct BenchCommand {
     let start = clock.now
     let file = LocalFile(path: path)
     var ingestor = TransactionIngestor(expectedBytes: file.byteCount)
-    try await file.readChunks { chunk in
-      try chunk.withUnsafeBytes { try ingestor.consume($0.bindMemory(to: UInt8.self)) }
-    }
+    try file.readBuffers { try ingestor.consume($0) }
     let data = try ingestor.finish()
     let ingestPeak = peakResidentMegabytes()
     var marks: [(String, ContinuousClock.Instant)] = [("ingest", start)]
