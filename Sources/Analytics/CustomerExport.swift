@@ -24,31 +24,65 @@ extension CustomerResults {
   /// CSV with a header: one row per customer, the columns of `CustomerColumn`.
   public func csv() -> String { String(decoding: csvData(), as: UTF8.self) }
 
-  /// The same CSV as bytes, written straight into one buffer: a million customers in well
-  /// under a second, where a string per field and `String(format:)` took several. Rows are
-  /// written into a small buffer that is emptied into the result every MiB, so that the
-  /// file (80 MB for a million customers) is held once, not twice.
+  /// The same CSV as bytes, written straight into one buffer: a million customers in a
+  /// fraction of a second, where a string per field and `String(format:)` took several.
+  /// Blocks of rows are written on every core, a few at a time, and appended in order, so
+  /// that the file (80 MB for a million customers) is held once, not twice.
   public func csvData() -> Data {
     var result = Data()
     result.reserveCapacity(64 + table.count * 90)
-    var out: [UInt8] = []
-    out.reserveCapacity(1 << 20 + 4096)
-    out += CustomerColumn.allCases.map(\.rawValue).joined(separator: ",").utf8
-    out.append(UInt8(ascii: "\n"))
-    let segmentNames = RFMSegment.allCases.map { Array(csvField($0.rawValue).utf8) }
-    let segmentIndex = Dictionary(uniqueKeysWithValues: RFMSegment.allCases.enumerated().map { ($1, $0) })
-    let groupNames = Dictionary(uniqueKeysWithValues: LifecycleGroup.allCases.map { ($0, Array($0.rawValue.utf8)) })
-    let clusterLabels = clusterNames.map { Array($0.description.utf8) }
+    result.append(contentsOf: Array(CustomerColumn.allCases.map(\.rawValue).joined(separator: ",").utf8))
+    result.append(UInt8(ascii: "\n"))
+    let labels = Labels(clusterNames: clusterNames)
+    let (rowsPerBlock, blocks) = (16_384, (table.count + 16_383) / 16_384)
+    let batch = max(1, activeCores) * 2
+    var parts = [[UInt8]](repeating: [], count: batch)
+    var first = 0
+    while first < blocks {
+      let count = min(batch, blocks - first)
+      parts.withUnsafeMutableBufferPointer { parts in
+        concurrentChunks(count) { k in
+          let rows = (first + k) * rowsPerBlock..<min(table.count, (first + k + 1) * rowsPerBlock)
+          var out: [UInt8] = []
+          out.reserveCapacity(rows.count * 100)
+          appendRows(rows, labels: labels, to: &out)
+          parts[k] = out
+        }
+      }
+      for k in 0..<count {
+        result.append(contentsOf: parts[k])
+        parts[k] = []
+      }
+      first += count
+    }
+    return result
+  }
+
+  /// The names written in the rows, as bytes, indexed as the rows index them.
+  private struct Labels {
+    let segments: [RFMSegment: [UInt8]]
+    let groups: [LifecycleGroup: [UInt8]]
+    let clusters: [[UInt8]]
+
+    init(clusterNames: [ClusterName]) {
+      segments = Dictionary(uniqueKeysWithValues: RFMSegment.allCases.map { ($0, Array(csvField($0.rawValue).utf8)) })
+      groups = Dictionary(uniqueKeysWithValues: LifecycleGroup.allCases.map { ($0, Array($0.rawValue.utf8)) })
+      clusters = clusterNames.map { Array($0.description.utf8) }
+    }
+  }
+
+  /// Appends the rows of the customers in `rows`, each ended by a line feed.
+  private func appendRows(_ rows: Range<Int>, labels: Labels, to out: inout [UInt8]) {
     let columns = CustomerColumn.allCases
-    for i in 0..<table.count {
+    for i in rows {
       for (k, column) in columns.enumerated() {
         if k > 0 { out.append(UInt8(ascii: ",")) }
         switch column {
-        case .customerId: out += csvField(table.ids[i]).utf8
-        case .segment: out += segmentNames[segmentIndex[segment[i]]!]
-        case .lifecycleGroup: out += groupNames[group[i]]!
+        case .customerId: appendCSVField(table.ids[i], to: &out)
+        case .segment: out += labels.segments[segment[i]]!
+        case .lifecycleGroup: out += labels.groups[group[i]]!
         case .cluster: appendInteger(Int64(cluster[i]), to: &out)
-        case .clusterName: out += clusterLabels[Int(cluster[i])]
+        case .clusterName: out += labels.clusters[Int(cluster[i])]
         case .recencyDays: appendInteger(Int64(table.recency[i]), to: &out)
         case .frequency: appendInteger(Int64(table.frequency[i]), to: &out)
         case .monetary: appendFixed(table.monetary[i], digits: 2, to: &out)
@@ -62,14 +96,27 @@ extension CustomerResults {
         }
       }
       out.append(UInt8(ascii: "\n"))
-      if out.count >= 1 << 20 {
-        result.append(contentsOf: out)
-        out.removeAll(keepingCapacity: true)
-      }
     }
-    result.append(contentsOf: out)
-    return result
   }
+}
+
+/// Appends `csvField(text)`; a plain identifier, the usual case, straight from its bytes.
+func appendCSVField(_ text: String, to out: inout [UInt8]) {
+  var text = text
+  let plain = text.withUTF8 { bytes -> Bool in
+    guard let first = bytes.first else { return true }
+    if first == UInt8(ascii: "=") || first == UInt8(ascii: "+") || first == UInt8(ascii: "-") || first == UInt8(ascii: "@")
+      || first == UInt8(ascii: "\t") || first == UInt8(ascii: "\r")
+    {
+      return false
+    }
+    for byte in bytes where byte == UInt8(ascii: ",") || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\n") || byte == UInt8(ascii: "\r") {
+      return false
+    }
+    out.append(contentsOf: bytes)
+    return true
+  }
+  if !plain { out += csvField(text).utf8 }
 }
 
 /// A text field of a CSV export: neutralised for spreadsheets, then quoted when needed.
@@ -118,18 +165,25 @@ func appendFixed(_ value: Double, digits: Int, to out: inout [UInt8]) {
   // error (below half an ulp) cannot move the result across a half.
   if value.sign == .minus { out.append(UInt8(ascii: "-")) }
   var magnitude = UInt64(abs(units))
-  var reversed: [UInt8] = []
-  for _ in 0..<digits {
-    reversed.append(UInt8(ascii: "0") + UInt8(magnitude % 10))
-    magnitude /= 10
-  }
-  repeat {
-    reversed.append(UInt8(ascii: "0") + UInt8(magnitude % 10))
-    magnitude /= 10
-  } while magnitude > 0
-  for k in stride(from: reversed.count - 1, through: 0, by: -1) {
-    out.append(reversed[k])
-    if k == digits && digits > 0 { out.append(UInt8(ascii: ".")) }
+  // Digits of a value below 2^52 (16 at most) and up to 22 decimals, least significant
+  // first, on the stack: this runs four times per row of the per-customer file.
+  var reversed: (UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0)
+  withUnsafeMutableBytes(of: &reversed) { reversed in
+    var count = 0
+    for _ in 0..<digits {
+      reversed[count] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+      magnitude /= 10
+      count += 1
+    }
+    repeat {
+      reversed[count] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+      magnitude /= 10
+      count += 1
+    } while magnitude > 0
+    for k in stride(from: count - 1, through: 0, by: -1) {
+      out.append(reversed[k])
+      if k == digits && digits > 0 { out.append(UInt8(ascii: ".")) }
+    }
   }
 }
 
