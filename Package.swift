@@ -47,10 +47,12 @@ let package = Package(
     .target(name: "Jobs", dependencies: ["FidelisProto", "Analytics", "Reports", "LocalFiles"]),
     // Reading the files a user names: in chunks, with one readable-file check.
     .target(name: "LocalFiles"),
+    // Report files as independent deflated pieces: how the store keeps them and workers send them.
+    .target(name: "ArtifactPieces", dependencies: ["CZlib"]),
     .target(
       name: "Store",
       dependencies: [
-        "CZlib",
+        "ArtifactPieces",
         .product(name: "GRDB", package: "GRDB.swift"),
         .product(name: "Crypto", package: "swift-crypto"),
       ]
@@ -104,7 +106,7 @@ let package = Package(
     .target(
       name: "Worker",
       dependencies: [
-        "FidelisProto", "Analytics", "Jobs", "Networking", "Reports", "Observability",
+        "FidelisProto", "Analytics", "ArtifactPieces", "Jobs", "Networking", "Reports", "Observability",
         .product(name: "Prometheus", package: "swift-prometheus"),
         .product(name: "Tracing", package: "swift-distributed-tracing"),
         .product(name: "GRPCCore", package: "grpc-swift-2"),
@@ -164,7 +166,7 @@ let package = Package(
     .testTarget(name: "AnalyticsTests", dependencies: ["Analytics"]),
     // Fixtures, golden files and the seed reports are read from the source tree by path.
     .testTarget(name: "ReportsTests", dependencies: ["Reports", "Analytics"], exclude: ["Fixtures", "Golden", "Seeds"]),
-    .testTarget(name: "StoreTests", dependencies: ["Store", .product(name: "GRDB", package: "GRDB.swift")]),
+    .testTarget(name: "StoreTests", dependencies: ["Store", "ArtifactPieces", .product(name: "GRDB", package: "GRDB.swift")]),
     .testTarget(name: "WorkerTests", dependencies: ["Worker"]),
     .testTarget(name: "ObservabilityTests", dependencies: ["Observability", .product(name: "Logging", package: "swift-log")]),
     .testTarget(name: "ClientTests", dependencies: ["Client"]),
@@ -183,7 +185,7 @@ let package = Package(
     .testTarget(
       name: "EndToEndTests",
       dependencies: [
-        "Server", "Worker", "FidelisProto",
+        "Server", "Worker", "FidelisProto", "Jobs",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
         .product(name: "Logging", package: "swift-log"), .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

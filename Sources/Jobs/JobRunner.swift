@@ -195,7 +195,7 @@ final class Handoff<Value: Sendable>: Sendable {
 /// CPU; on Swift's cooperative pool (one thread per core) it would hold up the heartbeats
 /// that keep the job's lease, and on a one-core worker stop them. `work` is told when the
 /// awaiting task is cancelled.
-func offCooperativePool<T: Sendable>(_ work: @escaping @Sendable (_ isCancelled: @escaping @Sendable () -> Bool) throws -> T) async throws -> T {
+public func offCooperativePool<T: Sendable>(_ work: @escaping @Sendable (_ isCancelled: @escaping @Sendable () -> Bool) throws -> T) async throws -> T {
   let cancelled = SharedFlag()
   return try await withTaskCancellationHandler {
     try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in

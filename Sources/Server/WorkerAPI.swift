@@ -220,16 +220,27 @@ extension WorkerAPI: Fidelis_V1_WorkerService.ServiceProtocol {
         received += a.data.count
       case .chunk(let bytes):
         guard !artifacts.isEmpty else { throw RPCError(code: .invalidArgument, message: "a chunk must follow an artifact header") }
+        guard artifacts[artifacts.count - 1].takesMoreBytes else {
+          throw RPCError(code: .invalidArgument, message: DeflatedArtifact.PieceRefusal.afterShortPiece.description)
+        }
         artifacts[artifacts.count - 1].append(bytes)
         received += bytes.count
-        // A worker that lost its lease is refused before it sends the rest of a large
-        // report; a small one is checked once, when it is stored.
-        if !leaseChecked, received > 1 << 20, let header {
-          _ = try coordinator.mapStoreErrors { try coordinator.store.leasedJob(jobId: header.jobID, leaseId: header.leaseID) }
-          leaseChecked = true
+      case .piece(let piece):
+        guard !artifacts.isEmpty else { throw RPCError(code: .invalidArgument, message: "a piece must follow an artifact header") }
+        do {
+          try artifacts[artifacts.count - 1].appendDeflated(size: Int(piece.size), data: piece.data)
+        } catch {
+          throw RPCError(code: .invalidArgument, message: "\(artifacts[artifacts.count - 1].format): \(error)")
         }
+        received += Int(piece.size)
       case nil:
-        throw RPCError(code: .invalidArgument, message: "a message must carry a header, an artifact or a chunk")
+        throw RPCError(code: .invalidArgument, message: "a message must carry a header, an artifact, a chunk or a piece")
+      }
+      // A worker that lost its lease is refused before it sends the rest of a large
+      // report; a small one is checked once, when it is stored.
+      if !leaseChecked, received > 1 << 20, let header {
+        _ = try coordinator.mapStoreErrors { try coordinator.store.leasedJob(jobId: header.jobID, leaseId: header.leaseID) }
+        leaseChecked = true
       }
     }
     guard let header else { throw RPCError(code: .invalidArgument, message: "missing header") }

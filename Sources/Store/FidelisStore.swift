@@ -310,7 +310,7 @@ public struct FidelisStore: Sendable {
       try db.alter(table: "tenant") { t in t.add(column: "defaultCurrency", .text).notNull().defaults(to: "EUR") }
     }
     // Report files were one blob each, read whole to be sent. They are now stored as
-    // deflated pieces (ArtifactCompression), read and sent one at a time; files stored
+    // deflated pieces (ArtifactPieces), read and sent one at a time; files stored
     // before keep their blob (size NULL) and are read as one piece.
     migrator.registerMigration("v6 compressed report pieces") { db in
       try db.alter(table: "artifact") { t in

@@ -1,3 +1,4 @@
+import ArtifactPieces
 import Foundation
 import GRDB
 
@@ -258,7 +259,7 @@ extension FidelisStore {
       guard let piece = try ArtifactPieceRecord.fetchOne(db, key: ["jobId": artifact.jobId, "format": artifact.format, "number": number]) else {
         throw StoreError.notFound("job \(artifact.jobId) was deleted while its report was read")
       }
-      guard let data = ArtifactCompression.inflate(piece.data, size: piece.size) else {
+      guard let data = ArtifactPieces.inflate(piece.data, size: piece.size) else {
         throw StoreError.dataLoss("piece \(number) of the '\(artifact.format)' report of job \(artifact.jobId) is damaged")
       }
       return data

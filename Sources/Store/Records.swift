@@ -331,7 +331,7 @@ public struct ArtifactRecord: Codable, Sendable, FetchableRecord, PersistableRec
   }
 }
 
-/// One deflated piece of a report file (`ArtifactCompression`), numbered from 0.
+/// One deflated piece of a report file (`ArtifactPieces`), numbered from 0.
 public struct ArtifactPieceRecord: Codable, Sendable, FetchableRecord, PersistableRecord {
   public static let databaseTableName = "artifactPiece"
   public var jobId: String

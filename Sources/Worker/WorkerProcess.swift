@@ -176,7 +176,7 @@ public struct WorkerProcess: Service {
     metrics.began()
     let receivedDay = job.datasetReceivedUnixMs > 0 ? Int(job.datasetReceivedUnixMs / 86_400_000) : DateWindow.today()
     let budget = configuration.jobMemoryBytes
-    let outcome: Result<[Artifact], any Error>? = await withHeartbeats(job, api: api, shared: shared, memoryBudget: budget) {
+    let outcome: Result<[PackedArtifact], any Error>? = await withHeartbeats(job, api: api, shared: shared, memoryBudget: budget) {
       do {
         // The options were checked at submit; a job queued by an older coordinator, or
         // options this worker does not know, fail here for good.
@@ -192,13 +192,15 @@ public struct WorkerProcess: Service {
         let report = { (format: String) in LeasedReport(api: api, jobId: job.jobID, leaseId: job.leaseID, reportJobId: spec.compareTo ?? "", format: format, metadata: metadata) }
         let previous = spec.compareTo.map { PreviousReport(jobId: $0, json: report("json"), customers: report("csv")) }
         let inputs = JobInputs(transactions: transactions, customers: spec.customersDatasetId.map(dataset), previous: previous, jobId: job.jobID)
-        return .success(try await JobRunner.run(
+        let artifacts = try await JobRunner.run(
           spec, inputs: inputs, tenantName: job.tenantName, receivedDay: receivedDay,
           onComparisonSkipped: { reason in logger.warning("report not compared", metadata: log.merging(["reason": "\(reason)"]) { $1 }) },
           progress: { stage, percent in
             stages.enter(stage)
             shared.progress.withLock { $0 = (stage, percent) }
-          }))
+          })
+        // Deflated here, off the tasks' threads, while the heartbeats go on.
+        return .success(try await offCooperativePool { _ in artifacts.map(PackedArtifact.init) })
       } catch {
         return .failure(error)
       }
@@ -306,7 +308,7 @@ public struct WorkerProcess: Service {
   /// tries again for up to `completionPatience`, since the work is done and redoing it
   /// elsewhere would fix nothing. Returns the next job leased with the completion.
   func completeWithRetries(
-    _ job: Fidelis_V1_LeasedJob, artifacts: [Artifact], api: Fidelis_V1_WorkerService.Client<HTTP2ClientTransport.Posix>,
+    _ job: Fidelis_V1_LeasedJob, artifacts: [PackedArtifact], api: Fidelis_V1_WorkerService.Client<HTTP2ClientTransport.Posix>,
     leaseNext: Fidelis_V1_LeaseJobRequest, cpuSeconds: Double, log: Logger.Metadata
   ) async -> Fidelis_V1_LeasedJob? {
     let deadline = ContinuousClock.now + configuration.completionPatience
@@ -332,9 +334,10 @@ public struct WorkerProcess: Service {
     }
   }
 
-  /// One `CompleteJob` call: the header, then each artifact in messages of at most 1 MiB.
+  /// One `CompleteJob` call: the header, then each artifact in messages of at most 1 MiB,
+  /// raw or, for a large one, its deflated pieces.
   func complete(
-    _ job: Fidelis_V1_LeasedJob, artifacts: [Artifact], api: Fidelis_V1_WorkerService.Client<HTTP2ClientTransport.Posix>,
+    _ job: Fidelis_V1_LeasedJob, artifacts: [PackedArtifact], api: Fidelis_V1_WorkerService.Client<HTTP2ClientTransport.Posix>,
     leaseNext: Fidelis_V1_LeaseJobRequest, cpuSeconds: Double = 0
   ) async throws -> Fidelis_V1_LeasedJob? {
     let askNext = !stopping.value.load(ordering: .acquiring)
@@ -348,16 +351,34 @@ public struct WorkerProcess: Service {
         }
       })
       for artifact in artifacts {
-        // The first piece rides with the artifact's header: a small report is one message.
-        let pieces = messageChunks(artifact.data, size: streamChunkBytes)
-        try await writer.write(.with {
-          $0.artifact = .with {
-            $0.format = artifact.format.rawValue
-            $0.contentType = artifact.contentType
-            $0.data = pieces[0]
+        switch artifact.body {
+        case .raw(let data):
+          // The first chunk rides with the artifact's header: a small report is one message.
+          let chunks = messageChunks(data, size: streamChunkBytes)
+          try await writer.write(.with {
+            $0.artifact = .with {
+              $0.format = artifact.format
+              $0.contentType = artifact.contentType
+              $0.data = chunks[0]
+            }
+          })
+          for chunk in chunks.dropFirst() { try await writer.write(.with { $0.chunk = chunk }) }
+        case .pieces(let pieces):
+          try await writer.write(.with {
+            $0.artifact = .with {
+              $0.format = artifact.format
+              $0.contentType = artifact.contentType
+            }
+          })
+          for piece in pieces {
+            try await writer.write(.with {
+              $0.piece = .with {
+                $0.size = UInt32(piece.size)
+                $0.data = piece.deflated
+              }
+            })
           }
-        })
-        for piece in pieces.dropFirst() { try await writer.write(.with { $0.chunk = piece }) }
+        }
       }
     }
     return response.hasNext ? response.next : nil

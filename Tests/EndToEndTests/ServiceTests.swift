@@ -2,6 +2,7 @@ import FidelisProto
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
+import Jobs
 import Logging
 import ServiceLifecycle
 import Testing
@@ -217,18 +218,27 @@ struct ServiceTests {
     }
   }
 
-  @Test("a per-customer file of several stored pieces downloads whole, and a segment export reads across the pieces")
+  @Test("a per-customer file the worker deflated into several pieces downloads whole, the same bytes as a local analysis, and a segment export reads across the pieces")
   func largeReport() async throws {
     try await Harness.run { h, client in
       let key = try await h.createTenant(client, "Big")
       let customers = 16_000
+      let options = Fidelis_V1_JobOptions.with { $0.clusters = 3; $0.clvModel = "bgnbd" }
       let dataset = try await h.upload(client, key: key, sampleCSV(customers: customers))
       let job = try await Fidelis_V1_JobService.Client(wrapping: client).submitJob(
-        .with { $0.datasetID = dataset.id; $0.kind = "analysis"; $0.options = .with { $0.clusters = 3; $0.clvModel = "bgnbd" } }, metadata: h.auth(key))
+        .with { $0.datasetID = dataset.id; $0.kind = "analysis"; $0.options = options }, metadata: h.auth(key))
       let updates = try await h.wait(client, key: key, job: job.id)
       #expect(updates.last?.state == .succeeded, "\(updates.last?.error ?? "")")
       let csv = try await h.report(client, key: key, job: job.id, format: "csv")
       #expect(csv.count > 1_048_576, "\(csv.count) bytes: more than one stored piece")
+      // The worker sent it as deflated pieces (PackedArtifact); what comes back is what the
+      // analysis wrote.
+      let file = FileManager.default.temporaryDirectory.appendingPathComponent("large-report-\(UUID().uuidString).csv")
+      try Data(sampleCSV(customers: customers).utf8).write(to: file)
+      defer { try? FileManager.default.removeItem(at: file) }
+      let spec = try JobSpec(kind: "analysis", options: options, defaultLanguage: "en")
+      let local = try await JobRunner.run(spec, inputs: JobInputs(transactions: FileSource(path: file.path)), formats: [.csv], progress: { _, _ in })
+      #expect(local.first?.data == csv)
       let rows = String(decoding: csv, as: UTF8.self).split(separator: "\n")
       #expect(rows.count == customers + 1)
       var exported = 0

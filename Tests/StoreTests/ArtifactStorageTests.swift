@@ -1,3 +1,4 @@
+import ArtifactPieces
 import Foundation
 import GRDB
 import Testing
@@ -40,9 +41,9 @@ struct ArtifactStorageTests {
     ])
     let artifact = try store.artifact(tenantId: tenant.id, jobId: job, format: "csv")
     #expect(artifact.size == Int64(csv.count) && artifact.contentType == "text/csv")
-    #expect(artifact.pieces == (csv.count + ArtifactCompression.pieceBytes - 1) / ArtifactCompression.pieceBytes)
+    #expect(artifact.pieces == (csv.count + ArtifactPieces.pieceBytes - 1) / ArtifactPieces.pieceBytes)
     #expect(try Self.readWhole(store, artifact) == csv)
-    #expect(try store.artifactPiece(artifact, number: 0).count == ArtifactCompression.pieceBytes)
+    #expect(try store.artifactPiece(artifact, number: 0).count == ArtifactPieces.pieceBytes)
     let stored = try await store.writer.read { db in try Int64.fetchOne(db, sql: "SELECT SUM(length(data)) FROM artifactPiece WHERE jobId = ?", arguments: [job])! }
     #expect(stored < Int64(csv.count) / 3, "stored \(stored) of \(csv.count)")
     let used = try store.storageUse(tenant).used
@@ -62,6 +63,32 @@ struct ArtifactStorageTests {
     #expect(arriving.size == csv.count && arriving.storedBytes == whole.storedBytes)
     #expect(arriving.pieces.map(\.size) == whole.pieces.map(\.size))
     #expect(arriving.pieces.map(\.deflated) == whole.pieces.map(\.deflated))
+  }
+
+  @Test("pieces a worker deflated are kept as they are; a damaged, oversized or misplaced piece is refused and changes nothing")
+  func workerPieces() throws {
+    let csv = Self.customerCSV(rows: 50_000)
+    let pieces = ArtifactPieces.deflatedPieces(of: csv)
+    #expect(pieces.count == (csv.count + ArtifactPieces.pieceBytes - 1) / ArtifactPieces.pieceBytes)
+    var received = DeflatedArtifact(format: "csv", contentType: "text/csv")
+    for piece in pieces { try received.appendDeflated(size: piece.size, data: piece.deflated) }
+    received.finish()
+    let whole = DeflatedArtifact((format: "csv", contentType: "text/csv", data: csv))
+    #expect(received.size == csv.count && received.pieces.map(\.size) == whole.pieces.map(\.size))
+    #expect(received.pieces.map(\.deflated) == whole.pieces.map(\.deflated))
+    #expect(!received.takesMoreBytes, "the short last piece ends the file")
+    #expect(throws: DeflatedArtifact.PieceRefusal.afterShortPiece) { try received.appendDeflated(size: pieces[0].size, data: pieces[0].deflated) }
+
+    var fresh = DeflatedArtifact(format: "csv", contentType: "text/csv")
+    var damaged = pieces[0].deflated
+    damaged[damaged.startIndex + damaged.count / 2] ^= 0xFF
+    #expect(throws: DeflatedArtifact.PieceRefusal.damaged(size: pieces[0].size)) { try fresh.appendDeflated(size: pieces[0].size, data: damaged) }
+    #expect(throws: DeflatedArtifact.PieceRefusal.damaged(size: pieces[0].size - 1)) { try fresh.appendDeflated(size: pieces[0].size - 1, data: pieces[0].deflated) }
+    #expect(throws: DeflatedArtifact.PieceRefusal.size(0)) { try fresh.appendDeflated(size: 0, data: Data()) }
+    #expect(throws: DeflatedArtifact.PieceRefusal.size(ArtifactPieces.pieceBytes + 1)) { try fresh.appendDeflated(size: ArtifactPieces.pieceBytes + 1, data: pieces[0].deflated) }
+    #expect(fresh.size == 0 && fresh.storedBytes == 0 && fresh.pieces.isEmpty)
+    fresh.append(Data("customer_id\n".utf8))
+    #expect(throws: DeflatedArtifact.PieceRefusal.afterRawBytes) { try fresh.appendDeflated(size: pieces[0].size, data: pieces[0].deflated) }
   }
 
   @Test("an empty file has no piece and reads as empty")
@@ -92,7 +119,7 @@ struct ArtifactStorageTests {
     try await store.writer.write { db in
       try db.execute(sql: "UPDATE artifactPiece SET data = substr(data, 1, length(data) / 2) WHERE jobId = ? AND number = 1", arguments: [job])
     }
-    #expect(try store.artifactPiece(artifact, number: 0).count == ArtifactCompression.pieceBytes)
+    #expect(try store.artifactPiece(artifact, number: 0).count == ArtifactPieces.pieceBytes)
     #expect(throws: StoreError.self) { try store.artifactPiece(artifact, number: 1) }
     do {
       _ = try store.artifactPiece(artifact, number: 1)

@@ -1530,6 +1530,26 @@ public nonisolated struct Fidelis_V1_CompleteJobHeader: Sendable {
   fileprivate var _leaseNext: Fidelis_V1_LeaseJobRequest? = nil
 }
 
+/// A piece of an artifact deflated by the worker as the coordinator stores it: an
+/// independent zlib stream of `size` raw bytes, 1 MiB (1,048,576) for every piece of an
+/// artifact but its last. A worker that deflates its large files spares the coordinator,
+/// which serves every worker, the compression; the coordinator checks that each piece
+/// inflates to `size` bytes. An artifact's pieces follow its header, whose `data` is then
+/// empty, and are not mixed with raw chunks.
+public nonisolated struct Fidelis_V1_DeflatedPiece: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var size: UInt32 = 0
+
+  public var data: Data = Data()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 public nonisolated struct Fidelis_V1_CompleteJobRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -1561,12 +1581,21 @@ public nonisolated struct Fidelis_V1_CompleteJobRequest: Sendable {
     set {part = .chunk(newValue)}
   }
 
+  public var piece: Fidelis_V1_DeflatedPiece {
+    get {
+      if case .piece(let v)? = part {return v}
+      return Fidelis_V1_DeflatedPiece()
+    }
+    set {part = .piece(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Part: Equatable, Sendable {
     case header(Fidelis_V1_CompleteJobHeader)
     case artifact(Fidelis_V1_ArtifactHeader)
     case chunk(Data)
+    case piece(Fidelis_V1_DeflatedPiece)
 
   }
 
@@ -4645,9 +4674,44 @@ nonisolated extension Fidelis_V1_CompleteJobHeader: SwiftProtobuf.Message, Swift
   }
 }
 
+nonisolated extension Fidelis_V1_DeflatedPiece: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".DeflatedPiece"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}size\0\u{1}data\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.size) }()
+      case 2: try { try decoder.decodeSingularBytesField(value: &self.data) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.size != 0 {
+      try visitor.visitSingularUInt32Field(value: self.size, fieldNumber: 1)
+    }
+    if !self.data.isEmpty {
+      try visitor.visitSingularBytesField(value: self.data, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Fidelis_V1_DeflatedPiece, rhs: Fidelis_V1_DeflatedPiece) -> Bool {
+    if lhs.size != rhs.size {return false}
+    if lhs.data != rhs.data {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
 nonisolated extension Fidelis_V1_CompleteJobRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".CompleteJobRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}header\0\u{1}artifact\0\u{1}chunk\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}header\0\u{1}artifact\0\u{1}chunk\0\u{1}piece\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -4689,6 +4753,19 @@ nonisolated extension Fidelis_V1_CompleteJobRequest: SwiftProtobuf.Message, Swif
           self.part = .chunk(v)
         }
       }()
+      case 4: try {
+        var v: Fidelis_V1_DeflatedPiece?
+        var hadOneofValue = false
+        if let current = self.part {
+          hadOneofValue = true
+          if case .piece(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.part = .piece(v)
+        }
+      }()
       default: break
       }
     }
@@ -4711,6 +4788,10 @@ nonisolated extension Fidelis_V1_CompleteJobRequest: SwiftProtobuf.Message, Swif
     case .chunk?: try {
       guard case .chunk(let v)? = self.part else { preconditionFailure() }
       try visitor.visitSingularBytesField(value: v, fieldNumber: 3)
+    }()
+    case .piece?: try {
+      guard case .piece(let v)? = self.part else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
     }()
     case nil: break
     }

@@ -1,0 +1,84 @@
+import ArtifactPieces
+import Foundation
+
+/// A report file deflated piece by piece as its bytes arrive, so that the coordinator
+/// receiving it holds its compressed pieces and at most one raw piece, not the file.
+public struct DeflatedArtifact: Sendable {
+  public let format: String
+  public let contentType: String
+  /// Bytes of the file so far.
+  public private(set) var size = 0
+  /// Bytes of its deflated pieces so far.
+  public private(set) var storedBytes = 0
+  private(set) var pieces: [(size: Int, deflated: Data)] = []
+  private var pending = Data()
+
+  public init(format: String, contentType: String) {
+    self.format = format
+    self.contentType = contentType
+  }
+
+  /// A whole file, deflated.
+  public init(_ content: ArtifactContent) {
+    self.init(format: content.format, contentType: content.contentType)
+    append(content.data)
+    finish()
+  }
+
+  /// Adds the file's next bytes; each full piece is deflated at once.
+  public mutating func append(_ bytes: Data) {
+    size += bytes.count
+    var rest = bytes[...]
+    while !rest.isEmpty {
+      let take = min(ArtifactPieces.pieceBytes - pending.count, rest.count)
+      pending.append(rest.prefix(take))
+      rest = rest.dropFirst(take)
+      if pending.count == ArtifactPieces.pieceBytes { flush() }
+    }
+  }
+
+  /// Whether more bytes may follow: not after a deflated piece shorter than a whole one,
+  /// which ends the file (every piece but the last is whole).
+  public var takesMoreBytes: Bool { pieces.last.map { $0.size == ArtifactPieces.pieceBytes } ?? true }
+
+  /// Adds a piece a worker deflated (`ArtifactPieces`) after checking it: nothing raw may
+  /// be waiting (a piece starts at a piece boundary), the file may not have ended, and the
+  /// piece must inflate to exactly `size` bytes, 1 to `pieceBytes`.
+  public mutating func appendDeflated(size: Int, data: Data) throws(PieceRefusal) {
+    guard pending.isEmpty else { throw .afterRawBytes }
+    guard takesMoreBytes else { throw .afterShortPiece }
+    guard size > 0, size <= ArtifactPieces.pieceBytes else { throw .size(size) }
+    // Inflating costs a fraction of deflating; a piece that does not inflate would only be
+    // found when the report is read, and then nobody could make it again.
+    guard ArtifactPieces.inflate(data, size: size) != nil else { throw .damaged(size: size) }
+    pieces.append((size, data))
+    self.size += size
+    storedBytes += data.count
+  }
+
+  /// Why a worker's deflated piece was refused.
+  public enum PieceRefusal: Error, CustomStringConvertible, Equatable {
+    case afterRawBytes, afterShortPiece, size(Int), damaged(size: Int)
+
+    public var description: String {
+      switch self {
+      case .afterRawBytes: "a deflated piece may not follow raw bytes that do not fill whole pieces"
+      case .afterShortPiece: "a piece of fewer than \(ArtifactPieces.pieceBytes) bytes ends its file: nothing may follow it"
+      case .size(let size): "a deflated piece holds 1 to \(ArtifactPieces.pieceBytes) bytes (got \(size))"
+      case .damaged(let size): "a deflated piece does not inflate to the \(size) bytes it declares"
+      }
+    }
+  }
+
+  /// Deflates the last, partial piece.
+  public mutating func finish() {
+    if !pending.isEmpty { flush() }
+  }
+
+  private mutating func flush() {
+    let deflated = ArtifactPieces.deflate(pending)
+    pieces.append((pending.count, deflated))
+    storedBytes += deflated.count
+    pending = Data()
+  }
+}
