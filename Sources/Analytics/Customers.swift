@@ -56,47 +56,69 @@ public struct CustomerTable: Sendable {
     var monetary = [Double](repeating: 0, count: n)
     var first = [Int32](repeating: .max, count: n)
     var last = [Int32](repeating: .min, count: n)
-    var maxDay = Int32.min
-    for o in 0..<data.orderCount {
-      let c = Int(data.orderCustomer[o])
-      let day = data.orderDay[o]
-      frequency[c] += 1
-      monetary[c] += data.orderAmount[o]
-      if day < first[c] { first[c] = day }
-      if day > last[c] { last[c] = day }
-      if day > maxDay { maxDay = day }
-    }
-    // Distinct purchase days and the first day's spend, from orders sorted by (customer, day).
-    let order = data.isOrderedByCustomerAndDay ? Array(0..<Int32(data.orderCount)) : Self.ordersByCustomerAndDay(data, counts: frequency)
     var days = [Int32](repeating: 0, count: n)
     var firstSpend = [Double](repeating: 0, count: n)
     var paidDays = [Int32](repeating: 0, count: n)
     var paidSpend = [Double](repeating: 0, count: n)
-    var previous: (Int32, Int32) = (-1, .min)
-    var daySpend = 0.0
-    func closeDay() {
-      let (c, day) = previous
-      if c >= 0, day != first[Int(c)], daySpend > 0 {
-        paidDays[Int(c)] += 1
-        paidSpend[Int(c)] += daySpend
+    let order: [Int32]
+    var maxDay = Int32.min
+    if data.isOrderedByCustomerAndDay {
+      order = Array(0..<Int32(data.orderCount))
+      let sums = CustomerSums.of(data)
+      maxDay = sums.lastDay
+      for (c, row) in sums.rows.enumerated() where row.orders > 0 {
+        (frequency[c], monetary[c], first[c], last[c]) = (row.orders, row.spend, row.firstDay, row.lastDay)
+        (days[c], firstSpend[c], paidDays[c], paidSpend[c]) = (row.days, row.firstDaySpend, row.paidDays, row.paidSpend)
       }
-      daySpend = 0
-    }
-    for o in order.lazy.map(Int.init) {
-      let c = data.orderCustomer[o]
-      let day = data.orderDay[o]
-      if (c, day) != previous {
-        closeDay()
-        days[Int(c)] += 1
+    } else {
+      for o in 0..<data.orderCount {
+        let c = Int(data.orderCustomer[o])
+        let day = data.orderDay[o]
+        frequency[c] += 1
+        monetary[c] += data.orderAmount[o]
+        if day < first[c] { first[c] = day }
+        if day > last[c] { last[c] = day }
+        if day > maxDay { maxDay = day }
       }
-      if day == first[Int(c)] { firstSpend[Int(c)] += data.orderAmount[o] }
-      daySpend += data.orderAmount[o]
-      previous = (c, day)
+      // Distinct purchase days and the first day's spend, from orders sorted by (customer, day).
+      order = Self.ordersByCustomerAndDay(data, counts: frequency)
+      var previous: (Int32, Int32) = (-1, .min)
+      var daySpend = 0.0
+      func closeDay() {
+        let (c, day) = previous
+        if c >= 0, day != first[Int(c)], daySpend > 0 {
+          paidDays[Int(c)] += 1
+          paidSpend[Int(c)] += daySpend
+        }
+        daySpend = 0
+      }
+      for o in order.lazy.map(Int.init) {
+        let c = data.orderCustomer[o]
+        let day = data.orderDay[o]
+        if (c, day) != previous {
+          closeDay()
+          days[Int(c)] += 1
+        }
+        if day == first[Int(c)] { firstSpend[Int(c)] += data.orderAmount[o] }
+        daySpend += data.orderAmount[o]
+        previous = (c, day)
+      }
+      closeDay()
     }
-    closeDay()
-    let keep = (0..<n).filter { frequency[$0] > 0 }
     let lastData = Int(maxDay == .min ? 0 : maxDay)
     let asOf = asOfDay ?? (lastData + 1)
+    self.asOfDay = asOf
+    self.lastDataDay = lastData
+    self.ordersByCustomer = order
+    if !frequency.contains(0) {
+      // Every customer bought (always so straight from a file): the columns as they are.
+      (self.ids, self.frequency, self.monetary, self.firstDay, self.lastDay) = (data.customerIDs, frequency, monetary, first, last)
+      (self.purchaseDays, self.firstDaySpend, self.paidRepeatDays, self.paidRepeatSpend) = (days, firstSpend, paidDays, paidSpend)
+      self.recency = last.map { Int32(asOf) - $0 }
+      self.sourceIndex = Array(0..<Int32(n))
+      return
+    }
+    let keep = (0..<n).filter { frequency[$0] > 0 }
     self.ids = keep.map { data.customerIDs[$0] }
     self.frequency = keep.map { frequency[$0] }
     self.monetary = keep.map { monetary[$0] }
@@ -107,10 +129,7 @@ public struct CustomerTable: Sendable {
     self.paidRepeatDays = keep.map { paidDays[$0] }
     self.paidRepeatSpend = keep.map { paidSpend[$0] }
     self.recency = keep.map { Int32(asOf) - last[$0] }
-    self.asOfDay = asOf
     self.sourceIndex = keep.map { Int32($0) }
-    self.lastDataDay = lastData
-    self.ordersByCustomer = order
   }
 
   /// Order indices sorted by (customer, day), ties in row order — what a stable sort on
@@ -149,5 +168,75 @@ public struct CustomerTable: Sendable {
       }
     }
     return order
+  }
+}
+
+/// One customer's figures from orders sorted by customer, then day, read on every core.
+private struct CustomerSums {
+  var orders: Int32 = 0
+  var firstDay: Int32 = .max
+  var lastDay: Int32 = .min
+  var days: Int32 = 0
+  var paidDays: Int32 = 0
+  var spend = 0.0
+  var firstDaySpend = 0.0
+  var paidSpend = 0.0
+
+  /// Each customer's sums (by customer index) and the last day seen. Each customer's orders
+  /// are one run, in day order: the runs are cut into slices at customer boundaries, one
+  /// core a slice, and each customer's amounts are added in the same order as a single pass.
+  static func of(_ data: TransactionData) -> (rows: [CustomerSums], lastDay: Int32) {
+    let count = data.orderCount
+    let slices = count < 65_536 ? 1 : activeCores * 4
+    var latest = [Int32](repeating: .min, count: slices)
+    var rows = [CustomerSums](repeating: CustomerSums(), count: data.customerIDs.count)
+    data.orderCustomer.withUnsafeBufferPointer { customer in
+      data.orderDay.withUnsafeBufferPointer { day in
+        data.orderAmount.withUnsafeBufferPointer { amount in
+          latest.withUnsafeMutableBufferPointer { latest in
+            rows.withUnsafeMutableBufferPointer { rows in
+              // A slice starts at the first order of a customer: none is split between two.
+              func boundary(_ k: Int) -> Int {
+                var o = k * count / slices
+                while o > 0 && o < count && customer[o] == customer[o - 1] { o += 1 }
+                return o
+              }
+              concurrentChunks(slices) { k in
+                var o = boundary(k)
+                let end = boundary(k + 1)
+                var maxDay = Int32.min
+                while o < end {
+                  let c = Int(customer[o])
+                  var row = CustomerSums()
+                  row.firstDay = day[o]
+                  while o < end && Int(customer[o]) == c {
+                    // One purchase day: its orders, in row order.
+                    let today = day[o]
+                    var daySpend = 0.0
+                    while o < end && Int(customer[o]) == c && day[o] == today {
+                      row.orders += 1
+                      row.spend += amount[o]
+                      if today == row.firstDay { row.firstDaySpend += amount[o] }
+                      daySpend += amount[o]
+                      o += 1
+                    }
+                    row.days += 1
+                    if today != row.firstDay, daySpend > 0 {
+                      row.paidDays += 1
+                      row.paidSpend += daySpend
+                    }
+                    row.lastDay = today
+                  }
+                  maxDay = max(maxDay, row.lastDay)
+                  rows[c] = row
+                }
+                latest[k] = maxDay
+              }
+            }
+          }
+        }
+      }
+    }
+    return (rows, latest.max() ?? .min)
   }
 }

@@ -112,7 +112,20 @@ public struct TransactionData: Sendable {
     for c in orderCustomer { counts[Int(c)] += 1 }
     let order = CustomerTable.ordersByCustomerAndDay(self, counts: counts)
     func gather<T>(_ values: inout [T]) {
-      values = values.withUnsafeBufferPointer { values in order.map { values[Int($0)] } }
+      // Filled in slices on every core: the column's copy is the only extra memory.
+      values = values.withUnsafeBufferPointer { values in
+        order.withUnsafeBufferPointer { order in
+          [T](unsafeUninitializedCapacity: order.count) { out, initialized in
+            let slices = order.count < 65_536 ? 1 : activeCores * 4
+            concurrentChunks(slices) { k in
+              for i in (k * order.count / slices)..<((k + 1) * order.count / slices) {
+                (out.baseAddress! + i).initialize(to: values[Int(order[i])])
+              }
+            }
+            initialized = order.count
+          }
+        }
+      }
     }
     // One at a time: beside the orders, a single copy of one column is ever held.
     gather(&orderAmount)
