@@ -338,10 +338,12 @@ public struct TransactionIngestor {
     dailyOrders = [:]
     returnable = [:]
     var data = try resolve()
-    data.sortOrdersByCustomerAndDay()
     // The identifier tables and per-line state are hundreds of MB on a large file; the
-    // analysis that follows should not run beside them.
+    // analysis that follows should not run beside them. Dropped before the sort, which
+    // also lets go of the columns that the ingestor's copy of `data` still shares: each
+    // column's unsorted version is then freed as soon as its sorted one is made.
     self = TransactionIngestor(options: options, expectedBytes: expectedBytes)
+    data.sortOrdersByCustomerAndDay()
     return data
   }
 
