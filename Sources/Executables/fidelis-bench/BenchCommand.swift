@@ -31,24 +31,29 @@ struct BenchCommand {
   static func analytics(path: String) async throws {
     let clock = ContinuousClock()
     let start = clock.now
+    let startProcessor = processorSeconds()
     let file = LocalFile(path: path)
     var ingestor = TransactionIngestor(expectedBytes: file.byteCount)
     try file.readBuffers { try ingestor.consume($0) }
     let data = try ingestor.finish()
     let ingestPeak = peakResidentMegabytes()
-    var marks: [(String, ContinuousClock.Instant)] = [("ingest", start)]
-    let (result, _) = try Analyzer.run(data, progress: { stage, _ in marks.append((stage, clock.now)) })
+    var marks: [(String, ContinuousClock.Instant, Double)] = [("ingest", start, startProcessor)]
+    let (result, _) = try Analyzer.run(data, progress: { stage, _ in marks.append((stage, clock.now, processorSeconds())) })
     let end = clock.now
-    marks.append(("end", end))
+    marks.append(("end", end, processorSeconds()))
     // Progress names the stage that starts; the analyzer's stages map onto the benchmark's.
     let names = ["ingest": "ingest", "customers": "rfm", "rfm": "rfm", "clusters": "kmeans", "model check": "model_check", "lifetime value": "clv", "kpis": "kpis_and_insights", "done": "kpis_and_insights"]
     var stages: [String: Double] = [:]
+    // CPU seconds of every thread per stage: against the wall time, how much of the two
+    // cores each stage keeps busy.
+    var processor: [String: Double] = [:]
     for (mark, next) in zip(marks, marks.dropFirst()) {
       let name = names[mark.0] ?? mark.0
       stages[name, default: 0] += seconds(next.1 - mark.1)
+      processor[name, default: 0] += next.2 - mark.2
     }
     let report: [String: Any] = [
-      "stages": stages, "total": seconds(end - start), "peak_rss_mb": peakResidentMegabytes(), "ingest_peak_rss_mb": ingestPeak,
+      "stages": stages, "processor_seconds": processor, "total": seconds(end - start), "peak_rss_mb": peakResidentMegabytes(), "ingest_peak_rss_mb": ingestPeak,
       "customers": result.customers, "orders": result.orders, "rows": data.quality.rowsRead, "k": result.clusters.k,
     ]
     print(String(decoding: try JSONSerialization.data(withJSONObject: report, options: [.sortedKeys]), as: UTF8.self))
@@ -92,6 +97,18 @@ struct BenchCommand {
 struct BenchError: Error, CustomStringConvertible {
   var description: String
   init(_ description: String) { self.description = description }
+}
+
+/// User and system CPU seconds of every thread of this process so far.
+func processorSeconds() -> Double {
+  var usage = rusage()
+  #if os(Linux)
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+  #else
+    getrusage(RUSAGE_SELF, &usage)
+  #endif
+  func seconds(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) * 1e-6 }
+  return seconds(usage.ru_utime) + seconds(usage.ru_stime)
 }
 
 /// Peak resident memory of this process so far, in MB.
