@@ -155,131 +155,153 @@ public enum Analyzer {
 
     try stage("rfm", 0.35)
     let hasAmounts = data.quality.amounts
-    let scores = RFMScores(table, monetary: hasAmounts)
-    let segment = (0..<n).map { RFMSegment.of(r: Int(scores.r[$0]), fm: scores.fm($0)) }
-    let group = (0..<n).map {
-      LifecycleGroup.of(recency: Int(table.recency[$0]), tenure: table.tenure($0), fm: scores.fm($0), atRiskDays: options.atRiskDays, lostDays: options.lostDays)
-    }
-    let segmentProfiles = GroupProfile.profiles(
-      names: RFMSegment.allCases, membership: segment.map { RFMSegment.allCases.firstIndex(of: $0)! }, table: table)
-    let groupProfiles = GroupProfile.profiles(
-      names: LifecycleGroup.allCases, membership: group.map { LifecycleGroup.allCases.firstIndex(of: $0)! }, table: table)
+    // RFM, the lifecycle groups and the KPIs run on one core each; they go on a thread of
+    // their own beside the clusters, the model check and the lifetime value, which leave
+    // a core idle part of the time. Each result is what it would be in sequence.
+    return try withBackgroundWork({ () -> SegmentsAndIndicators in
+      let scores = RFMScores(table, monetary: hasAmounts)
+      let segment = (0..<n).map { RFMSegment.of(r: Int(scores.r[$0]), fm: scores.fm($0)) }
+      let group = (0..<n).map {
+        LifecycleGroup.of(recency: Int(table.recency[$0]), tenure: table.tenure($0), fm: scores.fm($0), atRiskDays: options.atRiskDays, lostDays: options.lostDays)
+      }
+      let segmentProfiles = GroupProfile.profiles(
+        names: RFMSegment.allCases, membership: segment.map { RFMSegment.allCases.firstIndex(of: $0)! }, table: table)
+      let groupProfiles = GroupProfile.profiles(
+        names: LifecycleGroup.allCases, membership: group.map { LifecycleGroup.allCases.firstIndex(of: $0)! }, table: table)
+      let kpis = Indicators.compute(data, table: table, atRiskDays: options.atRiskDays)
+      return SegmentsAndIndicators(scores: scores, segment: segment, group: group, segmentProfiles: segmentProfiles, groupProfiles: groupProfiles, kpis: kpis)
+    }) { (segmentsAndIndicators) throws(AnalysisError) in
+      try stage("clusters", 0.45)
+      let clustering = Clustering.run(table, k: options.clusters, seed: options.seed)
 
-    try stage("clusters", 0.45)
-    let clustering = Clustering.run(table, k: options.clusters, seed: options.seed)
+      try stage("model check", 0.55)
+      let firstDay = Int(data.orderDay.min()!)
+      let checked = ModelValidation.check(
+        data, lastDay: table.lastDataDay, requestedHoldout: options.holdoutDays, models: options.purchaseModel.map { [$0] } ?? PurchaseModel.allCases)
 
-    try stage("model check", 0.55)
-    let firstDay = Int(data.orderDay.min()!)
-    let checked = ModelValidation.check(
-      data, lastDay: table.lastDataDay, requestedHoldout: options.holdoutDays, models: options.purchaseModel.map { [$0] } ?? PurchaseModel.allCases)
-
-    try stage("lifetime value", 0.70)
-    let summary = RepeatSummary(table)
-    let validation = checked?.validation
-    // Customers grouped by (x, t_x, T) once, for the fit and for what depends on those alone.
-    let distinct = DistinctCustomers(summary, mappingCustomers: true)
-    // Fitted again on all the data, from the calibration fit: fewer steps to the optimum.
-    let purchaseModel = LifetimeModels.fit(
-      validation?.model ?? options.purchaseModel ?? .bgnbd, to: summary, distinct: distinct, from: checked?.fit)
-    let gammaGamma = LifetimeModels.fitGammaGamma(frequency: summary.spendFrequency, monetaryValue: summary.monetaryValue, from: checked?.spend)
-    // Each customer's expected purchases by the end of every month up to the horizon and
-    // to six months: the horizon's and six months' figures are two of them.
-    let months = max(options.clvMonths, 6)
-    let discountFactors = LifetimeModels.discountFactors(months: options.clvMonths, monthlyDiscountRate: options.monthlyDiscountRate)
-    let outlooks = OutlookTable(purchaseModel, summary: summary, distinct: distinct, months: months)
-    var pAlive = [Double](repeating: 0, count: n)
-    var expected = [Double](repeating: 0, count: n)
-    var clv = [Double](repeating: 0, count: n)
-    // Customers in fixed blocks on every core; the six-month sums added in block order, so
-    // the digits do not depend on the number of cores.
-    let blockSize = 4096
-    let blocks = (n + blockSize - 1) / blockSize
-    var sixMonthSums = [SIMD2<Double>](repeating: .zero, count: blocks)
-    pAlive.withUnsafeMutableBufferPointer { pAlive in
-      expected.withUnsafeMutableBufferPointer { expected in
-        clv.withUnsafeMutableBufferPointer { clv in
-          sixMonthSums.withUnsafeMutableBufferPointer { sixMonthSums in
-            concurrentChunks(blocks) { block in
-              var sums = SIMD2<Double>.zero
-              outlooks.byMonth.withUnsafeBufferPointer { monthly in
-                for i in block * blockSize..<min(n, (block + 1) * blockSize) {
-                  let row = outlooks.row(ofCustomer: i)
-                  let byMonth = UnsafeBufferPointer(rebasing: monthly[row * months..<(row + 1) * months])
-                  pAlive[i] = outlooks.probabilityAlive[row]
-                  expected[i] = byMonth[options.clvMonths - 1]
-                  // A customer whose returns cancel what they spent has no purchase value to expect.
-                  let value =
-                    table.monetary[i] > 0 ? LifetimeModels.expectedAverageValue(gammaGamma, x: summary.spendFrequency[i], m: summary.monetaryValue[i]) : 0
-                  clv[i] = LifetimeModels.lifetimeValue(purchasesByMonth: byMonth, value: value, discountFactors: discountFactors)
-                  let purchases = byMonth[5]
-                  sums += SIMD2(purchases, purchases * value)
+      try stage("lifetime value", 0.70)
+      let summary = RepeatSummary(table)
+      let validation = checked?.validation
+      // Customers grouped by (x, t_x, T) once, for the fit and for what depends on those alone.
+      let distinct = DistinctCustomers(summary, mappingCustomers: true)
+      // Fitted again on all the data, from the calibration fit: fewer steps to the optimum.
+      let purchaseModel = LifetimeModels.fit(
+        validation?.model ?? options.purchaseModel ?? .bgnbd, to: summary, distinct: distinct, from: checked?.fit)
+      let gammaGamma = LifetimeModels.fitGammaGamma(frequency: summary.spendFrequency, monetaryValue: summary.monetaryValue, from: checked?.spend)
+      // Each customer's expected purchases by the end of every month up to the horizon and
+      // to six months: the horizon's and six months' figures are two of them.
+      let months = max(options.clvMonths, 6)
+      let discountFactors = LifetimeModels.discountFactors(months: options.clvMonths, monthlyDiscountRate: options.monthlyDiscountRate)
+      let outlooks = OutlookTable(purchaseModel, summary: summary, distinct: distinct, months: months)
+      var pAlive = [Double](repeating: 0, count: n)
+      var expected = [Double](repeating: 0, count: n)
+      var clv = [Double](repeating: 0, count: n)
+      // Customers in fixed blocks on every core; the six-month sums added in block order, so
+      // the digits do not depend on the number of cores.
+      let blockSize = 4096
+      let blocks = (n + blockSize - 1) / blockSize
+      var sixMonthSums = [SIMD2<Double>](repeating: .zero, count: blocks)
+      pAlive.withUnsafeMutableBufferPointer { pAlive in
+        expected.withUnsafeMutableBufferPointer { expected in
+          clv.withUnsafeMutableBufferPointer { clv in
+            sixMonthSums.withUnsafeMutableBufferPointer { sixMonthSums in
+              concurrentChunks(blocks) { block in
+                var sums = SIMD2<Double>.zero
+                outlooks.byMonth.withUnsafeBufferPointer { monthly in
+                  for i in block * blockSize..<min(n, (block + 1) * blockSize) {
+                    let row = outlooks.row(ofCustomer: i)
+                    let byMonth = UnsafeBufferPointer(rebasing: monthly[row * months..<(row + 1) * months])
+                    pAlive[i] = outlooks.probabilityAlive[row]
+                    expected[i] = byMonth[options.clvMonths - 1]
+                    // A customer whose returns cancel what they spent has no purchase value to expect.
+                    let value =
+                      table.monetary[i] > 0 ? LifetimeModels.expectedAverageValue(gammaGamma, x: summary.spendFrequency[i], m: summary.monetaryValue[i]) : 0
+                    clv[i] = LifetimeModels.lifetimeValue(purchasesByMonth: byMonth, value: value, discountFactors: discountFactors)
+                    let purchases = byMonth[5]
+                    sums += SIMD2(purchases, purchases * value)
+                  }
                 }
+                sixMonthSums[block] = sums
               }
-              sixMonthSums[block] = sums
             }
           }
         }
       }
-    }
-    var sixMonthPurchases = 0.0
-    var sixMonthRevenue = 0.0
-    for sums in sixMonthSums {
-      sixMonthPurchases += sums[0]
-      sixMonthRevenue += sums[1]
-    }
-    let customers = CustomerResults(
-      table: table, scores: scores, segment: segment, group: group, cluster: clustering.labels, clusterNames: clustering.profiles.map(\.name),
-      probabilityAlive: pAlive, expectedPurchases: expected, predictedCLV: clv)
+      var sixMonthPurchases = 0.0
+      var sixMonthRevenue = 0.0
+      for sums in sixMonthSums {
+        sixMonthPurchases += sums[0]
+        sixMonthRevenue += sums[1]
+      }
+      try stage("kpis", 0.85)
+      let (scores, segment, group, segmentProfiles, groupProfiles, kpis) = segmentsAndIndicators().fields
+      let customers = CustomerResults(
+        table: table, scores: scores, segment: segment, group: group, cluster: clustering.labels, clusterNames: clustering.profiles.map(\.name),
+        probabilityAlive: pAlive, expectedPurchases: expected, predictedCLV: clv)
 
-    let diagnostics = Diagnostics.of(
-      table: table, probabilityAlive: pAlive, validation: validation, observedDays: table.lastDataDay - firstDay + 1, lostDays: options.lostDays)
+      let diagnostics = Diagnostics.of(
+        table: table, probabilityAlive: pAlive, validation: validation, observedDays: table.lastDataDay - firstDay + 1, lostDays: options.lostDays)
 
-    try stage("kpis", 0.85)
-    let kpis = Indicators.compute(data, table: table, atRiskDays: options.atRiskDays)
-    var clvSummary = Indicators.clvSummary(
-      customers, purchaseModel: purchaseModel, gammaGamma: gammaGamma, options: options,
-      dropoutIdentified: !diagnostics.contains { $0.id == .dropoutNotIdentified })
-    clvSummary.validation = validation
-    clvSummary.diagnostics = diagnostics
-    let recentMonths = kpis.monthly.filter { !$0.partial }.suffix(6)
-    clvSummary.sixMonths = .init(
-      days: 180, expectedPurchases: sixMonthPurchases, expectedRevenue: sixMonthRevenue, monthlyRevenue: sixMonthRevenue / 6,
-      recentMonthlyRevenue: recentMonths.isEmpty ? 0 : recentMonths.map(\.revenue).reduce(0, +) / Double(recentMonths.count))
-    var quality = data.quality
-    var matched = 0
-    for id in table.ids where attributes[id] != nil { matched += 1 }
-    quality.customerRowsRead = attributeRows
-    quality.customerRowsMatched = matched
-    var insights = AnalysisResult.Insights.compute(data, customers: customers, attributes: attributes, atRiskDays: options.atRiskDays)
-    var alerts = Recommendations.alerts(kpis: kpis, table: table, insights: insights, thresholds: options.thresholds)
-    var actions = Recommendations.actions(customers: customers, groups: groupProfiles, clusters: clustering.profiles, insights: insights, kpis: kpis, options: options)
-    var targets = Recommendations.targets(kpis: kpis, clv: clvSummary, insights: insights, thresholds: options.thresholds)
-    var keyPoints = Recommendations.keyPoints(groups: groupProfiles, clusters: clustering.profiles, alerts: alerts)
-    if !hasAmounts {
-      // A purchase log: what needs money is not made up from zeros.
-      insights.promotion = nil
-      insights.categories = nil
-      alerts.removeAll { $0.id == .orderValueDrop }
-      actions.removeAll { $0.id == .crossSell || $0.id == .vipCare }
-      for i in actions.indices { actions[i].estimate = nil }
-      targets.removeAll { $0.unit == .currency }
-      keyPoints.removeAll { $0.id == .highValueCluster }
-      clvSummary.valuableAtRisk = []
-      clvSummary.sixMonths = nil
+      var clvSummary = Indicators.clvSummary(
+        customers, purchaseModel: purchaseModel, gammaGamma: gammaGamma, options: options,
+        dropoutIdentified: !diagnostics.contains { $0.id == .dropoutNotIdentified })
+      clvSummary.validation = validation
+      clvSummary.diagnostics = diagnostics
+      let recentMonths = kpis.monthly.filter { !$0.partial }.suffix(6)
+      clvSummary.sixMonths = .init(
+        days: 180, expectedPurchases: sixMonthPurchases, expectedRevenue: sixMonthRevenue, monthlyRevenue: sixMonthRevenue / 6,
+        recentMonthlyRevenue: recentMonths.isEmpty ? 0 : recentMonths.map(\.revenue).reduce(0, +) / Double(recentMonths.count))
+      var quality = data.quality
+      var matched = 0
+      for id in table.ids where attributes[id] != nil { matched += 1 }
+      quality.customerRowsRead = attributeRows
+      quality.customerRowsMatched = matched
+      var insights = AnalysisResult.Insights.compute(data, customers: customers, attributes: attributes, atRiskDays: options.atRiskDays)
+      var alerts = Recommendations.alerts(kpis: kpis, table: table, insights: insights, thresholds: options.thresholds)
+      var actions = Recommendations.actions(customers: customers, groups: groupProfiles, clusters: clustering.profiles, insights: insights, kpis: kpis, options: options)
+      var targets = Recommendations.targets(kpis: kpis, clv: clvSummary, insights: insights, thresholds: options.thresholds)
+      var keyPoints = Recommendations.keyPoints(groups: groupProfiles, clusters: clustering.profiles, alerts: alerts)
+      if !hasAmounts {
+        // A purchase log: what needs money is not made up from zeros.
+        insights.promotion = nil
+        insights.categories = nil
+        alerts.removeAll { $0.id == .orderValueDrop }
+        actions.removeAll { $0.id == .crossSell || $0.id == .vipCare }
+        for i in actions.indices { actions[i].estimate = nil }
+        targets.removeAll { $0.unit == .currency }
+        keyPoints.removeAll { $0.id == .highValueCluster }
+        clvSummary.valuableAtRisk = []
+        clvSummary.sixMonths = nil
+      }
+      let lastDay = table.lastDataDay
+      let result = AnalysisResult(
+        asOf: isoDate(table.asOfDay),
+        period: .init(
+          first: isoDate(firstDay), last: isoDate(lastDay), months: monthIndex(ofDay: lastDay) - monthIndex(ofDay: firstDay) + 1,
+          lastCompleteMonth: kpis.monthly.last { !$0.partial }?.month),
+        currency: options.currency, customers: n, orders: orders, revenue: revenue, kpis: kpis,
+        rfm: .init(tieRule: "quintiles of ranks; ties broken by customer id in byte order (pandas qcut of rank(method='first'))", segments: segmentProfiles),
+        lifecycle: .init(atRiskDays: options.atRiskDays, lostDays: options.lostDays, groups: groupProfiles),
+        clusters: clustering.summary(seed: options.seed), clv: clvSummary, insights: insights, alerts: alerts, actions: actions,
+        targets: targets, keyPoints: keyPoints, dataQuality: quality)
+      progress("done", 0.90)
+      return (result, customers)
     }
-    let lastDay = table.lastDataDay
-    let result = AnalysisResult(
-      asOf: isoDate(table.asOfDay),
-      period: .init(
-        first: isoDate(firstDay), last: isoDate(lastDay), months: monthIndex(ofDay: lastDay) - monthIndex(ofDay: firstDay) + 1,
-        lastCompleteMonth: kpis.monthly.last { !$0.partial }?.month),
-      currency: options.currency, customers: n, orders: orders, revenue: revenue, kpis: kpis,
-      rfm: .init(tieRule: "quintiles of ranks; ties broken by customer id in byte order (pandas qcut of rank(method='first'))", segments: segmentProfiles),
-      lifecycle: .init(atRiskDays: options.atRiskDays, lostDays: options.lostDays, groups: groupProfiles),
-      clusters: clustering.summary(seed: options.seed), clv: clvSummary, insights: insights, alerts: alerts, actions: actions,
-      targets: targets, keyPoints: keyPoints, dataQuality: quality)
-    progress("done", 0.90)
-    return (result, customers)
+  }
+}
+
+/// What the analysis computes on a thread of its own: RFM scores and segments, lifecycle
+/// groups, their profiles, and the KPIs.
+private struct SegmentsAndIndicators {
+  var scores: RFMScores
+  var segment: [RFMSegment]
+  var group: [LifecycleGroup]
+  var segmentProfiles: [GroupProfile<RFMSegment>]
+  var groupProfiles: [GroupProfile<LifecycleGroup>]
+  var kpis: AnalysisResult.KPIs
+
+  var fields: (RFMScores, [RFMSegment], [LifecycleGroup], [GroupProfile<RFMSegment>], [GroupProfile<LifecycleGroup>], AnalysisResult.KPIs) {
+    (scores, segment, group, segmentProfiles, groupProfiles, kpis)
   }
 }
 

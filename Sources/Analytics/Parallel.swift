@@ -33,3 +33,46 @@ func blockSums(_ count: Int, blockSize: Int = 2048, _ body: (Range<Int>) -> SIMD
   for block in 0..<blocks { total += sums[block] }
   return total
 }
+
+/// Runs `background` on a thread of its own while `body` runs on this one; `body` is handed
+/// a function that waits for the background's result. Returns only once the background is
+/// done, even when `body` throws, so the background may read what the caller holds.
+///
+/// For a stage that runs on one core (a counting sort, a pass in order): beside stages that
+/// keep both cores busy only part of the time, it fills the gaps. A thread, not a task of
+/// the shared pool: waiting for it never depends on a free pool thread.
+func withBackgroundWork<Background, Result, Failure: Error>(
+  _ background: () -> Background, _ body: (_ join: () -> Background) throws(Failure) -> Result
+) throws(Failure) -> Result {
+  let slot = BackgroundSlot<Background>()
+  return try withoutActuallyEscaping(background) { (work) throws(Failure) -> Result in
+    nonisolated(unsafe) let work = work
+    let thread = Thread {
+      slot.value = work()
+      slot.done.signal()
+    }
+    // As the analysis thread of a job: its sorts and closures like room.
+    thread.stackSize = 16 << 20
+    thread.start()
+    defer { slot.waitOnce() }
+    return try body {
+      slot.waitOnce()
+      return slot.value!
+    }
+  }
+}
+
+/// The result of a background thread, and its completion: written by that thread before
+/// it signals, read by the waiting one after.
+private final class BackgroundSlot<Value>: @unchecked Sendable {
+  var value: Value?
+  let done = DispatchSemaphore(value: 0)
+  /// Touched by the waiting thread only.
+  private var finished = false
+
+  func waitOnce() {
+    guard !finished else { return }
+    done.wait()
+    finished = true
+  }
+}
