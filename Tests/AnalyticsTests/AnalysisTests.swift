@@ -150,6 +150,49 @@ struct KMeansTests {
     #expect(KMeans.silhouette(points, labels: fit.labels, k: 3) > 0.9)
   }
 
+  /// The silhouette as defined, point by point, each sum over the other points in index
+  /// order, the scores added in eight runs: what the report's figures were computed with.
+  static func plainSilhouette(_ points: PointMatrix, labels: [Int32], k: Int) -> Double {
+    let (n, d) = (points.count, points.dimensions)
+    var sizes = [Int](repeating: 0, count: k)
+    for l in labels { sizes[Int(l)] += 1 }
+    let runs = max(1, min(n, 8))
+    var total = 0.0
+    for run in 0..<runs {
+      var partial = 0.0
+      for i in (run * n / runs)..<((run + 1) * n / runs) {
+        var sums = [Double](repeating: 0, count: k)
+        for other in 0..<n where other != i {
+          var s = 0.0
+          for j in 0..<d { s += (points.values[i * d + j] - points.values[other * d + j]) * (points.values[i * d + j] - points.values[other * d + j]) }
+          sums[Int(labels[other])] += s.squareRoot()
+        }
+        let own = Int(labels[i])
+        guard sizes[own] > 1 else { continue }
+        let a = sums[own] / Double(sizes[own] - 1)
+        var b = Double.infinity
+        for c in 0..<k where c != own && sizes[c] > 0 { b = min(b, sums[c] / Double(sizes[c])) }
+        partial += (b - a) / max(a, b)
+      }
+      total += partial
+    }
+    return total / Double(n)
+  }
+
+  @Test(
+    "the silhouette of three features, taken eight points at a time, is the plain one to the bit",
+    arguments: [2, 7, 8, 9, 100, 1001])
+  func silhouetteOfThreeFeatures(points n: Int) {
+    var rng = SplitMix64(seed: UInt64(n))
+    let values = (0..<n * 3).map { _ in rng.nextUnit() * 4 - 2 }
+    let points = PointMatrix(values: values, dimensions: 3)
+    // Four clusters, one of them a single point and one empty (k = 5).
+    var labels = (0..<n).map { _ in Int32(rng.next() % 3) }
+    labels[n - 1] = 3
+    let score = KMeans.silhouette(points, labels: labels, k: 5)
+    #expect(score.bitPattern == Self.plainSilhouette(points, labels: labels, k: 5).bitPattern)
+  }
+
   @Test("Lloyd from given centres converges to the means of its labels")
   func lloydFixedPoint() {
     let points = PointMatrix(values: [0, 0, 0, 1, 10, 10, 10, 11], dimensions: 2)
