@@ -109,8 +109,15 @@ struct ByteInterner {
     }
   }
 
-  /// Makes room for `count` keys in all, so that the table does not grow before.
+  /// Makes room for `count` keys in all, so that the table does not grow before. The key
+  /// bytes get room for `count` keys of the mean length so far: a capacity that is not
+  /// written to is not resident, while doubling late in a large file copied the bytes
+  /// held so far beside themselves at the moment memory was highest.
   mutating func reserve(_ count: Int) {
+    if self.count > 0 {
+      let bytes = Double(arena.count) / Double(self.count) * Double(count)
+      if bytes > Double(arena.capacity), bytes < Double(Int.max / 2) { arena.reserveCapacity(Int(bytes)) }
+    }
     var size = slots.count
     while count * 10 > size * 7 { size <<= 1 }
     guard size > slots.count else { return }
