@@ -46,11 +46,10 @@ func withBackgroundWork<Background, Result, Failure: Error>(
 ) throws(Failure) -> Result {
   let slot = BackgroundSlot<Background>()
   return try withoutActuallyEscaping(background) { (work) throws(Failure) -> Result in
-    nonisolated(unsafe) let work = work
-    let thread = Thread {
-      slot.value = work()
-      slot.done.signal()
-    }
+    // The thread's block holds the slot, never `work`: a Thread keeps its block until it
+    // has exited, which may be after the wait, and `work` must not outlive this call.
+    slot.work = work
+    let thread = Thread { slot.run() }
     // As the analysis thread of a job: its sorts and closures like room.
     thread.stackSize = 16 << 20
     thread.start()
@@ -65,8 +64,17 @@ func withBackgroundWork<Background, Result, Failure: Error>(
 /// The result of a background thread, and its completion: written by that thread before
 /// it signals, read by the waiting one after.
 private final class BackgroundSlot<Value>: @unchecked Sendable {
+  /// The work, set before the thread starts and let go before it signals.
+  var work: (() -> Value)?
   var value: Value?
   let done = DispatchSemaphore(value: 0)
+
+  /// Runs the work on the background thread, lets go of it, then signals.
+  func run() {
+    value = work!()
+    work = nil
+    done.signal()
+  }
   /// Touched by the waiting thread only.
   private var finished = false
 
