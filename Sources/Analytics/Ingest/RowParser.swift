@@ -68,6 +68,9 @@ struct ParsedPart: Sendable {
   var arena: [UInt8] = []
   /// Bytes of the file the part covers.
   var bytes = 0
+  /// Each row's `OrderLineChecks.Verdict`, packed; empty before the checks, and without an
+  /// order column.
+  var verdicts: [Int64] = []
 }
 
 extension RowLayout {
@@ -306,10 +309,10 @@ func countLineFeeds(_ bytes: UnsafeBufferPointer<UInt8>) -> Int {
 }
 
 /// Parses `bytes` (whole records from `firstLine`) in the parts that `boundaries` cut, at
-/// once, while `alongside` (when `runAlongside`) runs on one more thread.
+/// once, while `runAlongside` runs for 0..<`alongside` beside them, each on a thread.
 func parseInParts(
   _ bytes: UnsafeBufferPointer<UInt8>, boundaries: RecordBoundaries, firstLine: Int, layout: RowLayout, isEnd: Bool,
-  runAlongside: Bool = false, alongside: () -> Void = {}
+  alongside: Int = 0, runAlongside: (Int) -> Void = { _ in }
 ) throws -> [ParsedPart] {
   var ranges: [(start: Int, end: Int, line: Int)] = []
   var start = 0
@@ -323,13 +326,13 @@ func parseInParts(
   let results = UnsafeMutableBufferPointer<Result<ParsedPart, any Error>>.allocate(capacity: ranges.count)
   defer { results.deallocate() }
   nonisolated(unsafe) let slots = results
-  let extra = runAlongside ? 1 : 0
-  concurrentChunks(ranges.count + extra) { task in
-    if task == ranges.count {
-      alongside()
+  // The work alongside comes first: it is the longest, and the parts fill in around it.
+  concurrentChunks(alongside + ranges.count) { task in
+    if task < alongside {
+      runAlongside(task)
       return
     }
-    let i = task
+    let i = task - alongside
     let range = ranges[i]
     let isLast = i == ranges.count - 1
     slots.baseAddress!.advanced(by: i).initialize(

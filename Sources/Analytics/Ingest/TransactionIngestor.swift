@@ -211,9 +211,11 @@ struct ReturnableLine {
 /// customers and orders, not with lines or bytes.
 ///
 /// Each chunk is cut at record boundaries into as many parts as there are cores; the parts
-/// are tokenized and their fields parsed at once, then merged in file order, where the
-/// checks that depend on earlier lines (duplicates, identifiers, orders) are made. The
-/// result is the same as reading line by line.
+/// are tokenized and their fields parsed at once, then checked (copies, orders: see
+/// `OrderLineChecks`) and merged (customers, amounts, returns) in file order, where what
+/// depends on earlier lines is decided. The three overlap: while a chunk is parsed, the
+/// one before is checked and the one before that merged. The result is the same as
+/// reading line by line.
 public struct TransactionIngestor {
   private let options: IngestOptions
   private var encoding: TextEncoding?
@@ -222,12 +224,15 @@ public struct TransactionIngestor {
   private var pending: [UInt8] = []
   /// Line number of the first byte of `pending`.
   private var pendingLine = 1
-  /// Lines parsed but not merged yet (the previous chunk's).
+  /// Lines parsed but not checked yet (the previous chunk's).
   private var backlog: [ParsedPart] = []
+  /// Lines checked but not merged yet (the chunk's before).
+  private var checked: [ParsedPart] = []
+  /// The checks that need only the order id and the line's hash; see `OrderLineChecks`.
+  private var orderChecks: OrderLineChecks
   // Tables start small and double as they fill: a profile of a 20-line file must not pay
   // for clearing megabytes, and the doublings cost little beside parsing a large one.
   private var customers = ByteInterner(capacity: 1 << 10)
-  private var orderIDs = ByteInterner(capacity: 1 << 10)
   /// Orders keyed by (customer, date) when the file has no order column.
   private var dailyOrders: [Int64: Int32] = [:]
   private var orderRaw: [PackedRawDate] = []
@@ -237,16 +242,6 @@ public struct TransactionIngestor {
   private var latestOrder: [Int32] = []
   /// Purchase lines a return may still match, by (customer, product, quantity), latest last.
   private var returnable: [UInt64: [ReturnableLine]] = [:]
-  /// Lines seen, to spot exact copies (with an order column only). Two identical lines have
-  /// the same order id and fare the same, so each kind is compared only with its own kind:
-  /// a line that opens an order cannot be a copy; one added to a known order is compared
-  /// with that order's first line (`firstLineHash`), then with the other added lines;
-  /// rejected and return lines with theirs. Most lines open an order, so few of them reach
-  /// a hash table that grows with the file.
-  private var firstLineHash: [UInt64] = []
-  private var addedLines = HashSet64(capacity: 1 << 10)
-  private var rejectedLines = HashSet64(capacity: 1 << 10)
-  private var returnLines = HashSet64(capacity: 1 << 10)
   private var categoryBytes = ByteInterner(capacity: 64)
   /// Category of each distinct category spelling (two spellings may decode to one name).
   private var categoryOfBytes: [Int] = []
@@ -282,6 +277,7 @@ public struct TransactionIngestor {
   public init(options: IngestOptions = IngestOptions(), expectedBytes: Int? = nil) {
     self.options = options
     self.expectedBytes = expectedBytes
+    orderChecks = OrderLineChecks(expectedBytes: expectedBytes)
   }
 
   /// Reads the next chunk of the file.
@@ -330,11 +326,7 @@ public struct TransactionIngestor {
     try parsePending(isEnd: true)
     // Every line is merged: the order tables and the copies' hashes are done with, and
     // freeing them before the orders are resolved keeps them out of the peak.
-    orderIDs = ByteInterner()
-    firstLineHash = []
-    addedLines = HashSet64()
-    rejectedLines = HashSet64()
-    returnLines = HashSet64()
+    orderChecks = OrderLineChecks()
     dailyOrders = [:]
     returnable = [:]
     var data = try resolve()
@@ -380,40 +372,60 @@ public struct TransactionIngestor {
     return true
   }
 
-  /// Parses every complete record of `pending` (all of it at the end of the file). The
-  /// lines parsed from the previous chunk are merged meanwhile, on a core of their own, and
-  /// the new ones wait for the next call: parsing and merging overlap.
+  /// Parses every complete record of `pending` (all of it at the end of the file). Beside
+  /// the parsing, the lines parsed from the previous chunk are checked and those checked
+  /// the time before are merged, each on a core of its own; the new lines wait for the next
+  /// call. At the end, every line is checked and merged.
   private mutating func parsePending(isEnd: Bool) throws {
     guard let layout, !pending.isEmpty else {
-      if isEnd { mergeBacklog() }
+      if isEnd { drain() }
       return
     }
-    let backlog = self.backlog
+    let hasOrders = layout.order != nil
+    var backlog = self.backlog
+    let checked = self.checked
     self.backlog = []
-    var parts = pending.count >= 256 * 1024 ? parallelParts : 1
-    if !backlog.isEmpty && parallelParts > 1 { parts = max(1, parts - 1) }
+    self.checked = []
+    // Taken out of `self` while it runs beside the merge, which holds `self`.
+    var orderChecks = self.orderChecks
+    self.orderChecks = OrderLineChecks()
+    let alongside = (checked.isEmpty ? 0 : 1) + (backlog.isEmpty ? 0 : 1)
+    let parts = pending.count >= 256 * 1024 ? parallelParts : 1
     let pending = self.pending
     let firstLine = pendingLine
     let (parsed, boundaries) = try pending.withUnsafeBufferPointer { bytes in
       let boundaries = RecordBoundaries(bytes, separator: layout.separator, parts: parts)
       guard boundaries.end > 0 || isEnd else {
-        merge(backlog)
+        merge(checked)
+        orderChecks.check(&backlog, hasOrders: hasOrders)
         return ([ParsedPart](), boundaries)
       }
-      let parsed = try parseInParts(bytes, boundaries: boundaries, firstLine: firstLine, layout: layout, isEnd: isEnd, runAlongside: !backlog.isEmpty) { merge(backlog) }
+      let parsed = try parseInParts(bytes, boundaries: boundaries, firstLine: firstLine, layout: layout, isEnd: isEnd, alongside: alongside) { task in
+        if task == 0 && !checked.isEmpty {
+          merge(checked)
+        } else {
+          orderChecks.check(&backlog, hasOrders: hasOrders)
+        }
+      }
       return (parsed, boundaries)
     }
+    self.orderChecks = orderChecks
+    self.checked = backlog
     self.backlog = parsed
     if isEnd {
       self.pending = []
-      mergeBacklog()
+      drain()
     } else if boundaries.end > 0 {
       self.pending.removeFirst(boundaries.end)
       pendingLine += boundaries.linesBeforeEnd
     }
   }
 
-  private mutating func mergeBacklog() {
+  /// Checks and merges every line parsed.
+  private mutating func drain() {
+    merge(checked)
+    checked = []
+    orderChecks.check(&backlog, hasOrders: layout?.order != nil)
     merge(backlog)
     backlog = []
   }
@@ -427,8 +439,6 @@ public struct TransactionIngestor {
       // Orders so far, scaled to the file, with a tenth more for the file's variations.
       sized = true
       let orders = Int(Double(data.orderCustomer.count) * Double(expectedBytes) / Double(mergedBytes) * 1.1)
-      orderIDs.reserve(orders)
-      firstLineHash.reserveCapacity(orders)
       data.orderCustomer.reserveCapacity(orders)
       data.orderAmount.reserveCapacity(orders)
       data.orderPromo.reserveCapacity(orders)
@@ -444,15 +454,13 @@ public struct TransactionIngestor {
         UnsafeBufferPointer(rebasing: arena[Int(key.start)..<Int(key.start + key.count)])
       }
       let rows = part.rows
+      let verdicts = part.verdicts
       let ahead = 12
       let hasOrders = layout?.order != nil
       for r in rows.indices {
         // The table slots of the lines a little further on start loading now: most of a
         // lookup is waiting on memory, and the waits then overlap.
-        if r + ahead < rows.count {
-          customers.prefetch(rows[r + ahead].customer.hash, step: 0)
-          if hasOrders { orderIDs.prefetch(rows[r + ahead].order.hash, step: 0) }
-        }
+        if r + ahead < rows.count { customers.prefetch(rows[r + ahead].customer.hash, step: 0) }
         if r + ahead * 2 / 3 < rows.count { customers.prefetch(rows[r + ahead * 2 / 3].customer.hash, step: 1) }
         if r + ahead / 3 < rows.count, let customer = customers.prefetch(rows[r + ahead / 3].customer.hash, step: 2) {
           // The customer's row of spend per category, and its latest order.
@@ -469,24 +477,15 @@ public struct TransactionIngestor {
         }
         // With line identity (an order id), an exact copy of an earlier line is a duplicate
         // export. Without it, two identical lines are two purchases on one day.
-        if hasOrders && row.outcome == .rejected && !rejectedLines.insert(row.lineHash) {
-          reject(.duplicateLine)
-          continue
-        }
-        if hasOrders && row.outcome == .usable && row.isReturn && !returnLines.insert(row.lineHash) {
-          reject(.duplicateLine)
-          continue
-        }
         var orderFound: (index: Int, isNew: Bool)?
-        if hasOrders && row.outcome == .usable && !row.isReturn {
-          let found = orderIDs.intern(bytes(row.order), hash: row.order.hash)
-          if found.isNew {
-            firstLineHash.append(row.lineHash)
-          } else if firstLineHash[found.index] == row.lineHash || !addedLines.insert(row.lineHash) {
+        if hasOrders {
+          switch OrderLineChecks.Verdict(packed: verdicts[r]) {
+          case .noOrder: break
+          case .duplicate:
             reject(.duplicateLine)
             continue
+          case .order(let index, let isNew): orderFound = (index, isNew)
           }
-          orderFound = found
         }
         commaDecimals += Int(row.commaNumbers)
         pointDecimals += Int(row.pointNumbers)
