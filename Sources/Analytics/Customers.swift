@@ -134,35 +134,63 @@ public struct CustomerTable: Sendable {
 
   /// Order indices sorted by (customer, day), ties in row order — what a stable sort on
   /// that key gives — in linear time: a counting sort on the customer (the counts are known),
-  /// then each customer's few orders put in day order by insertion.
+  /// then each customer's few orders put in day order by insertion. The customers are cut
+  /// into slices of about as many orders, one core a slice: each slice reads every order's
+  /// customer in order and places its own, so the result does not depend on the cores.
   static func ordersByCustomerAndDay(_ data: TransactionData, counts: [Int32]) -> [Int32] {
     var start = [Int](repeating: 0, count: counts.count + 1)
     for c in 0..<counts.count { start[c + 1] = start[c] + Int(counts[c]) }
-    var next = start
-    var order = [Int32](repeating: 0, count: data.orderCount)
-    for o in 0..<data.orderCount {
-      let c = Int(data.orderCustomer[o])
-      order[next[c]] = Int32(o)
-      next[c] += 1
+    let n = data.orderCount
+    let slices = n < 65_536 ? 1 : max(1, activeCores)
+    // Slice k holds the customers from bounds[k]: the first whose orders start at or past
+    // k/slices of them.
+    var bounds = [0]
+    for k in 1..<slices {
+      let target = k * n / slices
+      var (low, high) = (bounds[k - 1], counts.count)
+      while low < high {
+        let middle = (low + high) / 2
+        if start[middle] < target { low = middle + 1 } else { high = middle }
+      }
+      bounds.append(low)
     }
-    data.orderDay.withUnsafeBufferPointer { day in
-      order.withUnsafeMutableBufferPointer { order in
-        for c in 0..<counts.count where counts[c] > 1 {
-          let (lower, upper) = (start[c], start[c + 1])
-          if upper - lower > 64 {
-            // A customer with many orders: a stable sort of its slice.
-            let sorted = order[lower..<upper].sorted { day[Int($0)] != day[Int($1)] ? day[Int($0)] < day[Int($1)] : $0 < $1 }
-            for (k, o) in sorted.enumerated() { order[lower + k] = o }
-            continue
-          }
-          for i in lower + 1..<upper {
-            let o = order[i]
-            var j = i
-            while j > lower && day[Int(order[j - 1])] > day[Int(o)] {
-              order[j] = order[j - 1]
-              j -= 1
+    bounds.append(counts.count)
+    var order = [Int32](repeating: 0, count: n)
+    order.withUnsafeMutableBufferPointer { order in
+      data.orderCustomer.withUnsafeBufferPointer { customerOf in
+        data.orderDay.withUnsafeBufferPointer { day in
+          start.withUnsafeBufferPointer { start in
+            counts.withUnsafeBufferPointer { counts in
+              concurrentChunks(slices) { k in
+                let (first, end) = (bounds[k], bounds[k + 1])
+                guard first < end else { return }
+                var next = Array(start[first..<end])
+                for o in 0..<n {
+                  let c = Int(customerOf[o])
+                  guard c >= first && c < end else { continue }
+                  order[next[c - first]] = Int32(o)
+                  next[c - first] += 1
+                }
+                for c in first..<end where counts[c] > 1 {
+                  let (lower, upper) = (start[c], start[c + 1])
+                  if upper - lower > 64 {
+                    // A customer with many orders: a stable sort of its slice.
+                    let sorted = order[lower..<upper].sorted { day[Int($0)] != day[Int($1)] ? day[Int($0)] < day[Int($1)] : $0 < $1 }
+                    for (k, o) in sorted.enumerated() { order[lower + k] = o }
+                    continue
+                  }
+                  for i in lower + 1..<upper {
+                    let o = order[i]
+                    var j = i
+                    while j > lower && day[Int(order[j - 1])] > day[Int(o)] {
+                      order[j] = order[j - 1]
+                      j -= 1
+                    }
+                    order[j] = o
+                  }
+                }
+              }
             }
-            order[j] = o
           }
         }
       }

@@ -95,6 +95,28 @@ struct AnalysisTests {
 
 @Suite("Customer table")
 struct CustomerTableTests {
+  @Test("cut into slices of customers, one per core, the sort of many orders still equals a stable sort")
+  func orderSortInSlices() {
+    var rng = SplitMix64(seed: 99)
+    var data = TransactionData()
+    let customers = 20_000
+    data.customerIDs = (0..<customers).map { "C\($0)" }
+    for _ in 0..<200_000 {
+      // Customer 0 has many orders, customers from 15,000 none: slices of unequal widths.
+      let customer = rng.next() % 5 == 0 ? 0 : Int32(rng.next() % 15_000)
+      data.orderCustomer.append(customer)
+      data.orderDay.append(Int32(rng.next() % 400))
+      data.orderAmount.append(1)
+      data.orderPromo.append(false)
+    }
+    var counts = [Int32](repeating: 0, count: customers)
+    for c in data.orderCustomer { counts[Int(c)] += 1 }
+    let expected = (0..<data.orderCount).sorted { a, b in
+      (data.orderCustomer[a], data.orderDay[a], a) < (data.orderCustomer[b], data.orderDay[b], b)
+    }
+    #expect(CustomerTable.ordersByCustomerAndDay(data, counts: counts) == expected.map(Int32.init))
+  }
+
   @Test("orders by customer and day in linear time equal a stable sort on that key; data in that order gives the same table and KPIs", arguments: [1, 7, 300])
   func orderSort(_ most: Int) {
     var rng = SplitMix64(seed: UInt64(most))

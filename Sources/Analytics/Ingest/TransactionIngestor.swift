@@ -390,7 +390,9 @@ public struct TransactionIngestor {
     var orderChecks = self.orderChecks
     self.orderChecks = OrderLineChecks()
     let alongside = (checked.isEmpty ? 0 : 1) + (backlog.isEmpty ? 0 : 1)
-    let parts = pending.count >= 256 * 1024 ? parallelParts : 1
+    // Beside the merge and the checks, the chunk in twice as many parts: whichever thread is
+    // free takes the next one, and the threads end together.
+    let parts = pending.count >= 256 * 1024 ? parallelParts * (alongside > 0 ? 2 : 1) : 1
     let pending = self.pending
     let firstLine = pendingLine
     let (parsed, boundaries) = try pending.withUnsafeBufferPointer { bytes in
