@@ -5,7 +5,10 @@ import CPrefetch
 /// the hash only picks the slot. Much lighter than a `[String: Int]` for millions of keys.
 struct ByteInterner {
   /// One open-addressing slot: the high half of the key's hash beside its index, so that a
-  /// probe touches one cache line and compares bytes only when the hashes agree.
+  /// probe touches one cache line and compares bytes only when the hashes agree. A key's
+  /// first slot is the top bits of that half (`home`): a table twice the size is then made
+  /// from the slots alone, in one pass in order, where hashing every key again from its
+  /// bytes wrote a million slots at random.
   private struct Slot {
     var tag: UInt32
     var index: Int32
@@ -22,6 +25,8 @@ struct ByteInterner {
   private let offsetBits: Int
   private var slots: [Slot]
   private var mask: Int
+  /// 32 less the bits of a slot number: a tag's first slot is `tag >> homeShift`.
+  private var homeShift: Int
 
   init(capacity: Int = 1024, offsetBits: Int = 32) {
     self.offsetBits = offsetBits
@@ -29,7 +34,11 @@ struct ByteInterner {
     while size < capacity * 2 { size <<= 1 }
     slots = Array(repeating: Slot(tag: 0, index: -1), count: size)
     mask = size - 1
+    homeShift = 32 - size.trailingZeroBitCount
   }
+
+  /// The first slot a key whose hash has this `tag` may take.
+  @inline(__always) private func home(_ tag: UInt32) -> Int { Int(tag >> UInt32(homeShift)) }
 
   /// Number of distinct keys.
   var count: Int { offsets.count - 1 }
@@ -47,8 +56,8 @@ struct ByteInterner {
   /// The index of `bytes`, adding it when new; `isNew` tells which. `hash` is
   /// `fnv1a(bytes)`, computed beforehand by a parsing thread.
   mutating func intern(_ bytes: UnsafeBufferPointer<UInt8>, hash: UInt64) -> (index: Int, isNew: Bool) {
-    var slot = Int(truncatingIfNeeded: hash) & mask
     let tag = UInt32(truncatingIfNeeded: hash >> 32)
+    var slot = home(tag)
     let found: Int? = slots.withUnsafeBufferPointer { slots in
       while true {
         let existing = slots[slot]
@@ -79,13 +88,13 @@ struct ByteInterner {
   /// buffers were retained and released on every call, several times a line.
   @inline(__always) @discardableResult
   mutating func prefetch(_ hash: UInt64, step: Int) -> Int? {
-    let first = Int(truncatingIfNeeded: hash) & mask
+    let tag = UInt32(truncatingIfNeeded: hash >> 32)
+    let first = home(tag)
     return slots.withUnsafeBufferPointer { slots -> Int? in
       if step == 0 {
         fidelis_prefetch(slots.baseAddress! + first)
         return nil
       }
-      let tag = UInt32(truncatingIfNeeded: hash >> 32)
       var slot = first
       // A few probes at most: the table is at most 70 % full.
       for _ in 0..<4 {
@@ -137,15 +146,18 @@ struct ByteInterner {
 
   private mutating func grow(to size: Int? = nil) {
     let size = size ?? slots.count * 2
+    let old = slots
     slots = Array(repeating: Slot(tag: 0, index: -1), count: size)
     mask = size - 1
-    arena.withUnsafeBufferPointer { arena in
-      for index in 0..<count {
-        // Hashed again from the key: cheaper in memory than keeping eight bytes per key.
-        let hash = fnv1a(UnsafeBufferPointer(rebasing: arena[offset(index)..<offset(index + 1)]))
-        var slot = Int(truncatingIfNeeded: hash) & mask
+    homeShift = 32 - size.trailingZeroBitCount
+    // The old slots in order have their homes in order (but for a run wrapped past the
+    // end): the new table is written almost in sequence.
+    let (shift, mask) = (UInt32(homeShift), mask)
+    slots.withUnsafeMutableBufferPointer { slots in
+      for entry in old where entry.index >= 0 {
+        var slot = Int(entry.tag >> shift)
         while slots[slot].index >= 0 { slot = (slot + 1) & mask }
-        slots[slot] = Slot(tag: UInt32(truncatingIfNeeded: hash >> 32), index: Int32(index))
+        slots[slot] = entry
       }
     }
   }
