@@ -54,6 +54,11 @@ struct OrderLineChecks {
     self.expectedBytes = expectedBytes
   }
 
+  /// Checks that hold nothing of any file, shared: what the ingestor keeps in their place
+  /// while its own run beside the merge, and once they are done, without making fresh
+  /// tables for every chunk.
+  static let placeholder = OrderLineChecks()
+
   /// Gives each line of `parts`, in order, its verdict (`ParsedPart.verdicts`). Without
   /// an order column (`hasOrders` false) every line's is `.noOrder` and none is stored.
   mutating func check(_ parts: inout [ParsedPart], hasOrders: Bool) {

@@ -326,7 +326,7 @@ public struct TransactionIngestor {
     try parsePending(isEnd: true)
     // Every line is merged: the order tables and the copies' hashes are done with, and
     // freeing them before the orders are resolved keeps them out of the peak.
-    orderChecks = OrderLineChecks()
+    orderChecks = .placeholder
     dailyOrders = [:]
     returnable = [:]
     var data = try resolve()
@@ -388,7 +388,7 @@ public struct TransactionIngestor {
     self.checked = []
     // Taken out of `self` while it runs beside the merge, which holds `self`.
     var orderChecks = self.orderChecks
-    self.orderChecks = OrderLineChecks()
+    self.orderChecks = .placeholder
     let alongside = (checked.isEmpty ? 0 : 1) + (backlog.isEmpty ? 0 : 1)
     // Beside the merge and the checks, the chunk in twice as many parts: whichever thread is
     // free takes the next one, and the threads end together.
