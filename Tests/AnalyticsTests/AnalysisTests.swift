@@ -299,6 +299,45 @@ struct ParetoNBDTests {
     #expect(abs(c.quadrature() + c.logScale - log(a0 / rsx)) < 1e-9, "\(c)")
   }
 
+  @Test("panels much narrower than the integrand allows, taken with 4, 6 or 8 points, give what 12 points give")
+  func fewerPoints() {
+    // SplitMix64: the same cases on every run.
+    var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+    func uniform() -> Double {
+      state &+= 0x9E37_79B9_7F4A_7C15
+      var z = state
+      z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+      z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+      return Double((z ^ (z >> 31)) >> 11) / Double(1 << 53)
+    }
+    func logUniform(_ low: Double, _ high: Double) -> Double { exp(log(low) + uniform() * log(high / low)) }
+    var worst = (value: 0.0, gradient: 0.0)
+    for _ in 0..<20_000 {
+      // Scaled time (T ≤ 1) as the fits see it; a customer's whole integral, or the short
+      // piece between the T of two customers with the same (x, t_x).
+      let (alpha, beta) = (logUniform(1e-3, 1e2), logUniform(1e-3, 1e2))
+      let x = uniform() < 0.5 ? Double(Int(uniform() * 6)) : Double(Int(logUniform(1, 300)))
+      let (p, q) = (logUniform(0.02, 50) + x, logUniform(0.02, 50) + 1)
+      let tx = uniform() < 0.5 ? 0 : uniform()
+      let age = tx + (1 - tx) * uniform()
+      let lower = uniform() < 0.5 ? tx : max(tx, age - logUniform(1e-5, 0.3))
+      func taken(_ fewer: Bool, from lower: Double) -> ParetoNBD.Integrals {
+        ParetoNBD.integrals(alpha: alpha, beta: beta, p: p, q: q, reference: tx, from: lower, to: age, gradient: true, fewerPoints: fewer)
+      }
+      let whole = taken(false, from: tx)
+      guard whole.value > 1e-250 else { continue }
+      let (fewer, twelve) = (taken(true, from: lower), taken(false, from: lower))
+      // Errors in the scale of the customer's whole integral, to which a piece is added.
+      let scale = whole.value * (2 + abs(whole.logAlpha / whole.value) + abs(whole.logBeta / whole.value))
+      worst.value = max(worst.value, abs(fewer.value - twelve.value) / whole.value)
+      worst.gradient = max(
+        worst.gradient,
+        [fewer.logAlpha - twelve.logAlpha, fewer.shareAlpha - twelve.shareAlpha, fewer.logBeta - twelve.logBeta, fewer.shareBeta - twelve.shareBeta].map(abs).max()! / scale)
+    }
+    // 12 points on every panel are themselves within about 1e-14 of panels six times finer.
+    #expect(worst.value < 1e-14 && worst.gradient < 1e-14, "\(worst)")
+  }
+
   @Test("the gradient is the objective's slope", arguments: [[0.0, 0.0, 0.0, 0.0], [-0.4, -1.9, 0.5, 0.8], [0.25, -3.0, -1.2, -3.5]])
   func gradient(_ theta: [Double]) {
     let data = sampleData(customers: 300)
