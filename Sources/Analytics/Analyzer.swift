@@ -321,13 +321,24 @@ struct OutlookTable {
     let rows = x.count
     var alive = [Double](repeating: 0, count: rows)
     var byMonth = [Double](repeating: 0, count: rows * months)
+    // BG/NBD's hypergeometric series depend on (x, T) only: taken once per pair when rows
+    // are whole days, in (x, t_x, T) order.
+    var curves: PurchaseCurves?
+    switch model.dropout {
+    case .bgnbd(let a, let b), .mbgnbd(let a, let b):
+      if rowOfCustomer != nil { curves = PurchaseCurves(model, a: a, b: b, x: x, age: age, months: months) }
+    case .pareto: break
+    }
     alive.withUnsafeMutableBufferPointer { alive in
       byMonth.withUnsafeMutableBufferPointer { byMonth in
         concurrentChunks((rows + 4095) / 4096) { block in
           for row in block * 4096..<min(rows, (block + 1) * 4096) {
             let outlook = CustomerOutlook(model, x: x[row], tx: tx[row], age: age[row])
             alive[row] = outlook.probabilityAlive
-            outlook.expectedPurchasesByMonth(into: UnsafeMutableBufferPointer(rebasing: byMonth[row * months..<(row + 1) * months]))
+            let out = UnsafeMutableBufferPointer(rebasing: byMonth[row * months..<(row + 1) * months])
+            if curves?.expectedPurchases(ofRow: row, x: x[row], tx: tx[row], age: age[row], into: out) != true {
+              outlook.expectedPurchasesByMonth(into: out)
+            }
           }
         }
       }
@@ -337,4 +348,77 @@ struct OutlookTable {
 
   @inline(__always)
   func row(ofCustomer i: Int) -> Int { rowOfCustomer.map { Int($0[i]) } ?? i }
+}
+
+/// BG/NBD's (or MBG/NBD's) purchase curves (`LifetimeModels.purchaseCurveBG`) at the
+/// `months` monthly horizons, once per distinct (x, T) of rows in (x, t_x, T) order with
+/// whole days, computed on every core.
+struct PurchaseCurves {
+  let model: PurchaseModelParameters
+  let a: Double
+  let b: Double
+  let months: Int
+  /// Each row's (x, T) pair.
+  private let pairOfRow: [Int32]
+  /// Per pair, its `months` values, and whether the closed form holds for its x.
+  private let values: [Double]
+  private let holds: [Bool]
+
+  /// Nil when a T is not a whole number of days within reach of a table indexed by day.
+  init?(_ model: PurchaseModelParameters, a: Double, b: Double, x: [Double], age: [Double], months: Int) {
+    guard let maxAge = age.max(), maxAge < 1e7, age.allSatisfy({ $0 >= 0 && $0 == $0.rounded() }) else { return nil }
+    (self.model, self.a, self.b, self.months) = (model, a, b, months)
+    // Rows come sorted by x first: each x is one run, whose T are numbered as they appear
+    // in a table indexed by day, cleared after the run.
+    var pairOfRow = [Int32](repeating: 0, count: x.count)
+    var pairX: [Double] = [], pairAge: [Double] = []
+    var slot = [Int32](repeating: -1, count: Int(maxAge) + 1)
+    var i = 0
+    while i < x.count {
+      let runX = x[i], firstPair = pairX.count
+      while i < x.count && x[i] == runX {
+        let day = Int(age[i])
+        if slot[day] < 0 {
+          slot[day] = Int32(pairX.count)
+          pairX.append(runX)
+          pairAge.append(age[i])
+        }
+        pairOfRow[i] = slot[day]
+        i += 1
+      }
+      for pair in firstPair..<pairX.count { slot[Int(pairAge[pair])] = -1 }
+    }
+    let pairs = pairX.count
+    var values = [Double](repeating: 0, count: pairs * months)
+    var holds = [Bool](repeating: false, count: pairs)
+    values.withUnsafeMutableBufferPointer { values in
+      holds.withUnsafeMutableBufferPointer { holds in
+        withUnsafeTemporaryAllocation(of: Double.self, capacity: months) { horizons in
+          for j in 0..<months { horizons[j] = Double(30 * (j + 1)) }
+          let horizons = UnsafeBufferPointer(horizons)
+          concurrentChunks((pairs + 1023) / 1024) { block in
+            for pair in block * 1024..<min(pairs, (block + 1) * 1024) {
+              holds[pair] = LifetimeModels.purchaseCurveBG(
+                model, a: a, b: b, horizons: horizons, x: pairX[pair], age: pairAge[pair],
+                into: UnsafeMutableBufferPointer(rebasing: values[pair * months..<(pair + 1) * months]))
+            }
+          }
+        }
+      }
+    }
+    (self.pairOfRow, self.values, self.holds) = (pairOfRow, values, holds)
+  }
+
+  /// `row`'s expected purchases by month from the curve of its (x, T), into `out`; false,
+  /// and nothing written, where the closed form does not hold.
+  @inline(__always)
+  func expectedPurchases(ofRow row: Int, x: Double, tx: Double, age: Double, into out: UnsafeMutableBufferPointer<Double>) -> Bool {
+    let pair = Int(pairOfRow[row])
+    guard holds[pair] else { return false }
+    values.withUnsafeBufferPointer { values in
+      LifetimeModels.expectedPurchasesBG(
+        model, a: a, b: b, x: x, tx: tx, age: age, curve: UnsafeBufferPointer(rebasing: values[pair * months..<(pair + 1) * months]), into: out)
+    }
+    return true
+  }
 }

@@ -474,25 +474,51 @@ public enum LifetimeModels {
     _ m: PurchaseModelParameters, a: Double, b: Double, horizons: UnsafeBufferPointer<Double>, x: Double, tx: Double, age: Double,
     into out: UnsafeMutableBufferPointer<Double>
   ) {
+    if purchaseCurveBG(m, a: a, b: b, horizons: horizons, x: x, age: age, into: out) {
+      expectedPurchasesBG(m, a: a, b: b, x: x, tx: tx, age: age, curve: UnsafeBufferPointer(out), into: out)
+    } else {
+      for j in horizons.indices { out[j] = expectedPurchasesBG(m, a: a, b: b, t: horizons[j], x: x, tx: tx, age: age) }
+    }
+  }
+
+  /// The part of `expectedPurchasesBG` at each of `horizons` that depends on x and T but
+  /// not on t_x, 1 − ((α+T)/(α+T+t))^(r+x) ₂F₁(r+x, b+x; a+b+x−1; t/(α+T+t)), into `curve`:
+  /// customers who differ only in their last purchase share it (a million customers have
+  /// about 400,000 distinct (x, t_x, T) but a few tens of thousands of (x, T)). False, and
+  /// nothing written, where the closed form does not hold for this x.
+  static func purchaseCurveBG(
+    _ m: PurchaseModelParameters, a: Double, b: Double, horizons: UnsafeBufferPointer<Double>, x: Double, age: Double,
+    into curve: UnsafeMutableBufferPointer<Double>
+  ) -> Bool {
     let (r, alpha) = (m.r, m.alpha)
     let shift = m.model == .mbgnbd ? 1.0 : 0.0
-    guard a + b + x - 1 + shift > 0, abs(a - 1) > 1e-9 else {
-      for j in horizons.indices { out[j] = expectedPurchasesBG(m, a: a, b: b, t: horizons[j], x: x, tx: tx, age: age) }
-      return
-    }
-    let first = (a + b + x - 1 + shift) / (a - 1)
-    let dropout = x > 0 || m.model == .mbgnbd
-    let denominator = 1 + (dropout ? a / (b + x - 1 + shift) * pow((alpha + age) / (alpha + tx), r + x) : 0)
+    guard a + b + x - 1 + shift > 0, abs(a - 1) > 1e-9 else { return false }
     withUnsafeTemporaryAllocation(of: Double.self, capacity: 2 * horizons.count) { scratch in
       let z = UnsafeMutableBufferPointer(rebasing: scratch[0..<horizons.count])
       let terms = UnsafeMutableBufferPointer(rebasing: scratch[horizons.count...])
       for j in horizons.indices { z[j] = horizons[j] / (alpha + age + horizons[j]) }
-      hypergeometric2F1(r + x, b + x + shift, a + b + x - 1 + shift, z: z, into: out, terms: terms)
+      hypergeometric2F1(r + x, b + x + shift, a + b + x - 1 + shift, z: z, into: curve, terms: terms)
     }
     for j in horizons.indices {
       let t = horizons[j]
-      let second = 1 - pow((alpha + age) / (alpha + age + t), r + x) * out[j]
-      let value = first * second / denominator
+      curve[j] = 1 - pow((alpha + age) / (alpha + age + t), r + x) * curve[j]
+    }
+    return true
+  }
+
+  /// `expectedPurchasesBG` at each horizon of `curve`, the customer's `purchaseCurveBG`
+  /// (of its x and T), into `out` (which may be `curve` itself).
+  static func expectedPurchasesBG(
+    _ m: PurchaseModelParameters, a: Double, b: Double, x: Double, tx: Double, age: Double, curve: UnsafeBufferPointer<Double>,
+    into out: UnsafeMutableBufferPointer<Double>
+  ) {
+    let (r, alpha) = (m.r, m.alpha)
+    let shift = m.model == .mbgnbd ? 1.0 : 0.0
+    let first = (a + b + x - 1 + shift) / (a - 1)
+    let dropout = x > 0 || m.model == .mbgnbd
+    let denominator = 1 + (dropout ? a / (b + x - 1 + shift) * pow((alpha + age) / (alpha + tx), r + x) : 0)
+    for j in curve.indices {
+      let value = first * curve[j] / denominator
       out[j] = value.isFinite ? max(0, value) : 0
     }
   }

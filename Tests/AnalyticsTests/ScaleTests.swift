@@ -63,6 +63,36 @@ struct ScaleShortcutTests {
     }
   }
 
+  @Test(
+    "the outlook table, its hypergeometric series taken once per (x, T), gives each customer what its own outlook gives, to the bit",
+    arguments: [
+      PurchaseModelParameters.Dropout.bgnbd(a: 0.8, b: 2.4), .bgnbd(a: 1.0, b: 3), .mbgnbd(a: 0.5, b: 6), .pareto(s: 0.7, beta: 40),
+    ])
+  func outlookTable(dropout: PurchaseModelParameters.Dropout) throws {
+    let model = PurchaseModelParameters(r: 0.3, alpha: 9.5, dropout: dropout, fit: .unreported)
+    var rng = SplitMix64(seed: 9)
+    // Many customers share (x, T) with different t_x, and some share all three.
+    var (x, tx, age) = ([Double](), [Double](), [Double]())
+    for _ in 0..<6000 {
+      x.append(Double(rng.next() % 9))
+      age.append(Double(rng.next() % 300))
+      tx.append(x.last! == 0 ? 0 : Double(rng.next() % UInt64(age.last! + 1)))
+    }
+    let summary = RepeatSummary(frequency: x, recency: tx, age: age, monetaryValue: [Double](repeating: 10, count: 6000))
+    let distinct = DistinctCustomers(summary, mappingCustomers: true)
+    #expect(distinct.rowOfCustomer != nil && distinct.x.count < 6000)
+    let months = 12
+    let table = OutlookTable(model, summary: summary, distinct: distinct, months: months)
+    var own = [Double](repeating: 0, count: months)
+    for i in 0..<6000 {
+      let outlook = CustomerOutlook(model, x: summary.frequency[i], tx: summary.recency[i], age: summary.age[i])
+      own.withUnsafeMutableBufferPointer { outlook.expectedPurchasesByMonth(into: $0) }
+      let row = table.row(ofCustomer: i)
+      #expect(table.probabilityAlive[row] == outlook.probabilityAlive)
+      #expect(Array(table.byMonth[row * months..<(row + 1) * months]) == own, "customer \(i)")
+    }
+  }
+
   @Test("the calibration split in one pass equals a customer table of the calibration orders, and counts the holdout's purchase days and spend", arguments: [3, 40, 200])
   func calibrationSplit(end: Int) {
     var rng = SplitMix64(seed: UInt64(end))
