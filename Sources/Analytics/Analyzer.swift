@@ -326,7 +326,7 @@ struct OutlookTable {
     var curves: PurchaseCurves?
     switch model.dropout {
     case .bgnbd(let a, let b), .mbgnbd(let a, let b):
-      if rowOfCustomer != nil { curves = PurchaseCurves(model, a: a, b: b, x: x, age: age, months: months) }
+      if rowOfCustomer != nil { curves = PurchaseCurves(model, a: a, b: b, x: x, age: age, horizons: (1...months).map { Double(30 * $0) }) }
     case .pareto: break
     }
     alive.withUnsafeMutableBufferPointer { alive in
@@ -350,13 +350,14 @@ struct OutlookTable {
   func row(ofCustomer i: Int) -> Int { rowOfCustomer.map { Int($0[i]) } ?? i }
 }
 
-/// BG/NBD's (or MBG/NBD's) purchase curves (`LifetimeModels.purchaseCurveBG`) at the
-/// `months` monthly horizons, once per distinct (x, T) of rows in (x, t_x, T) order with
-/// whole days, computed on every core.
+/// BG/NBD's (or MBG/NBD's) purchase curves (`LifetimeModels.purchaseCurveBG`) at some
+/// horizons, once per distinct (x, T) of rows in (x, t_x, T) order with whole days,
+/// computed on every core.
 struct PurchaseCurves {
   let model: PurchaseModelParameters
   let a: Double
   let b: Double
+  /// Horizons per curve.
   let months: Int
   /// Each row's (x, T) pair.
   private let pairOfRow: [Int32]
@@ -365,8 +366,9 @@ struct PurchaseCurves {
   private let holds: [Bool]
 
   /// Nil when a T is not a whole number of days within reach of a table indexed by day.
-  init?(_ model: PurchaseModelParameters, a: Double, b: Double, x: [Double], age: [Double], months: Int) {
+  init?(_ model: PurchaseModelParameters, a: Double, b: Double, x: [Double], age: [Double], horizons: [Double]) {
     guard let maxAge = age.max(), maxAge < 1e7, age.allSatisfy({ $0 >= 0 && $0 == $0.rounded() }) else { return nil }
+    let months = horizons.count
     (self.model, self.a, self.b, self.months) = (model, a, b, months)
     // Rows come sorted by x first: each x is one run, whose T are numbered as they appear
     // in a table indexed by day, cleared after the run.
@@ -393,9 +395,7 @@ struct PurchaseCurves {
     var holds = [Bool](repeating: false, count: pairs)
     values.withUnsafeMutableBufferPointer { values in
       holds.withUnsafeMutableBufferPointer { holds in
-        withUnsafeTemporaryAllocation(of: Double.self, capacity: months) { horizons in
-          for j in 0..<months { horizons[j] = Double(30 * (j + 1)) }
-          let horizons = UnsafeBufferPointer(horizons)
+        horizons.withUnsafeBufferPointer { horizons in
           concurrentChunks((pairs + 1023) / 1024) { block in
             for pair in block * 1024..<min(pairs, (block + 1) * 1024) {
               holds[pair] = LifetimeModels.purchaseCurveBG(
@@ -409,8 +409,8 @@ struct PurchaseCurves {
     (self.pairOfRow, self.values, self.holds) = (pairOfRow, values, holds)
   }
 
-  /// `row`'s expected purchases by month from the curve of its (x, T), into `out`; false,
-  /// and nothing written, where the closed form does not hold.
+  /// `row`'s expected purchases at each horizon from the curve of its (x, T), into `out`;
+  /// false, and nothing written, where the closed form does not hold.
   @inline(__always)
   func expectedPurchases(ofRow row: Int, x: Double, tx: Double, age: Double, into out: UnsafeMutableBufferPointer<Double>) -> Bool {
     let pair = Int(pairOfRow[row])

@@ -77,11 +77,21 @@ public struct ModelValidation: Sendable, Codable, Equatable {
       // A prediction depends on (x, t_x, T) alone: once per distinct triple when they are known.
       var byRow: [Double] = []
       if distinct.rowOfCustomer != nil {
+        // BG/NBD's hypergeometric series once per (x, T).
+        var curves: PurchaseCurves?
+        switch fit.dropout {
+        case .bgnbd(let a, let b), .mbgnbd(let a, let b):
+          curves = PurchaseCurves(fit, a: a, b: b, x: distinct.x, age: distinct.age, horizons: [Double(holdout)])
+        case .pareto: break
+        }
         byRow = [Double](repeating: 0, count: distinct.x.count)
         byRow.withUnsafeMutableBufferPointer { byRow in
           concurrentChunks((byRow.count + 4095) / 4096) { block in
             for g in block * 4096..<min(byRow.count, (block + 1) * 4096) {
-              byRow[g] = CustomerOutlook(fit, x: distinct.x[g], tx: distinct.tx[g], age: distinct.age[g]).expectedPurchases(Double(holdout))
+              let (x, tx, age) = (distinct.x[g], distinct.tx[g], distinct.age[g])
+              if curves?.expectedPurchases(ofRow: g, x: x, tx: tx, age: age, into: UnsafeMutableBufferPointer(rebasing: byRow[g...g])) != true {
+                byRow[g] = CustomerOutlook(fit, x: x, tx: tx, age: age).expectedPurchases(Double(holdout))
+              }
             }
           }
         }

@@ -91,6 +91,20 @@ struct ScaleShortcutTests {
       #expect(table.probabilityAlive[row] == outlook.probabilityAlive)
       #expect(Array(table.byMonth[row * months..<(row + 1) * months]) == own, "customer \(i)")
     }
+    // One horizon, as the model check predicts its holdout.
+    switch dropout {
+    case .bgnbd(let a, let b), .mbgnbd(let a, let b):
+      let curves = try #require(PurchaseCurves(model, a: a, b: b, x: distinct.x, age: distinct.age, horizons: [91]))
+      var one = [0.0]
+      for row in distinct.x.indices {
+        let (x, tx, age) = (distinct.x[row], distinct.tx[row], distinct.age[row])
+        let plain = CustomerOutlook(model, x: x, tx: tx, age: age).expectedPurchases(91)
+        if one.withUnsafeMutableBufferPointer({ curves.expectedPurchases(ofRow: row, x: x, tx: tx, age: age, into: $0) }) {
+          #expect(one[0] == plain)
+        }
+      }
+    case .pareto: break
+    }
   }
 
   @Test("the calibration split in one pass equals a customer table of the calibration orders, and counts the holdout's purchase days and spend", arguments: [3, 40, 200])
