@@ -390,6 +390,9 @@ public enum LifetimeModels {
       let sums = blockSums(x.count) { block in
         var ll = 0.0
         var gr = 0.0, gal = 0.0, ga = 0.0, gb = 0.0
+        // Customers come sorted by (x, t_x, T): ln(b+x−1) and ln(α+t_x) change only between
+        // runs, and are taken again only then.
+        var (runBx, logBx, runTx, logRunATx) = (Double.nan, 0.0, Double.nan, 0.0)
         for i in block {
           let xv = x[i], k = xi[i], weight = w[i]
           // BG/NBD's dropout terms use b + x − 1 and count x; MBG/NBD's b + x and x + 1.
@@ -404,10 +407,13 @@ public enum LifetimeModels {
           var logATx = 0.0
           let dropoutTerm = k > 0 || modified
           if dropoutTerm {
-            logATx = log(alpha + txs[i])
-            let l4 = logA - log(bx) - (r + xv) * logATx
+            if txs[i] != runTx { (runTx, logRunATx) = (txs[i], log(alpha + txs[i])) }
+            if bx != runBx { (runBx, logBx) = (bx, log(bx)) }
+            logATx = logRunATx
+            let l4 = logA - logBx - (r + xv) * logATx
             let m = max(l3, l4)
-            let e3 = exp(l3 - m), e4 = exp(l4 - m)
+            // The larger term's exponential is e⁰ = 1.
+            let e3 = l3 == m ? 1 : exp(l3 - m), e4 = l4 == m ? 1 : exp(l4 - m)
             l = m + log(e3 + e4)
             w3 = e3 / (e3 + e4)
             w4 = e4 / (e3 + e4)
