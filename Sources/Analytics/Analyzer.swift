@@ -358,7 +358,7 @@ struct PurchaseCurves {
   let a: Double
   let b: Double
   /// Horizons per curve.
-  let months: Int
+  let horizonCount: Int
   /// Each row's (x, T) pair.
   private let pairOfRow: [Int32]
   /// Per pair, its `months` values, and whether the closed form holds for its x.
@@ -369,7 +369,10 @@ struct PurchaseCurves {
   init?(_ model: PurchaseModelParameters, a: Double, b: Double, x: [Double], age: [Double], horizons: [Double]) {
     guard let maxAge = age.max(), maxAge < 1e7, age.allSatisfy({ $0 >= 0 && $0 == $0.rounded() }) else { return nil }
     let months = horizons.count
-    (self.model, self.a, self.b, self.months) = (model, a, b, months)
+    // Only the parameters: the fit's message and curvature are reference-counted, and
+    // would be retained and released for every row.
+    self.model = PurchaseModelParameters(r: model.r, alpha: model.alpha, dropout: model.dropout, fit: .unreported)
+    (self.a, self.b, self.horizonCount) = (a, b, months)
     // Rows come sorted by x first: each x is one run, whose T are numbered as they appear
     // in a table indexed by day, cleared after the run.
     var pairOfRow = [Int32](repeating: 0, count: x.count)
@@ -415,6 +418,7 @@ struct PurchaseCurves {
   func expectedPurchases(ofRow row: Int, x: Double, tx: Double, age: Double, into out: UnsafeMutableBufferPointer<Double>) -> Bool {
     let pair = Int(pairOfRow[row])
     guard holds[pair] else { return false }
+    let months = horizonCount
     values.withUnsafeBufferPointer { values in
       LifetimeModels.expectedPurchasesBG(
         model, a: a, b: b, x: x, tx: tx, age: age, curve: UnsafeBufferPointer(rebasing: values[pair * months..<(pair + 1) * months]), into: out)

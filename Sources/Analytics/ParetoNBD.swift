@@ -33,8 +33,8 @@ enum ParetoNBD {
   /// points for double precision; one a small fraction of that width (most of the short
   /// integrals between two customers' T) needs fewer: by the error of an n-point rule,
   /// which falls as (width)^(2n), 4 points are as exact up to 3 % of the allowed width,
-  /// 6 up to 10 %, 8 up to 30 % (checked against panels split six times finer, on random
-  /// parameters, in the tests).
+  /// 6 up to 10 %, 8 up to 30 % (chosen against panels split six times finer on 1.5 million
+  /// random cases; a test holds them to 12 points on every panel).
   static let rules = (four: Rule(points: 4), six: Rule(points: 6), eight: Rule(points: 8), twelve: Rule(points: 12))
 
   /// The rule for a panel `fraction` of the width the integrand allows.
