@@ -323,12 +323,7 @@ struct OutlookTable {
     var byMonth = [Double](repeating: 0, count: rows * months)
     // BG/NBD's hypergeometric series depend on (x, T) only: taken once per pair when rows
     // are whole days, in (x, t_x, T) order.
-    var curves: PurchaseCurves?
-    switch model.dropout {
-    case .bgnbd(let a, let b), .mbgnbd(let a, let b):
-      if rowOfCustomer != nil { curves = PurchaseCurves(model, a: a, b: b, x: x, age: age, horizons: (1...months).map { Double(30 * $0) }) }
-    case .pareto: break
-    }
+    let curves = rowOfCustomer == nil ? nil : PurchaseCurves(model, x: x, age: age, horizons: (1...months).map { Double(30 * $0) })
     alive.withUnsafeMutableBufferPointer { alive in
       byMonth.withUnsafeMutableBufferPointer { byMonth in
         concurrentChunks((rows + 4095) / 4096) { block in
@@ -361,12 +356,18 @@ struct PurchaseCurves {
   let horizonCount: Int
   /// Each row's (x, T) pair.
   private let pairOfRow: [Int32]
-  /// Per pair, its `months` values, and whether the closed form holds for its x.
+  /// Per pair, its `horizonCount` values, and whether the closed form holds for its x.
   private let values: [Double]
   private let holds: [Bool]
 
-  /// Nil when a T is not a whole number of days within reach of a table indexed by day.
-  init?(_ model: PurchaseModelParameters, a: Double, b: Double, x: [Double], age: [Double], horizons: [Double]) {
+  /// Nil for Pareto/NBD, which has no such curve, and when a T is not a whole number of
+  /// days within reach of a table indexed by day.
+  init?(_ model: PurchaseModelParameters, x: [Double], age: [Double], horizons: [Double]) {
+    let (a, b): (Double, Double)
+    switch model.dropout {
+    case .bgnbd(let da, let db), .mbgnbd(let da, let db): (a, b) = (da, db)
+    case .pareto: return nil
+    }
     guard let maxAge = age.max(), maxAge < 1e7, age.allSatisfy({ $0 >= 0 && $0 == $0.rounded() }) else { return nil }
     let months = horizons.count
     // Only the parameters: the fit's message and curvature are reference-counted, and

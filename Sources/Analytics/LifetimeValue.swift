@@ -452,30 +452,19 @@ public enum LifetimeModels {
     }
   }
 
-  /// BG/NBD's and MBG/NBD's E[X(t) | x, t_x, T].
+  /// BG/NBD's and MBG/NBD's E[X(t) | x, t_x, T]: the one-horizon case of the curve below.
   static func expectedPurchasesBG(_ m: PurchaseModelParameters, a: Double, b: Double, t: Double, x: Double, tx: Double, age: Double) -> Double {
     guard t > 0 else { return 0 }
-    let (r, alpha) = (m.r, m.alpha)
-    // The closed form (Fader, Hardie & Lee 2005, eq. 10) holds for any a ≠ 1 as long as the
-    // hypergeometric function's c = a + b + x − 1 is positive; outside that, bound the
-    // expectation by the purchase rate of a customer still alive times the horizon.
-    // MBG/NBD shifts b by one purchase and keeps the dropout term for x = 0.
-    let shift = m.model == .mbgnbd ? 1.0 : 0.0
-    guard a + b + x - 1 + shift > 0, abs(a - 1) > 1e-9 else {
-      return probabilityAlive(m, x: x, tx: tx, age: age) * (r + x) / (alpha + age) * t
+    return withUnsafeTemporaryAllocation(of: Double.self, capacity: 2) { scratch in
+      scratch[0] = t
+      let out = UnsafeMutableBufferPointer(rebasing: scratch[1..<2])
+      expectedPurchasesBG(m, a: a, b: b, horizons: UnsafeBufferPointer(rebasing: scratch[0..<1]), x: x, tx: tx, age: age, into: out)
+      return out[0]
     }
-    let z = t / (alpha + age + t)
-    let hyp = hypergeometric2F1(r + x, b + x + shift, a + b + x - 1 + shift, z)
-    let first = (a + b + x - 1 + shift) / (a - 1)
-    let second = 1 - pow((alpha + age) / (alpha + age + t), r + x) * hyp
-    let dropout = x > 0 || m.model == .mbgnbd
-    let denominator = 1 + (dropout ? a / (b + x - 1 + shift) * pow((alpha + age) / (alpha + tx), r + x) : 0)
-    let value = first * second / denominator
-    return value.isFinite ? max(0, value) : 0
   }
 
-  /// `expectedPurchasesBG` at every horizon of `horizons` (days, positive), into `out`:
-  /// the same values to the bit, with the hypergeometric series summed together.
+  /// `expectedPurchasesBG` at every horizon of `horizons` (days, positive), into `out`,
+  /// with the hypergeometric series summed together.
   static func expectedPurchasesBG(
     _ m: PurchaseModelParameters, a: Double, b: Double, horizons: UnsafeBufferPointer<Double>, x: Double, tx: Double, age: Double,
     into out: UnsafeMutableBufferPointer<Double>
@@ -483,7 +472,10 @@ public enum LifetimeModels {
     if purchaseCurveBG(m, a: a, b: b, horizons: horizons, x: x, age: age, into: out) {
       expectedPurchasesBG(m, a: a, b: b, x: x, tx: tx, age: age, curve: UnsafeBufferPointer(out), into: out)
     } else {
-      for j in horizons.indices { out[j] = expectedPurchasesBG(m, a: a, b: b, t: horizons[j], x: x, tx: tx, age: age) }
+      // Where the closed form does not hold, the expectation is bounded by the purchase
+      // rate of a customer still alive times the horizon.
+      let rate = probabilityAlive(m, x: x, tx: tx, age: age) * (m.r + x) / (m.alpha + age)
+      for j in horizons.indices { out[j] = rate * horizons[j] }
     }
   }
 
@@ -497,6 +489,9 @@ public enum LifetimeModels {
     into curve: UnsafeMutableBufferPointer<Double>
   ) -> Bool {
     let (r, alpha) = (m.r, m.alpha)
+    // The closed form (Fader, Hardie & Lee 2005, eq. 10) holds for any a ≠ 1 as long as the
+    // hypergeometric function's c = a + b + x − 1 is positive. MBG/NBD shifts b by one
+    // purchase and keeps the dropout term for x = 0.
     let shift = m.model == .mbgnbd ? 1.0 : 0.0
     guard a + b + x - 1 + shift > 0, abs(a - 1) > 1e-9 else { return false }
     withUnsafeTemporaryAllocation(of: Double.self, capacity: 2 * horizons.count) { scratch in

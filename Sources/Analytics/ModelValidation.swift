@@ -78,12 +78,7 @@ public struct ModelValidation: Sendable, Codable, Equatable {
       var byRow: [Double] = []
       if distinct.rowOfCustomer != nil {
         // BG/NBD's hypergeometric series once per (x, T).
-        var curves: PurchaseCurves?
-        switch fit.dropout {
-        case .bgnbd(let a, let b), .mbgnbd(let a, let b):
-          curves = PurchaseCurves(fit, a: a, b: b, x: distinct.x, age: distinct.age, horizons: [Double(holdout)])
-        case .pareto: break
-        }
+        let curves = PurchaseCurves(fit, x: distinct.x, age: distinct.age, horizons: [Double(holdout)])
         byRow = [Double](repeating: 0, count: distinct.x.count)
         byRow.withUnsafeMutableBufferPointer { byRow in
           concurrentChunks((byRow.count + 4095) / 4096) { block in
