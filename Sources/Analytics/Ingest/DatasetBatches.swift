@@ -355,7 +355,7 @@ func dateKey(_ raw: RawDate) -> UInt64 {
 /// The identifier's bytes, without quotes or spaces, hashed: two distinct ids of a dataset
 /// collide with a probability near n²/2⁶⁵ (3·10⁻⁶ for ten million orders).
 func identityHash(_ bytes: UnsafeBufferPointer<UInt8>) -> UInt64 {
-  fnv1a(CSVRecordScanner.unquoted(bytes))
+  hashBytes(CSVRecordScanner.unquoted(bytes))
 }
 
 /// The day order the held lines show, to date the days a batch replaces: the same

@@ -95,34 +95,67 @@ extension RowLayout {
   }
 
   /// Whole records without a quote: each line is a record and each separator ends a field,
-  /// so the fields are found in place, one comparison per byte, where the tokenizer copied
-  /// every byte. A line holding a carriage return other than its last byte (which the
-  /// tokenizer drops wherever it is) goes through the tokenizer.
+  /// so the fields are found in place, where the tokenizer copied every byte. The line
+  /// feed, the separators and carriage returns are found eight bytes at a time (a set high
+  /// bit per matching byte, as `countLineFeeds` does). A line holding a carriage return other
+  /// than its last byte (which the tokenizer drops wherever it is) goes through the tokenizer.
   func parseUnquoted(_ bytes: UnsafeBufferPointer<UInt8>, firstLine: Int) -> ParsedPart {
     var part = ParsedPart()
     part.bytes = bytes.count
     part.rows.reserveCapacity(bytes.count / 32)
     guard let base = bytes.baseAddress else { return part }
+    let raw = UnsafeRawPointer(base)
     let (newline, carriageReturn) = (UInt8(ascii: "\n"), UInt8(ascii: "\r"))
-    var separators = [Int](repeating: 0, count: 64)
+    let everyByte: UInt64 = 0x0101_0101_0101_0101
+    let (newlines, separatorBytes, carriageReturns) = (UInt64(newline) &* everyByte, UInt64(separator) &* everyByte, UInt64(carriageReturn) &* everyByte)
+    let count = bytes.count
+    var separators = FieldEnds()
     var line = firstLine
     var start = 0
-    while start < bytes.count {
-      let lineEnd = memchr(base + start, Int32(newline), bytes.count - start).map { base.distance(to: $0.assumingMemoryBound(to: UInt8.self)) } ?? bytes.count
-      var stop = lineEnd
-      if stop > start && base[stop - 1] == carriageReturn { stop -= 1 }
-      var fields = 0
-      var strayCarriageReturn = false
-      for i in start..<stop {
-        let byte = base[i]
-        if byte == separator {
-          if fields == separators.count { separators += [Int](repeating: 0, count: separators.count) }
-          separators[fields] = i - start
-          fields += 1
-        } else if byte == carriageReturn {
-          strayCarriageReturn = true
+    while start < count {
+      separators.removeAll(startingAt: start)
+      var returns = 0
+      var lineEnd = count
+      var found = false
+      var i = start
+      while i + 8 <= count {
+        let word = raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+        let ends = matchingBytes(word, newlines)
+        var seps = matchingBytes(word, separatorBytes)
+        var crs = matchingBytes(word, carriageReturns)
+        if ends != 0 {
+          // Only what comes before the line feed belongs to this line.
+          let at = ends.trailingZeroBitCount
+          let before: UInt64 = (1 << UInt64(at)) &- 1
+          (seps, crs) = (seps & before, crs & before)
+          lineEnd = i + at / 8
+          found = true
+        }
+        while seps != 0 {
+          separators.append(i + seps.trailingZeroBitCount / 8)
+          seps &= seps &- 1
+        }
+        returns += crs.nonzeroBitCount
+        if found { break }
+        i += 8
+      }
+      if !found {
+        while i < count {
+          let byte = base[i]
+          if byte == newline {
+            lineEnd = i
+            break
+          }
+          if byte == separator { separators.append(i) } else if byte == carriageReturn { returns += 1 }
+          i += 1
         }
       }
+      var stop = lineEnd
+      if stop > start && base[stop - 1] == carriageReturn {
+        stop -= 1
+        returns -= 1
+      }
+      let strayCarriageReturn = returns > 0
       if strayCarriageReturn {
         var tokenizer = CSVTokenizer(separator: separator, encoding: encoding, line: line)
         let through = min(bytes.count, lineEnd + 1)
@@ -130,11 +163,10 @@ extension RowLayout {
         if lineEnd == bytes.count { try? tokenizer.finish { parse($0, into: &part) } }
       } else if stop > start {
         // A line with nothing on it is blank, not a record.
-        if fields == separators.count { separators.append(0) }
-        separators[fields] = stop - start
-        separators.withUnsafeBufferPointer { ends in
+        separators.append(stop)
+        separators.withFieldEnds { ends in
           let record = CSVTokenizer.Record(
-            line: UnsafeBufferPointer(start: base + start, count: stop - start), separatorPositions: UnsafeBufferPointer(rebasing: ends[0...fields]),
+            line: UnsafeBufferPointer(start: base + start, count: stop - start), separatorPositions: ends,
             number: line, encoding: encoding, separator: separator)
           parse(record, into: &part)
         }
@@ -159,39 +191,44 @@ extension RowLayout {
     }
     var lineHash: UInt64 = 0xcbf2_9ce4_8422_2325
     for i in 0..<record.count {
-      lineHash = record.withField(i) { fnv1a($0, seed: lineHash &+ UInt64(i)) }
+      lineHash = record.withField(i) { hashBytes($0, seed: lineHash &+ UInt64(i)) }
     }
     row.lineHash = lineHash
     func reject(_ reason: RejectReason) {
       row.outcome = .rejected
       row.reason = reason
     }
-    func decimal(_ field: UnsafeBufferPointer<UInt8>) -> Double? {
-      var comma = false
-      var point = false
-      for b in field {
-        if b == UInt8(ascii: ",") { comma = true } else if b == UInt8(ascii: ".") { point = true }
+    // Called, never passed as a closure: a local function passed as one makes the variables
+    // it captures (`row`) checked for exclusive access at run time, on every line.
+    func decimal(_ column: Int) -> Double? {
+      let (value, mark) = record.withField(column) { field -> (Double?, UInt8?) in
+        var comma = false
+        var point = false
+        for b in field {
+          if b == UInt8(ascii: ",") { comma = true } else if b == UInt8(ascii: ".") { point = true }
+        }
+        return (parseDecimal(field), point ? UInt8(ascii: ".") : comma ? UInt8(ascii: ",") : nil)
       }
-      if comma && !point { row.commaNumbers &+= 1 } else if point { row.pointNumbers &+= 1 }
-      return parseDecimal(field)
+      if mark == UInt8(ascii: ",") { row.commaNumbers &+= 1 } else if mark == UInt8(ascii: ".") { row.pointNumbers &+= 1 }
+      return value
     }
     guard record.withField(customer, { field in field.contains { $0 != 0x20 } }) else { return reject(.missingCustomer) }
     guard let date = record.withField(date, parseRawDate) else { return reject(.badDate) }
     row.date = date
     var returned = false
     if let amount {
-      guard let value = record.withField(amount, decimal) else { return reject(.badAmount) }
+      guard let value = decimal(amount) else { return reject(.badAmount) }
       row.amount = value
-      if let quantity, let q = record.withField(quantity, decimal) {
+      if let quantity, let q = decimal(quantity) {
         row.quantity = abs(q)
         if q < 0 { returned = true }
       }
     } else if let quantity, let price {
-      guard let q = record.withField(quantity, decimal), let p = record.withField(price, decimal) else { return reject(.badAmount) }
+      guard let q = decimal(quantity), let p = decimal(price) else { return reject(.badAmount) }
       row.amount = q * p
       row.quantity = abs(q)
       if q < 0 { returned = true }
-    } else if let quantity, let q = record.withField(quantity, decimal) {
+    } else if let quantity, let q = decimal(quantity) {
       // A log without amounts: the quantity still tells a return.
       row.quantity = abs(q)
       if q < 0 { returned = true }
@@ -219,7 +256,7 @@ extension ParsedPart {
   mutating func store(_ bytes: UnsafeBufferPointer<UInt8>) -> KeyRef {
     let start = arena.count
     arena.append(contentsOf: bytes)
-    return KeyRef(start: Int32(start), count: Int32(bytes.count), hash: fnv1a(bytes))
+    return KeyRef(start: Int32(start), count: Int32(bytes.count), hash: hashBytes(bytes))
   }
 }
 
@@ -288,6 +325,41 @@ extension RecordBoundaries {
     }
     linesBeforeEnd = lines + countLineFeeds(UnsafeBufferPointer(rebasing: bytes[counted..<end]))
   }
+}
+
+/// The positions where a line's fields end, relative to the line's start, in a buffer
+/// reused from line to line.
+private struct FieldEnds {
+  private var ends = [Int](repeating: 0, count: 64)
+  private var count = 0
+  private var lineStart = 0
+
+  /// Starts a line at `start`.
+  @inline(__always)
+  mutating func removeAll(startingAt start: Int) {
+    (count, lineStart) = (0, start)
+  }
+
+  /// Adds a field that ends at `position` of the bytes.
+  @inline(__always)
+  mutating func append(_ position: Int) {
+    if count == ends.count { ends += [Int](repeating: 0, count: ends.count) }
+    ends[count] = position - lineStart
+    count += 1
+  }
+
+  func withFieldEnds<R>(_ body: (UnsafeBufferPointer<Int>) -> R) -> R {
+    ends.withUnsafeBufferPointer { body(UnsafeBufferPointer(rebasing: $0[0..<count])) }
+  }
+}
+
+/// The bytes of `word` equal to the byte repeated in `pattern`, each marked by its high bit
+/// and nothing else set: exact, with no borrow from one byte into the next.
+@inline(__always)
+func matchingBytes(_ word: UInt64, _ pattern: UInt64) -> UInt64 {
+  let x = word ^ pattern
+  let low7: UInt64 = 0x7F7F_7F7F_7F7F_7F7F
+  return ~(((x & low7) &+ low7) | x | low7)
 }
 
 /// Number of line feeds in `bytes`, eight bytes at a time: each byte equal to LF becomes a
