@@ -465,9 +465,15 @@ public struct TransactionIngestor {
         if r + ahead < rows.count { customers.prefetch(rows[r + ahead].customer.hash, step: 0) }
         if r + ahead * 2 / 3 < rows.count { customers.prefetch(rows[r + ahead * 2 / 3].customer.hash, step: 1) }
         if r + ahead / 3 < rows.count, let customer = customers.prefetch(rows[r + ahead / 3].customer.hash, step: 2) {
-          // The customer's row of spend per category, and its latest order.
+          // The customer's row of spend per category (its first and last cells: a row of
+          // eight may straddle two cache lines), and its latest order.
           let cell = customer * categoryStride
-          if cell < spendByCategory.count { spendByCategory.withUnsafeBufferPointer { fidelis_prefetch($0.baseAddress! + cell) } }
+          if cell + categoryStride <= spendByCategory.count {
+            spendByCategory.withUnsafeBufferPointer {
+              fidelis_prefetch($0.baseAddress! + cell)
+              fidelis_prefetch($0.baseAddress! + cell + categoryStride - 1)
+            }
+          }
           if customer < latestOrder.count { latestOrder.withUnsafeBufferPointer { fidelis_prefetch($0.baseAddress! + customer) } }
         }
         let row = rows[r]
