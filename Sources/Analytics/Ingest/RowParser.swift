@@ -76,17 +76,18 @@ struct ParsedPart: Sendable {
 extension RowLayout {
   /// Parses whole records; `isEnd` also ends the file (last line without a line break, a
   /// quote never closed).
-  func parse(_ bytes: UnsafeBufferPointer<UInt8>, firstLine: Int, isEnd: Bool) throws -> ParsedPart {
+  /// `reusing` is an emptied part whose buffers the lines go into (see `ParsedPart.emptied`).
+  func parse(_ bytes: UnsafeBufferPointer<UInt8>, firstLine: Int, isEnd: Bool, reusing part: consuming ParsedPart = ParsedPart()) throws -> ParsedPart {
     if let base = bytes.baseAddress, memchr(base, Int32(UInt8(ascii: "\"")), bytes.count) == nil {
-      return parseUnquoted(bytes, firstLine: firstLine)
+      return parseUnquoted(bytes, firstLine: firstLine, reusing: part)
     }
-    return try parseTokenized(bytes, firstLine: firstLine, isEnd: isEnd)
+    return try parseTokenized(bytes, firstLine: firstLine, isEnd: isEnd, reusing: part)
   }
 
   /// Whole records through the RFC 4180 tokenizer: quoted fields may hold anything.
-  func parseTokenized(_ bytes: UnsafeBufferPointer<UInt8>, firstLine: Int, isEnd: Bool) throws -> ParsedPart {
+  func parseTokenized(_ bytes: UnsafeBufferPointer<UInt8>, firstLine: Int, isEnd: Bool, reusing part: consuming ParsedPart = ParsedPart()) throws -> ParsedPart {
     var tokenizer = CSVTokenizer(separator: separator, encoding: encoding, line: firstLine)
-    var part = ParsedPart()
+    var part = part
     part.bytes = bytes.count
     part.rows.reserveCapacity(bytes.count / 32)
     try tokenizer.consume(bytes) { parse($0, into: &part) }
@@ -99,8 +100,8 @@ extension RowLayout {
   /// feed, the separators and carriage returns are found eight bytes at a time (a set high
   /// bit per matching byte, as `countLineFeeds` does). A line holding a carriage return other
   /// than its last byte (which the tokenizer drops wherever it is) goes through the tokenizer.
-  func parseUnquoted(_ bytes: UnsafeBufferPointer<UInt8>, firstLine: Int) -> ParsedPart {
-    var part = ParsedPart()
+  func parseUnquoted(_ bytes: UnsafeBufferPointer<UInt8>, firstLine: Int, reusing part: consuming ParsedPart = ParsedPart()) -> ParsedPart {
+    var part = part
     part.bytes = bytes.count
     part.rows.reserveCapacity(bytes.count / 32)
     guard let base = bytes.baseAddress else { return part }
@@ -252,6 +253,17 @@ extension RowLayout {
 }
 
 extension ParsedPart {
+  /// The part without its lines, its buffers kept for the lines of a later part: a chunk's
+  /// parts are megabytes, and fresh ones cost the kernel's zeroing of every page again.
+  consuming func emptied() -> ParsedPart {
+    var part = self
+    part.rows.removeAll(keepingCapacity: true)
+    part.arena.removeAll(keepingCapacity: true)
+    part.verdicts.removeAll(keepingCapacity: true)
+    part.bytes = 0
+    return part
+  }
+
   /// Copies `bytes` into the arena and hashes them.
   mutating func store(_ bytes: UnsafeBufferPointer<UInt8>) -> KeyRef {
     let start = arena.count
@@ -381,10 +393,11 @@ func countLineFeeds(_ bytes: UnsafeBufferPointer<UInt8>) -> Int {
 }
 
 /// Parses `bytes` (whole records from `firstLine`) in the parts that `boundaries` cut, at
-/// once, while `runAlongside` runs for 0..<`alongside` beside them, each on a thread.
+/// once, while `runAlongside` runs for 0..<`alongside` beside them, each on a thread. The
+/// parts take their buffers from `spares` (emptied parts) while there are some.
 func parseInParts(
   _ bytes: UnsafeBufferPointer<UInt8>, boundaries: RecordBoundaries, firstLine: Int, layout: RowLayout, isEnd: Bool,
-  alongside: Int = 0, runAlongside: (Int) -> Void = { _ in }
+  spares: inout [ParsedPart], alongside: Int = 0, runAlongside: (Int) -> Void = { _ in }
 ) throws -> [ParsedPart] {
   var ranges: [(start: Int, end: Int, line: Int)] = []
   var start = 0
@@ -398,6 +411,12 @@ func parseInParts(
   let results = UnsafeMutableBufferPointer<Result<ParsedPart, any Error>>.allocate(capacity: ranges.count)
   defer { results.deallocate() }
   nonisolated(unsafe) let slots = results
+  // Moved out of `spares` one by one, so that each part holds its buffers alone and fills
+  // them in place instead of copying them first.
+  let starts = UnsafeMutableBufferPointer<ParsedPart>.allocate(capacity: ranges.count)
+  defer { starts.deallocate() }
+  for i in 0..<ranges.count { starts.baseAddress!.advanced(by: i).initialize(to: spares.popLast() ?? ParsedPart()) }
+  nonisolated(unsafe) let startSlots = starts
   // The work alongside comes first: it is the longest, and the parts fill in around it.
   concurrentChunks(alongside + ranges.count) { task in
     if task < alongside {
@@ -408,7 +427,11 @@ func parseInParts(
     let range = ranges[i]
     let isLast = i == ranges.count - 1
     slots.baseAddress!.advanced(by: i).initialize(
-      to: Result { try layout.parse(UnsafeBufferPointer(rebasing: bytes[range.start..<range.end]), firstLine: range.line, isEnd: isEnd && isLast) })
+      to: Result {
+        try layout.parse(
+          UnsafeBufferPointer(rebasing: bytes[range.start..<range.end]), firstLine: range.line, isEnd: isEnd && isLast,
+          reusing: startSlots.baseAddress!.advanced(by: i).move())
+      })
   }
   defer { _ = results.baseAddress!.deinitialize(count: ranges.count) }
   return try results.map { try $0.get() }

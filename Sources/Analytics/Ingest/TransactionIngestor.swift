@@ -228,6 +228,8 @@ public struct TransactionIngestor {
   private var backlog: [ParsedPart] = []
   /// Lines checked but not merged yet (the chunk's before).
   private var checked: [ParsedPart] = []
+  /// Emptied parts whose buffers the next chunk's parts fill (`ParsedPart.emptied`).
+  private var spareParts: [ParsedPart] = []
   /// The checks that need only the order id and the line's hash; see `OrderLineChecks`.
   private var orderChecks: OrderLineChecks
   // Tables start small and double as they fill: a profile of a 20-line file must not pay
@@ -395,6 +397,8 @@ public struct TransactionIngestor {
     let parts = pending.count >= 256 * 1024 ? parallelParts * (alongside > 0 ? 2 : 1) : 1
     let pending = self.pending
     let firstLine = pendingLine
+    var spares = self.spareParts
+    self.spareParts = []
     let (parsed, boundaries) = try pending.withUnsafeBufferPointer { bytes in
       let boundaries = RecordBoundaries(bytes, separator: layout.separator, parts: parts)
       guard boundaries.end > 0 || isEnd else {
@@ -402,7 +406,9 @@ public struct TransactionIngestor {
         orderChecks.check(&backlog, hasOrders: hasOrders)
         return ([ParsedPart](), boundaries)
       }
-      let parsed = try parseInParts(bytes, boundaries: boundaries, firstLine: firstLine, layout: layout, isEnd: isEnd, alongside: alongside) { task in
+      let parsed = try parseInParts(
+        bytes, boundaries: boundaries, firstLine: firstLine, layout: layout, isEnd: isEnd, spares: &spares, alongside: alongside
+      ) { task in
         if task == 0 && !checked.isEmpty {
           merge(checked)
         } else {
@@ -412,6 +418,8 @@ public struct TransactionIngestor {
       return (parsed, boundaries)
     }
     self.orderChecks = orderChecks
+    self.spareParts = spares
+    recycle(consume checked)
     self.checked = backlog
     self.backlog = parsed
     if isEnd {
@@ -420,6 +428,15 @@ public struct TransactionIngestor {
     } else if boundaries.end > 0 {
       self.pending.removeFirst(boundaries.end)
       pendingLine += boundaries.linesBeforeEnd
+    }
+  }
+
+  /// Keeps the buffers of merged parts for the parts of the next chunk, as many as a
+  /// chunk is cut into.
+  private mutating func recycle(_ parts: consuming [ParsedPart]) {
+    var parts = parts
+    while spareParts.count < 2 * parallelParts, let part = parts.popLast() {
+      spareParts.append(part.emptied())
     }
   }
 
