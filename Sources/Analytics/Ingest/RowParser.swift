@@ -98,7 +98,7 @@ extension RowLayout {
   /// Whole records without a quote: each line is a record and each separator ends a field,
   /// so the fields are found in place, where the tokenizer copied every byte. The line
   /// feed, the separators and carriage returns are found eight bytes at a time (a set high
-  /// bit per matching byte, as `countLineFeeds` does). A line holding a carriage return other
+  /// bit per matching byte, `matchingBytes`). A line holding a carriage return other
   /// than its last byte (which the tokenizer drops wherever it is) goes through the tokenizer.
   func parseUnquoted(_ bytes: UnsafeBufferPointer<UInt8>, firstLine: Int, reusing part: consuming ParsedPart = ParsedPart()) -> ParsedPart {
     var part = part
@@ -379,14 +379,9 @@ func matchingBytes(_ word: UInt64, _ pattern: UInt64) -> UInt64 {
 func countLineFeeds(_ bytes: UnsafeBufferPointer<UInt8>) -> Int {
   guard let base = UnsafeRawPointer(bytes.baseAddress) else { return 0 }
   let words = bytes.count / 8
-  let low7: UInt64 = 0x7F7F_7F7F_7F7F_7F7F
-  let pattern: UInt64 = 0x0A0A_0A0A_0A0A_0A0A
   var count = 0
   for w in 0..<words {
-    let x = base.loadUnaligned(fromByteOffset: w * 8, as: UInt64.self) ^ pattern
-    // A byte of x is zero where the input was LF; this sets its high bit, and only there.
-    let zeroes = ~(((x & low7) &+ low7) | x | low7)
-    count += zeroes.nonzeroBitCount
+    count += matchingBytes(base.loadUnaligned(fromByteOffset: w * 8, as: UInt64.self), 0x0A0A_0A0A_0A0A_0A0A).nonzeroBitCount
   }
   for i in words * 8..<bytes.count where bytes[i] == UInt8(ascii: "\n") { count += 1 }
   return count
