@@ -44,7 +44,13 @@ struct ByteInterner {
   var count: Int { offsets.count - 1 }
 
   /// The key stored at `index`.
-  func key(_ index: Int) -> [UInt8] { Array(arena[offset(index)..<offset(index + 1)]) }
+  func key(_ index: Int) -> [UInt8] { withKey(index) { Array($0) } }
+
+  /// `body` of the bytes of the key stored at `index`, read in place.
+  func withKey<Result>(_ index: Int, _ body: (UnsafeBufferPointer<UInt8>) -> Result) -> Result {
+    let (start, end) = (offset(index), offset(index + 1))
+    return arena.withUnsafeBufferPointer { body(UnsafeBufferPointer(rebasing: $0[start..<end])) }
+  }
 
   /// The arena position `offsets[index]` stands for.
   @inline(__always) private func offset(_ index: Int) -> Int {
