@@ -155,9 +155,9 @@ public enum Analyzer {
 
     try stage("rfm", 0.35)
     let hasAmounts = data.quality.amounts
-    // RFM, the lifecycle groups and the KPIs run on one core each; they go on a thread of
-    // their own beside the clusters, the model check and the lifetime value, which leave
-    // a core idle part of the time. Each result is what it would be in sequence.
+    // RFM, the lifecycle groups, the KPIs and the insights run on one core each; they go on
+    // a thread of their own beside the clusters, the model check and the lifetime value,
+    // which leave a core idle part of the time. Each result is what it would be in sequence.
     return try withBackgroundWork({ () -> SegmentsAndIndicators in
       let scores = RFMScores(table, monetary: hasAmounts)
       let segment = (0..<n).map { RFMSegment.of(r: Int(scores.r[$0]), fm: scores.fm($0)) }
@@ -169,7 +169,9 @@ public enum Analyzer {
       let groupProfiles = GroupProfile.profiles(
         names: LifecycleGroup.allCases, membership: group.map { LifecycleGroup.allCases.firstIndex(of: $0)! }, table: table)
       let kpis = Indicators.compute(data, table: table, atRiskDays: options.atRiskDays)
-      return SegmentsAndIndicators(scores: scores, segment: segment, group: group, segmentProfiles: segmentProfiles, groupProfiles: groupProfiles, kpis: kpis)
+      let insights = AnalysisResult.Insights.compute(data, table: table, group: group, attributes: attributes, atRiskDays: options.atRiskDays)
+      return SegmentsAndIndicators(
+        scores: scores, segment: segment, group: group, segmentProfiles: segmentProfiles, groupProfiles: groupProfiles, kpis: kpis, insights: insights)
     }) { (segmentsAndIndicators) throws(AnalysisError) in
       try stage("clusters", 0.45)
       let clustering = Clustering.run(table, k: options.clusters, seed: options.seed)
@@ -234,7 +236,7 @@ public enum Analyzer {
         sixMonthRevenue += sums[1]
       }
       try stage("kpis", 0.85)
-      let (scores, segment, group, segmentProfiles, groupProfiles, kpis) = segmentsAndIndicators().fields
+      let (scores, segment, group, segmentProfiles, groupProfiles, kpis, computedInsights) = segmentsAndIndicators().fields
       let customers = CustomerResults(
         table: table, scores: scores, segment: segment, group: group, cluster: clustering.labels, clusterNames: clustering.profiles.map(\.name),
         probabilityAlive: pAlive, expectedPurchases: expected, predictedCLV: clv)
@@ -256,7 +258,7 @@ public enum Analyzer {
       for id in table.ids where attributes[id] != nil { matched += 1 }
       quality.customerRowsRead = attributeRows
       quality.customerRowsMatched = matched
-      var insights = AnalysisResult.Insights.compute(data, customers: customers, attributes: attributes, atRiskDays: options.atRiskDays)
+      var insights = computedInsights
       var alerts = Recommendations.alerts(kpis: kpis, table: table, insights: insights, thresholds: options.thresholds)
       var actions = Recommendations.actions(customers: customers, groups: groupProfiles, clusters: clustering.profiles, insights: insights, kpis: kpis, options: options)
       var targets = Recommendations.targets(kpis: kpis, clv: clvSummary, insights: insights, thresholds: options.thresholds)
@@ -291,7 +293,7 @@ public enum Analyzer {
 }
 
 /// What the analysis computes on a thread of its own: RFM scores and segments, lifecycle
-/// groups, their profiles, and the KPIs.
+/// groups, their profiles, the KPIs and the insights.
 private struct SegmentsAndIndicators {
   var scores: RFMScores
   var segment: [RFMSegment]
@@ -299,10 +301,11 @@ private struct SegmentsAndIndicators {
   var segmentProfiles: [GroupProfile<RFMSegment>]
   var groupProfiles: [GroupProfile<LifecycleGroup>]
   var kpis: AnalysisResult.KPIs
+  var insights: AnalysisResult.Insights
 
-  var fields: (RFMScores, [RFMSegment], [LifecycleGroup], [GroupProfile<RFMSegment>], [GroupProfile<LifecycleGroup>], AnalysisResult.KPIs) {
-    (scores, segment, group, segmentProfiles, groupProfiles, kpis)
-  }
+  var fields:
+    (RFMScores, [RFMSegment], [LifecycleGroup], [GroupProfile<RFMSegment>], [GroupProfile<LifecycleGroup>], AnalysisResult.KPIs, AnalysisResult.Insights)
+  { (scores, segment, group, segmentProfiles, groupProfiles, kpis, insights) }
 }
 
 /// What a fitted purchase model says of each customer that depends on (x, t_x, T) alone,

@@ -3,9 +3,8 @@ import Foundation
 extension AnalysisResult.Insights {
   /// The insights the data supports: each is nil when its columns are absent.
   static func compute(
-    _ data: TransactionData, customers c: CustomerResults, attributes: [String: CustomerAttributes], atRiskDays: Int
+    _ data: TransactionData, table: CustomerTable, group: [LifecycleGroup], attributes: [String: CustomerAttributes], atRiskDays: Int
   ) -> AnalysisResult.Insights {
-    let table = c.table
     var insights = AnalysisResult.Insights()
     func rateGroup(_ members: [Int]) -> AnalysisResult.RateGroup {
       let repeaters = members.filter { table.frequency[$0] >= 2 }.count
@@ -70,7 +69,7 @@ extension AnalysisResult.Insights {
       for i in 0..<spendings.count {
         let row = rowOf[spendings.customer(i)]
         guard row >= 0 else { continue }
-        let g = groups.firstIndex(of: c.group[Int(row)])!
+        let g = groups.firstIndex(of: group[Int(row)])!
         spend[g][column[spendings.category(i)]] += spendings.amounts[i]
       }
       insights.categories = .init(
