@@ -245,4 +245,22 @@ struct IngestTests {
       try TransactionIngestor.ingest(unclosed)
     }
   }
+
+  @Test("each raw date's remembered day is the calendar's, for dates that share a slot and dates that are no day", arguments: DateOrder.allCases)
+  func rememberedDays(order: DateOrder) {
+    // 2 × 3 × 32 × 32 raw dates for 4,096 slots: many meet another in their slot.
+    var dates: [RawDate] = []
+    for year in Int32(1999)...2001 {
+      for first in Int8(0)...31 {
+        for second in Int8(0)...31 {
+          for isYearFirst in [false, true] { dates.append(RawDate(year: year, first: first, second: second, isYearFirst: isYearFirst)) }
+        }
+      }
+    }
+    var generator = SystemRandomNumberGenerator()
+    var remembered = RememberedDays(order: order)
+    for date in (dates + dates.shuffled(using: &generator)) {
+      #expect(remembered.day(of: PackedRawDate(date)) == date.day(order: order))
+    }
+  }
 }
