@@ -339,22 +339,11 @@ public struct CustomerCSVReader {
   public func rows(in bytes: Data) -> [(record: Data, row: CustomerRow?)] {
     let records = Self.recordRanges(in: bytes)
     // Decoded in slices on every core (a previous report of a million customers is read
-    // before each comparison), then put back in file order.
-    let slices = records.count < 8192 ? 1 : activeCores * 4
-    var decoded = [[(record: Data, row: CustomerRow?)]](repeating: [], count: slices)
-    decoded.withUnsafeMutableBufferPointer { decoded in
-      concurrentChunks(slices) { k in
-        var out: [(record: Data, row: CustomerRow?)] = []
-        let slice = (k * records.count / slices)..<((k + 1) * records.count / slices)
-        out.reserveCapacity(slice.count)
-        for i in slice {
-          let record = bytes.subdata(in: records[i])
-          out.append((record, row(record)))
-        }
-        decoded[k] = out
-      }
+    // before each comparison), each in its place in file order.
+    return concurrentArray(count: records.count, threadsFrom: 8192) { i in
+      let record = bytes.subdata(in: records[i])
+      return (record, row(record))
     }
-    return decoded.flatMap { $0 }
   }
 
   /// The ranges (in `bytes`' indices) of its non-empty records, without their line breaks:

@@ -17,6 +17,21 @@ func concurrentChunks(_ count: Int, _ body: (Int) -> Void) {
   }
 }
 
+/// The array of `element(0)`, …, `element(count - 1)`, filled in slices on every core from
+/// `threadsFrom` elements, where the threads pay for themselves (fewer for costlier
+/// elements): the array itself is the only memory it takes.
+func concurrentArray<Element>(count: Int, threadsFrom: Int = 65_536, _ element: (Int) -> Element) -> [Element] {
+  [Element](unsafeUninitializedCapacity: count) { out, initialized in
+    let slices = count < threadsFrom ? 1 : activeCores * 4
+    concurrentChunks(slices) { k in
+      for i in (k * count / slices)..<((k + 1) * count / slices) {
+        (out.baseAddress! + i).initialize(to: element(i))
+      }
+    }
+    initialized = count
+  }
+}
+
 /// Σ of `body` over 0..<count, taken in fixed blocks of `blockSize` on every core and then
 /// added in block order: the same digits whatever the number of cores, which a sum split
 /// by core count would not give.

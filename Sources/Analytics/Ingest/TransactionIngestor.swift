@@ -115,15 +115,7 @@ public struct TransactionData: Sendable {
       // Filled in slices on every core: the column's copy is the only extra memory.
       values = values.withUnsafeBufferPointer { values in
         order.withUnsafeBufferPointer { order in
-          [T](unsafeUninitializedCapacity: order.count) { out, initialized in
-            let slices = order.count < 65_536 ? 1 : activeCores * 4
-            concurrentChunks(slices) { k in
-              for i in (k * order.count / slices)..<((k + 1) * order.count / slices) {
-                (out.baseAddress! + i).initialize(to: values[Int(order[i])])
-              }
-            }
-            initialized = order.count
-          }
+          concurrentArray(count: order.count) { values[Int(order[$0])] }
         }
       }
     }
@@ -762,15 +754,8 @@ public struct TransactionIngestor {
     // A million identifiers decoded on every core: alone on one, this was a tenth of a
     // second with the other core idle.
     let customers = self.customers
-    let count = customers.count
-    data.customerIDs = [String](unsafeUninitializedCapacity: count) { ids, initialized in
-      let slices = count < 65_536 ? 1 : activeCores * 4
-      concurrentChunks(slices) { k in
-        for index in (k * count / slices)..<((k + 1) * count / slices) {
-          (ids.baseAddress! + index).initialize(to: customers.withKey(index) { decodeText($0, encoding: encoding) })
-        }
-      }
-      initialized = count
+    data.customerIDs = concurrentArray(count: customers.count) { index in
+      customers.withKey(index) { decodeText($0, encoding: encoding) }
     }
     return data
   }
