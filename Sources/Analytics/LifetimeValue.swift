@@ -379,6 +379,8 @@ public enum LifetimeModels {
     let txs = tx.map { $0 * scale }
     let ts = big.map { $0 * scale }
     let xi = x.map { Int($0) }
+    // ln(α+T) and ln(α+t_x) are taken once per distinct day and step.
+    let (ages, lastPurchases) = (DistinctValues(big).scaled(by: scale), DistinctValues(tx).scaled(by: scale))
 
     func objective(_ theta: [Double]) -> (Double, [Double]) {
       let r = exp(theta[0]), alpha = exp(theta[1]), a = exp(theta[2]), b = exp(theta[3])
@@ -387,12 +389,15 @@ public enum LifetimeModels {
       let (lgB, dgB) = gammaRatios(b, upTo: maxX)
       let (lgAB, dgAB) = gammaRatios(a + b, upTo: maxX)
       let logAlpha = log(alpha), logA = log(a)
+      let logAlphaAge = ages.values.map { log(alpha + $0) }
+      let logAlphaTx = lastPurchases.values.map { log(alpha + $0) }
       let sums = blockSums(x.count) { block in
+        let (ageIndex, txIndex) = (ages.index, lastPurchases.index)
         var ll = 0.0
         var gr = 0.0, gal = 0.0, ga = 0.0, gb = 0.0
-        // Customers come sorted by (x, t_x, T): ln(b+x−1) and ln(α+t_x) change only between
-        // runs, and are taken again only then.
-        var (runBx, logBx, runTx, logRunATx) = (Double.nan, 0.0, Double.nan, 0.0)
+        // Customers come sorted by (x, t_x, T): ln(b+x−1) changes only between runs, and is
+        // taken again only then.
+        var (runBx, logBx) = (Double.nan, 0.0)
         for i in block {
           let xv = x[i], k = xi[i], weight = w[i]
           // BG/NBD's dropout terms use b + x − 1 and count x; MBG/NBD's b + x and x + 1.
@@ -400,16 +405,15 @@ public enum LifetimeModels {
           let bx = modified ? b + xv : b + xv - 1
           let a1 = lgR[k] + r * logAlpha
           let a2 = lgB[kb] - lgAB[kb]
-          let logAT = log(alpha + ts[i])
+          let logAT = logAlphaAge[Int(ageIndex[i])]
           let l3 = -(r + xv) * logAT
           var l = l3
           var w3 = 1.0, w4 = 0.0
           var logATx = 0.0
           let dropoutTerm = k > 0 || modified
           if dropoutTerm {
-            if txs[i] != runTx { (runTx, logRunATx) = (txs[i], log(alpha + txs[i])) }
             if bx != runBx { (runBx, logBx) = (bx, log(bx)) }
-            logATx = logRunATx
+            logATx = logAlphaTx[Int(txIndex[i])]
             let l4 = logA - logBx - (r + xv) * logATx
             let m = max(l3, l4)
             // The larger term's exponential is e⁰ = 1.
@@ -541,19 +545,31 @@ public enum LifetimeModels {
     let n = Double(x.count)
     let logM = m.map(log)
     let logX = x.map(log)
+    // Repeat counts take few values: their gamma and digamma terms are taken once per value
+    // and step, leaving one logarithm per customer.
+    let counts = DistinctValues(x)
     func objective(_ theta: [Double]) -> (Double, [Double]) {
       let p = exp(theta[0]), q = exp(theta[1]), v = exp(theta[2])
       let lgq = logGamma(q), dq = digamma(q), logV = log(v)
+      // ln Γ(px+q) − ln Γ(px), ψ(px+q), and ψ(px+q) − ψ(px), for each distinct x.
+      var logGammaRatio = [Double](repeating: 0, count: counts.values.count)
+      var digammaOfSum = logGammaRatio, digammaDifference = logGammaRatio
+      for (k, value) in counts.values.enumerated() {
+        let px = p * value
+        let dpq = digamma(px + q)
+        (logGammaRatio[k], digammaOfSum[k], digammaDifference[k]) = (logGamma(px + q) - logGamma(px), dpq, dpq - digamma(px))
+      }
       let sums = blockSums(x.count) { block in
+        let index = counts.index
         var ll = 0.0, gp = 0.0, gq = 0.0, gv = 0.0
         for i in block {
+          let k = Int(index[i])
           let px = p * x[i]
           let denominator = x[i] * m[i] + v
           let logDen = log(denominator)
-          ll += logGamma(px + q) - logGamma(px) - lgq + q * logV + (px - 1) * logM[i] + px * logX[i] - (px + q) * logDen
-          let dpq = digamma(px + q)
-          gp += x[i] * (dpq - digamma(px) + logM[i] + logX[i] - logDen)
-          gq += dpq - dq + logV - logDen
+          ll += logGammaRatio[k] - lgq + q * logV + (px - 1) * logM[i] + px * logX[i] - (px + q) * logDen
+          gp += x[i] * (digammaDifference[k] + logM[i] + logX[i] - logDen)
+          gq += digammaOfSum[k] - dq + logV - logDen
           gv += q / v - (px + q) / denominator
         }
         return SIMD8(ll, gp, gq, gv, 0, 0, 0, 0)
@@ -749,6 +765,51 @@ func minimizeBFGS(
     }
   }
   return MinimizeResult(point: x, value: fx, iterations: iterations, converged: false, message: "iteration limit reached", inverseHessian: h)
+}
+
+/// The distinct values of an array, in order of first appearance, and each element's
+/// position among them: for terms that depend on the value alone, taken once per value.
+struct DistinctValues {
+  var values: [Double] = []
+  var index: [Int32]
+
+  init(_ elements: [Double]) {
+    index = [Int32](repeating: 0, count: elements.count)
+    // Counts are whole and small: an array finds each one's position, else a dictionary.
+    let largest = elements.max() ?? 0
+    if largest < 65_536, elements.allSatisfy({ $0 >= 0 && $0.rounded() == $0 }) {
+      var position = [Int32](repeating: -1, count: Int(largest) + 1)
+      for (i, value) in elements.enumerated() {
+        let slot = Int(value)
+        if position[slot] < 0 {
+          position[slot] = Int32(values.count)
+          values.append(value)
+        }
+        index[i] = position[slot]
+      }
+    } else {
+      var position: [Double: Int32] = [:]
+      for (i, value) in elements.enumerated() {
+        let next = Int32(values.count)
+        let found = position[value, default: next]
+        if found == next {
+          position[value] = next
+          values.append(value)
+        }
+        index[i] = found
+      }
+    }
+  }
+}
+
+extension DistinctValues {
+  /// The same positions, each value times `factor`: equal to the element times `factor`,
+  /// the same multiplication.
+  func scaled(by factor: Double) -> DistinctValues {
+    var copy = self
+    copy.values = values.map { $0 * factor }
+    return copy
+  }
 }
 
 /// ln Γ(x) for x > 0.

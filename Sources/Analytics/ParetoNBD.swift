@@ -73,8 +73,8 @@ enum ParetoNBD {
   /// at most its value over |slope|, and the panels stop once that is negligible. τ − t_x
   /// and the logarithms' differences come from expm1 and log1p: with r near 10⁶, p·ln(α+τ)
   /// is 10⁷ and would leave its rounding in every digit that matters.
-  static func integrals(alpha: Double, beta: Double, p: Double, q: Double, from tx: Double, to age: Double, gradient: Bool) -> Integrals {
-    integrals(alpha: alpha, beta: beta, p: p, q: q, reference: tx, from: tx, to: age, gradient: gradient)
+  static func integrals(alpha: Double, beta: Double, p: Double, q: Double, from tx: Double, to age: Double, gradient: Bool, logBase: Double? = nil) -> Integrals {
+    integrals(alpha: alpha, beta: beta, p: p, q: q, reference: tx, from: tx, to: age, gradient: gradient, logBase: logBase)
   }
 
   /// The integrals over [`lower`, `age`] only, in the scale and with the logarithms of
@@ -82,9 +82,10 @@ enum ParetoNBD {
   /// integrals up to `lower` (rescaled by (γ+lower)/(γ+age)), they make those up to `age`.
   /// Zero when the part beyond `lower` is below `negligible` (in the result's scale).
   /// `fewerPoints: false` takes 12 points on every panel (to check the narrower rules).
+  /// `logBase`, ln(γ+t_x), when the caller has it.
   static func integrals(
     alpha: Double, beta: Double, p: Double, q: Double, reference tx: Double, from lower: Double, to age: Double, gradient: Bool,
-    negligible: Double = 0, fewerPoints: Bool = true
+    negligible: Double = 0, fewerPoints: Bool = true, logBase: Double? = nil
   ) -> Integrals {
     var result = Integrals()
     let gamma = min(alpha, beta)
@@ -92,7 +93,7 @@ enum ParetoNBD {
     let base = gamma + tx
     // u = v − v0 runs to ln((γ+T)/(γ+t_x)), taken by log1p: when γ dwarfs T − t_x, the
     // difference of the two logarithms would keep only a few digits of it.
-    let v0 = log(base)
+    let v0 = logBase ?? log(base)
     let end = log1p((age - tx) / base)
     guard age > lower, end > 0 else { return result }
     let fromTop = -end
@@ -181,14 +182,39 @@ enum ParetoNBD {
 
   /// `terms` with the integrals already taken.
   static func terms(r: Double, alpha: Double, s: Double, beta: Double, x: Double, tx: Double, age: Double, integrals ints: Integrals) -> Terms {
+    terms(r: r, s: s, x: x, age: AgeLogs(alpha: alpha, beta: beta, age: age), tx: LastPurchaseLogs(alpha: alpha, beta: beta, tx: tx), integrals: ints)
+  }
+
+  /// The logarithms of T that `terms` takes: they depend on T, α and β alone, so a fit
+  /// takes them once per distinct T and step.
+  struct AgeLogs {
+    /// ln(1+T/α), ln(1+T/β), ln(α+T), ln(γ+T) with γ = min(α, β).
+    var alpha, beta, alphaPlus, gammaPlus: Double
+
+    init(alpha a: Double, beta b: Double, age: Double) {
+      (alpha, beta, alphaPlus, gammaPlus) = (log1p(age / a), log1p(age / b), log(a + age), log(min(a, b) + age))
+    }
+  }
+
+  /// The logarithms of t_x that `terms` and the integrals take, once per distinct t_x in a fit.
+  struct LastPurchaseLogs {
+    /// ln(1+t_x/α), ln(1+t_x/β), ln(α+t_x), ln(β+t_x), ln(γ+t_x).
+    var alpha, beta, alphaPlus, betaPlus, gammaPlus: Double
+
+    init(alpha a: Double, beta b: Double, tx: Double) {
+      (alpha, beta, alphaPlus, betaPlus, gammaPlus) = (log1p(tx / a), log1p(tx / b), log(a + tx), log(b + tx), log(min(a, b) + tx))
+    }
+  }
+
+  /// `terms` from the logarithms of T and t_x.
+  static func terms(r: Double, s: Double, x: Double, age: AgeLogs, tx: LastPurchaseLogs, integrals ints: Integrals) -> Terms {
     // r ln α − (r+x) ln(α+T) = −r ln(1+T/α) − x ln(α+T), and the like.
-    let (ageAlpha, txAlpha, ageBeta, txBeta) = (log1p(age / alpha), log1p(tx / alpha), log1p(age / beta), log1p(tx / beta))
-    let logE = -r * ageAlpha - x * log(alpha + age) - s * ageBeta
-    let logF = -r * txAlpha - x * log(alpha + tx) - s * txBeta - log(beta + tx) + log(min(alpha, beta) + age)
+    let logE = -r * age.alpha - x * age.alphaPlus - s * age.beta
+    let logF = -r * tx.alpha - x * tx.alphaPlus - s * tx.beta - tx.betaPlus + age.gammaPlus
     let top = max(logE, logF)
     return Terms(
-      top: top, e: exp(logE - top), k: exp(logF - top), integrals: ints, s: s, logAgeAlpha: ageAlpha, logTxAlpha: txAlpha, logAgeBeta: ageBeta,
-      logTxBeta: txBeta)
+      top: top, e: exp(logE - top), k: exp(logF - top), integrals: ints, s: s, logAgeAlpha: age.alpha, logTxAlpha: tx.alpha, logAgeBeta: age.beta,
+      logTxBeta: tx.beta)
   }
 
   /// Distinct customers in scaled time (T ≤ 1, as lifetimes scales it), for a
@@ -201,6 +227,9 @@ enum ParetoNBD {
     var weight: [Double]
     var total: Double
     var scale: Double
+    /// The distinct scaled T and t_x, and each row's among them.
+    var ages: DistinctValues
+    var lastPurchases: DistinctValues
 
     init(_ s: RepeatSummary) { self.init(DistinctCustomers(s)) }
 
@@ -214,6 +243,10 @@ enum ParetoNBD {
       self.age = age.map { $0 * scale }
       self.weight = weight
       total = weight.reduce(0, +)
+      // A day's scaled value is the same number whichever row it comes from: the distinct
+      // days are the distinct scaled values.
+      ages = DistinctValues(age).scaled(by: scale)
+      lastPurchases = DistinctValues(tx).scaled(by: scale)
     }
   }
 
@@ -223,10 +256,15 @@ enum ParetoNBD {
     let r = exp(theta[0]), alpha = exp(theta[1]), s = exp(theta[2]), beta = exp(theta[3])
     // ln Γ(r+x) − ln Γ(r) and ψ(r+x) − ψ(r) for every x seen.
     let (lgR, dgR) = LifetimeModels.gammaRatios(r, upTo: d.xIndex.max() ?? 0)
+    // The logarithms of each distinct T and t_x, once a step: as many as the distinct days,
+    // where the rows are hundreds of thousands.
+    let ageLogs = d.ages.values.map { AgeLogs(alpha: alpha, beta: beta, age: $0) }
+    let txLogs = d.lastPurchases.values.map { LastPurchaseLogs(alpha: alpha, beta: beta, tx: $0) }
     let total = blockSums(d.x.count) { block in
       // The arrays taken once a block: read through the captured sample, each access may
       // retain and release its buffer.
       let (xs, weights, ages, txs, xIndex) = (d.x, d.weight, d.age, d.tx, d.xIndex)
+      let (ageIndex, txIndex) = (d.ages.index, d.lastPurchases.index)
       var ll = 0.0, gr = 0.0, gal = 0.0, gs = 0.0, gb = 0.0
       // Customers come sorted by (x, t_x, T): along a run of equal x and t_x, each one's
       // integral is the previous one's, rescaled, plus the part between the two T — all
@@ -234,19 +272,20 @@ enum ParetoNBD {
       var previous: (index: Int, integrals: Integrals)?
       for i in block {
         let x = xs[i], weight = weights[i], age = ages[i], tx = txs[i]
+        let txLog = txLogs[Int(txIndex[i])]
         var ints: Integrals
         if let (j, before) = previous, xs[j] == x, txs[j] == tx {
           let gamma = min(alpha, beta)
           let rescale = (gamma + ages[j]) / (gamma + age)
           ints = integrals(
             alpha: alpha, beta: beta, p: r + x, q: s + 1, reference: tx, from: ages[j], to: age, gradient: true,
-            negligible: 1e-17 * before.value * rescale)
+            negligible: 1e-17 * before.value * rescale, logBase: txLog.gammaPlus)
           ints.add(before, times: rescale)
         } else {
-          ints = integrals(alpha: alpha, beta: beta, p: r + x, q: s + 1, from: tx, to: age, gradient: true)
+          ints = integrals(alpha: alpha, beta: beta, p: r + x, q: s + 1, from: tx, to: age, gradient: true, logBase: txLog.gammaPlus)
         }
         previous = (i, ints)
-        let t = terms(r: r, alpha: alpha, s: s, beta: beta, x: x, tx: tx, age: age, integrals: ints)
+        let t = terms(r: r, s: s, x: x, age: ageLogs[Int(ageIndex[i])], tx: txLog, integrals: ints)
         let (e, k, bracket) = (t.e, t.k, t.bracket)
         ll += weight * (lgR[xIndex[i]] + t.top + log(bracket))
         // Derivatives times the parameter (θ = ln parameter), each reduced so that no two

@@ -234,6 +234,25 @@ struct LifetimeTests {
     #expect(abs(hypergeometric2F1(1, 1, 2, 0.5) - (-log(0.5) / 0.5)) < 1e-12)
   }
 
+  @Test(
+    "each element's distinct value is the element itself, in order of first appearance",
+    arguments: [
+      [3, 0, 3, 1, 7, 0, 1, 1],  // whole and small: found through an array
+      [2.5, 1, 2.5, -4, 0.1, 1e9, 1e9, 70_000],  // halves, negatives, large: a dictionary
+      [],
+    ] as [[Double]])
+  func distinctValues(_ elements: [Double]) {
+    let distinct = DistinctValues(elements)
+    #expect(distinct.index.count == elements.count)
+    #expect(elements.indices.allSatisfy { distinct.values[Int(distinct.index[$0])] == elements[$0] })
+    #expect(Set(distinct.values).count == distinct.values.count)
+    var seen: [Double] = []
+    for value in elements where !seen.contains(value) { seen.append(value) }
+    #expect(distinct.values == seen)
+    let scaled = distinct.scaled(by: 1 / 730)
+    #expect(elements.indices.allSatisfy { scaled.values[Int(scaled.index[$0])] == elements[$0] * (1 / 730) })
+  }
+
   @Test("BG/NBD and Gamma-Gamma give bounded, finite parameters and predictions, and say whether they converged")
   func bgnbd() throws {
     let (result, customers) = try Analyzer.run(sampleData(customers: 800))
