@@ -235,7 +235,12 @@ public struct PreviousCustomers: Sendable {
     var cluster: UInt8
     var oneOrder: Bool
   }
-  var entries: [String: Entry] = [:]
+  /// The identifiers read, by their bytes: a million customers are added, then looked up
+  /// once each, and a dictionary of strings spent most of the comparison hashing them and
+  /// growing.
+  private var identifiers = ByteInterner()
+  /// Each identifier's entry, at its index among `identifiers`.
+  private(set) var entries: [Entry] = []
 
   /// No customer (a report before any).
   public init() {}
@@ -243,13 +248,27 @@ public struct PreviousCustomers: Sendable {
   /// Customers read.
   public var count: Int { entries.count }
 
+  /// The entry of the customer `id`; nil when the previous report did not have it.
+  func entry(for id: String) -> Entry? {
+    Self.withBytes(id) { bytes in identifiers.index(of: bytes, hash: hashBytes(bytes)).map { entries[$0] } }
+  }
+
+  /// Sets the entry of customer `id` (the last one given counts, as in a dictionary).
+  mutating func set(_ entry: Entry, for id: String) {
+    let index = Self.withBytes(id) { bytes in identifiers.intern(bytes, hash: hashBytes(bytes)).index }
+    if index == entries.count { entries.append(entry) } else { entries[index] = entry }
+  }
+
+  private static func withBytes<Result>(_ id: String, _ body: (UnsafeBufferPointer<UInt8>) -> Result) -> Result {
+    if let result = id.utf8.withContiguousStorageIfAvailable(body) { return result }
+    return Array(id.utf8).withUnsafeBufferPointer(body)
+  }
+
   /// Reads a per-customer CSV a piece at a time.
   public struct Reader {
     private var stream = CustomerCSVStream()
     private var customers = PreviousCustomers()
     private var pieces = 0
-    private let segments = Dictionary(uniqueKeysWithValues: RFMSegment.allCases.enumerated().map { ($1, UInt8($0)) })
-    private let groups = Dictionary(uniqueKeysWithValues: LifecycleGroup.allCases.enumerated().map { ($1, UInt8($0)) })
 
     public init() {}
 
@@ -268,8 +287,9 @@ public struct PreviousCustomers: Sendable {
 
     private mutating func add(_ rows: [CustomerRow]) {
       for row in rows {
-        customers.entries[row.customerId] = Entry(
-          segment: segments[row.segment]!, group: groups[row.group]!, cluster: UInt8(clamping: row.cluster), oneOrder: row.frequency == 1)
+        customers.set(
+          Entry(segment: UInt8(row.segment.index), group: UInt8(row.group.index), cluster: UInt8(clamping: row.cluster), oneOrder: row.frequency == 1),
+          for: row.customerId)
       }
     }
   }
@@ -277,9 +297,9 @@ public struct PreviousCustomers: Sendable {
   /// Whether the customer `entry` belonged to `group` in the previous report.
   static func belongs(_ entry: Entry, to group: CustomerGroup) -> Bool {
     switch group {
-    case .lifecycle(let g): entry.group == UInt8(LifecycleGroup.allCases.firstIndex(of: g)!)
+    case .lifecycle(let g): entry.group == UInt8(g.index)
     case .oneTimeBuyers: entry.oneOrder
-    case .oneTimeBuyersNotLost: entry.oneOrder && entry.group != UInt8(LifecycleGroup.allCases.firstIndex(of: .lost)!)
+    case .oneTimeBuyersNotLost: entry.oneOrder && entry.group != UInt8(LifecycleGroup.lost.index)
     case .cluster(let id): Int(entry.cluster) == id
     }
   }
@@ -300,14 +320,12 @@ extension Comparison {
       return KPIChange(id: f, unit: f.unit, before: b, after: a, change: b.flatMap { b in a.map { $0 - b } })
     }
     // Where each customer went, and which of the previous report's customers this one has.
-    let segmentIndex = Dictionary(uniqueKeysWithValues: RFMSegment.allCases.enumerated().map { ($1, $0) })
-    let groupIndex = Dictionary(uniqueKeysWithValues: LifecycleGroup.allCases.enumerated().map { ($1, $0) })
     let (segments, groups) = (RFMSegment.allCases.count, LifecycleGroup.allCases.count)
     var rfm = Array(repeating: Array(repeating: 0, count: segments), count: segments + 1)
     var lifecycle = Array(repeating: Array(repeating: 0, count: groups), count: groups + 1)
     var previousSegmentSize = Array(repeating: 0, count: segments)
     var previousGroupSize = Array(repeating: 0, count: groups)
-    for entry in previousCustomers.entries.values {
+    for entry in previousCustomers.entries {
       previousSegmentSize[Int(entry.segment)] += 1
       previousGroupSize[Int(entry.group)] += 1
     }
@@ -316,14 +334,14 @@ extension Comparison {
     var targeted = Array(repeating: 0, count: actions.count)
     var orderedAgain = Array(repeating: 0, count: actions.count)
     var stillActive = Array(repeating: 0, count: actions.count)
-    for entry in previousCustomers.entries.values {
+    for entry in previousCustomers.entries {
       for (k, groups) in targets.enumerated() where groups.contains(where: { PreviousCustomers.belongs(entry, to: $0) }) { targeted[k] += 1 }
     }
     let atRiskDays = result.lifecycle.atRiskDays
     let table = customers.table
     for i in 0..<table.count {
-      let (segment, group) = (segmentIndex[customers.segment[i]]!, groupIndex[customers.group[i]]!)
-      guard let entry = previousCustomers.entries[table.ids[i]] else {
+      let (segment, group) = (customers.segment[i].index, customers.group[i].index)
+      guard let entry = previousCustomers.entry(for: table.ids[i]) else {
         rfm[segments][segment] += 1
         lifecycle[groups][group] += 1
         continue
@@ -368,4 +386,14 @@ extension Comparison {
         lifecycle: migration(lifecycle, previousSizes: previousGroupSize, names: LifecycleGroup.allCases.map(\.rawValue))),
       actionFollowUp: followUp, trend: trend)
   }
+}
+
+extension RFMSegment {
+  /// The segment's position among `allCases`: its row and column in the migration tables.
+  var index: Int { Self.allCases.firstIndex(of: self)! }
+}
+
+extension LifecycleGroup {
+  /// The group's position among `allCases`: its row and column in the migration tables.
+  var index: Int { Self.allCases.firstIndex(of: self)! }
 }

@@ -90,3 +90,73 @@ struct ComparisonTests {
     }
   }
 }
+
+@Suite("Reading a per-customer file back")
+struct PerCustomerFileReadingTests {
+  /// The records of `bytes` found a byte at a time: split at line breaks outside quotes,
+  /// every quote flipping quoting, empty records left out.
+  static func referenceRecords(_ bytes: [UInt8], isEnd: Bool) -> (records: [Range<Int>], used: Int) {
+    var (records, start, inQuotes) = ([Range<Int>](), 0, false)
+    for (i, byte) in bytes.enumerated() {
+      if byte == UInt8(ascii: "\"") {
+        inQuotes.toggle()
+      } else if byte == 0x0A && !inQuotes {
+        if i > start { records.append(start..<i) }
+        start = i + 1
+      }
+    }
+    guard isEnd else { return (records, start) }
+    if bytes.count > start { records.append(start..<bytes.count) }
+    return (records, bytes.count)
+  }
+
+  @Test("records found eight bytes at a time are those found a byte at a time, quotes and line breaks anywhere", arguments: [false, true])
+  func records(isEnd: Bool) {
+    var random = SplitMix64(seed: 29)
+    let alphabet: [UInt8] = Array("\"\n,ab\r".utf8) + Array(repeating: UInt8(ascii: "x"), count: 10)
+    for length in 0..<300 {
+      for _ in 0..<20 {
+        let bytes = (0..<length).map { _ in alphabet[Int(random.next() % UInt64(alphabet.count))] }
+        let found = bytes.withUnsafeBufferPointer { CustomerCSVReader.records(in: $0, isEnd: isEnd) }
+        let expected = Self.referenceRecords(bytes, isEnd: isEnd)
+        #expect(found.records == expected.records && found.used == expected.used, "\(String(decoding: bytes, as: UTF8.self).debugDescription)")
+      }
+    }
+  }
+
+  @Test("a file of more than one batch, read in pieces, gives the rows a record-by-record reading gives, quoted identifiers included", arguments: [1_000, 65_536, 1 << 20])
+  func batches(piece: Int) throws {
+    let header = CustomerColumn.allCases.map(\.rawValue).joined(separator: ",")
+    var lines = [header]
+    var random = SplitMix64(seed: 7)
+    for i in 0..<70_000 {
+      // Identifiers with separators, quotes and line breaks in them, as csvField writes them.
+      let id: String
+      switch random.next() % 50 {
+      case 0: id = "\"C\(i), \"\"north\"\"\""
+      case 1: id = "\"C\(i)\nsecond line\""
+      default: id = "C\(i)"
+      }
+      let segment = RFMSegment.allCases[i % RFMSegment.allCases.count].rawValue
+      let group = LifecycleGroup.allCases[i % LifecycleGroup.allCases.count].rawValue
+      lines.append("\(id),\(segment),\(group),\(i % 4),occasional,\(i % 400),\(1 + i % 9),123.45,41.15,3,2,4,0.8123,1.2345,150.25")
+    }
+    let csv = Data((lines.joined(separator: "\n") + "\n").utf8)
+    #expect(csv.count > CustomerCSVStream.batchBytes)
+    var stream = CustomerCSVStream()
+    var rows: [CustomerRow] = []
+    var offset = 0
+    while offset < csv.count {
+      rows += try stream.rows(in: csv.subdata(in: offset..<min(csv.count, offset + piece)))
+      offset += piece
+    }
+    rows += try stream.finish()
+    var reader = try #require(CustomerCSVReader(csv))
+    var expected: [CustomerRow] = []
+    while let (_, row) = reader.next() { expected.append(try #require(row)) }
+    #expect(rows.count == 70_000)
+    #expect(rows == expected)
+    #expect(rows.contains { $0.customerId.contains(", \"north\"") })
+    #expect(rows.contains { $0.customerId.contains("\nsecond line") })
+  }
+}

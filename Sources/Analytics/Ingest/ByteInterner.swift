@@ -59,6 +59,20 @@ struct ByteInterner {
     return Int(offsets[index]) + high << offsetBits
   }
 
+  /// The index of `bytes` if it is held, without adding it; `hash` is `hashBytes(bytes)`.
+  func index(of bytes: UnsafeBufferPointer<UInt8>, hash: UInt64) -> Int? {
+    let tag = UInt32(truncatingIfNeeded: hash >> 32)
+    var slot = home(tag)
+    return slots.withUnsafeBufferPointer { slots in
+      while true {
+        let existing = slots[slot]
+        if existing.index < 0 { return nil }
+        if existing.tag == tag && equals(Int(existing.index), bytes) { return Int(existing.index) }
+        slot = (slot + 1) & mask
+      }
+    }
+  }
+
   /// The index of `bytes`, adding it when new; `isNew` tells which. `hash` is
   /// `hashBytes(bytes)`, computed beforehand by a parsing thread.
   mutating func intern(_ bytes: UnsafeBufferPointer<UInt8>, hash: UInt64) -> (index: Int, isNew: Bool) {
