@@ -260,8 +260,8 @@ public struct PreviousCustomers: Sendable {
   }
 
   private static func withBytes<Result>(_ id: String, _ body: (UnsafeBufferPointer<UInt8>) -> Result) -> Result {
-    if let result = id.utf8.withContiguousStorageIfAvailable(body) { return result }
-    return Array(id.utf8).withUnsafeBufferPointer(body)
+    var id = id
+    return id.withUTF8(body)
   }
 
   /// Reads a per-customer CSV a piece at a time.

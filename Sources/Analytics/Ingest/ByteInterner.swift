@@ -61,13 +61,19 @@ struct ByteInterner {
 
   /// The index of `bytes` if it is held, without adding it; `hash` is `hashBytes(bytes)`.
   func index(of bytes: UnsafeBufferPointer<UInt8>, hash: UInt64) -> Int? {
-    let tag = UInt32(truncatingIfNeeded: hash >> 32)
+    probe(bytes, tag: UInt32(truncatingIfNeeded: hash >> 32)).found
+  }
+
+  /// The slots from the home of `tag` on, up to the key `bytes` (`found`, its index) or
+  /// the empty slot where it would go.
+  @inline(__always)
+  private func probe(_ bytes: UnsafeBufferPointer<UInt8>, tag: UInt32) -> (found: Int?, slot: Int) {
     var slot = home(tag)
     return slots.withUnsafeBufferPointer { slots in
       while true {
         let existing = slots[slot]
-        if existing.index < 0 { return nil }
-        if existing.tag == tag && equals(Int(existing.index), bytes) { return Int(existing.index) }
+        if existing.index < 0 { return (nil, slot) }
+        if existing.tag == tag && equals(Int(existing.index), bytes) { return (Int(existing.index), slot) }
         slot = (slot + 1) & mask
       }
     }
@@ -77,15 +83,7 @@ struct ByteInterner {
   /// `hashBytes(bytes)`, computed beforehand by a parsing thread.
   mutating func intern(_ bytes: UnsafeBufferPointer<UInt8>, hash: UInt64) -> (index: Int, isNew: Bool) {
     let tag = UInt32(truncatingIfNeeded: hash >> 32)
-    var slot = home(tag)
-    let found: Int? = slots.withUnsafeBufferPointer { slots in
-      while true {
-        let existing = slots[slot]
-        if existing.index < 0 { return nil }
-        if existing.tag == tag && equals(Int(existing.index), bytes) { return Int(existing.index) }
-        slot = (slot + 1) & mask
-      }
-    }
+    let (found, slot) = probe(bytes, tag: tag)
     if let found { return (found, false) }
     let index = count
     slots[slot] = Slot(tag: tag, index: Int32(index))
