@@ -48,7 +48,7 @@ let package = Package(
     // Reading the files a user names: in chunks, with one readable-file check.
     .target(name: "LocalFiles"),
     // Report files as independent deflated pieces: how the store keeps them and workers send them.
-    .target(name: "ArtifactPieces", dependencies: ["CZlib"]),
+    .target(name: "ArtifactPieces", dependencies: ["CDeflate"]),
     .target(
       name: "Store",
       dependencies: [
@@ -57,7 +57,7 @@ let package = Package(
         .product(name: "Crypto", package: "swift-crypto"),
       ]
     ),
-    .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+    .systemLibrary(name: "CDeflate", path: "Sources/CDeflate", pkgConfig: "libdeflate", providers: [.apt(["libdeflate-dev"])]),
     .systemLibrary(name: "CPrefetch", path: "Sources/CPrefetch"),
     .target(
       name: "Server",

@@ -91,6 +91,55 @@ struct ArtifactStorageTests {
     #expect(throws: DeflatedArtifact.PieceRefusal.afterRawBytes) { try fresh.appendDeflated(size: pieces[0].size, data: pieces[0].deflated) }
   }
 
+  /// The test rows of `zlibWritten`.
+  static let zlibText = Data((0..<200).map { "C\($0),Champions,active,\($0 % 4),loyal regulars,\($0 % 365)\n" }.joined().utf8)
+
+  /// `zlibText` as Python's `zlib.compress(text, 6)` wrote it: the stream of a piece stored
+  /// before pieces were written with libdeflate.
+  static let zlibWritten = Data(
+    base64Encoded: """
+      eJyN2TuOHEcURFG/VqEFjNGR/7RrJQOBkAiMRIGUBGj3jCh5U2Vc/xkJXgSn+/T5ejt/f//jr6/f/vzx9v7r31///fL2evv49t/7
+      xy/fv/z2z8f79x9vr+PU/Uyfz3Sc5X5WPp+V46z3s/r5rB5nA29rx9nB2/pxDvC2cZwTvG0e5wJvW8e5wdu2/3kfMtwep3R4CHF7
+      nlxCDyluD5Rb6CHGPa1r6CHH/Y3uoYcg9ze6iB6S3N/oJnqIcn+jq+ghy/2N7qKHMPc3ukwhAykuU8hESjaCRuIyhcykuEwhQyku
+      U8hUissUMpbiMoXMpbhMIYMpLlPIZIrLVLKZ6jKVbKa6TCWbqfn/i2ymukwlm6kuU8lmqstUspnqMpVsprpMJZupLlPJZqrLNLKZ
+      5jKNbKa5TCObaS7TyGZa/ragPy4u08hmmss0spnmMo1sprlMI5tpLtPIZprLdLKZ7jKdbKa7TCeb6S7TyWa6y3SymZ6/+2Qz3WU6
+      2Ux3mU42012mk810l+lkM91lBtnMcJlBNjNcZpDNDJcZZDPDZQbZzHCZQTYz8pkMfShzmUE2M1xmkM0MlxlkM8NlJtnMdJlJNjNd
+      ZpLNTJeZZDPTZSbZzHSZSTYzXWaSzcx8XiabmS4zyWamy0yymekyi2xmucwim1kus8hmlsssspnlMotsZrnMIptZLrPIZpbLLLKZ
+      le8y6MuMyyyymeUym2xmu8wmm9kus8lmtstsspntMptsZrvMJpvZLrPJZrbLbLKZ7TKbbGbneybZzL6+aZLR+Cqn6Fv/K982X2Q4
+      vsopmY6vckrG46uckvn4KqdkQL7KKZmQr3JKRuSrnJIZ+Spf9xEM/C8DjAZSi+HApQOMBy4fYEBwCQEjgssIGBJcSsCY4HICBgWX
+      FDAqiBUIYYGiBUJcoHJJDtpWxECIDBQzEEIDRQ2E2EBxAyE4UORAiA4UOxDCA0UPhPhA8QMhQFAEQYgQFEMQQgTVS94YvaUWggRF
+      EoQoQbEEIUxQNEGIExRPEAIFRRSESEExBSFUUFRBiBUUVxCCBUUWhGhB7ZJStK3oghAvKL4gBAyKMAgRg2IMQsigKIMQMyjOIAQN
+      ijQIUYNiDULYoGiDEDco3iAEDuqXbDPaTi2EDoo6CLGD4g5C8KDIgxA9KPYghA+KPgjxg+IPQgChCIQQQSgGIYQQikIIMYTG9UsE
+      2lYkQogiFIsQwghFI4Q4QvEIIZBQREKIJBSTEEIJRSWEWEJxCSGYUGRCiCYUmxDCCc3rlyP201FqIaBQhEKIKBSjEEIKRSmEmEJx
+      CiGoUKRCiCoUqxDCCkUrhLhC8QohsFDEQogstK5f+tC2ohZCbKG4hRBcKHIhRBeKXQjhhaIXQnyh+IUQYCiCIUQYimEIIYaiGEKM
+      oTiGEGRoX7/Msp9m9/ETNEAHEg==
+      """, options: .ignoreUnknownCharacters)!
+
+  /// Adler-32 (RFC 1950), the checksum that ends a zlib stream.
+  static func adler32(_ data: Data) -> UInt32 {
+    var (a, b): (UInt32, UInt32) = (1, 0)
+    for byte in data {
+      a = (a + UInt32(byte)) % 65_521
+      b = (b + a) % 65_521
+    }
+    return b << 16 | a
+  }
+
+  @Test("pieces are zlib streams both ways: one zlib wrote inflates, and ours carry zlib's header and the Adler-32 of their bytes")
+  func zlibFormat() throws {
+    #expect(ArtifactPieces.inflate(Self.zlibWritten, size: Self.zlibText.count) == Self.zlibText)
+    #expect(ArtifactPieces.inflate(Self.zlibWritten, size: Self.zlibText.count - 1) == nil)
+    let csv = Self.customerCSV(rows: 5_000).prefix(ArtifactPieces.pieceBytes)
+    let piece = ArtifactPieces.deflate(Data(csv))
+    #expect(piece.count < csv.count / 3)
+    let (cmf, flags) = (piece[piece.startIndex], piece[piece.startIndex + 1])
+    // Deflate with a 32 KiB window, no preset dictionary, and a header that is a multiple of 31.
+    #expect(cmf == 0x78 && flags & 0x20 == 0 && (UInt16(cmf) << 8 | UInt16(flags)) % 31 == 0)
+    let trailer = piece.suffix(4).reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+    #expect(trailer == Self.adler32(Data(csv)))
+    #expect(ArtifactPieces.inflate(piece, size: csv.count) == Data(csv))
+  }
+
   @Test("an empty file has no piece and reads as empty")
   func empty() async throws {
     let (store, tenant, job) = try await Self.storeWithReport([(format: "csv", contentType: "text/csv", data: Data())])

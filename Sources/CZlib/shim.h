@@ -1,2 +1,0 @@
-// The system's zlib (Debian: zlib1g-dev), for the store's compressed report files.
-#include <zlib.h>
