@@ -389,11 +389,35 @@ extension Comparison {
 }
 
 extension RFMSegment {
-  /// The segment's position among `allCases`: its row and column in the migration tables.
-  var index: Int { Self.allCases.firstIndex(of: self)! }
+  /// The segment's position among `allCases`: its row and column in the migration tables,
+  /// and its name's in the per-customer file's writer. A switch, not a search of
+  /// `allCases`: it is taken once per customer (a test holds it to `allCases`' order).
+  var index: Int {
+    switch self {
+    case .champions: 0
+    case .loyal: 1
+    case .potentialLoyalist: 2
+    case .newCustomers: 3
+    case .promising: 4
+    case .needAttention: 5
+    case .aboutToSleep: 6
+    case .atRisk: 7
+    case .cantLose: 8
+    case .hibernating: 9
+    case .lost: 10
+    }
+  }
 }
 
 extension LifecycleGroup {
-  /// The group's position among `allCases`: its row and column in the migration tables.
-  var index: Int { Self.allCases.firstIndex(of: self)! }
+  /// The group's position among `allCases`, as `RFMSegment.index`.
+  var index: Int {
+    switch self {
+    case .loyal: 0
+    case .potential: 1
+    case .new: 2
+    case .atRisk: 3
+    case .lost: 4
+    }
+  }
 }

@@ -60,63 +60,103 @@ extension CustomerResults {
 
   /// The names written in the rows, as bytes, indexed as the rows index them.
   private struct Labels {
-    let segments: [RFMSegment: [UInt8]]
-    let groups: [LifecycleGroup: [UInt8]]
+    /// By `RFMSegment.index`, `LifecycleGroup.index` and cluster number.
+    let segments: [[UInt8]]
+    let groups: [[UInt8]]
     let clusters: [[UInt8]]
+    /// The longest of them.
+    let longest: Int
 
     init(clusterNames: [ClusterName]) {
-      segments = Dictionary(uniqueKeysWithValues: RFMSegment.allCases.map { ($0, Array(csvField($0.rawValue).utf8)) })
-      groups = Dictionary(uniqueKeysWithValues: LifecycleGroup.allCases.map { ($0, Array($0.rawValue.utf8)) })
+      segments = RFMSegment.allCases.sorted { $0.index < $1.index }.map { Array(csvField($0.rawValue).utf8) }
+      groups = LifecycleGroup.allCases.sorted { $0.index < $1.index }.map { Array($0.rawValue.utf8) }
       clusters = clusterNames.map { Array($0.description.utf8) }
+      longest = (segments + groups + clusters).map(\.count).max() ?? 0
     }
   }
 
-  /// Appends the rows of the customers in `rows`, each ended by a line feed.
+  /// Appends the rows of the customers in `rows`, each ended by a line feed, in the order
+  /// of `CustomerColumn`. Each row is written through a pointer into a scratch buffer that
+  /// has room for its longest form, and the buffer appended to `out` when nearly full:
+  /// appending to the array byte by byte checked its capacity and uniqueness at each of
+  /// 80 MB of bytes, and looking the names up by enum hashed each one.
   private func appendRows(_ rows: Range<Int>, labels: Labels, to out: inout [UInt8]) {
-    let columns = CustomerColumn.allCases
-    for i in rows {
-      for (k, column) in columns.enumerated() {
-        if k > 0 { out.append(UInt8(ascii: ",")) }
-        switch column {
-        case .customerId: appendCSVField(table.ids[i], to: &out)
-        case .segment: out += labels.segments[segment[i]]!
-        case .lifecycleGroup: out += labels.groups[group[i]]!
-        case .cluster: appendInteger(Int64(cluster[i]), to: &out)
-        case .clusterName: out += labels.clusters[Int(cluster[i])]
-        case .recencyDays: appendInteger(Int64(table.recency[i]), to: &out)
-        case .frequency: appendInteger(Int64(table.frequency[i]), to: &out)
-        case .monetary: appendFixed(table.monetary[i], digits: 2, to: &out)
-        case .averageOrderValue: appendFixed(table.averageOrderValue(i), digits: 2, to: &out)
-        case .rScore: appendInteger(Int64(scores.r[i]), to: &out)
-        case .fScore: appendInteger(Int64(scores.f[i]), to: &out)
-        case .mScore: appendInteger(Int64(scores.m[i]), to: &out)
-        case .probabilityAlive: appendFixed(probabilityAlive[i], digits: 4, to: &out)
-        case .expectedPurchases: appendFixed(expectedPurchases[i], digits: 4, to: &out)
-        case .predictedCLV: appendFixed(predictedCLV[i], digits: 2, to: &out)
-        }
-      }
-      out.append(UInt8(ascii: "\n"))
+    // The columns taken once: read through `self`, each access may retain and release them.
+    let (ids, recency, frequency, monetary) = (table.ids, table.recency, table.frequency, table.monetary)
+    let (rScores, fScores, mScores) = (scores.r, scores.f, scores.m)
+    let (segment, group, cluster) = (segment, group, cluster)
+    let (alive, purchases, clv) = (probabilityAlive, expectedPurchases, predictedCLV)
+    // Five numbers with decimals, five integers, three names and separators; the
+    // identifier's room is added per row.
+    let rowRoom = 5 * ByteCursor.fixedRoom(digits: 4) + 5 * ByteCursor.integerRoom + 3 * labels.longest + 16
+    var scratch = [UInt8](repeating: 0, count: 1 << 20)
+    var used = 0
+    func flush() {
+      scratch.withUnsafeBufferPointer { out.append(contentsOf: $0[..<used]) }
+      used = 0
     }
+    for i in rows {
+      var id = ids[i]
+      let plain = id.withUTF8 { isPlainCSVField($0) }
+      let quoted = plain ? [] : Array(csvField(id).utf8)
+      let room = rowRoom + (plain ? id.utf8.count : quoted.count)
+      if used + room > scratch.count {
+        flush()
+        if room > scratch.count { scratch = [UInt8](repeating: 0, count: room) }
+      }
+      used = scratch.withUnsafeMutableBufferPointer { buffer -> Int in
+        var cursor = ByteCursor(buffer.baseAddress! + used)
+        let comma = UInt8(ascii: ",")
+        if plain { id.withUTF8 { cursor.write($0) } } else { quoted.withUnsafeBufferPointer { cursor.write($0) } }
+        cursor.write(comma)
+        labels.segments[segment[i].index].withUnsafeBufferPointer { cursor.write($0) }
+        cursor.write(comma)
+        labels.groups[group[i].index].withUnsafeBufferPointer { cursor.write($0) }
+        cursor.write(comma)
+        cursor.writeInteger(Int64(cluster[i]))
+        cursor.write(comma)
+        labels.clusters[Int(cluster[i])].withUnsafeBufferPointer { cursor.write($0) }
+        cursor.write(comma)
+        cursor.writeInteger(Int64(recency[i]))
+        cursor.write(comma)
+        cursor.writeInteger(Int64(frequency[i]))
+        cursor.write(comma)
+        cursor.writeFixed(monetary[i], digits: 2)
+        cursor.write(comma)
+        cursor.writeFixed(monetary[i] / Double(frequency[i]), digits: 2)  // CustomerTable.averageOrderValue
+        cursor.write(comma)
+        cursor.writeInteger(Int64(rScores[i]))
+        cursor.write(comma)
+        cursor.writeInteger(Int64(fScores[i]))
+        cursor.write(comma)
+        cursor.writeInteger(Int64(mScores[i]))
+        cursor.write(comma)
+        cursor.writeFixed(alive[i], digits: 4)
+        cursor.write(comma)
+        cursor.writeFixed(purchases[i], digits: 4)
+        cursor.write(comma)
+        cursor.writeFixed(clv[i], digits: 2)
+        cursor.write(UInt8(ascii: "\n"))
+        return cursor.position - buffer.baseAddress!
+      }
+    }
+    flush()
   }
 }
 
-/// Appends `csvField(text)`; a plain identifier, the usual case, straight from its bytes.
-func appendCSVField(_ text: String, to out: inout [UInt8]) {
-  var text = text
-  let plain = text.withUTF8 { bytes -> Bool in
-    guard let first = bytes.first else { return true }
-    if first == UInt8(ascii: "=") || first == UInt8(ascii: "+") || first == UInt8(ascii: "-") || first == UInt8(ascii: "@")
-      || first == UInt8(ascii: "\t") || first == UInt8(ascii: "\r")
-    {
-      return false
-    }
-    for byte in bytes where byte == UInt8(ascii: ",") || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\n") || byte == UInt8(ascii: "\r") {
-      return false
-    }
-    out.append(contentsOf: bytes)
-    return true
+/// Whether `csvField` leaves the text as it is: no leading character a spreadsheet reads as
+/// a formula, and nothing to quote.
+func isPlainCSVField(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+  guard let first = bytes.first else { return true }
+  if first == UInt8(ascii: "=") || first == UInt8(ascii: "+") || first == UInt8(ascii: "-") || first == UInt8(ascii: "@")
+    || first == UInt8(ascii: "\t") || first == UInt8(ascii: "\r")
+  {
+    return false
   }
-  if !plain { out += csvField(text).utf8 }
+  for byte in bytes where byte == UInt8(ascii: ",") || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\n") || byte == UInt8(ascii: "\r") {
+    return false
+  }
+  return true
 }
 
 /// A text field of a CSV export: neutralised for spreadsheets, then quoted when needed.
@@ -142,65 +182,107 @@ func fixed(_ value: Double, _ digits: Int) -> String {
 /// Powers of ten that a Double holds exactly.
 private let exactPowersOfTen: [Double] = (0...22).map { pow(10, Double($0)) }
 
-/// Appends `value` with `digits` decimals exactly as C's `printf("%.*f")` does: the binary
-/// value rounded to nearest, ties to even. value × 10^digits is taken with its rounding
-/// error (a fused multiply-add gives it exactly), so that a product that lands on or near a
-/// half rounds the way the exact value does.
+/// Appends `value` with `digits` decimals exactly as C's `printf("%.*f")` does.
 func appendFixed(_ value: Double, digits: Int, to out: inout [UInt8]) {
-  let scale = digits >= 0 && digits <= 22 ? exactPowersOfTen[digits] : .nan
-  let product = value * scale
-  guard product.isFinite, abs(product) < 0x1p52 else {
-    out += String(format: "%.\(digits)f", value).utf8
-    return
-  }
-  let error = (-product).addingProduct(value, scale)  // value × scale − product, exactly
-  var units = product.rounded(.toNearestOrEven)
-  let fraction = product - units  // exact: units is within one half of product
-  if fraction == 0.5 {
-    if error > 0 { units += 1 }
-  } else if fraction == -0.5 {
-    if error < 0 { units -= 1 }
-  }
-  // A tie at exactly one half was settled to even by the rounding above; off-tie, the
-  // error (below half an ulp) cannot move the result across a half.
-  if value.sign == .minus { out.append(UInt8(ascii: "-")) }
-  var magnitude = UInt64(abs(units))
-  // Digits of a value below 2^52 (16 at most) and up to 22 decimals, least significant
-  // first, on the stack: this runs four times per row of the per-customer file.
-  var reversed: (UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0)
-  withUnsafeMutableBytes(of: &reversed) { reversed in
-    var count = 0
-    for _ in 0..<digits {
-      reversed[count] = UInt8(ascii: "0") + UInt8(magnitude % 10)
-      magnitude /= 10
-      count += 1
-    }
-    repeat {
-      reversed[count] = UInt8(ascii: "0") + UInt8(magnitude % 10)
-      magnitude /= 10
-      count += 1
-    } while magnitude > 0
-    for k in stride(from: count - 1, through: 0, by: -1) {
-      out.append(reversed[k])
-      if k == digits && digits > 0 { out.append(UInt8(ascii: ".")) }
-    }
+  withUnsafeTemporaryAllocation(of: UInt8.self, capacity: ByteCursor.fixedRoom(digits: digits)) { buffer in
+    var cursor = ByteCursor(buffer.baseAddress!)
+    cursor.writeFixed(value, digits: digits)
+    out.append(contentsOf: UnsafeBufferPointer(start: buffer.baseAddress, count: cursor.position - buffer.baseAddress!))
   }
 }
 
 /// Appends the decimal digits of `value`.
 func appendInteger(_ value: Int64, to out: inout [UInt8]) {
-  if value < 0 { out.append(UInt8(ascii: "-")) }
-  var magnitude = value.magnitude
-  var buffer: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
-    (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-  var count = 0
-  withUnsafeMutableBytes(of: &buffer) { digits in
-    repeat {
-      digits[count] = UInt8(ascii: "0") + UInt8(magnitude % 10)
-      magnitude /= 10
+  withUnsafeTemporaryAllocation(of: UInt8.self, capacity: ByteCursor.integerRoom) { buffer in
+    var cursor = ByteCursor(buffer.baseAddress!)
+    cursor.writeInteger(value)
+    out.append(contentsOf: UnsafeBufferPointer(start: buffer.baseAddress, count: cursor.position - buffer.baseAddress!))
+  }
+}
+
+/// Writes bytes at a position in memory that the caller has made room in, each write
+/// bounded (`integerRoom`, `fixedRoom`): a writer that checks for room once a row, not once
+/// a byte.
+struct ByteCursor {
+  /// Where the next byte goes.
+  private(set) var position: UnsafeMutablePointer<UInt8>
+
+  init(_ position: UnsafeMutablePointer<UInt8>) { self.position = position }
+
+  /// The most bytes `writeInteger` writes: a sign and 19 digits.
+  static let integerRoom = 20
+
+  /// The most bytes `writeFixed` writes with `digits` decimals: a sign, the 309 digits of
+  /// the largest Double, a point and the decimals ("-inf" and "nan" are shorter).
+  static func fixedRoom(digits: Int) -> Int { 311 + max(0, digits) }
+
+  @inline(__always) mutating func write(_ byte: UInt8) {
+    position.initialize(to: byte)
+    position += 1
+  }
+
+  @inline(__always) mutating func write(_ bytes: UnsafeBufferPointer<UInt8>) {
+    guard let base = bytes.baseAddress else { return }
+    position.initialize(from: base, count: bytes.count)
+    position += bytes.count
+  }
+
+  /// Writes the decimal digits of `value`.
+  mutating func writeInteger(_ value: Int64) {
+    if value < 0 { write(UInt8(ascii: "-")) }
+    writeDigits(value.magnitude, atLeast: 1, point: 0)
+  }
+
+  /// Writes `magnitude`'s digits, at least `atLeast` of them (zeros in front), with a
+  /// decimal point before the last `point` ones when `point` > 0; from the last digit back.
+  @inline(__always) private mutating func writeDigits(_ magnitude: UInt64, atLeast: Int, point: Int) {
+    var count = 1
+    var rest = magnitude / 10
+    while rest > 0 {
       count += 1
-    } while magnitude > 0
-    for k in stride(from: count - 1, through: 0, by: -1) { out.append(digits[k]) }
+      rest /= 10
+    }
+    count = max(count, atLeast)
+    let end = position + count + (point > 0 ? 1 : 0)
+    var cursor = end
+    var value = magnitude
+    for k in 0..<count {
+      if point > 0 && k == point {
+        cursor -= 1
+        cursor.initialize(to: UInt8(ascii: "."))
+      }
+      cursor -= 1
+      cursor.initialize(to: UInt8(ascii: "0") + UInt8(value % 10))
+      value /= 10
+    }
+    position = end
+  }
+
+  /// Writes `value` with `digits` decimals exactly as C's `printf("%.*f")` does: the binary
+  /// value rounded to nearest, ties to even. value × 10^digits is taken with its rounding
+  /// error (a fused multiply-add gives it exactly), so that a product that lands on or near
+  /// a half rounds the way the exact value does.
+  mutating func writeFixed(_ value: Double, digits: Int) {
+    let scale = digits >= 0 && digits <= 22 ? exactPowersOfTen[digits] : .nan
+    let product = value * scale
+    guard product.isFinite, abs(product) < 0x1p52 else {
+      // Beyond 2^52 units (or not finite), printf's own digits; fixedRoom bounds them.
+      var text = String(format: "%.\(digits)f", value)
+      text.withUTF8 { write($0) }
+      return
+    }
+    let error = (-product).addingProduct(value, scale)  // value × scale − product, exactly
+    var units = product.rounded(.toNearestOrEven)
+    let fraction = product - units  // exact: units is within one half of product
+    if fraction == 0.5 {
+      if error > 0 { units += 1 }
+    } else if fraction == -0.5 {
+      if error < 0 { units -= 1 }
+    }
+    // A tie at exactly one half was settled to even by the rounding above; off-tie, the
+    // error (below half an ulp) cannot move the result across a half.
+    if value.sign == .minus { write(UInt8(ascii: "-")) }
+    writeDigits(UInt64(abs(units)), atLeast: digits + 1, point: digits)
   }
 }
 

@@ -306,6 +306,9 @@ struct NumberFormattingTests {
       let expected = String(format: "%.\(digits)f", value)
       #expect(fixed(value, digits) == expected, "\(value)")
     }
+    for value in [1e300, -Double.greatestFiniteMagnitude, 0x1p52, -0x1p53 - 2] {
+      #expect(fixed(value, digits) == String(format: "%.\(digits)f", value))
+    }
     #expect(fixed(.nan, 2) == String(format: "%.2f", Double.nan))
     #expect(fixed(.infinity, 2) == String(format: "%.2f", Double.infinity))
   }
@@ -441,5 +444,59 @@ struct UnquotedLineTests {
       }
     }
     #expect(rows > 1000 && usable > 20, "\(rows) rows, \(usable) usable")
+  }
+}
+
+@Suite("The per-customer file")
+struct CustomerFileTests {
+  /// The file as a field-by-field writer makes it, with `csvField` and printf, in the
+  /// order of `CustomerColumn`.
+  static func reference(_ c: CustomerResults) -> String {
+    var lines = [CustomerColumn.allCases.map(\.rawValue).joined(separator: ",")]
+    for i in 0..<c.table.count {
+      lines.append(
+        CustomerColumn.allCases.map { column -> String in
+          switch column {
+          case .customerId: csvField(c.table.ids[i])
+          case .segment: csvField(c.segment[i].rawValue)
+          case .lifecycleGroup: c.group[i].rawValue
+          case .cluster: String(c.cluster[i])
+          case .clusterName: c.clusterNames[Int(c.cluster[i])].description
+          case .recencyDays: String(c.table.recency[i])
+          case .frequency: String(c.table.frequency[i])
+          case .monetary: String(format: "%.2f", c.table.monetary[i])
+          case .averageOrderValue: String(format: "%.2f", c.table.averageOrderValue(i))
+          case .rScore: String(c.scores.r[i])
+          case .fScore: String(c.scores.f[i])
+          case .mScore: String(c.scores.m[i])
+          case .probabilityAlive: String(format: "%.4f", c.probabilityAlive[i])
+          case .expectedPurchases: String(format: "%.4f", c.expectedPurchases[i])
+          case .predictedCLV: String(format: "%.2f", c.predictedCLV[i])
+          }
+        }.joined(separator: ","))
+    }
+    return lines.joined(separator: "\n") + "\n"
+  }
+
+  @Test("each row is its fields as csvField and printf write them: identifiers to quote or neutralise, one longer than the writer's buffer, numbers too large for the fast path or not finite")
+  func rows() throws {
+    var customers = try Analyzer.run(sampleData(customers: 300)).customers
+    customers.table.ids[0] = "=cmd|' /C calc'!A0"
+    customers.table.ids[1] = "Dupont, \"Jean\"\nsecond line"
+    customers.table.ids[2] = String(repeating: "long,", count: 300_000)  // 1.5 MB once quoted
+    customers.table.ids[3] = "é-ü 客户"
+    customers.probabilityAlive[4] = .nan
+    customers.expectedPurchases[5] = .infinity
+    customers.predictedCLV[6] = -1e300
+    customers.table.monetary[7] = .greatestFiniteMagnitude
+    customers.predictedCLV[8] = 4_503_599_627_370_495.5
+    customers.predictedCLV[9] = -0.0
+    #expect(String(decoding: customers.csvData(), as: UTF8.self) == Self.reference(customers))
+  }
+
+  @Test("segments and lifecycle groups are numbered in the order of allCases")
+  func indices() {
+    #expect(RFMSegment.allCases.map(\.index) == Array(RFMSegment.allCases.indices))
+    #expect(LifecycleGroup.allCases.map(\.index) == Array(LifecycleGroup.allCases.indices))
   }
 }
