@@ -59,6 +59,7 @@ let package = Package(
     ),
     .systemLibrary(name: "CDeflate", path: "Sources/CDeflate", pkgConfig: "libdeflate", providers: [.apt(["libdeflate-dev"])]),
     .systemLibrary(name: "CPrefetch", path: "Sources/CPrefetch"),
+    .systemLibrary(name: "CMalloc", path: "Sources/CMalloc"),
     .target(
       name: "Server",
       dependencies: [
@@ -106,7 +107,7 @@ let package = Package(
     .target(
       name: "Worker",
       dependencies: [
-        "FidelisProto", "Analytics", "ArtifactPieces", "Jobs", "Networking", "Reports", "Observability",
+        "FidelisProto", "Analytics", "ArtifactPieces", "Jobs", "Networking", "Reports", "Observability", "CMalloc",
         .product(name: "Prometheus", package: "swift-prometheus"),
         .product(name: "Tracing", package: "swift-distributed-tracing"),
         .product(name: "GRPCCore", package: "grpc-swift-2"),

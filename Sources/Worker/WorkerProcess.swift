@@ -3,6 +3,9 @@ import Observability
 import Tracing
 import FidelisProto
 import Foundation
+#if canImport(Glibc)
+import CMalloc
+#endif
 import GRPCCore
 import Analytics
 import Jobs
@@ -159,9 +162,16 @@ public struct WorkerProcess: Service {
       stages.finish()
       span.end()
     }
-    return await ServiceContext.withValue(span.context) {
+    let next = await ServiceContext.withValue(span.context) {
       await run(job, api: api, workerId: workerId, leaseNext: leaseNext, stages: stages)
     }
+    // A job's large arrays, freed, leave free memory in the heap that still counts as the
+    // process's (resident): handed back when no other job runs, so that the next job's
+    // peak starts from what the process holds, not from the last job's high-water mark.
+    #if canImport(Glibc)
+    if active.count == 0 { malloc_trim(0) }
+    #endif
+    return next
   }
 
   /// Runs one leased job: heartbeats in parallel, then the result or the failure.
