@@ -82,7 +82,7 @@ extension CustomerResults {
   /// 80 MB of bytes, and looking the names up by enum hashed each one.
   private func appendRows(_ rows: Range<Int>, labels: Labels, to out: inout [UInt8]) {
     // The columns taken once: read through `self`, each access may retain and release them.
-    let (ids, recency, frequency, monetary) = (table.ids, table.recency, table.frequency, table.monetary)
+    let table = table
     let (rScores, fScores, mScores) = (scores.r, scores.f, scores.m)
     let (segment, group, cluster) = (segment, group, cluster)
     let (alive, purchases, clv) = (probabilityAlive, expectedPurchases, predictedCLV)
@@ -96,7 +96,7 @@ extension CustomerResults {
       used = 0
     }
     for i in rows {
-      var id = ids[i]
+      var id = table.ids[i]
       let plain = id.withUTF8 { isPlainCSVField($0) }
       let quoted = plain ? [] : Array(csvField(id).utf8)
       let room = rowRoom + (plain ? id.utf8.count : quoted.count)
@@ -117,13 +117,13 @@ extension CustomerResults {
         cursor.write(comma)
         labels.clusters[Int(cluster[i])].withUnsafeBufferPointer { cursor.write($0) }
         cursor.write(comma)
-        cursor.writeInteger(Int64(recency[i]))
+        cursor.writeInteger(Int64(table.recency[i]))
         cursor.write(comma)
-        cursor.writeInteger(Int64(frequency[i]))
+        cursor.writeInteger(Int64(table.frequency[i]))
         cursor.write(comma)
-        cursor.writeFixed(monetary[i], digits: 2)
+        cursor.writeFixed(table.monetary[i], digits: 2)
         cursor.write(comma)
-        cursor.writeFixed(monetary[i] / Double(frequency[i]), digits: 2)  // CustomerTable.averageOrderValue
+        cursor.writeFixed(table.averageOrderValue(i), digits: 2)
         cursor.write(comma)
         cursor.writeInteger(Int64(rScores[i]))
         cursor.write(comma)
@@ -184,18 +184,19 @@ private let exactPowersOfTen: [Double] = (0...22).map { pow(10, Double($0)) }
 
 /// Appends `value` with `digits` decimals exactly as C's `printf("%.*f")` does.
 func appendFixed(_ value: Double, digits: Int, to out: inout [UInt8]) {
-  withUnsafeTemporaryAllocation(of: UInt8.self, capacity: ByteCursor.fixedRoom(digits: digits)) { buffer in
-    var cursor = ByteCursor(buffer.baseAddress!)
-    cursor.writeFixed(value, digits: digits)
-    out.append(contentsOf: UnsafeBufferPointer(start: buffer.baseAddress, count: cursor.position - buffer.baseAddress!))
-  }
+  append(room: ByteCursor.fixedRoom(digits: digits), to: &out) { $0.writeFixed(value, digits: digits) }
 }
 
 /// Appends the decimal digits of `value`.
 func appendInteger(_ value: Int64, to out: inout [UInt8]) {
-  withUnsafeTemporaryAllocation(of: UInt8.self, capacity: ByteCursor.integerRoom) { buffer in
+  append(room: ByteCursor.integerRoom, to: &out) { $0.writeInteger(value) }
+}
+
+/// Appends what `write` writes, at most `room` bytes, through a cursor on the stack.
+private func append(room: Int, to out: inout [UInt8], _ write: (inout ByteCursor) -> Void) {
+  withUnsafeTemporaryAllocation(of: UInt8.self, capacity: room) { buffer in
     var cursor = ByteCursor(buffer.baseAddress!)
-    cursor.writeInteger(value)
+    write(&cursor)
     out.append(contentsOf: UnsafeBufferPointer(start: buffer.baseAddress, count: cursor.position - buffer.baseAddress!))
   }
 }

@@ -3,9 +3,9 @@ import Dispatch
 import Foundation
 
 /// How report files are stored: independent zlib streams (pieces) of at most `pieceBytes`
-/// raw bytes each, so that a download or a segment export reads, inflates and sends one piece at a
-/// time and never holds a whole file (a per-customer CSV of a million customers is about
-/// 80 MB). Workers deflate their large files into the same pieces before handing them over,
+/// raw bytes each, so that a download or a segment export reads, inflates and sends one
+/// piece at a time and never holds a whole file (a per-customer CSV of a million customers
+/// is about 80 MB). Workers deflate their large files into the same pieces before handing them over,
 /// which spares the coordinator, shared by every worker, the compression.
 public enum ArtifactPieces {
   /// Uncompressed bytes per piece; every piece of a file but its last holds exactly this many.
@@ -36,8 +36,8 @@ public enum ArtifactPieces {
   }
 
   /// A piece inflated back to its `size` bytes; nil when it does not inflate to exactly that
-  /// (a damaged file, or a piece a worker got wrong). Reads zlib's streams as well as
-  /// libdeflate's: pieces stored before either wrote them are the same format.
+  /// (a damaged file, or a piece a worker got wrong). Pieces stored when zlib wrote
+  /// them are the same format and read alike.
   public static func inflate(_ deflated: Data, size: Int) -> Data? {
     guard size >= 0, size <= pieceBytes else { return nil }
     guard let decompressor = libdeflate_alloc_decompressor() else { fatalError("libdeflate: out of memory") }
