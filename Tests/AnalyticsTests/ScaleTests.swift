@@ -190,6 +190,76 @@ struct ScaleShortcutTests {
     for (index, key) in order.enumerated() { #expect(interner.key(index) == key) }
   }
 
+  @Test("an identifier of at most ten digits, letters, '-' and '_' packs into one value that gives its bytes back; others do not pack")
+  func packedKeys() {
+    let alphabet = Array("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-_".utf8)
+    var rng = SplitMix64(seed: 17)
+    var seen: [UInt64: [UInt8]] = [:]
+    for length in 0...PackedKey.longest {
+      for _ in 0..<2000 {
+        let key = (0..<length).map { _ in alphabet[Int(rng.next() % 64)] }
+        guard let packed = key.withUnsafeBufferPointer({ PackedKey($0) }) else {
+          Issue.record("\(key) did not pack")
+          continue
+        }
+        #expect(packed.withBytes { Array($0) } == key)
+        // Two different keys never share a value.
+        #expect(seen.updateValue(key, forKey: packed.value).map { $0 == key } ?? true)
+      }
+    }
+    // Every character of the alphabet, in every position of a key of ten.
+    for shift in 0..<10 {
+      let key = (0..<10).map { alphabet[($0 * 7 + shift * 13) % 64] }
+      #expect(key.withUnsafeBufferPointer { PackedKey($0)?.withBytes { Array($0) } } == key)
+    }
+    // The characters beside the alphabet's ranges, anywhere in a key; and eleven bytes.
+    for odd in Array("/:@[`{. #,\"'".utf8) + [0, 0x7F, 0x80, 0xC3, 0xFF] {
+      for position in [0, 4, 9] {
+        var key = Array("AB12cd-_9z".utf8)
+        key[position] = odd
+        #expect(key.withUnsafeBufferPointer { PackedKey($0) } == nil)
+      }
+    }
+    #expect(Array("12345678901".utf8).withUnsafeBufferPointer { PackedKey($0) } == nil)
+  }
+
+  @Test("interned identifiers keep their indices and bytes when a key that does not pack moves the packed ones to the arena", arguments: [0, 1, 700, 2999])
+  func internerUnpacks(atStep unpackable: Int) {
+    var rng = SplitMix64(seed: UInt64(unpackable))
+    var interner = ByteInterner(capacity: 4)
+    var known: [[UInt8]: Int] = [:]
+    var order: [[UInt8]] = []
+    for step in 0..<3000 {
+      if step == 500 { interner.reserve(4000) }
+      // Order ids as exports write them, repeating; from `unpackable` on, some with a space
+      // or a slash, or longer than ten.
+      var key = Array("O\(rng.next() % 1500)".utf8)
+      if step == unpackable || (step > unpackable && rng.next() % 5 == 0) {
+        key = rng.next() % 2 == 0 ? Array("INV/\(rng.next() % 300)".utf8) : Array("ORDER-\(100_000 + rng.next() % 300)".utf8)
+      }
+      let hash = key.withUnsafeBufferPointer { hashBytes($0) }
+      interner.prefetch(hash, step: 0)
+      interner.prefetch(hash, step: 1)
+      interner.prefetch(hash, step: 2)
+      let (index, isNew) = key.withUnsafeBufferPointer { interner.intern($0, hash: hash) }
+      if let expected = known[key] {
+        #expect(index == expected && !isNew)
+      } else {
+        #expect(index == order.count && isNew)
+        known[key] = index
+        order.append(key)
+      }
+    }
+    #expect(interner.count == order.count)
+    for (index, key) in order.enumerated() {
+      #expect(interner.key(index) == key)
+      #expect(key.withUnsafeBufferPointer { interner.index(of: $0, hash: hashBytes($0)) } == index)
+    }
+    for absent in ["O999999", "INV/99999", "x y"] {
+      #expect(Array(absent.utf8).withUnsafeBufferPointer { interner.index(of: $0, hash: hashBytes($0)) } == nil)
+    }
+  }
+
   @Test("customers grouped by packed days equal a grouping of the triples")
   func distinctCustomers() throws {
     var rng = SplitMix64(seed: 9)

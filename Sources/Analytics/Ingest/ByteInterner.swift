@@ -1,8 +1,9 @@
 import CPrefetch
 
 /// Maps byte strings (customer or order identifiers) to dense indices 0, 1, 2…, storing
-/// each distinct key once in one contiguous arena. Exact: keys are compared byte for byte,
-/// the hash only picks the slot. Much lighter than a `[String: Int]` for millions of keys.
+/// each distinct key once: packed in eight bytes while every key packs (`PackedKey`), else
+/// in one contiguous arena. Exact: keys are compared whole, the hash only picks the slot.
+/// Much lighter than a `[String: Int]` for millions of keys.
 struct ByteInterner {
   /// One open-addressing slot: the high half of the key's hash beside its index, so that a
   /// probe touches one cache line and compares bytes only when the hashes agree. A key's
@@ -14,6 +15,13 @@ struct ByteInterner {
     var index: Int32
   }
 
+  /// Each key packed, at its index, while every key packs: most identifiers do (digits,
+  /// letters, at most ten). Eight bytes a key where the arena and its offset took the
+  /// key's length and four more, and a lookup compares with one value where it read an
+  /// offset, then the bytes it points to: two waits on memory, one after the other.
+  /// The first key that does not pack moves every key to the arena, once, in order.
+  private var packed: [UInt64] = []
+  private var isPacked = true
   private var arena: [UInt8] = []
   /// Where each key starts in the arena (and the last ends), modulo 2³²: four bytes a key
   /// instead of eight, a tenth of the memory of a million orders' table.
@@ -41,13 +49,14 @@ struct ByteInterner {
   @inline(__always) private func home(_ tag: UInt32) -> Int { Int(tag >> UInt32(homeShift)) }
 
   /// Number of distinct keys.
-  var count: Int { offsets.count - 1 }
+  var count: Int { isPacked ? packed.count : offsets.count - 1 }
 
   /// The key stored at `index`.
   func key(_ index: Int) -> [UInt8] { withKey(index) { Array($0) } }
 
   /// `body` of the bytes of the key stored at `index`, read in place.
   func withKey<Result>(_ index: Int, _ body: (UnsafeBufferPointer<UInt8>) -> Result) -> Result {
+    if isPacked { return PackedKey(value: packed[index]).withBytes(body) }
     let (start, end) = (offset(index), offset(index + 1))
     return arena.withUnsafeBufferPointer { body(UnsafeBufferPointer(rebasing: $0[start..<end])) }
   }
@@ -61,7 +70,26 @@ struct ByteInterner {
 
   /// The index of `bytes` if it is held, without adding it; `hash` is `hashBytes(bytes)`.
   func index(of bytes: UnsafeBufferPointer<UInt8>, hash: UInt64) -> Int? {
-    probe(bytes, tag: UInt32(truncatingIfNeeded: hash >> 32)).found
+    let tag = UInt32(truncatingIfNeeded: hash >> 32)
+    guard isPacked else { return probe(bytes, tag: tag).found }
+    // A key that does not pack was never added while all keys pack.
+    return PackedKey(bytes).flatMap { probe($0, tag: tag).found }
+  }
+
+  /// `probe` while the keys are packed.
+  @inline(__always)
+  private func probe(_ key: PackedKey, tag: UInt32) -> (found: Int?, slot: Int) {
+    var slot = home(tag)
+    return slots.withUnsafeBufferPointer { slots in
+      packed.withUnsafeBufferPointer { packed in
+        while true {
+          let existing = slots[slot]
+          if existing.index < 0 { return (nil, slot) }
+          if existing.tag == tag && packed[Int(existing.index)] == key.value { return (Int(existing.index), slot) }
+          slot = (slot + 1) & mask
+        }
+      }
+    }
   }
 
   /// The slots from the home of `tag` on, up to the key `bytes` (`found`, its index) or
@@ -83,23 +111,50 @@ struct ByteInterner {
   /// `hashBytes(bytes)`, computed beforehand by a parsing thread.
   mutating func intern(_ bytes: UnsafeBufferPointer<UInt8>, hash: UInt64) -> (index: Int, isNew: Bool) {
     let tag = UInt32(truncatingIfNeeded: hash >> 32)
+    if isPacked {
+      if let key = PackedKey(bytes) {
+        let (found, slot) = probe(key, tag: tag)
+        if let found { return (found, false) }
+        let index = count
+        slots[slot] = Slot(tag: tag, index: Int32(index))
+        packed.append(key.value)
+        if count * 10 > slots.count * 7 { grow() }
+        return (index, true)
+      }
+      unpackAll()
+    }
     let (found, slot) = probe(bytes, tag: tag)
     if let found { return (found, false) }
     let index = count
     slots[slot] = Slot(tag: tag, index: Int32(index))
-    arena.append(contentsOf: bytes)
-    offsets.append(UInt32(truncatingIfNeeded: arena.count & (1 << offsetBits - 1)))
-    while arena.count >> offsetBits > wraps.count { wraps.append(offsets.count - 1) }
+    store(bytes)
     // Up to 70 % full: a probe for a new key reads about six slots of eight bytes, most
     // often in one cache line, and a million keys need half the table that 50 % would.
     if count * 10 > slots.count * 7 { grow() }
     return (index, true)
   }
 
+  /// Appends a key's bytes to the arena and its end to the offsets.
+  private mutating func store(_ bytes: UnsafeBufferPointer<UInt8>) {
+    arena.append(contentsOf: bytes)
+    offsets.append(UInt32(truncatingIfNeeded: arena.count & (1 << offsetBits - 1)))
+    while arena.count >> offsetBits > wraps.count { wraps.append(offsets.count - 1) }
+  }
+
+  /// Moves the packed keys to the arena, in order: a key that does not pack has come.
+  private mutating func unpackAll() {
+    let keys = packed
+    (packed, isPacked) = ([], false)
+    arena.reserveCapacity(keys.count * PackedKey.longest)
+    offsets.reserveCapacity(keys.count + 1)
+    for value in keys { PackedKey(value: value).withBytes { store($0) } }
+  }
+
   /// Starts loading what a lookup of a key with `hash` will read, in three steps taken at
   /// decreasing distances ahead: `step` 0 the slot; 1, once the slot is in cache, the
   /// offset of the key its tag points to; 2, once that is in cache, the key's bytes. A hit
-  /// otherwise waits on three loads one after the other.
+  /// otherwise waits on three loads one after the other. Packed keys need two: step 1
+  /// loads the key, step 2 has nothing left to load.
   /// Returns, from step 1 on, the index the key probably has (its tag matched; nil when not
   /// found in the first probes), for the caller's own prefetches.
   /// Mutating only so that `self` is accessed in place: as a plain method its three
@@ -119,6 +174,10 @@ struct ByteInterner {
         let existing = slots[slot]
         if existing.index < 0 { return nil }
         if existing.tag == tag {
+          if isPacked {
+            if step == 1 { packed.withUnsafeBufferPointer { fidelis_prefetch($0.baseAddress! + Int(existing.index)) } }
+            return Int(existing.index)
+          }
           offsets.withUnsafeBufferPointer { offsets in
             let index = Int(existing.index)
             if step == 1 {
@@ -141,14 +200,16 @@ struct ByteInterner {
   /// written to is not resident, while doubling late in a large file copied the bytes
   /// held so far beside themselves at the moment memory was highest.
   mutating func reserve(_ count: Int) {
-    if self.count > 0 {
+    if isPacked {
+      packed.reserveCapacity(count)
+    } else if self.count > 0 {
       let bytes = Double(arena.count) / Double(self.count) * Double(count)
       if bytes > Double(arena.capacity), bytes < Double(Int.max / 2) { arena.reserveCapacity(Int(bytes)) }
     }
     var size = slots.count
     while count * 10 > size * 7 { size <<= 1 }
     guard size > slots.count else { return }
-    offsets.reserveCapacity(count + 1)
+    if !isPacked { offsets.reserveCapacity(count + 1) }
     grow(to: size)
   }
 
@@ -177,6 +238,58 @@ struct ByteInterner {
         while slots[slot].index >= 0 { slot = (slot + 1) & mask }
         slots[slot] = entry
       }
+    }
+  }
+}
+
+/// A key of at most ten bytes, each one of the 64 characters 0–9, A–Z, a–z, `-` and `_`,
+/// in one UInt64: its length in the top four bits, each byte's six-bit code below, the
+/// first byte lowest. Two such keys are equal exactly when their values are.
+struct PackedKey: Equatable {
+  /// The longest key that packs: ten codes of six bits, with the length above them.
+  static let longest = 10
+  var value: UInt64
+
+  init(value: UInt64) { self.value = value }
+
+  /// The key of `bytes`; nil when they are longer than `longest` or hold another character.
+  @inline(__always)
+  init?(_ bytes: UnsafeBufferPointer<UInt8>) {
+    guard bytes.count <= Self.longest else { return nil }
+    var value = UInt64(bytes.count) << 60
+    var shift: UInt64 = 0
+    for byte in bytes {
+      let code: UInt8
+      switch byte {
+      case 0x30...0x39: code = byte - 0x30  // 0–9
+      case 0x41...0x5A: code = byte - 0x41 + 10  // A–Z
+      case 0x61...0x7A: code = byte - 0x61 + 36  // a–z
+      case 0x2D: code = 62  // -
+      case 0x5F: code = 63  // _
+      default: return nil
+      }
+      value |= UInt64(code) << shift
+      shift += 6
+    }
+    self.value = value
+  }
+
+  /// `body` of the key's bytes.
+  func withBytes<Result>(_ body: (UnsafeBufferPointer<UInt8>) -> Result) -> Result {
+    let count = Int(value >> 60)
+    return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: Self.longest) { buffer in
+      for i in 0..<count {
+        let code = UInt8(truncatingIfNeeded: value >> UInt64(6 * i)) & 63
+        buffer[i] =
+          switch code {
+          case 0..<10: 0x30 + code
+          case 10..<36: 0x41 + code - 10
+          case 36..<62: 0x61 + code - 36
+          case 62: 0x2D
+          default: 0x5F
+          }
+      }
+      return body(UnsafeBufferPointer(rebasing: buffer[0..<count]))
     }
   }
 }
