@@ -223,6 +223,27 @@ struct ScaleShortcutTests {
     #expect(Array("12345678901".utf8).withUnsafeBufferPointer { PackedKey($0) } == nil)
   }
 
+  @Test("two keys compared eight bytes at a time are the same exactly when every byte is", arguments: Array(0...40))
+  func sameBytesAtEveryLength(count: Int) {
+    var rng = SplitMix64(seed: UInt64(count) + 100)
+    let key = (0..<count).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+    // Offsets into a larger buffer, so that the loads are unaligned.
+    let buffer = [UInt8](repeating: 0xAA, count: 3) + key + [0xBB]
+    buffer.withUnsafeBufferPointer { held in
+      let a = held.baseAddress! + 3
+      var copy = key
+      copy.withUnsafeMutableBufferPointer { b in
+        #expect(count == 0 || sameBytes(a, UnsafePointer(b.baseAddress!), count: count))
+        // Each position changed in turn: the first, the last and every one between.
+        for i in 0..<count {
+          b[i] ^= 0x01
+          #expect(!sameBytes(a, UnsafePointer(b.baseAddress!), count: count))
+          b[i] ^= 0x01
+        }
+      }
+    }
+  }
+
   @Test("interned identifiers keep their indices and bytes when a key that does not pack moves the packed ones to the arena", arguments: [0, 1, 700, 2999])
   func internerUnpacks(atStep unpackable: Int) {
     var rng = SplitMix64(seed: UInt64(unpackable))
