@@ -164,19 +164,18 @@ struct ScaleShortcutTests {
     for (i, source) in table.sourceIndex.enumerated() { #expect(abs(split.holdoutSpend[i] - spend[Int(source)]) < 1e-9) }
   }
 
-  @Test("interned keys keep their indices and bytes when the arena outgrows what a stored offset spans, room made or not", arguments: [32, 5, 3])
-  func internerOffsets(bits: Int) {
-    var rng = SplitMix64(seed: UInt64(bits))
-    var interner = ByteInterner(capacity: 4, offsetBits: bits)
+  /// A `ByteInterner` beside a dictionary of the keys it was given: each intern's answer,
+  /// and at the end every key's index and bytes, checked against the dictionary's.
+  struct CheckedInterner {
+    var interner: ByteInterner
     var known: [[UInt8]: Int] = [:]
     var order: [[UInt8]] = []
-    for step in 0..<3000 {
-      // Room made partway, as a large file's first megabyte does (table and key bytes).
-      if step == 1000 { interner.reserve(4000) }
-      // Short keys repeat; a few are longer than a stored offset spans.
-      let length = rng.next() % 50 == 0 ? 40 + Int(rng.next() % 40) : Int(rng.next() % 3)
-      let key = (0..<length).map { _ in UInt8(rng.next() % 4) }
-      let (index, isNew) = key.withUnsafeBufferPointer { interner.intern($0, hash: hashBytes($0)) }
+
+    /// Interns `key` after the three prefetch steps a merge takes, and checks the answer.
+    mutating func intern(_ key: [UInt8]) {
+      let hash = key.withUnsafeBufferPointer { hashBytes($0) }
+      for step in 0...2 { interner.prefetch(hash, step: step) }
+      let (index, isNew) = key.withUnsafeBufferPointer { interner.intern($0, hash: hash) }
       if let expected = known[key] {
         #expect(index == expected && !isNew)
       } else {
@@ -184,10 +183,30 @@ struct ScaleShortcutTests {
         known[key] = index
         order.append(key)
       }
-      interner.prefetch(key.withUnsafeBufferPointer { hashBytes($0) }, step: 2)
     }
-    #expect(interner.count == order.count)
-    for (index, key) in order.enumerated() { #expect(interner.key(index) == key) }
+
+    /// Each key given is at its index, with its bytes, and is found again by them.
+    func checkAll() {
+      #expect(interner.count == order.count)
+      for (index, key) in order.enumerated() {
+        #expect(interner.key(index) == key)
+        #expect(key.withUnsafeBufferPointer { interner.index(of: $0, hash: hashBytes($0)) } == index)
+      }
+    }
+  }
+
+  @Test("interned keys keep their indices and bytes when the arena outgrows what a stored offset spans, room made or not", arguments: [32, 5, 3])
+  func internerOffsets(bits: Int) {
+    var rng = SplitMix64(seed: UInt64(bits))
+    var checked = CheckedInterner(interner: ByteInterner(capacity: 4, offsetBits: bits))
+    for step in 0..<3000 {
+      // Room made partway, as a large file's first megabyte does (table and key bytes).
+      if step == 1000 { checked.interner.reserve(4000) }
+      // Short keys repeat; a few are longer than a stored offset spans.
+      let length = rng.next() % 50 == 0 ? 40 + Int(rng.next() % 40) : Int(rng.next() % 3)
+      checked.intern((0..<length).map { _ in UInt8(rng.next() % 4) })
+    }
+    checked.checkAll()
   }
 
   @Test("an identifier of at most ten digits, letters, '-' and '_' packs into one value that gives its bytes back; others do not pack")
@@ -247,37 +266,20 @@ struct ScaleShortcutTests {
   @Test("interned identifiers keep their indices and bytes when a key that does not pack moves the packed ones to the arena", arguments: [0, 1, 700, 2999])
   func internerUnpacks(atStep unpackable: Int) {
     var rng = SplitMix64(seed: UInt64(unpackable))
-    var interner = ByteInterner(capacity: 4)
-    var known: [[UInt8]: Int] = [:]
-    var order: [[UInt8]] = []
+    var checked = CheckedInterner(interner: ByteInterner(capacity: 4))
     for step in 0..<3000 {
-      if step == 500 { interner.reserve(4000) }
+      if step == 500 { checked.interner.reserve(4000) }
       // Order ids as exports write them, repeating; from `unpackable` on, some with a space
       // or a slash, or longer than ten.
       var key = Array("O\(rng.next() % 1500)".utf8)
       if step == unpackable || (step > unpackable && rng.next() % 5 == 0) {
         key = rng.next() % 2 == 0 ? Array("INV/\(rng.next() % 300)".utf8) : Array("ORDER-\(100_000 + rng.next() % 300)".utf8)
       }
-      let hash = key.withUnsafeBufferPointer { hashBytes($0) }
-      interner.prefetch(hash, step: 0)
-      interner.prefetch(hash, step: 1)
-      interner.prefetch(hash, step: 2)
-      let (index, isNew) = key.withUnsafeBufferPointer { interner.intern($0, hash: hash) }
-      if let expected = known[key] {
-        #expect(index == expected && !isNew)
-      } else {
-        #expect(index == order.count && isNew)
-        known[key] = index
-        order.append(key)
-      }
+      checked.intern(key)
     }
-    #expect(interner.count == order.count)
-    for (index, key) in order.enumerated() {
-      #expect(interner.key(index) == key)
-      #expect(key.withUnsafeBufferPointer { interner.index(of: $0, hash: hashBytes($0)) } == index)
-    }
+    checked.checkAll()
     for absent in ["O999999", "INV/99999", "x y"] {
-      #expect(Array(absent.utf8).withUnsafeBufferPointer { interner.index(of: $0, hash: hashBytes($0)) } == nil)
+      #expect(Array(absent.utf8).withUnsafeBufferPointer { checked.interner.index(of: $0, hash: hashBytes($0)) } == nil)
     }
   }
 
