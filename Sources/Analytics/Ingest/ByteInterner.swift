@@ -76,32 +76,29 @@ struct ByteInterner {
     return PackedKey(bytes).flatMap { probe($0, tag: tag).found }
   }
 
-  /// `probe` while the keys are packed.
-  @inline(__always)
-  private func probe(_ key: PackedKey, tag: UInt32) -> (found: Int?, slot: Int) {
-    var slot = home(tag)
-    return slots.withUnsafeBufferPointer { slots in
-      packed.withUnsafeBufferPointer { packed in
-        while true {
-          let existing = slots[slot]
-          if existing.index < 0 { return (nil, slot) }
-          if existing.tag == tag && packed[Int(existing.index)] == key.value { return (Int(existing.index), slot) }
-          slot = (slot + 1) & mask
-        }
-      }
-    }
-  }
-
-  /// The slots from the home of `tag` on, up to the key `bytes` (`found`, its index) or
-  /// the empty slot where it would go.
+  /// The slots from the home of `tag` on, up to the key `bytes` in the arena (`found`, its
+  /// index) or the empty slot where it would go.
   @inline(__always)
   private func probe(_ bytes: UnsafeBufferPointer<UInt8>, tag: UInt32) -> (found: Int?, slot: Int) {
+    probe(tag: tag) { equals($0, bytes) }
+  }
+
+  /// `probe` while the keys are packed: they compare as values.
+  @inline(__always)
+  private func probe(_ key: PackedKey, tag: UInt32) -> (found: Int?, slot: Int) {
+    packed.withUnsafeBufferPointer { packed in probe(tag: tag) { packed[$0] == key.value } }
+  }
+
+  /// The slots from the home of `tag` on, up to the first whose tag matches and whose key
+  /// `isKey` of its index, or the empty slot where the key would go.
+  @inline(__always)
+  private func probe(tag: UInt32, _ isKey: (Int) -> Bool) -> (found: Int?, slot: Int) {
     var slot = home(tag)
     return slots.withUnsafeBufferPointer { slots in
       while true {
         let existing = slots[slot]
         if existing.index < 0 { return (nil, slot) }
-        if existing.tag == tag && equals(Int(existing.index), bytes) { return (Int(existing.index), slot) }
+        if existing.tag == tag && isKey(Int(existing.index)) { return (Int(existing.index), slot) }
         slot = (slot + 1) & mask
       }
     }
@@ -111,23 +108,13 @@ struct ByteInterner {
   /// `hashBytes(bytes)`, computed beforehand by a parsing thread.
   mutating func intern(_ bytes: UnsafeBufferPointer<UInt8>, hash: UInt64) -> (index: Int, isNew: Bool) {
     let tag = UInt32(truncatingIfNeeded: hash >> 32)
-    if isPacked {
-      if let key = PackedKey(bytes) {
-        let (found, slot) = probe(key, tag: tag)
-        if let found { return (found, false) }
-        let index = count
-        slots[slot] = Slot(tag: tag, index: Int32(index))
-        packed.append(key.value)
-        if count * 10 > slots.count * 7 { grow() }
-        return (index, true)
-      }
-      unpackAll()
-    }
-    let (found, slot) = probe(bytes, tag: tag)
+    let key = isPacked ? PackedKey(bytes) : nil
+    if isPacked && key == nil { unpackAll() }
+    let (found, slot) = key.map { probe($0, tag: tag) } ?? probe(bytes, tag: tag)
     if let found { return (found, false) }
     let index = count
     slots[slot] = Slot(tag: tag, index: Int32(index))
-    store(bytes)
+    if let key { packed.append(key.value) } else { store(bytes) }
     // Up to 70 % full: a probe for a new key reads about six slots of eight bytes, most
     // often in one cache line, and a million keys need half the table that 50 % would.
     if count * 10 > slots.count * 7 { grow() }
