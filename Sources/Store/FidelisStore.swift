@@ -574,7 +574,11 @@ extension FidelisStore {
 
   /// Appends a chunk to an upload in progress.
   public func appendChunk(datasetId: String, seq: Int, data: Data) throws {
-    try writer.write { db in try DatasetChunkRecord(datasetId: datasetId, seq: seq, data: data).insert(db) }
+    try writer.write { db in
+      // Arguments given to `execute` are bound in place (SQLITE_STATIC); a record's insert
+      // binds a copy, and copying each megabyte cost a tenth of an upload's time.
+      try db.cachedStatement(sql: "INSERT INTO datasetChunk (datasetId, seq, data) VALUES (?, ?, ?)").execute(arguments: [datasetId, seq, data])
+    }
   }
 
   /// Makes an upload visible as the next version of its name, in one transaction.

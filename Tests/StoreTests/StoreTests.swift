@@ -169,6 +169,37 @@ struct StoreTests {
     #expect(try store.jobs(tenantId: t.id, state: nil, limit: 10).count == 2)
   }
 
+  @Test("an upload's chunks read back byte for byte, though the caller reuses one buffer for them all")
+  func chunksRoundTrip() async throws {
+    let directory = try temporaryDirectory()
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let store = try FidelisStore.open(directory: directory)
+    let (t, _) = try store.createTenant(name: "T")
+    let id = try store.beginUpload(tenantId: t.id, name: "big.csv", kind: "transactions")
+    // Chunks are bound in place, not copied: each must be in the database before the call
+    // returns, whatever the caller then does with its bytes.
+    var buffer = Data(count: 1 << 20)
+    var expected: [Data] = []
+    for seq in 0..<5 {
+      let size = seq == 4 ? 12_345 : buffer.count
+      buffer.withUnsafeMutableBytes { (bytes: UnsafeMutableRawBufferPointer) in
+        for i in 0..<size { bytes[i] = UInt8(truncatingIfNeeded: i &* 31 &+ seq &* 7) }
+      }
+      let chunk = buffer.prefix(size)
+      expected.append(Data(chunk))
+      try store.appendChunk(datasetId: id, seq: seq, data: chunk)
+    }
+    buffer.resetBytes(in: 0..<buffer.count)
+    _ = try store.finishUpload(datasetId: id, size: Int64(expected.map(\.count).reduce(0, +)), sha256: "x", chunks: expected.count)
+    for (seq, bytes) in expected.enumerated() {
+      #expect(try store.datasetChunk(datasetId: id, seq: seq) == bytes)
+    }
+    #expect(try store.datasetChunk(datasetId: id, seq: expected.count) == nil)
+    // The same chunk twice is refused, and what was stored stays.
+    #expect(throws: (any Error).self) { try store.appendChunk(datasetId: id, seq: 0, data: Data("x".utf8)) }
+    #expect(try store.datasetChunk(datasetId: id, seq: 0) == expected[0])
+  }
+
   @Test("concurrent submits commit together: a refusal undoes only itself, and the queue limit holds exactly")
   func groupCommit() async throws {
     let directory = try temporaryDirectory()
