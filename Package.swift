@@ -176,7 +176,7 @@ let package = Package(
       dependencies: ["Networking", .product(name: "GRPCCore", package: "grpc-swift-2"), .product(name: "ArgumentParser", package: "swift-argument-parser")]
     ),
     // Runs jobs on the fixtures of ReportsTests, read from the source tree by path.
-    .testTarget(name: "JobsTests", dependencies: ["Jobs", "Analytics", "Reports", "FidelisProto"]),
+    .testTarget(name: "JobsTests", dependencies: ["Jobs", "Analytics", "Reports", "FidelisProto", "LocalFiles"]),
     .testTarget(
       name: "ServerTests",
       dependencies: [

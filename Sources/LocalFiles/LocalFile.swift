@@ -31,11 +31,24 @@ public struct LocalFile: Sendable {
   }
 
   /// Calls `consume` with the file's bytes, `chunkBytes` at a time, in order.
+  ///
+  /// Every chunk is the same `Data`, filled again once `consume` has returned: a chunk that
+  /// `consume` let go of is refilled in place, and one it kept is copied first (copy on
+  /// write), so the chunks a caller keeps never change. An upload thus reads each megabyte
+  /// into memory already mapped and warm, where a fresh buffer per chunk cost a page fault
+  /// per 4 KiB and a third of the command's processor time.
   public func readChunks(_ consume: (Data) async throws -> Void) async throws {
-    guard let handle = FileHandle(forReadingAtPath: path) else { throw Unreadable(path: path) }
-    defer { try? handle.close() }
-    while let chunk = try handle.read(upToCount: Self.chunkBytes), !chunk.isEmpty {
-      try await consume(chunk)
+    let descriptor = open(path, O_RDONLY)
+    guard descriptor >= 0 else { throw Unreadable(path: path) }
+    defer { close(descriptor) }
+    var buffer = Data(count: Self.chunkBytes)
+    while true {
+      let filled = try buffer.withUnsafeMutableBytes { (bytes: UnsafeMutableRawBufferPointer) in
+        try fill(descriptor, bytes.bindMemory(to: UInt8.self))
+      }
+      if filled == 0 { return }
+      try await consume(filled == buffer.count ? buffer : buffer.prefix(filled))
+      if filled < buffer.count { return }
     }
   }
 
@@ -50,20 +63,26 @@ public struct LocalFile: Sendable {
     let buffer = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: Self.chunkBytes)
     defer { buffer.deallocate() }
     while true {
-      // A short read is not the end: only 0 is. Fill the buffer so that chunks stay whole.
-      var filled = 0
-      while filled < buffer.count {
-        let count = read(descriptor, buffer.baseAddress! + filled, buffer.count - filled)
-        if count < 0 {
-          if errno == EINTR { continue }
-          throw Unreadable(path: path)
-        }
-        if count == 0 { break }
-        filled += count
-      }
+      let filled = try fill(descriptor, buffer)
       if filled == 0 { return }
       try consume(UnsafeBufferPointer(rebasing: buffer[0..<filled]))
       if filled < buffer.count { return }
     }
+  }
+
+  /// Reads into `buffer` until it is full or the file ends; returns the bytes read. A short
+  /// read is not the end: only 0 is. Filling the buffer keeps chunks whole.
+  private func fill(_ descriptor: Int32, _ buffer: UnsafeMutableBufferPointer<UInt8>) throws -> Int {
+    var filled = 0
+    while filled < buffer.count {
+      let count = read(descriptor, buffer.baseAddress! + filled, buffer.count - filled)
+      if count < 0 {
+        if errno == EINTR { continue }
+        throw Unreadable(path: path)
+      }
+      if count == 0 { break }
+      filled += count
+    }
+    return filled
   }
 }

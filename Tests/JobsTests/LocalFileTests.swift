@@ -1,0 +1,52 @@
+import Foundation
+import LocalFiles
+import Testing
+
+/// A file read in chunks, as an upload and a local analysis read it.
+@Suite("Local files")
+struct LocalFileTests {
+  /// A file of `size` bytes that no two chunks share, in a folder of its own.
+  private func file(size: Int) throws -> (LocalFile, Data, URL) {
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("fidelis-file-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    let bytes = Data((0..<size).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ $0 >> 20) })
+    let url = directory.appendingPathComponent("data.csv")
+    try bytes.write(to: url)
+    return (LocalFile(path: url.path), bytes, directory)
+  }
+
+  @Test(
+    "chunks come whole and in order, the last one short; the chunks a caller keeps do not change as the next ones are read",
+    arguments: [0, 1, LocalFile.chunkBytes - 1, LocalFile.chunkBytes, LocalFile.chunkBytes + 1, 3 * LocalFile.chunkBytes + 12_345])
+  func chunks(size: Int) async throws {
+    let (file, bytes, directory) = try file(size: size)
+    defer { try? FileManager.default.removeItem(at: directory) }
+    var kept: [(offset: Int, chunk: Data)] = []
+    var seen = Data()
+    var count = 0
+    try await file.readChunks { chunk in
+      #expect(!chunk.isEmpty && chunk.count <= LocalFile.chunkBytes)
+      // Every chunk whole but the last: a chunk never ends short of the file's end.
+      #expect(chunk.count == min(LocalFile.chunkBytes, size - seen.count))
+      // Every other chunk is kept as it came; the others are let go, their memory reused.
+      if count % 2 == 0 { kept.append((seen.count, chunk)) }
+      seen.append(chunk)
+      count += 1
+    }
+    #expect(seen == bytes)
+    #expect(count == (size + LocalFile.chunkBytes - 1) / LocalFile.chunkBytes)
+    for (offset, chunk) in kept {
+      #expect(chunk == bytes[offset..<offset + chunk.count])
+    }
+    var viaBuffers = Data()
+    try file.readBuffers { viaBuffers.append($0) }
+    #expect(viaBuffers == bytes)
+  }
+
+  @Test("a file that cannot be read is named")
+  func unreadable() async throws {
+    let file = LocalFile(path: "/nonexistent/fidelis/data.csv")
+    let error = await #expect(throws: LocalFile.Unreadable.self) { try await file.readChunks { _ in } }
+    #expect(error?.description == "cannot read /nonexistent/fidelis/data.csv")
+  }
+}
