@@ -127,6 +127,14 @@ def peak_rss_mb(pid):
     raise AssertionError("no VmHWM")
 
 
+def rss_mb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
 def test_200_mb_upload_streams_with_bounded_memory(cluster, tmp_path):
     cluster.start_server()
     key = new_tenant(cluster, "big-upload")
@@ -138,6 +146,7 @@ def test_200_mb_upload_streams_with_bounded_memory(cluster, tmp_path):
             f.write(line_block)
     size = os.path.getsize(path)
     server_before = peak_rss_mb(cluster.server.pid)
+    server_resident_before = rss_mb(cluster.server.pid)
     env = dict(cluster.env, FIDELIS_API_KEY=key)
     client = subprocess.Popen([f"{BIN}/fidelis", "dataset", "upload", str(path)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     # VmHWM of the running client (the rusage of a child would count this Python process's
@@ -160,6 +169,15 @@ def test_200_mb_upload_streams_with_bounded_memory(cluster, tmp_path):
     print(f"client peak {client_peak:.0f} MB, server grew {server_peak - server_before:.0f} MB")
     assert client_peak < 80, f"client peak {client_peak:.0f} MB for a {size >> 20} MB file"
     assert server_peak - server_before < 80, f"server grew from {server_before:.0f} to {server_peak:.0f} MB"
+    # The coordinator keeps chunk-sized buffers for reuse while it works, and gives back
+    # what it freed every few seconds: once the upload is over, it holds what it held before
+    # (and a few megabytes of SQLite's page caches).
+    deadline = time.time() + 15
+    while rss_mb(cluster.server.pid) > server_resident_before + 16 and time.time() < deadline:
+        time.sleep(0.25)
+    resident = rss_mb(cluster.server.pid)
+    print(f"server resident {server_resident_before:.0f} MB before, {resident:.0f} MB {15 - (deadline - time.time()):.1f} s after")
+    assert resident <= server_resident_before + 16, f"server still holds {resident:.0f} MB after the upload, {server_resident_before:.0f} MB before"
 
 
 def test_online_backup_restores_every_tenant_dataset_job_and_report(cluster, tmp_path):

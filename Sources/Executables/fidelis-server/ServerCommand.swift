@@ -123,7 +123,7 @@ struct Serve: AsyncParsableCommand {
   var insecurePlaintext = false
 
   func run() async throws {
-    returnLargeBuffersToTheSystem()
+    reuseChunkSizedBuffers()
     let address: ListenAddress
     do { address = try ListenAddress(listen) } catch { throw ValidationError("\(error)") }
     for (name, value) in [("--max-attempts", Int64(maxAttempts)), ("--max-queued", Int64(maxQueued)), ("--max-running", Int64(maxRunning)),
