@@ -119,20 +119,21 @@ def test_cancel_reaches_the_running_worker(cluster, tmp_path):
     assert again.returncode == 0
 
 
-def peak_rss_mb(pid):
+def memory_mb(pid, field):
+    """A process's `field` of /proc/PID/status (VmHWM: peak resident, VmRSS: resident now), in MB."""
     with open(f"/proc/{pid}/status") as f:
         for line in f:
-            if line.startswith("VmHWM:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) / 1024
-    raise AssertionError("no VmHWM")
+    raise AssertionError(f"no {field}")
+
+
+def peak_rss_mb(pid):
+    return memory_mb(pid, "VmHWM")
 
 
 def rss_mb(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    raise AssertionError("no VmRSS")
+    return memory_mb(pid, "VmRSS")
 
 
 def test_200_mb_upload_streams_with_bounded_memory(cluster, tmp_path):
