@@ -91,12 +91,12 @@ public enum KMeans {
     var converged = false
     while iterations < maxIterations {
       iterations += 1
-      let changed = assign(points, centers: centers, labels: &labels)
-      if changed == 0 && iterations > 1 {
+      let step = assignAndSum(points, centers: centers, labels: &labels)
+      if step.changed == 0 && iterations > 1 {
         converged = true
         break
       }
-      var newCenters = recompute(points, labels: labels, k: k, previous: centers)
+      var newCenters = means(step, points: points, labels: labels, previous: centers)
       var shift = 0.0
       for j in 0..<centers.count { shift += (newCenters[j] - centers[j]) * (newCenters[j] - centers[j]) }
       swap(&centers, &newCenters)
@@ -113,17 +113,21 @@ public enum KMeans {
   /// Sum of squared distances of each point to its labelled centre.
   public static func inertia(_ points: PointMatrix, centers: [Double], labels: [Int32]) -> Double {
     let d = points.dimensions
-    var total = 0.0
-    points.values.withUnsafeBufferPointer { x in
-      for i in 0..<points.count {
-        let c = Int(labels[i]) * d
-        for j in 0..<d {
-          let diff = x[i * d + j] - centers[c + j]
-          total += diff * diff
-        }
+    return points.values.withUnsafeBufferPointer { x in
+      labels.withUnsafeBufferPointer { labels in
+        blockSums(points.count, blockSize: lloydBlock) { block in
+          var total = 0.0
+          for i in block {
+            let c = Int(labels[i]) * d
+            for j in 0..<d {
+              let diff = x[i * d + j] - centers[c + j]
+              total += diff * diff
+            }
+          }
+          return SIMD8(total, 0, 0, 0, 0, 0, 0, 0)
+        }[0]
       }
     }
-    return total
   }
 
   /// Mean silhouette coefficient of the points (O(n²): pass a sample for large inputs).
@@ -265,54 +269,81 @@ public enum KMeans {
     return total / Double(d)
   }
 
-  /// Greedy k-means++ seeding.
+  /// Greedy k-means++ seeding. The passes over the points run on every core, in blocks of
+  /// `lloydBlock` added in block order (the same draws whatever the number of cores).
   static func plusPlusSeeds(_ points: PointMatrix, k: Int, rng: inout SplitMix64) -> [Double] {
     let n = points.count
     let d = points.dimensions
     let trials = 2 + Int(log(Double(k)))
+    let blockSize = lloydBlock
+    let blocks = (n + blockSize - 1) / blockSize
     var centers = [Double]()
     centers.reserveCapacity(k * d)
     let first = Int(rng.next() % UInt64(n))
     centers.append(contentsOf: points.values[first * d..<(first + 1) * d])
     var closest = [Double](repeating: 0, count: n)
-    points.values.withUnsafeBufferPointer { x in
-      for i in 0..<n { closest[i] = squaredDistance(x, i, centers, 0, d) }
-    }
-    var potential = closest.reduce(0, +)
     var candidateDistances = [Double](repeating: 0, count: n)
     var bestDistances = [Double](repeating: 0, count: n)
+    // Each block's share of the potential, for drawing a point without summing them all again.
+    var blockPotentials = [Double](repeating: 0, count: blocks)
+    // Distances to `center` (or the nearer of it and `closest` when `against` is given)
+    // into `out`; returns their sum, block by block into `shares`.
+    func distances(to center: [Double], against: [Double]?, into out: inout [Double], shares: inout [Double]) -> Double {
+      points.values.withUnsafeBufferPointer { x in
+        out.withUnsafeMutableBufferPointer { out in
+          shares.withUnsafeMutableBufferPointer { shares in
+            nonisolated(unsafe) let (out, shares) = (out, shares)
+            concurrentChunks(blocks) { block in
+              var total = 0.0
+              for i in (block * blockSize)..<min(n, (block + 1) * blockSize) {
+                var dist = squaredDistance(x, i, center, 0, d)
+                if let against { dist = min(against[i], dist) }
+                out[i] = dist
+                total += dist
+              }
+              shares[block] = total
+            }
+          }
+        }
+      }
+      return shares.reduce(0, +)
+    }
+    var potential = distances(to: centers, against: nil, into: &closest, shares: &blockPotentials)
+    var candidateShares = blockPotentials
+    var bestShares = blockPotentials
     for _ in 1..<k {
       var bestCandidate = -1
       var bestPotential = Double.infinity
       for _ in 0..<trials {
-        // Draw a point with probability proportional to its squared distance.
+        // Draw a point with probability proportional to its squared distance: the block
+        // first, then the point within it.
         let target = rng.nextUnit() * potential
         var cumulative = 0.0
         var candidate = n - 1
-        for i in 0..<n {
+        var block = 0
+        while block < blocks - 1 && cumulative + blockPotentials[block] <= target {
+          cumulative += blockPotentials[block]
+          block += 1
+        }
+        for i in (block * blockSize)..<n {
           cumulative += closest[i]
           if cumulative > target {
             candidate = i
             break
           }
         }
-        var candidatePotential = 0.0
-        points.values.withUnsafeBufferPointer { x in
-          let c = Array(x[candidate * d..<(candidate + 1) * d])
-          for i in 0..<n {
-            let dist = min(closest[i], squaredDistance(x, i, c, 0, d))
-            candidateDistances[i] = dist
-            candidatePotential += dist
-          }
-        }
+        let c = Array(points.values[candidate * d..<(candidate + 1) * d])
+        let candidatePotential = distances(to: c, against: closest, into: &candidateDistances, shares: &candidateShares)
         if candidatePotential < bestPotential {
           bestPotential = candidatePotential
           bestCandidate = candidate
           swap(&bestDistances, &candidateDistances)
+          swap(&bestShares, &candidateShares)
         }
       }
       centers.append(contentsOf: points.values[bestCandidate * d..<(bestCandidate + 1) * d])
       swap(&closest, &bestDistances)
+      swap(&blockPotentials, &bestShares)
       potential = bestPotential
     }
     return centers
@@ -394,17 +425,115 @@ public enum KMeans {
     return changes.reduce(0, +)
   }
 
+  /// Points per block of a Lloyd step's sums: fixed, so that the sums, and so the centres,
+  /// are the same whatever the number of cores.
+  static let lloydBlock = 16_384
+
+  /// What one Lloyd step found: how many labels changed, and each centre's new points'
+  /// coordinate sums (k × dimensions) and count.
+  struct AssignmentSums {
+    var changed: Int
+    var sums: [Double]
+    var counts: [Int]
+  }
+
+  /// Assigns each point to its nearest centre and, in the same pass, sums each centre's
+  /// points: the means of the next step then need no second pass over a million points on
+  /// one core. Blocks of `lloydBlock` points on every core, added in block order.
+  static func assignAndSum(_ points: PointMatrix, centers: [Double], labels: inout [Int32]) -> AssignmentSums {
+    let n = points.count
+    let d = points.dimensions
+    let k = centers.count / d
+    let blocks = (n + lloydBlock - 1) / lloydBlock
+    // Per block: k × d sums, then k counts, then the changed labels.
+    let width = k * d + k + 1
+    let partial = UnsafeMutableBufferPointer<Double>.allocate(capacity: max(1, blocks * width))
+    defer { partial.deallocate() }
+    partial.initialize(repeating: 0)
+    // The customers' three features as vectors with a zero fourth lane, each centre's sums
+    // and count in one vector: the distances are the same sums in the same order as the
+    // general loop's, and a point is added to its centre in one vector addition.
+    let centres4 = (0..<(d == 3 ? k : 0)).map { c in SIMD4(centers[c * 3], centers[c * 3 + 1], centers[c * 3 + 2], 0) }
+    points.values.withUnsafeBufferPointer { x in
+      centers.withUnsafeBufferPointer { centers in
+        centres4.withUnsafeBufferPointer { centres4 in
+          labels.withUnsafeMutableBufferPointer { labels in
+            concurrentChunks(blocks) { block in
+              let out = UnsafeMutableBufferPointer(rebasing: partial[block * width..<(block + 1) * width])
+              let range = (block * lloydBlock)..<min(n, (block + 1) * lloydBlock)
+              var changed = 0
+              if d == 3 {
+                let totals = UnsafeMutableBufferPointer<SIMD4<Double>>.allocate(capacity: k)
+                defer { totals.deallocate() }
+                totals.initialize(repeating: .zero)
+                for i in range {
+                  let point = SIMD4(x[i * 3], x[i * 3 + 1], x[i * 3 + 2], 0)
+                  var best = 0
+                  var bestDistance = Double.infinity
+                  for c in 0..<k {
+                    let diff = point - centres4[c]
+                    let square = diff * diff
+                    let s = square[0] + square[1] + square[2]
+                    if s < bestDistance {
+                      bestDistance = s
+                      best = c
+                    }
+                  }
+                  if labels[i] != Int32(best) {
+                    labels[i] = Int32(best)
+                    changed += 1
+                  }
+                  totals[best] += SIMD4(point[0], point[1], point[2], 1)
+                }
+                for c in 0..<k {
+                  for j in 0..<3 { out[c * 3 + j] = totals[c][j] }
+                  out[k * 3 + c] = totals[c][3]
+                }
+              } else {
+                for i in range {
+                  var best = 0
+                  var bestDistance = Double.infinity
+                  for c in 0..<k {
+                    var s = 0.0
+                    for j in 0..<d {
+                      let diff = x[i * d + j] - centers[c * d + j]
+                      s += diff * diff
+                    }
+                    if s < bestDistance {
+                      bestDistance = s
+                      best = c
+                    }
+                  }
+                  if labels[i] != Int32(best) {
+                    labels[i] = Int32(best)
+                    changed += 1
+                  }
+                  for j in 0..<d { out[best * d + j] += x[i * d + j] }
+                  out[k * d + best] += 1
+                }
+              }
+              out[width - 1] = Double(changed)
+            }
+          }
+        }
+      }
+    }
+    var result = AssignmentSums(changed: 0, sums: [Double](repeating: 0, count: k * d), counts: [Int](repeating: 0, count: k))
+    for block in 0..<blocks {
+      let base = block * width
+      for j in 0..<k * d { result.sums[j] += partial[base + j] }
+      for c in 0..<k { result.counts[c] += Int(partial[base + k * d + c]) }
+      result.changed += Int(partial[base + width - 1])
+    }
+    return result
+  }
+
   /// New centres as the means of their points; an emptied cluster takes the point
   /// farthest from its centre.
-  static func recompute(_ points: PointMatrix, labels: [Int32], k: Int, previous: [Double]) -> [Double] {
+  static func means(_ step: AssignmentSums, points: PointMatrix, labels: [Int32], previous: [Double]) -> [Double] {
     let d = points.dimensions
-    var sums = [Double](repeating: 0, count: k * d)
-    var counts = [Int](repeating: 0, count: k)
-    for i in 0..<points.count {
-      let c = Int(labels[i])
-      counts[c] += 1
-      for j in 0..<d { sums[c * d + j] += points.values[i * d + j] }
-    }
+    let k = step.counts.count
+    var (sums, counts) = (step.sums, step.counts)
     for c in 0..<k where counts[c] == 0 {
       var farthest = 0
       var distance = -1.0

@@ -215,6 +215,83 @@ struct KMeansTests {
     #expect(score.bitPattern == Self.plainSilhouette(points, labels: labels, k: 5).bitPattern)
   }
 
+  /// Lloyd's algorithm as defined: assign every point, then each centre the mean of its
+  /// points, summed point after point; until no label changes or the centres stop moving.
+  static func plainLloyd(_ points: PointMatrix, centers start: [Double], shiftThreshold: Double) -> (centers: [Double], labels: [Int32]) {
+    let (n, d) = (points.count, points.dimensions)
+    let k = start.count / d
+    var (centers, labels) = (start, [Int32](repeating: -1, count: n))
+    for iteration in 1...300 {
+      var changed = 0
+      for i in 0..<n {
+        var (best, bestDistance) = (0, Double.infinity)
+        for c in 0..<k {
+          var s = 0.0
+          for j in 0..<d { s += (points.values[i * d + j] - centers[c * d + j]) * (points.values[i * d + j] - centers[c * d + j]) }
+          if s < bestDistance { (best, bestDistance) = (c, s) }
+        }
+        if labels[i] != Int32(best) { (labels[i], changed) = (Int32(best), changed + 1) }
+      }
+      if changed == 0 && iteration > 1 { break }
+      var sums = [Double](repeating: 0, count: k * d)
+      var counts = [Double](repeating: 0, count: k)
+      for i in 0..<n {
+        counts[Int(labels[i])] += 1
+        for j in 0..<d { sums[Int(labels[i]) * d + j] += points.values[i * d + j] }
+      }
+      let next = (0..<k * d).map { sums[$0] / counts[$0 / d] }
+      let shift = zip(next, centers).map { ($0 - $1) * ($0 - $1) }.reduce(0, +)
+      centers = next
+      if shift <= shiftThreshold {
+        // The labels of the final centres, as scikit-learn's last assignment gives them.
+        for i in 0..<n {
+          var (best, bestDistance) = (0, Double.infinity)
+          for c in 0..<k {
+            var s = 0.0
+            for j in 0..<d { s += (points.values[i * d + j] - centers[c * d + j]) * (points.values[i * d + j] - centers[c * d + j]) }
+            if s < bestDistance { (best, bestDistance) = (c, s) }
+          }
+          labels[i] = Int32(best)
+        }
+        break
+      }
+    }
+    return (centers, labels)
+  }
+
+  @Test(
+    "Lloyd's step, assigning and summing in one pass in blocks on every core, ends where the plain two passes end",
+    arguments: [(3, 3), (3, 12), (2, 4)])
+  func lloydInBlocks(dimensions d: Int, k: Int) {
+    // Three blocks and a bit: the sums of several blocks are added.
+    let n = KMeans.lloydBlock * 3 + 123
+    var rng = SplitMix64(seed: UInt64(d * 100 + k))
+    let values = (0..<n * d).map { i in rng.nextUnit() * 2 + Double(i / d % k) * 0.7 }
+    let points = PointMatrix(values: values, dimensions: d)
+    let start = Array(values[0..<k * d])
+    let threshold = 1e-4 * KMeans.meanVariance(points)
+    let fit = KMeans.lloyd(points, initialCenters: start, shiftThreshold: threshold)
+    let plain = Self.plainLloyd(points, centers: start, shiftThreshold: threshold)
+    // Summed in another order, the means may differ in their last bits, never more.
+    #expect(zip(fit.centers, plain.centers).allSatisfy { abs($0 - $1) <= 1e-12 * max(1, abs($1)) })
+    #expect(fit.labels == plain.labels)
+    let inertia = (0..<n).map { i in (0..<d).map { j in pow(values[i * d + j] - fit.centers[Int(fit.labels[i]) * d + j], 2) }.reduce(0, +) }.reduce(0, +)
+    #expect(abs(fit.inertia - inertia) <= 1e-12 * inertia)
+  }
+
+  @Test("k-means++ seeds are points of the data, distinct, and the same from the same seed")
+  func seedsInBlocks() {
+    let n = KMeans.lloydBlock * 2 + 77
+    var rng = SplitMix64(seed: 5)
+    let points = PointMatrix(values: (0..<n * 3).map { _ in rng.nextUnit() }, dimensions: 3)
+    var first = SplitMix64(seed: 11), second = SplitMix64(seed: 11)
+    let seeds = KMeans.plusPlusSeeds(points, k: 6, rng: &first)
+    #expect(seeds == KMeans.plusPlusSeeds(points, k: 6, rng: &second))
+    let rows = Set((0..<n).map { Array(points.values[$0 * 3..<$0 * 3 + 3]) })
+    let chosen = (0..<6).map { Array(seeds[$0 * 3..<$0 * 3 + 3]) }
+    #expect(chosen.allSatisfy(rows.contains) && Set(chosen).count == 6)
+  }
+
   @Test("Lloyd from given centres converges to the means of its labels")
   func lloydFixedPoint() {
     let points = PointMatrix(values: [0, 0, 0, 1, 10, 10, 10, 11], dimensions: 2)
