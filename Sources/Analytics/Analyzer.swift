@@ -327,11 +327,15 @@ struct OutlookTable {
     // BG/NBD's hypergeometric series depend on (x, T) only: taken once per pair when rows
     // are whole days, in (x, t_x, T) order.
     let curves = rowOfCustomer == nil ? nil : PurchaseCurves(model, x: x, age: age, horizons: (1...months).map { Double(30 * $0) })
+    let known = LifetimeModels.probabilitiesAlive(model, distinct: distinct)
     alive.withUnsafeMutableBufferPointer { alive in
       byMonth.withUnsafeMutableBufferPointer { byMonth in
         concurrentChunks((rows + 4095) / 4096) { block in
           for row in block * 4096..<min(rows, (block + 1) * 4096) {
-            let outlook = CustomerOutlook(model, x: x[row], tx: tx[row], age: age[row])
+            let outlook =
+              if let known { CustomerOutlook(model, x: x[row], tx: tx[row], age: age[row], probabilityAlive: known[row]) } else {
+                CustomerOutlook(model, x: x[row], tx: tx[row], age: age[row])
+              }
             alive[row] = outlook.probabilityAlive
             let out = UnsafeMutableBufferPointer(rebasing: byMonth[row * months..<(row + 1) * months])
             if curves?.expectedPurchases(ofRow: row, x: x[row], tx: tx[row], age: age[row], into: out) != true {

@@ -307,13 +307,15 @@ public enum LifetimeModels {
 
   /// Customers in the smallest sample whose fit starts the search on a large population.
   static let warmStartCustomers = 20_000
+  /// The same for the purchase models, whose samples come in a chain (see `fit`).
+  static let purchaseWarmStartCustomers = 2_500
 
   /// Every how many customers the sample that starts the search on `n` customers takes one:
   /// a twentieth of them, at least `warmStartCustomers` (a larger population's fit needs a
   /// closer start to finish in a few steps); nil below four times that, where the search
   /// starts from 1s.
-  static func warmStartStride(_ n: Int) -> Int? {
-    n >= 4 * warmStartCustomers ? n / max(warmStartCustomers, n / 20) : nil
+  static func warmStartStride(_ n: Int, smallest: Int = warmStartCustomers) -> Int? {
+    n >= 4 * smallest ? n / max(smallest, n / 20) : nil
   }
 
   /// `point` (log-parameters) held within `logBounds`; nil when a value is not finite.
@@ -324,11 +326,15 @@ public enum LifetimeModels {
   /// `fit(_:to:from:)` with the population's customers already grouped. Without a start,
   /// a large population's search starts from the fit on an evenly spaced sample of its
   /// customers (`warmStartStride`): most of the steps are taken on the sample, and
-  /// the last few, to the same optimum and tolerance, on everyone.
+  /// the last few, to the same optimum and tolerance, on everyone. The sample's own fit
+  /// starts the same way, down to `purchaseWarmStartCustomers`: on a million customers,
+  /// 2,500 then 50,000 then all, where 25 steps of Pareto/NBD on 50,000 cost a fifth of a
+  /// second and 6 after the small sample's fit a twentieth.
   static func fit(_ model: PurchaseModel, to s: RepeatSummary, distinct: DistinctCustomers, from start: PurchaseModelParameters?) -> PurchaseModelParameters {
     var start = start?.model == model ? start : nil
-    if start == nil, let step = warmStartStride(s.frequency.count) {
-      start = fit(model, to: DistinctCustomers(s.everyCustomer(stride: step)))
+    if start == nil, let step = warmStartStride(s.frequency.count, smallest: purchaseWarmStartCustomers) {
+      let sample = s.everyCustomer(stride: step)
+      start = fit(model, to: sample, distinct: DistinctCustomers(sample), from: nil)
     }
     return fit(model, to: distinct, from: start)
   }
@@ -439,6 +445,13 @@ public enum LifetimeModels {
     return PurchaseModelParameters(
       r: p[0], alpha: p[1] / scale, dropout: modified ? .mbgnbd(a: p[2], b: p[3]) : .bgnbd(a: p[2], b: p[3]),
       fit: ModelFit(result))
+  }
+
+  /// P(alive) of every row of a population grouped by (x, t_x, T) when the model's is
+  /// costly (Pareto/NBD's integral) and worth taking row after row; nil otherwise.
+  static func probabilitiesAlive(_ m: PurchaseModelParameters, distinct: DistinctCustomers) -> [Double]? {
+    guard case .pareto(let s, let beta) = m.dropout, distinct.rowOfCustomer != nil else { return nil }
+    return ParetoNBD.probabilitiesAlive(r: m.r, alpha: m.alpha, s: s, beta: beta, x: distinct.x, tx: distinct.tx, age: distinct.age)
   }
 
   /// Probability that a customer is still alive (has not churned) at the end of observation.
@@ -633,13 +646,18 @@ public struct CustomerOutlook: Sendable {
   public let probabilityAlive: Double
 
   public init(_ model: PurchaseModelParameters, x: Double, tx: Double, age: Double) {
+    self.init(model, x: x, tx: tx, age: age, probabilityAlive: LifetimeModels.probabilityAlive(model, x: x, tx: tx, age: age))
+  }
+
+  /// The outlook of a customer whose P(alive) is already known (taken for many at once).
+  init(_ model: PurchaseModelParameters, x: Double, tx: Double, age: Double, probabilityAlive: Double) {
     // Only the parameters: the fit's message and curvature are reference-counted, and a
     // million outlooks copying them spent a tenth of an analysis retaining and releasing.
     self.model = PurchaseModelParameters(r: model.r, alpha: model.alpha, dropout: model.dropout, fit: .unreported)
     self.x = x
     self.tx = tx
     self.age = age
-    probabilityAlive = LifetimeModels.probabilityAlive(model, x: x, tx: tx, age: age)
+    self.probabilityAlive = probabilityAlive
   }
 
   /// Expected number of purchases in the next `t` days.
@@ -721,6 +739,14 @@ func minimizeBFGS(
       direction = free.map { -$0 }
       slope = -gradNorm * gradNorm
     }
+    // A step gains at most about half the slope (the whole step to a quadratic's minimum).
+    // Below the rounding of f no evaluation can tell a gain from none, and each evaluation
+    // of a large population's likelihood costs a pass over it.
+    let resolution = 1e-14 * max(1, abs(fx))
+    if -slope / 2 < resolution && gradNorm < 1e-5 {
+      return MinimizeResult(
+        point: x, value: fx, iterations: iterations, converged: true, message: atBound ? "no further improvement, at a bound" : "no further improvement", inverseHessian: h)
+    }
     var step = 1.0
     var accepted: ([Double], Double, [Double])?
     for _ in 0..<60 {
@@ -731,6 +757,7 @@ func minimizeBFGS(
         break
       }
       step *= 0.5
+      if -step * slope < resolution { break }
     }
     guard let (xNew, fNew, gNew) = accepted else {
       return MinimizeResult(point: x, value: fx, iterations: iterations, converged: gradNorm < 1e-6, message: "line search could not improve further", inverseHessian: h)

@@ -79,13 +79,19 @@ public struct ModelValidation: Sendable, Codable, Equatable {
       if distinct.rowOfCustomer != nil {
         // BG/NBD's hypergeometric series once per (x, T).
         let curves = PurchaseCurves(fit, x: distinct.x, age: distinct.age, horizons: [Double(holdout)])
+        // Pareto/NBD's P(alive) row after row, its integrals continued along each run.
+        let known = LifetimeModels.probabilitiesAlive(fit, distinct: distinct)
         byRow = [Double](repeating: 0, count: distinct.x.count)
         byRow.withUnsafeMutableBufferPointer { byRow in
           concurrentChunks((byRow.count + 4095) / 4096) { block in
             for g in block * 4096..<min(byRow.count, (block + 1) * 4096) {
               let (x, tx, age) = (distinct.x[g], distinct.tx[g], distinct.age[g])
               if curves?.expectedPurchases(ofRow: g, x: x, tx: tx, age: age, into: UnsafeMutableBufferPointer(rebasing: byRow[g...g])) != true {
-                byRow[g] = CustomerOutlook(fit, x: x, tx: tx, age: age).expectedPurchases(Double(holdout))
+                let outlook =
+                  if let known { CustomerOutlook(fit, x: x, tx: tx, age: age, probabilityAlive: known[g]) } else {
+                    CustomerOutlook(fit, x: x, tx: tx, age: age)
+                  }
+                byRow[g] = outlook.expectedPurchases(Double(holdout))
               }
             }
           }

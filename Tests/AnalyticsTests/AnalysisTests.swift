@@ -330,6 +330,57 @@ struct LifetimeTests {
     #expect(elements.indices.allSatisfy { scaled.values[Int(scaled.index[$0])] == elements[$0] * (1 / 730) })
   }
 
+  @Test("a search whose step would gain less than the rounding of the objective stops there, without a line search of evaluations")
+  func searchStopsAtTheArithmeticsResolution() {
+    let centre = [0.3, -1.2]
+    var evaluations = 0
+    // A bowl with rounding-sized noise, as a sum over many customers has: near the bottom,
+    // a step's gain is lost in it.
+    func bowl(_ x: [Double]) -> (Double, [Double]) {
+      evaluations += 1
+      let noise = Double(Int(truncatingIfNeeded: (x[0].bitPattern ^ x[1].bitPattern &* 31) % 7) - 3) * 2e-16
+      return (1 + zip(x, centre).map { ($0 - $1) * ($0 - $1) }.reduce(0, +) + noise, zip(x, centre).map { 2 * ($0 - $1) })
+    }
+    let result = minimizeBFGS(bowl, start: [0.3 + 3e-8, -1.2 - 2e-8])
+    #expect(result.converged)
+    #expect(evaluations <= 2)
+    // Further away, the search takes its steps as before.
+    evaluations = 0
+    let far = minimizeBFGS(bowl, start: [2, 2])
+    #expect(far.converged && zip(far.point, centre).allSatisfy { abs($0 - $1) < 1e-6 })
+  }
+
+  @Test(
+    "a fit started from a chain of evenly spaced samples reaches the optimum of the fit started from 1s",
+    arguments: PurchaseModel.allCases)
+  func chainedWarmStart(model: PurchaseModel) {
+    // Customers who buy at exponentially distributed rates (a purchase every 20 days on
+    // average) until they leave at rates of their own (300 days on average), observed 100 to
+    // 400 days.
+    var rng = SplitMix64(seed: 21)
+    func exponential(mean: Double) -> Double { -log(1 - rng.nextUnit()) * mean }
+    let n = 12_000
+    var (x, tx, age) = ([Double](), [Double](), [Double]())
+    for _ in 0..<n {
+      let observed = Double(100 + rng.next() % 301)
+      let (gap, lifetime) = (exponential(mean: 20) * -log(1 - rng.nextUnit()), min(observed, exponential(mean: exponential(mean: 300))))
+      var (time, days, last) = (exponential(mean: gap), 0.0, 0.0)
+      while time < lifetime {
+        if time.rounded(.down) > last { (days, last) = (days + 1, time.rounded(.down)) }
+        time += exponential(mean: gap)
+      }
+      (x, tx, age) = (x + [days], tx + [last], age + [observed])
+    }
+    let summary = RepeatSummary(frequency: x, recency: tx, age: age, monetaryValue: [Double](repeating: 10, count: n))
+    #expect(LifetimeModels.warmStartStride(n, smallest: LifetimeModels.purchaseWarmStartCustomers) != nil)
+    let distinct = DistinctCustomers(summary)
+    let chained = LifetimeModels.fit(model, to: summary, distinct: distinct, from: nil)
+    let direct = LifetimeModels.fit(model, to: distinct)
+    #expect(chained.fit.converged && direct.fit.converged, "\(chained) \(direct)")
+    #expect(abs(chained.fit.logLikelihood - direct.fit.logLikelihood) <= 1e-10 * abs(direct.fit.logLikelihood))
+    #expect(abs(chained.r - direct.r) <= 1e-4 * direct.r && abs(chained.alpha - direct.alpha) <= 1e-4 * direct.alpha)
+  }
+
   @Test("BG/NBD and Gamma-Gamma give bounded, finite parameters and predictions, and say whether they converged")
   func bgnbd() throws {
     let (result, customers) = try Analyzer.run(sampleData(customers: 800))

@@ -82,7 +82,7 @@ struct ScaleShortcutTests {
   }
 
   @Test(
-    "the outlook table, its hypergeometric series taken once per (x, T), gives each customer what its own outlook gives, to the bit",
+    "the outlook table, its hypergeometric series taken once per (x, T), gives each customer what its own outlook gives, to the bit (Pareto/NBD's integrals continued along runs: to 1e-12)",
     arguments: [
       PurchaseModelParameters.Dropout.bgnbd(a: 0.8, b: 2.4), .bgnbd(a: 1.0, b: 3), .mbgnbd(a: 0.5, b: 6), .pareto(s: 0.7, beta: 40),
     ])
@@ -106,8 +106,17 @@ struct ScaleShortcutTests {
       let outlook = CustomerOutlook(model, x: summary.frequency[i], tx: summary.recency[i], age: summary.age[i])
       own.withUnsafeMutableBufferPointer { outlook.expectedPurchasesByMonth(into: $0) }
       let row = table.row(ofCustomer: i)
-      #expect(table.probabilityAlive[row] == outlook.probabilityAlive)
-      #expect(Array(table.byMonth[row * months..<(row + 1) * months]) == own, "customer \(i)")
+      let tableMonths = Array(table.byMonth[row * months..<(row + 1) * months])
+      if case .pareto = dropout {
+        // Pareto/NBD's integral is continued from row to row along each run of equal x and
+        // t_x: the same value to the last few bits, not to the bit.
+        func close(_ a: Double, _ b: Double) -> Bool { abs(a - b) <= 1e-12 * abs(b) }
+        #expect(close(table.probabilityAlive[row], outlook.probabilityAlive), "customer \(i)")
+        #expect(zip(tableMonths, own).allSatisfy(close), "customer \(i)")
+      } else {
+        #expect(table.probabilityAlive[row] == outlook.probabilityAlive)
+        #expect(tableMonths == own, "customer \(i)")
+      }
     }
     // One horizon, as the model check predicts its holdout.
     switch dropout {
