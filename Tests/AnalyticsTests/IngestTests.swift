@@ -114,6 +114,33 @@ struct IngestTests {
     #expect(data.quality.rowsUsed + data.quality.rowsRejected == data.quality.rowsRead)
   }
 
+  @Test("a retail export of several megabytes read in chunks, its tables sized from the file's size, nets its returns as one read whole does")
+  func largeRetailExportInChunks() throws {
+    var text = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
+    var rng = SplitMix64(seed: 4)
+    for line in 0..<60_000 {
+      let (customer, product, quantity) = (rng.next() % 3000, rng.next() % 40, 1 + rng.next() % 3)
+      let day = 1 + line / 2500
+      text += "\(500_000 + line / 3),P\(product),ITEM,\(quantity),1/\(day)/2011 9:00,\(Double(1 + rng.next() % 900) / 100),\(customer),UK\n"
+      // Returns of a line bought earlier (or of none): some match a purchase line, some not.
+      if line % 9 == 0 {
+        let matching = rng.next() % 2 == 0
+        let returned = matching ? (customer, product, quantity) : (rng.next() % 3000, rng.next() % 40, 1 + rng.next() % 3)
+        text += "C\(600_000 + line),P\(returned.1),ITEM,-\(returned.2),1/\(day)/2011 10:00,1.00,\(returned.0),UK\n"
+      }
+    }
+    let bytes = Array(text.utf8)
+    #expect(bytes.count > 2 << 20)
+    let whole = try TransactionIngestor.ingest(bytes)
+    var reader = TransactionIngestor(expectedBytes: bytes.count)
+    for start in stride(from: 0, to: bytes.count, by: 300_000) { try reader.consume(Array(bytes[start..<min(bytes.count, start + 300_000)])) }
+    let chunked = try reader.finish()
+    #expect(whole.quality.returns.matchedLines > 1000 && whole.quality.returns.lines > whole.quality.returns.matchedLines)
+    #expect(chunked.quality.returns == whole.quality.returns)
+    #expect(chunked.customerIDs == whole.customerIDs && chunked.orderCustomer == whole.orderCustomer && chunked.orderDay == whole.orderDay)
+    #expect(chunked.orderAmount == whole.orderAmount)
+  }
+
   @Test("without line identity, identical lines and 0.00 lines are purchases; with an order id, a repeated line is a duplicate")
   func everyPurchaseKept() throws {
     let panel = try ingest("customer,date,quantity,amount\nA,19970101,1,10.50\nA,19970101,1,10.50\nB,19970102,1,0.00\nB,19970110,2,5\n")

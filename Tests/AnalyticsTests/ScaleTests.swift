@@ -204,6 +204,31 @@ struct ScaleShortcutTests {
     }
   }
 
+  @Test(
+    "the returnable lines' flat stacks give back what a dictionary of arrays gives, through the table's doublings",
+    arguments: [3 as UInt64, 50, 5000])
+  func returnableStacks(keys distinctKeys: UInt64) {
+    var rng = SplitMix64(seed: distinctKeys)
+    var flat = ReturnableLines(capacity: 4)
+    var plain: [UInt64: [ReturnableLine]] = [:]
+    for step in 0..<40_000 {
+      // Key 0 is the table's empty mark: it must still be a key like any other. The others
+      // spread over 64 bits, as the (customer, product, quantity) hashes do.
+      let key = (rng.next() % distinctKeys) &* 0x9E37_79B9_7F4A_7C15
+      if rng.next() % 3 == 0 {
+        #expect(flat.pop(key: key) == plain[key]?.popLast(), "step \(step)")
+      } else {
+        let line = ReturnableLine(amount: Double(step) / 4, order: Int32(step), category: Int32(step % 5) - 1)
+        flat.push(line, key: key)
+        plain[key, default: []].append(line)
+      }
+    }
+    for key in (0..<distinctKeys).map({ $0 &* 0x9E37_79B9_7F4A_7C15 }) {
+      while let line = plain[key]?.popLast() { #expect(flat.pop(key: key) == line) }
+      #expect(flat.pop(key: key) == nil)
+    }
+  }
+
   @Test("interned keys keep their indices and bytes when the arena outgrows what a stored offset spans, room made or not", arguments: [32, 5, 3])
   func internerOffsets(bits: Int) {
     var rng = SplitMix64(seed: UInt64(bits))

@@ -192,11 +192,92 @@ public struct ReturnSummary: Sendable, Codable, Equatable {
 }
 
 /// A purchase line a later return of the same customer, product and quantity may take back.
-struct ReturnableLine {
-  var order: Int32
+struct ReturnableLine: Equatable {
   var amount: Double
+  var order: Int32
   /// −1 without a category column.
   var category: Int32
+}
+
+/// The purchase lines later returns may take back, by a 64-bit key of (customer, product,
+/// quantity): for each key a stack of lines, the latest on top. Held in flat arrays (the
+/// lines, each one's link to the line below it, and an open-addressed table of each key's
+/// top line): a dictionary of arrays made a heap allocation for every key, and an export
+/// with products has about as many keys as purchase lines.
+struct ReturnableLines {
+  private var lines: [ReturnableLine] = []
+  /// Per line: the line below it on its key's stack, −1 at the bottom.
+  private var below: [Int32] = []
+  /// Open addressing: a key (0 marks an empty slot) and its top line (−1 when every line
+  /// of the key was taken back).
+  private var keys: [UInt64]
+  private var tops: [Int32]
+  private var mask: Int
+  private var used = 0
+
+  init(capacity: Int = 1024) {
+    var size = 16
+    while size < capacity * 2 { size <<= 1 }
+    keys = [UInt64](repeating: 0, count: size)
+    tops = [Int32](repeating: -1, count: size)
+    mask = size - 1
+  }
+
+  /// Lines held, taken back or not.
+  var count: Int { lines.count }
+
+  /// Makes room for `lines` lines in all, and as many keys: growing by doubling would leave
+  /// up to half of each array unused, and hold the old and the new array at once.
+  mutating func reserve(_ lines: Int) {
+    self.lines.reserveCapacity(lines)
+    below.reserveCapacity(lines)
+    while lines * 4 > keys.count * 3 { grow() }
+  }
+
+  /// The slot of `key`, or the empty slot where it would go.
+  private func slot(of key: UInt64) -> Int {
+    var slot = Int(truncatingIfNeeded: finalMix(key)) & mask
+    while keys[slot] != 0 && keys[slot] != key { slot = (slot + 1) & mask }
+    return slot
+  }
+
+  /// Puts `line` on top of `key`'s stack.
+  mutating func push(_ line: ReturnableLine, key: UInt64) {
+    let key = key == 0 ? 1 : key
+    var slot = slot(of: key)
+    if keys[slot] == 0 {
+      if (used + 1) * 4 > keys.count * 3 {
+        grow()
+        slot = self.slot(of: key)
+      }
+      keys[slot] = key
+      used += 1
+    }
+    below.append(tops[slot])
+    tops[slot] = Int32(lines.count)
+    lines.append(line)
+  }
+
+  /// Takes the top line of `key`'s stack off; nil when there is none.
+  mutating func pop(key: UInt64) -> ReturnableLine? {
+    let key = key == 0 ? 1 : key
+    let slot = slot(of: key)
+    guard keys[slot] == key, tops[slot] >= 0 else { return nil }
+    let top = Int(tops[slot])
+    tops[slot] = below[top]
+    return lines[top]
+  }
+
+  private mutating func grow() {
+    let (oldKeys, oldTops) = (keys, tops)
+    keys = [UInt64](repeating: 0, count: oldKeys.count * 2)
+    tops = [Int32](repeating: -1, count: oldKeys.count * 2)
+    mask = keys.count - 1
+    for i in oldKeys.indices where oldKeys[i] != 0 {
+      let slot = slot(of: oldKeys[i])
+      (keys[slot], tops[slot]) = (oldKeys[i], oldTops[i])
+    }
+  }
 }
 
 /// Reads a transactions CSV in chunks and builds `TransactionData`. Memory grows with
@@ -234,8 +315,8 @@ public struct TransactionIngestor {
   /// Each customer's latest order in file order (−1: none yet): an unmatched return is
   /// taken off it.
   private var latestOrder: [Int32] = []
-  /// Purchase lines a return may still match, by (customer, product, quantity), latest last.
-  private var returnable: [UInt64: [ReturnableLine]] = [:]
+  /// Purchase lines a return may still match, by (customer, product, quantity), latest on top.
+  private var returnable = ReturnableLines()
   private var categoryBytes = ByteInterner(capacity: 64)
   /// Category of each distinct category spelling (two spellings may decode to one name).
   private var categoryOfBytes: [Int] = []
@@ -322,7 +403,7 @@ public struct TransactionIngestor {
     // freeing them before the orders are resolved keeps them out of the peak.
     orderChecks = .placeholder
     dailyOrders = [:]
-    returnable = [:]
+    returnable = ReturnableLines()
     var data = try resolve()
     // The identifier tables and per-line state are hundreds of MB on a large file; the
     // analysis that follows should not run beside them. Dropped before the sort, which
@@ -455,6 +536,9 @@ public struct TransactionIngestor {
       data.orderPromo.reserveCapacity(orders)
       orderRaw.reserveCapacity(orders)
       orderLines.reserveCapacity(orders)
+      if returnable.count > 0 {
+        returnable.reserve(Int(Double(returnable.count) * Double(expectedBytes) / Double(mergedBytes) * 1.1))
+      }
     }
   }
 
@@ -548,8 +632,9 @@ public struct TransactionIngestor {
           category = Int32(number)
         }
         if layout?.product != nil && row.quantity > 0 {
-          returnable[returnKey(customer: customer, product: row.product.hash, quantity: row.quantity), default: []]
-            .append(ReturnableLine(order: Int32(order), amount: row.amount, category: category))
+          returnable.push(
+            ReturnableLine(amount: row.amount, order: Int32(order), category: category),
+            key: returnKey(customer: customer, product: row.product.hash, quantity: row.quantity))
         }
         data.quality.rowsUsed += 1
       }
@@ -561,7 +646,7 @@ public struct TransactionIngestor {
   /// order. A return with no earlier purchase of the customer is rejected.
   private mutating func netReturn(_ row: ParsedRow, customer: Int, category: Int?) {
     let key = returnKey(customer: customer, product: row.product.hash, quantity: row.quantity)
-    if layout?.product != nil, row.quantity > 0, let line = returnable[key]?.popLast() {
+    if layout?.product != nil, row.quantity > 0, let line = returnable.pop(key: key) {
       let order = Int(line.order)
       data.orderAmount[order] -= line.amount
       orderLines[order] -= 1
