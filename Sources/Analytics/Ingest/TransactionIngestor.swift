@@ -234,6 +234,16 @@ struct ReturnableLines {
     while lines * 4 > keys.count * 3 { grow() }
   }
 
+  /// Starts loading the table's slot of `key`: the table is as large as the file's purchase
+  /// lines, each push and pop would otherwise wait on memory twice. Mutating only so that
+  /// the arrays are read in place, not retained.
+  @inline(__always)
+  mutating func prefetch(key: UInt64) {
+    let slot = Int(truncatingIfNeeded: finalMix(key == 0 ? 1 : key)) & mask
+    keys.withUnsafeBufferPointer { fidelis_prefetch($0.baseAddress! + slot) }
+    tops.withUnsafeBufferPointer { fidelis_prefetch($0.baseAddress! + slot) }
+  }
+
   /// The slot of `key`, or the empty slot where it would go.
   private func slot(of key: UInt64) -> Int {
     var slot = Int(truncatingIfNeeded: finalMix(key)) & mask
@@ -552,7 +562,14 @@ public struct TransactionIngestor {
       let verdicts = part.verdicts
       let ahead = 12
       let hasOrders = layout?.order != nil
+      let hasProducts = layout?.product != nil
       for r in rows.indices {
+        if hasProducts && r + ahead < rows.count {
+          let later = rows[r + ahead]
+          if later.outcome == .usable && later.quantity > 0 {
+            returnable.prefetch(key: returnKey(customer: later.customer.hash, product: later.product.hash, quantity: later.quantity))
+          }
+        }
         // The table slots of the lines a little further on start loading now: most of a
         // lookup is waiting on memory, and the waits then overlap.
         if r + ahead < rows.count { customers.prefetch(rows[r + ahead].customer.hash, step: 0) }
@@ -634,7 +651,7 @@ public struct TransactionIngestor {
         if layout?.product != nil && row.quantity > 0 {
           returnable.push(
             ReturnableLine(amount: row.amount, order: Int32(order), category: category),
-            key: returnKey(customer: customer, product: row.product.hash, quantity: row.quantity))
+            key: returnKey(customer: row.customer.hash, product: row.product.hash, quantity: row.quantity))
         }
         data.quality.rowsUsed += 1
       }
@@ -645,7 +662,7 @@ public struct TransactionIngestor {
   /// product and quantity (that line leaves its order), else against the customer's latest
   /// order. A return with no earlier purchase of the customer is rejected.
   private mutating func netReturn(_ row: ParsedRow, customer: Int, category: Int?) {
-    let key = returnKey(customer: customer, product: row.product.hash, quantity: row.quantity)
+    let key = returnKey(customer: row.customer.hash, product: row.product.hash, quantity: row.quantity)
     if layout?.product != nil, row.quantity > 0, let line = returnable.pop(key: key) {
       let order = Int(line.order)
       data.orderAmount[order] -= line.amount
@@ -665,8 +682,11 @@ public struct TransactionIngestor {
     data.quality.rowsUsed += 1
   }
 
-  private func returnKey(customer: Int, product: UInt64, quantity: Double) -> UInt64 {
-    (product &* 0x9E37_79B9_7F4A_7C15) ^ (UInt64(customer) &* 0xC2B2_AE3D_27D4_EB4F) ^ quantity.bitPattern
+  /// The key of a line's (customer, product, quantity), from the hashes of the customer's
+  /// and the product's bytes: known from the parsed line alone, so that the lines ahead's
+  /// slots can be loaded before their customers are looked up.
+  private func returnKey(customer: UInt64, product: UInt64, quantity: Double) -> UInt64 {
+    (product &* 0x9E37_79B9_7F4A_7C15) ^ (customer &* 0xC2B2_AE3D_27D4_EB4F) ^ quantity.bitPattern
   }
 
   private mutating func addSpend(_ amount: Double, category: Int, customer: Int) {
