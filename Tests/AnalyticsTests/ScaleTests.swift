@@ -482,6 +482,44 @@ struct RecordBoundaryTests {
       }
     }
   }
+
+  @Test(
+    "with quotes, the search from quote to quote cuts where the byte-by-byte scan does: quoted line breaks and separators, doubled quotes, quotes inside fields, CR LF, unclosed quotes",
+    arguments: [(1, UInt8(ascii: ",")), (2, UInt8(ascii: ",")), (3, UInt8(ascii: ";")), (8, UInt8(ascii: "\t"))])
+  func quoted(parts: Int, separator: UInt8) {
+    var rng = SplitMix64(seed: UInt64(parts) * 7 + UInt64(separator))
+    // Bytes that move the quoting state, and plain content, in random mixes.
+    let alphabet: [UInt8] = [UInt8(ascii: "\""), UInt8(ascii: "\""), 10, 13, separator, separator, UInt8(ascii: ","), UInt8(ascii: "a"), UInt8(ascii: "7")]
+    for trial in 0..<3000 {
+      var text: [UInt8] = []
+      if trial % 2 == 0 {
+        // Random bytes of the alphabet.
+        for _ in 0..<Int(rng.next() % 120) { text.append(alphabet[Int(rng.next() % UInt64(alphabet.count))]) }
+      } else {
+        // Records like an export's: some fields quoted, with separators, quotes and line
+        // breaks inside; now and then a stray quote in an unquoted field.
+        for _ in 0..<Int(rng.next() % 12) {
+          for f in 0..<Int(1 + rng.next() % 4) {
+            if f > 0 { text.append(separator) }
+            switch rng.next() % 6 {
+            case 0: text += [UInt8(ascii: "\"")] + Array("a\(Character(UnicodeScalar(separator)))b".utf8) + [10, UInt8(ascii: "\""), UInt8(ascii: "\""), UInt8(ascii: "\"")]
+            case 1: text += Array("5\"x".utf8)
+            default: text += Array(String(rng.next() % 1000).utf8)
+            }
+          }
+          text += rng.next() % 4 == 0 ? [13, 10] : [10]
+        }
+      }
+      text.withUnsafeBufferPointer { bytes in
+        let fast = RecordBoundaries(quoted: bytes, separator: separator, parts: parts)
+        let scanned = RecordBoundaries(scanning: bytes, separator: separator, parts: parts)
+        #expect(fast.end == scanned.end, "trial \(trial)")
+        #expect(fast.linesBeforeEnd == scanned.linesBeforeEnd, "trial \(trial)")
+        #expect(fast.cuts.map(\.offset) == scanned.cuts.map(\.offset), "trial \(trial)")
+        #expect(fast.cuts.map(\.lines) == scanned.cuts.map(\.lines), "trial \(trial)")
+      }
+    }
+  }
 }
 
 @Suite("Hashing identifiers")

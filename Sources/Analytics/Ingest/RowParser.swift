@@ -287,7 +287,7 @@ struct RecordBoundaries {
     if let base = bytes.baseAddress, memchr(base, Int32(UInt8(ascii: "\"")), bytes.count) == nil {
       self.init(unquoted: bytes, parts: parts)
     } else {
-      self.init(scanning: bytes, separator: separator, parts: parts)
+      self.init(quoted: bytes, separator: separator, parts: parts)
     }
   }
 
@@ -315,6 +315,67 @@ struct RecordBoundaries {
 }
 
 extension RecordBoundaries {
+  /// The boundaries the quoting state machine gives, found from quote to quote: between two
+  /// quotes nothing but a line feed matters (each ends a record outside quotes), and inside
+  /// a quoted field nothing but its closing quote. The state machine's byte-by-byte pass ran
+  /// alone, before the parts could start, on every chunk of a file with a quote anywhere (an
+  /// export whose descriptions are quoted): a second of a million customers' file.
+  init(quoted bytes: UnsafeBufferPointer<UInt8>, separator: UInt8, parts: Int) {
+    guard let base = bytes.baseAddress else { return }
+    let (quote, newline, carriageReturn) = (UInt8(ascii: "\""), UInt8(ascii: "\n"), UInt8(ascii: "\r"))
+    let count = bytes.count
+    var lines = 0
+    var nextTarget = parts > 1 ? count / parts : Int.max
+    // Outside quotes, as `CSVQuoting` has them: a quote opens a field at a field's start,
+    // or right after a closing quote (a doubled quote); a carriage return changes neither.
+    var (atFieldStart, quoteJustClosed) = (true, false)
+    var position = 0
+    func next(_ byte: UInt8, from start: Int, to stop: Int) -> Int? {
+      guard start < stop, let found = memchr(base + start, Int32(byte), stop - start) else { return nil }
+      return base.distance(to: found.assumingMemoryBound(to: UInt8.self))
+    }
+    // Each line feed in position..<stop ends a record: the quotes are all elsewhere.
+    func recordEnds(to stop: Int) {
+      var i = position
+      while let at = next(newline, from: i, to: stop) {
+        lines += 1
+        end = at + 1
+        linesBeforeEnd = lines
+        if end >= nextTarget {
+          cuts.append((end, lines))
+          nextTarget = cuts.count + 1 < parts ? (cuts.count + 1) * count / parts : Int.max
+        }
+        i = at + 1
+      }
+    }
+    while position < count {
+      guard let at = next(quote, from: position, to: count) else {
+        recordEnds(to: count)
+        break
+      }
+      recordEnds(to: at)
+      // The state just before the quote: set by the last byte since `position` other than a
+      // carriage return, else the one carried from before.
+      var last = at - 1
+      while last >= position && base[last] == carriageReturn { last -= 1 }
+      if last >= position {
+        (atFieldStart, quoteJustClosed) = (base[last] == separator || base[last] == newline, false)
+      }
+      guard atFieldStart || quoteJustClosed else {
+        // A quote inside an unquoted field: content.
+        (atFieldStart, quoteJustClosed) = (false, false)
+        position = at + 1
+        continue
+      }
+      // A quoted field: its line feeds are content, but lines all the same.
+      guard let closing = next(quote, from: at + 1, to: count) else { break }
+      lines += countLineFeeds(UnsafeBufferPointer(rebasing: bytes[(at + 1)..<closing]))
+      (atFieldStart, quoteJustClosed) = (false, true)
+      position = closing + 1
+    }
+    cuts.removeAll { $0.offset >= end }
+  }
+
   /// Without a quote in the bytes, every line feed ends a record (a carriage return is
   /// ignored either way): the boundaries come from the C library's vectorised byte search
   /// and a count of line feeds eight bytes at a time, instead of the quoting state machine
