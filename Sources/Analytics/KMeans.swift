@@ -103,7 +103,7 @@ public enum KMeans {
       if shiftThreshold > 0 && shift <= shiftThreshold {
         converged = true
         // Labels must match the final centres, as scikit-learn's last E-step ensures.
-        _ = assign(points, centers: centers, labels: &labels)
+        _ = assignAndSum(points, centers: centers, labels: &labels)
         break
       }
     }
@@ -357,72 +357,6 @@ public enum KMeans {
       s += diff * diff
     }
     return s
-  }
-
-  /// Assigns each point to its nearest centre; returns how many labels changed.
-  static func assign(_ points: PointMatrix, centers: [Double], labels: inout [Int32]) -> Int {
-    let n = points.count
-    let d = points.dimensions
-    let k = centers.count / d
-    let chunks = n < 4096 ? 1 : activeCores * 2
-    let changes = UnsafeMutableBufferPointer<Int>.allocate(capacity: chunks)
-    defer { changes.deallocate() }
-    changes.initialize(repeating: 0)
-    points.values.withUnsafeBufferPointer { x in
-      centers.withUnsafeBufferPointer { centers in
-        labels.withUnsafeMutableBufferPointer { labels in
-          let work = { (chunk: Int) in
-            var changed = 0
-            let range = (chunk * n / chunks)..<((chunk + 1) * n / chunks)
-            if d == 3 {
-              // The customers' three features: the same sums in the same order as the
-              // general loop below, without its inner loop and index arithmetic.
-              for i in range {
-                let (x0, x1, x2) = (x[i * 3], x[i * 3 + 1], x[i * 3 + 2])
-                var best = 0
-                var bestDistance = Double.infinity
-                for c in 0..<k {
-                  let (a, b, e) = (x0 - centers[c * 3], x1 - centers[c * 3 + 1], x2 - centers[c * 3 + 2])
-                  let s = a * a + b * b + e * e
-                  if s < bestDistance {
-                    bestDistance = s
-                    best = c
-                  }
-                }
-                if labels[i] != Int32(best) {
-                  labels[i] = Int32(best)
-                  changed += 1
-                }
-              }
-              changes[chunk] = changed
-              return
-            }
-            for i in range {
-              var best = 0
-              var bestDistance = Double.infinity
-              for c in 0..<k {
-                var s = 0.0
-                for j in 0..<d {
-                  let diff = x[i * d + j] - centers[c * d + j]
-                  s += diff * diff
-                }
-                if s < bestDistance {
-                  bestDistance = s
-                  best = c
-                }
-              }
-              if labels[i] != Int32(best) {
-                labels[i] = Int32(best)
-                changed += 1
-              }
-            }
-            changes[chunk] = changed
-          }
-          concurrentChunks(chunks, work)
-        }
-      }
-    }
-    return changes.reduce(0, +)
   }
 
   /// Points per block of a Lloyd step's sums: fixed, so that the sums, and so the centres,

@@ -157,6 +157,23 @@ enum ParetoNBD {
     return result
   }
 
+  /// The integrals up to `age` of a customer whose row follows, in a run of equal x and t_x,
+  /// one observed to `previousAge` with integrals `before`: those rescaled to this
+  /// customer's bound, plus the part between the two T — all positive terms, so nothing
+  /// cancels, and a short integral instead of a long one.
+  static func continued(
+    _ before: Integrals, alpha: Double, beta: Double, p: Double, q: Double, tx: Double, from previousAge: Double, to age: Double, gradient: Bool,
+    logBase: Double? = nil
+  ) -> Integrals {
+    let gamma = min(alpha, beta)
+    let rescale = (gamma + previousAge) / (gamma + age)
+    var ints = integrals(
+      alpha: alpha, beta: beta, p: p, q: q, reference: tx, from: previousAge, to: age, gradient: gradient, negligible: 1e-17 * before.value * rescale,
+      logBase: logBase)
+    ints.add(before, times: rescale)
+    return ints
+  }
+
   /// One customer's likelihood, less ln Γ(r+x) − ln Γ(r): the two terms of
   /// αʳ βˢ [(α+T)^−(r+x) (β+T)^−s + s I] as e·e^top and s·k·e^top·I', with top the larger
   /// logarithm, I' the scaled integral, and the logarithms taken without cancellation.
@@ -275,12 +292,7 @@ enum ParetoNBD {
         let txLog = txLogs[Int(txIndex[i])]
         var ints: Integrals
         if let (j, before) = previous, xs[j] == x, txs[j] == tx {
-          let gamma = min(alpha, beta)
-          let rescale = (gamma + ages[j]) / (gamma + age)
-          ints = integrals(
-            alpha: alpha, beta: beta, p: r + x, q: s + 1, reference: tx, from: ages[j], to: age, gradient: true,
-            negligible: 1e-17 * before.value * rescale, logBase: txLog.gammaPlus)
-          ints.add(before, times: rescale)
+          ints = continued(before, alpha: alpha, beta: beta, p: r + x, q: s + 1, tx: tx, from: ages[j], to: age, gradient: true, logBase: txLog.gammaPlus)
         } else {
           ints = integrals(alpha: alpha, beta: beta, p: r + x, q: s + 1, from: tx, to: age, gradient: true, logBase: txLog.gammaPlus)
         }
@@ -327,7 +339,6 @@ enum ParetoNBD {
   /// between the two T, as in the fit: a short integral instead of a long one.
   static func probabilitiesAlive(r: Double, alpha: Double, s: Double, beta: Double, x: [Double], tx: [Double], age: [Double]) -> [Double] {
     let rows = x.count
-    let gamma = min(alpha, beta)
     var alive = [Double](repeating: 0, count: rows)
     x.withUnsafeBufferPointer { x in
       tx.withUnsafeBufferPointer { tx in
@@ -339,11 +350,7 @@ enum ParetoNBD {
               for i in block * 4096..<min(rows, (block + 1) * 4096) {
                 var ints: Integrals
                 if let (j, before) = previous, x[j] == x[i], tx[j] == tx[i] {
-                  let rescale = (gamma + age[j]) / (gamma + age[i])
-                  ints = integrals(
-                    alpha: alpha, beta: beta, p: r + x[i], q: s + 1, reference: tx[i], from: age[j], to: age[i], gradient: false,
-                    negligible: 1e-17 * before.value * rescale)
-                  ints.add(before, times: rescale)
+                  ints = continued(before, alpha: alpha, beta: beta, p: r + x[i], q: s + 1, tx: tx[i], from: age[j], to: age[i], gradient: false)
                 } else {
                   ints = integrals(alpha: alpha, beta: beta, p: r + x[i], q: s + 1, from: tx[i], to: age[i], gradient: false)
                 }

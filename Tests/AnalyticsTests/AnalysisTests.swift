@@ -221,16 +221,20 @@ struct KMeansTests {
     let (n, d) = (points.count, points.dimensions)
     let k = start.count / d
     var (centers, labels) = (start, [Int32](repeating: -1, count: n))
+    func nearest(_ i: Int) -> Int32 {
+      var (best, bestDistance) = (0, Double.infinity)
+      for c in 0..<k {
+        var s = 0.0
+        for j in 0..<d { s += (points.values[i * d + j] - centers[c * d + j]) * (points.values[i * d + j] - centers[c * d + j]) }
+        if s < bestDistance { (best, bestDistance) = (c, s) }
+      }
+      return Int32(best)
+    }
     for iteration in 1...300 {
       var changed = 0
       for i in 0..<n {
-        var (best, bestDistance) = (0, Double.infinity)
-        for c in 0..<k {
-          var s = 0.0
-          for j in 0..<d { s += (points.values[i * d + j] - centers[c * d + j]) * (points.values[i * d + j] - centers[c * d + j]) }
-          if s < bestDistance { (best, bestDistance) = (c, s) }
-        }
-        if labels[i] != Int32(best) { (labels[i], changed) = (Int32(best), changed + 1) }
+        let best = nearest(i)
+        if labels[i] != best { (labels[i], changed) = (best, changed + 1) }
       }
       if changed == 0 && iteration > 1 { break }
       var sums = [Double](repeating: 0, count: k * d)
@@ -244,15 +248,7 @@ struct KMeansTests {
       centers = next
       if shift <= shiftThreshold {
         // The labels of the final centres, as scikit-learn's last assignment gives them.
-        for i in 0..<n {
-          var (best, bestDistance) = (0, Double.infinity)
-          for c in 0..<k {
-            var s = 0.0
-            for j in 0..<d { s += (points.values[i * d + j] - centers[c * d + j]) * (points.values[i * d + j] - centers[c * d + j]) }
-            if s < bestDistance { (best, bestDistance) = (c, s) }
-          }
-          labels[i] = Int32(best)
-        }
+        for i in 0..<n { labels[i] = nearest(i) }
         break
       }
     }
