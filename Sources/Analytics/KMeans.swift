@@ -82,8 +82,6 @@ public enum KMeans {
   /// Lloyd iterations from given centres (k × dimensions, row-major). With
   /// `shiftThreshold` 0 it runs until no label changes.
   public static func lloyd(_ points: PointMatrix, initialCenters: [Double], maxIterations: Int = 300, shiftThreshold: Double = 0) -> KMeansFit {
-    let d = points.dimensions
-    let k = initialCenters.count / d
     let n = points.count
     var centers = initialCenters
     var labels = [Int32](repeating: -1, count: n)
