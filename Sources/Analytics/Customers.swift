@@ -138,23 +138,10 @@ public struct CustomerTable: Sendable {
   /// into slices of about as many orders, one core a slice: each slice reads every order's
   /// customer in order and places its own, so the result does not depend on the cores.
   static func ordersByCustomerAndDay(_ data: TransactionData, counts: [Int32]) -> [Int32] {
-    var start = [Int](repeating: 0, count: counts.count + 1)
-    for c in 0..<counts.count { start[c + 1] = start[c] + Int(counts[c]) }
+    let start = orderStarts(counts)
     let n = data.orderCount
-    let slices = n < 65_536 ? 1 : max(1, activeCores)
-    // Slice k holds the customers from bounds[k]: the first whose orders start at or past
-    // k/slices of them.
-    var bounds = [0]
-    for k in 1..<slices {
-      let target = k * n / slices
-      var (low, high) = (bounds[k - 1], counts.count)
-      while low < high {
-        let middle = (low + high) / 2
-        if start[middle] < target { low = middle + 1 } else { high = middle }
-      }
-      bounds.append(low)
-    }
-    bounds.append(counts.count)
+    let bounds = customerSlices(start: start, orders: n)
+    let slices = bounds.count - 1
     var order = [Int32](repeating: 0, count: n)
     order.withUnsafeMutableBufferPointer { order in
       data.orderCustomer.withUnsafeBufferPointer { customerOf in
@@ -196,6 +183,33 @@ public struct CustomerTable: Sendable {
       }
     }
     return order
+  }
+
+  /// Where each customer's orders start once they run by customer (`counts` per customer),
+  /// and one past the last: `counts.count + 1` entries.
+  static func orderStarts(_ counts: [Int32]) -> [Int] {
+    var start = [Int](repeating: 0, count: counts.count + 1)
+    for c in 0..<counts.count { start[c + 1] = start[c] + Int(counts[c]) }
+    return start
+  }
+
+  /// The first customer of each slice, one slice per core, and `start.count - 1` last: slice
+  /// k holds the customers from the first whose orders start at or past k/slices of them.
+  static func customerSlices(start: [Int], orders n: Int) -> [Int] {
+    let customers = start.count - 1
+    let slices = n < 65_536 ? 1 : max(1, activeCores)
+    var bounds = [0]
+    for k in 1..<slices {
+      let target = k * n / slices
+      var (low, high) = (bounds[k - 1], customers)
+      while low < high {
+        let middle = (low + high) / 2
+        if start[middle] < target { low = middle + 1 } else { high = middle }
+      }
+      bounds.append(low)
+    }
+    bounds.append(customers)
+    return bounds
   }
 }
 
