@@ -385,13 +385,16 @@ struct ScaleShortcutTests {
     }
   }
 
-  @Test("category spend with more categories than the first row width, returns netted")
-  func categorySpend() throws {
+  @Test(
+    "category spend with more categories than the first row width, returns netted",
+    // 70,000 customers are listed in slices on every core.
+    arguments: [(30, 20), (70_000, 4)])
+  func categorySpend(customers: Int, categories: Int) throws {
     var csv = "customer_id,order_id,order_date,amount,category\n"
     var expected: [Int64: Double] = [:]
     var order = 0
-    for customer in 0..<30 {
-      for category in 0..<(customer % 20) {
+    for customer in 0..<customers {
+      for category in 0..<(customer % categories) {
         order += 1
         let amount = Double(10 + category)
         csv += "K\(customer),O\(order),2024-02-\(10 + category),\(amount),cat\(category)\n"
