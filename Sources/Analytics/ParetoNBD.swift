@@ -80,12 +80,11 @@ enum ParetoNBD {
   /// The integrals over [`lower`, `age`] only, in the scale and with the logarithms of
   /// the customer whose last purchase is at `tx` (`reference` ≤ `lower`): added to the
   /// integrals up to `lower` (rescaled by (γ+lower)/(γ+age)), they make those up to `age`.
-  /// Zero when the part beyond `lower` is below `negligible` (in the result's scale).
   /// `fewerPoints: false` takes 12 points on every panel (to check the narrower rules).
   /// `logBase`, ln(γ+t_x), when the caller has it.
   static func integrals(
     alpha: Double, beta: Double, p: Double, q: Double, reference tx: Double, from lower: Double, to age: Double, gradient: Bool,
-    negligible: Double = 0, fewerPoints: Bool = true, logBase: Double? = nil
+    fewerPoints: Bool = true, logBase: Double? = nil
   ) -> Integrals {
     var result = Integrals()
     let gamma = min(alpha, beta)
@@ -127,7 +126,6 @@ enum ParetoNBD {
     var start = lower == tx ? 0.0 : log1p((lower - tx) / base)
     // The shape at `start`: the tail's bound after a panel and the next panel's width both need it.
     var here = shape(v0 + start)
-    if negligible > 0, tailBound(start, here) < negligible { return result }
     var panels = 0
     while start < end && panels < 100_000 {
       panels += 1
@@ -160,25 +158,11 @@ enum ParetoNBD {
   /// The integrals up to `age` of a customer whose row follows, in a run of equal x and t_x,
   /// one observed to `previousAge` with integrals `before`: those rescaled to this
   /// customer's bound, plus the part between the two T — all positive terms, so nothing
-  /// cancels, and a short integral instead of a long one.
-  static func continued(
-    _ before: Integrals, alpha: Double, beta: Double, p: Double, q: Double, tx: Double, from previousAge: Double, to age: Double, gradient: Bool,
-    logBase: Double? = nil
-  ) -> Integrals {
-    let gamma = min(alpha, beta)
-    let rescale = (gamma + previousAge) / (gamma + age)
-    var ints = integrals(
-      alpha: alpha, beta: beta, p: p, q: q, reference: tx, from: previousAge, to: age, gradient: gradient, negligible: 1e-17 * before.value * rescale,
-      logBase: logBase)
-    ints.add(before, times: rescale)
-    return ints
-  }
-
-  /// `continued`, with the part between the two T already taken (`part`: its integrals
-  /// from `previousAge`, in that point's scale, as `integrals(from: previousAge, to: age)`
-  /// gives them): the part moved to the scale of the customer's own t_x, one exp and two
-  /// log1p where a panel of the quadrature takes a dozen of each. The factors of the move
-  /// are ln((α+T₀)/(α+t_x)) and ln((β+T₀)/(β+t_x)), both ≥ 0: again nothing cancels.
+  /// cancels. The part is taken once for every run that has it (`part`: its integrals from
+  /// `previousAge`, in that point's scale, as `integrals(from: previousAge, to: age)` gives
+  /// them) and moved here to the scale of the customer's own t_x: one exp and two log1p,
+  /// where a panel of the quadrature takes a dozen of each. The factors of the move are
+  /// ln((α+T₀)/(α+t_x)) and ln((β+T₀)/(β+t_x)), both ≥ 0: again nothing cancels.
   @inline(__always)
   static func continued(
     _ before: Integrals, part: Integrals, alpha: Double, beta: Double, p: Double, q: Double, tx: Double, from previousAge: Double, to age: Double
@@ -199,9 +183,13 @@ enum ParetoNBD {
   /// parameters, on every core: about a fifth as many as the rows that continue a run,
   /// since many runs of one x step between the same two days.
   static func parts(_ d: Sample, r: Double, alpha: Double, s: Double, beta: Double) -> [Integrals] {
-    let parts = d.parts
-    return concurrentArray(count: parts.x.count, threadsFrom: 2048) { k in
-      integrals(alpha: alpha, beta: beta, p: r + parts.x[k], q: s + 1, from: parts.from[k], to: parts.to[k], gradient: true)
+    parts(d.parts, r: r, alpha: alpha, s: s, beta: beta, gradient: true)
+  }
+
+  /// The integrals of `parts` (x, from, to), without the gradient's when `gradient` is false.
+  static func parts(_ parts: (x: [Double], from: [Double], to: [Double]), r: Double, alpha: Double, s: Double, beta: Double, gradient: Bool) -> [Integrals] {
+    concurrentArray(count: parts.x.count, threadsFrom: 2048) { k in
+      integrals(alpha: alpha, beta: beta, p: r + parts.x[k], q: s + 1, from: parts.from[k], to: parts.to[k], gradient: gradient)
     }
   }
 
@@ -303,11 +291,13 @@ enum ParetoNBD {
       // days are the distinct scaled values.
       ages = DistinctValues(age).scaled(by: scale)
       lastPurchases = DistinctValues(tx).scaled(by: scale)
-      (parts, partOfRow) = Self.parts(x: self.x, tx: self.tx, age: self.age, ageIndex: ages.index)
+      (parts, partOfRow) = Self.parts(x: self.x, tx: self.tx, age: self.age, ageIndex: ages.index, blockSize: Self.blockSize)
     }
 
-    /// `parts` and `partOfRow` of rows in (x, t_x, T) order.
-    static func parts(x: [Double], tx: [Double], age: [Double], ageIndex: [Int32]) -> (parts: (x: [Double], from: [Double], to: [Double]), partOfRow: [Int32]) {
+    /// `parts` and `partOfRow` of rows in (x, t_x, T) order, continued in blocks of `blockSize`.
+    static func parts(
+      x: [Double], tx: [Double], age: [Double], ageIndex: [Int32], blockSize: Int
+    ) -> (parts: (x: [Double], from: [Double], to: [Double]), partOfRow: [Int32]) {
       struct Key: Hashable {
         var x: Double
         var from: Int32
@@ -425,25 +415,29 @@ enum ParetoNBD {
   /// P(alive) of every row of `x`, `tx`, `age` (rows in (x, t_x, T) order, as
   /// `DistinctCustomers` leaves them), on every core in blocks of 4096 rows. Along a run of
   /// equal x and t_x, each row's integral is the previous one's, rescaled, plus the part
-  /// between the two T, as in the fit: a short integral instead of a long one.
+  /// between the two T, as in the fit: a part taken once for every run that has it.
   static func probabilitiesAlive(r: Double, alpha: Double, s: Double, beta: Double, x: [Double], tx: [Double], age: [Double]) -> [Double] {
     let rows = x.count
+    let blockSize = 4096
+    let (partsOf, partOfRow) = Sample.parts(x: x, tx: tx, age: age, ageIndex: DistinctValues(age).index, blockSize: blockSize)
+    let parts = parts(partsOf, r: r, alpha: alpha, s: s, beta: beta, gradient: false)
     var alive = [Double](repeating: 0, count: rows)
     x.withUnsafeBufferPointer { x in
       tx.withUnsafeBufferPointer { tx in
         age.withUnsafeBufferPointer { age in
           alive.withUnsafeMutableBufferPointer { alive in
             nonisolated(unsafe) let alive = alive
-            concurrentChunks((rows + 4095) / 4096) { block in
-              var previous: (row: Int, integrals: Integrals)?
-              for i in block * 4096..<min(rows, (block + 1) * 4096) {
+            concurrentChunks((rows + blockSize - 1) / blockSize) { block in
+              var previous = Integrals()
+              for i in block * blockSize..<min(rows, (block + 1) * blockSize) {
                 var ints: Integrals
-                if let (j, before) = previous, x[j] == x[i], tx[j] == tx[i] {
-                  ints = continued(before, alpha: alpha, beta: beta, p: r + x[i], q: s + 1, tx: tx[i], from: age[j], to: age[i], gradient: false)
+                let part = Int(partOfRow[i])
+                if part >= 0 {
+                  ints = continued(previous, part: parts[part], alpha: alpha, beta: beta, p: r + x[i], q: s + 1, tx: tx[i], from: age[i - 1], to: age[i])
                 } else {
                   ints = integrals(alpha: alpha, beta: beta, p: r + x[i], q: s + 1, from: tx[i], to: age[i], gradient: false)
                 }
-                previous = (i, ints)
+                previous = ints
                 let t = terms(r: r, alpha: alpha, s: s, beta: beta, x: x[i], tx: tx[i], age: age[i], integrals: ints)
                 alive[i] = t.e / t.bracket
               }
