@@ -81,6 +81,28 @@ struct ComparisonTests {
     #expect(json.contains("\"engaged_share\"") && json.contains("\"previous_job\" : \"j1\""))
   }
 
+  @Test("a previous file of 70,000 customers, read in pieces, finds each customer again on every core, and none it did not have")
+  func manyCustomers() throws {
+    var csv = "customer_id,segment,lifecycle_group,cluster,cluster_name,frequency\n"
+    let segments = ["Champions", "At Risk", "Hibernating"]
+    let groups = ["loyal", "at_risk", "lost"]
+    for i in 0..<70_000 { csv += "K\(i),\(segments[i % 3]),\(groups[i % 3]),\(i % 4),occasional,\(1 + i % 2)\n" }
+    // A customer named twice: the later line counts, as in a dictionary.
+    csv += "K7,Champions,loyal,0,occasional,1\n"
+    let previous = try previousCustomers(Data(csv.utf8), piece: 1 << 16)
+    #expect(previous.count == 70_000)
+    var rng = SplitMix64(seed: 11)
+    let ids = (0..<90_000).map { _ in "K\(rng.next() % 100_000)" }
+    let positions = previous.positions(of: ids)
+    for (id, position) in zip(ids, positions) {
+      let number = Int(id.dropFirst())!
+      #expect(position == (number < 70_000 ? Int32(number) : -1), "\(id)")
+    }
+    // K7 as its second line has it (one order, loyal); K8 and K9 as written.
+    #expect(previous.entries[7].oneOrder && previous.entries[7].group == UInt8(LifecycleGroup.loyal.index))
+    #expect(previous.entries[8].oneOrder && !previous.entries[9].oneOrder)
+  }
+
   @Test("a previous per-customer file without the needed columns is refused")
   func badPreviousFile() throws {
     var reader = PreviousCustomers.Reader()
