@@ -531,11 +531,23 @@ public struct CustomerCSVReader {
         found += 1
       }
       guard found == needed else { return nil }
+      // By `selectionColumns`' order.
+      func field(_ k: Int) -> UnsafeBufferPointer<UInt8> { UnsafeBufferPointer(rebasing: record[bounds[positions[k]]]) }
+      if !quoted {
+        // Without quotes, the names and numbers are read from their bytes: a string made
+        // and switched over for each one took most of a row's time.
+        guard let segment = Self.segments.match(field(2)), let group = Self.groups.match(field(3)),
+          let cluster = Self.integer(field(4)), let frequency = Self.integer(field(1)),
+          let clusterName = ClusterName(String(decoding: field(5), as: UTF8.self))
+        else { return nil }
+        return CustomerRow(
+          customerId: String(decoding: field(0), as: UTF8.self), frequency: frequency, segment: segment, group: group, cluster: cluster,
+          clusterName: clusterName)
+      }
       func text(_ column: CustomerColumn) -> String {
         // An array searched, not a dictionary: hashing a column hashes its name.
-        let field = UnsafeBufferPointer(rebasing: record[bounds[positions[Self.selectionColumns.firstIndex(of: column)!]]])
         // Quotes anywhere in the record: this field's, if any, are taken out as `fields` does.
-        return quoted ? Self.fields(field, upTo: 1)[0] : String(decoding: field, as: UTF8.self)
+        Self.fields(field(Self.selectionColumns.firstIndex(of: column)!), upTo: 1)[0]
       }
       guard let segment = RFMSegment(rawValue: text(.segment)),
         let group = LifecycleGroup(rawValue: text(.lifecycleGroup)),
@@ -545,6 +557,48 @@ public struct CustomerCSVReader {
       else { return nil }
       return CustomerRow(customerId: text(.customerId), frequency: frequency, segment: segment, group: group, cluster: cluster, clusterName: clusterName)
     }
+  }
+
+  /// The names of a closed set of values, as bytes, for reading them without a string.
+  struct Names<Value: Sendable>: Sendable {
+    let bytes: [[UInt8]]
+    let values: [Value]
+
+    init(_ values: [Value], name: (Value) -> String) {
+      (self.values, bytes) = (values, values.map { Array(name($0).utf8) })
+    }
+
+    /// The value named exactly `field`, as `init(rawValue:)` finds it; nil for no name.
+    func match(_ field: UnsafeBufferPointer<UInt8>) -> Value? {
+      for (k, name) in bytes.enumerated() where name.count == field.count && name.elementsEqual(field) { return values[k] }
+      return nil
+    }
+  }
+
+  static let segments = Names(RFMSegment.allCases) { $0.rawValue }
+  static let groups = Names(LifecycleGroup.allCases) { $0.rawValue }
+
+  /// The integer `Int(String)` reads from `field`: an optional sign and decimal digits, nil
+  /// when there are none, another byte, or the value does not fit.
+  static func integer(_ field: UnsafeBufferPointer<UInt8>) -> Int? {
+    var i = 0
+    var negative = false
+    if let first = field.first, first == UInt8(ascii: "-") || first == UInt8(ascii: "+") {
+      negative = first == UInt8(ascii: "-")
+      i = 1
+    }
+    guard i < field.count else { return nil }
+    var value = 0
+    while i < field.count {
+      let digit = Int(field[i]) - 48
+      guard digit >= 0 && digit <= 9 else { return nil }
+      let (times, overflowTimes) = value.multipliedReportingOverflow(by: 10)
+      let (next, overflowAdd) = negative ? times.subtractingReportingOverflow(digit) : times.addingReportingOverflow(digit)
+      guard !overflowTimes && !overflowAdd else { return nil }
+      value = next
+      i += 1
+    }
+    return value
   }
 
   /// The records of a CSV held in memory: a line break inside quotes stays in its record.

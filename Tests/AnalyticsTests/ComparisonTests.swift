@@ -146,6 +146,31 @@ struct PerCustomerFileReadingTests {
     }
   }
 
+  @Test("names and numbers read from their bytes are what the strings' initialisers read, valid or not")
+  func fieldsFromBytes() throws {
+    let header = "customer_id,segment,lifecycle_group,cluster,cluster_name,frequency"
+    let reader = try #require(CustomerCSVReader(Data((header + "\n").utf8)))
+    let segments = RFMSegment.allCases.map(\.rawValue) + ["champions", "Champions ", "", "At  Risk", "At Risk,"]
+    let groups = LifecycleGroup.allCases.map(\.rawValue) + ["Lost", "at-risk", ""]
+    let numbers = ["0", "7", "+3", "-2", "-0", "", "+", "-", "3x", " 4", "007", "9223372036854775807", "9223372036854775808", "-9223372036854775808", "-9223372036854775809"]
+    var random = SplitMix64(seed: 5)
+    func any(_ values: [String]) -> String { values[Int(random.next() % UInt64(values.count))] }
+    for i in 0..<3000 {
+      let (segment, group, cluster, frequency) = (any(segments), any(groups), any(numbers), any(numbers))
+      let name = any(["occasional", "high value (2)", "nothing"])
+      let line = "K\(i),\(segment),\(group),\(cluster),\(name),\(frequency)"
+      let fields = line.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+      var expected: CustomerRow?
+      if fields.count == 6, let s = RFMSegment(rawValue: fields[1]), let g = LifecycleGroup(rawValue: fields[2]), let c = Int(fields[3]),
+        let n = ClusterName(fields[4]), let f = Int(fields[5])
+      {
+        expected = CustomerRow(customerId: fields[0], frequency: f, segment: s, group: g, cluster: c, clusterName: n)
+      }
+      let row = Array(line.utf8).withUnsafeBufferPointer { reader.row($0) }
+      #expect(row == expected, "\(line)")
+    }
+  }
+
   @Test("a file of more than one batch, read in pieces, gives the rows a record-by-record reading gives, quoted identifiers included", arguments: [1_000, 65_536, 1 << 20])
   func batches(piece: Int) throws {
     let header = CustomerColumn.allCases.map(\.rawValue).joined(separator: ",")
