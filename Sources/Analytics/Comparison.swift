@@ -283,6 +283,11 @@ public struct PreviousCustomers: Sendable {
 
     /// Reads the next piece of the file.
     public mutating func consume(_ piece: Data) throws {
+      try piece.withUnsafeBytes { try consume($0.bindMemory(to: UInt8.self)) }
+    }
+
+    /// Reads the next piece of the file, in place.
+    public mutating func consume(_ piece: UnsafeBufferPointer<UInt8>) throws {
       pieces += 1
       add(try stream.rows(in: piece))
     }

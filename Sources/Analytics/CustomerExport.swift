@@ -345,7 +345,9 @@ public struct CustomerCSVStream {
   /// The bytes not yet decoded, from the start of a record: they are decoded a few MB at a
   /// time, enough records for every core, where pieces as they come over the network hold
   /// a few hundred.
-  private var pending = Data()
+  /// One buffer for the whole file, the rest of each batch moved to its front: a fresh
+  /// buffer for each batch was faulted in again, page by page.
+  private var pending: [UInt8] = []
   static let batchBytes = 4 << 20
 
   public init() {}
@@ -354,7 +356,13 @@ public struct CustomerCSVStream {
   /// decode is left out). Throws when the file's header lacks the columns a `CustomerRow`
   /// is made of.
   public mutating func rows(in piece: Data) throws -> [CustomerRow] {
-    pending.append(piece)
+    try piece.withUnsafeBytes { try rows(in: $0.bindMemory(to: UInt8.self)) }
+  }
+
+  /// `rows(in:)` of a piece read in place.
+  public mutating func rows(in piece: UnsafeBufferPointer<UInt8>) throws -> [CustomerRow] {
+    if pending.capacity < Self.batchBytes * 2 { pending.reserveCapacity(Self.batchBytes * 2) }
+    pending.append(contentsOf: piece)
     return pending.count >= Self.batchBytes ? try decode(isEnd: false) : []
   }
 
@@ -365,19 +373,18 @@ public struct CustomerCSVStream {
 
   /// Decodes the complete records of `pending` (all of it at the end) and keeps the rest.
   private mutating func decode(isEnd: Bool) throws -> [CustomerRow] {
-    let (records, used) = pending.withUnsafeBytes { CustomerCSVReader.records(in: $0.bindMemory(to: UInt8.self), isEnd: isEnd) }
-    defer { pending = Data(pending[(pending.startIndex + used)...]) }
+    let (records, used) = pending.withUnsafeBufferPointer { CustomerCSVReader.records(in: $0, isEnd: isEnd) }
+    defer { pending.removeFirst(used) }
     var first = 0
     if reader == nil, let header = records.first {
-      let bytes = pending[(pending.startIndex + header.lowerBound)..<(pending.startIndex + header.upperBound)]
-      guard let headerReader = CustomerCSVReader(header: Data(bytes)) else {
+      guard let headerReader = CustomerCSVReader(header: Data(pending[header])) else {
         throw CSVFormatError(line: 1, reason: "the customer file lacks the columns \(CustomerCSVReader.selectionColumns.map(\.rawValue).joined(separator: ", "))")
       }
       reader = headerReader
       first = 1
     }
     guard let reader, first < records.count else { return [] }
-    return pending.withUnsafeBytes { reader.decodedRows(in: $0.bindMemory(to: UInt8.self), records: records[first...]) }
+    return pending.withUnsafeBufferPointer { reader.decodedRows(in: $0, records: records[first...]) }
   }
 }
 
@@ -538,7 +545,7 @@ public struct CustomerCSVReader {
         // and switched over for each one took most of a row's time.
         guard let segment = Self.segments.match(field(2)), let group = Self.groups.match(field(3)),
           let cluster = Self.integer(field(4)), let frequency = Self.integer(field(1)),
-          let clusterName = ClusterName(String(decoding: field(5), as: UTF8.self))
+          let clusterName = Self.clusterKinds.match(field(5)).map({ ClusterName(kind: $0) }) ?? ClusterName(String(decoding: field(5), as: UTF8.self))
         else { return nil }
         return CustomerRow(
           customerId: String(decoding: field(0), as: UTF8.self), frequency: frequency, segment: segment, group: group, cluster: cluster,
@@ -570,13 +577,18 @@ public struct CustomerCSVReader {
 
     /// The value named exactly `field`, as `init(rawValue:)` finds it; nil for no name.
     func match(_ field: UnsafeBufferPointer<UInt8>) -> Value? {
-      for (k, name) in bytes.enumerated() where name.count == field.count && name.elementsEqual(field) { return values[k] }
+      for (k, name) in bytes.enumerated() where name.count == field.count {
+        if field.isEmpty || name.withUnsafeBufferPointer({ memcmp($0.baseAddress!, field.baseAddress!, field.count) }) == 0 { return values[k] }
+      }
       return nil
     }
   }
 
   static let segments = Names(RFMSegment.allCases) { $0.rawValue }
   static let groups = Names(LifecycleGroup.allCases) { $0.rawValue }
+  /// A first cluster of its kind is named by the kind alone; the others ("dormant (2)") are
+  /// read from a string.
+  static let clusterKinds = Names(ClusterKind.allCases) { $0.rawValue }
 
   /// The integer `Int(String)` reads from `field`: an optional sign and decimal digits, nil
   /// when there are none, another byte, or the value does not fit.

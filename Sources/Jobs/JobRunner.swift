@@ -53,7 +53,7 @@ public struct PreviousReport: Sendable {
       try await self.json.read { json.append(contentsOf: $0) }
       let figures = try ReportFigures(json: json)
       var reader = PreviousCustomers.Reader()
-      try await customers.read { try reader.consume(Data(buffer: $0)) }
+      try await customers.read { try reader.consume($0) }
       return .success((figures, try reader.finish()))
     } catch {
       return .failure(error)
