@@ -257,12 +257,8 @@ public struct PreviousCustomers: Sendable {
     }
   }
 
-  /// Sets the entry of customer `id` (the last one given counts, as in a dictionary).
-  mutating func set(_ entry: Entry, for id: String) {
-    set(entry, for: id, hash: Self.withBytes(id) { hashBytes($0) })
-  }
-
-  /// `set(_:for:)` with the identifier's `hashBytes` already taken.
+  /// Sets the entry of customer `id` (the last one given counts, as in a dictionary);
+  /// `hash` is the identifier's `hashBytes`.
   mutating func set(_ entry: Entry, for id: String, hash: UInt64) {
     let index = Self.withBytes(id) { bytes in identifiers.intern(bytes, hash: hash).index }
     if index == entries.count { entries.append(entry) } else { entries[index] = entry }

@@ -538,31 +538,20 @@ public struct CustomerCSVReader {
         found += 1
       }
       guard found == needed else { return nil }
-      // By `selectionColumns`' order.
-      func field(_ k: Int) -> UnsafeBufferPointer<UInt8> { UnsafeBufferPointer(rebasing: record[bounds[positions[k]]]) }
-      if !quoted {
-        // Without quotes, the names and numbers are read from their bytes: a string made
-        // and switched over for each one took most of a row's time.
-        guard let segment = Self.segments.match(field(2)), let group = Self.groups.match(field(3)),
-          let cluster = Self.integer(field(4)), let frequency = Self.integer(field(1)),
-          let clusterName = Self.clusterKinds.match(field(5)).map({ ClusterName(kind: $0) }) ?? ClusterName(String(decoding: field(5), as: UTF8.self))
-        else { return nil }
-        return CustomerRow(
-          customerId: String(decoding: field(0), as: UTF8.self), frequency: frequency, segment: segment, group: group, cluster: cluster,
-          clusterName: clusterName)
+      // The k-th field of `selectionColumns`, as `fields` gives it: in a record with quotes,
+      // taken out of them. Names and numbers are then read from its bytes: a string made
+      // and switched over for each one took most of a row's time.
+      func field<Value>(_ k: Int, _ read: (UnsafeBufferPointer<UInt8>) -> Value?) -> Value? {
+        let bytes = UnsafeBufferPointer(rebasing: record[bounds[positions[k]]])
+        guard quoted else { return read(bytes) }
+        var text = Self.fields(bytes, upTo: 1)[0]
+        return text.withUTF8(read)
       }
-      func text(_ column: CustomerColumn) -> String {
-        // An array searched, not a dictionary: hashing a column hashes its name.
-        // Quotes anywhere in the record: this field's, if any, are taken out as `fields` does.
-        Self.fields(field(Self.selectionColumns.firstIndex(of: column)!), upTo: 1)[0]
-      }
-      guard let segment = RFMSegment(rawValue: text(.segment)),
-        let group = LifecycleGroup(rawValue: text(.lifecycleGroup)),
-        let cluster = Int(text(.cluster)),
-        let clusterName = ClusterName(text(.clusterName)),
-        let frequency = Int(text(.frequency))
+      guard let customerId = field(0, { String(decoding: $0, as: UTF8.self) }), let frequency = field(1, Self.integer),
+        let segment = field(2, Self.segments.match), let group = field(3, Self.groups.match), let cluster = field(4, Self.integer),
+        let clusterName = field(5, Self.clusterName)
       else { return nil }
-      return CustomerRow(customerId: text(.customerId), frequency: frequency, segment: segment, group: group, cluster: cluster, clusterName: clusterName)
+      return CustomerRow(customerId: customerId, frequency: frequency, segment: segment, group: group, cluster: cluster, clusterName: clusterName)
     }
   }
 
@@ -586,9 +575,13 @@ public struct CustomerCSVReader {
 
   static let segments = Names(RFMSegment.allCases) { $0.rawValue }
   static let groups = Names(LifecycleGroup.allCases) { $0.rawValue }
-  /// A first cluster of its kind is named by the kind alone; the others ("dormant (2)") are
-  /// read from a string.
   static let clusterKinds = Names(ClusterKind.allCases) { $0.rawValue }
+
+  /// The cluster name `field` holds: a first cluster of its kind is named by the kind alone,
+  /// matched from the bytes; the others ("dormant (2)") are read from a string.
+  static func clusterName(_ field: UnsafeBufferPointer<UInt8>) -> ClusterName? {
+    clusterKinds.match(field).map { ClusterName(kind: $0) } ?? ClusterName(String(decoding: field, as: UTF8.self))
+  }
 
   /// The integer `Int(String)` reads from `field`: an optional sign and decimal digits, nil
   /// when there are none, another byte, or the value does not fit.

@@ -168,6 +168,9 @@ struct PerCustomerFileReadingTests {
       }
       let row = Array(line.utf8).withUnsafeBufferPointer { reader.row($0) }
       #expect(row == expected, "\(line)")
+      // The same fields quoted, as csvField may write them: read the same once taken out.
+      let quoted = fields.map { "\"\($0.replacingOccurrences(of: "\"", with: "\"\""))\"" }.joined(separator: ",")
+      if fields.count == 6 { #expect(Array(quoted.utf8).withUnsafeBufferPointer { reader.row($0) } == expected, "\(quoted)") }
     }
   }
 
