@@ -211,6 +211,13 @@ def test_each_analysis_of_a_series_compares_itself_with_the_last(cluster, tmp_pa
             assert follow["ordered_again"] == again and follow["kpi"] == "reactivation_rate"
             assert follow["met"] == (again / len(targeted) >= action["kpi_target"])
 
+    # The customer groups index each later report reads is the service's own: neither
+    # listed nor served, whatever a client asks.
+    listed = cluster.cli("report", "list", "--dataset", "shop", key=key).stdout.strip().splitlines()
+    assert all(line.split("\t")[3] == "csv,html,json,md" for line in listed), listed
+    r = cluster.cli("report", "get", first, "--format", "_groups", key=key, check=False)
+    assert r.returncode != 0 and "has no '_groups' report (it has: csv, html, json, md)" in r.stderr, r.stderr
+
     # Every report of the series, in order, in the third.
     assert [p["job"] for p in r3["comparison"]["trend"]] == [first, second, third]
     assert [p["as_of"] for p in r3["comparison"]["trend"]] == [r1["as_of"], r2["as_of"], r3["as_of"]]

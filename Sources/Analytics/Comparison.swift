@@ -260,8 +260,33 @@ public struct PreviousCustomers: Sendable {
   /// Sets the entry of customer `id` (the last one given counts, as in a dictionary);
   /// `hash` is the identifier's `hashBytes`.
   mutating func set(_ entry: Entry, for id: String, hash: UInt64) {
-    let index = Self.withBytes(id) { bytes in identifiers.intern(bytes, hash: hash).index }
+    Self.withBytes(id) { set(entry, for: $0, hash: hash) }
+  }
+
+  /// Sets the entry of the customer whose identifier is `id`'s bytes.
+  mutating func set(_ entry: Entry, for id: UnsafeBufferPointer<UInt8>, hash: UInt64) {
+    let index = identifiers.intern(id, hash: hash).index
     if index == entries.count { entries.append(entry) } else { entries[index] = entry }
+  }
+
+  /// Makes room for `count` customers: a reader that knows how many are coming grows the
+  /// table once, not a dozen times.
+  mutating func reserve(_ count: Int) {
+    identifiers.reserve(count)
+    entries.reserveCapacity(count)
+  }
+
+  /// Adds `count` customers in order, the r-th with identifier `id(r)` (bytes valid
+  /// through the call) and entry `entry(r)`. The identifiers are hashed on every core
+  /// first, and each table slot starts loading a few customers ahead: most of an
+  /// insertion in a table of a million is a wait on memory.
+  mutating func add(_ count: Int, id: (Int) -> UnsafeBufferPointer<UInt8>, entry: (Int) -> Entry) {
+    let hashes = concurrentArray(count: count, threadsFrom: 8192) { hashBytes(id($0)) }
+    let ahead = 8
+    for r in 0..<count {
+      if r + ahead < count { _ = identifiers.prefetch(hashes[r + ahead], step: 0) }
+      set(entry(r), for: id(r), hash: hashes[r])
+    }
   }
 
   private static func withBytes<Result>(_ id: String, _ body: (UnsafeBufferPointer<UInt8>) -> Result) -> Result {

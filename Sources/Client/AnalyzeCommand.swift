@@ -13,8 +13,8 @@ struct Analyze: AsyncParsableCommand {
   @OptionGroup var flags: AnalysisFlags
 
   func run() async throws {
-    guard let format = ArtifactFormat(rawValue: format) else {
-      throw ValidationError("--format must be \(ArtifactFormat.allCases.map(\.rawValue).joined(separator: ", "))")
+    guard let format = ArtifactFormat(rawValue: format), ArtifactFormat.reportFiles.contains(format) else {
+      throw ValidationError("--format must be \(ArtifactFormat.reportFiles.map(\.rawValue).joined(separator: ", "))")
     }
     let spec: JobSpec
     do {

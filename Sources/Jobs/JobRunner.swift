@@ -34,24 +34,42 @@ public struct JobInputs: Sendable {
   }
 }
 
-/// The report an analysis is compared with: its job, JSON file and per-customer file.
+/// The report an analysis is compared with: its job, JSON file, per-customer file and,
+/// when it has one, its customer groups index.
 public struct PreviousReport: Sendable {
   public var jobId: String
   public var json: any ByteSource
   public var customers: any ByteSource
+  /// The report's `CustomerGroupsIndex`, read in place of `customers` when present: a
+  /// report made before Fidelis wrote one, or whose index does not read, is compared by
+  /// its per-customer file, with the same result.
+  public var groups: (any ByteSource)?
 
-  public init(jobId: String, json: any ByteSource, customers: any ByteSource) {
+  public init(jobId: String, json: any ByteSource, customers: any ByteSource, groups: (any ByteSource)? = nil) {
     self.jobId = jobId
     self.json = json
     self.customers = customers
+    self.groups = groups
   }
 
-  /// Reads both files; nil with the reason when either cannot be read (a deleted report).
+  /// Reads the report's figures and customers; the failure when they cannot be read (a
+  /// deleted report).
   func read() async -> Result<(ReportFigures, PreviousCustomers), any Error> {
     do {
       var json = Data()
       try await self.json.read { json.append(contentsOf: $0) }
       let figures = try ReportFigures(json: json)
+      if let groups {
+        do {
+          var reader = CustomerGroupsIndex.Reader()
+          try await groups.read { try reader.consume($0) }
+          return .success((figures, try reader.finish()))
+        } catch is CancellationError {
+          throw CancellationError()
+        } catch {
+          // The per-customer file tells the same; only slower.
+        }
+      }
       var reader = PreviousCustomers.Reader()
       try await customers.read { try reader.consume($0) }
       return .success((figures, try reader.finish()))
@@ -72,11 +90,13 @@ public struct PermanentJobError: Error, CustomStringConvertible, Sendable {
 
 /// Runs one job of any kind: the code shared by workers and `fidelis analyze`.
 public enum JobRunner {
-  /// Runs `spec` on `inputs` and returns the job's files. `receivedDay` is the day the
-  /// transactions came in: a purchase dated after it is an export error (9999-12-31).
+  /// Runs `spec` on `inputs` and returns the job's files, those of `formats` (every file
+  /// people read by default; the service adds the customer groups index). `receivedDay` is
+  /// the day the transactions came in: a purchase dated after it is an export error
+  /// (9999-12-31).
   public static func run(
     _ spec: JobSpec, inputs: JobInputs, tenantName: String = "", receivedDay: Int = DateWindow.today(),
-    formats: Set<ArtifactFormat> = Set(ArtifactFormat.allCases), onComparisonSkipped: (String) -> Void = { _ in },
+    formats: Set<ArtifactFormat> = Set(ArtifactFormat.reportFiles), onComparisonSkipped: (String) -> Void = { _ in },
     progress: @escaping @Sendable (String, Double) -> Void
   ) async throws -> [Artifact] {
     switch spec.kind {

@@ -189,7 +189,7 @@ extension WorkerAPI: Fidelis_V1_WorkerService.ServiceProtocol {
     // The lease gives access to its tenant's reports only.
     let job = try coordinator.mapStoreErrors { try store.leasedJob(jobId: m.jobID, leaseId: m.leaseID) }
     try Coordinator.checkID(m.reportJobID, "job")
-    let artifact = try coordinator.mapStoreErrors { try store.artifact(tenantId: job.tenantId, jobId: m.reportJobID, format: m.format) }
+    let artifact = try coordinator.mapStoreErrors { try store.artifact(tenantId: job.tenantId, jobId: m.reportJobID, format: m.format, includingInternal: true) }
     return StreamingServerResponse { writer in
       for number in 0..<artifact.pieces {
         let piece = try coordinator.mapStoreErrors { try store.artifactPiece(artifact, number: number) }

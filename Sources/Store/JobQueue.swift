@@ -216,22 +216,28 @@ extension FidelisStore {
     }
   }
 
-  /// Stored formats of a job's report.
+  /// Whether `format` names one of a report's internal files (a leading underscore): kept
+  /// and deleted with the report, counted in its size, read by later jobs of its series,
+  /// but neither listed nor served to people.
+  public static func isInternalFormat(_ format: String) -> Bool { format.hasPrefix("_") }
+
+  /// Stored formats of a job's report, internal files left out.
   public func artifactFormats(jobId: String) throws -> [String] {
     try writer.read { db in try Self.artifactFormats(db, jobId: jobId) }
   }
 
   static func artifactFormats(_ db: Database, jobId: String) throws -> [String] {
-    try String.fetchAll(db, sql: "SELECT format FROM artifact WHERE jobId = ? ORDER BY format", arguments: [jobId])
+    try String.fetchAll(db, sql: "SELECT format FROM artifact WHERE jobId = ? ORDER BY format", arguments: [jobId]).filter { !isInternalFormat($0) }
   }
 
   /// One report file of a tenant's job: its type, size and how many pieces to read with
-  /// `artifactPiece`.
-  public func artifact(tenantId: String, jobId: String, format: String) throws -> StoredArtifact {
+  /// `artifactPiece`. An internal file (`isInternalFormat`) is found only with
+  /// `includingInternal`, as the workers read it; to anyone else it does not exist.
+  public func artifact(tenantId: String, jobId: String, format: String, includingInternal: Bool = false) throws -> StoredArtifact {
     try writer.read { db in
       let job = try Self.job(db, tenantId: tenantId, id: jobId)
       guard job.state == .succeeded else { throw StoreError.failedPrecondition("job \(jobId) is \(job.state.rawValue); its report exists once it has succeeded") }
-      guard
+      guard includingInternal || !Self.isInternalFormat(format),
         let row = try Row.fetchOne(
           db, sql: "SELECT contentType, COALESCE(size, length(data)) AS size, size IS NULL AS whole FROM artifact WHERE jobId = ? AND format = ?",
           arguments: [jobId, format])
@@ -339,7 +345,8 @@ extension FidelisStore {
 
   static func report(_ db: Database, _ job: JobRecord) throws -> StoredReport {
     let rows = try Row.fetchAll(db, sql: "SELECT format, COALESCE(size, length(data)) AS size FROM artifact WHERE jobId = ? ORDER BY format", arguments: [job.id])
-    return StoredReport(job: job, formats: rows.map { $0["format"] }, size: rows.reduce(Int64(0)) { $0 + ($1["size"] as Int64) })
+    return StoredReport(
+      job: job, formats: rows.map { $0["format"] as String }.filter { !isInternalFormat($0) }, size: rows.reduce(Int64(0)) { $0 + ($1["size"] as Int64) })
   }
 
   // MARK: Worker side

@@ -372,7 +372,9 @@ public enum DatasetFilter: Sendable, Equatable {
 /// A succeeded job and its report files: their formats and total size.
 public struct StoredReport: Sendable {
   public var job: JobRecord
+  /// The files people can fetch; internal ones left out.
   public var formats: [String]
+  /// Bytes of every file as fetched, internal ones included: what the report takes.
   public var size: Int64
 }
 

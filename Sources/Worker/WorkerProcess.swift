@@ -204,10 +204,12 @@ public struct WorkerProcess: Service {
         var transactions = dataset(job.datasetID)
         transactions.byteCount = job.datasetBytes > 0 ? Int(job.datasetBytes) : nil
         let report = { (format: String) in LeasedReport(api: api, jobId: job.jobID, leaseId: job.leaseID, reportJobId: spec.compareTo ?? "", format: format, metadata: metadata) }
-        let previous = spec.compareTo.map { PreviousReport(jobId: $0, json: report("json"), customers: report("csv")) }
+        let previous = spec.compareTo.map {
+          PreviousReport(jobId: $0, json: report("json"), customers: report("csv"), groups: report(ArtifactFormat.customerGroups.rawValue))
+        }
         let inputs = JobInputs(transactions: transactions, customers: spec.customersDatasetId.map(dataset), previous: previous, jobId: job.jobID)
         let artifacts = try await JobRunner.run(
-          spec, inputs: inputs, tenantName: job.tenantName, receivedDay: receivedDay,
+          spec, inputs: inputs, tenantName: job.tenantName, receivedDay: receivedDay, formats: Set(ArtifactFormat.allCases),
           onComparisonSkipped: { reason in logger.warning("report not compared", metadata: log.merging(["reason": "\(reason)"]) { $1 }) },
           progress: { stage, percent in
             stages.enter(stage)

@@ -210,3 +210,93 @@ struct PerCustomerFileReadingTests {
     #expect(rows.contains { $0.customerId.contains("\nsecond line") })
   }
 }
+
+/// The customers of a customer groups index, read in pieces of `piece` bytes.
+private func indexedCustomers(_ index: Data, piece: Int) throws -> PreviousCustomers {
+  var reader = CustomerGroupsIndex.Reader()
+  var offset = 0
+  while offset < index.count {
+    try reader.consume(index.subdata(in: offset..<min(index.count, offset + piece)))
+    offset += piece
+  }
+  return try reader.finish()
+}
+
+/// The same customer with the same entry in both, found at the same place.
+private func sameCustomers(_ a: PreviousCustomers, _ b: PreviousCustomers, ids: [String]) {
+  #expect(a.count == b.count)
+  for (id, (p, q)) in zip(ids, zip(a.positions(of: ids), b.positions(of: ids))) {
+    guard p >= 0, q >= 0 else {
+      #expect(p == q, "\(id)")
+      continue
+    }
+    let (x, y) = (a.entries[Int(p)], b.entries[Int(q)])
+    #expect(x.segment == y.segment && x.group == y.group && x.cluster == y.cluster && x.oneOrder == y.oneOrder, "\(id)")
+  }
+}
+
+@Suite("Customer groups index")
+struct CustomerGroupsIndexTests {
+  @Test("an analysis' index gives the customers and the comparison its per-customer file gives", arguments: [1, 97, 1 << 20])
+  func sameAsTheFile(piece: Int) throws {
+    let before = try analysed { $0.split(separator: ",")[2] < "2024-07-01" }
+    let after = try analysed { !$0.hasPrefix("C5,") }
+    let fromFile = try previousCustomers(before.csv, piece: 1 << 20)
+    let fromIndex = try indexedCustomers(CustomerGroupsIndex.data(of: before.customers), piece: piece)
+    sameCustomers(fromFile, fromIndex, ids: after.customers.table.ids + before.customers.table.ids + ["nobody"])
+    let compare = { (customers: PreviousCustomers) in
+      try Comparison.make(
+        job: "job_b", result: after.result, customers: after.customers, previousJob: "job_a", previous: ReportFigures(json: before.json),
+        previousCustomers: customers)
+    }
+    #expect(try compare(fromIndex) == compare(fromFile))
+  }
+
+  @Test("an index of 150,000 customers of every kind of identifier, read in pieces over several batches, finds each again")
+  func manyCustomers() throws {
+    func id(_ i: Int) -> String {
+      switch i % 5 {
+      case 0: "K\(i)"
+      case 1: "kunde-\(i)-é中"
+      case 2: String(repeating: "x", count: 130 + i % 300) + "\(i)"  // a two-byte length
+      case 3: "\"quoted, \(i)\"\n"
+      default: "customer-number-\(i)"
+      }
+    }
+    let count = 150_000
+    func entry(_ i: Int) -> PreviousCustomers.Entry {
+      PreviousCustomers.Entry(segment: UInt8(i % 11), group: UInt8(i % 5), cluster: UInt8(i % 256), oneOrder: i % 3 == 0)
+    }
+    // The last customer is the first again: the later entry counts, as in the file.
+    let index = CustomerGroupsIndex.data(count: count + 1, id: { id($0 % count) }, entry: { $0 == count ? entry(1) : entry($0) })
+    #expect(index.count > 4 * CustomerGroupsIndex.Reader.batchBytes)
+    let customers = try indexedCustomers(index, piece: 65_536)
+    #expect(customers.count == count)
+    let ids = (0..<count).map(id) + ["K1", "nobody"]
+    let positions = customers.positions(of: ids)
+    for i in 0..<count {
+      let expected = i == 0 ? entry(1) : entry(i)
+      let found = customers.entries[Int(positions[i])]
+      #expect(positions[i] == Int32(i) && found.segment == expected.segment && found.group == expected.group && found.cluster == expected.cluster && found.oneOrder == expected.oneOrder, "\(i)")
+    }
+    #expect(positions[count] == -1 && positions[count + 1] == -1)
+  }
+
+  @Test("a damaged index is refused, not read as fewer customers", arguments: ["magic", "header", "record", "fewer", "more", "segment", "length"])
+  func damaged(_ damage: String) throws {
+    let entry = PreviousCustomers.Entry(segment: 3, group: 2, cluster: 1, oneOrder: true)
+    let good = CustomerGroupsIndex.data(count: 3, id: { "C\($0)" }, entry: { _ in entry })
+    var bytes = [UInt8](good)
+    switch damage {
+    case "magic": bytes[0] = UInt8(ascii: "X")
+    case "header": bytes = Array(bytes.prefix(10))
+    case "record": bytes.removeLast()
+    case "fewer": bytes[8] = 4
+    case "more": bytes[8] = 2
+    case "segment": bytes[16 + 3] = 11
+    default: bytes[16] = 0
+    }
+    #expect(throws: CustomerGroupsIndex.FormatError.self) { _ = try indexedCustomers(Data(bytes), piece: 5) }
+    #expect(try indexedCustomers(good, piece: 5).count == 3)
+  }
+}

@@ -72,12 +72,49 @@ struct JobRunnerTests {
   func analysis() async throws {
     let spec = JobSpec(kind: .analysis, language: .fr)
     let files = try await JobRunner.run(spec, inputs: JobInputs(transactions: Self.orders, customers: Self.customers), receivedDay: 30_000, progress: { _, _ in })
-    #expect(files.map(\.format) == ArtifactFormat.allCases)
+    #expect(files.map(\.format) == ArtifactFormat.reportFiles)
     let result = try AnalysisResult.fromJSON(files.first { $0.format == .json }!.data)
     #expect(result.dataQuality.customerRowsRead > 0 && result.insights.satisfaction != nil)
     #expect(String(decoding: files.first { $0.format == .md }!.data, as: UTF8.self).hasPrefix("# Rapport de fidélisation client"))
     let csv = String(decoding: files.first { $0.format == .csv }!.data, as: UTF8.self)
     #expect(csv.split(separator: "\n").count == result.customers + 1)
+  }
+
+  /// A file in memory, read in pieces of 1000 bytes; nil reads as a missing file.
+  struct MemorySource: ByteSource {
+    struct Missing: Error {}
+    var bytes: Data?
+
+    func read(_ consume: (UnsafeBufferPointer<UInt8>) throws -> Void) async throws {
+      guard let bytes else { throw Missing() }
+      for start in stride(from: 0, to: bytes.count, by: 1000) {
+        try bytes[start..<min(start + 1000, bytes.count)].withUnsafeBytes { try consume($0.bindMemory(to: UInt8.self)) }
+      }
+    }
+  }
+
+  @Test("a later report of a series compares the same by the previous report's groups index as by its per-customer file, which stands in when the index is missing or damaged")
+  func comparedByIndexOrFile() async throws {
+    let earlier = try await JobRunner.run(
+      JobSpec(kind: .analysis), inputs: JobInputs(transactions: Self.orders), receivedDay: 30_000, formats: Set(ArtifactFormat.allCases), progress: { _, _ in })
+    #expect(earlier.map(\.format) == ArtifactFormat.allCases)
+    let file = { (format: ArtifactFormat) in earlier.first { $0.format == format }!.data }
+    var damaged = file(.customerGroups)
+    damaged.removeLast(3)
+    let sources: [(csv: Data?, groups: Data??)] = [
+      (file(.csv), .some(file(.customerGroups))), (nil, .some(file(.customerGroups))), (file(.csv), .none), (file(.csv), .some(nil)), (file(.csv), .some(damaged)),
+    ]
+    var comparisons: [Comparison] = []
+    for (csv, groups) in sources {
+      let previous = PreviousReport(
+        jobId: "job_a", json: MemorySource(bytes: file(.json)), customers: MemorySource(bytes: csv), groups: groups.map { MemorySource(bytes: $0) })
+      let later = try await JobRunner.run(
+        JobSpec(kind: .analysis), inputs: JobInputs(transactions: Self.orders, previous: previous, jobId: "job_b"), receivedDay: 30_000, formats: [.json],
+        progress: { _, _ in })
+      comparisons.append(try #require(try AnalysisResult.fromJSON(later[0].data).comparison))
+    }
+    #expect(comparisons.allSatisfy { $0 == comparisons[0] })
+    #expect(comparisons[0].previousJob == "job_a" && comparisons[0].segmentMigration.rfm.counts.last!.reduce(0, +) == 0)
   }
 
   @Test("a profile speaks the job's language and has no customer CSV", arguments: ReportLanguage.allCases)

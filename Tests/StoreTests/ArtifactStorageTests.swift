@@ -53,6 +53,25 @@ struct ArtifactStorageTests {
     #expect(try Self.readWhole(store, store.artifact(tenantId: tenant.id, jobId: job, format: "md")) == Data("# Report".utf8))
   }
 
+  @Test("a report's internal file is kept, counted in its size and read by workers, but neither listed nor served to people")
+  func internalFiles() async throws {
+    let index = Data((0..<3_000_000).map { UInt8(truncatingIfNeeded: $0 % 251) })
+    let (store, tenant, job) = try await Self.storeWithReport([
+      (format: "md", contentType: "text/markdown", data: Data("# Report".utf8)), (format: "_groups", contentType: "application/octet-stream", data: index),
+    ])
+    #expect(throws: StoreError.notFound("job \(job) has no '_groups' report (it has: md)")) {
+      try store.artifact(tenantId: tenant.id, jobId: job, format: "_groups")
+    }
+    let artifact = try store.artifact(tenantId: tenant.id, jobId: job, format: "_groups", includingInternal: true)
+    #expect(try Self.readWhole(store, artifact) == index)
+    #expect(try store.artifactFormats(jobId: job) == ["md"])
+    let listed = try #require(try store.reports(tenantId: tenant.id).first)
+    #expect(listed.formats == ["md"] && listed.size == Int64(index.count + "# Report".utf8.count))
+    // Another tenant's worker lease cannot reach it either: the tenant is part of the lookup.
+    let (other, _) = try store.createTenant(name: "U")
+    #expect(throws: StoreError.self) { try store.artifact(tenantId: other.id, jobId: job, format: "_groups", includingInternal: true) }
+  }
+
   @Test("a file deflated as it arrives, in chunks of any size, is the file deflated whole", arguments: [1000, 65_536, 1 << 20, 3 << 20])
   func arriving(_ chunk: Int) {
     let csv = Self.customerCSV(rows: 50_000)
