@@ -63,20 +63,28 @@ struct DistinctCustomers: Sendable {
       let n = s.frequency.count
       var order = [Int32](0..<Int32(n))
       for key in [days.age, days.tx, days.x] { order = Self.stablyCounted(order, by: key) }
+      // Each customer's (x, t_x, T) in one word, in that order: the runs of equal words are
+      // then found in one pass over contiguous memory, not three reads at random per customer.
+      let keys = order.withUnsafeBufferPointer { order in
+        concurrentArray(count: n) { i in
+          let c = Int(order[i])
+          return UInt64(days.x[c]) << 42 | UInt64(days.tx[c]) << 21 | UInt64(days.age[c])
+        }
+      }
       var rows = mappingCustomers ? [Int32](repeating: 0, count: n) : []
+      let field = UInt64(1 << 21 - 1)
       var i = 0
       while i < n {
-        let first = Int(order[i])
-        let (a, b, c) = (days.x[first], days.tx[first], days.age[first])
+        let key = keys[i]
         var j = i + 1
-        while j < n && days.x[Int(order[j])] == a && days.tx[Int(order[j])] == b && days.age[Int(order[j])] == c { j += 1 }
+        while j < n && keys[j] == key { j += 1 }
         if mappingCustomers {
           let row = Int32(x.count)
           for k in i..<j { rows[Int(order[k])] = row }
         }
-        x.append(Double(a))
-        tx.append(Double(b))
-        age.append(Double(c))
+        x.append(Double(key >> 42))
+        tx.append(Double(key >> 21 & field))
+        age.append(Double(key & field))
         weight.append(Double(j - i))
         i = j
       }
@@ -104,19 +112,52 @@ struct DistinctCustomers: Sendable {
     return (x, tx, age)
   }
 
-  /// `order` stably sorted by `key` of each element (a counting sort).
-  private static func stablyCounted(_ order: [Int32], by key: [UInt32]) -> [Int32] {
+  /// `order` stably sorted by `key` of each element: a counting sort on every core, each
+  /// counting and then placing a slice of `order`. A value's places for one slice follow
+  /// those for the slices before it, so that equal keys keep their order; alone on one
+  /// core, the three sorts of a million customers were a fifth of a second, twice per
+  /// analysis.
+  static func stablyCounted(_ order: [Int32], by key: [UInt32]) -> [Int32] {
+    let n = order.count
     let largest = Int(key.max() ?? 0)
-    var starts = [Int](repeating: 0, count: largest + 2)
-    for value in key { starts[Int(value) + 1] += 1 }
-    for v in 0...largest { starts[v + 1] += starts[v] }
-    var sorted = [Int32](repeating: 0, count: order.count)
-    for customer in order {
-      let v = Int(key[Int(customer)])
-      sorted[starts[v]] = customer
-      starts[v] += 1
+    let slices = n < 1 << 16 ? 1 : activeCores
+    func slice(_ s: Int) -> Range<Int> { s * n / slices..<(s + 1) * n / slices }
+    return order.withUnsafeBufferPointer { order in
+      key.withUnsafeBufferPointer { key in
+        // Each slice's count of each value, then turned into its first place.
+        var places = [[Int]](repeating: [], count: slices)
+        places.withUnsafeMutableBufferPointer { places in
+          concurrentChunks(slices) { s in
+            var counts = [Int](repeating: 0, count: largest + 1)
+            for i in slice(s) { counts[Int(key[Int(order[i])])] += 1 }
+            places[s] = counts
+          }
+        }
+        var next = 0
+        for v in 0...largest {
+          for s in 0..<slices {
+            let count = places[s][v]
+            places[s][v] = next
+            next += count
+          }
+        }
+        return [Int32](unsafeUninitializedCapacity: n) { sorted, initialized in
+          places.withUnsafeMutableBufferPointer { places in
+            concurrentChunks(slices) { s in
+              places[s].withUnsafeMutableBufferPointer { place in
+                for i in slice(s) {
+                  let customer = order[i]
+                  let v = Int(key[Int(customer)])
+                  (sorted.baseAddress! + place[v]).initialize(to: customer)
+                  place[v] += 1
+                }
+              }
+            }
+          }
+          initialized = n
+        }
+      }
     }
-    return sorted
   }
 }
 

@@ -317,10 +317,9 @@ struct ScaleShortcutTests {
     }
   }
 
-  @Test("customers grouped by packed days equal a grouping of the triples")
-  func distinctCustomers() throws {
+  @Test("customers grouped by packed days equal a grouping of the triples, on one core and on every core", arguments: [5000, 150_000])
+  func distinctCustomers(n: Int) throws {
     var rng = SplitMix64(seed: 9)
-    let n = 5000
     let x = (0..<n).map { _ in Double(rng.next() % 6) }
     let tx = x.map { $0 == 0 ? 0 : Double(rng.next() % 40) }
     let age = tx.map { $0 + Double(rng.next() % 30) }
@@ -347,6 +346,16 @@ struct ScaleShortcutTests {
     let general = DistinctCustomers(scaled)
     #expect(general.tx == keys.map { $0[1] / 2 })
     #expect(general.weight == keys.map { expected[$0]! })
+  }
+
+  @Test("the counting sort in slices keeps equal keys in their order, as a stable sort does", arguments: [1000, 200_001])
+  func stableCountingSort(n: Int) {
+    var rng = SplitMix64(seed: 4)
+    let key = (0..<n).map { _ in UInt32(rng.next() % 700) }
+    let order = (0..<Int32(n)).map { _ in Int32(rng.next() % UInt64(n)) }
+    let expected = order.enumerated().sorted { (key[Int($0.element)], $0.offset) < (key[Int($1.element)], $1.offset) }.map(\.element)
+    #expect(DistinctCustomers.stablyCounted(order, by: key) == expected)
+    #expect(DistinctCustomers.stablyCounted([], by: []) == [])
   }
 
   /// RFM quintiles as first written: indices sorted by value, then by position in id order.
