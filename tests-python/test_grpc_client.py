@@ -2,7 +2,7 @@
 import json, os, shutil, subprocess, sys, time
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from conftest import ADMIN, BIN, ROOT, generate
+from conftest import ADMIN, BIN, ROOT, WORKER, generate
 
 
 def stubs(tmp):
@@ -138,3 +138,47 @@ def test_reflection_lets_a_client_without_the_protos_call_the_api(cluster, tmp_p
     assert files[0] == "fidelis/v1/fidelis.proto"
     assert [descriptor_pb2.FileDescriptorProto.FromString(b).name for b in answers[2].file_descriptor_response.file_descriptor_proto] == ["grpc/health/v1/health.proto"]
     assert answers[3].error_response.error_code == grpc.StatusCode.NOT_FOUND.value[0]
+
+
+def test_a_worker_written_in_python_hands_in_pieces_its_own_zlib_deflated(cluster, tmp_path):
+    """The worker protocol from proto/ alone: a job leased by a Python worker, its report's
+    file handed in as pieces Python's zlib deflated. A piece that does not inflate to the
+    size it declares, in the middle of the file, fails the hand-in with INVALID_ARGUMENT and
+    stores nothing; the same file with sound pieces is the report, byte for byte."""
+    import zlib
+    cluster.start_server()
+    pb, rpc = stubs(tmp_path)
+    channel = grpc.insecure_channel(f"127.0.0.1:{cluster.port}")
+    admin = [("authorization", f"Bearer {ADMIN}")]
+    key = rpc.AdminServiceStub(channel).CreateTenant(pb.CreateTenantRequest(name="pyworker"), metadata=admin).api_key
+    dataset = cluster.cli("dataset", "upload", generate(str(tmp_path / "d.csv"), customers=50), key=key).stdout.strip()
+    job_id = cluster.cli("job", "submit", dataset, key=key).stdout.strip()
+    workers = rpc.WorkerServiceStub(channel)
+    worker = [("authorization", f"Bearer {WORKER}")]
+    leased = workers.LeaseJob(pb.LeaseJobRequest(worker_id="py-1", host="test", wait_ms=5000), metadata=worker).job
+    assert leased.job_id == job_id
+
+    piece = 1 << 20
+    csv = b"".join(b"C%07d,Champions,loyal,%d,steady,%d\n" % (i, i % 4, i % 365) for i in range(110_000))
+    assert len(csv) > 3 * piece
+    pieces = [(len(csv[i:i + piece]), zlib.compress(csv[i:i + piece], 1)) for i in range(0, len(csv), piece)]
+
+    def hand_in(pieces):
+        yield pb.CompleteJobRequest(header=pb.CompleteJobHeader(job_id=leased.job_id, lease_id=leased.lease_id))
+        yield pb.CompleteJobRequest(artifact=pb.ArtifactHeader(format="md", content_type="text/markdown", data=b"# Report\n"))
+        yield pb.CompleteJobRequest(artifact=pb.ArtifactHeader(format="csv", content_type="text/csv"))
+        for size, data in pieces:
+            yield pb.CompleteJobRequest(piece=pb.DeflatedPiece(size=size, data=data))
+
+    damaged = list(pieces)
+    middle = len(damaged[2][1]) // 2
+    damaged[2] = (damaged[2][0], damaged[2][1][:middle] + bytes([damaged[2][1][middle] ^ 0xFF]) + damaged[2][1][middle + 1:])
+    try:
+        workers.CompleteJob(hand_in(damaged), metadata=worker, timeout=30)
+        raise AssertionError("expected INVALID_ARGUMENT")
+    except grpc.RpcError as e:
+        assert e.code() == grpc.StatusCode.INVALID_ARGUMENT and "does not inflate" in e.details(), e.details()
+    assert json.loads(cluster.cli("job", "status", job_id, "--json", key=key).stdout)["state"] == "JOB_STATE_RUNNING"
+    workers.CompleteJob(hand_in(pieces), metadata=worker, timeout=30)
+    report = cluster.cli("report", "get", job_id, "--format", "csv", "-o", str(tmp_path / "got.csv"), key=key)
+    assert (tmp_path / "got.csv").read_bytes() == csv

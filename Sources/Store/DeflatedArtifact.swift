@@ -56,6 +56,31 @@ public struct DeflatedArtifact: Sendable {
     storedBytes += data.count
   }
 
+  /// Adds pieces a worker deflated, in order, each checked as `appendDeflated(size:data:)`
+  /// checks it, their inflating on every core: a million customers' report is 80 pieces,
+  /// which one core took a fifth of a second to check while the job's worker waited. When a
+  /// piece is refused, none of the batch is added.
+  public mutating func appendDeflated(_ batch: [(size: Int, data: Data)]) throws(PieceRefusal) {
+    for (i, piece) in batch.enumerated() {
+      guard pending.isEmpty else { throw .afterRawBytes }
+      guard i == 0 ? takesMoreBytes : batch[i - 1].size == ArtifactPieces.pieceBytes else { throw .afterShortPiece }
+      guard piece.size > 0, piece.size <= ArtifactPieces.pieceBytes else { throw .size(piece.size) }
+    }
+    // Each call writes its own element.
+    nonisolated(unsafe) let inflates = UnsafeMutableBufferPointer<Bool>.allocate(capacity: batch.count)
+    defer { inflates.deallocate() }
+    inflates.initialize(repeating: false)
+    DispatchQueue.concurrentPerform(iterations: batch.count) { i in
+      inflates[i] = ArtifactPieces.inflate(batch[i].data, size: batch[i].size) != nil
+    }
+    if let refused = inflates.firstIndex(of: false) { throw .damaged(size: batch[refused].size) }
+    for piece in batch {
+      pieces.append((piece.size, piece.data))
+      size += piece.size
+      storedBytes += piece.data.count
+    }
+  }
+
   /// Why a worker's deflated piece was refused.
   public enum PieceRefusal: Error, CustomStringConvertible, Equatable {
     case afterRawBytes, afterShortPiece, size(Int), damaged(size: Int)

@@ -110,6 +110,30 @@ struct ArtifactStorageTests {
     #expect(throws: DeflatedArtifact.PieceRefusal.afterRawBytes) { try fresh.appendDeflated(size: pieces[0].size, data: pieces[0].deflated) }
   }
 
+  @Test("pieces checked together on every core are kept as one by one; a batch with a damaged or misplaced piece adds none of it")
+  func workerPiecesTogether() throws {
+    let csv = Self.customerCSV(rows: 50_000)
+    let pieces = ArtifactPieces.deflatedPieces(of: csv).map { (size: $0.size, data: $0.deflated) }
+    var one = DeflatedArtifact(format: "csv", contentType: "text/csv")
+    for piece in pieces { try one.appendDeflated(size: piece.size, data: piece.data) }
+    var together = DeflatedArtifact(format: "csv", contentType: "text/csv")
+    try together.appendDeflated(Array(pieces.prefix(2)))
+    try together.appendDeflated(Array(pieces.dropFirst(2)))
+    try together.appendDeflated([])
+    #expect(together.size == one.size && together.storedBytes == one.storedBytes && together.pieces.map(\.deflated) == one.pieces.map(\.deflated))
+    #expect(throws: DeflatedArtifact.PieceRefusal.afterShortPiece) { try together.appendDeflated([pieces[0]]) }
+
+    var fresh = DeflatedArtifact(format: "csv", contentType: "text/csv")
+    var damaged = pieces[1]
+    damaged.data[damaged.data.startIndex + damaged.data.count / 2] ^= 0xFF
+    #expect(throws: DeflatedArtifact.PieceRefusal.damaged(size: pieces[1].size)) { try fresh.appendDeflated([pieces[0], damaged, pieces[2]]) }
+    #expect(throws: DeflatedArtifact.PieceRefusal.afterShortPiece) { try fresh.appendDeflated([pieces.last!, pieces[0]]) }
+    #expect(throws: DeflatedArtifact.PieceRefusal.size(0)) { try fresh.appendDeflated([pieces[0], (0, Data())]) }
+    #expect(fresh.size == 0 && fresh.storedBytes == 0 && fresh.pieces.isEmpty)
+    fresh.append(Data("customer_id\n".utf8))
+    #expect(throws: DeflatedArtifact.PieceRefusal.afterRawBytes) { try fresh.appendDeflated([pieces[0]]) }
+  }
+
   /// The test rows of `zlibWritten`.
   static let zlibText = Data((0..<200).map { "C\($0),Champions,active,\($0 % 4),loyal regulars,\($0 % 365)\n" }.joined().utf8)
 
