@@ -59,29 +59,122 @@ final class StreamSlots: Sendable {
   }
 }
 
-/// A counter per job that moves whenever this coordinator changes the job: watchers look at
-/// it (a lock and a lookup) and read the store only when it moved, or after a second for
-/// what no counter covers.
+/// Counters that move whenever this coordinator changes a job, ends one, or queues one, and
+/// the long polls waiting for one to move: a job's watchers, the watchers of reports, the
+/// leases of idle workers. A poll wakes at the change, not at its next look (they looked
+/// every 50 to 100 ms, which a job's submitter waited out twice), and still reads the store
+/// at least once a second for what no counter covers (another process's change).
 final class JobChanges: Sendable {
+  private enum Key: Hashable {
+    case job(String)
+    case ended
+    case queued
+  }
   private struct State {
-    var versions: [String: UInt64] = [:]
+    var versions: [Key: UInt64] = [:]
     var clock: UInt64 = 0
-    var finished: UInt64 = 0
+    var waiters: [Key: [Int: CheckedContinuation<Bool, Never>]] = [:]
+    var nextWaiter = 0
   }
   private let state = Mutex(State())
 
   /// Notes a change of a job; `final` forgets it (its watchers see the change and stop).
   func touch(_ id: String, final: Bool = false) {
-    state.withLock { state in
+    move([.job(id)] + (final ? [.ended] : []), forgetting: final ? .job(id) : nil)
+  }
+
+  /// Notes a job queued (or queued again) once committed, or the start of a drain: waiting
+  /// leases look in the store again.
+  func noteQueued() { move([.queued], forgetting: nil) }
+
+  /// Moves each time this coordinator ends a job: what watchers of reports look at.
+  var finished: UInt64 { version(.ended) }
+
+  /// Moves each time a job is queued: what waiting leases look at.
+  var queued: UInt64 { version(.queued) }
+
+  /// The job's current version (0 when unknown).
+  func version(_ id: String) -> UInt64 { version(.job(id)) }
+
+  /// Returns once job `id`'s version is no longer `seen` (at once when it has moved), at
+  /// `deadline`, or when the call of `cancellation` ends, whichever comes first; true when
+  /// the job changed. A job that changed and ended meanwhile is back at version 0, which
+  /// its watcher may have seen before it began: only this answer tells it.
+  @discardableResult
+  func waitForChange(of id: String, from seen: UInt64, until deadline: ContinuousClock.Instant, cancellation: ServerContext.RPCCancellationHandle) async -> Bool {
+    await wait(.job(id), from: seen, until: deadline, cancellation: cancellation)
+  }
+
+  /// As `waitForChange(of:…)`, for `finished`.
+  @discardableResult
+  func waitForEnd(from seen: UInt64, until deadline: ContinuousClock.Instant, cancellation: ServerContext.RPCCancellationHandle) async -> Bool {
+    await wait(.ended, from: seen, until: deadline, cancellation: cancellation)
+  }
+
+  /// As `waitForChange(of:…)`, for `queued`.
+  @discardableResult
+  func waitForQueued(from seen: UInt64, until deadline: ContinuousClock.Instant, cancellation: ServerContext.RPCCancellationHandle) async -> Bool {
+    await wait(.queued, from: seen, until: deadline, cancellation: cancellation)
+  }
+
+  private func version(_ key: Key) -> UInt64 { state.withLock { $0.versions[key] ?? 0 } }
+
+  private func move(_ keys: [Key], forgetting forgotten: Key?) {
+    let woken = state.withLock { state in
       state.clock += 1
-      state.versions[id] = final ? nil : state.clock
-      if final { state.finished += 1 }
+      var woken: [CheckedContinuation<Bool, Never>] = []
+      for key in keys {
+        state.versions[key] = key == forgotten ? nil : state.clock
+        if let waiting = state.waiters.removeValue(forKey: key) { woken += waiting.values }
+      }
+      return woken
+    }
+    for waiter in woken { waiter.resume(returning: true) }
+  }
+
+  /// True when `key` moved; false at the deadline or the end of the call.
+  private func wait(_ key: Key, from seen: UInt64, until deadline: ContinuousClock.Instant, cancellation: ServerContext.RPCCancellationHandle) async -> Bool {
+    await withTaskGroup(of: Bool.self) { group in
+      group.addTask { await self.suspend(until: key, movesFrom: seen) }
+      group.addTask {
+        try? await Task.sleep(until: deadline)
+        return false
+      }
+      group.addTask {
+        try? await cancellation.cancelled
+        return false
+      }
+      let moved = await group.next() ?? false
+      group.cancelAll()
+      return moved
     }
   }
 
-  /// Moves each time this coordinator ends a job: what watchers of reports look at.
-  var finished: UInt64 { state.withLock { $0.finished } }
-
-  /// The job's current version (0 when unknown).
-  func version(_ id: String) -> UInt64 { state.withLock { $0.versions[id] ?? 0 } }
+  /// Suspends until `key` moves from `seen` (true), or the task is cancelled (false).
+  private func suspend(until key: Key, movesFrom seen: UInt64) async -> Bool {
+    let id = state.withLock { state in
+      defer { state.nextWaiter += 1 }
+      return state.nextWaiter
+    }
+    return await withTaskCancellationHandler {
+      await withCheckedContinuation { (waiter: CheckedContinuation<Bool, Never>) in
+        // Decided under the lock `move` takes: a change is either seen here or wakes us.
+        // A cancellation before this point is seen here; one after finds the waiter.
+        let now: Bool? = state.withLock { state in
+          if Task.isCancelled { return false }
+          if (state.versions[key] ?? 0) != seen { return true }
+          state.waiters[key, default: [:]][id] = waiter
+          return nil
+        }
+        if let now { waiter.resume(returning: now) }
+      }
+    } onCancel: {
+      let waiter = state.withLock { state in
+        let waiter = state.waiters[key]?.removeValue(forKey: id)
+        if state.waiters[key]?.isEmpty == true { state.waiters[key] = nil }
+        return waiter
+      }
+      waiter?.resume(returning: false)
+    }
+  }
 }

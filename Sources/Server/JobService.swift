@@ -124,12 +124,14 @@ extension JobService: Fidelis_V1_JobService.ServiceProtocol {
         var last: Fidelis_V1_Job?
         var seen: UInt64?
         var lastRead = ContinuousClock.now
-        // The store is read when this coordinator changed the job, and at least every second
-        // (a change it did not make: another process, a migration); the loop ends when the
-        // client leaves or the server stops (the handler is not cancelled).
+        // The store is read when this coordinator changed the job (the wait ends at the
+        // change), and at least every second (a change it did not make: another process, a
+        // migration); the loop ends when the client leaves or the server stops (the handler
+        // is not cancelled).
+        var changed = false
         while !context.cancellation.isCancelled {
           let version = coordinator.jobChanges.version(id)
-          if version != seen || ContinuousClock.now - lastRead >= .seconds(1) {
+          if changed || version != seen || ContinuousClock.now - lastRead >= .seconds(1) {
             seen = version
             lastRead = ContinuousClock.now
             let job = try coordinator.mapStoreErrors { try coordinator.store.job(tenantId: tenant.id, id: id) }
@@ -140,7 +142,7 @@ extension JobService: Fidelis_V1_JobService.ServiceProtocol {
             }
             if job.state.isFinal { break }
           }
-          try? await Task.sleep(for: .milliseconds(100))
+          changed = await coordinator.jobChanges.waitForChange(of: id, from: version, until: lastRead + .seconds(1), cancellation: context.cancellation)
         }
       }
       return [:]

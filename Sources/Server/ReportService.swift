@@ -96,7 +96,7 @@ extension ReportService: Fidelis_V1_ReportService.ServiceProtocol {
               seen.insert(report.job.id)
             }
           }
-          try? await Task.sleep(for: .milliseconds(100))
+          await coordinator.jobChanges.waitForEnd(from: now, until: lastRead + .seconds(1), cancellation: context.cancellation)
         }
       }
       return [:]

@@ -38,19 +38,17 @@ extension WorkerAPI: Fidelis_V1_WorkerService.ServiceProtocol {
     let m = request.message
     try Self.check(m)
     let deadline = ContinuousClock.now + .milliseconds(min(max(Int(m.waitMs), 0), 30_000))
-    // Long poll: every 50 ms, look in the store again if a job was queued since the last
-    // look (and at least every second, for what no signal covers). Idle workers then cost
-    // the store one look a second each, not twenty.
+    // Long poll: look in the store again when a job is queued (or a drain begins), and at
+    // least every second, for what no signal covers. Idle workers then cost the store one
+    // look a second each.
     while true {
       if coordinator.isDraining { return ServerResponse(message: .with { $0.draining = true }) }
       // Read before the look: a job queued after it moves the count on.
-      let queuedBefore = coordinator.jobsQueued
+      let queuedBefore = coordinator.jobChanges.queued
       let looked = ContinuousClock.now
       if let job = try await leaseOnce(m, certificate: certificate) { return ServerResponse(message: .with { $0.job = job }) }
-      repeat {
-        if ContinuousClock.now >= deadline || context.cancellation.isCancelled { return ServerResponse(message: .init()) }
-        try? await Task.sleep(for: .milliseconds(50))
-      } while coordinator.jobsQueued == queuedBefore && ContinuousClock.now - looked < .seconds(1) && !coordinator.isDraining
+      await coordinator.jobChanges.waitForQueued(from: queuedBefore, until: min(deadline, looked + .seconds(1)), cancellation: context.cancellation)
+      if ContinuousClock.now >= deadline || context.cancellation.isCancelled { return ServerResponse(message: .init()) }
     }
   }
 

@@ -1,0 +1,79 @@
+import Foundation
+import GRPCCore
+import Testing
+
+@testable import Server
+
+/// The long polls' wake-ups: a wait ends at the change it waits for, not at a next look.
+@Suite("Job changes")
+struct JobChangesTests {
+  static let call = ServerContext.RPCCancellationHandle()
+
+  /// Seconds `body` took.
+  static func seconds(_ body: () async -> Void) async -> Double {
+    let start = ContinuousClock.now
+    await body()
+    let elapsed = ContinuousClock.now - start
+    return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+  }
+
+  @Test("a wait ends at the job's change, at once when it moved before, and at its deadline when nothing moves")
+  func wakes() async {
+    let changes = JobChanges()
+    changes.touch("job_a")
+    let seen = changes.version("job_a")
+    #expect(await changes.waitForChange(of: "job_a", from: 0, until: .now + .seconds(5), cancellation: Self.call))
+    let late = await Self.seconds {
+      async let moved = changes.waitForChange(of: "job_a", from: seen, until: .now + .seconds(5), cancellation: Self.call)
+      try? await Task.sleep(for: .milliseconds(50))
+      changes.touch("job_b")  // another job: not this wait's change
+      changes.touch("job_a")
+      #expect(await moved)
+    }
+    #expect(late < 2, "woke after \(late) s")
+    let quiet = await Self.seconds {
+      #expect(await changes.waitForChange(of: "job_b", from: changes.version("job_b"), until: .now + .milliseconds(200), cancellation: Self.call) == false)
+    }
+    #expect(quiet >= 0.19 && quiet < 2)
+  }
+
+  @Test("a job that changes and ends while watched wakes its watcher, though its version is back where it was seen")
+  func endedMeanwhile() async {
+    let changes = JobChanges()
+    #expect(changes.version("job_c") == 0)
+    async let moved = changes.waitForChange(of: "job_c", from: 0, until: .now + .seconds(5), cancellation: Self.call)
+    try? await Task.sleep(for: .milliseconds(50))
+    let ended = changes.finished
+    changes.touch("job_c")
+    changes.touch("job_c", final: true)
+    #expect(await moved)
+    #expect(changes.version("job_c") == 0 && changes.finished != ended)
+    #expect(await changes.waitForEnd(from: ended, until: .now + .seconds(5), cancellation: Self.call))
+  }
+
+  @Test("a queued job wakes every waiting lease; the end of a call ends its wait at once")
+  func leasesAndCalls() async {
+    let changes = JobChanges()
+    let queued = changes.queued
+    var woken = 0
+    let took = await Self.seconds {
+      woken = await withTaskGroup(of: Bool.self) { group in
+        for _ in 0..<20 {
+          group.addTask { await changes.waitForQueued(from: queued, until: .now + .seconds(5), cancellation: Self.call) }
+        }
+        try? await Task.sleep(for: .milliseconds(100))
+        changes.noteQueued()
+        return await group.reduce(0) { $0 + ($1 ? 1 : 0) }
+      }
+    }
+    #expect(woken == 20 && took < 2)
+    let call = ServerContext.RPCCancellationHandle()
+    let ended = await Self.seconds {
+      async let moved = changes.waitForQueued(from: changes.queued, until: .now + .seconds(5), cancellation: call)
+      try? await Task.sleep(for: .milliseconds(50))
+      call.cancel()
+      #expect(await moved == false)
+    }
+    #expect(ended < 2)
+  }
+}
