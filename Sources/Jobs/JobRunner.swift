@@ -139,26 +139,39 @@ public enum JobRunner {
       }
       try Task.checkCancellation()
       var result = analysed.result
-      // The previous report is read once the transactions are freed: its per-customer file
-      // is as large as this one's.
+      let customers = analysed.customers
+      // The per-customer files do not depend on the comparison: with one to make, they are
+      // written while the previous report is read (its reading keeps one core, the writing
+      // both), else with the rest.
+      let perCustomer = formats.intersection([.csv, .customerGroups])
+      let (written, compared): ([Artifact], AnalysisResult)
       if let previous = inputs.previous {
         progress("comparison", 91)
+        let uncompared = result
+        async let files = offCooperativePool { _ in
+          try Artifact.analysis(uncompared, customers: customers, language: language, tenantName: tenantName, formats: perCustomer)
+        }
+        // The previous report is read once the transactions are freed: its customers are
+        // as many as this one's.
         switch await previous.read() {
-        case .success(let (figures, customers)):
+        case .success(let (figures, previousCustomers)):
           result.comparison = try Comparison.make(
-            job: inputs.jobId, result: result, customers: analysed.customers, previousJob: previous.jobId, previous: figures, previousCustomers: customers)
+            job: inputs.jobId, result: result, customers: customers, previousJob: previous.jobId, previous: figures, previousCustomers: previousCustomers)
         case .failure(let error):
           if error is CancellationError { throw error }
           onComparisonSkipped("the previous report (job \(previous.jobId)) could not be read: \(error)")
         }
+        (written, compared) = (try await files, result)
+      } else {
+        (written, compared) = ([], result)
       }
-      let (compared, customers) = (result, analysed.customers)
+      let rest = inputs.previous == nil ? formats : formats.subtracting(perCustomer)
       let artifacts = try await offCooperativePool { _ in
         progress("report", 92)
-        return try Artifact.analysis(compared, customers: customers, language: language, tenantName: tenantName, formats: formats)
+        return try Artifact.analysis(compared, customers: customers, language: language, tenantName: tenantName, formats: rest)
       }
       try Task.checkCancellation()
-      return artifacts
+      return (artifacts + written).sorted { ArtifactFormat.allCases.firstIndex(of: $0.format)! < ArtifactFormat.allCases.firstIndex(of: $1.format)! }
     }
   }
 
