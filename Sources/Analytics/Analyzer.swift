@@ -255,7 +255,8 @@ public enum Analyzer {
         recentMonthlyRevenue: recentMonths.isEmpty ? 0 : recentMonths.map(\.revenue).reduce(0, +) / Double(recentMonths.count))
       var quality = data.quality
       var matched = 0
-      for id in table.ids where attributes[id] != nil { matched += 1 }
+      // Without a customer file, no identifier is hashed for nothing.
+      if !attributes.isEmpty { for id in table.ids where attributes[id] != nil { matched += 1 } }
       quality.customerRowsRead = attributeRows
       quality.customerRowsMatched = matched
       var insights = computedInsights

@@ -125,35 +125,38 @@ enum Indicators {
     _ c: CustomerResults, purchaseModel: PurchaseModelParameters, gammaGamma: GammaGammaParameters, options: AnalysisOptions, dropoutIdentified: Bool
   ) -> AnalysisResult.CLVSummary {
     let n = c.table.count
-    let middle = median(c.predictedCLV)
     let total = c.predictedCLV.reduce(0, +)
     // Valuable customers: the top 20 % by revenue. Most likely to be lost while still worth
     // a call: probability alive from 10 % to 70 % (below, they are gone already; above, not
     // at risk), lowest first. When none is in that band, the list is empty: it never holds
     // a customer outside the rule it prints.
     let monetary = c.table.monetary
-    let top = indicesOfLargest(monetary, count: max(1, n / 5))
-    // The rule's candidates in revenue order (ties by row), before its own order.
-    func byRevenue(_ a: Int, _ b: Int) -> Bool { monetary[a] != monetary[b] ? monetary[a] > monetary[b] : a < b }
-    let atRisk: ArraySlice<Int>
+    // Three selections over every customer, each on one core: the median and the chart's
+    // edges beside the top fifth.
+    let ((middle, distribution), top) = withBackgroundWork({ (median(c.predictedCLV), histogram(c.predictedCLV, bins: 10)) }) { join in
+      let top = indicesOfLargest(monetary, count: max(1, n / 5))
+      return (join(), top)
+    }
+    // The ten first by the rule's order, ties by revenue (highest first), then by row.
+    let atRisk: [Int]
     if dropoutIdentified {
-      let reachable = top.filter { (AnalysisResult.CLVSummary.reachableRisk).contains(c.probabilityAlive[$0]) }.sorted(by: byRevenue)
-      atRisk = reachable.sorted {
-        c.probabilityAlive[$0] != c.probabilityAlive[$1] ? c.probabilityAlive[$0] < c.probabilityAlive[$1] : c.table.monetary[$0] > c.table.monetary[$1]
-      }.prefix(10)
+      let alive = c.probabilityAlive
+      atRisk = firstInOrder(top.filter { (AnalysisResult.CLVSummary.reachableRisk).contains(alive[$0]) }, count: 10) { a, b in
+        alive[a] != alive[b] ? alive[a] < alive[b] : monetary[a] != monetary[b] ? monetary[a] > monetary[b] : a < b
+      }
     } else {
       // P(alive) cannot tell who left: the lapsing ones by recency, past at_risk_days and
       // not yet lost, longest silent first.
-      let lapsing = top.filter { Int(c.table.recency[$0]) > options.atRiskDays && Int(c.table.recency[$0]) <= options.lostDays }.sorted(by: byRevenue)
-      atRisk = lapsing.sorted {
-        c.table.recency[$0] != c.table.recency[$1] ? c.table.recency[$0] > c.table.recency[$1] : c.table.monetary[$0] > c.table.monetary[$1]
-      }.prefix(10)
+      let recency = c.table.recency
+      atRisk = firstInOrder(top.filter { Int(recency[$0]) > options.atRiskDays && Int(recency[$0]) <= options.lostDays }, count: 10) { a, b in
+        recency[a] != recency[b] ? recency[a] > recency[b] : monetary[a] != monetary[b] ? monetary[a] > monetary[b] : a < b
+      }
     }
     return .init(
       purchaseModel: purchaseModel, gammaGamma: gammaGamma, horizonMonths: options.clvMonths, monthlyDiscountRate: options.monthlyDiscountRate,
       historicalMean: c.table.monetary.reduce(0, +) / Double(n), predictedTotal: total, predictedMean: total / Double(n), predictedMedian: middle,
       expectedPurchases: c.expectedPurchases.reduce(0, +), meanProbabilityAlive: c.probabilityAlive.reduce(0, +) / Double(n),
-      distribution: histogram(c.predictedCLV, bins: 10),
+      distribution: distribution,
       valuableAtRiskRule: dropoutIdentified ? .probabilityAlive : .recency,
       valuableAtRisk: atRisk.map {
         .init(customerId: c.table.ids[$0], revenue: c.table.monetary[$0], recency: Int(c.table.recency[$0]), probabilityAlive: c.probabilityAlive[$0], predictedClv: c.predictedCLV[$0])

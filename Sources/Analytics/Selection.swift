@@ -63,3 +63,20 @@ func indicesOfLargest(_ values: [Double], count: Int) -> [Int] {
   }
   return chosen
 }
+
+/// The first `count` of `candidates` in the strict total order `precedes`, in that order:
+/// one pass keeping the best few, where sorting a hundred thousand candidates for ten took
+/// a core for tens of milliseconds.
+func firstInOrder(_ candidates: [Int], count: Int, by precedes: (Int, Int) -> Bool) -> [Int] {
+  guard count > 0 else { return [] }
+  var best: [Int] = []
+  best.reserveCapacity(count + 1)
+  for candidate in candidates {
+    if best.count == count, !precedes(candidate, best[count - 1]) { continue }
+    var at = best.count
+    while at > 0 && precedes(candidate, best[at - 1]) { at -= 1 }
+    best.insert(candidate, at: at)
+    if best.count > count { best.removeLast() }
+  }
+  return best
+}

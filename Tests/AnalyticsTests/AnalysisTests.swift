@@ -654,13 +654,25 @@ struct ModelDiagnosticTests {
 
   @Test("silent customers the model keeps alive: dropout_not_identified, and the at-risk list goes by recency")
   func dropoutNotIdentified() throws {
-    let (result, _) = try Analyzer.run(Self.noDropout)
+    let (result, customers) = try Analyzer.run(Self.noDropout)
     let ids = result.clv.diagnostics.map(\.id)
     #expect(ids.contains(.dropoutNotIdentified), "\(result.clv.diagnostics)")
     #expect(result.clv.valuableAtRiskRule == .recency)
     for customer in result.clv.valuableAtRisk {
       #expect(customer.recency > result.lifecycle.atRiskDays && customer.recency <= result.lifecycle.lostDays)
     }
+    // With silent customers among the top fifth (recencies set, with ties): the first ten in
+    // the rule's order, longest silent first, then highest revenue, then row.
+    var silent = customers
+    let n = silent.table.count
+    for i in 0..<n { silent.table.recency[i] = Int32(result.lifecycle.atRiskDays + 1 + (i * 7) % (result.lifecycle.lostDays - result.lifecycle.atRiskDays)) }
+    let summary = Indicators.clvSummary(silent, purchaseModel: result.clv.purchaseModel, gammaGamma: result.clv.gammaGamma, options: AnalysisOptions(), dropoutIdentified: false)
+    let table = silent.table
+    let top = (0..<n).sorted { table.monetary[$0] != table.monetary[$1] ? table.monetary[$0] > table.monetary[$1] : $0 < $1 }.prefix(max(1, n / 5))
+    let ordered = top.sorted { a, b in
+      table.recency[a] != table.recency[b] ? table.recency[a] > table.recency[b] : table.monetary[a] != table.monetary[b] ? table.monetary[a] > table.monetary[b] : a < b
+    }
+    #expect(summary.valuableAtRisk.count == 10 && summary.valuableAtRisk.map(\.customerId) == ordered.prefix(10).map { table.ids[$0] })
     let validation = try #require(result.clv.validation)
     let observed = parseISODate(result.period.last)! - parseISODate(result.period.first)! + 1
     #expect(validation.holdoutDays == max(60, observed / 4) && validation.customers > 0)

@@ -28,6 +28,12 @@ struct ScaleShortcutTests {
       let byValue = v.indices.sorted { v[$0] != v[$1] ? v[$0] > v[$1] : $0 < $1 }
       #expect(indicesOfLargest(v, count: count) == byValue.prefix(count).sorted())
     }
+    // The first few in an order with ties broken by row, as sorting every candidate gives.
+    let coarse = v.map { ($0 * 7).rounded() }
+    let order = { (a: Int, b: Int) in coarse[a] != coarse[b] ? coarse[a] < coarse[b] : a < b }
+    for count in [0, 1, 10, n + 3] {
+      #expect(firstInOrder(Array(v.indices.reversed()), count: count, by: order) == Array(v.indices.sorted(by: order).prefix(count)))
+    }
     #expect(valueAtRank([3, 3, 3, 3], 2) == 3)
     #expect(valueAtRank((0..<1000).map(Double.init), 500) == 500)
     #expect(valueAtRank((0..<1000).reversed().map(Double.init), 10) == 10)
