@@ -60,10 +60,11 @@ final class StreamSlots: Sendable {
 }
 
 /// Counters that move whenever this coordinator changes a job, ends one, or queues one, and
-/// the long polls waiting for one to move: a job's watchers, the watchers of reports, the
-/// leases of idle workers. A poll wakes at the change, not at its next look (they looked
-/// every 50 to 100 ms, which a job's submitter waited out twice), and still reads the store
-/// at least once a second for what no counter covers (another process's change).
+/// the watches waiting for one to move: a job's watchers and the watchers of reports wake
+/// at the change, not at their next look (every 100 ms), and still read the store at least
+/// once a second for what no counter covers (another process's change). Idle workers'
+/// leases look at `queued` every 50 ms instead of waiting on it: woken at each queued job,
+/// every idle slot of every worker looked for it at once.
 final class JobChanges: Sendable {
   private enum Key: Hashable {
     case job(String)
@@ -90,7 +91,7 @@ final class JobChanges: Sendable {
   /// Moves each time this coordinator ends a job: what watchers of reports look at.
   var finished: UInt64 { version(.ended) }
 
-  /// Moves each time a job is queued: what waiting leases look at.
+  /// Moves each time a job is queued: what waiting leases look at (every 50 ms).
   var queued: UInt64 { version(.queued) }
 
   /// The job's current version (0 when unknown).
@@ -109,12 +110,6 @@ final class JobChanges: Sendable {
   @discardableResult
   func waitForEnd(from seen: UInt64, until deadline: ContinuousClock.Instant, cancellation: ServerContext.RPCCancellationHandle) async -> Bool {
     await wait(.ended, from: seen, until: deadline, cancellation: cancellation)
-  }
-
-  /// As `waitForChange(of:…)`, for `queued`.
-  @discardableResult
-  func waitForQueued(from seen: UInt64, until deadline: ContinuousClock.Instant, cancellation: ServerContext.RPCCancellationHandle) async -> Bool {
-    await wait(.queued, from: seen, until: deadline, cancellation: cancellation)
   }
 
   private func version(_ key: Key) -> UInt64 { state.withLock { $0.versions[key] ?? 0 } }

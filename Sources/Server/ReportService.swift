@@ -81,9 +81,9 @@ extension ReportService: Fidelis_V1_ReportService.ServiceProtocol {
         var seen = alreadySeen
         var finished: UInt64?
         var lastRead = ContinuousClock.now
-        // The store is read when this coordinator has ended a job, and at least every
-        // second (a job ended by another process); the loop ends when the client leaves or
-        // the server stops.
+        // The store is read when this coordinator has ended a job (the wait ends then), and
+        // at least every second (a job ended by another process); the loop ends when the
+        // client leaves or the server stops.
         while !context.cancellation.isCancelled {
           let now = coordinator.jobChanges.finished
           if now != finished || ContinuousClock.now - lastRead >= .seconds(1) {
@@ -97,6 +97,9 @@ extension ReportService: Fidelis_V1_ReportService.ServiceProtocol {
             }
           }
           await coordinator.jobChanges.waitForEnd(from: now, until: lastRead + .seconds(1), cancellation: context.cancellation)
+          // Every job's end wakes every watch of reports: at most ten looks a second each,
+          // whatever the rate of jobs.
+          try? await Task.sleep(until: lastRead + .milliseconds(100))
         }
       }
       return [:]

@@ -38,17 +38,21 @@ extension WorkerAPI: Fidelis_V1_WorkerService.ServiceProtocol {
     let m = request.message
     try Self.check(m)
     let deadline = ContinuousClock.now + .milliseconds(min(max(Int(m.waitMs), 0), 30_000))
-    // Long poll: look in the store again when a job is queued (or a drain begins), and at
-    // least every second, for what no signal covers. Idle workers then cost the store one
-    // look a second each.
+    // Long poll: every 50 ms, look in the store again if a job was queued since the last
+    // look (and at least every second, for what no signal covers). Idle workers then cost
+    // the store one look a second each, not twenty. Not woken at each queued job: every
+    // idle slot of every worker would look for it at once (one caller's submits fell from
+    // about 400 to 320 a second).
     while true {
       if coordinator.isDraining { return ServerResponse(message: .with { $0.draining = true }) }
       // Read before the look: a job queued after it moves the count on.
       let queuedBefore = coordinator.jobChanges.queued
       let looked = ContinuousClock.now
       if let job = try await leaseOnce(m, certificate: certificate) { return ServerResponse(message: .with { $0.job = job }) }
-      await coordinator.jobChanges.waitForQueued(from: queuedBefore, until: min(deadline, looked + .seconds(1)), cancellation: context.cancellation)
-      if ContinuousClock.now >= deadline || context.cancellation.isCancelled { return ServerResponse(message: .init()) }
+      repeat {
+        if ContinuousClock.now >= deadline || context.cancellation.isCancelled { return ServerResponse(message: .init()) }
+        try? await Task.sleep(for: .milliseconds(50))
+      } while coordinator.jobChanges.queued == queuedBefore && ContinuousClock.now - looked < .seconds(1) && !coordinator.isDraining
     }
   }
 

@@ -51,25 +51,26 @@ struct JobChangesTests {
     #expect(await changes.waitForEnd(from: ended, until: .now + .seconds(5), cancellation: Self.call))
   }
 
-  @Test("a queued job wakes every waiting lease; the end of a call ends its wait at once")
-  func leasesAndCalls() async {
+  @Test("a job's end wakes every watch of reports; the end of a call ends its wait at once")
+  func reportWatchesAndCalls() async {
     let changes = JobChanges()
-    let queued = changes.queued
+    let finished = changes.finished
     var woken = 0
     let took = await Self.seconds {
       woken = await withTaskGroup(of: Bool.self) { group in
         for _ in 0..<20 {
-          group.addTask { await changes.waitForQueued(from: queued, until: .now + .seconds(5), cancellation: Self.call) }
+          group.addTask { await changes.waitForEnd(from: finished, until: .now + .seconds(5), cancellation: Self.call) }
         }
         try? await Task.sleep(for: .milliseconds(100))
-        changes.noteQueued()
+        changes.touch("job_d")  // a change that is not an end
+        changes.touch("job_d", final: true)
         return await group.reduce(0) { $0 + ($1 ? 1 : 0) }
       }
     }
     #expect(woken == 20 && took < 2)
     let call = ServerContext.RPCCancellationHandle()
     let ended = await Self.seconds {
-      async let moved = changes.waitForQueued(from: changes.queued, until: .now + .seconds(5), cancellation: call)
+      async let moved = changes.waitForChange(of: "job_e", from: 0, until: .now + .seconds(5), cancellation: call)
       try? await Task.sleep(for: .milliseconds(50))
       call.cancel()
       #expect(await moved == false)
