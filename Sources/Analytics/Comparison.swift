@@ -335,6 +335,30 @@ public struct PreviousCustomers: Sendable {
     }
   }
 
+  /// The identifiers of the customers `selection` holds; nil for what the index does not
+  /// keep (a cluster by name, or numbered past 254), which the per-customer file tells.
+  public func identifiers(in selection: CustomerSelection) -> Set<String>? {
+    let matches: (Entry) -> Bool
+    switch selection {
+    case .segment(let segment):
+      let index = UInt8(segment.index)
+      matches = { $0.segment == index }
+    case .group(let group):
+      let index = UInt8(group.index)
+      matches = { $0.group == index }
+    case .cluster(let id):
+      guard id < Int(UInt8.max) else { return nil }
+      matches = { Int($0.cluster) == id }
+    case .clusterNamed:
+      return nil
+    }
+    var ids = Set<String>()
+    for (index, entry) in entries.enumerated() where matches(entry) {
+      ids.insert(identifiers.withKey(index) { String(decoding: $0, as: UTF8.self) })
+    }
+    return ids
+  }
+
   /// Whether the customer `entry` belonged to `group` in the previous report.
   static func belongs(_ entry: Entry, to group: CustomerGroup) -> Bool {
     switch group {

@@ -3,6 +3,7 @@ import FidelisProto
 import Foundation
 import GRPCCore
 import Networking
+import Reports
 import Store
 
 /// ReportService: report files and segment exports.
@@ -186,6 +187,7 @@ extension ReportService: Fidelis_V1_ReportService.ServiceProtocol {
     guard !options.compareTo.isEmpty else {
       throw RPCError(code: .failedPrecondition, message: "job \(m.jobID) was not compared with an earlier report: it has no customers that moved")
     }
+    if let ids = indexedCustomers(job: options.compareTo, tenant: tenant, in: from) { return ids }
     let previous: StoredArtifact
     do {
       previous = try store.artifact(tenantId: tenant.id, jobId: options.compareTo, format: "csv")
@@ -206,6 +208,22 @@ extension ReportService: Fidelis_V1_ReportService.ServiceProtocol {
       throw RPCError(code: .failedPrecondition, message: "the earlier report's customer file cannot be read: \(error.reason)")
     }
     return ids
+  }
+
+  /// The customers `selection` held in the report of `job`, read from its groups index (a
+  /// few bytes per customer, where its per-customer file is some eighty); nil when it has
+  /// none (made before Fidelis wrote one), when it does not read, or when the selection is
+  /// not one the index keeps: the per-customer file tells then.
+  private func indexedCustomers(job: String, tenant: TenantRecord, in selection: CustomerSelection) -> Set<String>? {
+    let store = coordinator.store
+    do {
+      let index = try store.artifact(tenantId: tenant.id, jobId: job, format: ArtifactFormat.customerGroups.rawValue, includingInternal: true)
+      var reader = CustomerGroupsIndex.Reader()
+      for number in 0..<index.pieces { try reader.consume(try store.artifactPiece(index, number: number)) }
+      return try reader.finish().identifiers(in: selection)
+    } catch {
+      return nil
+    }
   }
 
   /// Writes `data` in messages of at most `streamChunkBytes`; the content type rides on the first.

@@ -252,6 +252,23 @@ struct CustomerGroupsIndexTests {
     #expect(try compare(fromIndex) == compare(fromFile))
   }
 
+  @Test("the customers of a segment, a group or a numbered cluster are those the per-customer file selects; a cluster by name is the file's to tell")
+  func selections() throws {
+    let report = try analysed { _ in true }
+    let indexed = try indexedCustomers(CustomerGroupsIndex.data(of: report.customers), piece: 1 << 20)
+    var stream = CustomerCSVStream()
+    let rows = try stream.rows(in: report.csv) + stream.finish()
+    let selections = RFMSegment.allCases.map(CustomerSelection.segment) + LifecycleGroup.allCases.map(CustomerSelection.group) + (0..<5).map(CustomerSelection.cluster)
+    var nonEmpty = 0
+    for selection in selections {
+      let expected = Set(rows.filter(selection.contains).map(\.customerId))
+      #expect(indexed.identifiers(in: selection) == expected, "\(selection)")
+      if !expected.isEmpty { nonEmpty += 1 }
+    }
+    #expect(nonEmpty >= 8)
+    #expect(indexed.identifiers(in: .clusterNamed(report.customers.clusterNames[0])) == nil && indexed.identifiers(in: .cluster(300)) == nil)
+  }
+
   @Test("an index of 150,000 customers of every kind of identifier, read in pieces over several batches, finds each again")
   func manyCustomers() throws {
     func id(_ i: Int) -> String {
