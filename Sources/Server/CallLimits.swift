@@ -112,6 +112,9 @@ final class JobChanges: Sendable {
     await wait(.ended, from: seen, until: deadline, cancellation: cancellation)
   }
 
+  /// Waits suspended now (tests wait for a watcher to be in place before changing its job).
+  var waiting: Int { state.withLock { $0.waiters.values.reduce(0) { $0 + $1.count } } }
+
   private func version(_ key: Key) -> UInt64 { state.withLock { $0.versions[key] ?? 0 } }
 
   private func move(_ keys: [Key], forgetting forgotten: Key?) {
