@@ -59,17 +59,14 @@ final class StreamSlots: Sendable {
   }
 }
 
-/// Counters that move whenever this coordinator changes a job, ends one, or queues one, and
-/// the watches waiting for one to move: a job's watchers and the watchers of reports wake
-/// at the change, not at their next look (every 100 ms), and still read the store at least
-/// once a second for what no counter covers (another process's change). Idle workers'
-/// leases look at `queued` every 50 ms instead of waiting on it: woken at each queued job,
-/// every idle slot of every worker looked for it at once.
+/// Counters that move whenever this coordinator changes a job or ends one, and the watches
+/// waiting for one to move: a job's watchers and the watchers of reports wake at the change,
+/// not at their next look (every 100 ms), and still read the store at least once a second
+/// for what no counter covers (another process's change).
 final class JobChanges: Sendable {
   private enum Key: Hashable {
     case job(String)
     case ended
-    case queued
   }
   private struct State {
     var versions: [Key: UInt64] = [:]
@@ -84,15 +81,8 @@ final class JobChanges: Sendable {
     move([.job(id)] + (final ? [.ended] : []), forgetting: final ? .job(id) : nil)
   }
 
-  /// Notes a job queued (or queued again) once committed, or the start of a drain: waiting
-  /// leases look in the store again.
-  func noteQueued() { move([.queued], forgetting: nil) }
-
   /// Moves each time this coordinator ends a job: what watchers of reports look at.
   var finished: UInt64 { version(.ended) }
-
-  /// Moves each time a job is queued: what waiting leases look at (every 50 ms).
-  var queued: UInt64 { version(.queued) }
 
   /// The job's current version (0 when unknown).
   func version(_ id: String) -> UInt64 { version(.job(id)) }

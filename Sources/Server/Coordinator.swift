@@ -19,7 +19,7 @@ public final class Coordinator: Sendable {
   public let disk: DiskSpace
   /// Open watches, downloads and uploads per tenant.
   let streams: StreamSlots
-  /// Moves when this coordinator changes, ends or queues a job: what long polls wait on.
+  /// Moves when this coordinator changes or ends a job: what watches wait on.
   let jobChanges = JobChanges()
   /// The workers heard from since the start.
   let workers = WorkerRegistry()
@@ -37,17 +37,19 @@ public final class Coordinator: Sendable {
     self.adminTokenHash = FidelisStore.hashKey(configuration.adminToken)
   }
 
-  /// Counts a job just queued, once it is committed: waiting leases look in the store again.
-  func noteJobsQueued() { jobChanges.noteQueued() }
+  /// Jobs queued (or queued again) since the start, counted after their commit: waiting
+  /// leases look in the store again when it moves.
+  var jobsQueued: Int { queuedCounter.load(ordering: .acquiring) }
+  private let queuedCounter = Atomic<Int>(0)
+
+  /// Counts a job just queued, once it is committed.
+  func noteJobsQueued() { queuedCounter.add(1, ordering: .releasing) }
 
   /// True once a drain began: no new jobs are taken or leased.
   public var isDraining: Bool { drainingFlag.load(ordering: .acquiring) }
 
-  /// Stops taking and leasing work (SIGTERM); waiting leases answer at once.
-  public func beginDraining() {
-    drainingFlag.store(true, ordering: .releasing)
-    jobChanges.noteQueued()
-  }
+  /// Stops taking and leasing work (SIGTERM).
+  public func beginDraining() { drainingFlag.store(true, ordering: .releasing) }
 
   // MARK: Checks at the edge
 

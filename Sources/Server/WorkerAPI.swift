@@ -46,13 +46,13 @@ extension WorkerAPI: Fidelis_V1_WorkerService.ServiceProtocol {
     while true {
       if coordinator.isDraining { return ServerResponse(message: .with { $0.draining = true }) }
       // Read before the look: a job queued after it moves the count on.
-      let queuedBefore = coordinator.jobChanges.queued
+      let queuedBefore = coordinator.jobsQueued
       let looked = ContinuousClock.now
       if let job = try await leaseOnce(m, certificate: certificate) { return ServerResponse(message: .with { $0.job = job }) }
       repeat {
         if ContinuousClock.now >= deadline || context.cancellation.isCancelled { return ServerResponse(message: .init()) }
         try? await Task.sleep(for: .milliseconds(50))
-      } while coordinator.jobChanges.queued == queuedBefore && ContinuousClock.now - looked < .seconds(1) && !coordinator.isDraining
+      } while coordinator.jobsQueued == queuedBefore && ContinuousClock.now - looked < .seconds(1) && !coordinator.isDraining
     }
   }
 
