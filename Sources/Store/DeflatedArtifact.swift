@@ -45,28 +45,22 @@ public struct DeflatedArtifact: Sendable {
   /// be waiting (a piece starts at a piece boundary), the file may not have ended, and the
   /// piece must inflate to exactly `size` bytes, 1 to `pieceBytes`.
   public mutating func appendDeflated(size: Int, data: Data) throws(PieceRefusal) {
-    guard pending.isEmpty else { throw .afterRawBytes }
-    guard takesMoreBytes else { throw .afterShortPiece }
-    guard size > 0, size <= ArtifactPieces.pieceBytes else { throw .size(size) }
-    // Inflating costs a fraction of deflating; a piece that does not inflate would only be
-    // found when the report is read, and then nobody could make it again.
-    guard ArtifactPieces.inflate(data, size: size) != nil else { throw .damaged(size: size) }
-    pieces.append((size, data))
-    self.size += size
-    storedBytes += data.count
+    try appendDeflated([(size, data)])
   }
 
   /// Adds pieces a worker deflated, in order, each checked as `appendDeflated(size:data:)`
-  /// checks it, their inflating on every core: a million customers' report is 80 pieces,
-  /// which one core took a fifth of a second to check while the job's worker waited. When a
-  /// piece is refused, none of the batch is added.
+  /// says, their inflating on every core: a million customers' report is 80 pieces, which
+  /// one core took a fifth of a second to check while the job's worker waited. When a piece
+  /// is refused, none of the batch is added.
   public mutating func appendDeflated(_ batch: [(size: Int, data: Data)]) throws(PieceRefusal) {
     for (i, piece) in batch.enumerated() {
       guard pending.isEmpty else { throw .afterRawBytes }
       guard i == 0 ? takesMoreBytes : batch[i - 1].size == ArtifactPieces.pieceBytes else { throw .afterShortPiece }
       guard piece.size > 0, piece.size <= ArtifactPieces.pieceBytes else { throw .size(piece.size) }
     }
-    // Each call writes its own element.
+    // Inflating costs a fraction of deflating; a piece that does not inflate would only be
+    // found when the report is read, and then nobody could make it again. Each call writes
+    // its own element.
     nonisolated(unsafe) let inflates = UnsafeMutableBufferPointer<Bool>.allocate(capacity: batch.count)
     defer { inflates.deallocate() }
     inflates.initialize(repeating: false)
