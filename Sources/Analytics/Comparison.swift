@@ -257,13 +257,8 @@ public struct PreviousCustomers: Sendable {
     }
   }
 
-  /// Sets the entry of customer `id` (the last one given counts, as in a dictionary);
-  /// `hash` is the identifier's `hashBytes`.
-  mutating func set(_ entry: Entry, for id: String, hash: UInt64) {
-    Self.withBytes(id) { set(entry, for: $0, hash: hash) }
-  }
-
-  /// Sets the entry of the customer whose identifier is `id`'s bytes.
+  /// Sets the entry of the customer whose identifier is `id`'s bytes (the last one given
+  /// counts, as in a dictionary); `hash` is the identifier's `hashBytes`.
   mutating func set(_ entry: Entry, for id: UnsafeBufferPointer<UInt8>, hash: UInt64) {
     let index = identifiers.intern(id, hash: hash).index
     if index == entries.count { entries.append(entry) } else { entries[index] = entry }
@@ -276,16 +271,21 @@ public struct PreviousCustomers: Sendable {
     entries.reserveCapacity(count)
   }
 
-  /// Adds `count` customers in order, the r-th with identifier `id(r)` (bytes valid
-  /// through the call) and entry `entry(r)`. The identifiers are hashed on every core
-  /// first, and each table slot starts loading a few customers ahead: most of an
-  /// insertion in a table of a million is a wait on memory.
-  mutating func add(_ count: Int, id: (Int) -> UnsafeBufferPointer<UInt8>, entry: (Int) -> Entry) {
-    let hashes = concurrentArray(count: count, threadsFrom: 8192) { hashBytes(id($0)) }
+  /// Adds `count` customers in order, the r-th with entry `entry(r)` and the identifier
+  /// whose bytes `identifier(r, body)` lends to `body` (a string's last only that long).
+  /// The identifiers are hashed on every core first, and each table slot starts loading a
+  /// few customers ahead: most of an insertion in a table of a million is a wait on memory.
+  mutating func add(_ count: Int, entry: (Int) -> Entry, identifier: (Int, (UnsafeBufferPointer<UInt8>) -> Void) -> Void) {
+    let hashes = concurrentArray(count: count, threadsFrom: 8192) { r in
+      var hash: UInt64 = 0
+      identifier(r) { hash = hashBytes($0) }
+      return hash
+    }
     let ahead = 8
     for r in 0..<count {
       if r + ahead < count { _ = identifiers.prefetch(hashes[r + ahead], step: 0) }
-      set(entry(r), for: id(r), hash: hashes[r])
+      let (customer, hash) = (entry(r), hashes[r])
+      identifier(r) { set(customer, for: $0, hash: hash) }
     }
   }
 
@@ -320,17 +320,13 @@ public struct PreviousCustomers: Sendable {
       return customers
     }
 
-    /// Adds rows in order. Their identifiers are hashed on every core first, and each
-    /// table slot starts loading a few rows ahead: most of an insertion in a table of a
-    /// million is a wait on memory.
+    /// Adds rows in order.
     private mutating func add(_ rows: [CustomerRow]) {
-      let hashes = concurrentArray(count: rows.count, threadsFrom: 8192) { PreviousCustomers.withBytes(rows[$0].customerId) { hashBytes($0) } }
-      let ahead = 8
-      for (r, row) in rows.enumerated() {
-        if r + ahead < rows.count { _ = customers.identifiers.prefetch(hashes[r + ahead], step: 0) }
-        customers.set(
-          Entry(segment: UInt8(row.segment.index), group: UInt8(row.group.index), cluster: UInt8(clamping: row.cluster), oneOrder: row.frequency == 1),
-          for: row.customerId, hash: hashes[r])
+      customers.add(rows.count) { r in
+        let row = rows[r]
+        return Entry(segment: UInt8(row.segment.index), group: UInt8(row.group.index), cluster: UInt8(clamping: row.cluster), oneOrder: row.frequency == 1)
+      } identifier: { r, body in
+        PreviousCustomers.withBytes(rows[r].customerId, body)
       }
     }
   }

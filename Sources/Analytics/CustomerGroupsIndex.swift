@@ -133,7 +133,9 @@ public enum CustomerGroupsIndex {
       }
       pending.withUnsafeBufferPointer { bytes in
         let base = bytes.baseAddress!
-        customers.add(records.count, id: { UnsafeBufferPointer(start: base + records[$0].start, count: records[$0].length) }, entry: { records[$0].entry })
+        customers.add(records.count) { records[$0].entry } identifier: { r, body in
+          body(UnsafeBufferPointer(start: base + records[r].start, count: records[r].length))
+        }
       }
       read += records.count
       guard read <= expected ?? 0 else { throw FormatError(description: "the index holds more customers than the \(expected ?? 0) it says") }
