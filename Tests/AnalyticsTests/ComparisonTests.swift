@@ -13,14 +13,15 @@ private func analysed(_ keep: (String) -> Bool) throws -> (result: AnalysisResul
   return (result, customers, try result.jsonData(), customers.csvData())
 }
 
+/// `file` handed to `consume` in pieces of `piece` bytes.
+private func inPieces(_ file: Data, piece: Int, _ consume: (Data) throws -> Void) rethrows {
+  for offset in stride(from: 0, to: file.count, by: piece) { try consume(file.subdata(in: offset..<min(file.count, offset + piece))) }
+}
+
 /// The customers of a per-customer file, read in pieces of `piece` bytes.
 private func previousCustomers(_ csv: Data, piece: Int) throws -> PreviousCustomers {
   var reader = PreviousCustomers.Reader()
-  var offset = 0
-  while offset < csv.count {
-    try reader.consume(csv.subdata(in: offset..<min(csv.count, offset + piece)))
-    offset += piece
-  }
+  try inPieces(csv, piece: piece) { try reader.consume($0) }
   return try reader.finish()
 }
 
@@ -214,11 +215,7 @@ struct PerCustomerFileReadingTests {
 /// The customers of a customer groups index, read in pieces of `piece` bytes.
 private func indexedCustomers(_ index: Data, piece: Int) throws -> PreviousCustomers {
   var reader = CustomerGroupsIndex.Reader()
-  var offset = 0
-  while offset < index.count {
-    try reader.consume(index.subdata(in: offset..<min(index.count, offset + piece)))
-    offset += piece
-  }
+  try inPieces(index, piece: piece) { try reader.consume($0) }
   return try reader.finish()
 }
 
