@@ -382,6 +382,13 @@ func hashBytes(_ bytes: UnsafeBufferPointer<UInt8>, seed: UInt64 = 0x243F_6A88_8
   return fold(state, 0x5899_65CC_7537_4CC3)
 }
 
+/// The hash of a line so far (`hash`) with its next field's `hashBytes` mixed in: the order
+/// of the fields counts, so two lines with the same fields in other columns differ.
+@inline(__always)
+func mixedLineHash(_ hash: UInt64, _ fieldHash: UInt64) -> UInt64 {
+  fold(hash ^ fieldHash, 0x9E37_79B9_7F4A_7C15)
+}
+
 /// The high and low halves of a × b, xored.
 @inline(__always)
 private func fold(_ a: UInt64, _ b: UInt64) -> UInt64 {

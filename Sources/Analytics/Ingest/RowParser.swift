@@ -190,9 +190,18 @@ extension RowLayout {
       row.outcome = .shortLine
       return
     }
+    // Each field is hashed on its own, so the fields' hashes overlap in the processor where
+    // a chain seeded field by field waited on each; the line's hash mixes them in order.
+    // An identifier's field hash is its key's too, unless trimming changes its bytes.
     var lineHash: UInt64 = 0xcbf2_9ce4_8422_2325
+    var identifierHashes = (customer: UInt64(0), order: UInt64(0), category: UInt64(0), product: UInt64(0))
     for i in 0..<record.count {
-      lineHash = record.withField(i) { hashBytes($0, seed: lineHash &+ UInt64(i)) }
+      let fieldHash = record.withField(i) { hashBytes($0) }
+      lineHash = mixedLineHash(lineHash, fieldHash)
+      if i == customer { identifierHashes.customer = fieldHash }
+      if i == order { identifierHashes.order = fieldHash }
+      if i == category { identifierHashes.category = fieldHash }
+      if i == product { identifierHashes.product = fieldHash }
     }
     row.lineHash = lineHash
     func reject(_ reason: RejectReason) {
@@ -244,11 +253,11 @@ extension RowLayout {
       row.isReturn = true
       row.amount = -abs(row.amount)
     }
-    row.customer = record.withField(customer) { part.store(trimmed($0)) }
-    if let order { row.order = record.withField(order) { part.store(trimmed($0)) } }
+    row.customer = record.withField(customer) { part.store(trimmed($0), fieldHash: identifierHashes.customer, fieldCount: $0.count) }
+    if let order { row.order = record.withField(order) { part.store(trimmed($0), fieldHash: identifierHashes.order, fieldCount: $0.count) } }
     if let promo { row.promo = record.withField(promo, parseFlag) }
-    if let category { row.category = record.withField(category) { part.store($0) } }
-    if let product { row.product = record.withField(product) { part.store(trimmed($0)) } }
+    if let category { row.category = record.withField(category) { part.store($0, fieldHash: identifierHashes.category, fieldCount: $0.count) } }
+    if let product { row.product = record.withField(product) { part.store(trimmed($0), fieldHash: identifierHashes.product, fieldCount: $0.count) } }
   }
 }
 
@@ -269,6 +278,15 @@ extension ParsedPart {
     let start = arena.count
     arena.append(contentsOf: bytes)
     return KeyRef(start: Int32(start), count: Int32(bytes.count), hash: hashBytes(bytes))
+  }
+
+  /// Copies `bytes`, the trimmed field of `fieldCount` bytes whose `hashBytes` is
+  /// `fieldHash`, into the arena: the field's hash is the key's when trimming left it whole.
+  @inline(__always)
+  mutating func store(_ bytes: UnsafeBufferPointer<UInt8>, fieldHash: UInt64, fieldCount: Int) -> KeyRef {
+    let start = arena.count
+    arena.append(contentsOf: bytes)
+    return KeyRef(start: Int32(start), count: Int32(bytes.count), hash: bytes.count == fieldCount ? fieldHash : hashBytes(bytes))
   }
 }
 
