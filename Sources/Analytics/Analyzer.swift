@@ -241,54 +241,61 @@ public enum Analyzer {
         table: table, scores: scores, segment: segment, group: group, cluster: clustering.labels, clusterNames: clustering.profiles.map(\.name),
         probabilityAlive: pAlive, expectedPurchases: expected, predictedCLV: clv)
 
-      let diagnostics = Diagnostics.of(
-        table: table, probabilityAlive: pAlive, validation: validation, observedDays: table.lastDataDay - firstDay + 1, lostDays: options.lostDays)
+      // The actions read every customer several times on one core: they go on a thread of
+      // their own beside the diagnostics and the lifetime value's summary, which need none of
+      // them. Each result is what it would be in sequence.
+      return try withBackgroundWork({ () -> [AnalysisResult.Action] in
+        Recommendations.actions(customers: customers, groups: groupProfiles, clusters: clustering.profiles, insights: computedInsights, kpis: kpis, options: options)
+      }) { (computedActions) throws(AnalysisError) in
+        let diagnostics = Diagnostics.of(
+          table: table, probabilityAlive: pAlive, validation: validation, observedDays: table.lastDataDay - firstDay + 1, lostDays: options.lostDays)
 
-      var clvSummary = Indicators.clvSummary(
-        customers, purchaseModel: purchaseModel, gammaGamma: gammaGamma, options: options,
-        dropoutIdentified: !diagnostics.contains { $0.id == .dropoutNotIdentified })
-      clvSummary.validation = validation
-      clvSummary.diagnostics = diagnostics
-      let recentMonths = kpis.monthly.filter { !$0.partial }.suffix(6)
-      clvSummary.sixMonths = .init(
-        days: 180, expectedPurchases: sixMonthPurchases, expectedRevenue: sixMonthRevenue, monthlyRevenue: sixMonthRevenue / 6,
-        recentMonthlyRevenue: recentMonths.isEmpty ? 0 : recentMonths.map(\.revenue).reduce(0, +) / Double(recentMonths.count))
-      var quality = data.quality
-      var matched = 0
-      // Without a customer file, no identifier is hashed for nothing.
-      if !attributes.isEmpty { for id in table.ids where attributes[id] != nil { matched += 1 } }
-      quality.customerRowsRead = attributeRows
-      quality.customerRowsMatched = matched
-      var insights = computedInsights
-      var alerts = Recommendations.alerts(kpis: kpis, table: table, insights: insights, thresholds: options.thresholds)
-      var actions = Recommendations.actions(customers: customers, groups: groupProfiles, clusters: clustering.profiles, insights: insights, kpis: kpis, options: options)
-      var targets = Recommendations.targets(kpis: kpis, clv: clvSummary, insights: insights, thresholds: options.thresholds)
-      var keyPoints = Recommendations.keyPoints(groups: groupProfiles, clusters: clustering.profiles, alerts: alerts)
-      if !hasAmounts {
-        // A purchase log: what needs money is not made up from zeros.
-        insights.promotion = nil
-        insights.categories = nil
-        alerts.removeAll { $0.id == .orderValueDrop }
-        actions.removeAll { $0.id == .crossSell || $0.id == .vipCare }
-        for i in actions.indices { actions[i].estimate = nil }
-        targets.removeAll { $0.unit == .currency }
-        keyPoints.removeAll { $0.id == .highValueCluster }
-        clvSummary.valuableAtRisk = []
-        clvSummary.sixMonths = nil
+        var clvSummary = Indicators.clvSummary(
+          customers, purchaseModel: purchaseModel, gammaGamma: gammaGamma, options: options,
+          dropoutIdentified: !diagnostics.contains { $0.id == .dropoutNotIdentified })
+        clvSummary.validation = validation
+        clvSummary.diagnostics = diagnostics
+        let recentMonths = kpis.monthly.filter { !$0.partial }.suffix(6)
+        clvSummary.sixMonths = .init(
+          days: 180, expectedPurchases: sixMonthPurchases, expectedRevenue: sixMonthRevenue, monthlyRevenue: sixMonthRevenue / 6,
+          recentMonthlyRevenue: recentMonths.isEmpty ? 0 : recentMonths.map(\.revenue).reduce(0, +) / Double(recentMonths.count))
+        var quality = data.quality
+        var matched = 0
+        // Without a customer file, no identifier is hashed for nothing.
+        if !attributes.isEmpty { for id in table.ids where attributes[id] != nil { matched += 1 } }
+        quality.customerRowsRead = attributeRows
+        quality.customerRowsMatched = matched
+        var insights = computedInsights
+        var alerts = Recommendations.alerts(kpis: kpis, table: table, insights: insights, thresholds: options.thresholds)
+        var actions = computedActions()
+        var targets = Recommendations.targets(kpis: kpis, clv: clvSummary, insights: insights, thresholds: options.thresholds)
+        var keyPoints = Recommendations.keyPoints(groups: groupProfiles, clusters: clustering.profiles, alerts: alerts)
+        if !hasAmounts {
+          // A purchase log: what needs money is not made up from zeros.
+          insights.promotion = nil
+          insights.categories = nil
+          alerts.removeAll { $0.id == .orderValueDrop }
+          actions.removeAll { $0.id == .crossSell || $0.id == .vipCare }
+          for i in actions.indices { actions[i].estimate = nil }
+          targets.removeAll { $0.unit == .currency }
+          keyPoints.removeAll { $0.id == .highValueCluster }
+          clvSummary.valuableAtRisk = []
+          clvSummary.sixMonths = nil
+        }
+        let lastDay = table.lastDataDay
+        let result = AnalysisResult(
+          asOf: isoDate(table.asOfDay),
+          period: .init(
+            first: isoDate(firstDay), last: isoDate(lastDay), months: monthIndex(ofDay: lastDay) - monthIndex(ofDay: firstDay) + 1,
+            lastCompleteMonth: kpis.monthly.last { !$0.partial }?.month),
+          currency: options.currency, customers: n, orders: orders, revenue: revenue, kpis: kpis,
+          rfm: .init(tieRule: "quintiles of ranks; ties broken by customer id in byte order (pandas qcut of rank(method='first'))", segments: segmentProfiles),
+          lifecycle: .init(atRiskDays: options.atRiskDays, lostDays: options.lostDays, groups: groupProfiles),
+          clusters: clustering.summary(seed: options.seed), clv: clvSummary, insights: insights, alerts: alerts, actions: actions,
+          targets: targets, keyPoints: keyPoints, dataQuality: quality)
+        progress("done", 0.90)
+        return (result, customers)
       }
-      let lastDay = table.lastDataDay
-      let result = AnalysisResult(
-        asOf: isoDate(table.asOfDay),
-        period: .init(
-          first: isoDate(firstDay), last: isoDate(lastDay), months: monthIndex(ofDay: lastDay) - monthIndex(ofDay: firstDay) + 1,
-          lastCompleteMonth: kpis.monthly.last { !$0.partial }?.month),
-        currency: options.currency, customers: n, orders: orders, revenue: revenue, kpis: kpis,
-        rfm: .init(tieRule: "quintiles of ranks; ties broken by customer id in byte order (pandas qcut of rank(method='first'))", segments: segmentProfiles),
-        lifecycle: .init(atRiskDays: options.atRiskDays, lostDays: options.lostDays, groups: groupProfiles),
-        clusters: clustering.summary(seed: options.seed), clv: clvSummary, insights: insights, alerts: alerts, actions: actions,
-        targets: targets, keyPoints: keyPoints, dataQuality: quality)
-      progress("done", 0.90)
-      return (result, customers)
     }
   }
 }

@@ -52,18 +52,20 @@ public struct CustomerTable: Sendable {
   /// `TransactionData`, but may after filtering).
   public init(_ data: TransactionData, asOfDay: Int? = nil) {
     let n = data.customerIDs.count
-    var frequency = [Int32](repeating: 0, count: n)
-    var monetary = [Double](repeating: 0, count: n)
-    var first = [Int32](repeating: .max, count: n)
-    var last = [Int32](repeating: .min, count: n)
-    var days = [Int32](repeating: 0, count: n)
-    var firstSpend = [Double](repeating: 0, count: n)
-    var paidDays = [Int32](repeating: 0, count: n)
-    var paidSpend = [Double](repeating: 0, count: n)
+    // Columns of a million, filled on every core: alone on one, the kernel's handing out
+    // of their pages kept the other core idle.
+    var frequency = concurrentArray(count: n) { _ in Int32(0) }
+    var monetary = concurrentArray(count: n) { _ in 0.0 }
+    var first = concurrentArray(count: n) { _ in Int32.max }
+    var last = concurrentArray(count: n) { _ in Int32.min }
+    var days = concurrentArray(count: n) { _ in Int32(0) }
+    var firstSpend = concurrentArray(count: n) { _ in 0.0 }
+    var paidDays = concurrentArray(count: n) { _ in Int32(0) }
+    var paidSpend = concurrentArray(count: n) { _ in 0.0 }
     let order: [Int32]
     var maxDay = Int32.min
     if data.isOrderedByCustomerAndDay {
-      order = Array(0..<Int32(data.orderCount))
+      order = concurrentArray(count: data.orderCount) { Int32($0) }
       let sums = CustomerSums.of(data)
       maxDay = sums.lastDay
       for (c, row) in sums.rows.enumerated() where row.orders > 0 {
@@ -231,7 +233,7 @@ private struct CustomerSums {
     let count = data.orderCount
     let slices = count < 65_536 ? 1 : activeCores * 4
     var latest = [Int32](repeating: .min, count: slices)
-    var rows = [CustomerSums](repeating: CustomerSums(), count: data.customerIDs.count)
+    var rows = concurrentArray(count: data.customerIDs.count) { _ in CustomerSums() }
     data.orderCustomer.withUnsafeBufferPointer { customer in
       data.orderDay.withUnsafeBufferPointer { day in
         data.orderAmount.withUnsafeBufferPointer { amount in
