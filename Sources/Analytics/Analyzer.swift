@@ -184,12 +184,18 @@ public enum Analyzer {
       try stage("lifetime value", 0.70)
       let summary = RepeatSummary(table)
       let validation = checked?.validation
-      // Customers grouped by (x, t_x, T) once, for the fit and for what depends on those alone.
-      let distinct = DistinctCustomers(summary, mappingCustomers: true)
-      // Fitted again on all the data, from the calibration fit: fewer steps to the optimum.
-      let purchaseModel = LifetimeModels.fit(
-        validation?.model ?? options.purchaseModel ?? .bgnbd, to: summary, distinct: distinct, from: checked?.fit)
-      let gammaGamma = LifetimeModels.fitGammaGamma(frequency: summary.spendFrequency, monetaryValue: summary.monetaryValue, from: checked?.spend)
+      // Both models fitted again on all the data, from their calibration fits: fewer steps to
+      // the optimum. The spend model on a thread of its own beside the purchase model, which
+      // it does not wait on.
+      let (distinct, purchaseModel, gammaGamma) = withBackgroundWork({
+        LifetimeModels.fitGammaGamma(frequency: summary.spendFrequency, monetaryValue: summary.monetaryValue, from: checked?.spend)
+      }) { spendFit in
+        // Customers grouped by (x, t_x, T) once, for the fit and for what depends on those alone.
+        let distinct = DistinctCustomers(summary, mappingCustomers: true)
+        let purchaseModel = LifetimeModels.fit(
+          validation?.model ?? options.purchaseModel ?? .bgnbd, to: summary, distinct: distinct, from: checked?.fit)
+        return (distinct, purchaseModel, spendFit())
+      }
       // Each customer's expected purchases by the end of every month up to the horizon and
       // to six months: the horizon's and six months' figures are two of them.
       let months = max(options.clvMonths, 6)

@@ -70,99 +70,103 @@ public struct ModelValidation: Sendable, Codable, Equatable {
     let split = CalibrationSplit(data, calibrationEnd: calibrationEnd)
     guard split.count > 0 else { return nil }
     let summary = split.summary
-    let distinct = DistinctCustomers(summary, mappingCustomers: true)
-    var candidates: [(fit: PurchaseModelParameters, predicted: [Double], candidate: Candidate)] = []
-    for model in models {
-      let fit = LifetimeModels.fit(model, to: summary, distinct: distinct, from: nil)
-      // A prediction depends on (x, t_x, T) alone: once per distinct triple when they are known.
-      var byRow: [Double] = []
-      if distinct.rowOfCustomer != nil {
-        // BG/NBD's hypergeometric series once per (x, T).
-        let curves = PurchaseCurves(fit, x: distinct.x, age: distinct.age, horizons: [Double(holdout)])
-        // Pareto/NBD's P(alive) row after row, its integrals continued along each run.
-        let known = LifetimeModels.probabilitiesAlive(fit, distinct: distinct)
-        byRow = [Double](repeating: 0, count: distinct.x.count)
-        byRow.withUnsafeMutableBufferPointer { byRow in
-          concurrentChunks((byRow.count + 4095) / 4096) { block in
-            for g in block * 4096..<min(byRow.count, (block + 1) * 4096) {
-              let (x, tx, age) = (distinct.x[g], distinct.tx[g], distinct.age[g])
-              if curves?.expectedPurchases(ofRow: g, x: x, tx: tx, age: age, into: UnsafeMutableBufferPointer(rebasing: byRow[g...g])) != true {
-                let outlook =
-                  if let known { CustomerOutlook(fit, x: x, tx: tx, age: age, probabilityAlive: known[g]) } else {
-                    CustomerOutlook(fit, x: x, tx: tx, age: age)
-                  }
-                byRow[g] = outlook.expectedPurchases(Double(holdout))
+    // The spend model's fit waits on no purchase model: it runs on a thread of its own
+    // beside them, filling what their steps leave idle.
+    return withBackgroundWork({ LifetimeModels.fitGammaGamma(frequency: summary.spendFrequency, monetaryValue: summary.monetaryValue) }) { spendFit in
+      let distinct = DistinctCustomers(summary, mappingCustomers: true)
+      var candidates: [(fit: PurchaseModelParameters, predicted: [Double], candidate: Candidate)] = []
+      for model in models {
+        let fit = LifetimeModels.fit(model, to: summary, distinct: distinct, from: nil)
+        // A prediction depends on (x, t_x, T) alone: once per distinct triple when they are known.
+        var byRow: [Double] = []
+        if distinct.rowOfCustomer != nil {
+          // BG/NBD's hypergeometric series once per (x, T).
+          let curves = PurchaseCurves(fit, x: distinct.x, age: distinct.age, horizons: [Double(holdout)])
+          // Pareto/NBD's P(alive) row after row, its integrals continued along each run.
+          let known = LifetimeModels.probabilitiesAlive(fit, distinct: distinct)
+          byRow = [Double](repeating: 0, count: distinct.x.count)
+          byRow.withUnsafeMutableBufferPointer { byRow in
+            concurrentChunks((byRow.count + 4095) / 4096) { block in
+              for g in block * 4096..<min(byRow.count, (block + 1) * 4096) {
+                let (x, tx, age) = (distinct.x[g], distinct.tx[g], distinct.age[g])
+                if curves?.expectedPurchases(ofRow: g, x: x, tx: tx, age: age, into: UnsafeMutableBufferPointer(rebasing: byRow[g...g])) != true {
+                  let outlook =
+                    if let known { CustomerOutlook(fit, x: x, tx: tx, age: age, probabilityAlive: known[g]) } else {
+                      CustomerOutlook(fit, x: x, tx: tx, age: age)
+                    }
+                  byRow[g] = outlook.expectedPurchases(Double(holdout))
+                }
               }
             }
           }
         }
-      }
-      var predicted = [Double](repeating: 0, count: split.count)
-      // Each customer's prediction on every core; the sums in block order, as the fits'.
-      let sums = predicted.withUnsafeMutableBufferPointer { predicted in
-        blockSums(split.count, blockSize: 4096) { block in
-          var total = 0.0, error = 0.0
-          for i in block {
-            let value =
-              if let rows = distinct.rowOfCustomer { byRow[Int(rows[i])] } else {
-                CustomerOutlook(fit, x: summary.frequency[i], tx: summary.recency[i], age: summary.age[i]).expectedPurchases(Double(holdout))
-              }
-            predicted[i] = value
-            total += value
-            error += abs(value - Double(split.holdoutDays[i]))
+        var predicted = [Double](repeating: 0, count: split.count)
+        // Each customer's prediction on every core; the sums in block order, as the fits'.
+        let sums = predicted.withUnsafeMutableBufferPointer { predicted in
+          blockSums(split.count, blockSize: 4096) { block in
+            var total = 0.0, error = 0.0
+            for i in block {
+              let value =
+                if let rows = distinct.rowOfCustomer { byRow[Int(rows[i])] } else {
+                  CustomerOutlook(fit, x: summary.frequency[i], tx: summary.recency[i], age: summary.age[i]).expectedPurchases(Double(holdout))
+                }
+              predicted[i] = value
+              total += value
+              error += abs(value - Double(split.holdoutDays[i]))
+            }
+            return SIMD8(total, error, 0, 0, 0, 0, 0, 0)
           }
-          return SIMD8(total, error, 0, 0, 0, 0, 0, 0)
+        }
+        candidates.append((fit, predicted, Candidate(model: model, predictedPurchases: sums[0], maePerCustomer: sums[1] / Double(max(1, split.count)))))
+      }
+      guard let best = candidates.min(by: { $0.candidate.maePerCustomer < $1.candidate.maePerCustomer }) else { return nil }
+      let spend = spendFit()
+      let bins = 8
+      // Per customer on every core, in blocks of 4096 whose totals are added in block order:
+      // the same digits whatever the number of cores. The chosen model's error and total
+      // were computed when the models were compared.
+      let blockSize = 4096
+      let blocks = (split.count + blockSize - 1) / blockSize
+      var totals = [HoldoutTotals](repeating: HoldoutTotals(), count: blocks)
+      let (frequency, age, spendFrequency, monetaryValue) = (summary.frequency, summary.age, summary.spendFrequency, summary.monetaryValue)
+      let (holdoutDays, holdoutSpend, monetary, predictedByCustomer) = (split.holdoutDays, split.holdoutSpend, split.monetary, best.predicted)
+      totals.withUnsafeMutableBufferPointer { totals in
+        concurrentChunks(blocks) { block in
+          var sums = HoldoutTotals()
+          for i in block * blockSize..<min(split.count, (block + 1) * blockSize) {
+            let (x, age) = (frequency[i], age[i])
+            let predicted = predictedByCustomer[i]
+            let baseline = age > 0 ? x / age * Double(holdout) : 0
+            let happened = holdoutDays[i]
+            sums.actual += happened
+            sums.baselineError += abs(baseline - Double(happened))
+            let value = monetary[i] > 0 ? LifetimeModels.expectedAverageValue(spend, x: spendFrequency[i], m: monetaryValue[i]) : 0
+            sums.predictedRevenue += predicted * value
+            sums.actualRevenue += holdoutSpend[i]
+            let bin = min(bins - 1, Int(x))
+            sums.customers[bin] += 1
+            sums.predicted[bin] += predicted
+            sums.happened[bin] += Double(happened)
+          }
+          totals[block] = sums
         }
       }
-      candidates.append((fit, predicted, Candidate(model: model, predictedPurchases: sums[0], maePerCustomer: sums[1] / Double(max(1, split.count)))))
+      var all = HoldoutTotals()
+      for block in totals { all.add(block) }
+      let (actualTotal, baselineError, predictedRevenue, actualRevenue) = (all.actual, all.baselineError, all.predictedRevenue, all.actualRevenue)
+      let (binCustomers, binPredicted, binActual) = (all.customers, all.predicted, all.happened)
+      let n = Double(max(1, split.count))
+      let validation = ModelValidation(
+        model: best.fit.model, candidates: candidates.map(\.candidate), calibrationEnd: isoDate(calibrationEnd), holdoutDays: holdout, customers: split.count,
+        predictedPurchases: best.candidate.predictedPurchases, actualPurchases: actualTotal, maePerCustomer: best.candidate.maePerCustomer, baselineMae: baselineError / n, predictedRevenue: predictedRevenue,
+        actualRevenue: actualRevenue,
+        byFrequency: (0..<bins).compactMap { b in
+          guard binCustomers[b] > 0 else { return nil }
+          let count = Double(binCustomers[b])
+          return FrequencyBin(frequency: b, customers: binCustomers[b], meanPredicted: binPredicted[b] / count, meanActual: binActual[b] / count)
+        })
+      return (validation, best.fit, spend)
     }
-    guard let best = candidates.min(by: { $0.candidate.maePerCustomer < $1.candidate.maePerCustomer }) else { return nil }
-    let spend = LifetimeModels.fitGammaGamma(frequency: summary.spendFrequency, monetaryValue: summary.monetaryValue)
-    let bins = 8
-    // Per customer on every core, in blocks of 4096 whose totals are added in block order:
-    // the same digits whatever the number of cores. The chosen model's error and total
-    // were computed when the models were compared.
-    let blockSize = 4096
-    let blocks = (split.count + blockSize - 1) / blockSize
-    var totals = [HoldoutTotals](repeating: HoldoutTotals(), count: blocks)
-    let (frequency, age, spendFrequency, monetaryValue) = (summary.frequency, summary.age, summary.spendFrequency, summary.monetaryValue)
-    let (holdoutDays, holdoutSpend, monetary, predictedByCustomer) = (split.holdoutDays, split.holdoutSpend, split.monetary, best.predicted)
-    totals.withUnsafeMutableBufferPointer { totals in
-      concurrentChunks(blocks) { block in
-        var sums = HoldoutTotals()
-        for i in block * blockSize..<min(split.count, (block + 1) * blockSize) {
-          let (x, age) = (frequency[i], age[i])
-          let predicted = predictedByCustomer[i]
-          let baseline = age > 0 ? x / age * Double(holdout) : 0
-          let happened = holdoutDays[i]
-          sums.actual += happened
-          sums.baselineError += abs(baseline - Double(happened))
-          let value = monetary[i] > 0 ? LifetimeModels.expectedAverageValue(spend, x: spendFrequency[i], m: monetaryValue[i]) : 0
-          sums.predictedRevenue += predicted * value
-          sums.actualRevenue += holdoutSpend[i]
-          let bin = min(bins - 1, Int(x))
-          sums.customers[bin] += 1
-          sums.predicted[bin] += predicted
-          sums.happened[bin] += Double(happened)
-        }
-        totals[block] = sums
-      }
-    }
-    var all = HoldoutTotals()
-    for block in totals { all.add(block) }
-    let (actualTotal, baselineError, predictedRevenue, actualRevenue) = (all.actual, all.baselineError, all.predictedRevenue, all.actualRevenue)
-    let (binCustomers, binPredicted, binActual) = (all.customers, all.predicted, all.happened)
-    let n = Double(max(1, split.count))
-    let validation = ModelValidation(
-      model: best.fit.model, candidates: candidates.map(\.candidate), calibrationEnd: isoDate(calibrationEnd), holdoutDays: holdout, customers: split.count,
-      predictedPurchases: best.candidate.predictedPurchases, actualPurchases: actualTotal, maePerCustomer: best.candidate.maePerCustomer, baselineMae: baselineError / n, predictedRevenue: predictedRevenue,
-      actualRevenue: actualRevenue,
-      byFrequency: (0..<bins).compactMap { b in
-        guard binCustomers[b] > 0 else { return nil }
-        let count = Double(binCustomers[b])
-        return FrequencyBin(frequency: b, customers: binCustomers[b], meanPredicted: binPredicted[b] / count, meanActual: binActual[b] / count)
-      })
-    return (validation, best.fit, spend)
   }
 }
 
