@@ -786,6 +786,12 @@ func minimizeBFGS(
     // Below the rounding of f no evaluation can tell a gain from none, and each evaluation
     // of a large population's likelihood costs a pass over it.
     let resolution = 1e-14 * max(1, abs(fx))
+    // Even the whole step gains less than that: converged, as after a step that gains
+    // nothing (below), without the pass over the population that would only show it.
+    if -slope < resolution && gradNorm < 1e-5 {
+      return MinimizeResult(
+        point: x, value: fx, iterations: iterations, converged: true, message: atBound ? "no further improvement, at a bound" : "no further improvement", inverseHessian: h)
+    }
     var step = 1.0
     var accepted: ([Double], Double, [Double])?
     for _ in 0..<60 {
