@@ -425,9 +425,10 @@ public enum LifetimeModels {
     let maxX = Int(x.max() ?? 0) + (modified ? 1 : 0)
     // Scale time as lifetimes does (1 / max T), for a well-conditioned search.
     let scale = 1 / max(big.max() ?? 1, 1)
-    let txs = tx.map { $0 * scale }
-    let ts = big.map { $0 * scale }
-    let xi = x.map { Int($0) }
+    // Hundreds of thousands of rows: on every core.
+    let txs = concurrentArray(count: tx.count) { tx[$0] * scale }
+    let ts = concurrentArray(count: big.count) { big[$0] * scale }
+    let xi = concurrentArray(count: x.count) { Int(x[$0]) }
     // ln(α+T) and ln(α+t_x) are taken once per distinct day and step.
     let (ages, lastPurchases) = (DistinctValues(big).scaled(by: scale), DistinctValues(tx).scaled(by: scale))
 

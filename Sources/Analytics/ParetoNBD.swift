@@ -282,9 +282,10 @@ enum ParetoNBD {
       let scale = 1 / max(age.max() ?? 1, 1)
       self.scale = scale
       self.x = x
-      xIndex = x.map { Int($0) }
-      self.tx = tx.map { $0 * scale }
-      self.age = age.map { $0 * scale }
+      // Hundreds of thousands of rows: on every core.
+      xIndex = concurrentArray(count: x.count) { Int(x[$0]) }
+      self.tx = concurrentArray(count: tx.count) { tx[$0] * scale }
+      self.age = concurrentArray(count: age.count) { age[$0] * scale }
       self.weight = weight
       total = weight.reduce(0, +)
       // A day's scaled value is the same number whichever row it comes from: the distinct
