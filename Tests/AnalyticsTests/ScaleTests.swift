@@ -430,6 +430,44 @@ struct ScaleShortcutTests {
     #expect(got == expected)
     #expect(data.categorySpend.keys == data.categorySpend.keys.sorted())
   }
+
+  @Test("orders dropped when their days are resolved (all lines returned, an impossible date, a date out of range) are counted as one pass counts them, in slices or not", arguments: [3000, 70_000])
+  func droppedOrdersCounted(orders: Int) throws {
+    // One line per order, over 7,919 customers and 700 days; every 89th order
+    // returned in full, every 97th on 30 February, every 101st in 1899 (before the window).
+    var csv = "customer_id,order_id,order_date,sku,quantity,amount\n"
+    var (cancelled, impossible, outOfRange, kept) = (0, 0, 0, 0)
+    for o in 0..<orders {
+      let customer = "C\(o % 7919)"
+      let date: String
+      if o % 97 == 0 {
+        date = "2024-02-30"
+      } else if o % 101 == 0 {
+        date = "1899-12-31"
+      } else {
+        date = isoDate(daysFromCivil(year: 2023, month: 1, day: 1) + o % 700)
+      }
+      csv += "\(customer),O\(o),\(date),P\(o % 13),2,10.00\n"
+      if o % 89 == 0 {
+        csv += "\(customer),R\(o),\(date),P\(o % 13),-2,-10.00\n"
+      }
+      if o % 89 == 0 {
+        cancelled += 1
+      } else if o % 97 == 0 {
+        impossible += 1
+      } else if o % 101 == 0 {
+        outOfRange += 1
+      } else {
+        kept += 1
+      }
+    }
+    let data = try TransactionIngestor.ingest(Array(csv.utf8))
+    #expect(data.orderCount == kept)
+    #expect(data.quality.returns.ordersCancelled == cancelled)
+    #expect(data.quality.rejected == ["bad date": impossible, "date out of range": outOfRange])
+    #expect(data.quality.rowsUsed + data.quality.rowsRejected == data.quality.rowsRead)
+    #expect(data.orderDay.allSatisfy { $0 >= Int32(daysFromCivil(year: 2023, month: 1, day: 1)) })
+  }
 }
 
 @Suite("Number formatting")
