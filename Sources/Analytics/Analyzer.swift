@@ -174,12 +174,17 @@ public enum Analyzer {
         scores: scores, segment: segment, group: group, segmentProfiles: segmentProfiles, groupProfiles: groupProfiles, kpis: kpis, insights: insights)
     }) { (segmentsAndIndicators) throws(AnalysisError) in
       try stage("clusters", 0.45)
-      let clustering = Clustering.run(table, k: options.clusters, seed: options.seed)
+      // The model check's split of the purchases (a pass over the orders on one core) on a
+      // thread of its own beside the clusters, filling their gaps; the same split in sequence.
+      let (clustering, calibration) = withBackgroundWork({
+        ModelValidation.calibration(data, lastDay: table.lastDataDay, requestedHoldout: options.holdoutDays)
+      }) { split in
+        (Clustering.run(table, k: options.clusters, seed: options.seed), split())
+      }
 
       try stage("model check", 0.55)
       let firstDay = Int(data.orderDay.min()!)
-      let checked = ModelValidation.check(
-        data, lastDay: table.lastDataDay, requestedHoldout: options.holdoutDays, models: options.purchaseModel.map { [$0] } ?? PurchaseModel.allCases)
+      let checked = calibration.flatMap { ModelValidation.check($0, models: options.purchaseModel.map { [$0] } ?? PurchaseModel.allCases) }
 
       try stage("lifetime value", 0.70)
       let summary = RepeatSummary(table)

@@ -55,6 +55,20 @@ public struct ModelValidation: Sendable, Codable, Equatable {
     return observedDays - holdout >= holdout ? holdout : nil
   }
 
+  /// The customers of `data` (purchases up to `lastDay`) split at the end of the calibration
+  /// period, and the holdout's length; nil when the history is too short for the holdout or
+  /// no customer bought before it. What `check` needs of the purchases: made apart, it may
+  /// be made beside other work.
+  static func calibration(_ data: TransactionData, lastDay: Int, requestedHoldout: Int?) -> (split: CalibrationSplit, holdout: Int, calibrationEnd: Int)? {
+    guard let firstDay = data.orderDay.min().map(Int.init) else { return nil }
+    let observed = lastDay - firstDay + 1
+    guard let holdout = holdoutDays(observedDays: observed, requested: requestedHoldout) else { return nil }
+    let calibrationEnd = lastDay - holdout
+    let split = CalibrationSplit(data, calibrationEnd: calibrationEnd)
+    guard split.count > 0 else { return nil }
+    return (split, holdout, calibrationEnd)
+  }
+
   /// Checks `models` (and the spend model for revenue) on `data`, whose purchases run to
   /// `lastDay`, and keeps the one with the smallest error per customer; nil when the
   /// history is too short for the holdout.
@@ -63,12 +77,14 @@ public struct ModelValidation: Sendable, Codable, Equatable {
   static func check(
     _ data: TransactionData, lastDay: Int, requestedHoldout: Int?, models: [PurchaseModel]
   ) -> (validation: ModelValidation, fit: PurchaseModelParameters, spend: GammaGammaParameters)? {
-    guard let firstDay = data.orderDay.min().map(Int.init) else { return nil }
-    let observed = lastDay - firstDay + 1
-    guard let holdout = holdoutDays(observedDays: observed, requested: requestedHoldout) else { return nil }
-    let calibrationEnd = lastDay - holdout
-    let split = CalibrationSplit(data, calibrationEnd: calibrationEnd)
-    guard split.count > 0 else { return nil }
+    calibration(data, lastDay: lastDay, requestedHoldout: requestedHoldout).flatMap { check($0, models: models) }
+  }
+
+  /// `check` on a calibration split already made (`calibration`).
+  static func check(
+    _ calibration: (split: CalibrationSplit, holdout: Int, calibrationEnd: Int), models: [PurchaseModel]
+  ) -> (validation: ModelValidation, fit: PurchaseModelParameters, spend: GammaGammaParameters)? {
+    let (split, holdout, calibrationEnd) = calibration
     let summary = split.summary
     // The spend model's fit waits on no purchase model: it runs on a thread of its own
     // beside them, filling what their steps leave idle.
