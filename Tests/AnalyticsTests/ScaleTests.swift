@@ -352,6 +352,13 @@ struct ScaleShortcutTests {
     let general = DistinctCustomers(scaled)
     #expect(general.tx == keys.map { $0[1] / 2 })
     #expect(general.weight == keys.map { expected[$0]! })
+    // One value that is not a whole day, in the last customer, is enough for the general path.
+    var lastHalved = age
+    lastHalved[n - 1] += 0.5
+    let oneOff = DistinctCustomers(RepeatSummary(frequency: x, recency: tx, age: lastHalved, monetaryValue: summary.monetaryValue), mappingCustomers: true)
+    #expect(oneOff.rowOfCustomer == nil)
+    #expect(oneOff.weight.reduce(0, +) == Double(n))
+    #expect(oneOff.age.contains(age[n - 1] + 0.5))
   }
 
   @Test("the counting sort in slices keeps equal keys in their order, as a stable sort does", arguments: [1000, 200_001])
