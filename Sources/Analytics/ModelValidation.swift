@@ -69,18 +69,10 @@ public struct ModelValidation: Sendable, Codable, Equatable {
     return (split, holdout, calibrationEnd)
   }
 
-  /// Checks `models` (and the spend model for revenue) on `data`, whose purchases run to
-  /// `lastDay`, and keeps the one with the smallest error per customer; nil when the
-  /// history is too short for the holdout.
+  /// Checks `models` (and the spend model for revenue) on the customers of a calibration
+  /// split (`calibration`), and keeps the one with the smallest error per customer.
   /// The chosen model's and the spend model's calibration fits come along: the fits on all
   /// the data start from them.
-  static func check(
-    _ data: TransactionData, lastDay: Int, requestedHoldout: Int?, models: [PurchaseModel]
-  ) -> (validation: ModelValidation, fit: PurchaseModelParameters, spend: GammaGammaParameters)? {
-    calibration(data, lastDay: lastDay, requestedHoldout: requestedHoldout).flatMap { check($0, models: models) }
-  }
-
-  /// `check` on a calibration split already made (`calibration`).
   static func check(
     _ calibration: (split: CalibrationSplit, holdout: Int, calibrationEnd: Int), models: [PurchaseModel]
   ) -> (validation: ModelValidation, fit: PurchaseModelParameters, spend: GammaGammaParameters)? {
