@@ -211,41 +211,31 @@ public enum Analyzer {
       var clv = [Double](repeating: 0, count: n)
       // Customers in fixed blocks on every core; the six-month sums added in block order, so
       // the digits do not depend on the number of cores.
-      let blockSize = 4096
-      let blocks = (n + blockSize - 1) / blockSize
-      var sixMonthSums = [SIMD2<Double>](repeating: .zero, count: blocks)
-      pAlive.withUnsafeMutableBufferPointer { pAlive in
+      let sixMonths = pAlive.withUnsafeMutableBufferPointer { pAlive in
         expected.withUnsafeMutableBufferPointer { expected in
           clv.withUnsafeMutableBufferPointer { clv in
-            sixMonthSums.withUnsafeMutableBufferPointer { sixMonthSums in
-              concurrentChunks(blocks) { block in
-                var sums = SIMD2<Double>.zero
-                outlooks.byMonth.withUnsafeBufferPointer { monthly in
-                  for i in block * blockSize..<min(n, (block + 1) * blockSize) {
-                    let row = outlooks.row(ofCustomer: i)
-                    let byMonth = UnsafeBufferPointer(rebasing: monthly[row * months..<(row + 1) * months])
-                    pAlive[i] = outlooks.probabilityAlive[row]
-                    expected[i] = byMonth[options.clvMonths - 1]
-                    // A customer whose returns cancel what they spent has no purchase value to expect.
-                    let value =
-                      table.monetary[i] > 0 ? LifetimeModels.expectedAverageValue(gammaGamma, x: summary.spendFrequency[i], m: summary.monetaryValue[i]) : 0
-                    clv[i] = LifetimeModels.lifetimeValue(purchasesByMonth: byMonth, value: value, discountFactors: discountFactors)
-                    let purchases = byMonth[5]
-                    sums += SIMD2(purchases, purchases * value)
-                  }
+            blockTotals(n, blockSize: 4096, zero: SIMD2<Double>.zero, { block in
+              var sums = SIMD2<Double>.zero
+              outlooks.byMonth.withUnsafeBufferPointer { monthly in
+                for i in block {
+                  let row = outlooks.row(ofCustomer: i)
+                  let byMonth = UnsafeBufferPointer(rebasing: monthly[row * months..<(row + 1) * months])
+                  pAlive[i] = outlooks.probabilityAlive[row]
+                  expected[i] = byMonth[options.clvMonths - 1]
+                  // A customer whose returns cancel what they spent has no purchase value to expect.
+                  let value =
+                    table.monetary[i] > 0 ? LifetimeModels.expectedAverageValue(gammaGamma, x: summary.spendFrequency[i], m: summary.monetaryValue[i]) : 0
+                  clv[i] = LifetimeModels.lifetimeValue(purchasesByMonth: byMonth, value: value, discountFactors: discountFactors)
+                  let purchases = byMonth[5]
+                  sums += SIMD2(purchases, purchases * value)
                 }
-                sixMonthSums[block] = sums
               }
-            }
+              return sums
+            }, adding: +=)
           }
         }
       }
-      var sixMonthPurchases = 0.0
-      var sixMonthRevenue = 0.0
-      for sums in sixMonthSums {
-        sixMonthPurchases += sums[0]
-        sixMonthRevenue += sums[1]
-      }
+      let (sixMonthPurchases, sixMonthRevenue) = (sixMonths[0], sixMonths[1])
       try stage("kpis", 0.85)
       let (scores, segment, group, segmentProfiles, groupProfiles, kpis, computedInsights) = segmentsAndIndicators().fields
       let customers = CustomerResults(

@@ -54,14 +54,14 @@ public struct CustomerTable: Sendable {
     let n = data.customerIDs.count
     // Columns of a million, filled on every core: alone on one, the kernel's handing out
     // of their pages kept the other core idle.
-    var frequency = concurrentArray(count: n) { _ in Int32(0) }
-    var monetary = concurrentArray(count: n) { _ in 0.0 }
-    var first = concurrentArray(count: n) { _ in Int32.max }
-    var last = concurrentArray(count: n) { _ in Int32.min }
-    var days = concurrentArray(count: n) { _ in Int32(0) }
-    var firstSpend = concurrentArray(count: n) { _ in 0.0 }
-    var paidDays = concurrentArray(count: n) { _ in Int32(0) }
-    var paidSpend = concurrentArray(count: n) { _ in 0.0 }
+    var frequency = concurrentArray(repeating: Int32(0), count: n)
+    var monetary = concurrentArray(repeating: 0.0, count: n)
+    var first = concurrentArray(repeating: Int32.max, count: n)
+    var last = concurrentArray(repeating: Int32.min, count: n)
+    var days = concurrentArray(repeating: Int32(0), count: n)
+    var firstSpend = concurrentArray(repeating: 0.0, count: n)
+    var paidDays = concurrentArray(repeating: Int32(0), count: n)
+    var paidSpend = concurrentArray(repeating: 0.0, count: n)
     let order: [Int32]
     var maxDay = Int32.min
     if data.isOrderedByCustomerAndDay {
@@ -233,7 +233,7 @@ private struct CustomerSums {
     let count = data.orderCount
     let slices = count < 65_536 ? 1 : activeCores * 4
     var latest = [Int32](repeating: .min, count: slices)
-    var rows = concurrentArray(count: data.customerIDs.count) { _ in CustomerSums() }
+    var rows = concurrentArray(repeating: CustomerSums(), count: data.customerIDs.count)
     data.orderCustomer.withUnsafeBufferPointer { customer in
       data.orderDay.withUnsafeBufferPointer { day in
         data.orderAmount.withUnsafeBufferPointer { amount in

@@ -143,45 +143,36 @@ public struct ModelValidation: Sendable, Codable, Equatable {
       // Per customer on every core, in blocks of 4096 whose totals are added in block order:
       // the same digits whatever the number of cores. The chosen model's error and total
       // were computed when the models were compared.
-      let blockSize = 4096
-      let blocks = (split.count + blockSize - 1) / blockSize
-      var totals = [HoldoutTotals](repeating: HoldoutTotals(), count: blocks)
       let (frequency, age, spendFrequency, monetaryValue) = (summary.frequency, summary.age, summary.spendFrequency, summary.monetaryValue)
       let (holdoutDays, holdoutSpend, monetary, predictedByCustomer) = (split.holdoutDays, split.holdoutSpend, split.monetary, best.predicted)
-      totals.withUnsafeMutableBufferPointer { totals in
-        concurrentChunks(blocks) { block in
-          var sums = HoldoutTotals()
-          for i in block * blockSize..<min(split.count, (block + 1) * blockSize) {
-            let (x, age) = (frequency[i], age[i])
-            let predicted = predictedByCustomer[i]
-            let baseline = age > 0 ? x / age * Double(holdout) : 0
-            let happened = holdoutDays[i]
-            sums.actual += happened
-            sums.baselineError += abs(baseline - Double(happened))
-            let value = monetary[i] > 0 ? LifetimeModels.expectedAverageValue(spend, x: spendFrequency[i], m: monetaryValue[i]) : 0
-            sums.predictedRevenue += predicted * value
-            sums.actualRevenue += holdoutSpend[i]
-            let bin = min(bins - 1, Int(x))
-            sums.customers[bin] += 1
-            sums.predicted[bin] += predicted
-            sums.happened[bin] += Double(happened)
-          }
-          totals[block] = sums
+      let all = blockTotals(split.count, blockSize: 4096, zero: HoldoutTotals()) { block in
+        var sums = HoldoutTotals()
+        for i in block {
+          let (x, age) = (frequency[i], age[i])
+          let predicted = predictedByCustomer[i]
+          let baseline = age > 0 ? x / age * Double(holdout) : 0
+          let happened = holdoutDays[i]
+          sums.actual += happened
+          sums.baselineError += abs(baseline - Double(happened))
+          let value = monetary[i] > 0 ? LifetimeModels.expectedAverageValue(spend, x: spendFrequency[i], m: monetaryValue[i]) : 0
+          sums.predictedRevenue += predicted * value
+          sums.actualRevenue += holdoutSpend[i]
+          let bin = min(bins - 1, Int(x))
+          sums.customers[bin] += 1
+          sums.predicted[bin] += predicted
+          sums.happened[bin] += Double(happened)
         }
-      }
-      var all = HoldoutTotals()
-      for block in totals { all.add(block) }
-      let (actualTotal, baselineError, predictedRevenue, actualRevenue) = (all.actual, all.baselineError, all.predictedRevenue, all.actualRevenue)
-      let (binCustomers, binPredicted, binActual) = (all.customers, all.predicted, all.happened)
+        return sums
+      } adding: { $0.add($1) }
       let n = Double(max(1, split.count))
       let validation = ModelValidation(
         model: best.fit.model, candidates: candidates.map(\.candidate), calibrationEnd: isoDate(calibrationEnd), holdoutDays: holdout, customers: split.count,
-        predictedPurchases: best.candidate.predictedPurchases, actualPurchases: actualTotal, maePerCustomer: best.candidate.maePerCustomer, baselineMae: baselineError / n, predictedRevenue: predictedRevenue,
-        actualRevenue: actualRevenue,
+        predictedPurchases: best.candidate.predictedPurchases, actualPurchases: all.actual, maePerCustomer: best.candidate.maePerCustomer, baselineMae: all.baselineError / n,
+        predictedRevenue: all.predictedRevenue, actualRevenue: all.actualRevenue,
         byFrequency: (0..<bins).compactMap { b in
-          guard binCustomers[b] > 0 else { return nil }
-          let count = Double(binCustomers[b])
-          return FrequencyBin(frequency: b, customers: binCustomers[b], meanPredicted: binPredicted[b] / count, meanActual: binActual[b] / count)
+          guard all.customers[b] > 0 else { return nil }
+          let count = Double(all.customers[b])
+          return FrequencyBin(frequency: b, customers: all.customers[b], meanPredicted: all.predicted[b] / count, meanActual: all.happened[b] / count)
         })
       return (validation, best.fit, spend)
     }

@@ -36,17 +36,32 @@ func concurrentArray<Element>(count: Int, threadsFrom: Int = 65_536, _ element: 
 /// added in block order: the same digits whatever the number of cores, which a sum split
 /// by core count would not give.
 func blockSums(_ count: Int, blockSize: Int = 2048, _ body: (Range<Int>) -> SIMD8<Double>) -> SIMD8<Double> {
+  blockTotals(count, blockSize: blockSize, zero: .zero, body, adding: +=)
+}
+
+/// `blockSums` for any total: `body`'s totals of fixed blocks of 0..<count, taken on every
+/// core, then added to `zero` by `add` in block order.
+func blockTotals<Total>(
+  _ count: Int, blockSize: Int, zero: Total, _ body: (Range<Int>) -> Total, adding add: (inout Total, Total) -> Void
+) -> Total {
   let blocks = (count + blockSize - 1) / blockSize
-  guard blocks > 0 else { return .zero }
-  let sums = UnsafeMutableBufferPointer<SIMD8<Double>>.allocate(capacity: blocks)
-  defer { sums.deallocate() }
-  sums.initialize(repeating: .zero)
+  guard blocks > 0 else { return zero }
+  let totals = UnsafeMutableBufferPointer<Total>.allocate(capacity: blocks)
+  defer { totals.deallocate() }
+  totals.initialize(repeating: zero)
+  defer { totals.deinitialize() }
   concurrentChunks(blocks) { block in
-    sums[block] = body(block * blockSize..<min(count, (block + 1) * blockSize))
+    totals[block] = body(block * blockSize..<min(count, (block + 1) * blockSize))
   }
-  var total = SIMD8<Double>.zero
-  for block in 0..<blocks { total += sums[block] }
+  var total = zero
+  for block in 0..<blocks { add(&total, totals[block]) }
   return total
+}
+
+/// `count` copies of `value`, written on every core from `threadsFrom` elements (see
+/// `concurrentArray`): a large column's pages are then handed out on every core.
+func concurrentArray<Element>(repeating value: Element, count: Int) -> [Element] {
+  concurrentArray(count: count) { _ in value }
 }
 
 /// Runs `background` on a thread of its own while `body` runs on this one; `body` is handed

@@ -273,13 +273,6 @@ extension ParsedPart {
     return part
   }
 
-  /// Copies `bytes` into the arena and hashes them.
-  mutating func store(_ bytes: UnsafeBufferPointer<UInt8>) -> KeyRef {
-    let start = arena.count
-    arena.append(contentsOf: bytes)
-    return KeyRef(start: Int32(start), count: Int32(bytes.count), hash: hashBytes(bytes))
-  }
-
   /// Copies `bytes`, the trimmed field of `fieldCount` bytes whose `hashBytes` is
   /// `fieldHash`, into the arena: the field's hash is the key's when trimming left it whole.
   @inline(__always)
