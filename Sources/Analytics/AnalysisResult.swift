@@ -186,8 +186,12 @@ public struct AnalysisResult: Sendable, Codable, Equatable {
     public var expectedRevenue: Double
     /// Expected revenue per month over the horizon (expected revenue / months).
     public var monthlyRevenue: Double
-    /// Revenue per month over the last 6 months of data, for comparison.
-    public var recentMonthlyRevenue: Double
+    /// Revenue per month over the last `recentMonths` complete months of data, for
+    /// comparison; nil when the data holds no complete month.
+    public var recentMonthlyRevenue: Double?
+    /// How many complete months `recentMonthlyRevenue` averages: 6, or fewer when the data
+    /// is shorter (0 when it holds no complete month).
+    public var recentMonths: Int
   }
 
   /// One bin of a histogram: its bounds (the last is open) and count.

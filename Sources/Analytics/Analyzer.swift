@@ -259,7 +259,8 @@ public enum Analyzer {
         let recentMonths = kpis.monthly.filter { !$0.partial }.suffix(6)
         clvSummary.sixMonths = .init(
           days: 180, expectedPurchases: sixMonthPurchases, expectedRevenue: sixMonthRevenue, monthlyRevenue: sixMonthRevenue / 6,
-          recentMonthlyRevenue: recentMonths.isEmpty ? 0 : recentMonths.map(\.revenue).reduce(0, +) / Double(recentMonths.count))
+          recentMonthlyRevenue: recentMonths.isEmpty ? nil : recentMonths.map(\.revenue).reduce(0, +) / Double(recentMonths.count),
+          recentMonths: recentMonths.count)
         var quality = data.quality
         var matched = 0
         // Without a customer file, no identifier is hashed for nothing.

@@ -698,10 +698,25 @@ public struct ReportBuilder {
   func vision() -> [String] {
     var items: [String] = []
     if let o = r.clv.sixMonths {
+      // The past months the outlook is set against are counted: a short export has fewer
+      // than six complete months, or none.
+      let recent = o.recentMonthlyRevenue.map { f.money($0) }
       if dropoutIdentified {
-        items.append(phrase(.visionExpectedFromTodays, f.number(o.expectedPurchases), f.money(o.expectedRevenue), f.money(o.monthlyRevenue), f.money(o.recentMonthlyRevenue)))
+        let against =
+          switch (o.recentMonths, recent) {
+          case (1, let recent?): phrase(.visionAgainstOneMonth, recent)
+          case (_, let recent?): phrase(.visionAgainstRecentMonths, recent, o.recentMonths)
+          case (_, nil): phrase(.visionAgainstNoMonth)
+          }
+        items.append(phrase(.visionExpectedFromTodays, f.number(o.expectedPurchases), f.money(o.expectedRevenue), f.money(o.monthlyRevenue), against))
       } else {
-        items.append(phrase(.visionNotProjected, f.money(o.recentMonthlyRevenue)))
+        let brought =
+          switch (o.recentMonths, recent) {
+          case (1, let recent?): phrase(.visionBroughtOneMonth, recent)
+          case (_, let recent?): phrase(.visionBroughtRecentMonths, recent, o.recentMonths)
+          case (_, nil): phrase(.visionBroughtNoMonth)
+          }
+        items.append(phrase(.visionNotProjected, brought))
       }
     }
     items.append(phrase(.visionPredictiveChurnFollow))

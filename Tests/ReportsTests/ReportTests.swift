@@ -149,3 +149,58 @@ struct NoAmountTests {
     #expect(md.contains(language == .fr ? "Sans montants, aucune valeur n'est prédite" : "Without amounts, no value is predicted"))
   }
 }
+
+/// Exports shorter than the six months the outlook is set against.
+@Suite("Six-month outlook on short histories")
+struct ShortHistoryOutlookTests {
+  /// An export from `first` to `last` (both order days): 300 customers, one to five orders
+  /// each on days spread over the span, amounts from 10.00 to 59.00.
+  static func export(first: String, last: String) -> (csv: String, orders: [(day: Int, amount: Double)]) {
+    let start = parseISODate(first)!, end = parseISODate(last)!
+    var orders: [(day: Int, amount: Double)] = [(start, 25), (end, 35)]
+    var csv = "customer_id,order_date,amount\nC0,\(first),25.00\nC1,\(last),35.00\n"
+    for c in 2..<300 {
+      for v in 0..<(1 + c % 5) {
+        let day = start + (c * 7 + v * 13) % (end - start + 1)
+        let amount = Double(10 + (c * (v + 1)) % 50)
+        orders.append((day, amount))
+        csv += "C\(c),\(isoDate(day)),\(String(format: "%.2f", amount))\n"
+      }
+    }
+    return (csv, orders)
+  }
+
+  @Test(
+    "the outlook is set against the complete months the data has, and says how many",
+    arguments: [
+      ("2024-03-10", "2024-04-20", 0), ("2024-03-01", "2024-04-20", 1), ("2024-01-01", "2024-04-15", 3), ("2023-06-01", "2024-04-20", 6),
+    ])
+  func months(first: String, last: String, complete: Int) throws {
+    let (csv, orders) = Self.export(first: first, last: last)
+    let result = try Analyzer.run(TransactionIngestor.ingest(Array(csv.utf8))).result
+    let outlook = try #require(result.clv.sixMonths)
+    #expect(outlook.recentMonths == complete)
+    // The complete months are the whole calendar months inside the span; the last `complete`
+    // of them, added up from the rows.
+    let lastWhole = monthIndex(ofDay: parseISODate(last)! + 1) - 1
+    let months = complete == 0 ? [] : Set((lastWhole - complete + 1)...lastWhole)
+    let revenue = orders.filter { months.contains(monthIndex(ofDay: $0.day)) }.map(\.amount).reduce(0, +)
+    if complete == 0 {
+      #expect(outlook.recentMonthlyRevenue == nil)
+    } else {
+      #expect(abs(try #require(outlook.recentMonthlyRevenue) - revenue / Double(complete)) < 1e-6)
+    }
+    let dropout = !result.clv.diagnostics.contains { $0.id == .dropoutNotIdentified }
+    let en = page(result, .md, .en), fr = page(result, .md, .fr)
+    switch complete {
+    case 0:
+      #expect(en.contains(dropout ? "with no complete month of data to set it against" : "the data holds no complete month to tell what they bring in one"))
+      #expect(fr.contains(dropout ? "sans mois complet de données auquel le comparer" : "les données ne comptent aucun mois complet"))
+    case 1:
+      #expect(en.contains("in the one complete month of data") && fr.contains("sur le seul mois complet de données"))
+    default:
+      #expect(en.contains("over the last \(complete) complete months") && fr.contains("sur les \(complete) derniers mois complets"))
+    }
+    if complete < 6 { #expect(!en.contains("last 6 complete months") && !fr.contains("6 derniers mois complets")) }
+  }
+}

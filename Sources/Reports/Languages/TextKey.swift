@@ -216,6 +216,12 @@ public enum TextKey: String, CaseIterable, Sendable {
   case labelConclusionAndFollow
   case visionExpectedFromTodays
   case visionNotProjected
+  case visionAgainstRecentMonths
+  case visionAgainstOneMonth
+  case visionAgainstNoMonth
+  case visionBroughtRecentMonths
+  case visionBroughtOneMonth
+  case visionBroughtNoMonth
   case visionPredictiveChurnFollow
   case visionPersonalisedMarketingOne
   case visionProductRecommendationsBase
