@@ -369,6 +369,11 @@ public struct TransactionIngestor {
   private var pending: [UInt8] = []
   /// Line number of the first byte of `pending`.
   private var pendingLine = 1
+  /// The record boundaries of `pending`, found beside the last chunk's work; nil when they
+  /// were not (after the header, or once carriage returns are known to end lines).
+  private var scanned: RecordBoundaries?
+  /// The buffer `pending` was, kept for the bytes after it: see `parsePending`.
+  private var spareBuffer: [UInt8] = []
   /// Lines parsed but not checked yet (the previous chunk's).
   private var backlog: [ParsedPart] = []
   /// Lines checked but not merged yet (the chunk's before).
@@ -444,20 +449,28 @@ public struct TransactionIngestor {
     lineEnds.observe(bytes)
     if lineEnds.areCarriageReturns {
       // Decided now: what is pending was read before the decision.
-      if !wasCarriageReturns { pending = LineEnds.converted(pending) }
-      pending.append(contentsOf: LineEnds.converted(bytes))
-    } else {
-      pending.append(contentsOf: bytes)
-    }
-    if layout == nil {
-      guard try readHeaderIfComplete(isEnd: false) else {
-        if pending.count > Self.longestHeader {
-          throw CSVFormatError(line: 1, reason: "no line break in the first \(Self.longestHeader >> 20) MiB: this is not a CSV file with a header line")
-        }
-        return
+      if !wasCarriageReturns {
+        pending = LineEnds.converted(pending)
+        // Scanned before its carriage returns were line ends.
+        scanned = nil
       }
+      try LineEnds.converted(bytes).withUnsafeBufferPointer { try take($0) }
+    } else {
+      try take(bytes)
     }
-    try parsePending(isEnd: false)
+  }
+
+  /// Takes the next bytes of the file, past its encoding's mark, with lines ending in `\n`.
+  private mutating func take(_ bytes: UnsafeBufferPointer<UInt8>) throws {
+    guard layout == nil else { return try parsePending(incoming: bytes, isEnd: false) }
+    pending.append(contentsOf: bytes)
+    guard try readHeaderIfComplete(isEnd: false) else {
+      if pending.count > Self.longestHeader {
+        throw CSVFormatError(line: 1, reason: "no line break in the first \(Self.longestHeader >> 20) MiB: this is not a CSV file with a header line")
+      }
+      return
+    }
+    try parsePending(incoming: nil, isEnd: false)
   }
 
   /// Reads the next chunk of the file.
@@ -470,7 +483,7 @@ public struct TransactionIngestor {
     if layout == nil {
       guard !pending.isEmpty, try readHeaderIfComplete(isEnd: true) else { throw CSVFormatError(line: 1, reason: "the file is empty") }
     }
-    try parsePending(isEnd: true)
+    try parsePending(incoming: nil, isEnd: true)
     // Every line is merged: the order tables and the copies' hashes are done with, and
     // freeing them before the orders are resolved keeps them out of the peak.
     orderChecks = .placeholder
@@ -516,19 +529,35 @@ public struct TransactionIngestor {
     }
     pendingLine = tokenizer.line
     pending.removeFirst(consumed)
+    scanned = nil
     return true
   }
 
-  /// Parses every complete record of `pending` (all of it at the end of the file). Beside
-  /// the parsing, the lines parsed from the previous chunk are checked and those checked
-  /// the time before are merged, each on a core of its own; the new lines wait for the next
-  /// call. At the end, every line is checked and merged.
-  private mutating func parsePending(isEnd: Bool) throws {
-    guard let layout, !pending.isEmpty else {
+  /// Parses the records of `pending`, whose boundaries the previous call found (all of it at
+  /// the end of the file). Beside the parsing, each on a core of its own: the bytes after
+  /// them and the `incoming` ones are put together and their boundaries found, for the next
+  /// call; the lines parsed the time before are checked; and those checked the time before
+  /// that are merged. At the end, every line is parsed, checked and merged.
+  ///
+  /// Finding a chunk's boundaries is a pass over its bytes, and copying it after the last
+  /// chunk's unfinished line another: both ran alone before the parts could start, with the
+  /// other core idle, a tenth of a second at a million customers.
+  private mutating func parsePending(incoming: UnsafeBufferPointer<UInt8>?, isEnd: Bool) throws {
+    guard let layout, !pending.isEmpty || !(incoming?.isEmpty ?? true) else {
       if isEnd { drain() }
       return
     }
     let hasOrders = layout.order != nil
+    // Parts of a chunk: twice as many as the threads beside the merge and the checks, so that
+    // whichever thread is free takes the next one and the threads end together.
+    func partsOf(_ count: Int) -> Int { count >= 256 * 1024 ? parallelParts * 2 : 1 }
+    var toParse = scanned
+    scanned = nil
+    if isEnd && toParse == nil {
+      // At the end nothing comes after: what is pending and was not scanned is scanned now.
+      toParse = pending.withUnsafeBufferPointer { RecordBoundaries($0, separator: layout.separator, parts: partsOf($0.count)) }
+    }
+    let parseEnd = toParse?.end ?? 0
     var backlog = self.backlog
     let checked = self.checked
     self.backlog = []
@@ -536,44 +565,57 @@ public struct TransactionIngestor {
     // Taken out of `self` while it runs beside the merge, which holds `self`.
     var orderChecks = self.orderChecks
     self.orderChecks = .placeholder
-    let alongside = (checked.isEmpty ? 0 : 1) + (backlog.isEmpty ? 0 : 1)
-    // Beside the merge and the checks, the chunk in twice as many parts: whichever thread is
-    // free takes the next one, and the threads end together.
-    let parts = pending.count >= 256 * 1024 ? parallelParts * (alongside > 0 ? 2 : 1) : 1
+    enum Alongside { case merge, check, scan }
+    var alongside: [Alongside] = []
+    if !checked.isEmpty { alongside.append(.merge) }
+    if !backlog.isEmpty { alongside.append(.check) }
+    if !isEnd { alongside.append(.scan) }
     let pending = self.pending
     let firstLine = pendingLine
     var spares = self.spareParts
     self.spareParts = []
-    let (parsed, boundaries) = try pending.withUnsafeBufferPointer { bytes in
-      let boundaries = RecordBoundaries(bytes, separator: layout.separator, parts: parts)
-      guard boundaries.end > 0 || isEnd else {
-        merge(checked)
-        orderChecks.check(&backlog, hasOrders: hasOrders)
-        return ([ParsedPart](), boundaries)
-      }
-      let parsed = try parseInParts(
-        bytes, boundaries: boundaries, firstLine: firstLine, layout: layout, isEnd: isEnd, spares: &spares, alongside: alongside
-      ) { task in
-        if task == 0 && !checked.isEmpty {
-          merge(checked)
-        } else {
-          orderChecks.check(&backlog, hasOrders: hasOrders)
+    // The buffer the next call parses, from the one that call leaves: its capacity is kept.
+    var next = self.spareBuffer
+    self.spareBuffer = []
+    var nextScan: RecordBoundaries?
+    let parsed = try pending.withUnsafeBufferPointer { bytes in
+      func run(_ task: Alongside) {
+        switch task {
+        case .merge: merge(checked)
+        case .check: orderChecks.check(&backlog, hasOrders: hasOrders)
+        case .scan:
+          next.removeAll(keepingCapacity: true)
+          next.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[parseEnd...]))
+          if let incoming { next.append(contentsOf: incoming) }
+          nextScan = next.withUnsafeBufferPointer { RecordBoundaries($0, separator: layout.separator, parts: partsOf($0.count)) }
         }
       }
-      return (parsed, boundaries)
+      guard let toParse, toParse.end > 0 || isEnd else {
+        concurrentChunks(alongside.count) { run(alongside[$0]) }
+        return [ParsedPart]()
+      }
+      return try parseInParts(
+        bytes, boundaries: toParse, firstLine: firstLine, layout: layout, isEnd: isEnd, spares: &spares, alongside: alongside.count
+      ) { run(alongside[$0]) }
     }
+    // The locals are let go as they are put back: the tasks captured them, and a copy still
+    // held would make the drain below copy the tables it changes.
     self.orderChecks = orderChecks
+    orderChecks = .placeholder
     self.spareParts = spares
     recycle(consume checked)
     self.checked = backlog
+    backlog = []
     self.backlog = parsed
     if isEnd {
       self.pending = []
       drain()
-    } else if boundaries.end > 0 {
-      self.pending.removeFirst(boundaries.end)
-      pendingLine += boundaries.linesBeforeEnd
+      return
     }
+    pendingLine += toParse?.linesBeforeEnd ?? 0
+    self.pending = next
+    self.spareBuffer = pending
+    scanned = nextScan
   }
 
   /// Keeps the buffers of merged parts for the parts of the next chunk, as many as a
