@@ -249,7 +249,8 @@ public enum Analyzer {
         Recommendations.actions(customers: customers, groups: groupProfiles, clusters: clustering.profiles, insights: computedInsights, kpis: kpis, options: options)
       }) { (computedActions) throws(AnalysisError) in
         let diagnostics = Diagnostics.of(
-          table: table, probabilityAlive: pAlive, validation: validation, observedDays: table.lastDataDay - firstDay + 1, lostDays: options.lostDays)
+          table: table, probabilityAlive: pAlive, expectedPurchases: expected, validation: validation, observedDays: table.lastDataDay - firstDay + 1,
+          lostDays: options.lostDays)
 
         var clvSummary = Indicators.clvSummary(
           customers, purchaseModel: purchaseModel, gammaGamma: gammaGamma, options: options,

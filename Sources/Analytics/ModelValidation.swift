@@ -299,12 +299,15 @@ public enum DiagnosticID: String, CaseIterable, Sendable, Codable {
   /// Fewer than 10 % of the customers (or fewer than 30) bought twice: the purchase and
   /// spend models rest on few repeat buyers.
   case fewRepeatBuyers = "few_repeat_buyers"
+  /// Every customer's expected purchases lie within 1 % of one another: the purchase model's
+  /// fit tells no customer from another, and its per-customer predictions are one figure.
+  case predictionsUndifferentiated = "predictions_undifferentiated"
 }
 
 enum Diagnostics {
   /// The diagnostics of a fitted analysis.
   static func of(
-    table: CustomerTable, probabilityAlive: [Double], validation: ModelValidation?, observedDays: Int, lostDays: Int
+    table: CustomerTable, probabilityAlive: [Double], expectedPurchases: [Double], validation: ModelValidation?, observedDays: Int, lostDays: Int
   ) -> [ModelDiagnostic] {
     var found: [ModelDiagnostic] = []
     let silent = (0..<table.count).filter { Int(table.recency[$0]) > lostDays }
@@ -336,6 +339,15 @@ enum Diagnostics {
         id: .fewRepeatBuyers,
         message: "\(repeaters) customers (\(String(format: "%.1f", share * 100)) %) bought on more than one day: the purchase and spend models rest on few repeat buyers",
         value: share, customers: repeaters))
+    }
+    // A fit at the edge of its range (a purchase rate shared by all, no dropout) gives every
+    // customer the same prediction: a list or a value per customer would then say nothing.
+    if expectedPurchases.count > 1, let low = expectedPurchases.min(), let high = expectedPurchases.max(), high > 0, high - low <= 0.01 * high {
+      let spread = (high - low) / high
+      found.append(.init(
+        id: .predictionsUndifferentiated,
+        message: "every customer's expected purchases over the horizon lie between \(String(format: "%.4f", low)) and \(String(format: "%.4f", high)) (\(String(format: "%.2f", spread * 100)) % apart): the purchase model tells no customer from another on this data, and its per-customer predictions are one figure; rank the customers by their own history (RFM) instead",
+        value: spread, customers: expectedPurchases.count))
     }
     return found
   }

@@ -623,6 +623,9 @@ public struct ReportBuilder {
     case .shortHistory: phrase(.diagnosticShortHistory, f.count(Int(d.value)))
     case .holdoutWorseThanBaseline: phrase(.diagnosticHoldoutWorse, f.number(d.value, digits: 3), f.number(r.clv.validation?.baselineMae ?? 0, digits: 3))
     case .fewRepeatBuyers: phrase(.diagnosticFewRepeatBuyers, f.count(d.customers ?? 0), f.percent(d.value))
+    // The spread is at most 1 %: shown to a hundredth of a point, rounded up (a bound, never
+    // "0.00%").
+    case .predictionsUndifferentiated: phrase(.diagnosticUndifferentiated, f.percent(max((d.value * 10_000).rounded(.up), 1) / 10_000, digits: 2))
     }
   }
 

@@ -204,3 +204,29 @@ struct ShortHistoryOutlookTests {
     if complete < 6 { #expect(!en.contains("last 6 complete months") && !fr.contains("6 derniers mois complets")) }
   }
 }
+
+/// A fit that gives every customer the same prediction.
+@Suite("Predictions that tell no customer apart")
+struct UndifferentiatedPredictionTests {
+  @Test("seven weeks where every customer keeps buying: the report says its predictions are one figure for all")
+  func sameForAll() throws {
+    let (csv, _) = ShortHistoryOutlookTests.export(first: "2024-03-01", last: "2024-04-20")
+    let (result, customers) = try Analyzer.run(TransactionIngestor.ingest(Array(csv.utf8)))
+    let diagnostic = try #require(result.clv.diagnostics.first { $0.id == .predictionsUndifferentiated })
+    let (low, high) = (customers.expectedPurchases.min()!, customers.expectedPurchases.max()!)
+    #expect(high - low <= 0.01 * high && abs(diagnostic.value - (high - low) / high) < 1e-12)
+    #expect(diagnostic.customers == customers.table.count)
+    #expect(page(result, .md, .en).contains("The purchase model tells no customer from another on this data"))
+    #expect(page(result, .md, .fr).contains("Le modèle d'achat ne distingue aucun client d'un autre"))
+  }
+
+  @Test("a history whose customers differ does not raise it; a visit log that repeats one pattern does")
+  func differentCustomers() {
+    #expect(!fixture.clv.diagnostics.contains { $0.id == .predictionsUndifferentiated })
+    // Every member's visits follow one cycle through the year: the fit finds one rate for
+    // all (3.775 expected visits each, 0.02 % apart).
+    let (log, members) = NoAmountTests.log
+    #expect(log.clv.diagnostics.contains { $0.id == .predictionsUndifferentiated })
+    #expect(members.expectedPurchases.max()! - members.expectedPurchases.min()! <= 0.01 * members.expectedPurchases.max()!)
+  }
+}

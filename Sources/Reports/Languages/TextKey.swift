@@ -194,6 +194,7 @@ public enum TextKey: String, CaseIterable, Sendable {
   case diagnosticShortHistory
   case diagnosticHoldoutWorse
   case diagnosticFewRepeatBuyers
+  case diagnosticUndifferentiated
   case valueAmongThe20Recency
   case valueValuableCustomersMost
   case valueNoneInBand
