@@ -270,7 +270,7 @@ extension LanguagePack {
       .diagnosticShortHistory: "{0} days of purchases: the predictions rest on a short history.",
       .diagnosticHoldoutWorse: "On the held-back days the model erred more ({0} purchases per customer) than each customer's own past rate ({1}): read its predictions as rough orders of size.",
       .diagnosticFewRepeatBuyers: "Only {0} customers ({1}) bought on more than one day: the purchase and spend models rest on few repeat buyers.",
-      .diagnosticUndifferentiated: "The purchase model tells no customer from another on this data: every customer's expected purchases lie within {0} of one another, so its predicted value per customer is one figure for all. Rank the customers by their own history (the RFM segments) instead.",
+      .diagnosticUndifferentiated: "The purchase model tells no customer from another on this data: every customer's expected purchases lie within {0} of one another, so its per-customer predictions are one figure for all. Rank the customers by their own history (the RFM segments) instead.",
       .valueAmongThe20Recency: "Among the 20 % of customers with the highest revenue, those without an order for more than {0} days but not yet {1}: lapsing, and still worth a personal call (chosen by recency, since the model's probabilities cannot tell who left).",
       .visionNotProjected: "**Expected from today's customers**: not projected, since the purchase model finds no dropout in this data (see \"Predicted value\"); {0}.",
       .visionBroughtRecentMonths: "over the last {1} complete months the customers brought {0} per month",

@@ -270,7 +270,7 @@ extension LanguagePack {
       .diagnosticShortHistory: "{0} jours d'achats : les prédictions reposent sur un historique court.",
       .diagnosticHoldoutWorse: "Sur les jours mis de côté, le modèle s'est davantage trompé ({0} achats par client) que le rythme passé de chaque client ({1}) : ses prédictions ne donnent qu'un ordre de grandeur.",
       .diagnosticFewRepeatBuyers: "Seuls {0} clients ({1}) ont acheté sur plus d'une journée : les modèles d'achat et de dépense reposent sur peu de clients récurrents.",
-      .diagnosticUndifferentiated: "Le modèle d'achat ne distingue aucun client d'un autre sur ces données : les achats attendus de tous les clients sont à moins de {0} les uns des autres, et sa valeur prédite par client est donc la même pour tous. Classez plutôt les clients selon leur propre historique (les segments RFM).",
+      .diagnosticUndifferentiated: "Le modèle d'achat ne distingue aucun client d'un autre sur ces données : les achats attendus de tous les clients sont à moins de {0} les uns des autres, et ses prédictions par client sont donc les mêmes pour tous. Classez plutôt les clients selon leur propre historique (les segments RFM).",
       .valueAmongThe20Recency: "Parmi les 20 % de clients au chiffre d'affaires le plus élevé, ceux sans commande depuis plus de {0} jours mais pas encore {1} : en train de décrocher, et encore à la portée d'un contact personnel (choisis par la récence, les probabilités du modèle ne disant pas qui est parti).",
       .visionNotProjected: "**Attendu des clients actuels** : non projeté, le modèle d'achat ne détectant aucun départ dans ces données (voir « Valeur prédite ») ; {0}.",
       .visionBroughtRecentMonths: "sur les {1} derniers mois complets, les clients ont apporté {0} par mois",
