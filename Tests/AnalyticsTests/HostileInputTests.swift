@@ -128,6 +128,24 @@ struct HostileInputTests {
     }
   }
 
+  @Test("a quote never closed is refused after a bounded read, at the line where its record starts", arguments: [1 << 20, 300_000])
+  func unclosedQuote(chunkSize: Int) {
+    var ingestor = TransactionIngestor()
+    var file = Array("customer_id,order_date,amount\nA,2024-01-05,3\nB,2024-01-06,\"4\nC,2024-01-07,5\n".utf8)
+    // Then lines without a quote, which the open quote makes part of line 3's record.
+    let line = Array("D,2024-01-08,6\n".utf8)
+    while file.count < 64 << 20 { file += line }
+    var consumed = 0
+    let error = #expect(throws: CSVFormatError.self) {
+      while consumed < file.count {
+        try ingestor.consume(Array(file[consumed..<min(file.count, consumed + chunkSize)]))
+        consumed += chunkSize
+      }
+    }
+    #expect(error?.line == 3 && error?.reason.contains("4 MiB") == true)
+    #expect(consumed < 8 << 20, "read \(consumed) bytes before refusing")
+  }
+
   @Test("a header naming no customer column lists at most twenty names in its reason")
   func longHeaderReason() {
     let header = (0..<5000).map { "column_with_a_long_name_\($0)" }.joined(separator: ",")

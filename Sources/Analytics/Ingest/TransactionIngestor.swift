@@ -413,6 +413,8 @@ public struct TransactionIngestor {
   private var lineEnds = LineEnds()
   /// Longest header line read, in bytes.
   static let longestHeader = 4 << 20
+  /// Longest record after the header, in bytes.
+  static let longestRecord = 4 << 20
   /// Most columns a header may name.
   static let mostColumns = 10_000
   /// Parts a chunk is cut into: one per core, and one for small chunks.
@@ -613,9 +615,17 @@ public struct TransactionIngestor {
       return
     }
     pendingLine += toParse?.linesBeforeEnd ?? 0
+    let unfinished = next.count - (nextScan?.end ?? 0)
     self.pending = next
     self.spareBuffer = pending
     scanned = nextScan
+    if unfinished > Self.longestRecord {
+      // A quote opened and never closed makes the rest of the file one record: it would be
+      // held whole in memory and scanned again with every chunk.
+      throw CSVFormatError(
+        line: pendingLine + (nextScan?.linesBeforeEnd ?? 0),
+        reason: "a record starts here and runs past \(Self.longestRecord >> 20) MiB without ending: a quote opened and never closed? (a record ends at a line break outside quotes)")
+    }
   }
 
   /// Keeps the buffers of merged parts for the parts of the next chunk, as many as a
