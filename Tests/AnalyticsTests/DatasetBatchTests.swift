@@ -49,6 +49,18 @@ private struct Files {
 
 @Suite("Dataset batches")
 struct DatasetBatchTests {
+  @Test("a batch whose quote is never closed is refused at the line where its record starts", arguments: [false, true])
+  func unclosedQuote(withOrderIDs: Bool) {
+    let header = withOrderIDs ? "customer_id,order_id,order_date,amount\n" : "customer_id,order_date,amount\n"
+    func line(_ c: String, _ day: Int, _ amount: String) -> String { withOrderIDs ? "\(c),O\(c),2024-01-0\(day),\(amount)\n" : "\(c),2024-01-0\(day),\(amount)\n" }
+    let held = header + line("A", 5, "3")
+    var batch = header + line("B", 6, "4") + line("C", 7, "\"5")
+    let rest = String(repeating: line("D", 8, "6"), count: 6 << 20 / 20)
+    batch += rest
+    let error = #expect(throws: CSVFormatError.self) { _ = try Files(held: [held], batch: batch, chunk: 1 << 20).plan() }
+    #expect(error?.line == 3 && error?.reason.contains("4 MiB") == true)
+  }
+
   @Test("byte ranges merge, unite, answer membership, keep the rest of a window and survive their encoding")
   func byteRanges() throws {
     var a = ByteRanges()

@@ -401,6 +401,9 @@ struct CSVRecordScanner {
 
   /// Calls `onRecord(start, end, field0, field1)` for each record after the header, in file
   /// order; `end` is past the record's line break. Blank lines are passed over.
+  ///
+  /// Throws `CSVFormatError` at a record that runs past `TransactionIngestor.longestRecord`
+  /// bytes without ending (a quote never closed): the rest of the file would be held whole.
   mutating func scan(
     _ read: (Int) throws -> Data?, onRecord: (Int64, Int64, UnsafeBufferPointer<UInt8>, UnsafeBufferPointer<UInt8>) throws -> Void
   ) throws {
@@ -411,6 +414,8 @@ struct CSVRecordScanner {
     var seq = 0
     var sawHeader = false
     var lastByte: UInt8 = lineBreak
+    // Line breaks before the unfinished record, and all those seen: its first line is one more.
+    var (breaksBeforeRecord, breaks) = (0, 0)
     while true {
       let chunk = try read(seq)
       seq += 1
@@ -428,10 +433,14 @@ struct CSVRecordScanner {
           let b = bytes[i]
           if b == 0x22 {
             inQuotes.toggle()
-          } else if b == lineBreak && !inQuotes {
-            try emit(bytes, consumed..<(i + 1), fileStart: pendingStart, isHeader: !sawHeader, onRecord: onRecord)
-            sawHeader = true
-            consumed = i + 1
+          } else if b == lineBreak {
+            breaks += 1
+            if !inQuotes {
+              try emit(bytes, consumed..<(i + 1), fileStart: pendingStart, isHeader: !sawHeader, onRecord: onRecord)
+              sawHeader = true
+              consumed = i + 1
+              breaksBeforeRecord = breaks
+            }
           }
           i += 1
         }
@@ -441,6 +450,11 @@ struct CSVRecordScanner {
           consumed = n
         }
         scanned = n - consumed
+      }
+      if scanned > TransactionIngestor.longestRecord {
+        throw CSVFormatError(
+          line: breaksBeforeRecord + 1,
+          reason: "a record starts here and runs past \(TransactionIngestor.longestRecord >> 20) MiB without ending: a quote opened and never closed? (a record ends at a line break outside quotes)")
       }
       pending.removeFirst(consumed)
       pendingStart += Int64(consumed)
