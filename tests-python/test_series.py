@@ -128,6 +128,16 @@ def test_a_batch_with_another_layout_is_refused_and_names_are_the_tenants_own(cl
     semi.write_text(";".join(header) + "\n" + "\n".join(";".join(x) for x in lines[:5]) + "\n")
     r = cluster.cli("dataset", "append", "shop", str(semi), key=key, check=False)
     assert r.returncode != 0 and "separates" in r.stderr, r.stderr
+    # A quote never closed on line 3, then 6 MB of lines: refused where the record starts.
+    unclosed = tmp_path / "unclosed.csv"
+    rows = [",".join(lines[0]), ",".join(lines[1][:-1] + ['"' + lines[1][-1]])]
+    filler = "\n".join(",".join(x) for x in lines[2:]) + "\n"
+    with open(unclosed, "w") as f:
+        f.write(",".join(header) + "\n" + "\n".join(rows) + "\n")
+        while f.tell() < 6 << 20:
+            f.write(filler)
+    r = cluster.cli("dataset", "append", "shop", str(unclosed), key=key, check=False)
+    assert r.returncode != 0 and "starting on line 3 runs past 4 MiB" in r.stderr and "nothing was stored" in r.stderr, r.stderr
     versions = cluster.cli("dataset", "versions", "shop", key=key).stdout.strip().splitlines()
     assert len(versions) == 2  # the upload and the one valid append
     # A customers file cannot take purchases.
