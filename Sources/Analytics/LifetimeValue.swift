@@ -108,24 +108,19 @@ struct DistinctCustomers: Sendable {
       let n = values.count
       let slices = n < 1 << 16 ? 1 : activeCores * 4
       var out = [UInt32](repeating: 0, count: n)
-      var whole = [Bool](repeating: true, count: slices)
-      values.withUnsafeBufferPointer { values in
+      let whole = values.withUnsafeBufferPointer { values in
         out.withUnsafeMutableBufferPointer { out in
-          whole.withUnsafeMutableBufferPointer { whole in
-            concurrentChunks(slices) { slice in
-              for i in slice * n / slices..<(slice + 1) * n / slices {
-                let v = values[i]
-                guard v >= 0, v < limit, v.rounded() == v else {
-                  whole[slice] = false
-                  return
-                }
-                out[i] = UInt32(v)
-              }
+          blockTotals(n, blockSize: max(1, (n + slices - 1) / slices), zero: true) { slice in
+            for i in slice {
+              let v = values[i]
+              guard v >= 0, v < limit, v.rounded() == v else { return false }
+              out[i] = UInt32(v)
             }
-          }
+            return true
+          } adding: { $0 = $0 && $1 }
         }
       }
-      return whole.allSatisfy { $0 } ? out : nil
+      return whole ? out : nil
     }
     guard let x = whole(s.frequency), let tx = whole(s.recency), let age = whole(s.age) else { return nil }
     return (x, tx, age)

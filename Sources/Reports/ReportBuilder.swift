@@ -703,23 +703,19 @@ public struct ReportBuilder {
     if let o = r.clv.sixMonths {
       // The past months the outlook is set against are counted: a short export has fewer
       // than six complete months, or none.
-      let recent = o.recentMonthlyRevenue.map { f.money($0) }
+      let (one, several, none): (TextKey, TextKey, TextKey) =
+        dropoutIdentified
+        ? (.visionAgainstOneMonth, .visionAgainstRecentMonths, .visionAgainstNoMonth) : (.visionBroughtOneMonth, .visionBroughtRecentMonths, .visionBroughtNoMonth)
+      let past =
+        switch (o.recentMonths, o.recentMonthlyRevenue.map { f.money($0) }) {
+        case (1, let recent?): phrase(one, recent)
+        case (_, let recent?): phrase(several, recent, o.recentMonths)
+        case (_, nil): phrase(none)
+        }
       if dropoutIdentified {
-        let against =
-          switch (o.recentMonths, recent) {
-          case (1, let recent?): phrase(.visionAgainstOneMonth, recent)
-          case (_, let recent?): phrase(.visionAgainstRecentMonths, recent, o.recentMonths)
-          case (_, nil): phrase(.visionAgainstNoMonth)
-          }
-        items.append(phrase(.visionExpectedFromTodays, f.number(o.expectedPurchases), f.money(o.expectedRevenue), f.money(o.monthlyRevenue), against))
+        items.append(phrase(.visionExpectedFromTodays, f.number(o.expectedPurchases), f.money(o.expectedRevenue), f.money(o.monthlyRevenue), past))
       } else {
-        let brought =
-          switch (o.recentMonths, recent) {
-          case (1, let recent?): phrase(.visionBroughtOneMonth, recent)
-          case (_, let recent?): phrase(.visionBroughtRecentMonths, recent, o.recentMonths)
-          case (_, nil): phrase(.visionBroughtNoMonth)
-          }
-        items.append(phrase(.visionNotProjected, brought))
+        items.append(phrase(.visionNotProjected, past))
       }
     }
     items.append(phrase(.visionPredictiveChurnFollow))

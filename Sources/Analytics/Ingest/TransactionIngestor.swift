@@ -983,41 +983,36 @@ public struct TransactionIngestor {
     let slices = count < 65_536 ? 1 : activeCores * 4
     var orderDay = [Int32](repeating: 0, count: count)
     var keep = [Bool](repeating: true, count: count)
-    var dropped = [DroppedOrders](repeating: DroppedOrders(), count: slices)
     let (orderRaw, orderLines) = (self.orderRaw, self.orderLines)
-    orderDay.withUnsafeMutableBufferPointer { orderDay in
+    let total = orderDay.withUnsafeMutableBufferPointer { orderDay in
       keep.withUnsafeMutableBufferPointer { keep in
-        dropped.withUnsafeMutableBufferPointer { dropped in
-          concurrentChunks(slices) { slice in
-            var days = RememberedDays(order: order)
-            var counts = DroppedOrders()
-            for i in (slice * count / slices)..<((slice + 1) * count / slices) {
-              let day = days.day(of: orderRaw[i])
-              if orderLines[i] == 0 {
-                // Every line of it was returned: no order.
-                keep[i] = false
-                counts.cancelled += 1
-              } else if let day, Int(day) >= earliest, Int(day) <= latest {
-                orderDay[i] = day
+        blockTotals(count, blockSize: max(1, (count + slices - 1) / slices), zero: DroppedOrders()) { slice in
+          var days = RememberedDays(order: order)
+          var counts = DroppedOrders()
+          for i in slice {
+            let day = days.day(of: orderRaw[i])
+            if orderLines[i] == 0 {
+              // Every line of it was returned: no order.
+              keep[i] = false
+              counts.cancelled += 1
+            } else if let day, Int(day) >= earliest, Int(day) <= latest {
+              orderDay[i] = day
+            } else {
+              keep[i] = false
+              if day == nil {
+                counts.badDate.orders += 1
+                counts.badDate.lines += Int(orderLines[i])
               } else {
-                keep[i] = false
-                if day == nil {
-                  counts.badDate.orders += 1
-                  counts.badDate.lines += Int(orderLines[i])
-                } else {
-                  counts.outOfRange.orders += 1
-                  counts.outOfRange.lines += Int(orderLines[i])
-                }
+                counts.outOfRange.orders += 1
+                counts.outOfRange.lines += Int(orderLines[i])
               }
             }
-            dropped[slice] = counts
           }
-        }
+          return counts
+        } adding: { $0.add($1) }
       }
     }
     data.orderDay = orderDay
-    var total = DroppedOrders()
-    for counts in dropped { total.add(counts) }
     data.quality.returns.ordersCancelled += total.cancelled
     for (reason, orders) in [(RejectReason.badDate, total.badDate), (.dateOutOfRange, total.outOfRange)] where orders.orders > 0 {
       data.quality.rejected[reason.rawValue, default: 0] += orders.lines
