@@ -206,15 +206,16 @@ public enum Analyzer {
       let months = max(options.clvMonths, 6)
       let discountFactors = LifetimeModels.discountFactors(months: options.clvMonths, monthlyDiscountRate: options.monthlyDiscountRate)
       let outlooks = OutlookTable(purchaseModel, summary: summary, distinct: distinct, months: months)
-      var pAlive = [Double](repeating: 0, count: n)
-      var expected = [Double](repeating: 0, count: n)
-      var clv = [Double](repeating: 0, count: n)
       // Customers in fixed blocks on every core; the six-month sums added in block order, so
-      // the digits do not depend on the number of cores.
-      let sixMonths = pAlive.withUnsafeMutableBufferPointer { pAlive in
-        expected.withUnsafeMutableBufferPointer { expected in
-          clv.withUnsafeMutableBufferPointer { clv in
-            blockTotals(n, blockSize: 4096, zero: SIMD2<Double>.zero, { block in
+      // the digits do not depend on the number of cores. The columns are written there, every
+      // customer's, without being zeroed first: that pass, and its page faults, ran on one core.
+      var sixMonths = SIMD2<Double>.zero
+      var expected: [Double] = []
+      var clv: [Double] = []
+      let pAlive = [Double](unsafeUninitializedCapacity: n) { pAlive, pAliveMade in
+        expected = [Double](unsafeUninitializedCapacity: n) { expected, expectedMade in
+          clv = [Double](unsafeUninitializedCapacity: n) { clv, clvMade in
+            sixMonths = blockTotals(n, blockSize: 4096, zero: SIMD2<Double>.zero, { block in
               var sums = SIMD2<Double>.zero
               outlooks.byMonth.withUnsafeBufferPointer { monthly in
                 for i in block {
@@ -232,8 +233,11 @@ public enum Analyzer {
               }
               return sums
             }, adding: +=)
+            clvMade = n
           }
+          expectedMade = n
         }
+        pAliveMade = n
       }
       let (sixMonthPurchases, sixMonthRevenue) = (sixMonths[0], sixMonths[1])
       try stage("kpis", 0.85)
@@ -333,14 +337,14 @@ struct OutlookTable {
     rowOfCustomer = distinct.rowOfCustomer
     let (x, tx, age) = rowOfCustomer == nil ? (summary.frequency, summary.recency, summary.age) : (distinct.x, distinct.tx, distinct.age)
     let rows = x.count
-    var alive = [Double](repeating: 0, count: rows)
-    var byMonth = [Double](repeating: 0, count: rows * months)
+    // Written row by row on every core, not zeroed first on one (see the loop).
+    var byMonth: [Double] = []
     // BG/NBD's hypergeometric series depend on (x, T) only: taken once per pair when rows
     // are whole days, in (x, t_x, T) order.
     let curves = rowOfCustomer == nil ? nil : PurchaseCurves(model, x: x, age: age, horizons: (1...months).map { Double(30 * $0) })
     let known = LifetimeModels.probabilitiesAlive(model, distinct: distinct)
-    alive.withUnsafeMutableBufferPointer { alive in
-      byMonth.withUnsafeMutableBufferPointer { byMonth in
+    let alive = [Double](unsafeUninitializedCapacity: rows) { alive, aliveMade in
+      byMonth = [Double](unsafeUninitializedCapacity: rows * months) { byMonth, byMonthMade in
         concurrentChunks((rows + 4095) / 4096) { block in
           for row in block * 4096..<min(rows, (block + 1) * 4096) {
             let outlook =
@@ -349,12 +353,17 @@ struct OutlookTable {
               }
             alive[row] = outlook.probabilityAlive
             let out = UnsafeMutableBufferPointer(rebasing: byMonth[row * months..<(row + 1) * months])
+            // Each month written whatever path fills it: the row starts at zero, as the
+            // whole table once did.
+            out.initialize(repeating: 0)
             if curves?.expectedPurchases(ofRow: row, x: x[row], tx: tx[row], age: age[row], into: out) != true {
               outlook.expectedPurchasesByMonth(into: out)
             }
           }
         }
+        byMonthMade = rows * months
       }
+      aliveMade = rows
     }
     (probabilityAlive, self.byMonth) = (alive, byMonth)
   }
@@ -394,23 +403,26 @@ struct PurchaseCurves {
     (self.a, self.b, self.horizonCount) = (a, b, months)
     // Rows come sorted by x first: each x is one run, whose T are numbered as they appear
     // in a table indexed by day, cleared after the run.
-    var pairOfRow = [Int32](repeating: 0, count: x.count)
     var pairX: [Double] = [], pairAge: [Double] = []
     var slot = [Int32](repeating: -1, count: Int(maxAge) + 1)
-    var i = 0
-    while i < x.count {
-      let runX = x[i], firstPair = pairX.count
-      while i < x.count && x[i] == runX {
-        let day = Int(age[i])
-        if slot[day] < 0 {
-          slot[day] = Int32(pairX.count)
-          pairX.append(runX)
-          pairAge.append(age[i])
+    // Every row's pair is written in the pass: no zeroing first.
+    let pairOfRow = [Int32](unsafeUninitializedCapacity: x.count) { pairOfRow, made in
+      var i = 0
+      while i < x.count {
+        let runX = x[i], firstPair = pairX.count
+        while i < x.count && x[i] == runX {
+          let day = Int(age[i])
+          if slot[day] < 0 {
+            slot[day] = Int32(pairX.count)
+            pairX.append(runX)
+            pairAge.append(age[i])
+          }
+          pairOfRow[i] = slot[day]
+          i += 1
         }
-        pairOfRow[i] = slot[day]
-        i += 1
+        for pair in firstPair..<pairX.count { slot[Int(pairAge[pair])] = -1 }
       }
-      for pair in firstPair..<pairX.count { slot[Int(pairAge[pair])] = -1 }
+      made = x.count
     }
     let pairs = pairX.count
     var values = [Double](repeating: 0, count: pairs * months)

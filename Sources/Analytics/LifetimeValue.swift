@@ -73,22 +73,73 @@ struct DistinctCustomers: Sendable {
           return UInt64(days.x[c]) << 42 | UInt64(days.tx[c]) << 21 | UInt64(days.age[c])
         }
       }
-      var rows = mappingCustomers ? [Int32](repeating: 0, count: n) : []
-      let field = UInt64(1 << 21 - 1)
-      var i = 0
-      while i < n {
-        let key = keys[i]
-        var j = i + 1
-        while j < n && keys[j] == key { j += 1 }
-        if mappingCustomers {
-          let row = Int32(x.count)
-          for k in i..<j { rows[Int(order[k])] = row }
+      // The runs of equal keys are the rows: counted, then written, in slices on every core
+      // that begin where a run does (one pass on one core was 50 ms of a million customers,
+      // with the other core idle). The rows are numbered as one pass in order would.
+      let slices = n < 1 << 16 ? 1 : activeCores * 4
+      var cuts = (0...slices).map { $0 * n / slices }
+      for s in 1..<slices {
+        cuts[s] = max(cuts[s], cuts[s - 1])
+        while cuts[s] > 0 && cuts[s] < n && keys[cuts[s]] == keys[cuts[s] - 1] { cuts[s] += 1 }
+      }
+      var firstRow = [Int](repeating: 0, count: slices + 1)
+      keys.withUnsafeBufferPointer { keys in
+        firstRow.withUnsafeMutableBufferPointer { firstRow in
+          concurrentChunks(slices) { s in
+            var runs = 0
+            for i in cuts[s]..<cuts[s + 1] where i == cuts[s] || keys[i] != keys[i - 1] { runs += 1 }
+            firstRow[s + 1] = runs
+          }
         }
-        x.append(Double(key >> 42))
-        tx.append(Double(key >> 21 & field))
-        age.append(Double(key & field))
-        weight.append(Double(j - i))
-        i = j
+      }
+      for s in 0..<slices { firstRow[s + 1] += firstRow[s] }
+      let rowCount = firstRow[slices]
+      let field = UInt64(1 << 21 - 1)
+      var rows: [Int32] = []
+      func fill(_ x: UnsafeMutableBufferPointer<Double>, _ tx: UnsafeMutableBufferPointer<Double>, _ age: UnsafeMutableBufferPointer<Double>, _ weight: UnsafeMutableBufferPointer<Double>, _ rows: UnsafeMutableBufferPointer<Int32>?) {
+        nonisolated(unsafe) let out = (x, tx, age, weight, rows)
+        keys.withUnsafeBufferPointer { keys in
+          order.withUnsafeBufferPointer { order in
+            concurrentChunks(slices) { s in
+              let (x, tx, age, weight, rows) = out
+              var row = firstRow[s]
+              var i = cuts[s]
+              while i < cuts[s + 1] {
+                let key = keys[i]
+                var j = i + 1
+                while j < n && keys[j] == key { j += 1 }
+                if let rows { for k in i..<j { (rows.baseAddress! + Int(order[k])).initialize(to: Int32(row)) } }
+                (x.baseAddress! + row).initialize(to: Double(key >> 42))
+                (tx.baseAddress! + row).initialize(to: Double(key >> 21 & field))
+                (age.baseAddress! + row).initialize(to: Double(key & field))
+                (weight.baseAddress! + row).initialize(to: Double(j - i))
+                row += 1
+                i = j
+              }
+            }
+          }
+        }
+      }
+      x = [Double](unsafeUninitializedCapacity: rowCount) { x, xMade in
+        tx = [Double](unsafeUninitializedCapacity: rowCount) { tx, txMade in
+          age = [Double](unsafeUninitializedCapacity: rowCount) { age, ageMade in
+            weight = [Double](unsafeUninitializedCapacity: rowCount) { weight, weightMade in
+              if mappingCustomers {
+                // Every customer is in one run: each place is written once.
+                rows = [Int32](unsafeUninitializedCapacity: n) { rows, rowsMade in
+                  fill(x, tx, age, weight, rows)
+                  rowsMade = n
+                }
+              } else {
+                fill(x, tx, age, weight, nil)
+              }
+              weightMade = rowCount
+            }
+            ageMade = rowCount
+          }
+          txMade = rowCount
+        }
+        xMade = rowCount
       }
       if mappingCustomers { rowOfCustomer = rows }
     } else {

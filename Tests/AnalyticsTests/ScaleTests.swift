@@ -361,6 +361,25 @@ struct ScaleShortcutTests {
     #expect(oneOff.age.contains(age[n - 1] + 0.5))
   }
 
+  @Test("customers grouped in slices: a run of equal triples longer than a slice is one row", arguments: [1, 3, 7])
+  func distinctCustomersLongRuns(triples: Int) throws {
+    // 150,000 customers over a few triples: every run spans several of the slices the rows
+    // are counted and written in.
+    let n = 150_000
+    let x = (0..<n).map { Double($0 % triples) }
+    let tx = x.map { $0 * 2 }
+    let age = x.map { $0 * 3 + 1 }
+    let mapped = DistinctCustomers(RepeatSummary(frequency: x, recency: tx, age: age, monetaryValue: [Double](repeating: 0, count: n)), mappingCustomers: true)
+    let expectedX: [Double] = (0..<triples).map { Double($0) }
+    let expectedAge: [Double] = expectedX.map { $0 * 3 + 1 }
+    let expectedWeight: [Double] = (0..<triples).map { (t: Int) -> Double in Double((n - 1 - t) / triples + 1) }
+    #expect(mapped.x == expectedX)
+    #expect(mapped.age == expectedAge)
+    #expect(mapped.weight == expectedWeight)
+    let rows = try #require(mapped.rowOfCustomer)
+    #expect(rows.indices.allSatisfy { Int(rows[$0]) == $0 % triples })
+  }
+
   @Test("the counting sort in slices keeps equal keys in their order, as a stable sort does", arguments: [1000, 200_001])
   func stableCountingSort(n: Int) {
     var rng = SplitMix64(seed: 4)
