@@ -147,21 +147,15 @@ public struct GroupProfile<Name: Sendable & Codable & Equatable>: Sendable, Coda
 
   /// Profiles of the groups given by `membership` (a group index per customer).
   static func profiles(names: [Name], membership: [Int], table: CustomerTable) -> [GroupProfile] {
-    let k = names.count
-    var counts = [Int](repeating: 0, count: k)
-    var revenue = [Double](repeating: 0, count: k)
-    var orders = [Int](repeating: 0, count: k)
-    var recency = [Double](repeating: 0, count: k)
-    for i in 0..<table.count {
-      let g = membership[i]
-      counts[g] += 1
-      revenue[g] += table.monetary[i]
-      orders[g] += Int(table.frequency[i])
-      recency[g] += Double(table.recency[i])
-    }
+    profiles(names: names, totals: GroupTotals(groups: names.count, membership: membership, table: table), customers: table.count)
+  }
+
+  /// Profiles of groups from their totals, group `g` named `names[g]`.
+  static func profiles(names: [Name], totals: GroupTotals, customers: Int) -> [GroupProfile] {
+    let (counts, revenue, orders, recency) = (totals.counts, totals.revenue, totals.orders, totals.recency)
     let totalRevenue = revenue.reduce(0, +)
-    let n = Double(table.count)
-    return (0..<k).map { g in
+    let n = Double(customers)
+    return names.indices.map { g in
       let c = Double(counts[g])
       return GroupProfile(
         name: names[g], customers: counts[g], share: n > 0 ? c / n : 0, revenue: revenue[g],
@@ -176,5 +170,39 @@ public struct GroupProfile<Name: Sendable & Codable & Equatable>: Sendable, Coda
     GroupProfile<Other>(
       name: name, customers: customers, share: share, revenue: revenue, revenueShare: revenueShare, orders: orders, meanRecency: meanRecency,
       meanFrequency: meanFrequency, meanMonetary: meanMonetary, averageOrderValue: averageOrderValue)
+  }
+}
+
+/// Each group's customers, revenue, orders and days since the last order, summed in
+/// customer order.
+struct GroupTotals {
+  var counts: [Int]
+  var revenue: [Double]
+  var orders: [Int]
+  var recency: [Double]
+
+  init<Group: BinaryInteger>(groups k: Int, membership: [Group], table: CustomerTable) {
+    counts = [Int](repeating: 0, count: k)
+    revenue = [Double](repeating: 0, count: k)
+    orders = [Int](repeating: 0, count: k)
+    recency = [Double](repeating: 0, count: k)
+    for i in 0..<table.count {
+      let g = Int(membership[i])
+      counts[g] += 1
+      revenue[g] += table.monetary[i]
+      orders[g] += Int(table.frequency[i])
+      recency[g] += Double(table.recency[i])
+    }
+  }
+
+  /// The same totals with group `g` holding those of `order[g]`: the totals of the groups
+  /// renumbered so, to the bit (each group's customers are the same, in the same order).
+  func renumbered(_ order: [Int]) -> GroupTotals {
+    var copy = self
+    copy.counts = order.map { counts[$0] }
+    copy.revenue = order.map { revenue[$0] }
+    copy.orders = order.map { orders[$0] }
+    copy.recency = order.map { recency[$0] }
+    return copy
   }
 }
