@@ -660,6 +660,12 @@ public struct TransactionIngestor {
       data.orderPromo.reserveCapacity(orders)
       orderRaw.reserveCapacity(orders)
       orderLines.reserveCapacity(orders)
+      // Customers so far, scaled the same way (at most one per order): too many when they
+      // come back later in the file, but room reserved and never written is never touched,
+      // where doubling their way there copied the spend table and touched twice its pages.
+      let customersAhead = min(orders, Int(Double(customers.count) * Double(expectedBytes) / Double(mergedBytes) * 1.1))
+      latestOrder.reserveCapacity(customersAhead)
+      if layout?.category != nil { spendByCategory.reserveCapacity(customersAhead * categoryStride) }
       if returnable.count > 0 {
         returnable.reserve(Int(Double(returnable.count) * Double(expectedBytes) / Double(mergedBytes) * 1.1))
       }
