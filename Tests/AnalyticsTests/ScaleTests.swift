@@ -361,6 +361,17 @@ struct ScaleShortcutTests {
     #expect(oneOff.age.contains(age[n - 1] + 0.5))
   }
 
+  @Test("the clustering's sample draws what a shuffle of every index draws", arguments: [(10, 3), (1000, 999), (250_000, 20_000)])
+  func clusteringSample(n: Int, size: Int) {
+    for seed: UInt64 in [42, 7] {
+      var rng = SplitMix64(seed: seed ^ 0x5EED)
+      var indices = Array(0..<n)
+      for i in 0..<size { indices.swapAt(i, i + Int(rng.next() % UInt64(n - i))) }
+      #expect(Clustering.sample(n, size: size, seed: seed) == Array(indices[0..<size]).sorted())
+    }
+    #expect(Clustering.sample(5, size: 20, seed: 1) == [0, 1, 2, 3, 4])
+  }
+
   @Test("customers grouped in slices: a run of equal triples longer than a slice is one row", arguments: [1, 3, 7])
   func distinctCustomersLongRuns(triples: Int) throws {
     // 150,000 customers over a few triples: every run spans several of the slices the rows
