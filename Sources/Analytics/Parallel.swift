@@ -114,3 +114,15 @@ private final class BackgroundSlot<Value>: @unchecked Sendable {
     finished = true
   }
 }
+
+/// Values to be freed on another thread than the one that let go of them: large tables
+/// whose unmapping would otherwise keep this thread from its next step. The box must hold
+/// the last references: whoever let go of the values drops its own first.
+final class Leftovers<Value>: @unchecked Sendable {
+  private var value: Value?
+
+  init(_ value: consuming Value) { self.value = value }
+
+  /// Frees the values (on the calling thread), once.
+  func release() { value = nil }
+}
