@@ -910,20 +910,26 @@ struct DistinctValues {
   var index: [Int32]
 
   init(_ elements: [Double]) {
-    index = [Int32](repeating: 0, count: elements.count)
+    let n = elements.count
     // Counts are whole and small: an array finds each one's position, else a dictionary.
-    let largest = elements.max() ?? 0
-    if largest < 65_536, elements.allSatisfy({ $0 >= 0 && $0.rounded() == $0 }) {
-      var position = [Int32](repeating: -1, count: Int(largest) + 1)
-      for (i, value) in elements.enumerated() {
-        let slot = Int(value)
-        if position[slot] < 0 {
-          position[slot] = Int32(values.count)
-          values.append(value)
+    // Slices on every core: whether they are, then where each value first appears, then each
+    // element's position (hundreds of thousands of rows, several times per analysis, were
+    // passes on one core beside an idle one).
+    let slices = n < 65_536 ? 1 : activeCores * 4
+    func slice(_ s: Int) -> Range<Int> { s * n / slices..<(s + 1) * n / slices }
+    let (largest, whole) = elements.withUnsafeBufferPointer { elements in
+      blockTotals(n, blockSize: max(1, (n + slices - 1) / slices), zero: (0.0, true)) { block in
+        var (largest, whole) = (0.0, true)
+        for i in block {
+          let value = elements[i]
+          largest = max(largest, value)
+          whole = whole && value >= 0 && value.rounded() == value
         }
-        index[i] = position[slot]
-      }
-    } else {
+        return (largest, whole)
+      } adding: { $0 = (max($0.0, $1.0), $0.1 && $1.1) }
+    }
+    guard whole, largest < 65_536 else {
+      index = [Int32](repeating: 0, count: n)
       var position: [Double: Int32] = [:]
       for (i, value) in elements.enumerated() {
         let next = Int32(values.count)
@@ -934,6 +940,32 @@ struct DistinctValues {
         }
         index[i] = found
       }
+      return
+    }
+    let size = Int(largest) + 1
+    // Per slice, each value's first element (n where it has none); the earliest over the
+    // slices is the value's first appearance, and the values are numbered in that order.
+    var firsts = [[Int]](repeating: [], count: slices)
+    elements.withUnsafeBufferPointer { elements in
+      firsts.withUnsafeMutableBufferPointer { firsts in
+        concurrentChunks(slices) { s in
+          var first = [Int](repeating: n, count: size)
+          for i in slice(s).reversed() { first[Int(elements[i])] = i }
+          firsts[s] = first
+        }
+      }
+    }
+    var appearances: [(first: Int, value: Int)] = []
+    for value in 0..<size {
+      let first = firsts.lazy.map { $0[value] }.min() ?? n
+      if first < n { appearances.append((first, value)) }
+    }
+    appearances.sort { $0.first < $1.first }
+    var position = [Int32](repeating: -1, count: size)
+    for (k, appearance) in appearances.enumerated() { position[appearance.value] = Int32(k) }
+    values = appearances.map { elements[$0.first] }
+    index = elements.withUnsafeBufferPointer { elements in
+      concurrentArray(count: n) { position[Int(elements[$0])] }
     }
   }
 }

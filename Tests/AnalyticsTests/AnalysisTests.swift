@@ -316,6 +316,9 @@ struct LifetimeTests {
       [3, 0, 3, 1, 7, 0, 1, 1],  // whole and small: found through an array
       [2.5, 1, 2.5, -4, 0.1, 1e9, 1e9, 70_000],  // halves, negatives, large: a dictionary
       [],
+      // Enough for slices on every core, with values first seen in a late slice.
+      (0..<200_000).map { Double(($0 * 7919) % 1_000 + ($0 > 150_000 ? 1_000 : 0)) },
+      (0..<200_000).map { Double(($0 * 31) % 977) } + [0.5],
     ] as [[Double]])
   func distinctValues(_ elements: [Double]) {
     let distinct = DistinctValues(elements)
@@ -323,7 +326,8 @@ struct LifetimeTests {
     #expect(elements.indices.allSatisfy { distinct.values[Int(distinct.index[$0])] == elements[$0] })
     #expect(Set(distinct.values).count == distinct.values.count)
     var seen: [Double] = []
-    for value in elements where !seen.contains(value) { seen.append(value) }
+    var known = Set<Double>()
+    for value in elements where known.insert(value).inserted { seen.append(value) }
     #expect(distinct.values == seen)
     let scaled = distinct.scaled(by: 1 / 730)
     #expect(elements.indices.allSatisfy { scaled.values[Int(scaled.index[$0])] == elements[$0] * (1 / 730) })
