@@ -247,46 +247,44 @@ private struct CustomerSums {
       data.orderDay.withUnsafeBufferPointer { day in
         data.orderAmount.withUnsafeBufferPointer { amount in
           latest.withUnsafeMutableBufferPointer { latest in
-            do {
-              // A slice starts at the first order of a customer: none is split between two.
-              func boundary(_ k: Int) -> Int {
-                var o = k * count / slices
-                while o > 0 && o < count && customer[o] == customer[o - 1] { o += 1 }
-                return o
-              }
-              concurrentChunks(slices) { k in
-                var o = boundary(k)
-                let end = boundary(k + 1)
-                var maxDay = Int32.min
-                while o < end {
-                  let c = Int(customer[o])
-                  var row = CustomerSums()
-                  row.firstDay = day[o]
-                  while o < end && Int(customer[o]) == c {
-                    // One purchase day: its orders, in row order.
-                    let today = day[o]
-                    var daySpend = 0.0
-                    while o < end && Int(customer[o]) == c && day[o] == today {
-                      row.orders += 1
-                      row.spend += amount[o]
-                      if today == row.firstDay { row.firstDaySpend += amount[o] }
-                      daySpend += amount[o]
-                      o += 1
-                    }
-                    row.days += 1
-                    if today != row.firstDay, daySpend > 0 {
-                      row.paidDays += 1
-                      row.paidSpend += daySpend
-                    }
-                    row.lastDay = today
+            // A slice starts at the first order of a customer: none is split between two.
+            func boundary(_ k: Int) -> Int {
+              var o = k * count / slices
+              while o > 0 && o < count && customer[o] == customer[o - 1] { o += 1 }
+              return o
+            }
+            concurrentChunks(slices) { k in
+              var o = boundary(k)
+              let end = boundary(k + 1)
+              var maxDay = Int32.min
+              while o < end {
+                let c = Int(customer[o])
+                var row = CustomerSums()
+                row.firstDay = day[o]
+                while o < end && Int(customer[o]) == c {
+                  // One purchase day: its orders, in row order.
+                  let today = day[o]
+                  var daySpend = 0.0
+                  while o < end && Int(customer[o]) == c && day[o] == today {
+                    row.orders += 1
+                    row.spend += amount[o]
+                    if today == row.firstDay { row.firstDaySpend += amount[o] }
+                    daySpend += amount[o]
+                    o += 1
                   }
-                  maxDay = max(maxDay, row.lastDay)
-                  (columns.frequency[c], columns.monetary[c], columns.first[c], columns.last[c]) = (row.orders, row.spend, row.firstDay, row.lastDay)
-                  (columns.days[c], columns.firstSpend[c], columns.paidDays[c], columns.paidSpend[c]) =
-                    (row.days, row.firstDaySpend, row.paidDays, row.paidSpend)
+                  row.days += 1
+                  if today != row.firstDay, daySpend > 0 {
+                    row.paidDays += 1
+                    row.paidSpend += daySpend
+                  }
+                  row.lastDay = today
                 }
-                latest[k] = maxDay
+                maxDay = max(maxDay, row.lastDay)
+                (columns.frequency[c], columns.monetary[c], columns.first[c], columns.last[c]) = (row.orders, row.spend, row.firstDay, row.lastDay)
+                (columns.days[c], columns.firstSpend[c], columns.paidDays[c], columns.paidSpend[c]) =
+                  (row.days, row.firstDaySpend, row.paidDays, row.paidSpend)
               }
+              latest[k] = maxDay
             }
           }
         }
