@@ -241,10 +241,20 @@ def test_paretonbd_on_the_cdnow_panel_where_lifetimes_fails_on_a_customer(tmp_pa
     df = pd.read_csv(path, dtype={"customer_id": str}, parse_dates=["order_date"])
     s = summary_data_from_transaction_data(df, "customer_id", "order_date", freq="D")
     assert len(rows) == len(s) == 23570
-    theirs = ParetoNBDFitter().fit(s.frequency, s.recency, s["T"])
+    # lifetimes starts its Nelder-Mead at a random point and stops at a tolerance of 1e-4: on
+    # this panel r came out anywhere from 0.6109 to 0.6146 from one run to the next (a CI run
+    # failed on it). From a fixed start and to 1e-8, it stops at the optimum, to the digits.
+    theirs = ParetoNBDFitter().fit(s.frequency, s.recency, s["T"], initial_params=np.ones(4), tol=1e-8)
     names = ["r", "alpha", "s", "beta"]
     for name in names:
-        assert abs(ours[name] - theirs.params_[name]) / theirs.params_[name] < 1e-3, (name, ours[name], theirs.params_[name])
+        assert abs(ours[name] - theirs.params_[name]) / theirs.params_[name] < 1e-6, (name, ours[name], theirs.params_[name])
+    scale = theirs._scale
+    def nll(params):
+        r, alpha, s_, beta = params
+        return ParetoNBDFitter._negative_log_likelihood(
+            [r, alpha * scale, s_, beta * scale], s.frequency.values, s.recency.values * scale, s["T"].values * scale, np.ones(len(s)), 0)
+    # No better point than ours by lifetimes' own likelihood.
+    assert nll([ours[n] for n in names]) <= nll([theirs.params_[n] for n in names]) + 1e-6
     same = ParetoNBDFitter()
     same.params_ = pd.Series({n: ours[n] for n in names})
     alive = same.conditional_probability_alive(s.frequency, s.recency, s["T"])
