@@ -248,14 +248,10 @@ private struct CustomerSums {
         data.orderAmount.withUnsafeBufferPointer { amount in
           latest.withUnsafeMutableBufferPointer { latest in
             // A slice starts at the first order of a customer: none is split between two.
-            func boundary(_ k: Int) -> Int {
-              var o = k * count / slices
-              while o > 0 && o < count && customer[o] == customer[o - 1] { o += 1 }
-              return o
-            }
+            let cuts = runAlignedCuts(customer, slices: slices)
             concurrentChunks(slices) { k in
-              var o = boundary(k)
-              let end = boundary(k + 1)
+              var o = cuts[k]
+              let end = cuts[k + 1]
               var maxDay = Int32.min
               while o < end {
                 let c = Int(customer[o])

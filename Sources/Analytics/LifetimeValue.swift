@@ -77,11 +77,7 @@ struct DistinctCustomers: Sendable {
       // that begin where a run does (one pass on one core was 50 ms of a million customers,
       // with the other core idle). The rows are numbered as one pass in order would.
       let slices = n < 1 << 16 ? 1 : activeCores * 4
-      var cuts = (0...slices).map { $0 * n / slices }
-      for s in 1..<slices {
-        cuts[s] = max(cuts[s], cuts[s - 1])
-        while cuts[s] > 0 && cuts[s] < n && keys[cuts[s]] == keys[cuts[s] - 1] { cuts[s] += 1 }
-      }
+      let cuts = keys.withUnsafeBufferPointer { runAlignedCuts($0, slices: slices) }
       var firstRow = [Int](repeating: 0, count: slices + 1)
       keys.withUnsafeBufferPointer { keys in
         firstRow.withUnsafeMutableBufferPointer { firstRow in

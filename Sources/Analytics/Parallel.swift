@@ -115,6 +115,18 @@ private final class BackgroundSlot<Value>: @unchecked Sendable {
   }
 }
 
+/// Offsets cutting 0..<`values.count` into `slices` ranges of about equal length, each cut
+/// moved forward to the start of a run of equal values, so that no run is split between two
+/// slices: `slices + 1` offsets, the first 0 and the last the count (slices may be empty).
+func runAlignedCuts<T: Equatable>(_ values: UnsafeBufferPointer<T>, slices: Int) -> [Int] {
+  let n = values.count
+  return (0...slices).map { k in
+    var o = k * n / slices
+    while o > 0 && o < n && values[o] == values[o - 1] { o += 1 }
+    return o
+  }
+}
+
 /// Values to be freed on another thread than the one that let go of them: large tables
 /// whose unmapping would otherwise keep this thread from its next step. The box must hold
 /// the last references: whoever let go of the values drops its own first.

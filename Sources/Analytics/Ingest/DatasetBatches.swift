@@ -454,7 +454,7 @@ struct CSVRecordScanner {
       if scanned > TransactionIngestor.longestRecord {
         throw CSVFormatError(
           line: breaksBeforeRecord + 1,
-          reason: "the record starting on line \(breaksBeforeRecord + 1) runs past \(TransactionIngestor.longestRecord >> 20) MiB without ending: a quote opened and never closed? (a record ends at a line break outside quotes)")
+          reason: "the record starting on line \(breaksBeforeRecord + 1) \(TransactionIngestor.unendedRecord)")
       }
       pending.removeFirst(consumed)
       pendingStart += Int64(consumed)

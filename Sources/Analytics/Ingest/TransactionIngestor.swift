@@ -415,6 +415,9 @@ public struct TransactionIngestor {
   static let longestHeader = 4 << 20
   /// Longest record after the header, in bytes.
   static let longestRecord = 4 << 20
+  /// What is said of a record longer than `longestRecord`, after where it starts.
+  static let unendedRecord =
+    "runs past \(longestRecord >> 20) MiB without ending: a quote opened and never closed? (a record ends at a line break outside quotes)"
   /// Most columns a header may name.
   static let mostColumns = 10_000
   /// Parts a chunk is cut into: one per core, and one for small chunks.
@@ -631,7 +634,7 @@ public struct TransactionIngestor {
       // held whole in memory and scanned again with every chunk.
       throw CSVFormatError(
         line: pendingLine + (nextScan?.linesBeforeEnd ?? 0),
-        reason: "a record starts here and runs past \(Self.longestRecord >> 20) MiB without ending: a quote opened and never closed? (a record ends at a line break outside quotes)")
+        reason: "a record starts here and \(Self.unendedRecord)")
     }
   }
 
