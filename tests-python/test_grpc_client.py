@@ -1,5 +1,5 @@
 """A Python client generated from proto/ alone uses the service: proof the API is usable outside Swift."""
-import json, os, shutil, subprocess, sys, time
+import json, os, shutil, sqlite3, subprocess, sys, time
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from conftest import ADMIN, BIN, ROOT, WORKER, generate
@@ -182,3 +182,61 @@ def test_a_worker_written_in_python_hands_in_pieces_its_own_zlib_deflated(cluste
     workers.CompleteJob(hand_in(pieces), metadata=worker, timeout=30)
     report = cluster.cli("report", "get", job_id, "--format", "csv", "-o", str(tmp_path / "got.csv"), key=key)
     assert (tmp_path / "got.csv").read_bytes() == csv
+
+
+def test_a_report_larger_than_the_coordinator_holds_is_stored_as_it_arrives(cluster, tmp_path):
+    """A Python worker hands in a file of 20 MiB that deflates to more than the coordinator
+    holds at once, so its first pieces are stored while the rest comes. A hand-in broken off
+    by a damaged piece late in the file leaves no report (the job still running); the next
+    hand-in of the same lease is the report, byte for byte."""
+    import os
+    import zlib
+    cluster.start_server()
+    pb, rpc = stubs(tmp_path)
+    channel = grpc.insecure_channel(f"127.0.0.1:{cluster.port}")
+    admin = [("authorization", f"Bearer {ADMIN}")]
+    key = rpc.AdminServiceStub(channel).CreateTenant(pb.CreateTenantRequest(name="bigreport"), metadata=admin).api_key
+    dataset = cluster.cli("dataset", "upload", generate(str(tmp_path / "d.csv"), customers=50), key=key).stdout.strip()
+    job_id = cluster.cli("job", "submit", dataset, key=key).stdout.strip()
+    piece = 1 << 20
+    csv = b"".join(b"C%07d,%s\n" % (i, os.urandom(24).hex().encode()) for i in range(370_000))
+    assert len(csv) > 20 * piece
+    pieces = [(len(csv[i:i + piece]), zlib.compress(csv[i:i + piece], 1)) for i in range(0, len(csv), piece)]
+    assert sum(len(d) for _, d in pieces) > 10 * piece
+
+    workers = rpc.WorkerServiceStub(channel)
+    worker = [("authorization", f"Bearer {WORKER}")]
+    leased = workers.LeaseJob(pb.LeaseJobRequest(worker_id="py-big", host="test", wait_ms=5000), metadata=worker).job
+    assert leased.job_id == job_id
+
+    def staged_pieces():
+        with sqlite3.connect(f"file:{os.path.join(cluster.data, 'fidelis.sqlite')}?mode=ro", uri=True) as db:
+            return db.execute("SELECT COUNT(*) FROM artifactPiece WHERE jobId = ?", (job_id,)).fetchone()[0]
+
+    def beat():
+        workers.Heartbeat(pb.HeartbeatRequest(job_id=leased.job_id, lease_id=leased.lease_id, stage="report"), metadata=worker)
+
+    def hand_in(pieces):
+        yield pb.CompleteJobRequest(header=pb.CompleteJobHeader(job_id=leased.job_id, lease_id=leased.lease_id))
+        yield pb.CompleteJobRequest(artifact=pb.ArtifactHeader(format="csv", content_type="text/csv"))
+        for size, data in pieces:
+            yield pb.CompleteJobRequest(piece=pb.DeflatedPiece(size=size, data=data))
+        yield pb.CompleteJobRequest(artifact=pb.ArtifactHeader(format="md", content_type="text/markdown", data=b"# Report\n"))
+
+    damaged = list(pieces)
+    damaged[-2] = (damaged[-2][0], damaged[-2][1][:100] + bytes([damaged[-2][1][100] ^ 0xFF]) + damaged[-2][1][101:])
+    beat()
+    try:
+        workers.CompleteJob(hand_in(damaged), metadata=worker, timeout=60)
+        raise AssertionError("expected INVALID_ARGUMENT")
+    except grpc.RpcError as e:
+        assert e.code() == grpc.StatusCode.INVALID_ARGUMENT, e.details()
+    assert json.loads(cluster.cli("job", "status", job_id, "--json", key=key).stdout)["state"] == "JOB_STATE_RUNNING"
+    assert cluster.cli("report", "list", "--json", key=key).stdout.count(job_id) == 0
+    assert staged_pieces() > 0, "the file's first pieces were stored before the damaged one came"
+    beat()
+    workers.CompleteJob(hand_in(pieces), metadata=worker, timeout=60)
+    cluster.cli("report", "get", job_id, "--format", "csv", "-o", str(tmp_path / "got.csv"), key=key)
+    assert (tmp_path / "got.csv").read_bytes() == csv
+    cluster.cli("report", "get", job_id, "--format", "md", "-o", str(tmp_path / "got.md"), key=key)
+    assert (tmp_path / "got.md").read_bytes() == b"# Report\n"

@@ -18,6 +18,9 @@ struct WorkerAPI: Sendable {
   let requireCertificate: Bool
   /// Deflated pieces of a report file checked together, on every core: 8 MB of file.
   static let piecesCheckedTogether = 8
+  /// Deflated bytes of a report file the coordinator holds before storing them, ahead of
+  /// the job's success (`stageArtifactPieces`).
+  static let heldReportBytes = 8 << 20
 
   /// Checks the worker token and, with mutual TLS, the certificate; returns the
   /// certificate's subject (empty without mutual TLS).
@@ -248,6 +251,18 @@ extension WorkerAPI: Fidelis_V1_WorkerService.ServiceProtocol {
         received += Int(piece.size)
       case nil:
         throw RPCError(code: .invalidArgument, message: "a message must carry a header, an artifact, a chunk or a piece")
+      }
+      // A large file's pieces are stored as they come, a few megabytes at a time: the
+      // coordinator, shared by every worker, holds that much of a report, whatever its size.
+      // Storing them checks the lease, so a worker that lost it stops there.
+      if let header, let last = artifacts.indices.last, artifacts[last].heldBytes >= Self.heldReportBytes {
+        let (first, pieces) = artifacts[last].takePieces()
+        let (format, contentType) = (artifacts[last].format, artifacts[last].contentType)
+        try await coordinator.mapStoreErrors {
+          try await coordinator.store.stageArtifactPieces(
+            jobId: header.jobID, leaseId: header.leaseID, format: format, contentType: contentType, firstNumber: first, pieces: pieces)
+        }
+        leaseChecked = true
       }
       // A worker that lost its lease is refused before it sends the rest of a large
       // report; a small one is checked once, when it is stored.

@@ -10,6 +10,11 @@ public struct DeflatedArtifact: Sendable {
   public private(set) var size = 0
   /// Bytes of its deflated pieces so far.
   public private(set) var storedBytes = 0
+  /// Pieces handed to the store before the file's end (`takePieces`); `pieces` number on
+  /// from there.
+  public private(set) var stagedPieces = 0
+  /// Bytes of the deflated pieces held, not handed to the store yet.
+  public private(set) var heldBytes = 0
   private(set) var pieces: [(size: Int, deflated: Data)] = []
   private var pending = Data()
 
@@ -39,7 +44,20 @@ public struct DeflatedArtifact: Sendable {
 
   /// Whether more bytes may follow: not after a deflated piece shorter than a whole one,
   /// which ends the file (every piece but the last is whole).
-  public var takesMoreBytes: Bool { pieces.last.map { $0.size == ArtifactPieces.pieceBytes } ?? true }
+  public var takesMoreBytes: Bool { (pieces.last?.size ?? lastTakenSize).map { $0 == ArtifactPieces.pieceBytes } ?? true }
+  /// Size of the last piece taken by `takePieces`, while none is held after it.
+  private var lastTakenSize: Int?
+
+  /// Takes out the pieces deflated so far, numbered from `first`, for the store to keep
+  /// while the rest of the file comes; the file goes on as if they were still held.
+  public mutating func takePieces() -> (first: Int, pieces: [(size: Int, deflated: Data)]) {
+    let taken = (stagedPieces, pieces)
+    if let last = pieces.last { lastTakenSize = last.size }
+    stagedPieces += pieces.count
+    pieces = []
+    heldBytes = 0
+    return taken
+  }
 
   /// Adds a piece a worker deflated (`ArtifactPieces`) after checking it: nothing raw may
   /// be waiting (a piece starts at a piece boundary), the file may not have ended, and the
@@ -72,6 +90,7 @@ public struct DeflatedArtifact: Sendable {
       pieces.append((piece.size, piece.data))
       size += piece.size
       storedBytes += piece.data.count
+      heldBytes += piece.data.count
     }
   }
 
@@ -98,6 +117,7 @@ public struct DeflatedArtifact: Sendable {
     let deflated = ArtifactPieces.deflate(pending)
     pieces.append((pending.count, deflated))
     storedBytes += deflated.count
+    heldBytes += deflated.count
     pending = Data()
   }
 }

@@ -412,6 +412,13 @@ public struct FidelisStore: Sendable {
         t.add(column: "keepReports", .integer).notNull().defaults(to: 0)
       }
     }
+    // A large report file was held whole (deflated) by the coordinator until its job's
+    // success was stored: 300 MB at ten million customers. Its pieces are now stored as
+    // they arrive, under the lease that sends them (`leaseId`), unseen by readers until the
+    // success makes them the job's, and removed when the lease ends any other way.
+    migrator.registerMigration("v12 report files staged while their job runs") { db in
+      try db.alter(table: "artifact") { t in t.add(column: "leaseId", .text) }
+    }
     return migrator
   }
 

@@ -227,7 +227,7 @@ extension FidelisStore {
   }
 
   static func artifactFormats(_ db: Database, jobId: String) throws -> [String] {
-    try String.fetchAll(db, sql: "SELECT format FROM artifact WHERE jobId = ? ORDER BY format", arguments: [jobId]).filter { !isInternalFormat($0) }
+    try String.fetchAll(db, sql: "SELECT format FROM artifact WHERE jobId = ? AND leaseId IS NULL ORDER BY format", arguments: [jobId]).filter { !isInternalFormat($0) }
   }
 
   /// One report file of a tenant's job: its type, size and how many pieces to read with
@@ -239,7 +239,7 @@ extension FidelisStore {
       guard job.state == .succeeded else { throw StoreError.failedPrecondition("job \(jobId) is \(job.state.rawValue); its report exists once it has succeeded") }
       guard includingInternal || !Self.isInternalFormat(format),
         let row = try Row.fetchOne(
-          db, sql: "SELECT contentType, COALESCE(size, length(data)) AS size, size IS NULL AS whole FROM artifact WHERE jobId = ? AND format = ?",
+          db, sql: "SELECT contentType, COALESCE(size, length(data)) AS size, size IS NULL AS whole FROM artifact WHERE jobId = ? AND format = ? AND leaseId IS NULL",
           arguments: [jobId, format])
       else {
         let formats = try Self.artifactFormats(db, jobId: jobId)
@@ -258,7 +258,7 @@ extension FidelisStore {
     try writer.read { db in
       guard
         let row = try Row.fetchOne(
-          db, sql: "SELECT size IS NULL AS whole, data FROM artifact WHERE jobId = ? AND format = ? AND tenantId = ?",
+          db, sql: "SELECT size IS NULL AS whole, data FROM artifact WHERE jobId = ? AND format = ? AND tenantId = ? AND leaseId IS NULL",
           arguments: [artifact.jobId, artifact.format, artifact.tenantId])
       else { throw StoreError.notFound("job \(artifact.jobId) was deleted while its report was read") }
       if row["whole"] { return row["data"] }
@@ -344,7 +344,7 @@ extension FidelisStore {
   }
 
   static func report(_ db: Database, _ job: JobRecord) throws -> StoredReport {
-    let rows = try Row.fetchAll(db, sql: "SELECT format, COALESCE(size, length(data)) AS size FROM artifact WHERE jobId = ? ORDER BY format", arguments: [job.id])
+    let rows = try Row.fetchAll(db, sql: "SELECT format, COALESCE(size, length(data)) AS size FROM artifact WHERE jobId = ? AND leaseId IS NULL ORDER BY format", arguments: [job.id])
     return StoredReport(
       job: job, formats: rows.map { $0["format"] as String }.filter { !isInternalFormat($0) }, size: rows.reduce(Int64(0)) { $0 + ($1["size"] as Int64) })
   }
@@ -469,12 +469,26 @@ extension FidelisStore {
     let insertArtifact = try db.cachedStatement(
       sql: "INSERT INTO artifact (jobId, tenantId, format, contentType, data, createdAt, size, storedBytes) VALUES (?, ?, ?, ?, x'', ?, ?, ?)")
     let insertPiece = try db.cachedStatement(sql: "INSERT INTO artifactPiece (jobId, format, number, size, data) VALUES (?, ?, ?, ?, ?)")
+    let discardStaged = try db.cachedStatement(sql: "DELETE FROM artifact WHERE jobId = ? AND format = ? AND leaseId IS NOT NULL")
+    let adoptStaged = try db.cachedStatement(
+      sql: "UPDATE artifact SET leaseId = NULL, createdAt = ?, size = ?, storedBytes = ? WHERE jobId = ? AND format = ? AND leaseId = ?")
     for file in artifacts {
-      try insertArtifact.execute(arguments: [jobId, job.tenantId, file.format, file.contentType, now, file.size, file.storedBytes])
-      for (number, piece) in file.pieces.enumerated() {
-        try insertPiece.execute(arguments: [jobId, file.format, number, piece.size, piece.deflated])
+      if file.stagedPieces > 0 {
+        // Its first pieces were stored as they came (`stageArtifactPieces`): the rest
+        // follow them, and the file becomes the job's.
+        try adoptStaged.execute(arguments: [now, file.size, file.storedBytes, jobId, file.format, leaseId])
+        guard db.changesCount == 1 else { throw StoreError.leaseLost("the stored start of the '\(file.format)' file of job \(jobId) is gone") }
+      } else {
+        // A hand-in of this lease that broke off may have stored the start of this file.
+        try discardStaged.execute(arguments: [jobId, file.format])
+        try insertArtifact.execute(arguments: [jobId, job.tenantId, file.format, file.contentType, now, file.size, file.storedBytes])
+      }
+      for (offset, piece) in file.pieces.enumerated() {
+        try insertPiece.execute(arguments: [jobId, file.format, file.stagedPieces + offset, piece.size, piece.deflated])
       }
     }
+    // A file begun under this lease and then not sent to the end is not the job's.
+    try Self.discardStagedArtifacts(db, jobId: jobId)
     job.state = .succeeded
     job.stage = "done"
     job.progress = 100
@@ -494,6 +508,36 @@ extension FidelisStore {
       return .commit
     }
     return lease
+  }
+
+  /// Stores the next pieces of a report file while its job runs, so that the coordinator
+  /// receiving a large file holds a few of its pieces, not all of them, until the success.
+  /// The pieces wait under the lease that sends them: no reader sees them, `completeJob`
+  /// under the same lease makes them the job's, and a lease that ends any other way (a
+  /// failure, an expiry) removes them. `firstNumber` is the number of the first of
+  /// `pieces`; 0 begins the file, again if the same lease had begun it before. Refused with
+  /// LEASE_LOST once the lease is not the job's.
+  public func stageArtifactPieces(
+    jobId: String, leaseId: String, format: String, contentType: String, firstNumber: Int, pieces: [(size: Int, deflated: Data)]
+  ) async throws {
+    try await groupCommit.write { db in
+      let job = try Self.leasedJob(db, jobId: jobId, leaseId: leaseId)
+      if firstNumber == 0 {
+        try db.execute(sql: "DELETE FROM artifact WHERE jobId = ? AND format = ? AND leaseId = ?", arguments: [jobId, format, leaseId])
+        try db.execute(
+          sql: "INSERT INTO artifact (jobId, tenantId, format, contentType, data, createdAt, size, storedBytes, leaseId) VALUES (?, ?, ?, ?, x'', ?, 0, 0, ?)",
+          arguments: [jobId, job.tenantId, format, contentType, Self.now(), leaseId])
+      }
+      let insertPiece = try db.cachedStatement(sql: "INSERT INTO artifactPiece (jobId, format, number, size, data) VALUES (?, ?, ?, ?, ?)")
+      for (offset, piece) in pieces.enumerated() {
+        try insertPiece.execute(arguments: [jobId, format, firstNumber + offset, piece.size, piece.deflated])
+      }
+    }
+  }
+
+  /// Removes the files staged under a lease of `jobId` that did not end in its success.
+  static func discardStagedArtifacts(_ db: Database, jobId: String) throws {
+    try db.cachedStatement(sql: "DELETE FROM artifact WHERE jobId = ? AND leaseId IS NOT NULL").execute(arguments: [jobId])
   }
 
   /// Records a failure under a held lease: back to the queue when retryable with
@@ -523,6 +567,7 @@ extension FidelisStore {
       job.leaseExpiresAt = nil
       job.leaseWorker = nil
       try job.update(db)
+      try Self.discardStagedArtifacts(db, jobId: jobId)
       try Self.endAttempt(db, job: jobId, leaseId: leaseId, outcome: outcome, error: error, at: now, cpuMillis: cpuMillis)
       return job
     }
@@ -569,6 +614,7 @@ extension FidelisStore {
         job.leaseExpiresAt = nil
         job.leaseWorker = nil
         try job.update(db)
+        try Self.discardStagedArtifacts(db, jobId: job.id)
         try db.execute(
           sql: "UPDATE job SET lostLeases = ?, lostWorker = ?, lostAt = ? WHERE seq = ?", arguments: [lost, Self.workerProcess(worker), now, job.seq])
         return job

@@ -323,6 +323,9 @@ public struct ArtifactRecord: Codable, Sendable, FetchableRecord, PersistableRec
   public var size: Int64?
   /// Bytes of its deflated pieces.
   public var storedBytes: Int64?
+  /// The lease whose worker is still sending the file (see `stageArtifactPieces`); nil once
+  /// its job has succeeded, and only then is the file read.
+  public var leaseId: String?
 
   public enum Columns {
     public static let jobId = Column(CodingKeys.jobId)

@@ -223,3 +223,98 @@ struct ArtifactStorageTests {
     #expect(throws: StoreError.self) { try store.artifactPiece(artifact, number: 0) }
   }
 }
+
+/// A large report file is stored piece by piece while its job runs (`stageArtifactPieces`),
+/// so that the coordinator never holds it whole; what is stored so is no one's report
+/// until the job succeeds under the same lease.
+@Suite("Report files stored as they arrive")
+struct StagedArtifactTests {
+  /// A store with a tenant and one leased job.
+  static func leasedJob() async throws -> (FidelisStore, tenant: TenantRecord, job: String, lease: String) {
+    let store = try makeStore()
+    let (t, _) = try store.createTenant(name: "T")
+    let d = try uploadDataset(store, tenant: t.id)
+    let job = try await store.submitJob(tenantId: t.id, dataset: d, kind: "analysis", options: Data(), idempotencyKey: nil).job
+    let lease = try #require(try await store.leaseNextJob(worker: "w", host: "h", kinds: [], leaseMillis: 60_000))
+    return (store, t, job.id, lease.leaseId)
+  }
+
+  static func rows(_ store: FidelisStore, _ job: String) async throws -> (files: Int, pieces: Int) {
+    try await store.writer.read { db in
+      (
+        try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM artifact WHERE jobId = ?", arguments: [job])!,
+        try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM artifactPiece WHERE jobId = ?", arguments: [job])!
+      )
+    }
+  }
+
+  /// Feeds `csv` to a receiving file in 1 MiB pieces, storing what is held every `every` pieces.
+  static func receive(_ csv: Data, store: FidelisStore, job: String, lease: String, every: Int) async throws -> DeflatedArtifact {
+    var file = DeflatedArtifact(format: "csv", contentType: "text/csv")
+    for (i, piece) in ArtifactPieces.deflatedPieces(of: csv).enumerated() {
+      try file.appendDeflated(size: piece.size, data: piece.deflated)
+      if (i + 1) % every == 0 {
+        let (first, pieces) = file.takePieces()
+        try await store.stageArtifactPieces(jobId: job, leaseId: lease, format: "csv", contentType: "text/csv", firstNumber: first, pieces: pieces)
+      }
+    }
+    return file
+  }
+
+  @Test("pieces stored while the job runs are seen by no one; the success makes them, and those sent last, the report, byte for byte")
+  func storedThenAdopted() async throws {
+    let (store, tenant, job, lease) = try await Self.leasedJob()
+    let csv = ArtifactStorageTests.customerCSV(rows: 160_000)
+    #expect(csv.count > 8 * ArtifactPieces.pieceBytes)
+    let file = try await Self.receive(csv, store: store, job: job, lease: lease, every: 4)
+    let count = (csv.count + ArtifactPieces.pieceBytes - 1) / ArtifactPieces.pieceBytes
+    #expect(count % 4 != 0, "some pieces are left for the success to store")
+    #expect(file.stagedPieces == count / 4 * 4 && file.heldBytes > 0)
+    #expect(try await Self.rows(store, job) == (1, count / 4 * 4))
+    #expect(try store.artifactFormats(jobId: job).isEmpty)
+    #expect(try store.reports(tenantId: tenant.id).isEmpty)
+    let usedBefore = try store.storageUse(tenant).used
+
+    let md = DeflatedArtifact((format: "md", contentType: "text/markdown", data: Data("# Report".utf8)))
+    _ = try await store.completeJob(jobId: job, leaseId: lease, deflated: [file, md])
+    let artifact = try store.artifact(tenantId: tenant.id, jobId: job, format: "csv")
+    #expect(artifact.size == Int64(csv.count) && artifact.pieces == (csv.count + ArtifactPieces.pieceBytes - 1) / ArtifactPieces.pieceBytes)
+    #expect(try ArtifactStorageTests.readWhole(store, artifact) == csv)
+    #expect(try store.artifactFormats(jobId: job) == ["csv", "md"])
+    let listed = try #require(try store.reports(tenantId: tenant.id).first)
+    #expect(listed.size == Int64(csv.count + "# Report".utf8.count))
+    let whole = DeflatedArtifact((format: "csv", contentType: "text/csv", data: csv))
+    #expect(try store.storageUse(tenant).used - usedBefore == Int64(whole.storedBytes + md.storedBytes))
+  }
+
+  @Test("what a lease stored goes when the lease ends without a success: an expiry, a failure; a lost lease stores nothing more")
+  func discardedWithTheLease() async throws {
+    let (store, _, job, lease) = try await Self.leasedJob()
+    let csv = ArtifactStorageTests.customerCSV(rows: 80_000)
+    _ = try await Self.receive(csv, store: store, job: job, lease: lease, every: 2)
+    #expect(try await Self.rows(store, job).pieces >= 2)
+    let expired = try store.expireLeases(now: FidelisStore.now() + 120_000)
+    #expect(expired.map(\.state) == [.queued])
+    #expect(try await Self.rows(store, job) == (0, 0))
+    await #expect(throws: StoreError.self) {
+      try await store.stageArtifactPieces(jobId: job, leaseId: lease, format: "csv", contentType: "text/csv", firstNumber: 2, pieces: [(1, Data())])
+    }
+
+    let second = try #require(try await store.leaseNextJob(worker: "w2", host: "h", kinds: [], leaseMillis: 60_000))
+    _ = try await Self.receive(csv, store: store, job: job, lease: second.leaseId, every: 2)
+    #expect(try await Self.rows(store, job).files == 1)
+    _ = try store.failJob(jobId: job, leaseId: second.leaseId, error: "boom", retryable: false, cancelled: false)
+    #expect(try await Self.rows(store, job) == (0, 0))
+  }
+
+  @Test("a hand-in that broke off after storing a file's start is replaced by the next one of the same lease, longer or shorter")
+  func brokenOffThenSentAgain() async throws {
+    let (store, tenant, job, lease) = try await Self.leasedJob()
+    _ = try await Self.receive(ArtifactStorageTests.customerCSV(rows: 80_000), store: store, job: job, lease: lease, every: 1)
+    // Sent again whole, small enough to be stored only with the success.
+    let small = ArtifactStorageTests.customerCSV(rows: 100)
+    _ = try await store.completeJob(jobId: job, leaseId: lease, artifacts: [(format: "csv", contentType: "text/csv", data: small)])
+    #expect(try ArtifactStorageTests.readWhole(store, store.artifact(tenantId: tenant.id, jobId: job, format: "csv")) == small)
+    #expect(try await Self.rows(store, job) == (1, 1))
+  }
+}
