@@ -154,6 +154,30 @@ struct HostileInputTests {
     #expect((error?.reason.count ?? .max) < 1200)
   }
 
+  @Test("a category column that names each line's product: memory follows the pairs, the report shows five and 'other'")
+  func categoryPerLine() throws {
+    // 60,000 categories over 20,000 customers: rows as wide as the categories took 8 bytes
+    // per customer per category, 9.6 GB here (a 5 MB file of 100,000 such lines took
+    // every gigabyte of the machine).
+    var csv = "customer_id,order_id,order_date,amount,category\n"
+    var spend: [String: Double] = [:]
+    for line in 0..<60_000 {
+      let amount = Double(5 + line % 70)
+      csv += "C\(line % 20_000),O\(line),2024-\(1 + line % 12)-\(1 + line % 28),\(amount),product \(line)\n"
+      spend["product \(line)", default: 0] += amount
+    }
+    let data = try ingest(csv)
+    #expect(data.categories.count == 60_000 && data.categorySpend.count == 60_000)
+    #expect(data.categorySpend.keys == data.categorySpend.keys.sorted())
+    for i in stride(from: 0, to: data.categorySpend.count, by: 997) {
+      let name = data.categories[data.categorySpend.category(i)]
+      #expect(data.categorySpend.amounts[i] == spend[name])
+      #expect(data.customerIDs[data.categorySpend.customer(i)] == "C\(Int(name.dropFirst(8))! % 20_000)")
+    }
+    let categories = try #require(try Analyzer.run(data).result.insights.categories)
+    #expect(categories.categories.count == 6 && categories.categories.last == "other")
+  }
+
   @Test("one purchase in 1900 and one today: the analysis costs what two purchases weigh")
   func centurySpan() throws {
     let today = DateWindow.today()

@@ -438,10 +438,11 @@ struct ScaleShortcutTests {
   }
 
   @Test(
-    "category spend with more categories than the first row width, returns netted",
-    // 70,000 customers are listed in slices on every core.
-    arguments: [(30, 20), (70_000, 4)])
-  func categorySpend(customers: Int, categories: Int) throws {
+    "category spend with more categories than the rows have room for, returns netted",
+    // 70,000 customers are listed in slices on every core; past eight categories, the
+    // pairs are kept in a table.
+    arguments: [(30, 20, false), (70_000, 4, false), (70_000, 4, true), (3_000, 40, false)])
+  func categorySpend(customers: Int, categories: Int, newCategoryLast: Bool) throws {
     var csv = "customer_id,order_id,order_date,amount,category\n"
     var expected: [Int64: Double] = [:]
     var order = 0
@@ -456,6 +457,12 @@ struct ScaleShortcutTests {
     // A return that cancels one customer's spend in one category: no longer a buyer there.
     csv += "K5,R1,2024-03-01,-13,cat3\n"
     expected[Int64(5) << 20 | 3] = nil
+    if newCategoryLast {
+      // A ninth category first seen on the last line: every customer's row moves to the
+      // table of pairs there.
+      csv += "K\(customers - 1),OL,2024-03-02,11,cat\(categories + 5)\n"
+      expected[Int64(customers - 1) << 20 | Int64(categories + 5), default: 0] += 11
+    }
     let data = try TransactionIngestor.ingest(Array(csv.utf8))
     let ids = data.customerIDs
     var got: [Int64: Double] = [:]

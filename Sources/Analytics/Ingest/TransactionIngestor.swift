@@ -46,7 +46,7 @@ public struct IngestOptions: Sendable, Codable, Equatable {
 /// Each customer's net spend per category, where positive (the customer bought there), by
 /// customer then category: sums over it run in one order every time.
 public struct CategorySpend: Sendable, Equatable {
-  /// customer << 20 | category, ascending.
+  /// customer << 32 | category, ascending.
   public var keys: [Int64] = []
   public var amounts: [Double] = []
 
@@ -54,8 +54,11 @@ public struct CategorySpend: Sendable, Equatable {
 
   /// Number of (customer, category) pairs.
   public var count: Int { keys.count }
-  @inline(__always) public func customer(_ i: Int) -> Int { Int(keys[i] >> 20) }
-  @inline(__always) public func category(_ i: Int) -> Int { Int(keys[i] & 0xFFFFF) }
+  @inline(__always) public func customer(_ i: Int) -> Int { Int(keys[i] >> 32) }
+  @inline(__always) public func category(_ i: Int) -> Int { Int(keys[i] & 0xFFFF_FFFF) }
+
+  /// The key of a (customer, category) pair.
+  @inline(__always) static func key(customer: Int, category: Int) -> Int64 { Int64(customer) << 32 | Int64(category) }
 }
 
 /// Why a line of the file was not used. Raw values are the keys of `data_quality.rejected`.
@@ -398,11 +401,8 @@ public struct TransactionIngestor {
   /// Category of each distinct category spelling (two spellings may decode to one name).
   private var categoryOfBytes: [Int] = []
   private var categoryIndex: [String: Int] = [:]
-  /// Spend per customer and category, flat (customer × `categoryStride` + category): one
-  /// array access per line where nested arrays took two, each with its uniqueness check.
-  /// Turned into `categorySpend` at the end.
-  private var spendByCategory: [Double] = []
-  private var categoryStride = 8
+  /// Spend per customer and category, turned into `categorySpend` at the end.
+  private var spendByCategory = CategorySpendTable()
   private var data = TransactionData()
   private var commaDecimals = 0
   private var pointDecimals = 0
@@ -675,7 +675,7 @@ public struct TransactionIngestor {
       // where doubling their way there copied the spend table and touched twice its pages.
       let customersAhead = min(orders, Int(Double(customers.count) * Double(expectedBytes) / Double(mergedBytes) * 1.1))
       latestOrder.reserveCapacity(customersAhead)
-      if layout?.category != nil { spendByCategory.reserveCapacity(customersAhead * categoryStride) }
+      if layout?.category != nil { spendByCategory.reserve(customers: customersAhead) }
       if returnable.count > 0 {
         returnable.reserve(Int(Double(returnable.count) * Double(expectedBytes) / Double(mergedBytes) * 1.1))
       }
@@ -705,15 +705,8 @@ public struct TransactionIngestor {
         if r + ahead < rows.count { customers.prefetch(rows[r + ahead].customer.hash, step: 0) }
         if r + ahead * 2 / 3 < rows.count { customers.prefetch(rows[r + ahead * 2 / 3].customer.hash, step: 1) }
         if r + ahead / 3 < rows.count, let customer = customers.prefetch(rows[r + ahead / 3].customer.hash, step: 2) {
-          // The customer's row of spend per category (its first and last cells: a row of
-          // eight may straddle two cache lines), and its latest order.
-          let cell = customer * categoryStride
-          if cell + categoryStride <= spendByCategory.count {
-            spendByCategory.withUnsafeBufferPointer {
-              fidelis_prefetch($0.baseAddress! + cell)
-              fidelis_prefetch($0.baseAddress! + cell + categoryStride - 1)
-            }
-          }
+          // The customer's row of spend per category, and its latest order.
+          spendByCategory.prefetch(customer: customer)
           if customer < latestOrder.count { latestOrder.withUnsafeBufferPointer { fidelis_prefetch($0.baseAddress! + customer) } }
         }
         let row = rows[r]
@@ -788,49 +781,6 @@ public struct TransactionIngestor {
     }
   }
 
-  /// Each customer's positive net spend per category (a customer bought in a category when
-  /// its net spend there is positive), by customer then category. Counted, then written, on
-  /// every core in slices of customers: alone on one core this was a tenth of a second at a
-  /// million customers.
-  private func positiveSpend() -> CategorySpend {
-    let (stride, categories) = (categoryStride, data.categories.count)
-    let rows = spendByCategory.count / stride
-    let slices = rows < 65_536 ? 1 : activeCores * 4
-    func customers(of slice: Int) -> Range<Int> { slice * rows / slices..<(slice + 1) * rows / slices }
-    var spend = CategorySpend()
-    spendByCategory.withUnsafeBufferPointer { amounts in
-      var starts = [Int](repeating: 0, count: slices + 1)
-      starts.withUnsafeMutableBufferPointer { starts in
-        concurrentChunks(slices) { slice in
-          var count = 0
-          for customer in customers(of: slice) {
-            for category in 0..<categories where amounts[customer * stride + category] > 0 { count += 1 }
-          }
-          starts[slice + 1] = count
-        }
-      }
-      for slice in 0..<slices { starts[slice + 1] += starts[slice] }
-      let total = starts[slices]
-      spend.keys = [Int64](unsafeUninitializedCapacity: total) { keys, keysMade in
-        spend.amounts = [Double](unsafeUninitializedCapacity: total) { positive, amountsMade in
-          concurrentChunks(slices) { slice in
-            var at = starts[slice]
-            for customer in customers(of: slice) {
-              for category in 0..<categories where amounts[customer * stride + category] > 0 {
-                keys[at] = Int64(customer) << 20 | Int64(category)
-                positive[at] = amounts[customer * stride + category]
-                at += 1
-              }
-            }
-          }
-          amountsMade = total
-        }
-        keysMade = total
-      }
-    }
-    return spend
-  }
-
   /// Nets a return line: against the customer's latest earlier purchase line of the same
   /// product and quantity (that line leaves its order), else against the customer's latest
   /// order. A return with no earlier purchase of the customer is rejected.
@@ -862,22 +812,9 @@ public struct TransactionIngestor {
     (product &* 0x9E37_79B9_7F4A_7C15) ^ (customer &* 0xC2B2_AE3D_27D4_EB4F) ^ quantity.bitPattern
   }
 
+  @inline(__always)
   private mutating func addSpend(_ amount: Double, category: Int, customer: Int) {
-    if category >= categoryStride {
-      // More categories than the rows have room for: wider rows, copied over.
-      let wider = max(category + 1, categoryStride * 2)
-      var copy = [Double](repeating: 0, count: spendByCategory.count / categoryStride * wider)
-      for row in 0..<spendByCategory.count / categoryStride {
-        for k in 0..<categoryStride { copy[row * wider + k] = spendByCategory[row * categoryStride + k] }
-      }
-      spendByCategory = copy
-      categoryStride = wider
-    }
-    let slot = customer * categoryStride + category
-    if slot >= spendByCategory.count {
-      spendByCategory.append(contentsOf: repeatElement(0, count: max(customer + 1, customers.count) * categoryStride - spendByCategory.count))
-    }
-    spendByCategory[slot] += amount
+    spendByCategory.add(amount, category: category, customer: customer, customers: customers.count)
   }
 
   private mutating func categoryNumber(_ bytes: UnsafeBufferPointer<UInt8>, hash: UInt64) -> Int {
@@ -1036,7 +973,7 @@ public struct TransactionIngestor {
     }
     if total.cancelled + total.badDate.orders + total.outOfRange.orders > 0 { data = data.keepingOrders(keep) }
     let encoding = self.encoding ?? .utf8
-    data.categorySpend = positiveSpend()
+    data.categorySpend = spendByCategory.positive(categories: data.categories.count, customers: customers.count)
     // A million identifiers decoded on every core: alone on one, this was a tenth of a
     // second with the other core idle.
     let customers = self.customers
