@@ -267,6 +267,52 @@ def test_storage_quota_protects_the_other_tenants(cluster, tmp_path):
     assert len(json.loads(cluster.cli("dataset", "list", "--json", key=key).stdout).get("datasets", [])) == 1
 
 
+def test_a_file_past_the_limit_is_refused_before_its_first_chunk_and_a_changed_file_at_its_end(cluster, tmp_path):
+    """A client that says its file's size (as `fidelis dataset upload` does) is refused at the
+    header when the size is past the tenant's dataset limit or quota: a 2 GB file no longer
+    sends its first gigabyte to hear it. Chunks that add up to another size than the header
+    said are refused at the end. Nothing is stored."""
+    cluster.start_server()
+    key = cluster.cli("admin", "tenant", "create", "sized", "--max-dataset-bytes", "5000", key=ADMIN).stdout.strip()
+    pb, rpc = stubs(tmp_path)
+    datasets = rpc.DatasetServiceStub(grpc.insecure_channel(f"127.0.0.1:{cluster.port}"))
+    tenant = [("authorization", f"Bearer {key}")]
+    answered = threading.Event()
+
+    def header_then_wait(size):
+        yield pb.UploadDatasetRequest(header=pb.UploadDatasetHeader(name="big", size_bytes=size))
+        # No chunk is sent until the answer has come (or 20 s have passed).
+        answered.wait(20)
+
+    started = time.monotonic()
+    try:
+        datasets.UploadDataset(header_then_wait(2_000_000_000), metadata=tenant, timeout=30)
+        raise AssertionError("expected RESOURCE_EXHAUSTED")
+    except grpc.RpcError as e:
+        assert e.code() == grpc.StatusCode.RESOURCE_EXHAUSTED and "limit of 5000 bytes" in e.details(), e.details()
+    finally:
+        answered.set()
+    assert time.monotonic() - started < 10, "refused at the header, before any chunk"
+
+    def sized(size, chunk):
+        yield pb.UploadDatasetRequest(header=pb.UploadDatasetHeader(name="changed", size_bytes=size))
+        yield pb.UploadDatasetRequest(chunk=chunk)
+
+    body = SMALL.encode()[:3000]
+    try:
+        datasets.UploadDataset(sized(len(body) - 10, body), metadata=tenant, timeout=30)
+        raise AssertionError("expected INVALID_ARGUMENT")
+    except grpc.RpcError as e:
+        assert e.code() == grpc.StatusCode.INVALID_ARGUMENT and f"carried {len(body)} bytes where its header said {len(body) - 10}" in e.details(), e.details()
+    assert len(json.loads(cluster.cli("dataset", "list", "--json", key=key).stdout).get("datasets", [])) == 0
+    assert datasets.UploadDataset(sized(len(body), body), metadata=tenant, timeout=30).size_bytes == len(body)
+
+    # The command says the size: a file past the limit is refused as it starts.
+    r = cluster.cli("dataset", "upload", write(tmp_path / "b.csv", SMALL * 10), key=key, check=False)
+    assert r.returncode != 0 and "limit of 5000 bytes" in r.stderr, r.stderr
+    assert cluster.log().count("dataset uploaded") == 1
+
+
 # 5 and 6. One coordinator per data directory; empty or damaged stores refused.
 
 def start_raw(cluster, data, port=None):

@@ -22,7 +22,7 @@ struct DatasetCommand: AsyncParsableCommand {
       let (kind, file) = (self.kind, self.file)
       let dataset = try await connection.withClient { client, metadata in
         try await Fidelis_V1_DatasetService.Client(wrapping: client).uploadDataset(metadata: metadata) { writer in
-          try await writer.write(.with { $0.header = .with { $0.name = name; $0.kind = kind } })
+          try await writer.write(.with { $0.header = .with { $0.name = name; $0.kind = kind; $0.sizeBytes = Int64(LocalFile(path: file).byteCount ?? 0) } })
           try await LocalFile(path: file).readChunks { chunk in try await writer.write(.with { $0.chunk = chunk }) }
         }
       }
@@ -57,7 +57,7 @@ struct DatasetCommand: AsyncParsableCommand {
       let (name, file) = (self.dataset, self.file)
       let version = try await connection.withClient { [mapping] client, metadata in
         try await Fidelis_V1_DatasetService.Client(wrapping: client).appendDataset(metadata: metadata) { writer in
-          try await writer.write(.with { $0.header = .with { $0.name = name; $0.columns = mapping } })
+          try await writer.write(.with { $0.header = .with { $0.name = name; $0.columns = mapping; $0.sizeBytes = Int64(LocalFile(path: file).byteCount ?? 0) } })
           try await LocalFile(path: file).readChunks { chunk in try await writer.write(.with { $0.chunk = chunk }) }
         }
       }

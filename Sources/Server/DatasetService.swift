@@ -42,6 +42,7 @@ extension DatasetService: Fidelis_V1_DatasetService.ServiceProtocol {
     var columns: [String: String] = [:]
     var hasher = SHA256()
     var size: Int64 = 0
+    var declaredSize: Int64 = 0
     var seq = 0
     do {
       // Each chunk is written while the next arrives and is hashed: one write in flight at a
@@ -53,6 +54,11 @@ extension DatasetService: Fidelis_V1_DatasetService.ServiceProtocol {
           switch part.part {
           case .header(let header):
             guard datasetId == nil else { throw RPCError(code: .invalidArgument, message: "the upload header must be sent once, first") }
+            // A file the client says is too large is refused before its first chunk, not
+            // after a gigabyte of it has come.
+            guard header.sizeBytes >= 0 else { throw RPCError(code: .invalidArgument, message: "header.size_bytes must not be negative (got \(header.sizeBytes))") }
+            declaredSize = header.sizeBytes
+            try Self.requireRoom(declaredSize, limit: limit, used: used, quota: quota)
             if isAppend {
               guard !header.name.isEmpty else { throw RPCError(code: .invalidArgument, message: "an append names the dataset it adds to (header.name)") }
               let reference = try Coordinator.checkName(header.name, "dataset")
@@ -74,14 +80,7 @@ extension DatasetService: Fidelis_V1_DatasetService.ServiceProtocol {
               throw RPCError(code: .invalidArgument, message: "upload chunks must be at most \(Self.maxChunkBytes) bytes (got \(bytes.count))")
             }
             size += Int64(bytes.count)
-            guard size <= limit else {
-              throw RPCError(code: .resourceExhausted, message: "dataset exceeds the tenant's limit of \(limit) bytes; nothing was stored")
-            }
-            guard used + size <= quota else {
-              throw RPCError(
-                code: .resourceExhausted,
-                message: "the tenant's storage quota of \(byteCount(quota)) would be exceeded (\(byteCount(used)) in use); delete datasets first. Nothing was stored")
-            }
+            try Self.requireRoom(size, limit: limit, used: used, quota: quota)
             if writing { try await writes.next() }
             let chunk = seq
             writes.addTask { try coordinator.mapStoreErrors { try store.appendChunk(datasetId: id, seq: chunk, data: bytes) } }
@@ -97,6 +96,11 @@ extension DatasetService: Fidelis_V1_DatasetService.ServiceProtocol {
       }
       guard let id = datasetId else { throw RPCError(code: .invalidArgument, message: "empty upload: send a header, then the file in chunks") }
       guard size > 0 else { throw RPCError(code: .invalidArgument, message: "the file is empty") }
+      guard declaredSize == 0 || size == declaredSize else {
+        throw RPCError(
+          code: .invalidArgument,
+          message: "the upload carried \(size) bytes where its header said \(declaredSize): the file changed while it was read? Nothing was stored")
+      }
       let digest = hasher.finalize().map { String(format: "%02x", $0) }.joined()
       let record: DatasetRecord
       if let base {
@@ -115,6 +119,19 @@ extension DatasetService: Fidelis_V1_DatasetService.ServiceProtocol {
     } catch {
       if let id = datasetId { try? store.abortUpload(datasetId: id) }
       throw error
+    }
+  }
+
+  /// Refuses a file of `size` bytes past the tenant's dataset `limit`, or past its storage
+  /// `quota` with `used` already taken.
+  static func requireRoom(_ size: Int64, limit: Int64, used: Int64, quota: Int64) throws {
+    guard size <= limit else {
+      throw RPCError(code: .resourceExhausted, message: "dataset exceeds the tenant's limit of \(limit) bytes; nothing was stored")
+    }
+    guard used + size <= quota else {
+      throw RPCError(
+        code: .resourceExhausted,
+        message: "the tenant's storage quota of \(byteCount(quota)) would be exceeded (\(byteCount(used)) in use); delete datasets first. Nothing was stored")
     }
   }
 

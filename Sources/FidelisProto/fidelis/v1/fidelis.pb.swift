@@ -431,6 +431,12 @@ public nonisolated struct Fidelis_V1_UploadDatasetHeader: Sendable {
   /// recognised, as in JobOptions.columns.
   public var columns: Dictionary<String,String> = [:]
 
+  /// The file's size in bytes, when the client knows it (0: not said). A size past the
+  /// tenant's dataset limit or its storage quota is refused at once, before any chunk is
+  /// sent; an upload whose chunks add up to another size is refused at its end (the file
+  /// changed while it was read). Nothing is stored either way.
+  public var sizeBytes: Int64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -2366,7 +2372,7 @@ nonisolated extension Fidelis_V1_UpdateTenantRequest: SwiftProtobuf.Message, Swi
 
 nonisolated extension Fidelis_V1_UploadDatasetHeader: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".UploadDatasetHeader"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}kind\0\u{1}columns\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}kind\0\u{1}columns\0\u{3}size_bytes\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2377,6 +2383,7 @@ nonisolated extension Fidelis_V1_UploadDatasetHeader: SwiftProtobuf.Message, Swi
       case 1: try { try decoder.decodeSingularStringField(value: &self.name) }()
       case 2: try { try decoder.decodeSingularStringField(value: &self.kind) }()
       case 3: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: &self.columns) }()
+      case 4: try { try decoder.decodeSingularInt64Field(value: &self.sizeBytes) }()
       default: break
       }
     }
@@ -2392,6 +2399,9 @@ nonisolated extension Fidelis_V1_UploadDatasetHeader: SwiftProtobuf.Message, Swi
     if !self.columns.isEmpty {
       try visitor.visitMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: self.columns, fieldNumber: 3)
     }
+    if self.sizeBytes != 0 {
+      try visitor.visitSingularInt64Field(value: self.sizeBytes, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2399,6 +2409,7 @@ nonisolated extension Fidelis_V1_UploadDatasetHeader: SwiftProtobuf.Message, Swi
     if lhs.name != rhs.name {return false}
     if lhs.kind != rhs.kind {return false}
     if lhs.columns != rhs.columns {return false}
+    if lhs.sizeBytes != rhs.sizeBytes {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
