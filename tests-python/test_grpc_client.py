@@ -240,3 +240,64 @@ def test_a_report_larger_than_the_coordinator_holds_is_stored_as_it_arrives(clus
     assert (tmp_path / "got.csv").read_bytes() == csv
     cluster.cli("report", "get", job_id, "--format", "md", "-o", str(tmp_path / "got.md"), key=key)
     assert (tmp_path / "got.md").read_bytes() == b"# Report\n"
+
+
+def test_a_worker_that_dies_while_handing_in_a_large_report_leaves_nothing_and_the_job_succeeds(cluster, tmp_path):
+    """A Python worker stores the first pieces of a large report, then dies (its call is
+    cancelled, its lease left to expire). The job goes back to the queue; a real worker runs
+    it and its report is the job's: none of the dead worker's pieces is left in the store."""
+    import zlib
+    cluster.start_server()
+    pb, rpc = stubs(tmp_path)
+    channel = grpc.insecure_channel(f"127.0.0.1:{cluster.port}")
+    admin = [("authorization", f"Bearer {ADMIN}")]
+    key = rpc.AdminServiceStub(channel).CreateTenant(pb.CreateTenantRequest(name="dies"), metadata=admin).api_key
+    dataset = cluster.cli("dataset", "upload", generate(str(tmp_path / "d.csv"), customers=50), key=key).stdout.strip()
+    job_id = cluster.cli("job", "submit", dataset, key=key).stdout.strip()
+
+    piece = 1 << 20
+    noise = b"".join(b"X%07d,%s\n" % (i, os.urandom(24).hex().encode()) for i in range(400_000))
+    pieces = [(len(noise[i:i + piece]), zlib.compress(noise[i:i + piece], 1)) for i in range(0, len(noise), piece)]
+    workers = rpc.WorkerServiceStub(channel)
+    worker = [("authorization", f"Bearer {WORKER}")]
+    leased = workers.LeaseJob(pb.LeaseJobRequest(worker_id="py-dies", host="test", wait_ms=5000), metadata=worker).job
+    assert leased.job_id == job_id
+
+    def staged_rows():
+        with sqlite3.connect(f"file:{os.path.join(cluster.data, 'fidelis.sqlite')}?mode=ro", uri=True) as db:
+            return (db.execute("SELECT COUNT(*) FROM artifact WHERE jobId = ? AND leaseId IS NOT NULL", (job_id,)).fetchone()[0],
+                    db.execute("SELECT COUNT(*) FROM artifactPiece WHERE jobId = ?", (job_id,)).fetchone()[0])
+
+    def dies_midway():
+        yield pb.CompleteJobRequest(header=pb.CompleteJobHeader(job_id=leased.job_id, lease_id=leased.lease_id))
+        yield pb.CompleteJobRequest(artifact=pb.ArtifactHeader(format="csv", content_type="text/csv"))
+        for size, data in pieces[:-2]:
+            yield pb.CompleteJobRequest(piece=pb.DeflatedPiece(size=size, data=data))
+        deadline = time.time() + 10
+        while staged_rows()[1] == 0 and time.time() < deadline:
+            time.sleep(0.05)
+        seen.append(staged_rows())
+        raise RuntimeError("the worker dies")
+
+    seen = []
+    workers.Heartbeat(pb.HeartbeatRequest(job_id=leased.job_id, lease_id=leased.lease_id, stage="report"), metadata=worker)
+
+    try:
+        workers.CompleteJob(dies_midway(), metadata=worker, timeout=30)
+        raise AssertionError("expected the call to end with the worker's death")
+    except grpc.RpcError:
+        pass
+    assert seen[0][0] == 1 and seen[0][1] > 0, f"the first pieces were stored before the worker died: {seen}"
+
+    cluster.start_worker("w-real")
+    from test_processes import wait_state
+    done = wait_state(cluster, key, job_id, {"JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED"})
+    assert done["state"] == "JOB_STATE_SUCCEEDED", done
+    cluster.cli("report", "get", job_id, "--format", "csv", "-o", str(tmp_path / "got.csv"), key=key)
+    got = (tmp_path / "got.csv").read_bytes()
+    assert got.startswith(b"customer_id") and b"X0000001" not in got
+    staged, stored = staged_rows()
+    assert staged == 0
+    with sqlite3.connect(f"file:{os.path.join(cluster.data, 'fidelis.sqlite')}?mode=ro", uri=True) as db:
+        expected = db.execute("SELECT COUNT(*) FROM artifactPiece p JOIN artifact a USING (jobId, format) WHERE jobId = ? AND a.leaseId IS NULL", (job_id,)).fetchone()[0]
+    assert stored == expected
