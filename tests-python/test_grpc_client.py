@@ -140,23 +140,52 @@ def test_reflection_lets_a_client_without_the_protos_call_the_api(cluster, tmp_p
     assert answers[3].error_response.error_code == grpc.StatusCode.NOT_FOUND.value[0]
 
 
+class PythonWorker:
+    """A tenant with one queued analysis job of a 50-customer dataset, and a worker written
+    in Python from proto/ alone that leases it; the coordinator is started here."""
+
+    def __init__(self, cluster, tmp_path, name):
+        cluster.start_server()
+        self.cluster = cluster
+        self.pb, self.rpc = stubs(tmp_path)
+        channel = grpc.insecure_channel(f"127.0.0.1:{cluster.port}")
+        admin = [("authorization", f"Bearer {ADMIN}")]
+        self.key = self.rpc.AdminServiceStub(channel).CreateTenant(self.pb.CreateTenantRequest(name=name), metadata=admin).api_key
+        dataset = cluster.cli("dataset", "upload", generate(str(tmp_path / "d.csv"), customers=50), key=self.key).stdout.strip()
+        self.job_id = cluster.cli("job", "submit", dataset, key=self.key).stdout.strip()
+        self.workers = self.rpc.WorkerServiceStub(channel)
+        self.metadata = [("authorization", f"Bearer {WORKER}")]
+
+    def lease(self):
+        leased = self.workers.LeaseJob(self.pb.LeaseJobRequest(worker_id="py-1", host="test", wait_ms=5000), metadata=self.metadata).job
+        assert leased.job_id == self.job_id
+        return leased
+
+    def stored_rows(self):
+        """The job's report files still staged under a lease, and all its stored pieces."""
+        with sqlite3.connect(f"file:{os.path.join(self.cluster.data, 'fidelis.sqlite')}?mode=ro", uri=True) as db:
+            return (db.execute("SELECT COUNT(*) FROM artifact WHERE jobId = ? AND leaseId IS NOT NULL", (self.job_id,)).fetchone()[0],
+                    db.execute("SELECT COUNT(*) FROM artifactPiece WHERE jobId = ?", (self.job_id,)).fetchone()[0])
+
+
+def noisy_pieces(rows, prefix=b"C"):
+    """A CSV of `rows` lines that deflates to about half its size, and its 1 MiB pieces
+    deflated by Python's zlib."""
+    import zlib
+    piece = 1 << 20
+    csv = b"".join(prefix + b"%07d,%s\n" % (i, os.urandom(24).hex().encode()) for i in range(rows))
+    return csv, [(len(csv[i:i + piece]), zlib.compress(csv[i:i + piece], 1)) for i in range(0, len(csv), piece)]
+
+
 def test_a_worker_written_in_python_hands_in_pieces_its_own_zlib_deflated(cluster, tmp_path):
     """The worker protocol from proto/ alone: a job leased by a Python worker, its report's
     file handed in as pieces Python's zlib deflated. A piece that does not inflate to the
     size it declares, in the middle of the file, fails the hand-in with INVALID_ARGUMENT and
     stores nothing; the same file with sound pieces is the report, byte for byte."""
     import zlib
-    cluster.start_server()
-    pb, rpc = stubs(tmp_path)
-    channel = grpc.insecure_channel(f"127.0.0.1:{cluster.port}")
-    admin = [("authorization", f"Bearer {ADMIN}")]
-    key = rpc.AdminServiceStub(channel).CreateTenant(pb.CreateTenantRequest(name="pyworker"), metadata=admin).api_key
-    dataset = cluster.cli("dataset", "upload", generate(str(tmp_path / "d.csv"), customers=50), key=key).stdout.strip()
-    job_id = cluster.cli("job", "submit", dataset, key=key).stdout.strip()
-    workers = rpc.WorkerServiceStub(channel)
-    worker = [("authorization", f"Bearer {WORKER}")]
-    leased = workers.LeaseJob(pb.LeaseJobRequest(worker_id="py-1", host="test", wait_ms=5000), metadata=worker).job
-    assert leased.job_id == job_id
+    w = PythonWorker(cluster, tmp_path, "pyworker")
+    pb, workers, worker, key, job_id = w.pb, w.workers, w.metadata, w.key, w.job_id
+    leased = w.lease()
 
     piece = 1 << 20
     csv = b"".join(b"C%07d,Champions,loyal,%d,steady,%d\n" % (i, i % 4, i % 365) for i in range(110_000))
@@ -189,29 +218,11 @@ def test_a_report_larger_than_the_coordinator_holds_is_stored_as_it_arrives(clus
     holds at once, so its first pieces are stored while the rest comes. A hand-in broken off
     by a damaged piece late in the file leaves no report (the job still running); the next
     hand-in of the same lease is the report, byte for byte."""
-    import os
-    import zlib
-    cluster.start_server()
-    pb, rpc = stubs(tmp_path)
-    channel = grpc.insecure_channel(f"127.0.0.1:{cluster.port}")
-    admin = [("authorization", f"Bearer {ADMIN}")]
-    key = rpc.AdminServiceStub(channel).CreateTenant(pb.CreateTenantRequest(name="bigreport"), metadata=admin).api_key
-    dataset = cluster.cli("dataset", "upload", generate(str(tmp_path / "d.csv"), customers=50), key=key).stdout.strip()
-    job_id = cluster.cli("job", "submit", dataset, key=key).stdout.strip()
-    piece = 1 << 20
-    csv = b"".join(b"C%07d,%s\n" % (i, os.urandom(24).hex().encode()) for i in range(370_000))
-    assert len(csv) > 20 * piece
-    pieces = [(len(csv[i:i + piece]), zlib.compress(csv[i:i + piece], 1)) for i in range(0, len(csv), piece)]
-    assert sum(len(d) for _, d in pieces) > 10 * piece
-
-    workers = rpc.WorkerServiceStub(channel)
-    worker = [("authorization", f"Bearer {WORKER}")]
-    leased = workers.LeaseJob(pb.LeaseJobRequest(worker_id="py-big", host="test", wait_ms=5000), metadata=worker).job
-    assert leased.job_id == job_id
-
-    def staged_pieces():
-        with sqlite3.connect(f"file:{os.path.join(cluster.data, 'fidelis.sqlite')}?mode=ro", uri=True) as db:
-            return db.execute("SELECT COUNT(*) FROM artifactPiece WHERE jobId = ?", (job_id,)).fetchone()[0]
+    w = PythonWorker(cluster, tmp_path, "bigreport")
+    pb, workers, worker, key, job_id = w.pb, w.workers, w.metadata, w.key, w.job_id
+    csv, pieces = noisy_pieces(370_000)
+    assert len(csv) > 20 << 20 and sum(len(d) for _, d in pieces) > 10 << 20
+    leased = w.lease()
 
     def beat():
         workers.Heartbeat(pb.HeartbeatRequest(job_id=leased.job_id, lease_id=leased.lease_id, stage="report"), metadata=worker)
@@ -233,7 +244,7 @@ def test_a_report_larger_than_the_coordinator_holds_is_stored_as_it_arrives(clus
         assert e.code() == grpc.StatusCode.INVALID_ARGUMENT, e.details()
     assert json.loads(cluster.cli("job", "status", job_id, "--json", key=key).stdout)["state"] == "JOB_STATE_RUNNING"
     assert cluster.cli("report", "list", "--json", key=key).stdout.count(job_id) == 0
-    assert staged_pieces() > 0, "the file's first pieces were stored before the damaged one came"
+    assert w.stored_rows() > (0, 0), "the file's first pieces were stored before the damaged one came"
     beat()
     workers.CompleteJob(hand_in(pieces), metadata=worker, timeout=60)
     cluster.cli("report", "get", job_id, "--format", "csv", "-o", str(tmp_path / "got.csv"), key=key)
@@ -246,27 +257,11 @@ def test_a_worker_that_dies_while_handing_in_a_large_report_leaves_nothing_and_t
     """A Python worker stores the first pieces of a large report, then dies (its call is
     cancelled, its lease left to expire). The job goes back to the queue; a real worker runs
     it and its report is the job's: none of the dead worker's pieces is left in the store."""
-    import zlib
-    cluster.start_server()
-    pb, rpc = stubs(tmp_path)
-    channel = grpc.insecure_channel(f"127.0.0.1:{cluster.port}")
-    admin = [("authorization", f"Bearer {ADMIN}")]
-    key = rpc.AdminServiceStub(channel).CreateTenant(pb.CreateTenantRequest(name="dies"), metadata=admin).api_key
-    dataset = cluster.cli("dataset", "upload", generate(str(tmp_path / "d.csv"), customers=50), key=key).stdout.strip()
-    job_id = cluster.cli("job", "submit", dataset, key=key).stdout.strip()
-
-    piece = 1 << 20
-    noise = b"".join(b"X%07d,%s\n" % (i, os.urandom(24).hex().encode()) for i in range(400_000))
-    pieces = [(len(noise[i:i + piece]), zlib.compress(noise[i:i + piece], 1)) for i in range(0, len(noise), piece)]
-    workers = rpc.WorkerServiceStub(channel)
-    worker = [("authorization", f"Bearer {WORKER}")]
-    leased = workers.LeaseJob(pb.LeaseJobRequest(worker_id="py-dies", host="test", wait_ms=5000), metadata=worker).job
-    assert leased.job_id == job_id
-
-    def staged_rows():
-        with sqlite3.connect(f"file:{os.path.join(cluster.data, 'fidelis.sqlite')}?mode=ro", uri=True) as db:
-            return (db.execute("SELECT COUNT(*) FROM artifact WHERE jobId = ? AND leaseId IS NOT NULL", (job_id,)).fetchone()[0],
-                    db.execute("SELECT COUNT(*) FROM artifactPiece WHERE jobId = ?", (job_id,)).fetchone()[0])
+    w = PythonWorker(cluster, tmp_path, "dies")
+    pb, workers, worker, key, job_id = w.pb, w.workers, w.metadata, w.key, w.job_id
+    staged_rows = w.stored_rows
+    _, pieces = noisy_pieces(400_000, prefix=b"X")
+    leased = w.lease()
 
     def dies_midway():
         yield pb.CompleteJobRequest(header=pb.CompleteJobHeader(job_id=leased.job_id, lease_id=leased.lease_id))
