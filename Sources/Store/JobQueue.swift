@@ -469,26 +469,24 @@ extension FidelisStore {
     let insertArtifact = try db.cachedStatement(
       sql: "INSERT INTO artifact (jobId, tenantId, format, contentType, data, createdAt, size, storedBytes) VALUES (?, ?, ?, ?, x'', ?, ?, ?)")
     let insertPiece = try db.cachedStatement(sql: "INSERT INTO artifactPiece (jobId, format, number, size, data) VALUES (?, ?, ?, ?, ?)")
-    let discardStaged = try db.cachedStatement(sql: "DELETE FROM artifact WHERE jobId = ? AND format = ? AND leaseId IS NOT NULL")
     let adoptStaged = try db.cachedStatement(
       sql: "UPDATE artifact SET leaseId = NULL, createdAt = ?, size = ?, storedBytes = ? WHERE jobId = ? AND format = ? AND leaseId = ?")
+    // Files whose first pieces were stored as they came (`stageArtifactPieces`) become the
+    // job's; whatever else is staged (a hand-in of this lease that broke off) goes. One
+    // statement when nothing was staged, as for most jobs.
+    for file in artifacts where file.stagedPieces > 0 {
+      try adoptStaged.execute(arguments: [now, file.size, file.storedBytes, jobId, file.format, leaseId])
+      guard db.changesCount == 1 else { throw StoreError.leaseLost("the stored start of the '\(file.format)' file of job \(jobId) is gone") }
+    }
+    try Self.discardStagedArtifacts(db, jobId: jobId)
     for file in artifacts {
-      if file.stagedPieces > 0 {
-        // Its first pieces were stored as they came (`stageArtifactPieces`): the rest
-        // follow them, and the file becomes the job's.
-        try adoptStaged.execute(arguments: [now, file.size, file.storedBytes, jobId, file.format, leaseId])
-        guard db.changesCount == 1 else { throw StoreError.leaseLost("the stored start of the '\(file.format)' file of job \(jobId) is gone") }
-      } else {
-        // A hand-in of this lease that broke off may have stored the start of this file.
-        try discardStaged.execute(arguments: [jobId, file.format])
+      if file.stagedPieces == 0 {
         try insertArtifact.execute(arguments: [jobId, job.tenantId, file.format, file.contentType, now, file.size, file.storedBytes])
       }
       for (offset, piece) in file.pieces.enumerated() {
         try insertPiece.execute(arguments: [jobId, file.format, file.stagedPieces + offset, piece.size, piece.deflated])
       }
     }
-    // A file begun under this lease and then not sent to the end is not the job's.
-    try Self.discardStagedArtifacts(db, jobId: jobId)
     job.state = .succeeded
     job.stage = "done"
     job.progress = 100
