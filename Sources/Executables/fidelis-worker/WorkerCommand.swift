@@ -20,8 +20,10 @@ struct WorkerCommand: AsyncParsableCommand {
   @Option(help: "Jobs run at once.")
   var concurrency = 1
 
-  @Option(name: .customLong("job-memory-mb"), help: "Memory a job may add to this process before it is stopped and failed, in MiB.")
-  var jobMemoryMB = 4096
+  @Option(
+    name: .customLong("job-memory-mb"),
+    help: "Memory a job may add to this process before it is stopped and failed, in MiB (default: 4096, or three quarters of the host's or the container's memory when that is less).")
+  var jobMemoryMB: Int?
 
   @Option(help: "Worker name in logs and job attempts (default: worker-PID).")
   var name: String?
@@ -53,7 +55,7 @@ struct WorkerCommand: AsyncParsableCommand {
     returnLargeBuffersToTheSystem()
     guard !token.isEmpty else { throw ValidationError("a worker token is needed: --token or FIDELIS_WORKER_TOKEN") }
     guard (1...64).contains(concurrency) else { throw ValidationError("--concurrency must be between 1 and 64") }
-    guard jobMemoryMB >= 1, jobMemoryMB <= 1 << 20 else { throw ValidationError("--job-memory-mb must be between 1 and 1048576") }
+    if let jobMemoryMB, !(1...(1 << 20)).contains(jobMemoryMB) { throw ValidationError("--job-memory-mb must be between 1 and 1048576") }
     let address: (host: String, port: Int)
     do { address = try parseHostPort(server, option: "--server") } catch { throw ValidationError("\(error)") }
     logFormat.bootstrap()
@@ -63,7 +65,7 @@ struct WorkerCommand: AsyncParsableCommand {
     configuration.serverHost = address.host
     configuration.serverPort = address.port
     configuration.concurrency = concurrency
-    configuration.jobMemoryBytes = jobMemoryMB << 20
+    configuration.jobMemoryBytes = jobMemoryMB.map { $0 << 20 } ?? JobMemoryBudget.forThisProcess()
     if let name { configuration.workerId = name }
     // Every line of this process says which worker wrote it.
     logger[metadataKey: "worker"] = "\(configuration.workerId)"
@@ -81,7 +83,8 @@ struct WorkerCommand: AsyncParsableCommand {
       logger.warning("connecting to \(server) in PLAINTEXT: the worker token and tenants' data cross the network unencrypted; pass --tls-ca")
     }
     let service = WorkerProcess(configuration: configuration, logger: logger)
-    logger.info("worker started", metadata: ["worker": "\(configuration.workerId)", "server": "\(server)"])
+    logger.info(
+      "worker started", metadata: ["worker": "\(configuration.workerId)", "server": "\(server)", "job_memory_mb": "\(configuration.jobMemoryBytes >> 20)"])
     let tracing = try JobTracing.bootstrap(serviceName: "fidelis-worker", endpoint: otlpEndpoint)
     let services: [any Service] = (tracing.map { [$0] } ?? []) + [service]
     let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
