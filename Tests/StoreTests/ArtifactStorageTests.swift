@@ -307,6 +307,32 @@ struct StagedArtifactTests {
     #expect(try await Self.rows(store, job) == (0, 0))
   }
 
+  @Test("a store from before staged files keeps its reports readable: their files were never staged")
+  func upgrade() async throws {
+    let queue = try DatabaseQueue(configuration: FidelisStore.makeConfiguration())
+    try FidelisStore.migrator.migrate(queue, upTo: "v10 retention")
+    let csv = ArtifactStorageTests.customerCSV(rows: 30_000)
+    let pieces = ArtifactPieces.deflatedPieces(of: csv)
+    try await queue.write { db in
+      try db.execute(sql: "INSERT INTO tenant (id, name, createdAt, maxQueuedJobs, maxRunningJobs, maxDatasetBytes, defaultLanguage) VALUES ('ten_1', 'T', 0, 0, 0, 0, 'en')")
+      try db.execute(
+        sql: """
+          INSERT INTO job (id, tenantId, datasetId, kind, options, state, attempt, maxAttempts, stage, progress, cancelRequested, createdAt)
+          VALUES ('job_1', 'ten_1', 'ds_1', 'analysis', x'', 'succeeded', 1, 3, 'done', 100, 0, 0)
+          """)
+      try db.execute(
+        sql: "INSERT INTO artifact (jobId, tenantId, format, contentType, data, createdAt, size, storedBytes) VALUES ('job_1', 'ten_1', 'csv', 'text/csv', x'', 0, ?, 0)",
+        arguments: [csv.count])
+      for (number, piece) in pieces.enumerated() {
+        try db.execute(
+          sql: "INSERT INTO artifactPiece (jobId, format, number, size, data) VALUES ('job_1', 'csv', ?, ?, ?)", arguments: [number, piece.size, piece.deflated])
+      }
+    }
+    let store = try FidelisStore(queue)
+    #expect(try store.artifactFormats(jobId: "job_1") == ["csv"])
+    #expect(try ArtifactStorageTests.readWhole(store, store.artifact(tenantId: "ten_1", jobId: "job_1", format: "csv")) == csv)
+  }
+
   @Test("a hand-in that broke off after storing a file's start is replaced by the next one of the same lease, longer or shorter")
   func brokenOffThenSentAgain() async throws {
     let (store, tenant, job, lease) = try await Self.leasedJob()
