@@ -23,8 +23,8 @@ public struct Clustering: Sendable {
     // The logarithms written in place, in slices on every core, then standardised in place:
     // a column per feature, each standardised into a copy, and the matrix zeroed before it
     // was filled made seven arrays of a million customers on one core.
-    let slices = n < 65_536 ? 1 : activeCores * 4
-    func slice(_ s: Int) -> Range<Int> { s * n / slices..<(s + 1) * n / slices }
+    let slices = sliceCount(n)
+    func slice(_ s: Int) -> Range<Int> { sliceRange(s, of: slices, count: n) }
     var values = [Double](unsafeUninitializedCapacity: n * 3) { out, made in
       table.recency.withUnsafeBufferPointer { recency in
         table.frequency.withUnsafeBufferPointer { frequency in

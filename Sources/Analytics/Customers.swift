@@ -241,7 +241,7 @@ private struct CustomerSums {
   /// core a slice, and each customer's amounts are added in the same order as a single pass.
   static func write(_ data: TransactionData, into columns: CustomerColumns) -> Int32 {
     let count = data.orderCount
-    let slices = count < 65_536 ? 1 : activeCores * 4
+    let slices = sliceCount(count)
     var latest = [Int32](repeating: .min, count: slices)
     data.orderCustomer.withUnsafeBufferPointer { customer in
       data.orderDay.withUnsafeBufferPointer { day in
@@ -304,7 +304,7 @@ private struct CustomerColumns: @unchecked Sendable {
 }
 
 /// `body` with the buffers of two arrays at once.
-private func withMutableBuffers<A, B, Result>(
+func withMutableBuffers<A, B, Result>(
   _ a: inout [A], _ b: inout [B], _ body: (UnsafeMutableBufferPointer<A>, UnsafeMutableBufferPointer<B>) -> Result
 ) -> Result {
   a.withUnsafeMutableBufferPointer { a in b.withUnsafeMutableBufferPointer { b in body(a, b) } }

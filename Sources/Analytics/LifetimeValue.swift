@@ -76,7 +76,7 @@ struct DistinctCustomers: Sendable {
       // The runs of equal keys are the rows: counted, then written, in slices on every core
       // that begin where a run does (one pass on one core was 50 ms of a million customers,
       // with the other core idle). The rows are numbered as one pass in order would.
-      let slices = n < 1 << 16 ? 1 : activeCores * 4
+      let slices = sliceCount(n)
       let cuts = keys.withUnsafeBufferPointer { runAlignedCuts($0, slices: slices) }
       var firstRow = [Int](repeating: 0, count: slices + 1)
       keys.withUnsafeBufferPointer { keys in
@@ -153,7 +153,7 @@ struct DistinctCustomers: Sendable {
     // that is not one stops there, and the whole answer is nil.
     func whole(_ values: [Double]) -> [UInt32]? {
       let n = values.count
-      let slices = n < 1 << 16 ? 1 : activeCores * 4
+      let slices = sliceCount(n)
       var out = [UInt32](repeating: 0, count: n)
       let whole = values.withUnsafeBufferPointer { values in
         out.withUnsafeMutableBufferPointer { out in
@@ -182,7 +182,7 @@ struct DistinctCustomers: Sendable {
     let n = order.count
     let largest = Int(key.max() ?? 0)
     let slices = n < 1 << 16 ? 1 : activeCores
-    func slice(_ s: Int) -> Range<Int> { s * n / slices..<(s + 1) * n / slices }
+    func slice(_ s: Int) -> Range<Int> { sliceRange(s, of: slices, count: n) }
     return order.withUnsafeBufferPointer { order in
       key.withUnsafeBufferPointer { key in
         // Each slice's count of each value, then turned into its first place.
@@ -911,8 +911,8 @@ struct DistinctValues {
     // Slices on every core: whether they are, then where each value first appears, then each
     // element's position (hundreds of thousands of rows, several times per analysis, were
     // passes on one core beside an idle one).
-    let slices = n < 65_536 ? 1 : activeCores * 4
-    func slice(_ s: Int) -> Range<Int> { s * n / slices..<(s + 1) * n / slices }
+    let slices = sliceCount(n)
+    func slice(_ s: Int) -> Range<Int> { sliceRange(s, of: slices, count: n) }
     let (largest, whole) = elements.withUnsafeBufferPointer { elements in
       blockTotals(n, blockSize: max(1, (n + slices - 1) / slices), zero: (0.0, true)) { block in
         var (largest, whole) = (0.0, true)

@@ -17,14 +17,22 @@ func concurrentChunks(_ count: Int, _ body: (Int) -> Void) {
   }
 }
 
+/// Slices a pass over `count` items is cut into for every core: one below `threadsFrom`
+/// items, where the threads do not pay for themselves, else four per core, so that slices
+/// of unequal cost even out over the cores.
+func sliceCount(_ count: Int, threadsFrom: Int = 65_536) -> Int { count < threadsFrom ? 1 : activeCores * 4 }
+
+/// Slice `s` of 0..<`count` cut into `slices` of about equal length.
+func sliceRange(_ s: Int, of slices: Int, count: Int) -> Range<Int> { s * count / slices..<(s + 1) * count / slices }
+
 /// The array of `element(0)`, …, `element(count - 1)`, filled in slices on every core from
 /// `threadsFrom` elements, where the threads pay for themselves (fewer for costlier
 /// elements): the array itself is the only memory it takes.
 func concurrentArray<Element>(count: Int, threadsFrom: Int = 65_536, _ element: (Int) -> Element) -> [Element] {
   [Element](unsafeUninitializedCapacity: count) { out, initialized in
-    let slices = count < threadsFrom ? 1 : activeCores * 4
+    let slices = sliceCount(count, threadsFrom: threadsFrom)
     concurrentChunks(slices) { k in
-      for i in (k * count / slices)..<((k + 1) * count / slices) {
+      for i in sliceRange(k, of: slices, count: count) {
         (out.baseAddress! + i).initialize(to: element(i))
       }
     }

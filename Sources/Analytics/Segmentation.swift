@@ -188,18 +188,14 @@ struct GroupTotals {
     recency = [Double](repeating: 0, count: k)
     // Through the buffers: four array updates per customer each checked whether the
     // array was shared, a million times.
-    counts.withUnsafeMutableBufferPointer { counts in
-      revenue.withUnsafeMutableBufferPointer { revenue in
-        orders.withUnsafeMutableBufferPointer { orders in
-          recency.withUnsafeMutableBufferPointer { recency in
-            for i in 0..<table.count {
-              let g = Int(membership[i])
-              counts[g] += 1
-              revenue[g] += table.monetary[i]
-              orders[g] += Int(table.frequency[i])
-              recency[g] += Double(table.recency[i])
-            }
-          }
+    withMutableBuffers(&counts, &revenue) { counts, revenue in
+      withMutableBuffers(&orders, &recency) { orders, recency in
+        for i in 0..<table.count {
+          let g = Int(membership[i])
+          counts[g] += 1
+          revenue[g] += table.monetary[i]
+          orders[g] += Int(table.frequency[i])
+          recency[g] += Double(table.recency[i])
         }
       }
     }

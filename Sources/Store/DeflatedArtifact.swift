@@ -44,15 +44,14 @@ public struct DeflatedArtifact: Sendable {
 
   /// Whether more bytes may follow: not after a deflated piece shorter than a whole one,
   /// which ends the file (every piece but the last is whole).
-  public var takesMoreBytes: Bool { (pieces.last?.size ?? lastTakenSize).map { $0 == ArtifactPieces.pieceBytes } ?? true }
-  /// Size of the last piece taken by `takePieces`, while none is held after it.
-  private var lastTakenSize: Int?
+  public var takesMoreBytes: Bool { lastPieceSize.map { $0 == ArtifactPieces.pieceBytes } ?? true }
+  /// Size of the file's last piece so far, held or taken.
+  private var lastPieceSize: Int?
 
   /// Takes out the pieces deflated so far, numbered from `first`, for the store to keep
   /// while the rest of the file comes; the file goes on as if they were still held.
   public mutating func takePieces() -> (first: Int, pieces: [(size: Int, deflated: Data)]) {
     let taken = (stagedPieces, pieces)
-    if let last = pieces.last { lastTakenSize = last.size }
     stagedPieces += pieces.count
     pieces = []
     heldBytes = 0
@@ -91,6 +90,7 @@ public struct DeflatedArtifact: Sendable {
       size += piece.size
       storedBytes += piece.data.count
       heldBytes += piece.data.count
+      lastPieceSize = piece.size
     }
   }
 
@@ -118,6 +118,7 @@ public struct DeflatedArtifact: Sendable {
     pieces.append((pending.count, deflated))
     storedBytes += deflated.count
     heldBytes += deflated.count
+    lastPieceSize = pending.count
     pending = Data()
   }
 }

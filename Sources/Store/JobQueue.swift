@@ -468,7 +468,6 @@ extension FidelisStore {
     let now = Self.now()
     let insertArtifact = try db.cachedStatement(
       sql: "INSERT INTO artifact (jobId, tenantId, format, contentType, data, createdAt, size, storedBytes) VALUES (?, ?, ?, ?, x'', ?, ?, ?)")
-    let insertPiece = try db.cachedStatement(sql: "INSERT INTO artifactPiece (jobId, format, number, size, data) VALUES (?, ?, ?, ?, ?)")
     let adoptStaged = try db.cachedStatement(
       sql: "UPDATE artifact SET leaseId = NULL, createdAt = ?, size = ?, storedBytes = ? WHERE jobId = ? AND format = ? AND leaseId = ?")
     // Files whose first pieces were stored as they came (`stageArtifactPieces`) become the
@@ -483,9 +482,7 @@ extension FidelisStore {
       if file.stagedPieces == 0 {
         try insertArtifact.execute(arguments: [jobId, job.tenantId, file.format, file.contentType, now, file.size, file.storedBytes])
       }
-      for (offset, piece) in file.pieces.enumerated() {
-        try insertPiece.execute(arguments: [jobId, file.format, file.stagedPieces + offset, piece.size, piece.deflated])
-      }
+      try Self.insertPieces(db, jobId: jobId, format: file.format, firstNumber: file.stagedPieces, file.pieces)
     }
     job.state = .succeeded
     job.stage = "done"
@@ -526,10 +523,15 @@ extension FidelisStore {
           sql: "INSERT INTO artifact (jobId, tenantId, format, contentType, data, createdAt, size, storedBytes, leaseId) VALUES (?, ?, ?, ?, x'', ?, 0, 0, ?)",
           arguments: [jobId, job.tenantId, format, contentType, Self.now(), leaseId])
       }
-      let insertPiece = try db.cachedStatement(sql: "INSERT INTO artifactPiece (jobId, format, number, size, data) VALUES (?, ?, ?, ?, ?)")
-      for (offset, piece) in pieces.enumerated() {
-        try insertPiece.execute(arguments: [jobId, format, firstNumber + offset, piece.size, piece.deflated])
-      }
+      try Self.insertPieces(db, jobId: jobId, format: format, firstNumber: firstNumber, pieces)
+    }
+  }
+
+  /// Stores deflated pieces of a job's file, numbered from `firstNumber`.
+  static func insertPieces(_ db: Database, jobId: String, format: String, firstNumber: Int, _ pieces: [(size: Int, deflated: Data)]) throws {
+    let insert = try db.cachedStatement(sql: "INSERT INTO artifactPiece (jobId, format, number, size, data) VALUES (?, ?, ?, ?, ?)")
+    for (offset, piece) in pieces.enumerated() {
+      try insert.execute(arguments: [jobId, format, firstNumber + offset, piece.size, piece.deflated])
     }
   }
 

@@ -18,9 +18,6 @@ struct CategorySpendTable {
   /// Every (customer, category) pair seen, once a category number reaches `denseCategories`.
   private var pairs: SpendPairs?
 
-  /// Whether the table has moved to pairs.
-  var isSparse: Bool { pairs != nil }
-
   /// Adds `amount` to the customer's spend in the category. `customers`, the customers
   /// known so far, sizes the rows when they grow.
   @inline(__always)
@@ -82,8 +79,8 @@ struct CategorySpendTable {
   private func positiveRows(categories: Int) -> CategorySpend {
     let stride = Self.denseCategories
     let rowCount = rows.count / stride
-    let slices = rowCount < 65_536 ? 1 : activeCores * 4
-    func customers(of slice: Int) -> Range<Int> { slice * rowCount / slices..<(slice + 1) * rowCount / slices }
+    let slices = sliceCount(rowCount)
+    func customers(of slice: Int) -> Range<Int> { sliceRange(slice, of: slices, count: rowCount) }
     var spend = CategorySpend()
     rows.withUnsafeBufferPointer { amounts in
       var starts = [Int](repeating: 0, count: slices + 1)

@@ -933,7 +933,7 @@ public struct TransactionIngestor {
     // Each order's day, in slices of orders on every core (millions of them: alone on one
     // core, this kept the other idle), what each slice dropped counted apart and added after.
     let count = orderRaw.count
-    let slices = count < 65_536 ? 1 : activeCores * 4
+    let slices = sliceCount(count)
     var orderDay = [Int32](repeating: 0, count: count)
     var keep = [Bool](repeating: true, count: count)
     let (orderRaw, orderLines) = (self.orderRaw, self.orderLines)
