@@ -150,6 +150,36 @@ struct IngestTests {
     #expect(orders.quality.rejected == ["duplicate line": 1] && orders.orderAmount == [10.5])
   }
 
+  @Test(
+    "UUID identifiers, in either case or mixed with others, come back as written and group lines into orders",
+    arguments: [
+      ["3f2504e0-4f89-41d3-9a0c-0305e82c3301", "00000000-0000-4000-8000-000000000000", "c9bf9e57-1685-4c89-bafb-ff5af830be8a"],
+      ["3F2504E0-4F89-41D3-9A0C-0305E82C3301", "00000000-0000-4000-8000-000000000000", "C9BF9E57-1685-4C89-BAFB-FF5AF830BE8A"],
+      ["3f2504e0-4f89-41d3-9a0c-0305e82c3301", "C9BF9E57-1685-4C89-BAFB-FF5AF830BE8A", "c9bf9e57-1685-4c89-bafb-ff5af830be8a"],
+      ["3f2504e0-4f89-41d3-9a0c-0305e82c3301", "A", "3f2504e0-4f89-41d3-9a0c-0305e82c330"],
+    ])
+  func uuidIdentifiers(ids: [String]) throws {
+    // Customer i places order ids[i] in two lines (one order), then a second order whose id
+    // is ids[i] with each hex digit one higher, in its case.
+    let digits = (Array("0123456789abcdef".utf8), Array("0123456789ABCDEF".utf8))
+    let next = ids.map { id in
+      String(decoding: id.utf8.map { byte in
+        if let d = digits.0.firstIndex(of: byte), byte >= 0x61 || byte < 0x3A { return digits.0[(d + 1) % 16] }
+        if let d = digits.1.firstIndex(of: byte) { return digits.1[(d + 1) % 16] }
+        return byte
+      }, as: UTF8.self)
+    }
+    var text = "customer_id,order_id,order_date,amount\n"
+    for (i, id) in ids.enumerated() {
+      text += "\(id),\(id),2024-01-0\(i + 1),10\n\(id),\(id),2024-01-0\(i + 1),5\n"
+      text += "\(id),\(next[i]),2024-02-0\(i + 1),1\n"
+    }
+    let data = try ingest(text)
+    #expect(data.customerIDs == ids)
+    #expect(data.orderCount == 6 && data.quality.rowsUsed == 9 && data.quality.rejected.isEmpty)
+    #expect(data.orderAmount.sorted() == [1, 1, 1, 15, 15, 15])
+  }
+
   @Test("a customer whose returns cancel the spend stays a customer, with no predicted value")
   func netSpendZero() throws {
     let data = try ingest("customer,order,date,amount\nA,1,2024-01-01,10\nA,2,2024-02-01,10\nA,3,2024-02-05,-20\nB,4,2024-01-03,5\nB,5,2024-03-01,7\nC,6,2024-01-09,3\n")

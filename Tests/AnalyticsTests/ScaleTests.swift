@@ -249,6 +249,84 @@ struct ScaleShortcutTests {
     checked.checkAll()
   }
 
+  @Test(
+    "a table sized for a count holds that many keys at most 70 % full in no more slots, and keeps every key as it grows past the count by a quarter at a time",
+    arguments: [700, 4001, 30_000])
+  func internerSizedForCount(reserved: Int) {
+    var rng = SplitMix64(seed: UInt64(reserved))
+    var checked = CheckedInterner(interner: ByteInterner(capacity: 4))
+    for _ in 0..<100 { checked.intern(Array("K\(rng.next() % 100_000)".utf8)) }
+    checked.interner.reserve(reserved)
+    let sized = checked.interner.slotCount
+    #expect(sized == (reserved * 10 + 6) / 7 && reserved * 10 <= sized * 7)
+    // As many keys as reserved fit without growing; then as many again, which grow it.
+    while checked.interner.count < reserved { checked.intern(Array("K\(rng.next() % 100_000)".utf8)) }
+    #expect(checked.interner.slotCount == sized)
+    // Long keys too, so the second half lives in the arena.
+    while checked.interner.count < 2 * reserved {
+      checked.intern(Array("K\(rng.next() % 100_000)".utf8) + (rng.next() % 3 == 0 ? Array(" customer@example.org".utf8) : []))
+    }
+    #expect(checked.interner.slotCount > sized && checked.interner.slotCount < 3 * sized)
+    checked.checkAll()
+  }
+
+  @Test("a UUID packs into two values that give its text back, in either case; what is not quite a UUID does not pack")
+  func uuidKeys() {
+    var rng = SplitMix64(seed: 36)
+    let hex = Array("0123456789abcdef".utf8)
+    var seen: [UUIDKey: [UInt8]] = [:]
+    for n in 0..<3000 {
+      var text = (0..<36).map { [8, 13, 18, 23].contains($0) ? UInt8(ascii: "-") : hex[Int(rng.next() % 16)] }
+      // Some with no letter at all, some uppercase.
+      if n % 10 == 0 { text = text.map { $0 >= 0x61 ? UInt8(ascii: "7") : $0 } }
+      let uppercase = n % 3 == 0
+      if uppercase { text = text.map { $0 >= 0x61 ? $0 - 0x20 : $0 } }
+      guard let (key, letters) = text.withUnsafeBufferPointer({ UUIDKey.parse($0) }) else {
+        Issue.record("\(String(decoding: text, as: UTF8.self)) did not parse")
+        continue
+      }
+      let hasLetters = text.contains { $0 >= 0x41 }
+      #expect(letters == (hasLetters ? uppercase : nil))
+      #expect(key.withBytes(uppercase: uppercase) { Array($0) } == text)
+      let lowered = text.map { $0 >= 0x41 && $0 <= 0x46 ? $0 + 0x20 : $0 }
+      #expect(seen.updateValue(lowered, forKey: key).map { $0 == lowered } ?? true)
+    }
+    let good = Array("123e4567-e89b-42d3-a456-426614174000".utf8)
+    var near: [[UInt8]] = [Array(good.dropLast()), good + [0x30], Array("123e4567-E89b-42d3-a456-426614174000".utf8)]
+    for position in [0, 8, 13, 20, 35] {
+      for odd in Array("g-G /{".utf8) where good[position] != odd {
+        var text = good
+        text[position] = odd
+        near.append(text)
+      }
+    }
+    for text in near { #expect(text.withUnsafeBufferPointer { UUIDKey.parse($0) } == nil, "\(String(decoding: text, as: UTF8.self))") }
+  }
+
+  @Test(
+    "interned UUIDs keep their indices and text, and move to the arena at the first key that is not one or is in the other case",
+    arguments: [-1, 0, 1, 699, 700, 2999])
+  func internerUUIDs(strangerAtStep stranger: Int) {
+    var rng = SplitMix64(seed: UInt64(stranger + 2))
+    let uppercase = (stranger + 2) % 2 == 0
+    let digits = Array((uppercase ? "0123456789ABCDEF" : "0123456789abcdef").utf8)
+    let pool = (0..<1500).map { _ in (0..<36).map { [8, 13, 18, 23].contains($0) ? UInt8(ascii: "-") : digits[Int(rng.next() % 16)] } }
+    var checked = CheckedInterner(interner: ByteInterner(capacity: 4))
+    for step in 0..<3000 {
+      if step == 500 { checked.interner.reserve(4000) }
+      var key = pool[Int(rng.next() % 1500)]
+      if step == stranger {
+        // The same UUID in the other case, or an order number.
+        key = step % 3 == 0 ? Array("ORDER 42".utf8) : key.map { $0 >= 0x61 ? $0 - 0x20 : $0 >= 0x41 ? $0 + 0x20 : $0 }
+      }
+      checked.intern(key)
+    }
+    checked.checkAll()
+    for absent in ["O999999", "123e4567-e89b-42d3-a456-426614174000", "x y"] {
+      #expect(Array(absent.utf8).withUnsafeBufferPointer { checked.interner.index(of: $0, hash: hashBytes($0)) } == nil)
+    }
+  }
+
   @Test("an identifier of at most ten digits, letters, '-' and '_' packs into one value that gives its bytes back; others do not pack")
   func packedKeys() {
     let alphabet = Array("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-_".utf8)

@@ -1,8 +1,8 @@
 import CPrefetch
 
 /// Maps byte strings (customer or order identifiers) to dense indices 0, 1, 2…, storing
-/// each distinct key once: packed in eight bytes while every key packs (`PackedKey`), else
-/// in one contiguous arena. Exact: keys are compared whole, the hash only picks the slot.
+/// each distinct key once: packed in eight bytes while every key packs (`PackedKey`), in
+/// sixteen while every key is a UUID (`UUIDKey`), else in one contiguous arena. Exact: keys are compared whole, the hash only picks the slot.
 /// Much lighter than a `[String: Int]` for millions of keys.
 struct ByteInterner {
   /// One open-addressing slot: the high half of the key's hash beside its index, so that a
@@ -16,12 +16,17 @@ struct ByteInterner {
   }
 
   /// Each key packed, at its index, while every key packs: most identifiers do (digits,
-  /// letters, at most ten). Eight bytes a key where the arena and its offset took the
+  /// letters, at most ten). UUIDs take two words, at twice their index. Eight bytes a key where the arena and its offset took the
   /// key's length and four more, and a lookup compares with one value where it read an
   /// offset, then the bytes it points to: two waits on memory, one after the other.
   /// The first key that does not pack moves every key to the arena, once, in order.
   private var packed: [UInt64] = []
-  private var isPacked = true
+  /// How the keys are held: packed (one word a key), UUIDs (two words a key, in `packed`
+  /// too) or the arena. The first key picks packed or UUIDs; the first that does not fit
+  /// moves every key to the arena, once.
+  private var form = KeyForm.packed
+  /// Whether the UUIDs' hex letters are uppercase; nil while no key held a letter.
+  private var uuidUppercase: Bool?
   private var arena: [UInt8] = []
   /// Where each key starts in the arena (and the last ends), modulo 2³²: four bytes a key
   /// instead of eight, a tenth of the memory of a million orders' table.
@@ -31,32 +36,58 @@ struct ByteInterner {
   private var wraps: [Int] = []
   /// 32, the bits of a stored offset; fewer only in tests, which cannot fill 4 GiB.
   private let offsetBits: Int
+  /// Any number of slots, not a power of two: a table reserved for a known count is sized
+  /// to it (50 M orders take 71 M slots, where the next power of two was 128 M, half a
+  /// gigabyte more).
   private var slots: [Slot]
-  private var mask: Int
-  /// 32 less the bits of a slot number: a tag's first slot is `tag >> homeShift`.
-  private var homeShift: Int
+  /// Whether the table was sized for a count (`reserve`): past it, it grows by a quarter,
+  /// the count having been estimated a little high already, where doubling the table of a
+  /// large file at its fullest took the memory the exact size saved, and more.
+  private var isReserved = false
 
   init(capacity: Int = 1024, offsetBits: Int = 32) {
     self.offsetBits = offsetBits
     var size = 16
     while size < capacity * 2 { size <<= 1 }
     slots = Array(repeating: Slot(tag: 0, index: -1), count: size)
-    mask = size - 1
-    homeShift = 32 - size.trailingZeroBitCount
   }
 
-  /// The first slot a key whose hash has this `tag` may take.
-  @inline(__always) private func home(_ tag: UInt32) -> Int { Int(tag >> UInt32(homeShift)) }
+  /// The first slot a key whose hash has this `tag` may take: the tag scaled to the table
+  /// (a multiplication, not a modulo), so that homes run in the order of the tags whatever
+  /// the table's size; `grow` relies on it.
+  @inline(__always) private func home(_ tag: UInt32) -> Int { Self.home(tag, size: slots.count) }
+
+  @inline(__always) private static func home(_ tag: UInt32, size: Int) -> Int {
+    Int(truncatingIfNeeded: (UInt64(tag) &* UInt64(truncatingIfNeeded: size)) >> 32)
+  }
+
+  /// The slot after `slot`, the first after the last.
+  @inline(__always) private static func next(_ slot: Int, size: Int) -> Int {
+    slot + 1 == size ? 0 : slot + 1
+  }
 
   /// Number of distinct keys.
-  var count: Int { isPacked ? packed.count : offsets.count - 1 }
+  var count: Int {
+    switch form {
+    case .packed: packed.count
+    case .uuid: packed.count / 2
+    case .arena: offsets.count - 1
+    }
+  }
+
+  /// Number of slots of the table, for tests.
+  var slotCount: Int { slots.count }
 
   /// The key stored at `index`.
   func key(_ index: Int) -> [UInt8] { withKey(index) { Array($0) } }
 
   /// `body` of the bytes of the key stored at `index`, read in place.
   func withKey<Result>(_ index: Int, _ body: (UnsafeBufferPointer<UInt8>) -> Result) -> Result {
-    if isPacked { return PackedKey(value: packed[index]).withBytes(body) }
+    switch form {
+    case .packed: return PackedKey(value: packed[index]).withBytes(body)
+    case .uuid: return UUIDKey(high: packed[2 * index], low: packed[2 * index + 1]).withBytes(uppercase: uuidUppercase ?? false, body)
+    case .arena: break
+    }
     let (start, end) = (offset(index), offset(index + 1))
     return arena.withUnsafeBufferPointer { body(UnsafeBufferPointer(rebasing: $0[start..<end])) }
   }
@@ -71,9 +102,12 @@ struct ByteInterner {
   /// The index of `bytes` if it is held, without adding it; `hash` is `hashBytes(bytes)`.
   func index(of bytes: UnsafeBufferPointer<UInt8>, hash: UInt64) -> Int? {
     let tag = UInt32(truncatingIfNeeded: hash >> 32)
-    guard isPacked else { return probe(bytes, tag: tag).found }
-    // A key that does not pack was never added while all keys pack.
-    return PackedKey(bytes).flatMap { probe($0, tag: tag).found }
+    // A key that does not fit the form was never added while all keys fit it.
+    switch form {
+    case .packed: return PackedKey(bytes).flatMap { probe($0, tag: tag).found }
+    case .uuid: return uuidKey(bytes).flatMap { probe($0.key, tag: tag).found }
+    case .arena: return probe(bytes, tag: tag).found
+    }
   }
 
   /// The slots from the home of `tag` on, up to the key `bytes` in the arena (`found`, its
@@ -89,6 +123,21 @@ struct ByteInterner {
     packed.withUnsafeBufferPointer { packed in probe(tag: tag) { packed[$0] == key.value } }
   }
 
+  /// `probe` while the keys are UUIDs: they compare as two values.
+  @inline(__always)
+  private func probe(_ key: UUIDKey, tag: UInt32) -> (found: Int?, slot: Int) {
+    packed.withUnsafeBufferPointer { packed in probe(tag: tag) { packed[2 * $0] == key.high && packed[2 * $0 + 1] == key.low } }
+  }
+
+  /// The UUID of `bytes` and the case of its letters, when it is one whose letters are in
+  /// the case of the keys held.
+  @inline(__always)
+  private func uuidKey(_ bytes: UnsafeBufferPointer<UInt8>) -> (key: UUIDKey, uppercase: Bool?)? {
+    guard let (key, uppercase) = UUIDKey.parse(bytes) else { return nil }
+    if let uppercase, let held = uuidUppercase, uppercase != held { return nil }
+    return (key, uppercase)
+  }
+
   /// The slots from the home of `tag` on, up to the first whose tag matches and whose key
   /// `isKey` of its index, or the empty slot where the key would go.
   @inline(__always)
@@ -99,7 +148,7 @@ struct ByteInterner {
         let existing = slots[slot]
         if existing.index < 0 { return (nil, slot) }
         if existing.tag == tag && isKey(Int(existing.index)) { return (Int(existing.index), slot) }
-        slot = (slot + 1) & mask
+        slot = Self.next(slot, size: slots.count)
       }
     }
   }
@@ -108,13 +157,28 @@ struct ByteInterner {
   /// `hashBytes(bytes)`, computed beforehand by a parsing thread.
   mutating func intern(_ bytes: UnsafeBufferPointer<UInt8>, hash: UInt64) -> (index: Int, isNew: Bool) {
     let tag = UInt32(truncatingIfNeeded: hash >> 32)
-    let key = isPacked ? PackedKey(bytes) : nil
-    if isPacked && key == nil { unpackAll() }
-    let (found, slot) = key.map { probe($0, tag: tag) } ?? probe(bytes, tag: tag)
+    var key: PackedKey?
+    var uuid: (key: UUIDKey, uppercase: Bool?)?
+    if form == .packed {
+      key = PackedKey(bytes)
+      if key == nil, count == 0, let first = uuidKey(bytes) { (form, uuid) = (.uuid, first) }
+    } else if form == .uuid {
+      uuid = uuidKey(bytes)
+    }
+    if form != .arena && key == nil && uuid == nil { unpackAll() }
+    let (found, slot) = key.map { probe($0, tag: tag) } ?? uuid.map { probe($0.key, tag: tag) } ?? probe(bytes, tag: tag)
     if let found { return (found, false) }
     let index = count
     slots[slot] = Slot(tag: tag, index: Int32(index))
-    if let key { packed.append(key.value) } else { store(bytes) }
+    if let key {
+      packed.append(key.value)
+    } else if let uuid {
+      packed.append(uuid.key.high)
+      packed.append(uuid.key.low)
+      if let uppercase = uuid.uppercase { uuidUppercase = uppercase }
+    } else {
+      store(bytes)
+    }
     // Up to 70 % full: a probe for a new key reads about six slots of eight bytes, most
     // often in one cache line, and a million keys need half the table that 50 % would.
     if count * 10 > slots.count * 7 { grow() }
@@ -128,13 +192,21 @@ struct ByteInterner {
     while arena.count >> offsetBits > wraps.count { wraps.append(offsets.count - 1) }
   }
 
-  /// Moves the packed keys to the arena, in order: a key that does not pack has come.
+  /// Moves the packed keys or UUIDs to the arena, in order: a key that does not fit has come.
   private mutating func unpackAll() {
-    let keys = packed
-    (packed, isPacked) = ([], false)
-    arena.reserveCapacity(keys.count * PackedKey.longest)
-    offsets.reserveCapacity(keys.count + 1)
-    for value in keys { PackedKey(value: value).withBytes { store($0) } }
+    let (keys, wasForm) = (packed, form)
+    (packed, form) = ([], .arena)
+    if wasForm == .packed {
+      arena.reserveCapacity(keys.count * PackedKey.longest)
+      offsets.reserveCapacity(keys.count + 1)
+      for value in keys { PackedKey(value: value).withBytes { store($0) } }
+    } else {
+      arena.reserveCapacity(keys.count / 2 * UUIDKey.length)
+      offsets.reserveCapacity(keys.count / 2 + 1)
+      for i in stride(from: 0, to: keys.count, by: 2) {
+        UUIDKey(high: keys[i], low: keys[i + 1]).withBytes(uppercase: uuidUppercase ?? false) { store($0) }
+      }
+    }
   }
 
   /// Starts loading what a lookup of a key with `hash` will read, in three steps taken at
@@ -161,8 +233,9 @@ struct ByteInterner {
         let existing = slots[slot]
         if existing.index < 0 { return nil }
         if existing.tag == tag {
-          if isPacked {
-            if step == 1 { packed.withUnsafeBufferPointer { fidelis_prefetch($0.baseAddress! + Int(existing.index)) } }
+          if form != .arena {
+            let word = form == .packed ? Int(existing.index) : 2 * Int(existing.index)
+            if step == 1 { packed.withUnsafeBufferPointer { fidelis_prefetch($0.baseAddress! + word) } }
             return Int(existing.index)
           }
           offsets.withUnsafeBufferPointer { offsets in
@@ -176,7 +249,7 @@ struct ByteInterner {
           }
           return Int(existing.index)
         }
-        slot = (slot + 1) & mask
+        slot = Self.next(slot, size: slots.count)
       }
       return nil
     }
@@ -187,16 +260,17 @@ struct ByteInterner {
   /// written to is not resident, while doubling late in a large file copied the bytes
   /// held so far beside themselves at the moment memory was highest.
   mutating func reserve(_ count: Int) {
-    if isPacked {
-      packed.reserveCapacity(count)
+    if form != .arena {
+      packed.reserveCapacity(form == .packed ? count : 2 * count)
     } else if self.count > 0 {
       let bytes = Double(arena.count) / Double(self.count) * Double(count)
       if bytes > Double(arena.capacity), bytes < Double(Int.max / 2) { arena.reserveCapacity(Int(bytes)) }
     }
-    var size = slots.count
-    while count * 10 > size * 7 { size <<= 1 }
+    // The fewest slots that hold `count` keys at most 70 % full.
+    let size = (count * 10 + 6) / 7
     guard size > slots.count else { return }
-    if !isPacked { offsets.reserveCapacity(count + 1) }
+    isReserved = true
+    if form == .arena { offsets.reserveCapacity(count + 1) }
     grow(to: size)
   }
 
@@ -209,18 +283,15 @@ struct ByteInterner {
   }
 
   private mutating func grow(to size: Int? = nil) {
-    let size = size ?? slots.count * 2
+    let size = size ?? (isReserved ? slots.count + slots.count / 4 : slots.count * 2)
     let old = slots
     slots = Array(repeating: Slot(tag: 0, index: -1), count: size)
-    mask = size - 1
-    homeShift = 32 - size.trailingZeroBitCount
     // The old slots in order have their homes in order (but for a run wrapped past the
     // end): the new table is written almost in sequence.
-    let (shift, mask) = (UInt32(homeShift), mask)
     slots.withUnsafeMutableBufferPointer { slots in
       for entry in old where entry.index >= 0 {
-        var slot = Int(entry.tag >> shift)
-        while slots[slot].index >= 0 { slot = (slot + 1) & mask }
+        var slot = Self.home(entry.tag, size: size)
+        while slots[slot].index >= 0 { slot = Self.next(slot, size: size) }
         slots[slot] = entry
       }
     }
@@ -248,6 +319,87 @@ func sameBytes(_ a: UnsafePointer<UInt8>, _ b: UnsafePointer<UInt8>, count: Int)
   }
   for i in 0..<count where a.load(fromByteOffset: i, as: UInt8.self) != b.load(fromByteOffset: i, as: UInt8.self) { return false }
   return true
+}
+
+/// How `ByteInterner` holds its keys.
+private enum KeyForm {
+  case packed
+  case uuid
+  case arena
+}
+
+/// A UUID written as exports write them, 36 bytes (8-4-4-4-12 hex digits with dashes), in
+/// two UInt64: its 32 hex digits, the first in the top bits. The dashes are where they
+/// must be and the letters' case is the interner's, so the bytes come back exactly;
+/// sixteen bytes a key where the arena took forty.
+struct UUIDKey: Hashable {
+  /// The length of a UUID's text.
+  static let length = 36
+  var high: UInt64
+  var low: UInt64
+
+  init(high: UInt64, low: UInt64) {
+    (self.high, self.low) = (high, low)
+  }
+
+  /// The UUID of `bytes` and whether its letters are uppercase (nil: it has none); nil
+  /// when `bytes` are not a UUID, or mix lowercase and uppercase letters.
+  @inline(__always)
+  static func parse(_ bytes: UnsafeBufferPointer<UInt8>) -> (key: UUIDKey, uppercase: Bool?)? {
+    guard bytes.count == length, bytes[8] == 0x2D, bytes[13] == 0x2D, bytes[18] == 0x2D, bytes[23] == 0x2D else { return nil }
+    // Every line of a file keyed by UUIDs comes here twice, on the merge's thread: a table
+    // lookup a digit, its kind ORed into one value checked once, keeps it a few
+    // nanoseconds a key.
+    return hexDigitTable.withUnsafeBufferPointer { table -> (key: UUIDKey, uppercase: Bool?)? in
+      var kinds: UInt8 = 0
+      @inline(__always) func digits(_ range: Range<Int>, into word: inout UInt64) {
+        for i in range {
+          let entry = table[Int(bytes[i])]
+          kinds |= entry
+          word = word << 4 | UInt64(entry & 15)
+        }
+      }
+      var (high, low): (UInt64, UInt64) = (0, 0)
+      digits(0..<8, into: &high)
+      digits(9..<13, into: &high)
+      digits(14..<18, into: &high)
+      digits(19..<23, into: &low)
+      digits(24..<36, into: &low)
+      let (lower, upper, invalid) = (kinds & 0x10 != 0, kinds & 0x20 != 0, kinds & 0x40 != 0)
+      guard !invalid, !(lower && upper) else { return nil }
+      return (UUIDKey(high: high, low: low), lower ? false : upper ? true : nil)
+    }
+  }
+
+  /// Per byte: its hex value in the low four bits, 0x10 for a lowercase letter, 0x20 for an
+  /// uppercase one, 0x40 for a byte that is no hex digit.
+  private static let hexDigitTable: [UInt8] = (0..<256).map { byte -> UInt8 in
+    switch byte {
+    case 0x30...0x39: UInt8(byte - 0x30)
+    case 0x61...0x66: UInt8(byte - 0x61 + 10) | 0x10
+    case 0x41...0x46: UInt8(byte - 0x41 + 10) | 0x20
+    default: 0x40
+    }
+  }
+
+  /// `body` of the UUID's text, its letters uppercase when `uppercase`.
+  func withBytes<Result>(uppercase: Bool, _ body: (UnsafeBufferPointer<UInt8>) -> Result) -> Result {
+    withUnsafeTemporaryAllocation(of: UInt8.self, capacity: Self.length) { buffer in
+      let letter: UInt8 = uppercase ? 0x41 - 10 : 0x61 - 10
+      var digit = 0
+      for position in 0..<Self.length {
+        if position == 8 || position == 13 || position == 18 || position == 23 {
+          buffer[position] = 0x2D
+          continue
+        }
+        let word = digit < 16 ? high : low
+        let value = UInt8(truncatingIfNeeded: word >> UInt64(4 * (15 - digit % 16))) & 15
+        buffer[position] = value < 10 ? 0x30 + value : letter + value
+        digit += 1
+      }
+      return body(UnsafeBufferPointer(buffer))
+    }
+  }
 }
 
 /// A key of at most ten bytes, each one of the 64 characters 0–9, A–Z, a–z, `-` and `_`,
