@@ -251,9 +251,9 @@ public struct PreviousCustomers: Sendable {
   /// The position among `entries` of each of `ids`, −1 for a customer the previous report
   /// did not have; looked up on every core: a million lookups in a table of a million, each
   /// mostly a wait on memory, were a quarter of a second on one.
-  func positions(of ids: [String]) -> [Int32] {
+  func positions(of ids: CustomerIDs) -> [Int32] {
     concurrentArray(count: ids.count) { i in
-      Self.withBytes(ids[i]) { bytes in identifiers.index(of: bytes, hash: hashBytes(bytes)).map { Int32($0) } ?? -1 }
+      ids.withUTF8(i) { bytes in identifiers.index(of: bytes, hash: hashBytes(bytes)).map { Int32($0) } ?? -1 }
     }
   }
 

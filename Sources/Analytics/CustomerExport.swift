@@ -96,10 +96,11 @@ extension CustomerResults {
       used = 0
     }
     for i in rows {
-      var id = table.ids[i]
-      let plain = id.withUTF8 { isPlainCSVField($0) }
-      let quoted = plain ? [] : Array(csvField(id).utf8)
-      let room = rowRoom + (plain ? id.utf8.count : quoted.count)
+      // The identifier's bytes as they are stored, when they need no quotes: most do.
+      let plainLength = table.ids.withUTF8(i) { isPlainCSVField($0) ? $0.count : nil }
+      let plain = plainLength != nil
+      let quoted = plain ? [] : Array(csvField(table.ids[i]).utf8)
+      let room = rowRoom + (plainLength ?? quoted.count)
       if used + room > scratch.count {
         flush()
         if room > scratch.count { scratch = [UInt8](repeating: 0, count: room) }
@@ -107,7 +108,7 @@ extension CustomerResults {
       used = scratch.withUnsafeMutableBufferPointer { buffer -> Int in
         var cursor = ByteCursor(buffer.baseAddress! + used)
         let comma = UInt8(ascii: ",")
-        if plain { id.withUTF8 { cursor.write($0) } } else { quoted.withUnsafeBufferPointer { cursor.write($0) } }
+        if plain { table.ids.withUTF8(i) { cursor.write($0) } } else { quoted.withUnsafeBufferPointer { cursor.write($0) } }
         cursor.write(comma)
         labels.segments[segment[i].index].withUnsafeBufferPointer { cursor.write($0) }
         cursor.write(comma)

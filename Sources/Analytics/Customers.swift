@@ -8,7 +8,7 @@
 /// - purchaseDays / repeatValue: the inputs of BG/NBD and Gamma-Gamma as Python's
 ///   lifetimes defines them with `freq='D'`: orders of one day are one purchase.
 public struct CustomerTable: Sendable {
-  public var ids: [String]
+  public var ids: CustomerIDs
   public var recency: [Int32]
   public var frequency: [Int32]
   public var monetary: [Double]
@@ -130,7 +130,7 @@ public struct CustomerTable: Sendable {
       return
     }
     let keep = (0..<n).filter { frequency[$0] > 0 }
-    self.ids = keep.map { data.customerIDs[$0] }
+    self.ids = data.customerIDs.selecting(keep)
     self.frequency = keep.map { frequency[$0] }
     self.monetary = keep.map { monetary[$0] }
     self.firstDay = keep.map { first[$0] }

@@ -109,20 +109,17 @@ public struct RFMScores: Sendable {
 
   /// Rows in customer-id byte order. Ids compared by their first eight bytes as one integer
   /// first (zero-padded, which orders as the bytes do), by all their bytes only on a tie.
-  static func idOrder(_ ids: [String]) -> [Int] {
-    var keys = ids.enumerated().map { row, id -> (prefix: UInt64, row: Int) in
-      var prefix: UInt64 = 0
-      var taken = 0
-      for byte in id.utf8 {
-        guard taken < 8 else { break }
-        prefix |= UInt64(byte) << (56 - 8 * taken)
-        taken += 1
+  static func idOrder(_ ids: CustomerIDs) -> [Int] {
+    var keys = ids.indices.map { row -> (prefix: UInt64, row: Int) in
+      ids.withUTF8(row) { id in
+        var prefix: UInt64 = 0
+        for (taken, byte) in id.prefix(8).enumerated() { prefix |= UInt64(byte) << (56 - 8 * taken) }
+        return (prefix, row)
       }
-      return (prefix, row)
     }
     keys.sort { a, b in
       if a.prefix != b.prefix { return a.prefix < b.prefix }
-      return ids[a.row].utf8.lexicographicallyPrecedes(ids[b.row].utf8)
+      return ids.withUTF8(a.row) { x in ids.withUTF8(b.row) { y in x.lexicographicallyPrecedes(y) } }
     }
     return keys.map(\.row)
   }

@@ -53,7 +53,7 @@ struct AnalysisTests {
   @Test("RFM quintiles: ranks split in five equal groups with the pandas qcut rule")
   func quintiles() {
     var data = TransactionData()
-    data.customerIDs = (0..<10).map { "c\($0)" }
+    data.customerIDs = CustomerIDs((0..<10).map { "c\($0)" })
     for c in 0..<10 {
       data.orderCustomer.append(Int32(c))
       data.orderDay.append(Int32(100 + c))
@@ -100,7 +100,7 @@ struct CustomerTableTests {
     var rng = SplitMix64(seed: 99)
     var data = TransactionData()
     let customers = 20_000
-    data.customerIDs = (0..<customers).map { "C\($0)" }
+    data.customerIDs = CustomerIDs((0..<customers).map { "C\($0)" })
     for _ in 0..<200_000 {
       // Customer 0 has many orders, customers from 15,000 none: slices of unequal widths.
       let customer = rng.next() % 5 == 0 ? 0 : Int32(rng.next() % 15_000)
@@ -124,7 +124,7 @@ struct CustomerTableTests {
   func orderSort(_ most: Int, orders: Int) {
     var rng = SplitMix64(seed: UInt64(most))
     var data = TransactionData()
-    data.customerIDs = (0..<50).map { "C\($0)" }
+    data.customerIDs = CustomerIDs((0..<50).map { "C\($0)" })
     for _ in 0..<orders {
       // Customer 0 has many orders (past the insertion sort's reach); days repeat.
       data.orderCustomer.append(rng.next() % 4 == 0 ? 0 : Int32(rng.next() % 50))

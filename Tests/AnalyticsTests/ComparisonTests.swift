@@ -94,7 +94,7 @@ struct ComparisonTests {
     #expect(previous.count == 70_000)
     var rng = SplitMix64(seed: 11)
     let ids = (0..<90_000).map { _ in "K\(rng.next() % 100_000)" }
-    let positions = previous.positions(of: ids)
+    let positions = previous.positions(of: CustomerIDs(ids))
     for (id, position) in zip(ids, positions) {
       let number = Int(id.dropFirst())!
       #expect(position == (number < 70_000 ? Int32(number) : -1), "\(id)")
@@ -222,7 +222,8 @@ private func indexedCustomers(_ index: Data, piece: Int) throws -> PreviousCusto
 /// The same customer with the same entry in both, found at the same place.
 private func sameCustomers(_ a: PreviousCustomers, _ b: PreviousCustomers, ids: [String]) {
   #expect(a.count == b.count)
-  for (id, (p, q)) in zip(ids, zip(a.positions(of: ids), b.positions(of: ids))) {
+  let listed = CustomerIDs(ids)
+  for (id, (p, q)) in zip(ids, zip(a.positions(of: listed), b.positions(of: listed))) {
     guard p >= 0, q >= 0 else {
       #expect(p == q, "\(id)")
       continue
@@ -240,7 +241,7 @@ struct CustomerGroupsIndexTests {
     let after = try analysed { !$0.hasPrefix("C5,") }
     let fromFile = try previousCustomers(before.csv, piece: 1 << 20)
     let fromIndex = try indexedCustomers(CustomerGroupsIndex.data(of: before.customers), piece: piece)
-    sameCustomers(fromFile, fromIndex, ids: after.customers.table.ids + before.customers.table.ids + ["nobody"])
+    sameCustomers(fromFile, fromIndex, ids: Array(after.customers.table.ids) + Array(before.customers.table.ids) + ["nobody"])
     let compare = { (customers: PreviousCustomers) in
       try Comparison.make(
         job: "job_b", result: after.result, customers: after.customers, previousJob: "job_a", previous: ReportFigures(json: before.json),
@@ -287,7 +288,7 @@ struct CustomerGroupsIndexTests {
     let customers = try indexedCustomers(index, piece: 65_536)
     #expect(customers.count == count)
     let ids = (0..<count).map(id) + ["K1", "nobody"]
-    let positions = customers.positions(of: ids)
+    let positions = customers.positions(of: CustomerIDs(ids))
     for i in 0..<count {
       let expected = i == 0 ? entry(1) : entry(i)
       let found = customers.entries[Int(positions[i])]

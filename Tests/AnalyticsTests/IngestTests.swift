@@ -175,7 +175,7 @@ struct IngestTests {
       text += "\(id),\(next[i]),2024-02-0\(i + 1),1\n"
     }
     let data = try ingest(text)
-    #expect(data.customerIDs == ids)
+    #expect(Array(data.customerIDs) == ids)
     #expect(data.orderCount == 6 && data.quality.rowsUsed == 9 && data.quality.rejected.isEmpty)
     #expect(data.orderAmount.sorted() == [1, 1, 1, 15, 15, 15])
   }

@@ -146,7 +146,7 @@ struct ScaleShortcutTests {
   func calibrationSplit(end: Int) {
     var rng = SplitMix64(seed: UInt64(end))
     var data = TransactionData()
-    data.customerIDs = (0..<300).map { "C\($0)" }
+    data.customerIDs = CustomerIDs((0..<300).map { "C\($0)" })
     for _ in 0..<4000 {
       data.orderCustomer.append(Int32(rng.next() % 300))
       data.orderDay.append(Int32(rng.next() % 250))
@@ -502,7 +502,7 @@ struct ScaleShortcutTests {
     var rng = SplitMix64(seed: 11)
     let n = table.count
     let prefixes = ["customer-000", "C", "Ç", "customer-00", "é", ""]
-    table.ids = (0..<n).map { i in "\(prefixes[i % prefixes.count])\(rng.next() % 97)-\(i)" }
+    table.ids = CustomerIDs((0..<n).map { i in "\(prefixes[i % prefixes.count])\(rng.next() % 97)-\(i)" })
     table.recency = (0..<n).map { _ in Int32(wideRange ? Int(rng.next() % 2_000_000) : Int(rng.next() % 40)) }
     table.frequency = (0..<n).map { _ in Int32(1 + rng.next() % 5) }
     table.monetary = Self.values(n, seed: 5)
@@ -824,10 +824,12 @@ struct CustomerFileTests {
   @Test("each row is its fields as csvField and printf write them: identifiers to quote or neutralise, one longer than the writer's buffer, numbers too large for the fast path or not finite")
   func rows() throws {
     var customers = try Analyzer.run(sampleData(customers: 300)).customers
-    customers.table.ids[0] = "=cmd|' /C calc'!A0"
-    customers.table.ids[1] = "Dupont, \"Jean\"\nsecond line"
-    customers.table.ids[2] = String(repeating: "long,", count: 300_000)  // 1.5 MB once quoted
-    customers.table.ids[3] = "é-ü 客户"
+    var ids = Array(customers.table.ids)
+    ids[0] = "=cmd|' /C calc'!A0"
+    ids[1] = "Dupont, \"Jean\"\nsecond line"
+    ids[2] = String(repeating: "long,", count: 300_000)  // 1.5 MB once quoted
+    ids[3] = "é-ü 客户"
+    customers.table.ids = CustomerIDs(ids)
     customers.probabilityAlive[4] = .nan
     customers.expectedPurchases[5] = .infinity
     customers.predictedCLV[6] = -1e300
@@ -841,5 +843,59 @@ struct CustomerFileTests {
   func indices() {
     #expect(RFMSegment.allCases.map(\.index) == Array(RFMSegment.allCases.indices))
     #expect(LifecycleGroup.allCases.map(\.index) == Array(LifecycleGroup.allCases.indices))
+  }
+}
+
+@Suite("Customer identifiers")
+struct CustomerIDsTests {
+  /// The identifiers reading would hold for `keys`, and the Strings each key decoded to
+  /// before (`decodeText`, key by key).
+  static func readBack(_ keys: [[UInt8]], encoding: TextEncoding) -> (ids: CustomerIDs, decoded: [String]) {
+    var table = ByteInterner(capacity: 4)
+    for key in keys { _ = key.withUnsafeBufferPointer { table.intern($0, hash: hashBytes($0)) } }
+    let decoded = (0..<table.count).map { i in table.withKey(i) { decodeText($0, encoding: encoding) } }
+    return (CustomerIDs(reading: table, encoding: encoding), decoded)
+  }
+
+  @Test(
+    "identifiers kept as read give the Strings decoding each gave: packed, UUIDs, long, accented, padded, Windows-1252, not UTF-8",
+    arguments: [
+      (["C1", "A-9_z", "0000000000", ""], TextEncoding.utf8),
+      (["3f2504e0-4f89-41d3-9a0c-0305e82c3301", "00000000-0000-4000-8000-000000000000"], .utf8),
+      (["3F2504E0-4F89-41D3-9A0C-0305E82C3301", "C9BF9E57-1685-4C89-BAFB-FF5AF830BE8A"], .utf8),
+      (["customer.000001@example-mail-provider.com", "C1", "3f2504e0-4f89-41d3-9a0c-0305e82c3301"], .utf8),
+      (["Élodie", "客户 7", "C1"], .utf8),
+      ([" C3 ", "C3", "\tC4"], .utf8),
+      (["Caf\u{E9}", "plain"], .windows1252),
+    ])
+  func readAsText(keys: [String], encoding: TextEncoding) {
+    // Windows-1252 files hold one byte a character: é is 0xE9 there.
+    let bytes = keys.map { key in encoding == .windows1252 ? key.unicodeScalars.map { UInt8(truncatingIfNeeded: $0.value) } : Array(key.utf8) }
+    let (ids, decoded) = Self.readBack(bytes, encoding: encoding)
+    #expect(Array(ids) == decoded)
+    #expect(ids.count == decoded.count)
+    for (i, id) in decoded.enumerated() { #expect(ids.withUTF8(i) { Array($0) } == Array(id.utf8)) }
+  }
+
+  @Test("bytes that are not UTF-8 are decoded as reading decoded them, two of them possibly to one text")
+  func notUTF8() {
+    let (ids, decoded) = Self.readBack([[0x41, 0xFF], [0x41, 0xFE], [0x42]], encoding: .utf8)
+    #expect(Array(ids) == decoded && ids.count == 3)
+  }
+
+  @Test("identifiers made from Strings, selected and compared keep their order and text", arguments: [0, 1, 5000])
+  func madeAndSelected(count: Int) {
+    var rng = SplitMix64(seed: UInt64(count))
+    let shapes = ["C\(count)", "3f2504e0-4f89-41d3-9a0c-0305e82c3301", "someone@example.org", "é"]
+    let strings = (0..<count).map { i in i < count / 2 ? "C\(rng.next() % 1000)" : shapes[Int(rng.next() % 4)] }
+    let ids = CustomerIDs(strings)
+    #expect(Array(ids) == strings && ids == CustomerIDs(strings))
+    let positions = (0..<count).filter { _ in rng.next() % 3 == 0 }
+    #expect(Array(ids.selecting(positions)) == positions.map { strings[$0] })
+    if count > 1 { #expect(ids != CustomerIDs(strings.reversed()) || strings == strings.reversed()) }
+    // In identifier byte order, every row once.
+    let order = RFMScores.idOrder(ids)
+    #expect(order.sorted() == Array(0..<count))
+    #expect(zip(order, order.dropFirst()).allSatisfy { !strings[$1].utf8.lexicographicallyPrecedes(strings[$0].utf8) })
   }
 }

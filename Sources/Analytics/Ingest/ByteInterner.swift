@@ -99,6 +99,76 @@ struct ByteInterner {
     return Int(offsets[index]) + high << offsetBits
   }
 
+  /// A table of keys only, in their compact forms, without the slots that find them: what
+  /// stays of a table once nothing more is looked up (`withoutIndex`), or is filled by
+  /// `appendUnindexed`.
+  static func keysOnly() -> ByteInterner {
+    var table = ByteInterner(capacity: 1)
+    table.slots = []
+    return table
+  }
+
+  /// The keys of this table without its slots, sharing their storage: `index(of:)` and
+  /// `intern` are not for it.
+  func withoutIndex() -> ByteInterner {
+    var keys = self
+    keys.slots = []
+    return keys
+  }
+
+  /// Adds `bytes` as the next key, in the table's form, without looking it up: the same
+  /// key may be held twice. For a table of keys only (`keysOnly`, `withoutIndex`).
+  mutating func appendUnindexed(_ bytes: UnsafeBufferPointer<UInt8>) {
+    switch form {
+    case .packed:
+      if let key = PackedKey(bytes) { return packed.append(key.value) }
+      if count == 0, let uuid = uuidKey(bytes) {
+        form = .uuid
+        return appendUUID(uuid)
+      }
+    case .uuid:
+      if let uuid = uuidKey(bytes) { return appendUUID(uuid) }
+    case .arena:
+      return store(bytes)
+    }
+    unpackAll()
+    store(bytes)
+  }
+
+  /// Adds a UUID after the others, its case now the table's if it had letters.
+  private mutating func appendUUID(_ uuid: (key: UUIDKey, uppercase: Bool?)) {
+    packed.append(uuid.key.high)
+    packed.append(uuid.key.low)
+    if let uppercase = uuid.uppercase { uuidUppercase = uppercase }
+  }
+
+  /// Whether every key is its own text in any encoding read: ASCII (which the packed and
+  /// UUID forms always are) and without spaces or tabs at either end, which reading trims.
+  var keysAreText: Bool {
+    guard form == .arena else { return true }
+    let asciiOnly = arena.withUnsafeBufferPointer { bytes -> Bool in
+      guard let base = UnsafeRawPointer(bytes.baseAddress) else { return true }
+      var i = 0
+      var high: UInt64 = 0
+      while i + 8 <= bytes.count {
+        high |= base.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+        i += 8
+      }
+      while i < bytes.count {
+        high |= UInt64(bytes[i])
+        i += 1
+      }
+      return high & 0x8080_8080_8080_8080 == 0
+    }
+    guard asciiOnly else { return false }
+    return (0..<count).allSatisfy { index in
+      withKey(index) { key in
+        guard let first = key.first, let last = key.last else { return true }
+        return first != 0x20 && first != 0x09 && last != 0x20 && last != 0x09
+      }
+    }
+  }
+
   /// The index of `bytes` if it is held, without adding it; `hash` is `hashBytes(bytes)`.
   func index(of bytes: UnsafeBufferPointer<UInt8>, hash: UInt64) -> Int? {
     let tag = UInt32(truncatingIfNeeded: hash >> 32)
@@ -173,9 +243,7 @@ struct ByteInterner {
     if let key {
       packed.append(key.value)
     } else if let uuid {
-      packed.append(uuid.key.high)
-      packed.append(uuid.key.low)
-      if let uppercase = uuid.uppercase { uuidUppercase = uppercase }
+      appendUUID(uuid)
     } else {
       store(bytes)
     }

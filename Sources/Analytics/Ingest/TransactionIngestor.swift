@@ -83,7 +83,7 @@ public enum RejectReason: String, CaseIterable, Sendable, Codable {
 /// Purchases read from a file, one entry per order, in contiguous arrays.
 public struct TransactionData: Sendable {
   /// Customer identifiers; a customer's index is its position here.
-  public var customerIDs: [String] = []
+  public var customerIDs = CustomerIDs()
   /// Per order: customer index, day number (days since 1970-01-01), amount, promotion flag.
   public var orderCustomer: [Int32] = []
   public var orderDay: [Int32] = []
@@ -974,12 +974,7 @@ public struct TransactionIngestor {
     if total.cancelled + total.badDate.orders + total.outOfRange.orders > 0 { data = data.keepingOrders(keep) }
     let encoding = self.encoding ?? .utf8
     data.categorySpend = spendByCategory.positive(categories: data.categories.count, customers: customers.count)
-    // A million identifiers decoded on every core: alone on one, this was a tenth of a
-    // second with the other core idle.
-    let customers = self.customers
-    data.customerIDs = concurrentArray(count: customers.count) { index in
-      customers.withKey(index) { decodeText($0, encoding: encoding) }
-    }
+    data.customerIDs = CustomerIDs(reading: customers, encoding: encoding)
     return data
   }
 }
