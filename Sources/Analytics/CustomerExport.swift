@@ -26,13 +26,20 @@ extension CustomerResults {
 
   /// The same CSV as bytes, written straight into one buffer: a million customers in a
   /// fraction of a second, where a string per field and `String(format:)` took several.
-  /// Blocks of rows are written on every core, a few at a time, and appended in order, so
-  /// that the file (80 MB for a million customers) is held once, not twice.
   public func csvData() -> Data {
     var result = Data()
     result.reserveCapacity(64 + table.count * 90)
-    result.append(contentsOf: Array(CustomerColumn.allCases.map(\.rawValue).joined(separator: ",").utf8))
-    result.append(UInt8(ascii: "\n"))
+    writeCSV { result.append(contentsOf: $0) }
+    return result
+  }
+
+  /// The same CSV handed to `sink` a block at a time, in order, so that a caller may keep
+  /// the file in pieces (the worker deflates them as they come) instead of whole: 2 M
+  /// customers with e-mail addresses for identifiers make a 274 MB file. Blocks of rows
+  /// are written on every core, a few at a time.
+  public func writeCSV(_ sink: (UnsafeBufferPointer<UInt8>) -> Void) {
+    let header = Array((CustomerColumn.allCases.map(\.rawValue).joined(separator: ",") + "\n").utf8)
+    header.withUnsafeBufferPointer(sink)
     let labels = Labels(clusterNames: clusterNames)
     let (rowsPerBlock, blocks) = (16_384, (table.count + 16_383) / 16_384)
     let batch = max(1, activeCores) * 2
@@ -50,12 +57,11 @@ extension CustomerResults {
         }
       }
       for k in 0..<count {
-        result.append(contentsOf: parts[k])
+        parts[k].withUnsafeBufferPointer(sink)
         parts[k] = []
       }
       first += count
     }
-    return result
   }
 
   /// The names written in the rows, as bytes, indexed as the rows index them.

@@ -36,11 +36,22 @@ public enum ArtifactFormat: String, CaseIterable, Sendable {
 /// One file a job produced.
 public struct Artifact: Sendable, Equatable {
   public var format: ArtifactFormat
+  /// The file, unless it was made in `pieces`.
   public var data: Data
+  /// The file as compressed pieces, when it was made with an `ArtifactPiecing` and is
+  /// longer than one piece; `data` is then empty.
+  public var pieces: [ArtifactPiece]?
 
   public init(format: ArtifactFormat, data: Data) {
     self.format = format
     self.data = data
+  }
+
+  /// A file made in compressed pieces.
+  public init(format: ArtifactFormat, pieces: [ArtifactPiece]) {
+    self.format = format
+    self.data = Data()
+    self.pieces = pieces
   }
 
   /// The content type of its format.
@@ -48,9 +59,10 @@ public struct Artifact: Sendable, Equatable {
 
   /// The files of an analysis: the report in each of `formats` (every file people read by
   /// default), the per-customer CSV and the customer groups index when asked for.
+  /// With `piecing`, the per-customer CSV is made in its compressed pieces, never whole.
   public static func analysis(
     _ result: AnalysisResult, customers: CustomerResults, language: ReportLanguage, tenantName: String = "",
-    formats: Set<ArtifactFormat> = Set(ArtifactFormat.reportFiles)
+    formats: Set<ArtifactFormat> = Set(ArtifactFormat.reportFiles), piecing: ArtifactPiecing? = nil
   ) throws -> [Artifact] {
     let wanted = ArtifactFormat.allCases.filter(formats.contains)
     let document = wanted.contains(.md) || wanted.contains(.html) ? ReportBuilder(result: result, language: language, tenantName: tenantName).document() : nil
@@ -58,7 +70,7 @@ public struct Artifact: Sendable, Equatable {
       switch format {
       case .md, .html: page(document!, format)
       case .json: Artifact(format: format, data: try result.jsonData())
-      case .csv: Artifact(format: format, data: customers.csvData())
+      case .csv: piecing.map { $0.artifact(format) { customers.writeCSV($0) } } ?? Artifact(format: format, data: customers.csvData())
       case .customerGroups: Artifact(format: format, data: CustomerGroupsIndex.data(of: customers))
       }
     }
@@ -80,5 +92,71 @@ public struct Artifact: Sendable, Equatable {
   static func page(_ document: ReportDocument, _ format: ArtifactFormat) -> Artifact {
     let text = format == .md ? ReportRenderer.markdown(document) : ReportRenderer.html(document)
     return Artifact(format: format, data: Data(text.utf8))
+  }
+}
+
+/// One piece of a file made in pieces: `size` bytes, compressed.
+public struct ArtifactPiece: Sendable, Equatable {
+  public var size: Int
+  public var compressed: Data
+
+  public init(size: Int, compressed: Data) {
+    self.size = size
+    self.compressed = compressed
+  }
+}
+
+/// How to make a large file in pieces as it is written: pieces of `pieceBytes` (the last
+/// one shorter), each compressed by `compress` on every core, a few at a time. The worker
+/// makes its per-customer CSV so and hands the pieces over as they are: the whole file
+/// (274 MB for 2 M customers with e-mail addresses for identifiers) is never held.
+public struct ArtifactPiecing: Sendable {
+  public let pieceBytes: Int
+  public let compress: @Sendable (Data) -> Data
+
+  public init(pieceBytes: Int, compress: @escaping @Sendable (Data) -> Data) {
+    precondition(pieceBytes > 0)
+    self.pieceBytes = pieceBytes
+    self.compress = compress
+  }
+
+  /// The file that `write` writes, a block at a time: in pieces when it is longer than one,
+  /// else whole.
+  public func artifact(_ format: ArtifactFormat, write: ((UnsafeBufferPointer<UInt8>) -> Void) -> Void) -> Artifact {
+    var pieces: [ArtifactPiece] = []
+    var full: [Data] = []
+    var current = Data()
+    let batch = max(1, ProcessInfo.processInfo.activeProcessorCount) * 2
+    func compressFull() {
+      let made = UnsafeMutableBufferPointer<ArtifactPiece>.allocate(capacity: full.count)
+      defer { made.deallocate() }
+      made.initialize(repeating: ArtifactPiece(size: 0, compressed: Data()))
+      defer { _ = made.deinitialize() }
+      nonisolated(unsafe) let out = made
+      let (raw, compress) = (full, compress)
+      DispatchQueue.concurrentPerform(iterations: raw.count) { k in
+        out[k] = ArtifactPiece(size: raw[k].count, compressed: compress(raw[k]))
+      }
+      pieces.append(contentsOf: made)
+      full = []
+    }
+    write { block in
+      var rest = block
+      while !rest.isEmpty {
+        let taken = min(pieceBytes - current.count, rest.count)
+        current.append(UnsafeBufferPointer(rebasing: rest[..<taken]))
+        rest = UnsafeBufferPointer(rebasing: rest[taken...])
+        if current.count == pieceBytes {
+          full.append(current)
+          current = Data()
+          if full.count == batch { compressFull() }
+        }
+      }
+    }
+    // No longer than one piece: whole, as any small file.
+    if pieces.isEmpty && full.count + (current.isEmpty ? 0 : 1) <= 1 { return Artifact(format: format, data: full.first ?? current) }
+    if !current.isEmpty { full.append(current) }
+    compressFull()
+    return Artifact(format: format, pieces: pieces)
   }
 }

@@ -210,13 +210,16 @@ public struct WorkerProcess: Service {
         let inputs = JobInputs(transactions: transactions, customers: spec.customersDatasetId.map(dataset), previous: previous, jobId: job.jobID)
         let artifacts = try await JobRunner.run(
           spec, inputs: inputs, tenantName: job.tenantName, receivedDay: receivedDay, formats: Set(ArtifactFormat.allCases),
-          onComparisonSkipped: { reason in logger.warning("report not compared", metadata: log.merging(["reason": "\(reason)"]) { $1 }) },
+          piecing: PackedArtifact.piecing, onComparisonSkipped: { reason in logger.warning("report not compared", metadata: log.merging(["reason": "\(reason)"]) { $1 }) },
           progress: { stage, percent in
             stages.enter(stage)
             shared.progress.withLock { $0 = (stage, percent) }
           })
-        // Deflated here, off the tasks' threads, while the heartbeats go on.
-        return .success(try await offCooperativePool { _ in artifacts.map(PackedArtifact.init) })
+        // Deflated here, off the tasks' threads, while the heartbeats go on (but the
+        // per-customer CSV, deflated as it was written). Each file's bytes are let go once
+        // it is packed, not after the last.
+        let unpacked = UnpackedArtifacts(consume artifacts)
+        return .success(try await offCooperativePool { _ in unpacked.pack() })
       } catch {
         return .failure(error)
       }
