@@ -107,18 +107,22 @@ public struct RFMScores: Sendable {
     m = monetary ? quintiles(table.monetary) : f
   }
 
-  /// Rows in customer-id byte order. Ids compared by their first eight bytes as one integer
-  /// first (zero-padded, which orders as the bytes do), by all their bytes only on a tie.
+  /// Rows in customer-id byte order. Ids compared by their first sixteen bytes as two
+  /// integers first (zero-padded, which orders as the bytes do), by all their bytes only on
+  /// a tie: ids that share their first eight bytes (`Clïent-0…`, `customer-00…`) made
+  /// every comparison read both ids whole.
   static func idOrder(_ ids: CustomerIDs) -> [Int] {
-    var keys = ids.indices.map { row -> (prefix: UInt64, row: Int) in
+    var keys = ids.indices.map { row -> (prefix: UInt64, next: UInt64, row: Int) in
       ids.withUTF8(row) { id in
-        var prefix: UInt64 = 0
+        var (prefix, next): (UInt64, UInt64) = (0, 0)
         for (taken, byte) in id.prefix(8).enumerated() { prefix |= UInt64(byte) << (56 - 8 * taken) }
-        return (prefix, row)
+        for (taken, byte) in id.dropFirst(8).prefix(8).enumerated() { next |= UInt64(byte) << (56 - 8 * taken) }
+        return (prefix, next, row)
       }
     }
     keys.sort { a, b in
       if a.prefix != b.prefix { return a.prefix < b.prefix }
+      if a.next != b.next { return a.next < b.next }
       return ids.withUTF8(a.row) { x in ids.withUTF8(b.row) { y in x.lexicographicallyPrecedes(y) } }
     }
     return keys.map(\.row)
