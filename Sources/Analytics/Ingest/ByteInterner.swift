@@ -2,8 +2,9 @@ import CPrefetch
 
 /// Maps byte strings (customer or order identifiers) to dense indices 0, 1, 2…, storing
 /// each distinct key once: packed in eight bytes while every key packs (`PackedKey`), in
-/// sixteen while every key is a UUID (`UUIDKey`), else in one contiguous arena. Exact: keys are compared whole, the hash only picks the slot.
-/// Much lighter than a `[String: Int]` for millions of keys.
+/// sixteen while every key is a UUID (`UUIDKey`), else in one contiguous arena. Exact: keys
+/// are compared whole, the hash only picks the slot. Much lighter than a `[String: Int]`
+/// for millions of keys.
 struct ByteInterner {
   /// One open-addressing slot: the high half of the key's hash beside its index, so that a
   /// probe touches one cache line and compares bytes only when the hashes agree. A key's
@@ -16,10 +17,10 @@ struct ByteInterner {
   }
 
   /// Each key packed, at its index, while every key packs: most identifiers do (digits,
-  /// letters, at most ten). UUIDs take two words, at twice their index. Eight bytes a key where the arena and its offset took the
+  /// letters, at most ten). Eight bytes a key where the arena and its offset took the
   /// key's length and four more, and a lookup compares with one value where it read an
   /// offset, then the bytes it points to: two waits on memory, one after the other.
-  /// The first key that does not pack moves every key to the arena, once, in order.
+  /// UUIDs take two words, at twice their index.
   private var packed: [UInt64] = []
   /// How the keys are held: packed (one word a key), UUIDs (two words a key, in `packed`
   /// too) or the arena. The first key picks packed or UUIDs; the first that does not fit
@@ -119,27 +120,53 @@ struct ByteInterner {
   /// Adds `bytes` as the next key, in the table's form, without looking it up: the same
   /// key may be held twice. For a table of keys only (`keysOnly`, `withoutIndex`).
   mutating func appendUnindexed(_ bytes: UnsafeBufferPointer<UInt8>) {
-    switch form {
-    case .packed:
-      if let key = PackedKey(bytes) { return packed.append(key.value) }
-      if count == 0, let uuid = uuidKey(bytes) {
-        form = .uuid
-        return appendUUID(uuid)
-      }
-    case .uuid:
-      if let uuid = uuidKey(bytes) { return appendUUID(uuid) }
-    case .arena:
-      return store(bytes)
-    }
-    unpackAll()
-    store(bytes)
+    append(fit(bytes), bytes)
   }
 
-  /// Adds a UUID after the others, its case now the table's if it had letters.
-  private mutating func appendUUID(_ uuid: (key: UUIDKey, uppercase: Bool?)) {
-    packed.append(uuid.key.high)
-    packed.append(uuid.key.low)
-    if let uppercase = uuid.uppercase { uuidUppercase = uppercase }
+  /// A key as the table's form holds it.
+  private enum FittedKey {
+    case packed(PackedKey)
+    /// A UUID, with the case of its letters (nil: it has none).
+    case uuid(UUIDKey, uppercase: Bool?)
+    /// The key's own bytes, in the arena.
+    case bytes
+  }
+
+  /// `bytes` in the table's form, the form changed first when they call for it: the first
+  /// key of a table makes it one of UUIDs when it is one, and a key that does not fit the
+  /// form moves every key to the arena, once.
+  @inline(__always)
+  private mutating func fit(_ bytes: UnsafeBufferPointer<UInt8>) -> FittedKey {
+    switch form {
+    case .packed:
+      if let key = PackedKey(bytes) { return .packed(key) }
+      if count == 0, let (key, uppercase) = uuidKey(bytes) {
+        form = .uuid
+        return .uuid(key, uppercase: uppercase)
+      }
+    case .uuid:
+      if let (key, uppercase) = uuidKey(bytes) { return .uuid(key, uppercase: uppercase) }
+    case .arena:
+      return .bytes
+    }
+    unpackAll()
+    return .bytes
+  }
+
+  /// Adds a fitted key after the others (`bytes`, its bytes); a UUID's case becomes the
+  /// table's if it had letters.
+  @inline(__always)
+  private mutating func append(_ key: FittedKey, _ bytes: UnsafeBufferPointer<UInt8>) {
+    switch key {
+    case .packed(let key):
+      packed.append(key.value)
+    case .uuid(let key, let uppercase):
+      packed.append(key.high)
+      packed.append(key.low)
+      if let uppercase { uuidUppercase = uppercase }
+    case .bytes:
+      store(bytes)
+    }
   }
 
   /// Whether every key is its own text in any encoding read: ASCII (which the packed and
@@ -227,26 +254,17 @@ struct ByteInterner {
   /// `hashBytes(bytes)`, computed beforehand by a parsing thread.
   mutating func intern(_ bytes: UnsafeBufferPointer<UInt8>, hash: UInt64) -> (index: Int, isNew: Bool) {
     let tag = UInt32(truncatingIfNeeded: hash >> 32)
-    var key: PackedKey?
-    var uuid: (key: UUIDKey, uppercase: Bool?)?
-    if form == .packed {
-      key = PackedKey(bytes)
-      if key == nil, count == 0, let first = uuidKey(bytes) { (form, uuid) = (.uuid, first) }
-    } else if form == .uuid {
-      uuid = uuidKey(bytes)
-    }
-    if form != .arena && key == nil && uuid == nil { unpackAll() }
-    let (found, slot) = key.map { probe($0, tag: tag) } ?? uuid.map { probe($0.key, tag: tag) } ?? probe(bytes, tag: tag)
+    let key = fit(bytes)
+    let (found, slot) =
+      switch key {
+      case .packed(let key): probe(key, tag: tag)
+      case .uuid(let key, _): probe(key, tag: tag)
+      case .bytes: probe(bytes, tag: tag)
+      }
     if let found { return (found, false) }
     let index = count
     slots[slot] = Slot(tag: tag, index: Int32(index))
-    if let key {
-      packed.append(key.value)
-    } else if let uuid {
-      appendUUID(uuid)
-    } else {
-      store(bytes)
-    }
+    append(key, bytes)
     // Up to 70 % full: a probe for a new key reads about six slots of eight bytes, most
     // often in one cache line, and a million keys need half the table that 50 % would.
     if count * 10 > slots.count * 7 { grow() }
