@@ -23,13 +23,22 @@ struct Analyze: AsyncParsableCommand {
       throw CLIError(message: error.message)
     }
     do { try LocalFile.requireReadable([file] + (customers.map { [$0] } ?? [])) } catch { throw CLIError(message: error.description) }
-    let artifacts: [Artifact]
+    let out = try OutputFile(path: output)
     do {
-      artifacts = try await JobRunner.run(spec, inputs: JobInputs(transactions: FileSource(path: file), customers: customers.map(FileSource.init)), formats: [format], progress: { _, _ in })
+      // The per-customer CSV (80 MB at a million customers) goes to the output as its rows are
+      // written, never whole; the other formats are made whole, then written.
+      let artifacts = try await JobRunner.run(
+        spec, inputs: JobInputs(transactions: FileSource(path: file), customers: customers.map(FileSource.init)), formats: [format],
+        perCustomerCSV: format == .csv ? .streamed(out.writeBlock) : .whole, progress: { _, _ in })
+      guard let artifact = artifacts.first(where: { $0.format == format }) else { throw CLIError(message: "no \(format.rawValue) output") }
+      if format != .csv { try out.write(artifact.data) }
+      try out.finish()
     } catch let error as PermanentJobError {
+      out.abandon()
       throw CLIError(message: error.description)
+    } catch {
+      out.abandon()
+      throw error
     }
-    guard let artifact = artifacts.first(where: { $0.format == format }) else { throw CLIError(message: "no \(format.rawValue) output") }
-    try writeOutput(artifact.data, to: output)
   }
 }

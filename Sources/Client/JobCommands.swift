@@ -72,7 +72,7 @@ func waitForJob(_ id: String, connection: Connection) async throws -> Fidelis_V1
         let line = "\(job.state.name) \(job.stage) \(String(format: "%.0f", job.progressPercent))%"
         if terminal {
           let filled = Int(job.progressPercent / 5)
-          FileHandle.standardError.write(Data("\r[\(String(repeating: "#", count: filled))\(String(repeating: ".", count: 20 - filled))] \(line)\u{1B}[K".utf8))
+          try? FileHandle.standardError.write(contentsOf: Data("\r[\(String(repeating: "#", count: filled))\(String(repeating: ".", count: 20 - filled))] \(line)\u{1B}[K".utf8))
         } else if line != lastLine {
           stderr("\(id): \(line)")
         }

@@ -1,5 +1,6 @@
 import FidelisProto
 import Foundation
+import Synchronization
 import GRPCCore
 import SwiftProtobuf
 
@@ -16,15 +17,104 @@ func printJSON(_ message: some SwiftProtobuf.Message) throws {
 }
 
 func stderr(_ text: String) {
-  FileHandle.standardError.write(Data((text + "\n").utf8))
+  try? FileHandle.standardError.write(contentsOf: Data((text + "\n").utf8))
 }
 
-func writeOutput(_ data: Data, to path: String?) throws {
-  if let path {
-    try data.write(to: URL(fileURLWithPath: path))
-    stderr("wrote \(path) (\(data.count) bytes)")
-  } else {
-    FileHandle.standardOutput.write(data)
+/// A command's output, written as its bytes come: to stdout, or to a temporary file beside
+/// `path` that replaces `path` at `finish`, so that a failure leaves no partial file in its
+/// place. A path that is not a regular file (`/dev/null`, a named pipe) is written in place:
+/// renaming onto it would replace the device. `abandon` removes the temporary file.
+final class OutputFile: Sendable {
+  let path: String?
+  /// The temporary file renamed onto `path` at the end, if any.
+  private let partial: String?
+  /// `path` with its symbolic links followed.
+  private let target: String?
+  private let descriptor: Int32
+  /// Bytes written so far, and the first write that failed, after which nothing is written.
+  private let state = Mutex<(bytes: Int, failure: CLIError?)>((0, nil))
+
+  init(path: String?) throws {
+    self.path = path
+    guard let path else {
+      (partial, target, descriptor) = (nil, nil, STDOUT_FILENO)
+      return
+    }
+    var status = stat()
+    let target = Self.followingLinks(path)
+    let inPlace = stat(target, &status) == 0 && status.st_mode & S_IFMT != S_IFREG
+    let written = inPlace ? target : target + ".part-\(getpid())"
+    let descriptor = open(written, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+    guard descriptor >= 0 else { throw CLIError(message: "cannot write \(path): \(String(cString: strerror(errno)))") }
+    (self.partial, self.target, self.descriptor) = (inPlace ? nil : written, target, descriptor)
+  }
+
+  /// The file a path names once its symbolic links are followed, even to a file not made
+  /// yet: the link's target is written, not the link replaced.
+  private static func followingLinks(_ path: String) -> String {
+    var path = path
+    for _ in 0..<40 {
+      guard let destination = try? FileManager.default.destinationOfSymbolicLink(atPath: path) else { break }
+      path = destination.hasPrefix("/") ? destination : URL(fileURLWithPath: path).deletingLastPathComponent().appendingPathComponent(destination).path
+    }
+    return path
+  }
+
+  deinit {
+    if descriptor != STDOUT_FILENO { close(descriptor) }
+  }
+
+  /// Appends `bytes`.
+  func write(_ bytes: Data) throws {
+    try bytes.withUnsafeBytes { try write($0) }
+  }
+
+  /// Appends `bytes`.
+  func write(_ bytes: UnsafeRawBufferPointer) throws {
+    try state.withLock { state in
+      if let failure = state.failure { throw failure }
+      var rest = bytes
+      while !rest.isEmpty {
+        let done = Glibc.write(descriptor, rest.baseAddress, rest.count)
+        if done < 0 && errno == EINTR { continue }
+        guard done > 0 else {
+          state.failure = CLIError(message: "cannot write \(path ?? "to stdout"): \(String(cString: strerror(errno)))")
+          throw state.failure!
+        }
+        rest = UnsafeRawBufferPointer(rebasing: rest[done...])
+      }
+      state.bytes += bytes.count
+    }
+  }
+
+  /// Appends `bytes`, for writers that cannot throw: a failure is kept for `finish`, and
+  /// the later blocks are dropped.
+  @Sendable func writeBlock(_ bytes: UnsafeBufferPointer<UInt8>) {
+    try? write(UnsafeRawBufferPointer(bytes))
+  }
+
+  /// Puts the file in its place and says so on stderr, or throws the first failed write
+  /// (the temporary file removed); returns the bytes written.
+  @discardableResult
+  func finish() throws -> Int {
+    let (bytes, failure) = state.withLock { ($0.bytes, $0.failure) }
+    if let failure {
+      abandon()
+      throw failure
+    }
+    guard let path, let target else { return bytes }
+    if let partial, rename(partial, target) != 0 {
+      let reason = String(cString: strerror(errno))
+      abandon()
+      throw CLIError(message: "cannot write \(path): \(reason)")
+    }
+    stderr("wrote \(path) (\(bytes) bytes)")
+    return bytes
+  }
+
+  /// Removes the temporary file, if any.
+  func abandon() {
+    if let partial { unlink(partial) }
   }
 }
 

@@ -156,41 +156,21 @@ extension Connection {
     to output: String?,
     _ call: (Fidelis_V1_ReportService.Client<HTTP2ClientTransport.Posix>, Metadata, @escaping @Sendable (StreamingClientResponse<Fidelis_V1_ReportChunk>) async throws -> Int) async throws -> Int
   ) async throws {
-    let bytes = try await withClient { client, metadata in
+    _ = try await withClient { client, metadata in
       try await call(Fidelis_V1_ReportService.Client(wrapping: client), metadata, { response in try await writeStream(response, to: output) })
     }
-    if let output { stderr("wrote \(output) (\(bytes) bytes)") }
   }
 }
 
 /// Writes a streamed report or export as its messages arrive, and returns its size: to
-/// stdout, or to a temporary file beside `path` that replaces `path` once the stream
-/// ended well, so that a failed download leaves no partial file in its place.
+/// stdout, or to `path` once the stream ended well (`OutputFile`).
 @Sendable func writeStream(_ response: StreamingClientResponse<Fidelis_V1_ReportChunk>, to path: String?) async throws -> Int {
-  guard let path else {
-    var bytes = 0
-    for try await chunk in response.messages {
-      try FileHandle.standardOutput.write(contentsOf: chunk.data)
-      bytes += chunk.data.count
-    }
-    return bytes
-  }
-  let partial = path + ".part-\(getpid())"
-  guard FileManager.default.createFile(atPath: partial, contents: nil), let handle = FileHandle(forWritingAtPath: partial) else {
-    throw CLIError(message: "cannot write \(partial): \(String(cString: strerror(errno)))")
-  }
+  let file = try OutputFile(path: path)
   do {
-    var bytes = 0
-    for try await chunk in response.messages {
-      try handle.write(contentsOf: chunk.data)
-      bytes += chunk.data.count
-    }
-    try handle.close()
-    guard rename(partial, path) == 0 else { throw CLIError(message: "cannot write \(path): \(String(cString: strerror(errno)))") }
-    return bytes
+    for try await chunk in response.messages { try file.write(chunk.data) }
+    return try file.finish()
   } catch {
-    try? handle.close()
-    unlink(partial)
+    file.abandon()
     throw error
   }
 }

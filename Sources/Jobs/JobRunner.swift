@@ -93,10 +93,10 @@ public enum JobRunner {
   /// Runs `spec` on `inputs` and returns the job's files, those of `formats` (every file
   /// people read by default; the service adds the customer groups index). `receivedDay` is
   /// the day the transactions came in: a purchase dated after it is an export error
-  /// (9999-12-31). With `piecing`, the per-customer CSV comes in compressed pieces.
+  /// (9999-12-31). The per-customer CSV is made as `perCustomerCSV` says.
   public static func run(
     _ spec: JobSpec, inputs: JobInputs, tenantName: String = "", receivedDay: Int = DateWindow.today(),
-    formats: Set<ArtifactFormat> = Set(ArtifactFormat.reportFiles), piecing: ArtifactPiecing? = nil, onComparisonSkipped: (String) -> Void = { _ in },
+    formats: Set<ArtifactFormat> = Set(ArtifactFormat.reportFiles), perCustomerCSV: PerCustomerCSV = .whole, onComparisonSkipped: (String) -> Void = { _ in },
     progress: @escaping @Sendable (String, Double) -> Void
   ) async throws -> [Artifact] {
     switch spec.kind {
@@ -149,7 +149,7 @@ public enum JobRunner {
         progress("comparison", 91)
         let uncompared = result
         async let files = offCooperativePool { _ in
-          try Artifact.analysis(uncompared, customers: customers, language: language, tenantName: tenantName, formats: perCustomer, piecing: piecing)
+          try Artifact.analysis(uncompared, customers: customers, language: language, tenantName: tenantName, formats: perCustomer, perCustomerCSV: perCustomerCSV)
         }
         // The previous report is read once the transactions are freed: its customers are
         // as many as this one's.
@@ -168,7 +168,7 @@ public enum JobRunner {
       let rest = inputs.previous == nil ? formats : formats.subtracting(perCustomer)
       let artifacts = try await offCooperativePool { _ in
         progress("report", 92)
-        return try Artifact.analysis(compared, customers: customers, language: language, tenantName: tenantName, formats: rest, piecing: piecing)
+        return try Artifact.analysis(compared, customers: customers, language: language, tenantName: tenantName, formats: rest, perCustomerCSV: perCustomerCSV)
       }
       try Task.checkCancellation()
       return (artifacts + written).sorted { ArtifactFormat.allCases.firstIndex(of: $0.format)! < ArtifactFormat.allCases.firstIndex(of: $1.format)! }

@@ -58,11 +58,12 @@ public struct Artifact: Sendable, Equatable {
   public var contentType: String { format.contentType }
 
   /// The files of an analysis: the report in each of `formats` (every file people read by
-  /// default), the per-customer CSV and the customer groups index when asked for.
-  /// With `piecing`, the per-customer CSV is made in its compressed pieces, never whole.
+  /// default), the per-customer CSV and the customer groups index when asked for. The
+  /// per-customer CSV is made as `perCustomerCSV` says: whole, in compressed pieces, or
+  /// written to a stream and not kept.
   public static func analysis(
     _ result: AnalysisResult, customers: CustomerResults, language: ReportLanguage, tenantName: String = "",
-    formats: Set<ArtifactFormat> = Set(ArtifactFormat.reportFiles), piecing: ArtifactPiecing? = nil
+    formats: Set<ArtifactFormat> = Set(ArtifactFormat.reportFiles), perCustomerCSV: PerCustomerCSV = .whole
   ) throws -> [Artifact] {
     let wanted = ArtifactFormat.allCases.filter(formats.contains)
     let document = wanted.contains(.md) || wanted.contains(.html) ? ReportBuilder(result: result, language: language, tenantName: tenantName).document() : nil
@@ -70,9 +71,22 @@ public struct Artifact: Sendable, Equatable {
       switch format {
       case .md, .html: page(document!, format)
       case .json: Artifact(format: format, data: try result.jsonData())
-      case .csv: piecing.map { $0.artifact(format) { customers.writeCSV($0) } } ?? Artifact(format: format, data: customers.csvData())
+      case .csv: perCustomerFile(customers, perCustomerCSV)
       case .customerGroups: Artifact(format: format, data: CustomerGroupsIndex.data(of: customers))
       }
+    }
+  }
+
+  /// The per-customer CSV, made as `how` says.
+  private static func perCustomerFile(_ customers: CustomerResults, _ how: PerCustomerCSV) -> Artifact {
+    switch how {
+    case .whole:
+      return Artifact(format: .csv, data: customers.csvData())
+    case .pieces(let piecing):
+      return piecing.artifact(.csv) { customers.writeCSV($0) }
+    case .streamed(let write):
+      customers.writeCSV(write)
+      return Artifact(format: .csv, data: Data())
     }
   }
 
@@ -104,6 +118,18 @@ public struct ArtifactPiece: Sendable, Equatable {
     self.size = size
     self.compressed = compressed
   }
+}
+
+/// How the per-customer CSV, the one report file that grows with the customers (80 MB at a
+/// million), is made.
+public enum PerCustomerCSV: Sendable {
+  /// Whole, in memory.
+  case whole
+  /// In compressed pieces as it is written, never whole: the worker, which stores them.
+  case pieces(ArtifactPiecing)
+  /// Handed block by block, in order, to the function as it is written, and not kept: its
+  /// artifact holds no bytes. `fidelis analyze --format csv` writes it so to its output.
+  case streamed(@Sendable (UnsafeBufferPointer<UInt8>) -> Void)
 }
 
 /// How to make a large file in pieces as it is written: pieces of `pieceBytes` (the last

@@ -210,7 +210,7 @@ public struct WorkerProcess: Service {
         let inputs = JobInputs(transactions: transactions, customers: spec.customersDatasetId.map(dataset), previous: previous, jobId: job.jobID)
         let artifacts = try await JobRunner.run(
           spec, inputs: inputs, tenantName: job.tenantName, receivedDay: receivedDay, formats: Set(ArtifactFormat.allCases),
-          piecing: PackedArtifact.piecing, onComparisonSkipped: { reason in logger.warning("report not compared", metadata: log.merging(["reason": "\(reason)"]) { $1 }) },
+          perCustomerCSV: .pieces(PackedArtifact.piecing), onComparisonSkipped: { reason in logger.warning("report not compared", metadata: log.merging(["reason": "\(reason)"]) { $1 }) },
           progress: { stage, percent in
             stages.enter(stage)
             shared.progress.withLock { $0 = (stage, percent) }

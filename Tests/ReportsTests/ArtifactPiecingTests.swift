@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 
 @testable import Analytics
@@ -39,7 +40,7 @@ struct ArtifactPiecingTests {
     #expect(restored == written)
   }
 
-  @Test("an analysis' per-customer CSV made in pieces is, piece after piece, the CSV made whole")
+  @Test("an analysis' per-customer CSV made in pieces, or streamed block by block, is the CSV made whole")
   func analysisCSV() throws {
     var rng = SplitMix64(seed: 3)
     var data = TransactionData()
@@ -54,9 +55,14 @@ struct ArtifactPiecingTests {
     data.quality.amounts = true
     let (result, results) = try Analyzer.run(data)
     let whole = try Artifact.analysis(result, customers: results, language: .en, formats: [.csv])
-    let pieced = try Artifact.analysis(result, customers: results, language: .en, formats: [.csv], piecing: ArtifactPiecing(pieceBytes: 4096, compress: Self.reversing))
+    let pieced = try Artifact.analysis(result, customers: results, language: .en, formats: [.csv], perCustomerCSV: .pieces(ArtifactPiecing(pieceBytes: 4096, compress: Self.reversing)))
     let pieces = try #require(pieced.first?.pieces)
     #expect(pieces.count > 10)
     #expect(pieces.reduce(into: Data()) { $0.append(Self.reversing($1.compressed)) } == whole.first?.data)
+    let streamed = Mutex<(bytes: Data, blocks: Int)>((Data(), 0))
+    let kept = try Artifact.analysis(
+      result, customers: results, language: .en, formats: [.csv], perCustomerCSV: .streamed { block in streamed.withLock { $0.bytes.append(block); $0.blocks += 1 } })
+    #expect(kept.map(\.format) == [.csv] && kept[0].data.isEmpty && kept[0].pieces == nil)
+    #expect(streamed.withLock { $0.bytes } == whole.first?.data && streamed.withLock { $0.blocks } > 1)
   }
 }
