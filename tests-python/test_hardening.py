@@ -502,3 +502,24 @@ def test_a_succeeded_job_keeps_no_error_of_an_earlier_attempt(cluster, tmp_path)
     assert final["state"] == "JOB_STATE_SUCCEEDED", final
     assert final.get("error", "") == ""
     assert "expired" in final["attempts"][0]["error"]
+
+
+def test_logs_that_cannot_be_written_stop_nothing(cluster, tmp_path):
+    """A coordinator and a worker whose stderr is a full disk (or a closed log pipe) keep
+    working: a log line that cannot be written is lost, not fatal. With JSON logs they
+    stopped at their first line. `fidelis analyze` on a full stdout says so and exits 1."""
+    full = open("/dev/full", "w")
+    cluster.server = subprocess.Popen(
+        [f"{BIN}/fidelis-server", "--listen", f"127.0.0.1:{cluster.port}", "--data-dir", cluster.data, "--log-format", "json", "--log-level", "debug"],
+        env=cluster.env, stdout=subprocess.PIPE, stderr=full, text=True)
+    assert cluster.server.stdout.readline().startswith("listening on")
+    cluster.workers.append(subprocess.Popen(
+        [f"{BIN}/fidelis-worker", "--name", "w1", "--log-format", "json", "--log-level", "debug"], env=cluster.env, stdout=full, stderr=full))
+    key = new_tenant(cluster, "acme")
+    job = cluster.cli("job", "submit", upload(cluster, key, write(tmp_path / "s.csv", SMALL)), key=key).stdout.strip()
+    assert wait_state(cluster, key, job, ["JOB_STATE_SUCCEEDED", "JOB_STATE_FAILED"])["state"] == "JOB_STATE_SUCCEEDED"
+    alive(cluster)
+    assert cluster.workers[0].poll() is None, "the worker died"
+    for fmt in ("csv", "md"):
+        r = subprocess.run([f"{BIN}/fidelis", "analyze", str(tmp_path / "s.csv"), "--format", fmt], stdout=full, stderr=subprocess.PIPE, text=True)
+        assert r.returncode == 1 and r.stderr.strip() == "Error: cannot write to stdout: No space left on device", r.stderr

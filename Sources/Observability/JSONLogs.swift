@@ -40,7 +40,9 @@ public struct JSONLogHandler: LogHandler {
     var metadata = self.metadata.merging(event.metadata ?? [:]) { $1 }
     if let error = event.error { metadata["error"] = "\(error)" }
     let line = Self.line(time: Date(), level: event.level, label: label, message: "\(event.message)", metadata: metadata)
-    Self.output.withLock { _ in FileHandle.standardError.write(line) }
+    // A log that cannot be written (stderr on a full disk, or closed) is lost, not fatal:
+    // `write(_:)` stops the process when the write fails.
+    Self.output.withLock { _ in try? FileHandle.standardError.write(contentsOf: line) }
   }
 
   /// The JSON line of one record, its line break included.

@@ -124,6 +124,6 @@ func milliseconds(_ duration: Duration) -> Double {
 }
 
 func fail(_ message: String) -> Never {
-  FileHandle.standardError.write(Data("fidelis-loadtest: \(message)\n".utf8))
+  try? FileHandle.standardError.write(contentsOf: Data("fidelis-loadtest: \(message)\n".utf8))
   exit(2)
 }

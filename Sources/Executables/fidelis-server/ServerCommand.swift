@@ -35,10 +35,10 @@ struct Backup: AsyncParsableCommand {
   func run() async throws {
     do {
       let summary = try FidelisStore.backup(directory: URL(fileURLWithPath: dataDir), to: to)
-      FileHandle.standardError.write(Data("backed up \(summary.tenants) tenants, \(summary.datasets) datasets, \(summary.jobs) jobs (\(summary.bytes) bytes)\n".utf8))
+      try? FileHandle.standardError.write(contentsOf: Data("backed up \(summary.tenants) tenants, \(summary.datasets) datasets, \(summary.jobs) jobs (\(summary.bytes) bytes)\n".utf8))
       print(to)
     } catch let error as StoreOpenError {
-      FileHandle.standardError.write(Data("error: \(error.description)\n".utf8))
+      try? FileHandle.standardError.write(contentsOf: Data("error: \(error.description)\n".utf8))
       throw ExitCode.failure
     }
   }
