@@ -523,3 +523,41 @@ def test_logs_that_cannot_be_written_stop_nothing(cluster, tmp_path):
     for fmt in ("csv", "md"):
         r = subprocess.run([f"{BIN}/fidelis", "analyze", str(tmp_path / "s.csv"), "--format", fmt], stdout=full, stderr=subprocess.PIPE, text=True)
         assert r.returncode == 1 and r.stderr.strip() == "Error: cannot write to stdout: No space left on device", r.stderr
+
+
+def test_uploads_and_analyses_read_from_pipes(cluster, tmp_path):
+    """An export piped in (`- `, /dev/stdin, a shell's `<(zcat export.csv.gz)`) uploads and
+    analyses as the file does. A pipe has no size to announce: the header said what waited
+    in the pipe, and the coordinator refused every such upload as a file that changed. It
+    has no name either: one is asked for. The dataset limit still holds, counted as the
+    chunks come."""
+    cluster.start_server()
+    key = cluster.cli("admin", "tenant", "create", "piped", "--max-dataset-bytes", "20000", key=ADMIN).stdout.strip()
+    path = write(tmp_path / "s.csv", SMALL)
+    env = dict(cluster.env, FIDELIS_API_KEY=key)
+
+    def piped(*args, stdin_path=path):
+        with open(stdin_path, "rb") as f:
+            return subprocess.run([f"{BIN}/fidelis", *args], env=env, stdin=f, capture_output=True, text=True, timeout=60)
+
+    r = piped("dataset", "upload", "-")
+    assert r.returncode != 0 and r.stderr.strip() == "Error: - is not a file with a name: give the dataset one with --name", r.stderr
+    for source in ("-", "/dev/stdin"):
+        r = piped("dataset", "upload", source, "--name", "orders")
+        assert r.returncode == 0, r.stderr
+    # Through a real pipe (cat |), as a shell's process substitution gives it.
+    r = subprocess.run(f"cat {path} | {BIN}/fidelis dataset upload /dev/stdin --name orders", shell=True, env=env, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    versions = json.loads(cluster.cli("dataset", "list", "--json", key=key).stdout)["datasets"]
+    assert sorted(d["version"] for d in versions) == [1, 2, 3] and all(int(d["size_bytes"]) == len(SMALL) for d in versions), versions
+
+    r = subprocess.run(f"cat {write(tmp_path / 'b.csv', SMALL * 10)} | {BIN}/fidelis dataset upload - --name big", shell=True, env=env,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0 and "limit of 20000 bytes" in r.stderr, r.stderr
+    assert len(json.loads(cluster.cli("dataset", "list", "--json", key=key).stdout)["datasets"]) == 3
+
+    whole = subprocess.run([f"{BIN}/fidelis", "analyze", path, "--format", "json"], capture_output=True, timeout=60).stdout
+    r = subprocess.run(f"cat {path} | {BIN}/fidelis analyze - --format json", shell=True, capture_output=True, timeout=60)
+    assert r.returncode == 0 and r.stdout == whole and len(whole) > 1000
+    r = subprocess.run([f"{BIN}/fidelis", "analyze", str(tmp_path)], capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0 and r.stderr.strip() == f"Error: cannot read {tmp_path}: it is a folder", r.stderr

@@ -6,7 +6,7 @@ import Reports
 
 struct Analyze: AsyncParsableCommand {
   static let configuration = CommandConfiguration(abstract: "Analyse a CSV locally, without a server, and write the report.")
-  @Argument var file: String
+  @Argument(help: "The transactions' CSV, or - for standard input.") var file: String
   @Option(help: "Per-customer CSV: customer_id, service_contacts, satisfaction, signup_date.") var customers: String?
   @Option(help: "md, html, json or csv.") var format = "md"
   @Option(name: .shortAndLong, help: "Output file (default: stdout).") var output: String?
@@ -22,6 +22,7 @@ struct Analyze: AsyncParsableCommand {
     } catch let error as InvalidJobOption {
       throw CLIError(message: error.message)
     }
+    if file == "-" && customers == "-" { throw CLIError(message: "standard input can be one of the files, not both") }
     do { try LocalFile.requireReadable([file] + (customers.map { [$0] } ?? [])) } catch { throw CLIError(message: error.description) }
     let out = try OutputFile(path: output)
     do {

@@ -12,12 +12,17 @@ struct DatasetCommand: AsyncParsableCommand {
       abstract: "Upload a CSV in 1 MiB chunks; prints the version id.",
       discussion: "Under a name the tenant already has, the file becomes that dataset's next version, replacing what it held (use `append` to add to it).")
     @OptionGroup var connection: Connection
-    @Argument var file: String
+    @Argument(help: "The CSV, or - for standard input (with --name).") var file: String
     @Option(help: "The dataset's name (default: the file name).") var name: String?
     @Option(help: "transactions (default) or customers.") var kind = "transactions"
 
     func run() async throws {
       do { try LocalFile.requireReadable([file]) } catch { throw CLIError(message: error.description) }
+      // A pipe's path (/dev/fd/63 from `<(zcat …)`, stdin) names nothing the tenant would
+      // recognise, and the next upload of the same export would not find its dataset.
+      guard name != nil || LocalFile(path: file).hasOwnName else {
+        throw CLIError(message: "\(file) is not a file with a name: give the dataset one with --name")
+      }
       let name = self.name ?? URL(fileURLWithPath: file).lastPathComponent
       let (kind, file) = (self.kind, self.file)
       let dataset = try await connection.withClient { client, metadata in
@@ -43,7 +48,7 @@ struct DatasetCommand: AsyncParsableCommand {
         """)
     @OptionGroup var connection: Connection
     @Argument(help: "The dataset's name (or a version id).") var dataset: String
-    @Argument var file: String
+    @Argument(help: "The batch's CSV, or - for standard input.") var file: String
     @Option(name: .customLong("column"), help: "Map a column the header does not name as expected: order=NAME or date=NAME.") var columns: [String] = []
 
     func run() async throws {

@@ -155,7 +155,7 @@ struct JobRunnerTests {
     let missing = await #expect(throws: PermanentJobError.self) {
       try await JobRunner.run(JobSpec(kind: .profile), inputs: JobInputs(transactions: FileSource(path: "/no/such.csv")), progress: { _, _ in })
     }
-    #expect(missing?.description == "cannot read /no/such.csv")
+    #expect(missing?.description == "cannot read /no/such.csv: No such file or directory")
     let binary = FileManager.default.temporaryDirectory.appendingPathComponent("fidelis-\(UUID().uuidString).csv")
     try Data([0, 1, 2, 0xFF, 0xFE, 0]).write(to: binary)
     defer { try? FileManager.default.removeItem(at: binary) }

@@ -43,10 +43,48 @@ struct LocalFileTests {
     #expect(viaBuffers == bytes)
   }
 
-  @Test("a file that cannot be read is named")
+  @Test("a file that cannot be read is named, with the reason, before and while it is read")
   func unreadable() async throws {
     let file = LocalFile(path: "/nonexistent/fidelis/data.csv")
     let error = await #expect(throws: LocalFile.Unreadable.self) { try await file.readChunks { _ in } }
-    #expect(error?.description == "cannot read /nonexistent/fidelis/data.csv")
+    #expect(error?.description == "cannot read /nonexistent/fidelis/data.csv: No such file or directory")
+    let checked = #expect(throws: LocalFile.Unreadable.self) { try LocalFile.requireReadable(["/nonexistent/fidelis/data.csv"]) }
+    #expect(checked?.description == error?.description)
+    let folder = FileManager.default.temporaryDirectory.path
+    let notAFile = #expect(throws: LocalFile.Unreadable.self) { try LocalFile.requireReadable([folder]) }
+    #expect(notAFile?.description == "cannot read \(folder): it is a folder")
+  }
+
+  @Test("a named pipe is read to its end as it comes; it has no size to announce and no name of its own, which a file has")
+  func pipe() async throws {
+    let (regular, bytes, directory) = try file(size: 2 * LocalFile.chunkBytes + 777)
+    defer { try? FileManager.default.removeItem(at: directory) }
+    #expect(regular.byteCount == bytes.count && regular.hasOwnName)
+    let path = directory.appendingPathComponent("pipe").path
+    #expect(mkfifo(path, 0o600) == 0)
+    let pipe = LocalFile(path: path)
+    #expect(pipe.byteCount == nil && !pipe.hasOwnName)
+    #expect(!LocalFile(path: "-").hasOwnName && !LocalFile(path: "/dev/stdin").hasOwnName)
+    // The writer writes in pieces that are not chunks, as zcat would.
+    let writer = Thread {
+      let descriptor = open(path, O_WRONLY)
+      bytes.withUnsafeBytes { raw in
+        var offset = 0
+        while offset < raw.count {
+          let count = min(65_537, raw.count - offset)
+          offset += write(descriptor, raw.baseAddress! + offset, count)
+        }
+      }
+      close(descriptor)
+    }
+    writer.start()
+    var seen = Data()
+    var sizes: [Int] = []
+    try await pipe.readChunks { chunk in
+      seen.append(chunk)
+      sizes.append(chunk.count)
+    }
+    #expect(seen == bytes)
+    #expect(sizes == [LocalFile.chunkBytes, LocalFile.chunkBytes, 777])
   }
 }
