@@ -44,6 +44,12 @@ extension DatasetService: Fidelis_V1_DatasetService.ServiceProtocol {
     var size: Int64 = 0
     var declaredSize: Int64 = 0
     var seq = 0
+    // A compressed export, a workbook or UTF-16 text is refused as it starts, by what it is:
+    // stored, it failed every job on a header of binary noise.
+    var kindCheck = FileKindCheck()
+    func checkKind(_ step: (inout FileKindCheck) throws(CSVFormatError) -> Void) throws {
+      do { try step(&kindCheck) } catch { throw RPCError(code: .invalidArgument, message: "\(error.reason); nothing was stored") }
+    }
     do {
       // Each chunk is written while the next arrives and is hashed: one write in flight at a
       // time, so chunks are stored in order, and the digest (an eighth of the server's work
@@ -81,6 +87,7 @@ extension DatasetService: Fidelis_V1_DatasetService.ServiceProtocol {
             }
             size += Int64(bytes.count)
             try Self.requireRoom(size, limit: limit, used: used, quota: quota)
+            try bytes.withUnsafeBytes { raw in try checkKind { (check) throws(CSVFormatError) in try check.observe(raw.bindMemory(to: UInt8.self)) } }
             if writing { try await writes.next() }
             let chunk = seq
             writes.addTask { try coordinator.mapStoreErrors { try store.appendChunk(datasetId: id, seq: chunk, data: bytes) } }
@@ -96,6 +103,7 @@ extension DatasetService: Fidelis_V1_DatasetService.ServiceProtocol {
       }
       guard let id = datasetId else { throw RPCError(code: .invalidArgument, message: "empty upload: send a header, then the file in chunks") }
       guard size > 0 else { throw RPCError(code: .invalidArgument, message: "the file is empty") }
+      try checkKind { (check) throws(CSVFormatError) in try check.finish() }
       guard declaredSize == 0 || size == declaredSize else {
         throw RPCError(
           code: .invalidArgument,

@@ -20,6 +20,8 @@ public struct CustomerAttributes: Sendable, Equatable {
 /// `satisfaction` (1–5) and `signup_date`. Lines with an unusable value keep the other values.
 public struct CustomerAttributesIngestor {
   private var tokenizer = CSVTokenizer()
+  /// Refuses a compressed export, a workbook or UTF-16 text by what it is.
+  private var kindCheck = FileKindCheck()
   private var columns: (customer: Int, contacts: Int?, satisfaction: Int?, signup: Int?)?
   private var result: [String: CustomerAttributes] = [:]
   private var rows = 0
@@ -30,6 +32,7 @@ public struct CustomerAttributesIngestor {
 
   /// Reads the next chunk.
   public mutating func consume(_ chunk: UnsafeBufferPointer<UInt8>) throws {
+    try kindCheck.observe(chunk)
     var tokenizer = self.tokenizer
     defer { self.tokenizer = tokenizer }
     lineEnds.observe(chunk)
@@ -54,6 +57,7 @@ public struct CustomerAttributesIngestor {
 
   /// Ends the file: the attributes by customer id, rows read, and counts of unusable values.
   public mutating func finish() throws -> (attributes: [String: CustomerAttributes], rows: Int, problems: [String: Int]) {
+    try kindCheck.finish()
     var tokenizer = self.tokenizer
     try tokenizer.finish { try self.handle($0) }
     self.tokenizer = tokenizer

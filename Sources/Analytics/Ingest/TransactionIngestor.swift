@@ -366,6 +366,8 @@ struct ReturnableLines {
 /// reading line by line.
 public struct TransactionIngestor {
   private let options: IngestOptions
+  /// Refuses a compressed export, a workbook or UTF-16 text by what it is.
+  private var kindCheck = FileKindCheck()
   private var encoding: TextEncoding?
   private var layout: RowLayout?
   /// Bytes after the last complete record handed in so far (or the header, while incomplete).
@@ -439,6 +441,7 @@ public struct TransactionIngestor {
 
   /// Reads the next chunk of the file.
   public mutating func consume(_ chunk: UnsafeBufferPointer<UInt8>) throws {
+    try kindCheck.observe(chunk)
     var bytes = chunk
     if encoding == nil {
       // The encoding is chosen on the first chunk: a BOM, or valid UTF-8, or Windows-1252.
@@ -485,6 +488,7 @@ public struct TransactionIngestor {
 
   /// Ends the file and returns what was read.
   public mutating func finish() throws -> TransactionData {
+    try kindCheck.finish()
     if layout == nil {
       guard !pending.isEmpty, try readHeaderIfComplete(isEnd: true) else { throw CSVFormatError(line: 1, reason: "the file is empty") }
     }
