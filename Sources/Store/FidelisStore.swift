@@ -721,6 +721,17 @@ extension FidelisStore {
     return record
   }
 
+  /// `dataset` when it holds purchases: a job analyses transactions, and a customers file
+  /// named by its id (names look up one kind only) was queued, then failed at the worker on
+  /// its missing date column.
+  static func requireTransactions(_ dataset: DatasetRecord) throws -> DatasetRecord {
+    guard dataset.kind == "transactions" else {
+      throw StoreError.invalidArgument(
+        "\(dataset.id) is a \(dataset.kind) file (\(dataset.name)), not purchases: analyse a transactions dataset and give this one as its customers file (--customers)")
+    }
+    return dataset
+  }
+
   static func dataset(_ db: Database, tenantId: String, id: String) throws -> DatasetRecord {
     guard let record = try DatasetRecord.fetchOne(db.cachedStatement(sql: "SELECT * FROM dataset WHERE id = ?"), arguments: [id]),
       record.tenantId == tenantId, record.state == .ready

@@ -81,7 +81,7 @@ extension FidelisStore {
       throw StoreError.notFound("no tenant \(tenantId)")
     }
     let tenant = try TenantRecord(row: row)
-    let dataset = try Self.dataset(db, tenantId: tenantId, reference: reference, kind: "transactions")
+    let dataset = try Self.requireTransactions(Self.dataset(db, tenantId: tenantId, reference: reference, kind: "transactions"))
     let limit = limits(tenant).queued
     // The tenant's count, kept by the job triggers: a submit costs the same however long the queue is.
     let queued: Int = row["queuedJobs"]

@@ -74,7 +74,7 @@ extension FidelisStore {
   ) throws -> ScheduleRecord {
     guard everySeconds >= 1 else { throw StoreError.invalidArgument("a schedule's interval must be positive") }
     return try writer.write { db in
-      _ = try Self.dataset(db, tenantId: tenantId, reference: datasetName, kind: "transactions")
+      _ = try Self.requireTransactions(Self.dataset(db, tenantId: tenantId, reference: datasetName, kind: "transactions"))
       let now = Self.now()
       var record = ScheduleRecord(
         id: Self.newID("sch"), tenantId: tenantId, datasetName: datasetName, kind: kind, options: options, everySeconds: everySeconds, atMinute: atMinute,

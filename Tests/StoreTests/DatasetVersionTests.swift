@@ -50,6 +50,22 @@ struct DatasetVersionTests {
     #expect(!created && again.id == job.id)
   }
 
+  @Test("a customers file named by its id is refused as what a job or a schedule analyses, and nothing is queued")
+  func customersFileIsNotAnalysed() async throws {
+    let store = try makeStore()
+    let (t, _) = try store.createTenant(name: "T")
+    let id = try store.beginUpload(tenantId: t.id, name: "people", kind: "customers")
+    try store.appendChunk(datasetId: id, seq: 0, data: Data("customer_id,satisfaction\nA,4\n".utf8))
+    let customers = try store.finishUpload(datasetId: id, size: 27, sha256: "x", chunks: 1)
+    let expected = StoreError.invalidArgument(
+      "\(customers.id) is a customers file (people), not purchases: analyse a transactions dataset and give this one as its customers file (--customers)")
+    await #expect(throws: expected) { try await store.submitJob(tenantId: t.id, dataset: customers.id, kind: "analysis", options: Data(), idempotencyKey: nil) }
+    #expect(throws: expected) {
+      try store.createSchedule(tenantId: t.id, datasetName: customers.id, kind: "analysis", options: Data(), everySeconds: 3600, atMinute: nil)
+    }
+    #expect(try store.jobs(tenantId: t.id, state: nil, limit: 10).isEmpty)
+  }
+
   @Test("an append planned against a version that is no longer the latest is refused, and stores nothing")
   func staleAppend() throws {
     let store = try makeStore()
