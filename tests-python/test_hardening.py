@@ -604,3 +604,20 @@ def test_compressed_exports_workbooks_and_utf16_are_refused_by_what_they_are(clu
     r = subprocess.run(f"zcat {tmp_path / 'orders.csv.gz'} | {BIN}/fidelis dataset upload - --name orders", shell=True,
                        env=dict(cluster.env, FIDELIS_API_KEY=key), capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
+
+
+def test_a_data_directory_that_cannot_be_made_is_said_plainly(cluster, tmp_path):
+    """A data directory that is a file, or lies under one, stops the coordinator at start with
+    the path and the reason, where it printed Foundation's error domain and code."""
+    blocker = write(tmp_path / "blocker", "not a directory")
+    env = {k: v for k, v in cluster.env.items() if k not in ("FIDELIS_ADMIN_TOKEN", "FIDELIS_WORKER_TOKEN")}
+    for data, message in [(blocker, f"cannot use {blocker} as the data directory: it is a file"),
+                          (f"{blocker}/data/store", f"cannot make the data directory {blocker}/data/store (at {blocker}/data): Not a directory")]:
+        r = subprocess.run([f"{BIN}/fidelis-server", "--listen", "127.0.0.1:0", "--data-dir", data], env=env, capture_output=True, text=True, timeout=30)
+        assert r.returncode != 0 and r.stderr.splitlines()[0] == f"Error: {message}", r.stderr
+    # A directory several levels down is made, private at each level.
+    deep = tmp_path / "a" / "b" / "c"
+    cluster.data = str(deep)
+    cluster.start_server()
+    alive(cluster)
+    assert all(stat.S_IMODE(os.stat(p).st_mode) == 0o700 for p in (tmp_path / "a", tmp_path / "a" / "b", deep))

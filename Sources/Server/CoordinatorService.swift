@@ -362,7 +362,7 @@ public func loadOrCreateToken(environment name: String, file: URL) throws -> (to
   if let data = manager.contents(atPath: file.path), let text = String(data: data, encoding: .utf8)?.trimmingCharacters(in: .whitespacesAndNewlines), !text.isEmpty {
     return (text, file.path)
   }
-  try manager.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
+  try DataDirectory.make(file.deletingLastPathComponent())
   let token = FidelisStore.newAPIKey()
   guard manager.createFile(atPath: file.path, contents: Data((token + "\n").utf8), attributes: [.posixPermissions: 0o600]) else {
     throw RPCError(code: .internalError, message: "cannot write \(file.path)")

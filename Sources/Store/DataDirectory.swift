@@ -31,11 +31,28 @@ public final class DataDirectory: Sendable {
   /// The store's file in the data directory `directory`.
   public static func databasePath(in directory: URL) -> String { directory.appendingPathComponent("fidelis.sqlite").path }
 
+  /// Makes the directory `url` and the ones above it that are missing (mode 0700), saying
+  /// which level could not be made and why. Made a level at a time with mkdir, whose errno
+  /// says why: Foundation's error named its domain and code.
+  public static func make(_ url: URL) throws {
+    var isDirectory: ObjCBool = false
+    if FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), !isDirectory.boolValue {
+      throw StoreOpenError(description: "cannot use \(url.path) as the data directory: it is a file")
+    }
+    var made = ""
+    for component in url.standardizedFileURL.pathComponents where component != "/" {
+      made += "/" + component
+      if mkdir(made, 0o700) != 0 && errno != EEXIST {
+        let reason = String(cString: strerror(errno))
+        throw StoreOpenError(description: "cannot make the data directory \(url.path)" + (made == url.path ? "" : " (at \(made))") + ": \(reason)")
+      }
+    }
+  }
+
   /// Creates the directory when needed, makes it private and takes its lock.
   public init(_ url: URL) throws {
     self.url = url
-    let manager = FileManager.default
-    try manager.createDirectory(at: url, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+    try Self.make(url)
     guard chmod(url.path, 0o700) == 0 else {
       throw StoreOpenError(description: "cannot make \(url.path) private (chmod 0700): \(String(cString: strerror(errno)))")
     }
