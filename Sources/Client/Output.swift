@@ -42,10 +42,13 @@ final class OutputFile: Sendable {
     }
     var status = stat()
     let target = Self.followingLinks(path)
-    let inPlace = stat(target, &status) == 0 && status.st_mode & S_IFMT != S_IFREG
+    let exists = stat(target, &status) == 0
+    let inPlace = exists && status.st_mode & S_IFMT != S_IFREG
     let written = inPlace ? target : target + ".part-\(getpid())"
     let descriptor = open(written, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
     guard descriptor >= 0 else { throw CLIError(message: "cannot write \(path): \(String(cString: strerror(errno)))") }
+    // The file it replaces keeps its permissions: a report kept private (0600) stays so.
+    if exists && !inPlace { fchmod(descriptor, status.st_mode & 0o7777) }
     (self.partial, self.target, self.descriptor) = (inPlace ? nil : written, target, descriptor)
   }
 

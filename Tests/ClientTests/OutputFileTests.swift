@@ -15,12 +15,13 @@ struct OutputFileTests {
     try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.contains(".part-") }
   }
 
-  @Test("the old file stays whole until the new one is written; then it is replaced, with nothing left beside it")
+  @Test("the old file stays whole until the new one is written; then it is replaced, keeping its permissions, with nothing left beside it")
   func replacedAtTheEnd() throws {
     let directory = try Self.directory()
     defer { try? FileManager.default.removeItem(at: directory) }
     let path = directory.appendingPathComponent("report.csv").path
     try Data("old".utf8).write(to: URL(fileURLWithPath: path))
+    #expect(chmod(path, 0o600) == 0)
     let file = try OutputFile(path: path)
     try file.write(Data("new, ".utf8))
     try file.write(Data("in two blocks".utf8))
@@ -28,6 +29,8 @@ struct OutputFileTests {
     #expect(try file.finish() == 18)
     #expect(try String(contentsOfFile: path, encoding: .utf8) == "new, in two blocks")
     #expect(try Self.leftovers(directory).isEmpty)
+    var status = stat()
+    #expect(stat(path, &status) == 0 && status.st_mode & 0o777 == 0o600)
   }
 
   @Test("an abandoned output leaves the old file as it was and no partial file")
