@@ -23,33 +23,40 @@ func stderr(_ text: String) {
 /// A command's output, written as its bytes come: to stdout, or to a temporary file beside
 /// `path` that replaces `path` at `finish`, so that a failure leaves no partial file in its
 /// place. A path that is not a regular file (`/dev/null`, a named pipe) is written in place:
-/// renaming onto it would replace the device. `abandon` removes the temporary file.
+/// renaming onto it would replace the device. The file is opened at the first write, so that
+/// an analysis interrupted before it leaves nothing behind; a folder that cannot take it is
+/// refused at once. `abandon` removes the temporary file.
 final class OutputFile: Sendable {
   let path: String?
-  /// The temporary file renamed onto `path` at the end, if any.
-  private let partial: String?
-  /// `path` with its symbolic links followed.
-  private let target: String?
-  private let descriptor: Int32
-  /// Bytes written so far, and the first write that failed, after which nothing is written.
-  private let state = Mutex<(bytes: Int, failure: CLIError?)>((0, nil))
+  /// Where the bytes go: `path` with its symbolic links followed, or the temporary file
+  /// beside it (`renamedOnto` is then that path).
+  private let written: String?
+  private let renamedOnto: String?
+  /// The permissions of the file replaced, which the new one keeps.
+  private let mode: mode_t?
+  /// The open file (once written to), bytes written so far, and the first failure, after
+  /// which nothing is written.
+  private let state = Mutex<(descriptor: Int32?, bytes: Int, failure: CLIError?)>((nil, 0, nil))
 
   init(path: String?) throws {
     self.path = path
     guard let path else {
-      (partial, target, descriptor) = (nil, nil, STDOUT_FILENO)
+      (written, renamedOnto, mode) = (nil, nil, nil)
+      state.withLock { $0.descriptor = STDOUT_FILENO }
       return
     }
     var status = stat()
     let target = Self.followingLinks(path)
     let exists = stat(target, &status) == 0
-    let inPlace = exists && status.st_mode & S_IFMT != S_IFREG
-    let written = inPlace ? target : target + ".part-\(getpid())"
-    let descriptor = open(written, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-    guard descriptor >= 0 else { throw CLIError(message: "cannot write \(path): \(String(cString: strerror(errno)))") }
-    // The file it replaces keeps its permissions: a report kept private (0600) stays so.
-    if exists && !inPlace { fchmod(descriptor, status.st_mode & 0o7777) }
-    (self.partial, self.target, self.descriptor) = (inPlace ? nil : written, target, descriptor)
+    if exists && status.st_mode & S_IFMT != S_IFREG {
+      // A device or a pipe, written in place; a folder is refused when it is opened.
+      guard status.st_mode & S_IFMT != S_IFDIR else { throw CLIError(message: "cannot write \(path): it is a folder") }
+      (written, renamedOnto, mode) = (target, nil, nil)
+      return
+    }
+    let folder = URL(fileURLWithPath: target).deletingLastPathComponent().path
+    guard access(folder, W_OK) == 0 else { throw CLIError(message: "cannot write \(path): \(String(cString: strerror(errno)))") }
+    (written, renamedOnto, mode) = (target + ".part-\(getpid())", target, exists ? status.st_mode & 0o7777 : nil)
   }
 
   /// The file a path names once its symbolic links are followed, even to a file not made
@@ -64,7 +71,17 @@ final class OutputFile: Sendable {
   }
 
   deinit {
-    if descriptor != STDOUT_FILENO { close(descriptor) }
+    if let descriptor = state.withLock({ $0.descriptor }), descriptor != STDOUT_FILENO { close(descriptor) }
+  }
+
+  /// The open file, opened now if it is not yet.
+  private func opened(_ state: inout (descriptor: Int32?, bytes: Int, failure: CLIError?)) throws(CLIError) -> Int32 {
+    if let descriptor = state.descriptor { return descriptor }
+    let descriptor = open(written!, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+    guard descriptor >= 0 else { throw CLIError(message: "cannot write \(path!): \(String(cString: strerror(errno)))") }
+    if let mode { fchmod(descriptor, mode) }
+    state.descriptor = descriptor
+    return descriptor
   }
 
   /// Appends `bytes`.
@@ -76,15 +93,18 @@ final class OutputFile: Sendable {
   func write(_ bytes: UnsafeRawBufferPointer) throws {
     try state.withLock { state in
       if let failure = state.failure { throw failure }
-      var rest = bytes
-      while !rest.isEmpty {
-        let done = Glibc.write(descriptor, rest.baseAddress, rest.count)
-        if done < 0 && errno == EINTR { continue }
-        guard done > 0 else {
-          state.failure = CLIError(message: "cannot write \(path ?? "to stdout"): \(String(cString: strerror(errno)))")
-          throw state.failure!
+      do throws(CLIError) {
+        let descriptor = try opened(&state)
+        var rest = bytes
+        while !rest.isEmpty {
+          let done = Glibc.write(descriptor, rest.baseAddress, rest.count)
+          if done < 0 && errno == EINTR { continue }
+          guard done > 0 else { throw CLIError(message: "cannot write \(path ?? "to stdout"): \(String(cString: strerror(errno)))") }
+          rest = UnsafeRawBufferPointer(rebasing: rest[done...])
         }
-        rest = UnsafeRawBufferPointer(rebasing: rest[done...])
+      } catch {
+        state.failure = error
+        throw error
       }
       state.bytes += bytes.count
     }
@@ -96,17 +116,20 @@ final class OutputFile: Sendable {
     try? write(UnsafeRawBufferPointer(bytes))
   }
 
-  /// Puts the file in its place and says so on stderr, or throws the first failed write
-  /// (the temporary file removed); returns the bytes written.
+  /// Puts the file in its place (empty if nothing was written) and says so on stderr, or
+  /// throws the first failed write (the temporary file removed); returns the bytes written.
   @discardableResult
   func finish() throws -> Int {
-    let (bytes, failure) = state.withLock { ($0.bytes, $0.failure) }
+    let (bytes, failure) = try state.withLock { state in
+      if state.failure == nil, path != nil { _ = try opened(&state) }
+      return (state.bytes, state.failure)
+    }
     if let failure {
       abandon()
       throw failure
     }
-    guard let path, let target else { return bytes }
-    if let partial, rename(partial, target) != 0 {
+    guard let path else { return bytes }
+    if let written, let renamedOnto, rename(written, renamedOnto) != 0 {
       let reason = String(cString: strerror(errno))
       abandon()
       throw CLIError(message: "cannot write \(path): \(reason)")
@@ -117,7 +140,7 @@ final class OutputFile: Sendable {
 
   /// Removes the temporary file, if any.
   func abandon() {
-    if let partial { unlink(partial) }
+    if let written, renamedOnto != nil { unlink(written) }
   }
 }
 

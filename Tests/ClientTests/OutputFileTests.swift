@@ -33,17 +33,28 @@ struct OutputFileTests {
     #expect(stat(path, &status) == 0 && status.st_mode & 0o777 == 0o600)
   }
 
-  @Test("an abandoned output leaves the old file as it was and no partial file")
+  @Test("nothing is made before the first write (an analysis stopped before it leaves nothing); an abandoned output leaves the old file as it was and no partial file")
   func abandoned() throws {
     let directory = try Self.directory()
     defer { try? FileManager.default.removeItem(at: directory) }
     let path = directory.appendingPathComponent("report.md").path
     try Data("old".utf8).write(to: URL(fileURLWithPath: path))
     let file = try OutputFile(path: path)
+    #expect(try Self.leftovers(directory).isEmpty)
     try file.write(Data("half a report".utf8))
+    #expect(try Self.leftovers(directory).count == 1)
     file.abandon()
     #expect(try String(contentsOfFile: path, encoding: .utf8) == "old")
     #expect(try Self.leftovers(directory).isEmpty)
+  }
+
+  @Test("an output with nothing written is an empty file")
+  func empty() throws {
+    let directory = try Self.directory()
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let path = directory.appendingPathComponent("empty.csv").path
+    #expect(try OutputFile(path: path).finish() == 0)
+    #expect(try Data(contentsOf: URL(fileURLWithPath: path)).isEmpty)
   }
 
   @Test("a symbolic link is followed: its target gets the file and the link stays a link, dangling or not", arguments: [false, true])
@@ -79,9 +90,13 @@ struct OutputFileTests {
     #expect(stat("/dev/full", &status) == 0 && status.st_mode & S_IFMT == S_IFCHR)
   }
 
-  @Test("a path in a folder that does not exist is refused at once, with the path as given")
-  func missingFolder() {
+  @Test("a path in a folder that does not exist, or a folder, is refused at once, with the path as given")
+  func missingFolder() throws {
     let error = #expect(throws: CLIError.self) { try OutputFile(path: "/nonexistent-fidelis-folder/report.csv") }
     #expect(error?.message == "cannot write /nonexistent-fidelis-folder/report.csv: No such file or directory")
+    let directory = try Self.directory()
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let folder = #expect(throws: CLIError.self) { try OutputFile(path: directory.path) }
+    #expect(folder?.message == "cannot write \(directory.path): it is a folder")
   }
 }
