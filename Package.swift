@@ -46,7 +46,7 @@ let package = Package(
     // What a job is: its kinds, and its options checked and turned into analysis options.
     .target(name: "Jobs", dependencies: ["FidelisProto", "Analytics", "Reports", "LocalFiles"]),
     // Reading the files a user names: in chunks, with one readable-file check.
-    .target(name: "LocalFiles"),
+    .target(name: "LocalFiles", dependencies: ["CZlib"]),
     // Report files as independent deflated pieces: how the store keeps them and workers send them.
     .target(name: "ArtifactPieces", dependencies: ["CDeflate"]),
     .target(
@@ -58,6 +58,7 @@ let package = Package(
       ]
     ),
     .systemLibrary(name: "CDeflate", path: "Sources/CDeflate", pkgConfig: "libdeflate", providers: [.apt(["libdeflate-dev"])]),
+    .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
     .systemLibrary(name: "CPrefetch", path: "Sources/CPrefetch"),
     .systemLibrary(name: "CMalloc", path: "Sources/CMalloc"),
     .target(

@@ -2,6 +2,7 @@ import ArgumentParser
 import FidelisProto
 import Foundation
 import LocalFiles
+import Synchronization
 
 struct DatasetCommand: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
@@ -12,8 +13,8 @@ struct DatasetCommand: AsyncParsableCommand {
       abstract: "Upload a CSV in 1 MiB chunks; prints the version id.",
       discussion: "Under a name the tenant already has, the file becomes that dataset's next version, replacing what it held (use `append` to add to it).")
     @OptionGroup var connection: Connection
-    @Argument(help: "The CSV, or - for standard input (with --name).") var file: String
-    @Option(help: "The dataset's name (default: the file name).") var name: String?
+    @Argument(help: "The CSV (gzip too), or - for standard input (with --name).") var file: String
+    @Option(help: "The dataset's name (default: the file name, without .gz).") var name: String?
     @Option(help: "transactions (default) or customers.") var kind = "transactions"
 
     func run() async throws {
@@ -23,12 +24,15 @@ struct DatasetCommand: AsyncParsableCommand {
       guard name != nil || LocalFile(path: file).hasOwnName else {
         throw CLIError(message: "\(file) is not a file with a name: give the dataset one with --name")
       }
-      let name = self.name ?? URL(fileURLWithPath: file).lastPathComponent
+      let name = self.name ?? LocalFile(path: file).contentName
       let (kind, file) = (self.kind, self.file)
-      let dataset = try await connection.withClient { client, metadata in
-        try await Fidelis_V1_DatasetService.Client(wrapping: client).uploadDataset(metadata: metadata) { writer in
-          try await writer.write(.with { $0.header = .with { $0.name = name; $0.kind = kind; $0.sizeBytes = Int64(LocalFile(path: file).byteCount ?? 0) } })
-          try await LocalFile(path: file).readChunks { chunk in try await writer.write(.with { $0.chunk = chunk }) }
+      let reading = FileRead()
+      let dataset = try await reading.saying {
+        try await connection.withClient { client, metadata in
+          try await Fidelis_V1_DatasetService.Client(wrapping: client).uploadDataset(metadata: metadata) { writer in
+            try await writer.write(.with { $0.header = .with { $0.name = name; $0.kind = kind; $0.sizeBytes = Int64(LocalFile(path: file).byteCount ?? 0) } })
+            try await reading.read(file) { chunk in try await writer.write(.with { $0.chunk = chunk }) }
+          }
         }
       }
       if connection.json { try printJSON(dataset) } else {
@@ -60,10 +64,13 @@ struct DatasetCommand: AsyncParsableCommand {
         mapping[String(parts[0])] = String(parts[1])
       }
       let (name, file) = (self.dataset, self.file)
-      let version = try await connection.withClient { [mapping] client, metadata in
-        try await Fidelis_V1_DatasetService.Client(wrapping: client).appendDataset(metadata: metadata) { writer in
-          try await writer.write(.with { $0.header = .with { $0.name = name; $0.columns = mapping; $0.sizeBytes = Int64(LocalFile(path: file).byteCount ?? 0) } })
-          try await LocalFile(path: file).readChunks { chunk in try await writer.write(.with { $0.chunk = chunk }) }
+      let reading = FileRead()
+      let version = try await reading.saying {
+        try await connection.withClient { [mapping] client, metadata in
+          try await Fidelis_V1_DatasetService.Client(wrapping: client).appendDataset(metadata: metadata) { writer in
+            try await writer.write(.with { $0.header = .with { $0.name = name; $0.columns = mapping; $0.sizeBytes = Int64(LocalFile(path: file).byteCount ?? 0) } })
+            try await reading.read(file) { chunk in try await writer.write(.with { $0.chunk = chunk }) }
+          }
         }
       }
       if connection.json { try printJSON(version) } else {
@@ -147,4 +154,31 @@ func describeAppendCounts(_ a: Fidelis_V1_AppendResult) -> String {
 /// A time for a person, UTC, to the second.
 func isoTime(_ unixMilliseconds: Int64) -> String {
   ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: Double(unixMilliseconds) / 1000))
+}
+
+/// A local file read into an upload's stream. When the file fails to read (a gzip cut
+/// short, a disk error), the upload is broken off and the call says only that its stream
+/// closed: `saying` says why instead, and that nothing was stored.
+final class FileRead: Sendable {
+  private let failure = Mutex<LocalFile.Unreadable?>(nil)
+
+  /// Reads `path` in chunks, keeping a failure to read it.
+  func read(_ path: String, _ consume: (Data) async throws -> Void) async throws {
+    do {
+      try await LocalFile(path: path).readChunks(consume)
+    } catch let error as LocalFile.Unreadable {
+      failure.withLock { $0 = error }
+      throw error
+    }
+  }
+
+  /// `call`'s result; when it failed because the file did not read, that failure.
+  func saying<R>(_ call: () async throws -> R) async throws -> R {
+    do {
+      return try await call()
+    } catch {
+      if let failure = failure.withLock({ $0 }) { throw CLIError(message: "\(failure.description); nothing was stored") }
+      throw error
+    }
+  }
 }

@@ -260,7 +260,8 @@ public struct FileSource: ByteSource {
     self.file = LocalFile(path: path)
   }
 
-  public var byteCount: Int? { file.byteCount }
+  /// The file's size; for a gzip file, what its trailer says it inflates to (`sizeHint`).
+  public var byteCount: Int? { file.sizeHint }
 
   public func read(_ consume: (UnsafeBufferPointer<UInt8>) throws -> Void) async throws {
     do {

@@ -1,7 +1,8 @@
 import Foundation
 
 /// A local file the user named on a command line: a regular file, or a pipe (`-` for
-/// standard input, `/dev/stdin`, a shell's `<(zcat export.csv.gz)`), read as it comes.
+/// standard input, `/dev/stdin`, a shell's `<(xzcat export.csv.xz)`), read as it comes; a
+/// gzip file (`export.csv.gz`), from a pipe too, is inflated as it is read.
 public struct LocalFile: Sendable {
   /// Bytes read at a time: what an upload sends per message, what an ingestor takes per chunk.
   public static let chunkBytes = 1 << 20
@@ -39,18 +40,43 @@ public struct LocalFile: Sendable {
     }
   }
 
-  /// The file's size in bytes; nil when it cannot be read, or is not a regular file: a
-  /// pipe's size is what waits in it, not what it will carry.
+  /// The size in bytes of what it reads; nil when it cannot be read, is not a regular file
+  /// (a pipe's size is what waits in it, not what it will carry) or is gzip (its size is
+  /// the compressed one).
   public var byteCount: Int? {
     var status = stat()
-    guard stat(openedPath, &status) == 0, status.st_mode & S_IFMT == S_IFREG else { return nil }
+    guard stat(openedPath, &status) == 0, status.st_mode & S_IFMT == S_IFREG, !isGzip else { return nil }
     return Int(status.st_size)
+  }
+
+  /// About how many bytes it reads, to size tables by: `byteCount`, or for a gzip file the
+  /// size its trailer gives (modulo 4 GiB, so only when it is at least the compressed size;
+  /// a hint that is short only makes tables grow).
+  public var sizeHint: Int? {
+    if let byteCount { return byteCount }
+    var status = stat()
+    guard isGzip, stat(openedPath, &status) == 0, status.st_size >= 18 else { return nil }
+    let descriptor = open(openedPath, O_RDONLY | O_CLOEXEC)
+    guard descriptor >= 0 else { return nil }
+    defer { close(descriptor) }
+    var trailer: UInt32 = 0
+    guard pread(descriptor, &trailer, 4, off_t(status.st_size - 4)) == 4 else { return nil }
+    let size = Int(UInt32(littleEndian: trailer))
+    return size >= Int(status.st_size) ? size : nil
+  }
+
+  /// The file's name without its directory, and without `.gz` when it is gzip: the name of
+  /// what it holds.
+  public var contentName: String {
+    let name = URL(fileURLWithPath: path).lastPathComponent
+    return isGzip && name.lowercased().hasSuffix(".gz") && name.count > 3 ? String(name.dropLast(3)) : name
   }
 
   /// Whether its name says what it holds: a regular file, not standard input or a
   /// descriptor (`-`, `/dev/stdin`, `/dev/fd/63` from `<(zcat …)`), whatever they read from.
   public var hasOwnName: Bool {
-    path != "-" && !path.hasPrefix("/dev/") && !path.hasPrefix("/proc/") && byteCount != nil
+    var status = stat()
+    return path != "-" && !path.hasPrefix("/dev/") && !path.hasPrefix("/proc/") && stat(path, &status) == 0 && status.st_mode & S_IFMT == S_IFREG
   }
 
   /// Calls `consume` with the file's bytes, `chunkBytes` at a time, in order.
@@ -61,13 +87,11 @@ public struct LocalFile: Sendable {
   /// into memory already mapped and warm, where a fresh buffer per chunk cost a page fault
   /// per 4 KiB and a third of the command's processor time.
   public func readChunks(_ consume: (Data) async throws -> Void) async throws {
-    let descriptor = open(openedPath, O_RDONLY)
-    guard descriptor >= 0 else { throw Unreadable(path: path, reason: String(cString: strerror(errno))) }
-    defer { close(descriptor) }
+    var reader = try ByteReader(self)
     var buffer = Data(count: Self.chunkBytes)
     while true {
       let filled = try buffer.withUnsafeMutableBytes { (bytes: UnsafeMutableRawBufferPointer) in
-        try fill(descriptor, bytes.bindMemory(to: UInt8.self))
+        try reader.fill(bytes.bindMemory(to: UInt8.self))
       }
       if filled == 0 { return }
       try await consume(filled == buffer.count ? buffer : buffer.prefix(filled))
@@ -80,28 +104,81 @@ public struct LocalFile: Sendable {
   /// (on a file of hundreds of megabytes, that copying and its page faults cost more than
   /// a tenth of the reading).
   public func readBuffers(_ consume: (UnsafeBufferPointer<UInt8>) throws -> Void) throws {
-    let descriptor = open(openedPath, O_RDONLY)
-    guard descriptor >= 0 else { throw Unreadable(path: path, reason: String(cString: strerror(errno))) }
-    defer { close(descriptor) }
+    var reader = try ByteReader(self)
     let buffer = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: Self.chunkBytes)
     defer { buffer.deallocate() }
     while true {
-      let filled = try fill(descriptor, buffer)
+      let filled = try reader.fill(buffer)
       if filled == 0 { return }
       try consume(UnsafeBufferPointer(rebasing: buffer[0..<filled]))
       if filled < buffer.count { return }
     }
   }
 
+  /// Whether the file is gzip-compressed (its first two bytes are gzip's); false for a pipe,
+  /// whose bytes would be taken by looking.
+  public var isGzip: Bool {
+    var status = stat()
+    guard stat(openedPath, &status) == 0, status.st_mode & S_IFMT == S_IFREG else { return false }
+    let descriptor = open(openedPath, O_RDONLY | O_CLOEXEC)
+    guard descriptor >= 0 else { return false }
+    defer { close(descriptor) }
+    var magic: (UInt8, UInt8) = (0, 0)
+    return read(descriptor, &magic, 2) == 2 && magic == (0x1F, 0x8B)
+  }
+}
+
+/// A file's bytes as `LocalFile` hands them out: as they are, or inflated when the file is
+/// gzip (its first two bytes tell), a member after another, as `zcat` reads them.
+private struct ByteReader: ~Copyable {
+  private let file: LocalFile
+  private let descriptor: Int32
+  /// The bytes read to tell the file's kind, not handed out yet (a file as it is).
+  private var head: [UInt8] = []
+  private var gzip: GzipStream?
+
+  init(_ file: LocalFile) throws {
+    self.file = file
+    descriptor = open(file.path == "-" ? "/dev/stdin" : file.path, O_RDONLY | O_CLOEXEC)
+    guard descriptor >= 0 else { throw LocalFile.Unreadable(path: file.path, reason: String(cString: strerror(errno))) }
+    var magic = [UInt8](repeating: 0, count: 2)
+    let count = try magic.withUnsafeMutableBufferPointer { try Self.readFully(descriptor, $0, file: file) }
+    if count == 2 && magic == [0x1F, 0x8B] {
+      do {
+        gzip = try GzipStream(file: file, starting: magic)
+      } catch {
+        close(descriptor)
+        throw error
+      }
+    } else {
+      head = Array(magic.prefix(count))
+    }
+  }
+
+  deinit { close(descriptor) }
+
+  /// Fills `buffer` unless the file ends first; returns the bytes given. A short count is
+  /// the end: chunks stay whole.
+  mutating func fill(_ buffer: UnsafeMutableBufferPointer<UInt8>) throws -> Int {
+    if gzip != nil { return try gzip!.fill(buffer, from: descriptor) }
+    var filled = min(head.count, buffer.count)
+    if filled > 0 {
+      _ = UnsafeMutableBufferPointer(rebasing: buffer[0..<filled]).initialize(from: head[0..<filled])
+      head.removeFirst(filled)
+    }
+    filled += try Self.readFully(descriptor, UnsafeMutableBufferPointer(rebasing: buffer[filled...]), file: file)
+    return filled
+  }
+
   /// Reads into `buffer` until it is full or the file ends; returns the bytes read. A short
-  /// read is not the end: only 0 is. Filling the buffer keeps chunks whole.
-  private func fill(_ descriptor: Int32, _ buffer: UnsafeMutableBufferPointer<UInt8>) throws -> Int {
+  /// read is not the end: only 0 is.
+  static func readFully(_ descriptor: Int32, _ buffer: UnsafeMutableBufferPointer<UInt8>, file: LocalFile) throws -> Int {
     var filled = 0
     while filled < buffer.count {
       let count = read(descriptor, buffer.baseAddress! + filled, buffer.count - filled)
       if count < 0 {
         if errno == EINTR { continue }
-        throw Unreadable(path: path, reason: String(cString: strerror(errno)))
+        throw LocalFile.Unreadable(path: file.path, reason: String(cString: strerror(errno)))
       }
       if count == 0 { break }
       filled += count

@@ -87,4 +87,72 @@ struct LocalFileTests {
     #expect(seen == bytes)
     #expect(sizes == [LocalFile.chunkBytes, LocalFile.chunkBytes, 777])
   }
+
+  /// `bytes` gzipped by the system's gzip (a tool nobody here wrote), at `level`.
+  private func gzipped(_ bytes: Data, level: Int = 6) throws -> Data {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/bin/gzip")
+    process.arguments = ["-c", "-\(level)"]
+    let (input, output) = (Pipe(), Pipe())
+    process.standardInput = input
+    process.standardOutput = output
+    try process.run()
+    let writer = Thread {
+      input.fileHandleForWriting.write(bytes)
+      try? input.fileHandleForWriting.close()
+    }
+    writer.start()
+    let compressed = output.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return compressed
+  }
+
+  @Test(
+    "a gzip file is inflated as it is read, in whole chunks, one member after another and past zeros of padding, as zcat reads it",
+    arguments: [(1, 1, false), (6, 1, false), (9, 3, false), (6, 2, true)])
+  func gzip(level: Int, members: Int, padded: Bool) async throws {
+    let (plain, bytes, directory) = try file(size: 2 * LocalFile.chunkBytes + 4321)
+    defer { try? FileManager.default.removeItem(at: directory) }
+    var compressed = Data()
+    for _ in 0..<members { compressed.append(try gzipped(bytes, level: level)) }
+    if padded { compressed.append(Data(count: 512)) }
+    let url = directory.appendingPathComponent("data.csv.gz")
+    try compressed.write(to: url)
+    let file = LocalFile(path: url.path)
+    #expect(file.isGzip && !plain.isGzip)
+    #expect(file.byteCount == nil && file.contentName == "data.csv" && plain.contentName == "data.csv")
+    // The trailer's size is the last member's (short of the whole with several: a hint that
+    // only makes tables grow); padding hides it.
+    #expect(file.sizeHint == (padded ? nil : bytes.count))
+    var sizes: [Int] = []
+    var seen = Data()
+    try await file.readChunks { chunk in
+      sizes.append(chunk.count)
+      seen.append(chunk)
+    }
+    let whole = (0..<members).reduce(into: Data()) { all, _ in all.append(bytes) }
+    #expect(seen == whole)
+    #expect(sizes.dropLast().allSatisfy { $0 == LocalFile.chunkBytes })
+    var viaBuffers = Data()
+    try file.readBuffers { viaBuffers.append($0) }
+    #expect(viaBuffers == whole)
+  }
+
+  @Test("a gzip file cut short, or followed by bytes that are not gzip, is said with the reason, after what it gave")
+  func damagedGzip() async throws {
+    let (_, bytes, directory) = try file(size: LocalFile.chunkBytes + 99)
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let compressed = try gzipped(bytes)
+    let cases: [(Data, String)] = [
+      (compressed.prefix(compressed.count / 2), "the gzip file ends before its data does (cut short?)"),
+      (compressed + Data("junk".utf8), "bytes that are not gzip after the end of its data, at compressed byte \(compressed.count)"),
+      (Data([0x1F, 0x8B]) + Data(repeating: 0x41, count: 100), "not a valid gzip file"),
+    ]
+    for (damaged, reason) in cases {
+      let url = directory.appendingPathComponent("damaged.gz")
+      try damaged.write(to: url)
+      let error = await #expect(throws: LocalFile.Unreadable.self) { try await LocalFile(path: url.path).readChunks { _ in } }
+      #expect(error?.description.hasPrefix("cannot read \(url.path): \(reason)") == true, "\(error?.description ?? "")")
+    }
+  }
 }

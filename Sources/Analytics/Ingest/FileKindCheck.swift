@@ -40,7 +40,9 @@ public struct FileKindCheck: Sendable {
   public static func reason(_ head: [UInt8]) -> String? {
     func starts(_ signature: [UInt8]) -> Bool { head.starts(with: signature) }
     let decompress = "decompress it first (for example `zcat FILE | fidelis analyze -`, or `fidelis dataset upload <(zcat FILE) --name NAME`)"
-    if starts([0x1F, 0x8B]) { return "the file is gzip-compressed, not a CSV: \(decompress)" }
+    if starts([0x1F, 0x8B]) {
+      return "the file is gzip-compressed, not a CSV: send it inflated (`fidelis dataset upload` and `fidelis analyze` inflate a .gz file themselves)"
+    }
     if starts(Array("BZh".utf8)) && head.count > 3 && (0x31...0x39).contains(head[3]) { return "the file is bzip2-compressed, not a CSV: \(decompress.replacingOccurrences(of: "zcat", with: "bzcat"))" }
     if starts([0xFD, 0x37, 0x7A, 0x58, 0x5A, 0x00]) { return "the file is xz-compressed, not a CSV: \(decompress.replacingOccurrences(of: "zcat", with: "xzcat"))" }
     if starts([0x28, 0xB5, 0x2F, 0xFD]) { return "the file is zstd-compressed, not a CSV: \(decompress.replacingOccurrences(of: "zcat", with: "zstdcat"))" }
