@@ -624,6 +624,10 @@ def test_a_data_directory_that_cannot_be_made_is_said_plainly(cluster, tmp_path)
                           (f"{blocker}/data/store", f"cannot make the data directory {blocker}/data/store (at {blocker}/data): Not a directory")]:
         r = subprocess.run([f"{BIN}/fidelis-server", "--listen", "127.0.0.1:0", "--data-dir", data], env=env, capture_output=True, text=True, timeout=30)
         assert r.returncode != 0 and r.stderr.splitlines()[0] == f"Error: {message}", r.stderr
+    # A TLS file that cannot be read is said with the reason, before anything listens.
+    r = subprocess.run([f"{BIN}/fidelis-server", "--listen", "127.0.0.1:0", "--data-dir", str(tmp_path / "tls"), "--tls-cert", str(tmp_path / "none.pem"),
+                        "--tls-key", str(tmp_path / "none.key")], env=env, capture_output=True, text=True, timeout=30)
+    assert r.returncode != 0 and f"cannot read {tmp_path / 'none.pem'}: No such file or directory" in r.stderr, r.stderr
     # A directory several levels down is made, private at each level.
     deep = tmp_path / "a" / "b" / "c"
     cluster.data = str(deep)

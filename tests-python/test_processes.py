@@ -203,6 +203,10 @@ def test_online_backup_restores_every_tenant_dataset_job_and_report(cluster, tmp
     # A backup never replaces a file.
     again = subprocess.run([f"{BIN}/fidelis-server", "backup", "--data-dir", cluster.data, "--to", copy], capture_output=True, text=True, timeout=60)
     assert again.returncode != 0 and "exists" in again.stderr
+    # A copy that cannot be written is said of the copy, with the reason.
+    missing = str(tmp_path / "no-such-folder" / "b.sqlite")
+    r = subprocess.run([f"{BIN}/fidelis-server", "backup", "--data-dir", cluster.data, "--to", missing], capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0 and f"cannot write {missing}: No such file or directory" in r.stderr, r.stderr
     cluster.stop()
     # Restore: the copy as the store of an empty data directory, the same tokens.
     restored = Cluster(str(tmp_path / "restored"))

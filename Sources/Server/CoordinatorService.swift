@@ -261,7 +261,7 @@ func validate(_ configuration: ServerConfiguration, logger: Logger) throws {
     throw ConfigurationError(description: "--tls-cert and --tls-key go together")
   }
   for path in [configuration.tlsCertificatePath, configuration.tlsKeyPath, configuration.workerClientCAPath].compactMap({ $0 }) {
-    guard FileManager.default.isReadableFile(atPath: path) else { throw ConfigurationError(description: "cannot read \(path)") }
+    guard access(path, R_OK) == 0 else { throw ConfigurationError(description: "cannot read \(path): \(String(cString: strerror(errno)))") }
   }
   if configuration.usesWorkerListener && !configuration.usesTLS {
     throw ConfigurationError(description: "--worker-client-ca needs the server's own certificate: pass --tls-cert and --tls-key")

@@ -115,6 +115,9 @@ public struct FidelisStore: Sendable {
     guard !FileManager.default.fileExists(atPath: path) else {
       throw StoreOpenError(description: "\(path) exists: a backup never replaces a file; name a new one")
     }
+    // Said of the copy, not of the store: SQLite's "unable to open database file" named neither.
+    let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
+    guard access(folder, W_OK) == 0 else { throw StoreOpenError(description: "cannot write \(path): \(String(cString: strerror(errno)))") }
     umask(0o077)
     var configuration = makeConfiguration()
     configuration.readonly = true
