@@ -154,21 +154,21 @@ extension Connection {
   /// writer it is given: the file is written as it arrives, never held whole.
   func download(
     to output: String?,
-    _ call: (Fidelis_V1_ReportService.Client<HTTP2ClientTransport.Posix>, Metadata, @escaping @Sendable (StreamingClientResponse<Fidelis_V1_ReportChunk>) async throws -> Int) async throws -> Int
+    _ call: (Fidelis_V1_ReportService.Client<HTTP2ClientTransport.Posix>, Metadata, @escaping @Sendable (StreamingClientResponse<Fidelis_V1_ReportChunk>) async throws -> Void) async throws -> Void
   ) async throws {
-    _ = try await withClient { client, metadata in
+    try await withClient { client, metadata in
       try await call(Fidelis_V1_ReportService.Client(wrapping: client), metadata, { response in try await writeStream(response, to: output) })
     }
   }
 }
 
-/// Writes a streamed report or export as its messages arrive, and returns its size: to
-/// stdout, or to `path` once the stream ended well (`OutputFile`).
-@Sendable func writeStream(_ response: StreamingClientResponse<Fidelis_V1_ReportChunk>, to path: String?) async throws -> Int {
+/// Writes a streamed report or export as its messages arrive: to stdout, or to `path` once
+/// the stream ended well (`OutputFile`).
+@Sendable func writeStream(_ response: StreamingClientResponse<Fidelis_V1_ReportChunk>, to path: String?) async throws {
   let file = try OutputFile(path: path)
   do {
     for try await chunk in response.messages { try file.write(chunk.data) }
-    return try file.finish()
+    try file.finish()
   } catch {
     file.abandon()
     throw error

@@ -14,7 +14,22 @@ public struct LocalFile: Sendable {
   }
 
   /// The path opened: `-` is standard input.
-  private var openedPath: String { path == "-" ? "/dev/stdin" : path }
+  fileprivate var openedPath: String { path == "-" ? "/dev/stdin" : path }
+
+  /// The first two bytes of every gzip file.
+  fileprivate static let gzipMagic: [UInt8] = [0x1F, 0x8B]
+
+  /// A regular file's size and whether it is gzip (its first two bytes are gzip's); nil for
+  /// anything else: a pipe's bytes would be taken by looking.
+  private var regularFile: (size: Int, isGzip: Bool)? {
+    var status = stat()
+    guard stat(openedPath, &status) == 0, status.st_mode & S_IFMT == S_IFREG else { return nil }
+    let descriptor = open(openedPath, O_RDONLY | O_CLOEXEC)
+    guard descriptor >= 0 else { return (Int(status.st_size), false) }
+    defer { close(descriptor) }
+    var magic: [UInt8] = [0, 0]
+    return (Int(status.st_size), read(descriptor, &magic, 2) == 2 && magic == Self.gzipMagic)
+  }
 
   /// A file that cannot be read, named in the message with the reason when one is known.
   public struct Unreadable: Error, CustomStringConvertible, Sendable {
@@ -44,25 +59,23 @@ public struct LocalFile: Sendable {
   /// (a pipe's size is what waits in it, not what it will carry) or is gzip (its size is
   /// the compressed one).
   public var byteCount: Int? {
-    var status = stat()
-    guard stat(openedPath, &status) == 0, status.st_mode & S_IFMT == S_IFREG, !isGzip else { return nil }
-    return Int(status.st_size)
+    regularFile.flatMap { $0.isGzip ? nil : $0.size }
   }
 
   /// About how many bytes it reads, to size tables by: `byteCount`, or for a gzip file the
   /// size its trailer gives (modulo 4 GiB, so only when it is at least the compressed size;
   /// a hint that is short only makes tables grow).
   public var sizeHint: Int? {
-    if let byteCount { return byteCount }
-    var status = stat()
-    guard isGzip, stat(openedPath, &status) == 0, status.st_size >= 18 else { return nil }
+    guard let file = regularFile else { return nil }
+    guard file.isGzip else { return file.size }
+    guard file.size >= 18 else { return nil }
     let descriptor = open(openedPath, O_RDONLY | O_CLOEXEC)
     guard descriptor >= 0 else { return nil }
     defer { close(descriptor) }
     var trailer: UInt32 = 0
-    guard pread(descriptor, &trailer, 4, off_t(status.st_size - 4)) == 4 else { return nil }
+    guard pread(descriptor, &trailer, 4, off_t(file.size - 4)) == 4 else { return nil }
     let size = Int(UInt32(littleEndian: trailer))
-    return size >= Int(status.st_size) ? size : nil
+    return size >= file.size ? size : nil
   }
 
   /// The file's name without its directory, and without `.gz` when it is gzip: the name of
@@ -75,8 +88,7 @@ public struct LocalFile: Sendable {
   /// Whether its name says what it holds: a regular file, not standard input or a
   /// descriptor (`-`, `/dev/stdin`, `/dev/fd/63` from `<(zcat …)`), whatever they read from.
   public var hasOwnName: Bool {
-    var status = stat()
-    return path != "-" && !path.hasPrefix("/dev/") && !path.hasPrefix("/proc/") && stat(path, &status) == 0 && status.st_mode & S_IFMT == S_IFREG
+    path != "-" && !path.hasPrefix("/dev/") && !path.hasPrefix("/proc/") && regularFile != nil
   }
 
   /// Calls `consume` with the file's bytes, `chunkBytes` at a time, in order.
@@ -117,15 +129,7 @@ public struct LocalFile: Sendable {
 
   /// Whether the file is gzip-compressed (its first two bytes are gzip's); false for a pipe,
   /// whose bytes would be taken by looking.
-  public var isGzip: Bool {
-    var status = stat()
-    guard stat(openedPath, &status) == 0, status.st_mode & S_IFMT == S_IFREG else { return false }
-    let descriptor = open(openedPath, O_RDONLY | O_CLOEXEC)
-    guard descriptor >= 0 else { return false }
-    defer { close(descriptor) }
-    var magic: (UInt8, UInt8) = (0, 0)
-    return read(descriptor, &magic, 2) == 2 && magic == (0x1F, 0x8B)
-  }
+  public var isGzip: Bool { regularFile?.isGzip ?? false }
 }
 
 /// A file's bytes as `LocalFile` hands them out: as they are, or inflated when the file is
@@ -139,11 +143,11 @@ private struct ByteReader: ~Copyable {
 
   init(_ file: LocalFile) throws {
     self.file = file
-    descriptor = open(file.path == "-" ? "/dev/stdin" : file.path, O_RDONLY | O_CLOEXEC)
+    descriptor = open(file.openedPath, O_RDONLY | O_CLOEXEC)
     guard descriptor >= 0 else { throw LocalFile.Unreadable(path: file.path, reason: String(cString: strerror(errno))) }
     var magic = [UInt8](repeating: 0, count: 2)
     let count = try magic.withUnsafeMutableBufferPointer { try Self.readFully(descriptor, $0, file: file) }
-    if count == 2 && magic == [0x1F, 0x8B] {
+    if count == 2 && magic == LocalFile.gzipMagic {
       do {
         gzip = try GzipStream(file: file, starting: magic)
       } catch {
