@@ -10,7 +10,7 @@ struct AnalysisFlags: ParsableArguments {
   @Option(name: .customLong("as-of"), help: "Reference date YYYY-MM-DD (default: the day after the last order).") var asOf: String?
   @Option(help: "Report language: en or fr.") var lang: String?
   @Option(help: "Currency code for amounts (default: the tenant's, else EUR).") var currency: String?
-  @Option(name: .customLong("column"), help: "Map a column: role=header (roles: customer, order, date, amount, quantity, price, category, promo, product).") var columns: [String] = []
+  @Option(name: .customLong("column"), help: "Map a column: role=header (roles: \(JobSpec.columnRoles); docs/datasets.md lists the names read without it).") var columns: [String] = []
   @Option(name: .customLong("date-order"), help: "dmy, mdy or ymd when dates are ambiguous.") var dateOrder: String?
   @Option(help: "Random seed of K-Means.") var seed: UInt64?
   @Option(name: .customLong("at-risk-days"), help: "Days without an order before a customer is at risk (default 90).") var atRiskDays: Int32?

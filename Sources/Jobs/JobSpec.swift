@@ -76,6 +76,11 @@ public func checkedCurrency(_ code: String) throws(InvalidJobOption) -> String {
   return upper
 }
 
+extension JobSpec {
+  /// The column roles a job's options may map, for the commands' help and errors.
+  public static let columnRoles = ColumnRole.allCases.map(\.rawValue).joined(separator: ", ")
+}
+
 extension ReportLanguage {
   /// A language code as the service takes it (a tenant's default, a job's), any case;
   /// INVALID_ARGUMENT's message naming the languages otherwise.
@@ -128,7 +133,7 @@ extension Fidelis_V1_JobOptions {
     var ingest = IngestOptions()
     for (role, name) in columns {
       guard ColumnRole(rawValue: role.lowercased()) != nil else {
-        throw InvalidJobOption(message: "unknown column role '\(role.prefix(40))' (roles: \(ColumnRole.allCases.map(\.rawValue).joined(separator: ", ")))")
+        throw InvalidJobOption(message: "unknown column role '\(role.prefix(40))' (roles: \(JobSpec.columnRoles))")
       }
       guard !name.isEmpty else { throw InvalidJobOption(message: "column \(role) needs a header name") }
       guard name.utf8.count <= 200, !name.contains("\0") else {

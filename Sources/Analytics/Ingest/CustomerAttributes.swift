@@ -75,7 +75,7 @@ public struct CustomerAttributesIngestor {
   private mutating func handle(_ record: CSVTokenizer.Record) throws {
     guard let columns else {
       let names = (0..<record.count).map { normalizeHeader(record.string($0, encoding: record.encoding)) }
-      guard let customer = names.firstIndex(where: ColumnRole.customer.aliases.contains) else {
+      guard let customer = ColumnRole.customer.column(in: names) else {
         throw CSVFormatError(line: record.line, reason: "the customer file has no customer_id column")
       }
       let contacts = names.firstIndex(where: { ["servicecontacts", "contacts", "supportcontacts", "contactsservice", "servicecontact"].contains($0) })

@@ -288,20 +288,16 @@ public func planAppend(heldSkipped: [ByteRanges], read: ChunkReader, columns: [S
 
 /// The columns `planAppend` reads: the order id's when there is one, and the date's.
 func overlapColumns(_ names: [String], overrides: [String: String]) throws -> (order: Int?, date: Int) {
-  let normalized = names.map(normalizeHeader)
-  func column(_ role: ColumnRole) throws -> Int? {
-    if let name = overrides[role.rawValue] {
-      guard let index = normalized.firstIndex(of: normalizeHeader(name)) else {
-        throw CSVFormatError(line: 1, reason: "no column named '\(name)' for \(role.rawValue); the header has: \(abbreviatedList(names))")
-      }
-      return index
-    }
-    return normalized.firstIndex(where: role.aliases.contains)
+  let mapping: [ColumnRole: Int]
+  do {
+    mapping = try ColumnRole.mapping(names: names, overrides: overrides)
+  } catch {
+    throw CSVFormatError(line: 1, reason: error.reason)
   }
-  guard let date = try column(.date) else {
+  guard let date = mapping[.date] else {
     throw CSVFormatError(line: 1, reason: "no date column (expected order_date, InvoiceDate, date…; or map it with --column date=NAME)")
   }
-  return (try column(.order), date)
+  return (mapping[.order], date)
 }
 
 /// The layout of a stored file from its first chunks; nil when it has no complete header.

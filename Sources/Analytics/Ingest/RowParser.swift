@@ -18,6 +18,7 @@ struct RowLayout: Sendable {
   var category: Int?
   var promo: Int?
   var product: Int?
+  var status: Int?
   /// The retail export marks returns with invoices that start with `C`.
   var isRetailExport: Bool
 }
@@ -223,6 +224,7 @@ extension RowLayout {
       return value
     }
     guard record.withField(customer, { field in field.contains { $0 != 0x20 } }) else { return reject(.missingCustomer) }
+    if let status, record.withField(status, OrderStatus.isNoSale) { return reject(.cancelledOrder) }
     guard let date = record.withField(date, parseRawDate) else { return reject(.badDate) }
     row.date = date
     var returned = false

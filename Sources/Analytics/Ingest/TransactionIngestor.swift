@@ -7,9 +7,12 @@ public enum ColumnRole: String, CaseIterable, Sendable, Codable {
   /// The product of a line (a SKU, a stock code): a return is matched to the purchase line
   /// of the same product and quantity.
   case product
+  /// The state of the line's order or payment: a line of a cancelled, failed, voided or
+  /// refunded order is no sale (`OrderStatus`).
+  case status
 
   /// Header names recognised for the role, compared after lower-casing and dropping
-  /// accents, spaces and punctuation.
+  /// accents, spaces and punctuation: the first column, left to right, with one of them.
   var aliases: [String] {
     switch self {
     case .customer: ["customerid", "customer", "client", "clientid", "idclient", "userid", "customerno", "custid", "numeroclient"]
@@ -21,8 +24,81 @@ public enum ColumnRole: String, CaseIterable, Sendable, Codable {
     case .category: ["category", "categorie", "productcategory", "famille"]
     case .promo: ["promo", "promotion", "ispromo", "onpromo", "promotional"]
     case .product: ["stockcode", "sku", "productid", "productcode", "itemid", "itemcode", "article", "codearticle", "reference"]
+    case .status: ["status", "orderstatus", "financialstatus", "paymentstatus", "transactionstatus", "chargestatus", "statut", "statutcommande", "etatcommande"]
     }
   }
+
+  /// Further names, as shop, payment and point-of-sale exports write them (Shopify,
+  /// WooCommerce, Stripe…), recognised only when no column has one of `aliases`: the
+  /// first of them, in this order, that the header has. So a file read before they were
+  /// known reads as it did, and where an export has several (Shopify's `Paid at` and
+  /// `Created at`), the one that every line fills wins.
+  var fallbackAliases: [String] {
+    switch self {
+    case .customer:
+      ["customercode", "customernumber", "accountid", "accountnumber", "memberid", "membernumber", "contactid", "buyerid",
+       "shopperid", "loyaltyid", "loyaltynumber", "cardnumber", "customeremail", "email", "emailaddress", "billingemail", "emailbilling",
+       "buyeremail", "useremail", "mail", "courriel"]
+    case .order:
+      ["salesorderid", "salesordernumber", "salesorder", "orderreference", "orderref", "receiptid", "receiptno", "receiptnumber", "receipt",
+       "ticketid", "ticketno", "ticketnumber", "ticket", "chargeid", "paymentid", "documentno", "documentnumber", "billno", "billnumber",
+       "numerofacture", "facture", "numeroticket"]
+    case .date:
+      ["createdat", "createdatutc", "createdutc", "created", "createddate", "datecreated", "orderedat", "orderdatetime", "orderdateutc",
+       "placedat", "purchasedat", "paidat", "paymentdate", "saledate", "salesdate", "receiptdate", "ticketdate",
+       "datetime", "transactiontime", "dateheure", "datefacture"]
+    case .amount:
+      ["ordertotal", "ordertotalamount", "totalamount", "grandtotal", "amountpaid", "totalpaid", "paidamount", "orderamount", "saleamount",
+       "salesamount", "transactionamount", "chargeamount", "netamount", "netsales", "totalsales", "totalttc", "montantttc", "montanttotal",
+       "subtotal"]
+    case .quantity: ["lineitemquantity", "quantityordered", "qtyordered", "itemquantity", "units", "unitssold", "nombre"]
+    case .price: ["lineitemprice", "itemprice", "priceeach", "priceperunit", "saleprice", "sellingprice", "prixdevente"]
+    case .category: ["producttype", "itemcategory", "categoryname", "department", "rayon"]
+    case .promo: ["onsale", "discounted", "promotionflag"]
+    case .product: ["lineitemsku", "productsku", "variantsku", "itemsku", "barcode", "ean", "upc", "asin", "productname", "lineitemname", "itemname"]
+    case .status: ["state", "orderstate", "paymentstate", "etat"]
+    }
+  }
+
+  /// The column of the role among normalized header names (`normalizeHeader`), leaving out
+  /// `taken` (columns given to other roles): the first column with one of `aliases`, else
+  /// the column of the first of `fallbackAliases` the header has; nil when there is none.
+  func column(in normalized: [String], excluding taken: Set<Int> = []) -> Int? {
+    if let index = normalized.indices.first(where: { !taken.contains($0) && aliases.contains(normalized[$0]) }) { return index }
+    for alias in fallbackAliases {
+      if let index = normalized.indices.first(where: { !taken.contains($0) && normalized[$0] == alias }) { return index }
+    }
+    return nil
+  }
+}
+
+extension ColumnRole {
+  /// Each role's column in a header: first those `overrides` give (role → header name),
+  /// then the others in `allCases` order, each among the columns not given yet
+  /// (`column(in:excluding:)`). Reading and an append's plan both map a header with it, so
+  /// that they read the same columns.
+  static func mapping(names: [String], overrides: [String: String]) throws(UnmappedColumn) -> [ColumnRole: Int] {
+    let normalized = names.map(normalizeHeader)
+    var mapping: [ColumnRole: Int] = [:]
+    for (roleName, headerName) in overrides.sorted(by: { $0.key < $1.key }) {
+      guard let role = ColumnRole(rawValue: roleName.lowercased()) else {
+        throw UnmappedColumn(reason: "unknown column role '\(roleName)' (roles: \(allCases.map(\.rawValue).joined(separator: ", ")))")
+      }
+      guard let index = normalized.firstIndex(of: normalizeHeader(headerName)) else {
+        throw UnmappedColumn(reason: "no column named '\(headerName)' for \(roleName); the header has: \(abbreviatedList(names))")
+      }
+      mapping[role] = index
+    }
+    for role in allCases where mapping[role] == nil {
+      if let index = role.column(in: normalized, excluding: Set(mapping.values)) { mapping[role] = index }
+    }
+    return mapping
+  }
+}
+
+/// A `--column` mapping that names no known role, or a column the header does not have.
+struct UnmappedColumn: Error {
+  var reason: String
 }
 
 /// Options of ingestion.
@@ -77,6 +153,9 @@ public enum RejectReason: String, CaseIterable, Sendable, Codable {
   case returned = "return"
   case duplicateLine = "duplicate line"
   case orderOfAnotherCustomer = "order id of another customer"
+  /// The status column says the line's order is no sale: cancelled, failed, voided,
+  /// declined or refunded in full (`OrderStatus`).
+  case cancelledOrder = "cancelled order"
   case shortLine = "missing fields"
 }
 
@@ -863,23 +942,14 @@ public struct TransactionIngestor {
     }
     let names = (0..<record.count).map { record.string($0, encoding: encoding) }
     let normalized = names.map(normalizeHeader)
-    var mapping: [ColumnRole: Int] = [:]
-    for (roleName, headerName) in options.columns {
-      guard let role = ColumnRole(rawValue: roleName.lowercased()) else {
-        throw CSVFormatError(line: record.line, reason: "unknown column role '\(roleName)' (roles: \(ColumnRole.allCases.map(\.rawValue).joined(separator: ", ")))")
-      }
-      guard let index = normalized.firstIndex(of: normalizeHeader(headerName)) else {
-        throw CSVFormatError(line: record.line, reason: "no column named '\(headerName)' for \(roleName); the header has: \(abbreviatedList(names))")
-      }
-      mapping[role] = index
-    }
-    for role in ColumnRole.allCases where mapping[role] == nil {
-      if let index = normalized.firstIndex(where: { role.aliases.contains($0) }), !mapping.values.contains(index) {
-        mapping[role] = index
-      }
+    let mapping: [ColumnRole: Int]
+    do {
+      mapping = try ColumnRole.mapping(names: names, overrides: options.columns)
+    } catch {
+      throw CSVFormatError(line: record.line, reason: error.reason)
     }
     guard mapping[.customer] != nil else {
-      throw CSVFormatError(line: record.line, reason: "no customer column (expected one of customer_id, CustomerID, client…; or map it with --column customer=NAME); the header has: \(abbreviatedList(names))")
+      throw CSVFormatError(line: record.line, reason: "no customer column (expected one of customer_id, CustomerID, client, email…; or map it with --column customer=NAME); the header has: \(abbreviatedList(names))")
     }
     guard mapping[.date] != nil else {
       throw CSVFormatError(line: record.line, reason: "no date column (expected order_date, InvoiceDate, date…; or map it with --column date=NAME)")
@@ -909,7 +979,8 @@ public struct TransactionIngestor {
     self.layout = RowLayout(
       separator: separator, encoding: encoding, fieldCount: names.count, customer: mapping[.customer]!, date: mapping[.date]!,
       order: mapping[.order], amount: mapping[.amount], quantity: mapping[.quantity], price: mapping[.price],
-      category: mapping[.category], promo: mapping[.promo], product: mapping[.product], isRetailExport: isRetailExport)
+      category: mapping[.category], promo: mapping[.promo], product: mapping[.product], status: mapping[.status],
+      isRetailExport: isRetailExport)
   }
 
   private mutating func resolve() throws -> TransactionData {

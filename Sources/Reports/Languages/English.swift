@@ -239,6 +239,7 @@ extension LanguagePack {
       .rejectReturn: "return",
       .rejectDuplicateLine: "duplicate line",
       .rejectOrderOfAnotherCustomer: "order id of another customer",
+      .rejectCancelledOrder: "cancelled, failed or refunded order",
       .rejectMissingFields: "missing fields",
       .profileTitle: "Dataset profile",
       .profileSubtitle: "{0} rows read, {1} used; orders from {2} to {3}",

@@ -239,6 +239,7 @@ extension LanguagePack {
       .rejectReturn: "retour",
       .rejectDuplicateLine: "ligne en double",
       .rejectOrderOfAnotherCustomer: "commande d'un autre client",
+      .rejectCancelledOrder: "commande annulée, échouée ou remboursée",
       .rejectMissingFields: "champs manquants",
       .profileTitle: "Profil du fichier",
       .profileSubtitle: "{0} lignes lues, {1} utilisées ; commandes du {2} au {3}",

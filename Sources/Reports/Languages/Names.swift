@@ -35,6 +35,7 @@ extension LanguagePack {
     case .returned: phrase(.rejectReturn)
     case .duplicateLine: phrase(.rejectDuplicateLine)
     case .orderOfAnotherCustomer: phrase(.rejectOrderOfAnotherCustomer)
+    case .cancelledOrder: phrase(.rejectCancelledOrder)
     case .shortLine: phrase(.rejectMissingFields)
     }
   }

@@ -261,6 +261,7 @@ public enum TextKey: String, CaseIterable, Sendable {
   case rejectReturn
   case rejectDuplicateLine
   case rejectOrderOfAnotherCustomer
+  case rejectCancelledOrder
   case rejectMissingFields
 
   // The dataset profile (ProfileBuilder).

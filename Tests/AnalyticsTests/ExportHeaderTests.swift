@@ -1,0 +1,156 @@
+import Foundation
+import Testing
+
+@testable import Analytics
+
+/// Shop, payment and point-of-sale exports as their tools write them: their columns are
+/// found without `--column`, and the lines of orders that were no sale are left out.
+@Suite("Export headers and order statuses")
+struct ExportHeaderTests {
+  func ingest(_ text: String, options: IngestOptions = IngestOptions()) throws -> TransactionData {
+    try TransactionIngestor.ingest(Array(text.utf8), options: options)
+  }
+
+  /// A header of each export and the columns it must be read with.
+  static let exports: [(name: String, header: String, line: String, columns: [String: String])] = [
+    (
+      "Shopify orders", "Name,Email,Financial Status,Paid at,Fulfillment Status,Currency,Subtotal,Total,Created at,Lineitem quantity,Lineitem name,Lineitem price,Lineitem sku",
+      "#1001,ann@example.com,paid,2024-03-01 10:00:00 -0500,fulfilled,USD,40.00,45.00,2024-03-01 09:58:00 -0500,2,Mug,20.00,MUG-1",
+      ["customer": "Email", "date": "Created at", "amount": "Total", "quantity": "Lineitem quantity", "price": "Lineitem price",
+       "product": "Lineitem sku", "status": "Financial Status"]
+    ),
+    (
+      "Stripe charges", "id,Description,Created (UTC),Amount,Amount Refunded,Currency,Captured,Status,Customer ID,Customer Email",
+      "ch_1,Plan,2024-03-01 10:00,45.00,0.00,usd,true,Paid,cus_1,ann@example.com",
+      ["customer": "Customer ID", "date": "Created (UTC)", "amount": "Amount", "status": "Status"]
+    ),
+    (
+      "WooCommerce orders", "Order Number,Order Status,Order Date,First Name (Billing),Email (Billing),Order Total Amount,Customer User ID",
+      "1001,completed,2024-03-01 10:00,Ann,ann@example.com,45.00,0",
+      ["customer": "Email (Billing)", "order": "Order Number", "date": "Order Date", "amount": "Order Total Amount", "status": "Order Status"]
+    ),
+    (
+      "point of sale", "Receipt No,Receipt Date,Loyalty Number,Item Name,Units,Price Each,Department",
+      "R-1,01/03/2024,L-77,Mug,2,22.50,Kitchen",
+      ["order": "Receipt No", "date": "Receipt Date", "customer": "Loyalty Number", "product": "Item Name", "quantity": "Units",
+       "price": "Price Each", "category": "Department"]
+    ),
+  ]
+
+  @Test("an export's columns are found by the names its tool gives them", arguments: 0..<exports.count)
+  func exportColumns(_ index: Int) throws {
+    let export = Self.exports[index]
+    let data = try ingest("\(export.header)\n\(export.line)\n")
+    #expect(data.quality.columns == export.columns, "\(export.name)")
+    #expect(data.quality.rowsUsed == 1)
+    #expect(data.orderAmount == [45])
+  }
+
+  @Test("a name read before the export names were known still wins over them, wherever it stands")
+  func primaryNamesFirst() throws {
+    let data = try ingest("email,created_at,total,customer_id,date\nann@example.com,2024-01-01,5,C1,2024-02-01\n")
+    #expect(data.quality.columns["customer"] == "customer_id")
+    #expect(data.quality.columns["date"] == "date")
+    #expect(data.customerIDs == ["C1"])
+  }
+
+  @Test("among export names, the earlier in the list wins: Shopify's Created at, which every order has, over Paid at")
+  func fallbackOrder() throws {
+    let data = try ingest("Paid at,Email,Created at,Total\n,ann@example.com,2024-01-01,5\n")
+    #expect(data.quality.columns["date"] == "Created at")
+    #expect(data.quality.rowsUsed == 1)
+  }
+
+  @Test("a column given with --column is not taken by another role, which finds its next column")
+  func overridesComeFirst() throws {
+    let data = try ingest(
+      "order,invoice,customer,date,amount\nC1,I1,x,2024-01-01,5\n", options: IngestOptions(columns: ["customer": "order"]))
+    #expect(data.quality.columns["customer"] == "order")
+    #expect(data.quality.columns["order"] == "invoice")
+    #expect(data.customerIDs == ["C1"])
+  }
+
+  @Test(
+    "statuses that mean no sale",
+    arguments: ["cancelled", "Canceled", "FAILED", "voided", "Refunded", "fully_refunded", "Declined", "charged-back", "wc-cancelled",
+                "Annulée", "remboursé", "échoué", "Storniert", " failed "])
+  func noSale(_ value: String) {
+    #expect(OrderStatus.isNoSale(value))
+  }
+
+  @Test(
+    "statuses that keep the line",
+    arguments: ["paid", "Completed", "processing", "pending", "partially_refunded", "on-hold", "", "gold", "active", "cancellation requested",
+                "refund pending", "CA", "1"])
+  func sale(_ value: String) {
+    #expect(!OrderStatus.isNoSale(value))
+  }
+
+  @Test("accents read in Windows-1252 as in UTF-8")
+  func windows1252Status() {
+    let annulee: [UInt8] = [0x41, 0x6E, 0x6E, 0x75, 0x6C, 0xE9, 0x65]
+    #expect(annulee.withUnsafeBufferPointer(OrderStatus.isNoSale))
+  }
+
+  @Test("the lines of cancelled, failed and refunded orders are left out and counted; the others are read")
+  func statusLines() throws {
+    let data = try ingest(
+      """
+      Order Number,Order Status,Order Date,Email (Billing),Order Total Amount
+      1,completed,2024-01-05,ann@example.com,10.00
+      2,cancelled,2024-01-06,ann@example.com,20.00
+      3,failed,2024-01-07,bob@example.com,30.00
+      4,processing,2024-01-08,bob@example.com,40.00
+      5,refunded,2024-01-09,cy@example.com,50.00
+      5,refunded,2024-01-09,cy@example.com,50.00
+      6,,2024-01-10,cy@example.com,60.00
+
+      """)
+    #expect(data.orderAmount == [10, 40, 60])
+    #expect(data.customerIDs == ["ann@example.com", "bob@example.com", "cy@example.com"])
+    #expect(data.quality.rejected == [RejectReason.cancelledOrder.rawValue: 3, RejectReason.duplicateLine.rawValue: 1])
+    #expect(data.quality.rowsRead == 7)
+    #expect(data.quality.rowsUsed == 3)
+  }
+
+  @Test("a customer with cancelled orders alone is no customer")
+  func onlyCancelled() throws {
+    let data = try ingest("customer,date,amount,status\nA,2024-01-01,5,paid\nB,2024-01-02,7,canceled\n")
+    #expect(data.customerIDs == ["A"])
+  }
+
+  @Test("a status column given with --column is read, and one whose values are no status leaves every line")
+  func statusMapping() throws {
+    let mapped = try ingest(
+      "customer,date,amount,etat_paiement\nA,2024-01-01,5,payé\nA,2024-01-02,7,échec\n", options: IngestOptions(columns: ["status": "etat_paiement"]))
+    #expect(mapped.orderAmount == [5])
+    let tier = try ingest("customer,date,amount,status\nA,2024-01-01,5,gold\nB,2024-01-02,7,silver\n")
+    #expect(tier.orderAmount == [5, 7])
+    #expect(tier.quality.rejected.isEmpty)
+  }
+
+  @Test("an append plans with the columns reading takes")
+  func appendColumnsAgree() throws {
+    for export in Self.exports {
+      let names = export.header.split(separator: ",").map(String.init)
+      let planned = try overlapColumns(names, overrides: [:])
+      let read = try ColumnRole.mapping(names: names, overrides: [:])
+      #expect(planned.date == read[.date], "\(export.name)")
+      #expect(planned.order == read[.order], "\(export.name)")
+    }
+  }
+
+  @Test("docs/datasets.md lists every header name read and every status that means no sale")
+  func documented() throws {
+    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    let doc = try String(contentsOf: root.appendingPathComponent("docs/datasets.md"), encoding: .utf8)
+    for role in ColumnRole.allCases {
+      for name in role.aliases + role.fallbackAliases {
+        #expect(doc.contains("`\(name)`"), "\(role.rawValue): \(name)")
+      }
+    }
+    for value in OrderStatus.noSaleValues {
+      #expect(doc.contains("`\(value)`"), "status \(value)")
+    }
+  }
+}
