@@ -186,6 +186,9 @@ public enum DataLayout: String, CaseIterable, Sendable, Codable {
   case retailExport = "retail export (InvoiceNo, StockCode, …, CustomerID, Country)"
   case orders = "orders (customer, order, date, amount)"
   case dailyPurchases = "daily purchases (customer, date, amount; one order per customer and day)"
+  /// Shopify's orders export: a line per line item, the order's total and status on its
+  /// first line alone (`ColumnRole.isShopifyOrders`).
+  case shopifyOrders = "Shopify orders export (Name, Email, Financial Status, Total, Created at; an order's total on its first line)"
   case custom
 }
 

@@ -16,7 +16,7 @@ struct ExportHeaderTests {
     (
       "Shopify orders", "Name,Email,Financial Status,Paid at,Fulfillment Status,Currency,Subtotal,Total,Created at,Lineitem quantity,Lineitem name,Lineitem price,Lineitem sku",
       "#1001,ann@example.com,paid,2024-03-01 10:00:00 -0500,fulfilled,USD,40.00,45.00,2024-03-01 09:58:00 -0500,2,Mug,20.00,MUG-1",
-      ["customer": "Email", "date": "Created at", "amount": "Total", "quantity": "Lineitem quantity", "price": "Lineitem price",
+      ["order": "Name", "customer": "Email", "date": "Created at", "amount": "Total", "quantity": "Lineitem quantity", "price": "Lineitem price",
        "product": "Lineitem sku", "status": "Financial Status"]
     ),
     (
@@ -44,6 +44,37 @@ struct ExportHeaderTests {
     #expect(data.quality.columns == export.columns, "\(export.name)")
     #expect(data.quality.rowsUsed == 1)
     #expect(data.orderAmount == [45])
+  }
+
+  @Test("Shopify's orders export: one order per Name, its total and status on its first line, its further line items counted apart")
+  func shopifyOrders() throws {
+    let data = try ingest(
+      """
+      Name,Email,Financial Status,Paid at,Subtotal,Total,Created at,Lineitem quantity,Lineitem name,Lineitem price,Lineitem sku
+      #1001,ann@example.com,paid,2024-03-01 10:00:00 -0500,40.00,45.00,2024-03-01 09:58:00 -0500,1,Mug,20.00,MUG-1
+      #1001,ann@example.com,,,,,2024-03-01 09:58:00 -0500,1,Bowl,20.00,BOWL-1
+      #1002,ann@example.com,paid,2024-03-01 11:00:00 -0500,10.00,15.00,2024-03-01 10:58:00 -0500,1,Spoon,10.00,SPOON-1
+      #1003,bob@example.com,refunded,2024-03-02 10:00:00 -0500,60.00,65.00,2024-03-02 09:00:00 -0500,2,Mug,20.00,MUG-1
+      #1003,bob@example.com,,,,,2024-03-02 09:00:00 -0500,1,Plate,20.00,PLATE-1
+      #1004,cy@example.com,voided,,30.00,35.00,2024-03-03 09:00:00 -0500,1,Cup,30.00,CUP-1
+      #1005,cy@example.com,pending,,30.00,35.00,2024-03-04 09:00:00 -0500,1,Cup,30.00,CUP-1
+      #1005,cy@example.com,,,,,2024-03-04 09:00:00 -0500,1,Saucer,5.00,SAUCER-1
+
+      """)
+    #expect(data.quality.layout == .shopifyOrders)
+    #expect(data.quality.columns["order"] == "Name")
+    // Two orders of one customer on one day stay two.
+    #expect(data.orderAmount == [45, 15, 35])
+    #expect(data.customerIDs == ["ann@example.com", "cy@example.com"])
+    #expect(data.quality.rejected == [RejectReason.cancelledOrder.rawValue: 2, RejectReason.furtherLineItem.rawValue: 3])
+    #expect(data.quality.rowsUsed == 3)
+  }
+
+  @Test("a Name column is an order id in Shopify's export alone, and a blank amount elsewhere is a bad amount")
+  func nameIsNoOrderElsewhere() throws {
+    let data = try ingest("Name,Email,Date,Total\nAnn,ann@example.com,2024-01-01,5\nAnn,ann@example.com,2024-01-02,\n")
+    #expect(data.quality.columns["order"] == nil)
+    #expect(data.quality.rejected == [RejectReason.badAmount.rawValue: 1])
   }
 
   @Test("a name read before the export names were known still wins over them, wherever it stands")

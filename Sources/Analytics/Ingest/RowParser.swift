@@ -21,6 +21,9 @@ struct RowLayout: Sendable {
   var status: Int?
   /// The retail export marks returns with invoices that start with `C`.
   var isRetailExport: Bool
+  /// Shopify's orders export: a line without an amount is a further line item of an order
+  /// whose total is on its first line.
+  var totalOnFirstLine = false
 }
 
 /// Identifier bytes copied into a parsed part's arena, with their hash.
@@ -225,6 +228,7 @@ extension RowLayout {
     }
     guard record.withField(customer, { field in field.contains { $0 != 0x20 } }) else { return reject(.missingCustomer) }
     if let status, record.withField(status, OrderStatus.isNoSale) { return reject(.cancelledOrder) }
+    if totalOnFirstLine, let amount, record.withField(amount, { trimmed($0).isEmpty }) { return reject(.furtherLineItem) }
     guard let date = record.withField(date, parseRawDate) else { return reject(.badDate) }
     row.date = date
     var returned = false

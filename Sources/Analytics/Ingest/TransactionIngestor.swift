@@ -89,10 +89,20 @@ extension ColumnRole {
       }
       mapping[role] = index
     }
+    if mapping[.order] == nil, isShopifyOrders(normalized), let name = normalized.firstIndex(of: "name"), !mapping.values.contains(name) {
+      // Shopify names its orders `#1001` in a column called `Name`: too common a header to
+      // be an order id's anywhere else.
+      mapping[.order] = name
+    }
     for role in allCases where mapping[role] == nil {
       if let index = role.column(in: normalized, excluding: Set(mapping.values)) { mapping[role] = index }
     }
     return mapping
+  }
+
+  /// Whether normalized header names are those of Shopify's orders export.
+  static func isShopifyOrders(_ normalized: [String]) -> Bool {
+    ["name", "email", "financialstatus", "total", "createdat", "lineitemquantity", "lineitemname"].allSatisfy(normalized.contains)
   }
 }
 
@@ -156,6 +166,9 @@ public enum RejectReason: String, CaseIterable, Sendable, Codable {
   /// The status column says the line's order is no sale: cancelled, failed, voided,
   /// declined or refunded in full (`OrderStatus`).
   case cancelledOrder = "cancelled order"
+  /// A line of Shopify's orders export after its order's first: the order's total, status
+  /// and date are on the first line, counted there (`DataLayout.shopifyOrders`).
+  case furtherLineItem = "further line item"
   case shortLine = "missing fields"
 }
 
@@ -960,8 +973,11 @@ public struct TransactionIngestor {
     let retail = ["invoiceno", "stockcode", "description", "quantity", "invoicedate", "unitprice", "customerid", "country"]
     let isRetailExport = retail.allSatisfy(normalized.contains)
     let layout: DataLayout
+    let isShopifyExport = ColumnRole.isShopifyOrders(normalized) && mapping[.amount].map { normalized[$0] == "total" } == true
     if isRetailExport {
       layout = .retailExport
+    } else if isShopifyExport {
+      layout = .shopifyOrders
     } else if mapping[.order] != nil && mapping[.amount] != nil {
       layout = .orders
     } else if mapping[.order] == nil {
@@ -980,7 +996,7 @@ public struct TransactionIngestor {
       separator: separator, encoding: encoding, fieldCount: names.count, customer: mapping[.customer]!, date: mapping[.date]!,
       order: mapping[.order], amount: mapping[.amount], quantity: mapping[.quantity], price: mapping[.price],
       category: mapping[.category], promo: mapping[.promo], product: mapping[.product], status: mapping[.status],
-      isRetailExport: isRetailExport)
+      isRetailExport: isRetailExport, totalOnFirstLine: isShopifyExport)
   }
 
   private mutating func resolve() throws -> TransactionData {

@@ -8,6 +8,7 @@ extension LanguagePack {
   public func layoutName(_ layout: DataLayout) -> String {
     switch layout {
     case .retailExport: phrase(.layoutRetailExport)
+    case .shopifyOrders: phrase(.layoutShopifyOrders)
     case .orders: phrase(.layoutOrders)
     case .dailyPurchases: phrase(.layoutDailyPurchases)
     case .custom: phrase(.layoutCustom)
@@ -36,6 +37,7 @@ extension LanguagePack {
     case .duplicateLine: phrase(.rejectDuplicateLine)
     case .orderOfAnotherCustomer: phrase(.rejectOrderOfAnotherCustomer)
     case .cancelledOrder: phrase(.rejectCancelledOrder)
+    case .furtherLineItem: phrase(.rejectFurtherLineItem)
     case .shortLine: phrase(.rejectMissingFields)
     }
   }

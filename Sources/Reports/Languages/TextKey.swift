@@ -248,6 +248,7 @@ public enum TextKey: String, CaseIterable, Sendable {
   case fitConverged
   case fitNotConverged
   case layoutRetailExport
+  case layoutShopifyOrders
   case layoutOrders
   case layoutDailyPurchases
   case layoutCustom
@@ -262,6 +263,7 @@ public enum TextKey: String, CaseIterable, Sendable {
   case rejectDuplicateLine
   case rejectOrderOfAnotherCustomer
   case rejectCancelledOrder
+  case rejectFurtherLineItem
   case rejectMissingFields
 
   // The dataset profile (ProfileBuilder).

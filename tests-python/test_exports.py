@@ -1,0 +1,161 @@
+"""Exports as shops and payment services write them (WooCommerce, Stripe), read without
+--column, through the command and the service, against pandas reading the same file with
+the rule a user would write: a cancelled, failed or refunded order is no sale. Real processes."""
+import csv, datetime, json, random, subprocess
+import pandas as pd
+from conftest import ADMIN, BIN
+from test_series import analysis, tenant
+
+NO_SALE = {"cancelled", "failed", "refunded"}
+
+
+def woocommerce(path, seed=5, orders=3000):
+    """A WooCommerce orders export: one line per order, its status, the buyer's e-mail
+    (guests included, whose Customer User ID is 0), the total, a date and time."""
+    rnd = random.Random(seed)
+    statuses = ["completed"] * 70 + ["processing"] * 10 + ["cancelled"] * 6 + ["refunded"] * 4 + ["failed"] * 5 + ["on-hold"] * 5
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["Order Number", "Order Status", "Order Date", "Customer Note", "First Name (Billing)", "Last Name (Billing)",
+                    "Email (Billing)", "Order Total Amount", "Customer User ID"])
+        for k in range(orders):
+            c = rnd.randrange(600)
+            day = datetime.datetime(2024, 1, 1) + datetime.timedelta(minutes=rnd.randrange(540 * 24 * 60))
+            w.writerow([10000 + k, rnd.choice(statuses), day.strftime("%Y-%m-%d %H:%M"), "", "Ann", "Lee", f"c{c}@example.com",
+                        f"{rnd.uniform(10, 300):.2f}", c if c % 3 else 0])
+    return str(path)
+
+
+def stripe(path, seed=6, charges=2500):
+    """A Stripe charges export: a charge per line, Paid, Failed or Refunded, the customer's
+    id and e-mail, the time in UTC."""
+    rnd = random.Random(seed)
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["id", "Description", "Created (UTC)", "Amount", "Amount Refunded", "Currency", "Captured", "Status", "Customer ID",
+                    "Customer Email"])
+        for k in range(charges):
+            c = rnd.randrange(400)
+            day = datetime.datetime(2024, 1, 1) + datetime.timedelta(minutes=rnd.randrange(500 * 24 * 60))
+            status = rnd.choices(["Paid", "Failed", "Refunded"], [88, 8, 4])[0]
+            amount = round(rnd.uniform(5, 200), 2)
+            w.writerow([f"ch_{k:08x}", "Plan", day.strftime("%Y-%m-%d %H:%M"), f"{amount:.2f}", f"{amount:.2f}" if status == "Refunded" else "0.00",
+                        "usd", "false" if status == "Failed" else "true", status, f"cus_{c:05d}", f"c{c}@example.com"])
+    return str(path)
+
+
+def shopify(path, seed=7, orders=1500):
+    """A Shopify orders export: a line per line item, Name and Email on each, the order's
+    Financial Status, Total and Paid at on its first line alone."""
+    rnd = random.Random(seed)
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["Name", "Email", "Financial Status", "Paid at", "Fulfillment Status", "Currency", "Subtotal", "Shipping", "Total",
+                    "Created at", "Lineitem quantity", "Lineitem name", "Lineitem price", "Lineitem sku", "Refunded Amount", "Id"])
+        for k in range(orders):
+            email = f"c{rnd.randrange(500)}@example.com"
+            day = datetime.datetime(2024, 1, 1) + datetime.timedelta(minutes=rnd.randrange(500 * 24 * 60))
+            status = rnd.choices(["paid", "refunded", "voided", "pending", "partially_refunded"], [85, 4, 3, 4, 4])[0]
+            items = [(rnd.randint(1, 3), round(rnd.uniform(5, 80), 2), f"SKU{rnd.randint(1, 40)}") for _ in range(rnd.randint(1, 4))]
+            subtotal = sum(q * p for q, p, _ in items)
+            created = day.strftime("%Y-%m-%d %H:%M:%S -0500")
+            for j, (q, p, sku) in enumerate(items):
+                first = j == 0
+                w.writerow([f"#{1001 + k}", email, status if first else "", created if first and status != "pending" else "",
+                            "fulfilled" if first else "", "USD" if first else "", f"{subtotal:.2f}" if first else "", "5.00" if first else "",
+                            f"{subtotal + 5:.2f}" if first else "", created, q, f"Item {sku}", f"{p:.2f}", sku, "0.00" if first else "",
+                            str(4000000000 + k) if first else ""])
+    return str(path)
+
+
+def expected(path, customer, date, amount, status, order=None):
+    """What pandas makes of the export once the orders that were no sale are dropped."""
+    df = pd.read_csv(path, dtype=str)
+    sold = df[~df[status].str.lower().isin(NO_SALE)].copy()
+    sold["day"] = pd.to_datetime(sold[date]).dt.normalize()
+    sold["amount"] = sold[amount].astype(float)
+    # Without an order id, a customer's purchases of one day are one order (docs/metrics.md).
+    key = [order] if order else [customer, "day"]
+    orders = sold.groupby(key).agg(customer=(customer, "first"), day=("day", "first"), amount=("amount", "sum"))
+    per_customer = orders.groupby("customer").agg(frequency=("amount", "size"), monetary=("amount", "sum"), last=("day", "max"))
+    return df, sold, orders, per_customer
+
+
+def analyse(path):
+    out = subprocess.run([f"{BIN}/fidelis", "analyze", path, "--format", "json"], capture_output=True, text=True, check=True).stdout
+    csv_text = subprocess.run([f"{BIN}/fidelis", "analyze", path, "--format", "csv"], capture_output=True, text=True, check=True).stdout
+    return json.loads(out), pd.read_csv(pd.io.common.StringIO(csv_text), dtype={"customer_id": str}).set_index("customer_id").sort_index()
+
+
+def check(report, ours, df, sold, orders, per_customer, columns):
+    quality = report["data_quality"]
+    assert quality["columns"] == columns
+    assert quality["rows_read"] == len(df)
+    assert quality["rejected"] == {"cancelled order": len(df) - len(sold)}
+    assert quality["rows_used"] == len(sold)
+    assert report["customers"] == len(per_customer)
+    assert report["orders"] == len(orders)
+    assert abs(report["revenue"] - sold.amount.sum()) < 0.005
+    per_customer = per_customer.sort_index()
+    assert list(ours.index) == list(per_customer.index)
+    assert (ours.frequency == per_customer.frequency).all()
+    assert ((ours.monetary - per_customer.monetary).abs() < 0.005).all()
+
+
+def test_a_woocommerce_export_is_read_by_email_without_its_cancelled_failed_and_refunded_orders(tmp_path):
+    path = woocommerce(tmp_path / "woo.csv")
+    report, ours = analyse(path)
+    df, sold, orders, per_customer = expected(path, "Email (Billing)", "Order Date", "Order Total Amount", "Order Status", order="Order Number")
+    # Guests share Customer User ID 0: the e-mail is the customer.
+    assert (df["Customer User ID"] == "0").sum() > 100
+    check(report, ours, df, sold, orders, per_customer, {
+        "customer": "Email (Billing)", "order": "Order Number", "date": "Order Date", "amount": "Order Total Amount", "status": "Order Status"})
+    assert report["data_quality"]["layout"].startswith("orders")
+
+
+def test_a_shopify_export_counts_each_order_once_by_its_first_lines_total_without_refunded_and_voided_orders(tmp_path):
+    path = shopify(tmp_path / "shopify.csv")
+    report, ours = analyse(path)
+    df = pd.read_csv(path, dtype=str)
+    firsts = df[df["Total"].notna()]
+    sold_orders = set(firsts[~firsts["Financial Status"].isin(["refunded", "voided"])]["Name"])
+    sold = df[df["Name"].isin(sold_orders)]
+    orders = sold[sold["Total"].notna()].assign(amount=lambda d: d["Total"].astype(float))
+    per_customer = orders.groupby("Email").agg(frequency=("amount", "size"), monetary=("amount", "sum"))
+    quality = report["data_quality"]
+    assert quality["layout"].startswith("Shopify orders export")
+    assert quality["columns"]["order"] == "Name" and quality["columns"]["customer"] == "Email" and quality["columns"]["amount"] == "Total"
+    assert quality["rows_read"] == len(df)
+    assert quality["rejected"] == {"cancelled order": len(firsts) - len(orders), "further line item": len(df) - len(firsts)}
+    assert report["orders"] == len(orders) and report["customers"] == len(per_customer)
+    assert abs(report["revenue"] - orders.amount.sum()) < 0.005
+    per_customer = per_customer.sort_index()
+    assert list(ours.index) == list(per_customer.index)
+    assert (ours.frequency == per_customer.frequency).all()
+    assert ((ours.monetary - per_customer.monetary).abs() < 0.005).all()
+
+
+def test_a_stripe_export_is_read_by_customer_id_without_its_failed_and_refunded_charges(tmp_path):
+    path = stripe(tmp_path / "stripe.csv")
+    report, ours = analyse(path)
+    df, sold, orders, per_customer = expected(path, "Customer ID", "Created (UTC)", "Amount", "Status")
+    check(report, ours, df, sold, orders, per_customer, {"customer": "Customer ID", "date": "Created (UTC)", "amount": "Amount", "status": "Status"})
+
+
+def test_the_service_reads_an_export_as_the_command_does_and_says_what_it_left_out(cluster, tmp_path):
+    cluster.start_server()
+    cluster.start_worker("w1")
+    key = tenant(cluster, "shop")
+    path = woocommerce(tmp_path / "woo.csv", seed=9, orders=1500)
+    cluster.cli("dataset", "upload", path, "--name", "woo", key=key)
+    job, report, _ = analysis(cluster, key, "woo")
+    local = json.loads(subprocess.run([f"{BIN}/fidelis", "analyze", path, "--format", "json", "--as-of", "2026-01-15", "--seed", "1"],
+                                      capture_output=True, text=True, check=True).stdout)
+    for figure in ["customers", "orders", "revenue", "data_quality"]:
+        assert report[figure] == local[figure], figure
+    cancelled = report["data_quality"]["rejected"]["cancelled order"]
+    assert cancelled > 0
+    # The Markdown report names the reason with its count.
+    text = cluster.cli("report", "get", job, "--format", "md", key=key).stdout
+    line = next(l for l in text.splitlines() if "cancelled, failed or refunded order" in l)
+    assert f"{cancelled:,}" in line, line
