@@ -10,6 +10,7 @@ public func fuzzFields(_ data: UnsafeRawPointer, _ size: Int) -> CInt {
   }
   _ = parseInteger(buffer)
   _ = parseFlag(buffer)
+  _ = OrderStatus.isNoSale(buffer)
   if let raw = parseRawDate(buffer) {
     for order in DateOrder.allCases {
       if let day = raw.day(order: order) {

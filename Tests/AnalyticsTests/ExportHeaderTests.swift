@@ -117,6 +117,27 @@ struct ExportHeaderTests {
     #expect(!OrderStatus.isNoSale(value))
   }
 
+  static let amounts: [(text: String, value: Double?)] = [
+    ("12.50", 12.5), ("(12.50)", -12.5), ("($1,234.56)", -1234.56), ("(1 234,50 €)", -1234.5), ("12.50-", -12.5), ("1,234.56 -", -1234.56),
+    ("-12.50", -12.5), ("$-5.00", -5), ("+3.5", 3.5), ("1e3", 1000), ("-1.5e-1", -0.15),
+    ("(12.50", nil), ("12.50)", nil), ("((12))", nil), ("1(2)", nil), ("(-12)", nil), ("-12-", nil), ("12-5", nil), ("1+2", nil),
+    ("(1e3)", nil), ("()", nil), ("12.50 USD", nil), ("N/A", nil), ("", nil),
+  ]
+
+  @Test("amounts as ledgers and accounting exports write them: a negative one in parentheses or with its minus after it", arguments: 0..<amounts.count)
+  func ledgerAmounts(_ index: Int) {
+    let (text, value) = Self.amounts[index]
+    var field = text
+    #expect(field.withUTF8 { parseDecimal($0) } == value, "\(text)")
+  }
+
+  @Test("a refund written (45.00) is a return, not a purchase")
+  func parenthesisedRefund() throws {
+    let data = try ingest("customer,date,amount\nA,2024-01-01,100.00\nA,2024-01-05,(45.00)\n")
+    #expect(data.orderAmount == [55])
+    #expect(data.quality.returns.lines == 1)
+  }
+
   @Test("accents read in Windows-1252 as in UTF-8")
   func windows1252Status() {
     let annulee: [UInt8] = [0x41, 0x6E, 0x6E, 0x75, 0x6C, 0xE9, 0x65]

@@ -2,21 +2,44 @@ import Foundation
 
 /// Parses a decimal amount written with a point or a comma: `12.5`, `12,50`, `1 234,50`,
 /// `1,234.50`, `-3`, `€12.00`. When both `.` and `,` appear the last one is the decimal mark;
-/// a lone `,` is a decimal comma. Currency signs and spaces are ignored.
+/// a lone `,` is a decimal comma. Currency signs and spaces are ignored. A negative amount
+/// may also be written as accountants and ledgers write it: in parentheses, `(12.50)` or
+/// `($12.50)`, or with its minus after it, `12.50-`.
 public func parseDecimal(_ bytes: UnsafeBufferPointer<UInt8>) -> Double? {
   var lastDot = -1
   var lastComma = -1
-  var hasDigit = false
+  var firstDigit = -1
+  var lastDigit = -1
+  var opening = -1
+  var closing = -1
   for (i, b) in bytes.enumerated() {
-    if b == UInt8(ascii: ".") { lastDot = i } else if b == UInt8(ascii: ",") { lastComma = i } else if b >= 48 && b <= 57 { hasDigit = true }
+    if b >= 48 && b <= 57 {
+      if firstDigit < 0 { firstDigit = i }
+      lastDigit = i
+    } else if b == UInt8(ascii: ".") {
+      lastDot = i
+    } else if b == UInt8(ascii: ",") {
+      lastComma = i
+    } else if b == UInt8(ascii: "(") {
+      guard opening < 0 else { return nil }
+      opening = i
+    } else if b == UInt8(ascii: ")") {
+      guard closing < 0 else { return nil }
+      closing = i
+    }
   }
-  guard hasDigit else { return nil }
+  guard firstDigit >= 0 else { return nil }
   let decimalAt = max(lastDot, lastComma)
   var negative = false
+  if opening >= 0 || closing >= 0 {
+    // Parentheses hold the whole number, or the field is no amount.
+    guard opening >= 0, closing >= 0, opening < firstDigit, closing > lastDigit else { return nil }
+    negative = true
+  }
   var integer: Double = 0
   var fraction: Double = 0
   var scale: Double = 1
-  var seenSign = false
+  var seenSign = negative
   var fractionDigits = 0
   var exponentStart = -1
   for (i, b) in bytes.enumerated() {
@@ -33,11 +56,12 @@ public func parseDecimal(_ bytes: UnsafeBufferPointer<UInt8>) -> Double? {
         integer = integer * 10 + digit
       }
     case UInt8(ascii: "-"):
-      if seenSign || hasDigitBefore(bytes, i) { return nil }
+      // Before the digits, or after all of them (`12.50-`); never between two.
+      if seenSign || (i > firstDigit && i < lastDigit) { return nil }
       negative = true
       seenSign = true
     case UInt8(ascii: "+"):
-      if seenSign || hasDigitBefore(bytes, i) { return nil }
+      if seenSign || i > firstDigit { return nil }
       seenSign = true
     case UInt8(ascii: "."), UInt8(ascii: ","), UInt8(ascii: " "), UInt8(ascii: "'"), 0x09:
       continue
@@ -52,17 +76,12 @@ public func parseDecimal(_ bytes: UnsafeBufferPointer<UInt8>) -> Double? {
   }
   if exponentStart >= 0 {
     // Scientific notation: hand the ASCII text to the standard parser.
+    guard opening < 0 else { return nil }
     let text = String(decoding: bytes, as: UTF8.self).replacingOccurrences(of: ",", with: ".")
     return Double(text.trimmingCharacters(in: .whitespaces))
   }
   let value = integer + fraction / scale
   return negative ? -value : value
-}
-
-@inline(__always)
-private func hasDigitBefore(_ bytes: UnsafeBufferPointer<UInt8>, _ index: Int) -> Bool {
-  for j in 0..<index where bytes[j] >= 48 && bytes[j] <= 57 { return true }
-  return false
 }
 
 /// Parses an integer field (`3`, ` 12 `); nil for anything else.

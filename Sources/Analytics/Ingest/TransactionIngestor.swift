@@ -38,7 +38,7 @@ public enum ColumnRole: String, CaseIterable, Sendable, Codable {
     case .customer:
       ["customercode", "customernumber", "accountid", "accountnumber", "memberid", "membernumber", "contactid", "buyerid",
        "shopperid", "loyaltyid", "loyaltynumber", "cardnumber", "customeremail", "email", "emailaddress", "billingemail", "emailbilling",
-       "buyeremail", "useremail", "mail", "courriel"]
+       "buyeremail", "useremail", "payeremail", "fromemailaddress", "mail", "courriel"]
     case .order:
       ["salesorderid", "salesordernumber", "salesorder", "orderreference", "orderref", "receiptid", "receiptno", "receiptnumber", "receipt",
        "ticketid", "ticketno", "ticketnumber", "ticket", "chargeid", "paymentid", "documentno", "documentnumber", "billno", "billnumber",
@@ -50,7 +50,7 @@ public enum ColumnRole: String, CaseIterable, Sendable, Codable {
     case .amount:
       ["ordertotal", "ordertotalamount", "totalamount", "grandtotal", "amountpaid", "totalpaid", "paidamount", "orderamount", "saleamount",
        "salesamount", "transactionamount", "chargeamount", "netamount", "netsales", "totalsales", "totalttc", "montantttc", "montanttotal",
-       "subtotal"]
+       "subtotal", "gross", "grossamount", "grosssales"]
     case .quantity: ["lineitemquantity", "quantityordered", "qtyordered", "itemquantity", "units", "unitssold", "nombre"]
     case .price: ["lineitemprice", "itemprice", "priceeach", "priceperunit", "saleprice", "sellingprice", "prixdevente"]
     case .category: ["producttype", "itemcategory", "categoryname", "department", "rayon"]
