@@ -138,6 +138,34 @@ struct ExportHeaderTests {
     #expect(data.quality.returns.lines == 1)
   }
 
+  static let namedDates: [(text: String, date: (Int, Int, Int)?)] = [
+    ("15-Jan-2024", (2024, 1, 15)), ("15 Jan 2024", (2024, 1, 15)), ("Jan 15, 2024", (2024, 1, 15)), ("January 15 2024", (2024, 1, 15)),
+    ("Mon, 15 Jan 2024 10:23:45 GMT", (2024, 1, 15)), ("Monday, January 15, 2024 at 10:23 AM", (2024, 1, 15)),
+    ("15/Jan/2024:10:23:45 +0000", (2024, 1, 15)), ("2024-Jan-15", (2024, 1, 15)), ("2024-Jan-15T10:00:00Z", (2024, 1, 15)),
+    ("15-JAN-24", (2024, 1, 15)), ("Sept 3rd, 1999", (1999, 9, 3)), ("Dec 31 2023 11:59PM", (2023, 12, 31)),
+    ("15 janv. 2024", (2024, 1, 15)), ("1er février 2024", (2024, 2, 1)), ("3 août 2024", (2024, 8, 3)), ("mar. 5 mars 2024", (2024, 3, 5)),
+    ("samedi 14 décembre 2024", (2024, 12, 14)), ("29 Feb 2023", nil), ("Jan 2024", nil), ("Jan 15", nil), ("15 Foo 2024", nil),
+    ("Jui 15 2024", nil), ("never", nil), ("N/A", nil), ("Jan 15 2024 2025", nil), ("Jan 32 2024", nil), ("Jan 15 20245", nil),
+  ]
+
+  @Test("dates that name their month, in English or French", arguments: 0..<namedDates.count)
+  func namedMonthDates(_ index: Int) {
+    let (text, expected) = Self.namedDates[index]
+    var field = text
+    let day = field.withUTF8 { parseRawDate($0) }.flatMap { $0.day(order: .dayFirst) }
+    #expect(day == expected.map { Int32(daysFromCivil(year: $0.0, month: $0.1, day: $0.2)) }, "\(text)")
+    // The month's name fixes the order: month-first reads the same day.
+    #expect(field.withUTF8 { parseRawDate($0) }.flatMap { $0.day(order: .monthFirst) } == day, "\(text)")
+  }
+
+  @Test("a file of month-named dates reads without a date-order guess or warning")
+  func namedMonthFile() throws {
+    let data = try ingest("customer,date,amount\nA,03-Feb-2024,5\nB,\"Feb 4, 2024\",6\n")
+    #expect(data.quality.rejected.isEmpty)
+    #expect(data.quality.warnings.isEmpty)
+    #expect(data.orderDay == [Int32(daysFromCivil(year: 2024, month: 2, day: 3)), Int32(daysFromCivil(year: 2024, month: 2, day: 4))])
+  }
+
   @Test("accents read in Windows-1252 as in UTF-8")
   func windows1252Status() {
     let annulee: [UInt8] = [0x41, 0x6E, 0x6E, 0x75, 0x6C, 0xE9, 0x65]

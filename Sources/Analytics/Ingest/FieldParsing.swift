@@ -124,9 +124,137 @@ public struct RawDate: Hashable, Sendable {
 }
 
 /// Parses the date part of `2011-12-09 12:50`, `2011-12-09T12:50:00Z`, `09/12/2011 12:50`,
-/// `12/9/2011`, `09.12.2011`, `19970101`, `2011/12/09`; the time of day is ignored.
-/// Two-digit years are read as 20xx (below 70) or 19xx.
+/// `12/9/2011`, `09.12.2011`, `19970101`, `2011/12/09`, and of dates that name their month
+/// (`namedMonthDate`); the time of day is ignored. Two-digit years are read as 20xx (below
+/// 70) or 19xx.
 public func parseRawDate(_ bytes: UnsafeBufferPointer<UInt8>) -> RawDate? {
+  if let date = numericDate(bytes) { return date }
+  return namedMonthDate(bytes)
+}
+
+/// A date whose month is a name, in English or French, whole or cut short: `15-Jan-2024`,
+/// `15 Jan 2024`, `Jan 15, 2024`, `January 15 2024`, `Mon, 15 Jan 2024 10:23:45 GMT`,
+/// `15/Jan/2024:10:23:45`, `2024-Jan-15`, `15 janv. 2024`, `1er février 2024`. Its order is
+/// fixed by the name, so it reads as year first. Other words (a weekday, a time zone) are
+/// passed over; the time of day ends the date.
+func namedMonthDate(_ bytes: UnsafeBufferPointer<UInt8>) -> RawDate? {
+  var numbers: (Int, Int) = (0, 0)
+  var numberCount = 0
+  var month = 0
+  var monthsNamed = 0
+  var yearFirst = false
+  var i = 0
+  let n = bytes.count
+  guard n <= 64 else { return nil }
+  while i < n {
+    let b = bytes[i]
+    if b >= 48 && b <= 57 {
+      var value = 0
+      var digits = 0
+      while i < n, bytes[i] >= 48, bytes[i] <= 57 {
+        value = value * 10 + Int(bytes[i] - 48)
+        digits += 1
+        i += 1
+        if digits > 4 { return nil }
+      }
+      // A number followed by a colon starts the time of day, or is the year just before it
+      // (`15/Jan/2024:10:23:45`, as web logs write it).
+      if i < n, bytes[i] == UInt8(ascii: ":") {
+        if numberCount == 1 && digits == 4 {
+          numbers.1 = value
+          numberCount = 2
+        }
+        guard numberCount == 2 else { return nil }
+        break
+      }
+      guard numberCount < 2 else { return nil }
+      if numberCount == 0 { numbers.0 = value } else { numbers.1 = value }
+      if numberCount == 0 && digits == 4 && month == 0 { yearFirst = true }
+      numberCount += 1
+      continue
+    }
+    if isWordByte(b) {
+      let start = i
+      while i < n, isWordByte(bytes[i]) { i += 1 }
+      let word = UnsafeBufferPointer(rebasing: bytes[start..<i])
+      if let named = monthNamed(word) {
+        month = named
+        monthsNamed += 1
+      } else if !isPassedOverWord(word) {
+        return nil
+      }
+      continue
+    }
+    i += 1
+  }
+  // `mar` may be a French Tuesday before the month: `mar. 5 mars 2024`.
+  guard month > 0, monthsNamed <= 2, numberCount == 2 else { return nil }
+  var (day, year) = yearFirst ? (numbers.1, numbers.0) : (numbers.0, numbers.1)
+  if !yearFirst && day > 31 && year <= 31 { (day, year) = (year, day) }
+  if year < 100 { year += year < 70 ? 2000 : 1900 }
+  guard year >= 1000, year <= 9999, day >= 1, day <= 31 else { return nil }
+  return RawDate(year: Int32(year), first: Int8(month), second: Int8(day), isYearFirst: true)
+}
+
+/// A letter of a word: ASCII letters, and any byte of a non-ASCII character (`é`, `û`).
+@inline(__always)
+private func isWordByte(_ b: UInt8) -> Bool {
+  (b >= 65 && b <= 90) || (b >= 97 && b <= 122) || b >= 0x80
+}
+
+/// The month a word names (1…12): its first three letters in English or French, accents
+/// dropped, with a longer word a spelling of that month (`janv`, `juil`, `sept`, `février`).
+private func monthNamed(_ word: UnsafeBufferPointer<UInt8>) -> Int? {
+  let letters = foldedLetters(word)
+  // `jui` is June or July.
+  guard letters.count >= 3, letters != "jui" else { return nil }
+  return monthNames.first { $0.names.contains { $0.hasPrefix(letters) } }?.number
+}
+
+private let monthNames: [(number: Int, names: [String])] = [
+  (1, ["january", "janvier"]), (2, ["february", "fevrier"]), (3, ["march", "mars"]), (4, ["april", "avril"]), (5, ["may", "mai"]),
+  (6, ["june", "juin"]), (7, ["july", "juillet"]), (8, ["august", "aout"]), (9, ["september", "septembre"]),
+  (10, ["october", "octobre"]), (11, ["november", "novembre"]), (12, ["december", "decembre"]),
+]
+
+/// Words a dated field may hold besides its month: weekdays, time zones, `of`, `le`, `1er`.
+private func isPassedOverWord(_ word: UnsafeBufferPointer<UInt8>) -> Bool {
+  passedOverWords.contains(foldedLetters(word))
+}
+
+private let passedOverWords: Set<String> = [
+  "mon", "tue", "tues", "wed", "thu", "thur", "thurs", "fri", "sat", "sun", "monday", "tuesday", "wednesday", "thursday", "friday",
+  "saturday", "sunday", "lun", "mer", "jeu", "ven", "sam", "dim", "lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi",
+  "dimanche", "gmt", "utc", "z", "t", "er", "st", "nd", "rd", "th", "of", "le", "the", "at", "a", "am", "pm", "h",
+]
+
+/// A word's letters, lower-cased, with `é`, `è`, `ê`, `û`, `ô` and their capitals as their
+/// plain letters (UTF-8 or Windows-1252); other bytes are dropped.
+private func foldedLetters(_ word: UnsafeBufferPointer<UInt8>) -> String {
+  var out: [UInt8] = []
+  out.reserveCapacity(word.count)
+  var i = 0
+  while i < word.count {
+    var b = word[i]
+    i += 1
+    if b == 0xC3, i < word.count {
+      b = word[i] | 0x40
+      i += 1
+    }
+    switch b {
+    case 0xE8...0xEB, 0xC8...0xCB: out.append(UInt8(ascii: "e"))
+    case 0xF9...0xFC, 0xD9...0xDC: out.append(UInt8(ascii: "u"))
+    case 0xF4, 0xD4: out.append(UInt8(ascii: "o"))
+    case UInt8(ascii: "A")...UInt8(ascii: "Z"): out.append(b | 0x20)
+    case UInt8(ascii: "a")...UInt8(ascii: "z"): out.append(b)
+    default: break
+    }
+  }
+  return String(decoding: out, as: UTF8.self)
+}
+
+/// The numeric forms of `parseRawDate`.
+private func numericDate(_ bytes: UnsafeBufferPointer<UInt8>) -> RawDate? {
   // Up to three numbers and the separators between them, in locals: this runs once per
   // line of the file, so it must not allocate.
   var numbers: (Int, Int, Int) = (0, 0, 0)
