@@ -159,3 +159,52 @@ def test_the_service_reads_an_export_as_the_command_does_and_says_what_it_left_o
     text = cluster.cli("report", "get", job, "--format", "md", key=key).stdout
     line = next(l for l in text.splitlines() if "cancelled, failed or refunded order" in l)
     assert f"{cancelled:,}" in line, line
+
+
+def test_an_accounting_export_with_named_months_and_refunds_in_parentheses(tmp_path):
+    """An accounting tool's invoices (Xero's form): `15 Jan 2024` dates, credit notes as
+    `(45.00)`, voided and deleted invoices by their status, thousands with commas."""
+    rnd = random.Random(8)
+    path = tmp_path / "invoices.csv"
+    rows = []
+    bought = set()
+    for k in range(2000):
+        contact = f"Contact {rnd.randrange(300)}"
+        day = datetime.date(2024, 1, 1) + datetime.timedelta(days=k // 6)
+        status = rnd.choices(["Paid", "Voided", "Deleted", "Awaiting Payment"], [85, 5, 3, 7])[0]
+        if contact in bought and rnd.random() < 0.1:
+            amount = -round(rnd.uniform(5, 40), 2)
+        else:
+            amount = round(rnd.uniform(50, 2500), 2)
+        if status in ("Paid", "Awaiting Payment") and amount > 0:
+            bought.add(contact)
+        text = f"({-amount:,.2f})" if amount < 0 else f"{amount:,.2f}"
+        rows.append([contact, day.strftime("%d %b %Y"), f"INV-{k:05d}", text, status])
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["Contact", "Date", "Invoice Number", "Total", "Status"])
+        w.writerows(rows)
+    report, ours = analyse(str(path))
+    df = pd.read_csv(path, dtype=str)
+    df["amount"] = df["Total"].str.replace(",", "").str.replace(r"^\((.*)\)$", r"-\1", regex=True).astype(float)
+    df["day"] = pd.to_datetime(df["Date"], format="%d %b %Y")
+    kept = df[~df["Status"].isin(["Voided", "Deleted"])]
+    # A credit note of a contact with no earlier invoice is no return of theirs.
+    first = kept[kept.amount > 0].groupby("Contact").day.min()
+    refunds = kept[kept.amount < 0]
+    unmatched = refunds[~refunds.apply(lambda r: r.Contact in first.index and first[r.Contact] <= r.day, axis=1)]
+    used = kept.drop(unmatched.index)
+    quality = report["data_quality"]
+    assert quality["columns"] == {"customer": "Contact", "date": "Date", "order": "Invoice Number", "amount": "Total", "status": "Status"}
+    assert quality["rejected"].get("bad date", 0) == 0 and quality["rejected"].get("bad amount", 0) == 0
+    assert quality["rejected"]["cancelled order"] == len(df) - len(kept)
+    assert quality["rejected"].get("return", 0) == len(unmatched)
+    assert quality["returns"]["lines"] == (used.amount < 0).sum()
+    assert report["orders"] == (used.amount > 0).sum()
+    assert abs(report["revenue"] - used.amount.sum()) < 0.005
+    per_customer = used.groupby("Contact").agg(frequency=("amount", lambda a: (a > 0).sum()), monetary=("amount", "sum")).sort_index()
+    assert list(ours.index) == list(per_customer.index)
+    assert (ours.frequency == per_customer.frequency).all()
+    assert ((ours.monetary - per_customer.monetary).abs() < 0.005).all()
+    assert report["period"]["first"] == str(used[used.amount > 0].day.min().date())
+    assert report["period"]["last"] == str(used.day.max().date())

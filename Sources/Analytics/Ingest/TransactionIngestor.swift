@@ -38,9 +38,10 @@ public enum ColumnRole: String, CaseIterable, Sendable, Codable {
     case .customer:
       ["customercode", "customernumber", "accountid", "accountnumber", "memberid", "membernumber", "contactid", "buyerid",
        "shopperid", "loyaltyid", "loyaltynumber", "cardnumber", "customeremail", "email", "emailaddress", "billingemail", "emailbilling",
-       "buyeremail", "useremail", "payeremail", "fromemailaddress", "mail", "courriel"]
+       "buyeremail", "useremail", "payeremail", "fromemailaddress", "mail", "courriel",
+       "contact", "contactname", "customername", "clientname", "nomclient", "buyer", "buyername"]
     case .order:
-      ["salesorderid", "salesordernumber", "salesorder", "orderreference", "orderref", "receiptid", "receiptno", "receiptnumber", "receipt",
+      ["invoicenumber", "invoicenum", "salesorderid", "salesordernumber", "salesorder", "orderreference", "orderref", "receiptid", "receiptno", "receiptnumber", "receipt",
        "ticketid", "ticketno", "ticketnumber", "ticket", "chargeid", "paymentid", "documentno", "documentnumber", "billno", "billnumber",
        "numerofacture", "facture", "numeroticket"]
     case .date:
