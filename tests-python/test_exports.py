@@ -81,9 +81,9 @@ def expected(path, customer, date, amount, status, order=None):
     return df, sold, orders, per_customer
 
 
-def analyse(path):
-    out = subprocess.run([f"{BIN}/fidelis", "analyze", path, "--format", "json"], capture_output=True, text=True, check=True).stdout
-    csv_text = subprocess.run([f"{BIN}/fidelis", "analyze", path, "--format", "csv"], capture_output=True, text=True, check=True).stdout
+def analyse(path, *extra):
+    out = subprocess.run([f"{BIN}/fidelis", "analyze", path, "--format", "json", *extra], capture_output=True, text=True, check=True).stdout
+    csv_text = subprocess.run([f"{BIN}/fidelis", "analyze", path, "--format", "csv", *extra], capture_output=True, text=True, check=True).stdout
     return json.loads(out), pd.read_csv(pd.io.common.StringIO(csv_text), dtype={"customer_id": str}).set_index("customer_id").sort_index()
 
 
@@ -115,7 +115,7 @@ def test_a_woocommerce_export_is_read_by_email_without_its_cancelled_failed_and_
 
 def test_a_shopify_export_counts_each_order_once_by_its_first_lines_total_without_refunded_and_voided_orders(tmp_path):
     path = shopify(tmp_path / "shopify.csv")
-    report, ours = analyse(path)
+    report, ours = analyse(path, "--currency", "USD")
     df = pd.read_csv(path, dtype=str)
     firsts = df[df["Total"].notna()]
     sold_orders = set(firsts[~firsts["Financial Status"].isin(["refunded", "voided"])]["Name"])
@@ -125,6 +125,7 @@ def test_a_shopify_export_counts_each_order_once_by_its_first_lines_total_withou
     quality = report["data_quality"]
     assert quality["layout"].startswith("Shopify orders export")
     assert quality["columns"]["order"] == "Name" and quality["columns"]["customer"] == "Email" and quality["columns"]["amount"] == "Total"
+    assert quality["columns"]["currency"] == "Currency"
     assert quality["rows_read"] == len(df)
     assert quality["rejected"] == {"cancelled order": len(firsts) - len(orders), "further line item": len(df) - len(firsts)}
     assert report["orders"] == len(orders) and report["customers"] == len(per_customer)
@@ -137,9 +138,16 @@ def test_a_shopify_export_counts_each_order_once_by_its_first_lines_total_withou
 
 def test_a_stripe_export_is_read_by_customer_id_without_its_failed_and_refunded_charges(tmp_path):
     path = stripe(tmp_path / "stripe.csv")
-    report, ours = analyse(path)
+    report, ours = analyse(path, "--currency", "usd")
     df, sold, orders, per_customer = expected(path, "Customer ID", "Created (UTC)", "Amount", "Status")
-    check(report, ours, df, sold, orders, per_customer, {"customer": "Customer ID", "date": "Created (UTC)", "amount": "Amount", "status": "Status"})
+    check(report, ours, df, sold, orders, per_customer,
+          {"customer": "Customer ID", "date": "Created (UTC)", "amount": "Amount", "status": "Status", "currency": "Currency"})
+    assert report["currency"] == "USD"
+    # In euros, the report's default, none of its dollars can be added: it says so and what to do.
+    r = subprocess.run([f"{BIN}/fidelis", "analyze", path, "--format", "json"], capture_output=True, text=True)
+    assert r.returncode == 1 and r.stdout == ""
+    assert f"other currency {len(df) - (len(df) - len(sold))}" in r.stderr, r.stderr
+    assert "give the file's with --currency" in r.stderr, r.stderr
 
 
 def test_the_service_reads_an_export_as_the_command_does_and_says_what_it_left_out(cluster, tmp_path):
@@ -208,3 +216,28 @@ def test_an_accounting_export_with_named_months_and_refunds_in_parentheses(tmp_p
     assert ((ours.monetary - per_customer.monetary).abs() < 0.005).all()
     assert report["period"]["first"] == str(used[used.amount > 0].day.min().date())
     assert report["period"]["last"] == str(used.day.max().date())
+
+
+def test_a_shop_selling_in_two_currencies_gets_a_report_per_currency_each_with_its_own_lines(cluster, tmp_path):
+    cluster.start_server()
+    cluster.start_worker("w1")
+    key = cluster.cli("admin", "tenant", "create", "markets", "--currency", "usd", key=ADMIN).stdout.strip()
+    rnd = random.Random(12)
+    path = tmp_path / "markets.csv"
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["Order ID", "Customer Email", "Created At", "Total", "Currency"])
+        for k in range(1200):
+            day = datetime.date(2024, 1, 1) + datetime.timedelta(days=k // 4)
+            w.writerow([f"O{k}", f"c{rnd.randrange(250)}@example.com", day.isoformat(), f"{rnd.uniform(10, 200):.2f}", rnd.choice(["USD", "USD", "usd", "EUR"])])
+    cluster.cli("dataset", "upload", str(path), "--name", "markets", key=key)
+    df = pd.read_csv(path, dtype=str)
+    df["amount"] = df["Total"].astype(float)
+    for code, named in [("USD", ()), ("EUR", ("--currency", "EUR"))]:
+        job = cluster.cli("job", "submit", "markets", "--wait", *named, key=key).stdout.strip().splitlines()[0]
+        report = json.loads(cluster.cli("report", "get", job, "--format", "json", key=key).stdout)
+        mine = df[df["Currency"].str.upper() == code]
+        assert report["currency"] == code
+        assert report["orders"] == len(mine) and report["customers"] == mine["Customer Email"].nunique()
+        assert abs(report["revenue"] - mine.amount.sum()) < 0.005
+        assert report["data_quality"]["rejected"] == {"other currency": len(df) - len(mine)}

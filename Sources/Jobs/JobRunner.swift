@@ -181,6 +181,7 @@ public enum JobRunner {
   ) async throws -> TransactionData {
     var ingestOptions = spec.ingest
     ingestOptions.latestDay = DateWindow.latestPurchaseDay(today: receivedDay)
+    ingestOptions.currency = spec.analysis.currency
     progress("reading", 1)
     let expectedBytes = inputs.transactions.byteCount
     var ingestor = TransactionIngestor(options: ingestOptions, expectedBytes: expectedBytes)

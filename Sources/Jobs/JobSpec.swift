@@ -118,7 +118,8 @@ extension Fidelis_V1_JobOptions {
       options.purchaseModel = model
     }
     if monthlyDiscountRate != 0 { options.monthlyDiscountRate = monthlyDiscountRate }
-    if !currency.isEmpty { options.currency = currency }
+    // As a tenant's default is taken: `usd` is USD.
+    if !currency.isEmpty { options.currency = currency.uppercased() }
     options.thresholds.inactiveDays = options.atRiskDays
     do {
       try options.validate()

@@ -17,12 +17,12 @@ struct ExportHeaderTests {
       "Shopify orders", "Name,Email,Financial Status,Paid at,Fulfillment Status,Currency,Subtotal,Total,Created at,Lineitem quantity,Lineitem name,Lineitem price,Lineitem sku",
       "#1001,ann@example.com,paid,2024-03-01 10:00:00 -0500,fulfilled,USD,40.00,45.00,2024-03-01 09:58:00 -0500,2,Mug,20.00,MUG-1",
       ["order": "Name", "customer": "Email", "date": "Created at", "amount": "Total", "quantity": "Lineitem quantity", "price": "Lineitem price",
-       "product": "Lineitem sku", "status": "Financial Status"]
+       "product": "Lineitem sku", "status": "Financial Status", "currency": "Currency"]
     ),
     (
       "Stripe charges", "id,Description,Created (UTC),Amount,Amount Refunded,Currency,Captured,Status,Customer ID,Customer Email",
       "ch_1,Plan,2024-03-01 10:00,45.00,0.00,usd,true,Paid,cus_1,ann@example.com",
-      ["customer": "Customer ID", "date": "Created (UTC)", "amount": "Amount", "status": "Status"]
+      ["customer": "Customer ID", "date": "Created (UTC)", "amount": "Amount", "status": "Status", "currency": "Currency"]
     ),
     (
       "WooCommerce orders", "Order Number,Order Status,Order Date,First Name (Billing),Email (Billing),Order Total Amount,Customer User ID",
@@ -164,6 +164,36 @@ struct ExportHeaderTests {
     #expect(data.quality.rejected.isEmpty)
     #expect(data.quality.warnings.isEmpty)
     #expect(data.orderDay == [Int32(daysFromCivil(year: 2024, month: 2, day: 3)), Int32(daysFromCivil(year: 2024, month: 2, day: 4))])
+  }
+
+  @Test("a line's currency agrees with the report's by its code in any case, its symbol, or an empty field", arguments: [
+    ("USD", "usd", true), ("USD", " USD ", true), ("USD", "", true), ("USD", "$", true), ("USD", "US$", true), ("CAD", "$", true),
+    ("EUR", "€", true), ("GBP", "£", true), ("EUR", "eur", true),
+    ("USD", "EUR", false), ("USD", "CAD", false), ("EUR", "$", false), ("USD", "€", false), ("USD", "USDX", false), ("CHF", "$", false),
+  ])
+  func currencyAgreement(_ report: String, _ field: String, _ agrees: Bool) {
+    var value = field
+    #expect(value.withUTF8 { CurrencyCheck(column: 0, code: report).accepts($0) } == agrees)
+  }
+
+  @Test("with the report's currency known, the lines of another are left out and counted; without it, the column is not read")
+  func otherCurrencyLines() throws {
+    let text = "customer,date,amount,currency\nA,2024-01-01,10,usd\nA,2024-01-02,20,EUR\nB,2024-01-03,30,USD\nB,2024-01-04,40,\n"
+    let checked = try ingest(text, options: IngestOptions(currency: "USD"))
+    #expect(checked.orderAmount == [10, 30, 40])
+    #expect(checked.quality.rejected == [RejectReason.otherCurrency.rawValue: 1])
+    #expect(checked.quality.columns["currency"] == "currency")
+    let unchecked = try ingest(text)
+    #expect(unchecked.orderAmount == [10, 20, 30, 40])
+  }
+
+  @Test("a file wholly in another currency fails with what to do")
+  func wholeFileInAnotherCurrency() throws {
+    let data = try ingest("customer,date,amount,Currency\nA,2024-01-01,10,usd\nB,2024-01-03,30,usd\n", options: IngestOptions(currency: "EUR"))
+    #expect(throws: AnalysisError.noUsableRows(data.quality)) { try Analyzer.run(data) }
+    let message = AnalysisError.noUsableRows(data.quality).description
+    #expect(message.contains("other currency 2"))
+    #expect(message.contains("currency column (Currency) names another currency than the report's: give the file's with --currency"))
   }
 
   @Test("accents read in Windows-1252 as in UTF-8")

@@ -26,7 +26,8 @@ struct JobSpecTests {
         $0.clusters = 3
         $0.atRiskDays = 60
         $0.asOf = "2025-01-31"
-        $0.currency = "USD"
+        // In any case, as a tenant's default.
+        $0.currency = "usd"
         $0.columns = ["Customer": "client"]
         $0.dateOrder = "MDY"
         $0.customersDatasetID = "ds_1"

@@ -24,6 +24,8 @@ struct RowLayout: Sendable {
   /// Shopify's orders export: a line without an amount is a further line item of an order
   /// whose total is on its first line.
   var totalOnFirstLine = false
+  /// The currency column and the report's currency, when both are known.
+  var currency: CurrencyCheck?
 }
 
 /// Identifier bytes copied into a parsed part's arena, with their hash.
@@ -228,6 +230,7 @@ extension RowLayout {
     }
     guard record.withField(customer, { field in field.contains { $0 != 0x20 } }) else { return reject(.missingCustomer) }
     if let status, record.withField(status, OrderStatus.isNoSale) { return reject(.cancelledOrder) }
+    if let currency, !record.withField(currency.column, currency.accepts) { return reject(.otherCurrency) }
     if totalOnFirstLine, let amount, record.withField(amount, { trimmed($0).isEmpty }) { return reject(.furtherLineItem) }
     guard let date = record.withField(date, parseRawDate) else { return reject(.badDate) }
     row.date = date

@@ -10,6 +10,9 @@ public enum ColumnRole: String, CaseIterable, Sendable, Codable {
   /// The state of the line's order or payment: a line of a cancelled, failed, voided or
   /// refunded order is no sale (`OrderStatus`).
   case status
+  /// The currency of the line's amount: a line in another currency than the report's is
+  /// left out (`IngestOptions.currency`).
+  case currency
 
   /// Header names recognised for the role, compared after lower-casing and dropping
   /// accents, spaces and punctuation: the first column, left to right, with one of them.
@@ -25,6 +28,7 @@ public enum ColumnRole: String, CaseIterable, Sendable, Codable {
     case .promo: ["promo", "promotion", "ispromo", "onpromo", "promotional"]
     case .product: ["stockcode", "sku", "productid", "productcode", "itemid", "itemcode", "article", "codearticle", "reference"]
     case .status: ["status", "orderstatus", "financialstatus", "paymentstatus", "transactionstatus", "chargestatus", "statut", "statutcommande", "etatcommande"]
+    case .currency: ["currency", "currencycode", "isocurrencycode", "curr", "devise", "monnaie"]
     }
   }
 
@@ -58,6 +62,7 @@ public enum ColumnRole: String, CaseIterable, Sendable, Codable {
     case .promo: ["onsale", "discounted", "promotionflag"]
     case .product: ["lineitemsku", "productsku", "variantsku", "itemsku", "barcode", "ean", "upc", "asin", "productname", "lineitemname", "itemname"]
     case .status: ["state", "orderstate", "paymentstate", "etat"]
+    case .currency: ["ordercurrency", "paymentcurrency", "chargecurrency", "transactioncurrency", "presentmentcurrency"]
     }
   }
 
@@ -122,11 +127,15 @@ public struct IngestOptions: Sendable, Codable, Equatable {
   /// range. nil: `DateWindow.latestReferenceDay`. Readers set it to the day after the file
   /// was received.
   public var latestDay: Int?
+  /// The report's currency (ISO 4217): with a currency column, a line whose currency is
+  /// another is left out as `other currency`. nil: the column is not checked.
+  public var currency: String?
 
-  public init(columns: [String: String] = [:], dateOrder: DateOrder? = nil, latestDay: Int? = nil) {
+  public init(columns: [String: String] = [:], dateOrder: DateOrder? = nil, latestDay: Int? = nil, currency: String? = nil) {
     self.columns = columns
     self.dateOrder = dateOrder
     self.latestDay = latestDay
+    self.currency = currency
   }
 }
 
@@ -170,6 +179,9 @@ public enum RejectReason: String, CaseIterable, Sendable, Codable {
   /// A line of Shopify's orders export after its order's first: the order's total, status
   /// and date are on the first line, counted there (`DataLayout.shopifyOrders`).
   case furtherLineItem = "further line item"
+  /// The currency column names another currency than the report's: its amount cannot be
+  /// added to the others (`CurrencyCheck`).
+  case otherCurrency = "other currency"
   case shortLine = "missing fields"
 }
 
@@ -997,7 +1009,8 @@ public struct TransactionIngestor {
       separator: separator, encoding: encoding, fieldCount: names.count, customer: mapping[.customer]!, date: mapping[.date]!,
       order: mapping[.order], amount: mapping[.amount], quantity: mapping[.quantity], price: mapping[.price],
       category: mapping[.category], promo: mapping[.promo], product: mapping[.product], status: mapping[.status],
-      isRetailExport: isRetailExport, totalOnFirstLine: isShopifyExport)
+      isRetailExport: isRetailExport, totalOnFirstLine: isShopifyExport,
+      currency: mapping[.currency].flatMap { column in options.currency.map { CurrencyCheck(column: column, code: $0) } })
   }
 
   private mutating func resolve() throws -> TransactionData {

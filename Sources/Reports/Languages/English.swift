@@ -242,6 +242,7 @@ extension LanguagePack {
       .rejectOrderOfAnotherCustomer: "order id of another customer",
       .rejectCancelledOrder: "cancelled, failed or refunded order",
       .rejectFurtherLineItem: "further line item of an order (its total is on the order's first line)",
+      .rejectOtherCurrency: "amount in another currency than the report's",
       .rejectMissingFields: "missing fields",
       .profileTitle: "Dataset profile",
       .profileSubtitle: "{0} rows read, {1} used; orders from {2} to {3}",

@@ -38,6 +38,7 @@ extension LanguagePack {
     case .orderOfAnotherCustomer: phrase(.rejectOrderOfAnotherCustomer)
     case .cancelledOrder: phrase(.rejectCancelledOrder)
     case .furtherLineItem: phrase(.rejectFurtherLineItem)
+    case .otherCurrency: phrase(.rejectOtherCurrency)
     case .shortLine: phrase(.rejectMissingFields)
     }
   }

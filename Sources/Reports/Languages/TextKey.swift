@@ -264,6 +264,7 @@ public enum TextKey: String, CaseIterable, Sendable {
   case rejectOrderOfAnotherCustomer
   case rejectCancelledOrder
   case rejectFurtherLineItem
+  case rejectOtherCurrency
   case rejectMissingFields
 
   // The dataset profile (ProfileBuilder).
