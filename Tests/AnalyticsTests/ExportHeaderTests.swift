@@ -22,7 +22,7 @@ struct ExportHeaderTests {
     (
       "Stripe charges", "id,Description,Created (UTC),Amount,Amount Refunded,Currency,Captured,Status,Customer ID,Customer Email",
       "ch_1,Plan,2024-03-01 10:00,45.00,0.00,usd,true,Paid,cus_1,ann@example.com",
-      ["customer": "Customer ID", "date": "Created (UTC)", "amount": "Amount", "status": "Status", "currency": "Currency"]
+      ["customer": "Customer ID", "date": "Created (UTC)", "amount": "Amount", "status": "Status", "currency": "Currency", "refunded": "Amount Refunded"]
     ),
     (
       "WooCommerce orders", "Order Number,Order Status,Order Date,First Name (Billing),Email (Billing),Order Total Amount,Customer User ID",
@@ -185,6 +185,24 @@ struct ExportHeaderTests {
     #expect(checked.quality.columns["currency"] == "currency")
     let unchecked = try ingest(text)
     #expect(unchecked.orderAmount == [10, 20, 30, 40])
+  }
+
+  @Test("a sale paid back in part counts what stays; paid back in full, it is none; a return's own column is not read")
+  func refundedAmounts() throws {
+    let data = try ingest(
+      """
+      id,Created (UTC),Amount,Amount Refunded,Status,Customer ID
+      ch_1,2024-01-01 10:00,45.00,10.00,Paid,cus_1
+      ch_2,2024-01-02 10:00,30.00,30.00,Paid,cus_1
+      ch_3,2024-01-03 10:00,20.00,,Paid,cus_2
+      ch_4,2024-01-04 10:00,-5.00,5.00,Paid,cus_2
+      ch_5,2024-01-05 10:00,12.00,n/a,Paid,cus_2
+
+      """)
+    #expect(data.quality.columns["refunded"] == "Amount Refunded")
+    #expect(data.orderAmount == [35, 15, 12])
+    #expect(data.quality.rejected == [RejectReason.cancelledOrder.rawValue: 1])
+    #expect(data.quality.returns.lines == 1)
   }
 
   @Test("a file wholly in another currency fails with what to do")

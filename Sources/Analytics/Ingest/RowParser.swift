@@ -26,6 +26,8 @@ struct RowLayout: Sendable {
   var totalOnFirstLine = false
   /// The currency column and the report's currency, when both are known.
   var currency: CurrencyCheck?
+  /// The column of the amount paid back of a sale.
+  var refunded: Int?
 }
 
 /// Identifier bytes copied into a parsed part's arena, with their hash.
@@ -251,6 +253,11 @@ extension RowLayout {
       // A log without amounts: the quantity still tells a return.
       row.quantity = abs(q)
       if q < 0 { returned = true }
+    }
+    if let refunded, row.amount > 0, !returned, let paidBack = decimal(refunded), paidBack > 0 {
+      // A sale paid back in full is none; in part, what stays is the sale.
+      if paidBack >= row.amount { return reject(.cancelledOrder) }
+      row.amount -= paidBack
     }
     // Infinite or absurd amounts (1e309, forty digits) would poison every sum after them.
     guard row.amount.isFinite, abs(row.amount) <= largestLineAmount else { return reject(.amountOutOfRange) }

@@ -13,6 +13,9 @@ public enum ColumnRole: String, CaseIterable, Sendable, Codable {
   /// The currency of the line's amount: a line in another currency than the report's is
   /// left out (`IngestOptions.currency`).
   case currency
+  /// The part of the line's amount paid back (Stripe's `Amount Refunded`, Shopify's
+  /// `Refunded Amount`): the sale is what stays.
+  case refunded
 
   /// Header names recognised for the role, compared after lower-casing and dropping
   /// accents, spaces and punctuation: the first column, left to right, with one of them.
@@ -29,6 +32,7 @@ public enum ColumnRole: String, CaseIterable, Sendable, Codable {
     case .product: ["stockcode", "sku", "productid", "productcode", "itemid", "itemcode", "article", "codearticle", "reference"]
     case .status: ["status", "orderstatus", "financialstatus", "paymentstatus", "transactionstatus", "chargestatus", "statut", "statutcommande", "etatcommande"]
     case .currency: ["currency", "currencycode", "isocurrencycode", "curr", "devise", "monnaie"]
+    case .refunded: ["amountrefunded", "refundedamount", "refundamount", "totalrefunded", "refundtotal", "montantrembourse"]
     }
   }
 
@@ -63,6 +67,7 @@ public enum ColumnRole: String, CaseIterable, Sendable, Codable {
     case .product: ["lineitemsku", "productsku", "variantsku", "itemsku", "barcode", "ean", "upc", "asin", "productname", "lineitemname", "itemname"]
     case .status: ["state", "orderstate", "paymentstate", "etat"]
     case .currency: ["ordercurrency", "paymentcurrency", "chargecurrency", "transactioncurrency", "presentmentcurrency"]
+    case .refunded: ["refundedvalue", "amountreturned", "totalrefunds"]
     }
   }
 
@@ -1010,7 +1015,8 @@ public struct TransactionIngestor {
       order: mapping[.order], amount: mapping[.amount], quantity: mapping[.quantity], price: mapping[.price],
       category: mapping[.category], promo: mapping[.promo], product: mapping[.product], status: mapping[.status],
       isRetailExport: isRetailExport, totalOnFirstLine: isShopifyExport,
-      currency: mapping[.currency].flatMap { column in options.currency.map { CurrencyCheck(column: column, code: $0) } })
+      currency: mapping[.currency].flatMap { column in options.currency.map { CurrencyCheck(column: column, code: $0) } },
+      refunded: mapping[.refunded])
   }
 
   private mutating func resolve() throws -> TransactionData {
