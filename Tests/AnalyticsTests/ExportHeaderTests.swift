@@ -158,6 +158,22 @@ struct ExportHeaderTests {
     #expect(field.withUTF8 { parseRawDate($0) }.flatMap { $0.day(order: .monthFirst) } == day, "\(text)")
   }
 
+  @Test("dates counted from an epoch: Unix seconds and milliseconds, a spreadsheet's day number", arguments: [
+    ("1705314225", (2024, 1, 15)), ("1705314225.5", (2024, 1, 15)), ("1705314225123", (2024, 1, 15)), ("45306", (2024, 1, 15)),
+    ("45306.4375", (2024, 1, 15)), (" 45306 ", (2024, 1, 15)), ("25569", (1970, 1, 1)), ("1000000000", (2001, 9, 9)),
+  ])
+  func countedDates(_ text: String, _ expected: (Int, Int, Int)) {
+    var field = text
+    let day = field.withUTF8 { parseRawDate($0) }.flatMap { $0.day(order: .dayFirst) }
+    #expect(day == Int32(daysFromCivil(year: expected.0, month: expected.1, day: expected.2)), "\(text)")
+  }
+
+  @Test("counts of other lengths, or with more than a fraction, are no date", arguments: ["123", "1234", "123456", "12345678901", "45306.", "45306.5x", "4530 6", "1705314225,5", "-45306"])
+  func notCountedDates(_ text: String) {
+    var field = text
+    #expect(field.withUTF8 { parseRawDate($0) } == nil, "\(text)")
+  }
+
   @Test("a file of month-named dates reads without a date-order guess or warning")
   func namedMonthFile() throws {
     let data = try ingest("customer,date,amount\nA,03-Feb-2024,5\nB,\"Feb 4, 2024\",6\n")

@@ -129,7 +129,39 @@ public struct RawDate: Hashable, Sendable {
 /// 70) or 19xx.
 public func parseRawDate(_ bytes: UnsafeBufferPointer<UInt8>) -> RawDate? {
   if let date = numericDate(bytes) { return date }
-  return namedMonthDate(bytes)
+  return countedDate(bytes) ?? namedMonthDate(bytes)
+}
+
+/// A date written as a count from an epoch, as programs and spreadsheets store one: Unix
+/// time in seconds (ten digits: 2001-09-09 to 2286) or milliseconds (thirteen), and a
+/// spreadsheet's day number (five digits: 1927 to 2173, from 1899-12-30, as Excel and
+/// LibreOffice count), each with or without a fraction (the time of day). The day is UTC's.
+/// Other lengths are no date: a yyyymmdd has eight digits and is read as such before.
+func countedDate(_ bytes: UnsafeBufferPointer<UInt8>) -> RawDate? {
+  let field = trimmed(bytes)
+  var value = 0
+  var digits = 0
+  var i = 0
+  while i < field.count, field[i] >= 48, field[i] <= 57 {
+    value = value * 10 + Int(field[i] - 48)
+    digits += 1
+    i += 1
+    if digits > 13 { return nil }
+  }
+  if i < field.count {
+    // A fraction: the time of day.
+    guard field[i] == UInt8(ascii: "."), i + 1 < field.count else { return nil }
+    for b in field[(i + 1)...] where b < 48 || b > 57 { return nil }
+  }
+  let day: Int
+  switch digits {
+  case 5: day = value - 25_569
+  case 10: day = value / 86_400
+  case 13: day = value / 86_400_000
+  default: return nil
+  }
+  let (year, month, dayOfMonth) = civilFromDays(day)
+  return RawDate(year: Int32(year), first: Int8(month), second: Int8(dayOfMonth), isYearFirst: true)
 }
 
 /// A date whose month is a name, in English or French, whole or cut short: `15-Jan-2024`,
