@@ -118,6 +118,15 @@ def test_a_woocommerce_export_is_read_by_email_without_its_cancelled_failed_and_
     check(report, ours, df, sold, orders, per_customer, {
         "customer": "Email (Billing)", "order": "Order Number", "date": "Order Date", "amount": "Order Total Amount", "status": "Order Status"})
     assert report["data_quality"]["layout"].startswith("orders")
+    # Read by its user id, as a shop whose customers all have accounts would, the guests' 0 is
+    # no customer: their orders are counted apart, not made into one customer.
+    by_id, _ = analyse(path, "--column", "customer=Customer User ID")
+    guests = sold[sold["Customer User ID"] == "0"]
+    # A guest's line is anonymous whatever its status: the customer is checked first.
+    anonymous = (df["Customer User ID"] == "0").sum()
+    assert by_id["data_quality"]["rejected"] == {"cancelled order": len(df) - len(sold) - (anonymous - len(guests)), "anonymous customer": anonymous}
+    assert by_id["customers"] == sold[sold["Customer User ID"] != "0"]["Customer User ID"].nunique()
+    assert abs(by_id["revenue"] - (sold.amount.sum() - guests.amount.sum())) < 0.005
 
 
 def test_a_shopify_export_counts_each_order_once_by_its_first_lines_total_without_refunded_and_voided_orders(tmp_path):

@@ -230,6 +230,31 @@ struct ExportHeaderTests {
     #expect(message.contains("currency column (Currency) names another currency than the report's: give the file's with --currency"))
   }
 
+  @Test("customer ids that stand for no one", arguments: [
+    "0", "000", " 0 ", "0.0", "-", "?", "Guest", "GUEST", "N/A", "n/a", "#N/A", "NULL", "None", "nan", "unknown", "Walk-in Customer", "Invité",
+    "Client de passage", "anonymous", "CASH",
+  ])
+  func anonymousIDs(_ id: String) {
+    #expect(AnonymousCustomer.isAnonymous(id))
+  }
+
+  @Test("customer ids of someone", arguments: [
+    "C001042", "10", "01", "guest1", "cus_000", "Guestrin", "ann@example.com", "guest@example.com", "0@0", "Contact 116", "Nadia", "na@ex.com", "Émile", "00A",
+    "8c7f2a4e-0000-4000-8000-000000000000", "0-0-1",
+  ])
+  func realIDs(_ id: String) {
+    #expect(!AnonymousCustomer.isAnonymous(id))
+  }
+
+  @Test("the lines of an anonymous customer are left out and counted apart from those without one")
+  func anonymousLines() throws {
+    let data = try ingest(
+      "Order Number,Customer User ID,Order Date,Order Total Amount\n1,17,2024-01-01,10\n2,0,2024-01-02,20\n3,0,2024-01-03,30\n4,,2024-01-04,40\n5,Guest,2024-01-05,50\n",
+      options: IngestOptions(columns: ["customer": "Customer User ID"]))
+    #expect(data.customerIDs == ["17"])
+    #expect(data.quality.rejected == [RejectReason.anonymousCustomer.rawValue: 3, RejectReason.missingCustomer.rawValue: 1])
+  }
+
   @Test("accents read in Windows-1252 as in UTF-8")
   func windows1252Status() {
     let annulee: [UInt8] = [0x41, 0x6E, 0x6E, 0x75, 0x6C, 0xE9, 0x65]
@@ -295,6 +320,9 @@ struct ExportHeaderTests {
     }
     for value in OrderStatus.noSaleValues {
       #expect(doc.contains("`\(value)`"), "status \(value)")
+    }
+    for id in AnonymousCustomer.ids {
+      #expect(doc.contains("`\(id)`"), "anonymous \(id)")
     }
   }
 }

@@ -231,6 +231,7 @@ extension RowLayout {
       return value
     }
     guard record.withField(customer, { field in field.contains { $0 != 0x20 } }) else { return reject(.missingCustomer) }
+    if record.withField(customer, AnonymousCustomer.isAnonymous) { return reject(.anonymousCustomer) }
     if let status, record.withField(status, OrderStatus.isNoSale) { return reject(.cancelledOrder) }
     if let currency, !record.withField(currency.column, currency.accepts) { return reject(.otherCurrency) }
     if totalOnFirstLine, let amount, record.withField(amount, { trimmed($0).isEmpty }) { return reject(.furtherLineItem) }

@@ -165,6 +165,10 @@ public struct CategorySpend: Sendable, Equatable {
 /// Why a line of the file was not used. Raw values are the keys of `data_quality.rejected`.
 public enum RejectReason: String, CaseIterable, Sendable, Codable {
   case missingCustomer = "missing customer"
+  /// A customer id that stands for no one: `0`, `guest`, `N/A`, `unknown`… (`AnonymousCustomer`).
+  /// Counted as one customer, every guest's purchases would make one customer who buys
+  /// more than anyone.
+  case anonymousCustomer = "anonymous customer"
   case badDate = "bad date"
   case badAmount = "bad amount"
   /// Before 1900 or after the day the file was received (`DateWindow`).

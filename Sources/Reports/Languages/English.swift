@@ -232,6 +232,7 @@ extension LanguagePack {
       .layoutCustom: "custom",
       .warningAmbiguousDateOrder: "every date could be day/month or month/day: read as day/month; pass --date-order mdy if wrong",
       .rejectMissingCustomer: "missing customer",
+      .rejectAnonymousCustomer: "anonymous customer (0, guest, N/A…)",
       .rejectBadDate: "bad date",
       .rejectBadAmount: "bad amount",
       .rejectDateOutOfRange: "date out of range",

@@ -232,6 +232,7 @@ extension LanguagePack {
       .layoutCustom: "personnalisé",
       .warningAmbiguousDateOrder: "chaque date peut se lire jour/mois ou mois/jour : lues comme jour/mois ; passer --date-order mdy si c'est faux",
       .rejectMissingCustomer: "client manquant",
+      .rejectAnonymousCustomer: "client anonyme (0, invité, N/A…)",
       .rejectBadDate: "date illisible",
       .rejectBadAmount: "montant illisible",
       .rejectDateOutOfRange: "date hors limites",

@@ -28,6 +28,7 @@ extension LanguagePack {
     guard let reason = RejectReason(rawValue: key) else { return MarkdownText.literal(key) }
     return switch reason {
     case .missingCustomer: phrase(.rejectMissingCustomer)
+    case .anonymousCustomer: phrase(.rejectAnonymousCustomer)
     case .badDate: phrase(.rejectBadDate)
     case .badAmount: phrase(.rejectBadAmount)
     case .dateOutOfRange: phrase(.rejectDateOutOfRange)

@@ -254,6 +254,7 @@ public enum TextKey: String, CaseIterable, Sendable {
   case layoutCustom
   case warningAmbiguousDateOrder
   case rejectMissingCustomer
+  case rejectAnonymousCustomer
   case rejectBadDate
   case rejectBadAmount
   case rejectDateOutOfRange
