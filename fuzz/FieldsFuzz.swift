@@ -11,6 +11,7 @@ public func fuzzFields(_ data: UnsafeRawPointer, _ size: Int) -> CInt {
   _ = parseInteger(buffer)
   _ = parseFlag(buffer)
   _ = OrderStatus.isNoSale(buffer)
+  _ = AnonymousCustomer.isAnonymous(buffer)
   if let raw = parseRawDate(buffer) {
     for order in DateOrder.allCases {
       if let day = raw.day(order: order) {
