@@ -104,7 +104,7 @@ struct ExportHeaderTests {
   @Test(
     "statuses that mean no sale",
     arguments: ["cancelled", "Canceled", "FAILED", "voided", "Refunded", "fully_refunded", "Declined", "charged-back", "wc-cancelled",
-                "Annulée", "remboursé", "échoué", "Storniert", " failed "])
+                "Annulée", "ANNULÉE", "remboursé", "échoué", "Storniert", " failed "])
   func noSale(_ value: String) {
     #expect(OrderStatus.isNoSale(value))
   }
@@ -231,7 +231,7 @@ struct ExportHeaderTests {
   }
 
   @Test("customer ids that stand for no one", arguments: [
-    "0", "000", " 0 ", "0.0", "-", "?", "Guest", "GUEST", "N/A", "n/a", "#N/A", "NULL", "None", "nan", "unknown", "Walk-in Customer", "Invité",
+    "0", "000", " 0 ", "0.0", "-", "?", "Guest", "GUEST", "N/A", "n/a", "#N/A", "NULL", "None", "nan", "unknown", "Walk-in Customer", "Invité", "INVITÉ",
     "Client de passage", "anonymous", "CASH",
   ])
   func anonymousIDs(_ id: String) {
@@ -259,6 +259,8 @@ struct ExportHeaderTests {
   func windows1252Status() {
     let annulee: [UInt8] = [0x41, 0x6E, 0x6E, 0x75, 0x6C, 0xE9, 0x65]
     #expect(annulee.withUnsafeBufferPointer(OrderStatus.isNoSale))
+    let invite: [UInt8] = [0x49, 0x6E, 0x76, 0x69, 0x74, 0xC9]
+    #expect(invite.withUnsafeBufferPointer(AnonymousCustomer.isAnonymous))
   }
 
   @Test("the lines of cancelled, failed and refunded orders are left out and counted; the others are read")

@@ -7,8 +7,9 @@
 /// every call list. Their lines are left out as `anonymous customer`, as a blank id is left
 /// out as `missing customer`.
 public enum AnonymousCustomer {
-  /// The ids, as compared: their letters alone, lower-cased (`N/A` → `na`, `Walk-in
-  /// customer` → `walkincustomer`). An id of zeros alone (`0`, `000`, `0.0`) is one too.
+  /// The ids, as compared: their letters alone, lower-cased and accents folded
+  /// (`FoldedCharacter`: `N/A` → `na`, `Walk-in customer` → `walkincustomer`, `INVITÉ` →
+  /// `invite`). An id of zeros or punctuation alone (`0`, `000`, `0.0`, `-`) is one too.
   public static let ids: Set<String> = [
     "guest", "guests", "guestcustomer", "guestcheckout", "guestuser", "anonymous", "anon", "anonymoususer", "anonymouscustomer",
     "unknown", "unknowncustomer", "na", "nan", "none", "null", "nil", "undefined", "noname", "nocustomer", "notset", "unregistered",
@@ -41,18 +42,16 @@ public enum AnonymousCustomer {
     if zeros > 0 { return false }
     return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: longest) { letters in
       var count = 0
-      for byte in field {
-        switch byte {
-        case UInt8(ascii: "a")...UInt8(ascii: "z"): letters[count] = byte
-        case UInt8(ascii: "A")...UInt8(ascii: "Z"): letters[count] = byte | 0x20
-        // `invité`, `renseigné`: é as e, in UTF-8 (its first byte dropped) or Windows-1252.
-        case 0xC3: continue
-        case 0xA9, 0xE9: letters[count] = UInt8(ascii: "e")
-        // Any other letter: no placeholder has one.
-        case 0x80...0xFF: return false
-        default: continue
+      var i = 0
+      while i < field.count {
+        switch FoldedCharacter.next(field, at: &i) {
+        case .letter(let letter):
+          letters[count] = letter
+          count += 1
+        // A letter that folds to none: no placeholder has one.
+        case .otherLetter: return false
+        case .other: continue
         }
-        count += 1
       }
       return ids.contains(String(decoding: UnsafeBufferPointer(rebasing: letters[0..<count]), as: UTF8.self))
     }

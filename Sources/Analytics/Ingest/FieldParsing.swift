@@ -260,27 +260,14 @@ private let passedOverWords: Set<String> = [
   "dimanche", "gmt", "utc", "z", "t", "er", "st", "nd", "rd", "th", "of", "le", "the", "at", "a", "am", "pm", "h",
 ]
 
-/// A word's letters, lower-cased, with `é`, `è`, `ê`, `û`, `ô` and their capitals as their
-/// plain letters (UTF-8 or Windows-1252); other bytes are dropped.
+/// A word's letters, lower-cased and accents folded (`FoldedCharacter`); other bytes are
+/// dropped.
 private func foldedLetters(_ word: UnsafeBufferPointer<UInt8>) -> String {
   var out: [UInt8] = []
   out.reserveCapacity(word.count)
   var i = 0
   while i < word.count {
-    var b = word[i]
-    i += 1
-    if b == 0xC3, i < word.count {
-      b = word[i] | 0x40
-      i += 1
-    }
-    switch b {
-    case 0xE8...0xEB, 0xC8...0xCB: out.append(UInt8(ascii: "e"))
-    case 0xF9...0xFC, 0xD9...0xDC: out.append(UInt8(ascii: "u"))
-    case 0xF4, 0xD4: out.append(UInt8(ascii: "o"))
-    case UInt8(ascii: "A")...UInt8(ascii: "Z"): out.append(b | 0x20)
-    case UInt8(ascii: "a")...UInt8(ascii: "z"): out.append(b)
-    default: break
-    }
+    if case .letter(let letter) = FoldedCharacter.next(word, at: &i) { out.append(letter) }
   }
   return String(decoding: out, as: UTF8.self)
 }

@@ -7,7 +7,7 @@
 /// `completed`, `processing`, `pending`, `partially_refunded`, an empty field, or a column
 /// named `status` that says something else: `gold`, `active`) keeps the line.
 public enum OrderStatus {
-  /// The values, as compared: lower-case ASCII letters alone, accents dropped
+  /// The values, as compared: lower-case ASCII letters alone, accents folded
   /// (`Annulée` → `annulee`, `fully-refunded` → `fullyrefunded`).
   public static let noSaleValues: [String] = [
     "cancelled", "canceled", "cancel", "failed", "failure", "fail", "void", "voided", "declined", "denied", "rejected",
@@ -33,30 +33,17 @@ public enum OrderStatus {
   private static let longest = noSaleValues.map(\.utf8.count).max() ?? 0
 
   /// Whether a status field says the order is no sale. The field's letters are compared,
-  /// lower-cased, with `é`, `è`, `ê` and `É` as `e` (in UTF-8 or Windows-1252); spaces,
-  /// digits, punctuation and other letters are skipped.
+  /// lower-cased and accents folded (`FoldedCharacter`); spaces, digits, punctuation and
+  /// letters that fold to none are skipped.
   public static func isNoSale(_ field: UnsafeBufferPointer<UInt8>) -> Bool {
     guard !field.isEmpty, field.count <= longest * 3 else { return false }
     return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: longest) { letters in
       var count = 0
       var i = 0
       while i < field.count {
-        var byte = field[i]
-        i += 1
-        switch byte {
-        case UInt8(ascii: "a")...UInt8(ascii: "z"): break
-        case UInt8(ascii: "A")...UInt8(ascii: "Z"): byte |= 0x20
-        case 0xC3 where i < field.count && (field[i] == 0x89 || (0xA8...0xAA).contains(field[i])):
-          // é è ê É in UTF-8.
-          i += 1
-          byte = UInt8(ascii: "e")
-        case 0xC9, 0xE8...0xEA:
-          // The same in Windows-1252.
-          byte = UInt8(ascii: "e")
-        default: continue
-        }
+        guard case .letter(let letter) = FoldedCharacter.next(field, at: &i) else { continue }
         guard count < longest else { return false }
-        letters[count] = byte
+        letters[count] = letter
         count += 1
       }
       guard count > 0 else { return false }
