@@ -78,7 +78,7 @@ public func checkedCurrency(_ code: String) throws(InvalidJobOption) -> String {
 
 extension JobSpec {
   /// The column roles a job's options may map, for the commands' help and errors.
-  public static let columnRoles = ColumnRole.allCases.map(\.rawValue).joined(separator: ", ")
+  public static let columnRoles = ColumnRole.names
 }
 
 extension ReportLanguage {

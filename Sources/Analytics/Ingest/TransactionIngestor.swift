@@ -84,6 +84,9 @@ public enum ColumnRole: String, CaseIterable, Sendable, Codable {
 }
 
 extension ColumnRole {
+  /// Every role's name, for help texts and the errors that list them.
+  public static let names = allCases.map(\.rawValue).joined(separator: ", ")
+
   /// Each role's column in a header: first those `overrides` give (role → header name),
   /// then the others in `allCases` order, each among the columns not given yet
   /// (`column(in:excluding:)`). Reading and an append's plan both map a header with it, so
@@ -93,7 +96,7 @@ extension ColumnRole {
     var mapping: [ColumnRole: Int] = [:]
     for (roleName, headerName) in overrides.sorted(by: { $0.key < $1.key }) {
       guard let role = ColumnRole(rawValue: roleName.lowercased()) else {
-        throw UnmappedColumn(reason: "unknown column role '\(roleName)' (roles: \(allCases.map(\.rawValue).joined(separator: ", ")))")
+        throw UnmappedColumn(reason: "unknown column role '\(roleName)' (roles: \(names))")
       }
       guard let index = normalized.firstIndex(of: normalizeHeader(headerName)) else {
         throw UnmappedColumn(reason: "no column named '\(headerName)' for \(roleName); the header has: \(abbreviatedList(names))")
