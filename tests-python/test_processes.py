@@ -85,6 +85,22 @@ def test_two_tenants_cannot_see_each_other(cluster, tmp_path):
     assert r.returncode != 0 and "unauthenticated" in r.stderr.lower()
 
 
+def test_a_worker_with_a_wrong_token_stops_and_says_why(cluster, tmp_path):
+    """A worker the coordinator will never serve exits non-zero, naming the token, where it
+    leased again forever and looked alive to its supervisor; the right worker then runs the job."""
+    cluster.start_server()
+    key = new_tenant(cluster, "token")
+    dataset = cluster.cli("dataset", "upload", generate(str(tmp_path / "d.csv"), customers=50), key=key).stdout.strip()
+    job = cluster.cli("job", "submit", dataset, "--kind", "profile", key=key).stdout.strip()
+    wrong = subprocess.run([f"{BIN}/fidelis-worker", "--name", "wrong"], env=dict(cluster.env, FIDELIS_WORKER_TOKEN="not-the-token"),
+                           capture_output=True, text=True, timeout=30)
+    assert wrong.returncode != 0
+    assert "refused the worker token" in wrong.stderr and "FIDELIS_WORKER_TOKEN" in wrong.stderr, wrong.stderr
+    assert status(cluster, key, job).get("state", "JOB_STATE_QUEUED") == "JOB_STATE_QUEUED"
+    cluster.start_worker("right")
+    assert wait_state(cluster, key, job, {"JOB_STATE_SUCCEEDED"})["state"] == "JOB_STATE_SUCCEEDED"
+
+
 def test_sigterm_drains_cleanly(cluster, tmp_path):
     cluster.start_server()
     cluster.start_worker("w1")

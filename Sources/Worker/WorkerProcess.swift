@@ -41,6 +41,19 @@ public struct WorkerConfiguration: Sendable {
   public init(token: String) { self.token = token }
 }
 
+/// The coordinator refused this worker's token: the process stops, with this as its error,
+/// instead of leasing again forever.
+public struct WorkerTokenRefused: Error, CustomStringConvertible {
+  /// The coordinator's address, as configured.
+  public var server: String
+  /// What the coordinator said.
+  public var message: String
+
+  public var description: String {
+    "the coordinator at \(server) refused the worker token (\(message)): give the coordinator's worker token with --token or FIDELIS_WORKER_TOKEN"
+  }
+}
+
 /// A worker process: `concurrency` loops that lease a job, run it with heartbeats, and
 /// report the result. On graceful shutdown it stops leasing and finishes what it holds.
 public struct WorkerProcess: Service {
@@ -78,10 +91,10 @@ public struct WorkerProcess: Service {
       }
       try await withGRPCClient(transport: transport) { client in
         let api = Fidelis_V1_WorkerService.Client(wrapping: client)
-        await withGracefulShutdownHandler {
-          await withDiscardingTaskGroup { group in
+        try await withGracefulShutdownHandler {
+          try await withThrowingDiscardingTaskGroup { group in
             for slot in 0..<max(1, configuration.concurrency) {
-              group.addTask { await leaseLoop(api, slot: slot) }
+              group.addTask { try await leaseLoop(api, slot: slot) }
             }
           }
         } onGracefulShutdown: {
@@ -107,7 +120,10 @@ public struct WorkerProcess: Service {
     return metadata
   }
 
-  func leaseLoop(_ api: Fidelis_V1_WorkerService.Client<HTTP2ClientTransport.Posix>, slot: Int) async {
+  /// Leases and runs jobs until shutdown. Throws `WorkerTokenRefused` when the coordinator
+  /// refuses the token: no retry can mend that, and a worker that went on trying would look
+  /// alive to its supervisor while it never ran a job.
+  func leaseLoop(_ api: Fidelis_V1_WorkerService.Client<HTTP2ClientTransport.Posix>, slot: Int) async throws {
     let workerId = configuration.concurrency > 1 ? "\(configuration.workerId)/\(slot)" : configuration.workerId
     var backoff = 0.2
     let leaseRequest = Fidelis_V1_LeaseJobRequest.with {
@@ -134,6 +150,9 @@ public struct WorkerProcess: Service {
         }
         guard response.hasJob else { continue }
         next = await execute(response.job, api: api, workerId: workerId, leaseNext: leaseRequest)
+      } catch let error as RPCError where error.code == .unauthenticated {
+        logger.error("the coordinator refused the worker token: \(error.message)", metadata: ["worker": "\(workerId)"])
+        throw WorkerTokenRefused(server: "\(configuration.serverHost):\(configuration.serverPort)", message: error.message)
       } catch {
         // Coordinator unreachable or restarting: back off with jitter, then lease again.
         logger.warning("lease failed, retrying in \(String(format: "%.1f", backoff)) s: \(error)", metadata: ["worker": "\(workerId)"])
