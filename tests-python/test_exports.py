@@ -260,3 +260,43 @@ def test_a_shop_selling_in_two_currencies_gets_a_report_per_currency_each_with_i
         assert report["orders"] == len(mine) and report["customers"] == mine["Customer Email"].nunique()
         assert abs(report["revenue"] - mine.amount.sum()) < 0.005
         assert report["data_quality"]["rejected"] == {"other currency": len(df) - len(mine)}
+
+
+def test_excels_unicode_text_is_read_as_its_utf8_csv_by_the_command_and_the_service(cluster, tmp_path):
+    """Excel's "Unicode Text" (UTF-16 with its mark, tab-separated), here with accented and
+    non-Latin e-mail addresses: the same figures as the same sheet saved as a UTF-8 CSV, each
+    customer as pandas reads it, through `fidelis analyze` and an upload alike."""
+    plain = woocommerce(tmp_path / "woo.csv", seed=12, orders=1200)
+    df = pd.read_csv(plain, dtype=str)
+    names = ["zoë", "renée", "łukasz", "yūki", "мария", "🛒shop"]
+    df["Email (Billing)"] = [f"{names[i % len(names)]}.{e}" for i, e in enumerate(df["Email (Billing)"])]
+    utf8, utf16 = str(tmp_path / "sheet.csv"), str(tmp_path / "sheet.txt")
+    df.to_csv(utf8, index=False, encoding="utf-8")
+    df.to_csv(utf16, index=False, sep="\t", encoding="utf-16")
+    with open(utf16, "rb") as f:
+        assert f.read(2) == b"\xff\xfe"
+    report, ours = analyse(utf16, "--as-of", "2026-01-15", "--seed", "1")
+    reference, _ = analyse(utf8, "--as-of", "2026-01-15", "--seed", "1")
+    assert report["data_quality"]["separator"] == "tab"
+    assert reference["data_quality"].pop("separator") == ","
+    assert {k: v for k, v in report.items() if k != "data_quality"} == {k: v for k, v in reference.items() if k != "data_quality"}
+    assert {k: v for k, v in report["data_quality"].items() if k != "separator"} == reference["data_quality"]
+    sold = pd.read_csv(utf16, sep="\t", encoding="utf-16", dtype=str)
+    sold = sold[~sold["Order Status"].str.lower().isin(NO_SALE)]
+    assert sorted(ours.index) == sorted(sold["Email (Billing)"].unique())
+    # Through the service: the client sends it as UTF-8, the report is the command's.
+    cluster.start_server()
+    cluster.start_worker("w1")
+    key = tenant(cluster, "excel")
+    cluster.cli("dataset", "upload", utf16, "--name", "sheet", key=key)
+    _, served, _ = analysis(cluster, key, "sheet")
+    for figure in ["customers", "orders", "revenue", "rfm", "clv", "data_quality"]:
+        assert served[figure] == report[figure], figure
+    # A UTF-16 file that ends inside a character is refused, naming the byte.
+    with open(utf16, "rb") as f:
+        cut = f.read()[:-1]
+    broken = str(tmp_path / "cut.txt")
+    with open(broken, "wb") as f:
+        f.write(cut)
+    r = subprocess.run([f"{BIN}/fidelis", "analyze", broken], capture_output=True, text=True)
+    assert r.returncode != 0 and f"the file ends inside a UTF-16 character, at byte {len(cut) - 1}" in r.stderr, r.stderr

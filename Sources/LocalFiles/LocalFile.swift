@@ -2,7 +2,8 @@ import Foundation
 
 /// A local file the user named on a command line: a regular file, or a pipe (`-` for
 /// standard input, `/dev/stdin`, a shell's `<(xzcat export.csv.xz)`), read as it comes; a
-/// gzip file (`export.csv.gz`), from a pipe too, is inflated as it is read.
+/// gzip file (`export.csv.gz`), from a pipe too, is inflated as it is read, and UTF-16 text
+/// with its byte-order mark (Excel's "Unicode Text") is read as UTF-8.
 public struct LocalFile: Sendable {
   /// Bytes read at a time: what an upload sends per message, what an ingestor takes per chunk.
   public static let chunkBytes = 1 << 20
@@ -19,16 +20,38 @@ public struct LocalFile: Sendable {
   /// The first two bytes of every gzip file.
   fileprivate static let gzipMagic: [UInt8] = [0x1F, 0x8B]
 
-  /// A regular file's size and whether it is gzip (its first two bytes are gzip's); nil for
-  /// anything else: a pipe's bytes would be taken by looking.
-  private var regularFile: (size: Int, isGzip: Bool)? {
+  /// How a file's bytes become what it holds.
+  fileprivate enum Form {
+    case plain
+    /// Inflated (`GzipStream`).
+    case gzip
+    /// UTF-16 with its byte-order mark, read as UTF-8 (`UTF16Stream`).
+    case utf16
+
+    /// The form of a file that starts with `head` (its first four bytes, or fewer when it
+    /// is shorter).
+    init(head: [UInt8]) {
+      if head.starts(with: LocalFile.gzipMagic) {
+        self = .gzip
+      } else if UTF16Stream.hasMark(head) {
+        self = .utf16
+      } else {
+        self = .plain
+      }
+    }
+  }
+
+  /// A regular file's size and form (from its first bytes); nil for anything else: a pipe's
+  /// bytes would be taken by looking.
+  private var regularFile: (size: Int, form: Form)? {
     var status = stat()
     guard stat(openedPath, &status) == 0, status.st_mode & S_IFMT == S_IFREG else { return nil }
     let descriptor = open(openedPath, O_RDONLY | O_CLOEXEC)
-    guard descriptor >= 0 else { return (Int(status.st_size), false) }
+    guard descriptor >= 0 else { return (Int(status.st_size), .plain) }
     defer { close(descriptor) }
-    var magic: [UInt8] = [0, 0]
-    return (Int(status.st_size), read(descriptor, &magic, 2) == 2 && magic == Self.gzipMagic)
+    var head: [UInt8] = [0, 0, 0, 0]
+    let count = read(descriptor, &head, 4)
+    return (Int(status.st_size), Form(head: Array(head.prefix(max(0, count)))))
   }
 
   /// A file that cannot be read, named in the message with the reason when one is known.
@@ -56,10 +79,10 @@ public struct LocalFile: Sendable {
   }
 
   /// The size in bytes of what it reads; nil when it cannot be read, is not a regular file
-  /// (a pipe's size is what waits in it, not what it will carry) or is gzip (its size is
-  /// the compressed one).
+  /// (a pipe's size is what waits in it, not what it will carry), is gzip (its size is
+  /// the compressed one) or UTF-16 (its UTF-8 is of another size).
   public var byteCount: Int? {
-    regularFile.flatMap { $0.isGzip ? nil : $0.size }
+    regularFile.flatMap { $0.form == .plain ? $0.size : nil }
   }
 
   /// About how many bytes it reads, to size tables by: `byteCount`, or for a gzip file the
@@ -67,7 +90,9 @@ public struct LocalFile: Sendable {
   /// a hint that is short only makes tables grow).
   public var sizeHint: Int? {
     guard let file = regularFile else { return nil }
-    guard file.isGzip else { return file.size }
+    // Two bytes a character in UTF-16, one in UTF-8 for most of an export's.
+    if file.form == .utf16 { return file.size / 2 }
+    guard file.form == .gzip else { return file.size }
     guard file.size >= 18 else { return nil }
     let descriptor = open(openedPath, O_RDONLY | O_CLOEXEC)
     guard descriptor >= 0 else { return nil }
@@ -129,33 +154,40 @@ public struct LocalFile: Sendable {
 
   /// Whether the file is gzip-compressed (its first two bytes are gzip's); false for a pipe,
   /// whose bytes would be taken by looking.
-  public var isGzip: Bool { regularFile?.isGzip ?? false }
+  public var isGzip: Bool { regularFile?.form == .gzip }
 }
 
-/// A file's bytes as `LocalFile` hands them out: as they are, or inflated when the file is
-/// gzip (its first two bytes tell), a member after another, as `zcat` reads them.
-private struct ByteReader: ~Copyable {
+/// A file's bytes as `LocalFile` hands them out: as they are, inflated when the file is
+/// gzip (its first two bytes tell), a member after another, as `zcat` reads them, or as
+/// UTF-8 when it is UTF-16 with its byte-order mark.
+struct ByteReader: ~Copyable {
   private let file: LocalFile
   private let descriptor: Int32
   /// The bytes read to tell the file's kind, not handed out yet (a file as it is).
   private var head: [UInt8] = []
   private var gzip: GzipStream?
+  private var utf16: UTF16Stream?
 
   init(_ file: LocalFile) throws {
     self.file = file
     descriptor = open(file.openedPath, O_RDONLY | O_CLOEXEC)
     guard descriptor >= 0 else { throw LocalFile.Unreadable(path: file.path, reason: String(cString: strerror(errno))) }
-    var magic = [UInt8](repeating: 0, count: 2)
+    // Four bytes: UTF-32's mark starts as UTF-16's does.
+    var magic = [UInt8](repeating: 0, count: 4)
     let count = try magic.withUnsafeMutableBufferPointer { try Self.readFully(descriptor, $0, file: file) }
-    if count == 2 && magic == LocalFile.gzipMagic {
+    magic.removeLast(4 - count)
+    switch LocalFile.Form(head: magic) {
+    case .gzip:
       do {
         gzip = try GzipStream(file: file, starting: magic)
       } catch {
         close(descriptor)
         throw error
       }
-    } else {
-      head = Array(magic.prefix(count))
+    case .utf16:
+      utf16 = UTF16Stream(file: file, head: magic)
+    case .plain:
+      head = magic
     }
   }
 
@@ -165,6 +197,7 @@ private struct ByteReader: ~Copyable {
   /// the end: chunks stay whole.
   mutating func fill(_ buffer: UnsafeMutableBufferPointer<UInt8>) throws -> Int {
     if gzip != nil { return try gzip!.fill(buffer, from: descriptor) }
+    if utf16 != nil { return try utf16!.fill(buffer, from: descriptor) }
     var filled = min(head.count, buffer.count)
     if filled > 0 {
       _ = UnsafeMutableBufferPointer(rebasing: buffer[0..<filled]).initialize(from: head[0..<filled])

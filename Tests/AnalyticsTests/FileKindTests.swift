@@ -18,10 +18,10 @@ struct FileKindTests {
     ("xls", [0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1] + Array(repeating: 0, count: 80), "Excel 97–2003"),
     ("pdf", Array("%PDF-1.7\n".utf8) + Array(repeating: 0x41, count: 80), "a PDF"),
     ("parquet", Array("PAR1".utf8) + Array(repeating: 0x41, count: 80), "Parquet"),
-    ("UTF-16LE with its mark", [0xFF, 0xFE] + utf16(littleEndian: true), "UTF-16 text"),
-    ("UTF-16BE with its mark", [0xFE, 0xFF] + utf16(littleEndian: false), "UTF-16 text"),
-    ("UTF-16LE without a mark", utf16(littleEndian: true), "UTF-16 text"),
-    ("UTF-16BE without a mark", utf16(littleEndian: false), "UTF-16 text"),
+    ("UTF-16LE with its mark", [0xFF, 0xFE] + utf16(littleEndian: true), "UTF-16 text (as Excel's “Unicode Text” saves it), not UTF-8 or Windows-1252: send it with `fidelis dataset upload`"),
+    ("UTF-16BE with its mark", [0xFE, 0xFF] + utf16(littleEndian: false), "UTF-16 text (as Excel's “Unicode Text” saves it)"),
+    ("UTF-16LE without a mark", utf16(littleEndian: true), "UTF-16 text without a byte-order mark, not UTF-8 or Windows-1252: save it as “CSV UTF-8”, or convert it (`iconv -f UTF-16LE -t UTF-8 FILE`)"),
+    ("UTF-16BE without a mark", utf16(littleEndian: false), "UTF-16 text without a byte-order mark, not UTF-8 or Windows-1252: save it as “CSV UTF-8”, or convert it (`iconv -f UTF-16BE -t UTF-8 FILE`)"),
     ("UTF-32LE", [0xFF, 0xFE, 0x00, 0x00] + Array(repeating: 0x41, count: 80), "UTF-32 text"),
   ]
 

@@ -155,4 +155,60 @@ struct LocalFileTests {
       #expect(error?.description.hasPrefix("cannot read \(url.path): \(reason)") == true, "\(error?.description ?? "")")
     }
   }
+
+  /// Text of every width in UTF-8: ASCII, accented letters (two bytes), the euro (three),
+  /// an emoji (four, a surrogate pair in UTF-16), repeated past a few chunks.
+  private static let mixedText = String(repeating: "customer\torder\tamount\nCliënte-001\tO-1\t12,50 €\n🛒-buyer\t日本-2\t3.00\n", count: 40_000)
+
+  @Test("UTF-16 with its byte-order mark (Excel's Unicode Text), either byte order, is read as the same UTF-8, in whole chunks, without the mark", arguments: [false, true])
+  func utf16(bigEndian: Bool) async throws {
+    let (_, _, directory) = try file(size: 0)
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let text = Self.mixedText
+    var encoded = Data(bigEndian ? [0xFE, 0xFF] : [0xFF, 0xFE])
+    for unit in text.utf16 {
+      encoded.append(contentsOf: bigEndian ? [UInt8(unit >> 8), UInt8(unit & 0xFF)] : [UInt8(unit & 0xFF), UInt8(unit >> 8)])
+    }
+    let url = directory.appendingPathComponent("export.txt")
+    try encoded.write(to: url)
+    let file = LocalFile(path: url.path)
+    // Its UTF-8 is of another size than the file: nothing announces the file's.
+    #expect(file.byteCount == nil && !file.isGzip && file.sizeHint == encoded.count / 2)
+    var sizes: [Int] = []
+    var seen = Data()
+    try await file.readChunks { chunk in
+      sizes.append(chunk.count)
+      seen.append(chunk)
+    }
+    #expect(seen == Data(text.utf8))
+    #expect(sizes.count > 2 && sizes.dropLast().allSatisfy { $0 == LocalFile.chunkBytes })
+    var viaBuffers = Data()
+    try file.readBuffers { viaBuffers.append($0) }
+    #expect(viaBuffers == Data(text.utf8))
+  }
+
+  @Test("UTF-16 that ends inside a character, or holds a lone surrogate, is said with the byte where; UTF-32's mark is not taken for UTF-16's")
+  func damagedUTF16() async throws {
+    let (_, _, directory) = try file(size: 0)
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let cases: [(Data, String)] = [
+      (Data([0xFF, 0xFE, 0x41, 0x00, 0x42]), "the file ends inside a UTF-16 character, at byte 4"),
+      (Data([0xFF, 0xFE, 0x41, 0x00, 0x3D, 0xD8]), "the file ends inside a UTF-16 character, at byte 4"),
+      (Data([0xFF, 0xFE, 0x41, 0x00, 0x3D, 0xD8, 0x41, 0x00]), "a lone UTF-16 surrogate at byte 4"),
+      (Data([0xFE, 0xFF, 0x00, 0x41, 0xDC, 0x00]), "a lone UTF-16 surrogate at byte 4"),
+    ]
+    for (damaged, reason) in cases {
+      let url = directory.appendingPathComponent("damaged.txt")
+      try damaged.write(to: url)
+      let error = await #expect(throws: LocalFile.Unreadable.self) { try await LocalFile(path: url.path).readChunks { _ in } }
+      #expect(error?.description == "cannot read \(url.path): \(reason)")
+    }
+    // UTF-32 is handed out as it is, for the reader to refuse by what it is.
+    let utf32 = Data([0xFF, 0xFE, 0x00, 0x00, 0x41, 0x00, 0x00, 0x00])
+    let url = directory.appendingPathComponent("utf32.txt")
+    try utf32.write(to: url)
+    var seen = Data()
+    try await LocalFile(path: url.path).readChunks { seen.append($0) }
+    #expect(seen == utf32 && LocalFile(path: url.path).byteCount == utf32.count)
+  }
 }

@@ -56,8 +56,11 @@ public struct FileKindCheck: Sendable {
     if starts([0xFF, 0xFE, 0x00, 0x00]) || starts([0x00, 0x00, 0xFE, 0xFF]) {
       return "the file is UTF-32 text, not UTF-8 or Windows-1252: \(convert.replacingOccurrences(of: "UTF-16", with: "UTF-32"))"
     }
-    if starts([0xFF, 0xFE]) || starts([0xFE, 0xFF]) || isUTF16WithoutMark(head) {
-      return "the file is UTF-16 text (as Excel's “Unicode Text” saves it), not UTF-8 or Windows-1252: \(convert)"
+    if starts([0xFF, 0xFE]) || starts([0xFE, 0xFF]) {
+      return "the file is UTF-16 text (as Excel's “Unicode Text” saves it), not UTF-8 or Windows-1252: send it with `fidelis dataset upload` or `append`, which read it as UTF-8, or \(convert)"
+    }
+    if isUTF16WithoutMark(head) {
+      return "the file is UTF-16 text without a byte-order mark, not UTF-8 or Windows-1252: \(convert.replacingOccurrences(of: "-f UTF-16", with: "-f \(head[0] == 0 ? "UTF-16BE" : "UTF-16LE")"))"
     }
     return nil
   }
