@@ -143,7 +143,14 @@ def test_a_shopify_export_counts_each_order_once_by_its_first_lines_total_withou
     assert quality["columns"]["order"] == "Name" and quality["columns"]["customer"] == "Email" and quality["columns"]["amount"] == "Total"
     assert quality["columns"]["currency"] == "Currency" and quality["columns"]["refunded"] == "Refunded Amount"
     assert quality["rows_read"] == len(df)
-    assert quality["rejected"] == {"cancelled order": len(firsts) - len(orders), "further line item": len(df) - len(firsts)}
+    # The lines after an order's first are neither used nor rejected: the three add up.
+    assert quality["rejected"] == {"cancelled order": len(firsts) - len(orders)}
+    assert quality["further_line_items"] == len(df) - len(firsts)
+    assert quality["rows_used"] + sum(quality["rejected"].values()) + quality["further_line_items"] == len(df)
+    text = subprocess.run([f"{BIN}/fidelis", "analyze", path, "--currency", "USD"], capture_output=True, text=True, check=True).stdout
+    data = next(l for l in text.splitlines() if "rows read" in l)
+    assert f"{len(df):,} rows read, {len(orders):,} used, {len(firsts) - len(orders):,} rejected" in data, data
+    assert f"{len(df) - len(firsts):,} further rows are line items of orders" in text
     assert report["orders"] == len(orders) and report["customers"] == len(per_customer)
     assert abs(report["revenue"] - orders.amount.sum()) < 0.005
     per_customer = per_customer.sort_index()

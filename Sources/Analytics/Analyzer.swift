@@ -109,6 +109,7 @@ public enum AnalysisError: Error, Equatable, Sendable, CustomStringConvertible {
     case .noUsableRows(let quality):
       "no usable purchase in the file: \(quality.rowsRead) rows read, rejected: "
         + quality.rejected.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+        + (quality.furtherLineItems.map { "; further line items of those orders \($0)" } ?? "")
         + (quality.rejected[RejectReason.otherCurrency.rawValue] != nil
           ? "; the file's currency column (\(quality.columns[ColumnRole.currency.rawValue] ?? "currency")) names another currency than the report's: give the file's with --currency (the job option currency)"
           : "")

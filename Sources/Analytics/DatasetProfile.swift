@@ -10,6 +10,8 @@ public struct DatasetProfile: Codable, Sendable, Equatable {
   public var lastDate: String?
   public var revenue: Double
   public var rejected: [String: Int]
+  /// `DataQuality.furtherLineItems`.
+  public var furtherLineItems: Int?
   /// Return lines netted against the purchases.
   public var returns: ReturnSummary
   public var layout: DataLayout
@@ -28,6 +30,7 @@ public struct DatasetProfile: Codable, Sendable, Equatable {
     lastDate = data.orderDay.max().map { isoDate(Int($0)) }
     revenue = data.orderAmount.reduce(0, +)
     rejected = data.quality.rejected
+    furtherLineItems = data.quality.furtherLineItems
     returns = data.quality.returns
     layout = data.quality.layout
     encoding = data.quality.encoding

@@ -18,11 +18,13 @@ public struct ProfileBuilder {
   public func document() -> ReportDocument {
     let p = profile
     let first = p.firstDate.map(f.date) ?? "–", last = p.lastDate.map(f.date) ?? "–"
+    let further = p.furtherLineItems.map { [[pack.phrase(.profileFurtherLineItems), f.count($0)]] } ?? []
     var blocks: [ReportDocument.Block] = [
       .table(.init(
         header: [pack.phrase(.labelFigure), pack.phrase(.labelValue)],
         rows: [
           [pack.phrase(.profileRowsRead), f.count(p.rows)], [pack.phrase(.profileRowsUsed), f.count(p.rowsUsed)],
+        ] + further + [
           [pack.phrase(.labelCustomers), f.count(p.customers)], [pack.phrase(.labelOrders), f.count(p.orders)],
           [pack.phrase(.profileFirstOrder), first], [pack.phrase(.profileLastOrder), last],
           [pack.phrase(.labelRevenue), f.number(p.revenue, digits: 2)],

@@ -746,6 +746,9 @@ public struct ReportBuilder {
     var items = [
       phrase(.methodReferenceDateRecency, f.date(r.asOf)),
       phrase(.methodDataRowsRead, f.count(q.rowsRead), f.count(q.rowsUsed), f.count(q.rowsRejected), lang.pack.layoutName(q.layout), q.encoding, q.separator, q.dateOrder),
+    ]
+    if let further = q.furtherLineItems, further > 0 { items.append(phrase(.methodFurtherLineItems, f.count(further))) }
+    items += [
       phrase(.methodSegmentsRfmScores, r.lifecycle.atRiskDays, r.lifecycle.lostDays),
       phrase(.methodClustersKMeans, r.clusters.k, choiceText(r.clusters.chosenBy), f.number(r.clusters.silhouette, digits: 3), r.clusters.seed),
       phrase(

@@ -66,8 +66,12 @@ struct ExportHeaderTests {
     // Two orders of one customer on one day stay two.
     #expect(data.orderAmount == [45, 15, 35])
     #expect(data.customerIDs == ["ann@example.com", "cy@example.com"])
-    #expect(data.quality.rejected == [RejectReason.cancelledOrder.rawValue: 2, RejectReason.furtherLineItem.rawValue: 3])
+    // The further line items are neither used nor rejected: their orders are counted, or left
+    // out, by their first lines, and the three counts add up to the lines read.
+    #expect(data.quality.rejected == [RejectReason.cancelledOrder.rawValue: 2])
+    #expect(data.quality.furtherLineItems == 3)
     #expect(data.quality.rowsUsed == 3)
+    #expect(data.quality.rowsRead == data.quality.rowsUsed + data.quality.rowsRejected + 3)
   }
 
   @Test("a Name column is an order id in Shopify's export alone, and a blank amount elsewhere is a bad amount")

@@ -189,7 +189,9 @@ public enum RejectReason: String, CaseIterable, Sendable, Codable {
   /// declined or refunded in full (`OrderStatus`).
   case cancelledOrder = "cancelled order"
   /// A line of Shopify's orders export after its order's first: the order's total, status
-  /// and date are on the first line, counted there (`DataLayout.shopifyOrders`).
+  /// and date are on the first line, counted there (`DataLayout.shopifyOrders`). Counted
+  /// in `DataQuality.furtherLineItems`, not among the rejected lines: its order is not
+  /// rejected. Kept to read reports made before.
   case furtherLineItem = "further line item"
   /// The currency column names another currency than the report's: its amount cannot be
   /// added to the others (`CurrencyCheck`).
@@ -333,6 +335,11 @@ public struct DataQuality: Sendable, Codable, Equatable {
   public var rowsUsed = 0
   /// Rejected rows by reason (`RejectReason` raw values); reasons with no row are absent.
   public var rejected: [String: Int] = [:]
+  /// Lines of Shopify's orders export after an order's first, which alone carries the
+  /// order's total and status: neither used nor rejected, their order counted (or left
+  /// out) by its first line. Nil (absent from the JSON) for every other file, so that
+  /// `rowsRead` is `rowsUsed + rowsRejected + (furtherLineItems ?? 0)`.
+  public var furtherLineItems: Int?
   public var encoding = ""
   public var separator = ""
   public var decimalMark = "."
@@ -963,7 +970,11 @@ public struct TransactionIngestor {
   }
 
   private mutating func reject(_ reason: RejectReason) {
-    data.quality.rejected[reason.rawValue, default: 0] += 1
+    if reason == .furtherLineItem {
+      data.quality.furtherLineItems = (data.quality.furtherLineItems ?? 0) + 1
+    } else {
+      data.quality.rejected[reason.rawValue, default: 0] += 1
+    }
   }
 
   private mutating func noteDateOrder(_ raw: RawDate, line: Int) {

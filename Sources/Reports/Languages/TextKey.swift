@@ -230,6 +230,7 @@ public enum TextKey: String, CaseIterable, Sendable {
   case conclusionFollowUpRun
   case methodReferenceDateRecency
   case methodDataRowsRead
+  case methodFurtherLineItems
   case methodSegmentsRfmScores
   case methodClustersKMeans
   case methodLifetimeValue
@@ -274,6 +275,7 @@ public enum TextKey: String, CaseIterable, Sendable {
   case labelValue
   case profileRowsRead
   case profileRowsUsed
+  case profileFurtherLineItems
   case profileFirstOrder
   case profileLastOrder
   case profileLayout
