@@ -118,6 +118,10 @@ def test_a_woocommerce_export_is_read_by_email_without_its_cancelled_failed_and_
     check(report, ours, df, sold, orders, per_customer, {
         "customer": "Email (Billing)", "order": "Order Number", "date": "Order Date", "amount": "Order Total Amount", "status": "Order Status"})
     assert report["data_quality"]["layout"].startswith("orders")
+    # Orders on hold are sales whose payment is not settled: counted, and said.
+    assert report["data_quality"]["sales_not_settled"] == {"on hold": int((df["Order Status"] == "on-hold").sum())}
+    text = subprocess.run([f"{BIN}/fidelis", "analyze", path], capture_output=True, text=True, check=True).stdout
+    assert f"⚠ Orders counted as sales though their status says the payment is not settled: on hold {(df['Order Status'] == 'on-hold').sum():,}." in text
     # Read by its user id, as a shop whose customers all have accounts would, the guests' 0 is
     # no customer: their orders are counted apart, not made into one customer.
     by_id, _ = analyse(path, "--column", "customer=Customer User ID")
@@ -146,6 +150,8 @@ def test_a_shopify_export_counts_each_order_once_by_its_first_lines_total_withou
     # The lines after an order's first are neither used nor rejected: the three add up.
     assert quality["rejected"] == {"cancelled order": len(firsts) - len(orders)}
     assert quality["further_line_items"] == len(df) - len(firsts)
+    # Pending orders are counted and said; partial refunds are not, their Refunded Amount taken off.
+    assert quality["sales_not_settled"] == {"pending": int((firsts["Financial Status"] == "pending").sum())}
     assert quality["rows_used"] + sum(quality["rejected"].values()) + quality["further_line_items"] == len(df)
     text = subprocess.run([f"{BIN}/fidelis", "analyze", path, "--currency", "USD"], capture_output=True, text=True, check=True).stdout
     data = next(l for l in text.splitlines() if "rows read" in l)

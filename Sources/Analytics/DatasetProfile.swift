@@ -12,6 +12,8 @@ public struct DatasetProfile: Codable, Sendable, Equatable {
   public var rejected: [String: Int]
   /// `DataQuality.furtherLineItems`.
   public var furtherLineItems: Int?
+  /// `DataQuality.salesNotSettled`.
+  public var salesNotSettled: [String: Int]?
   /// Return lines netted against the purchases.
   public var returns: ReturnSummary
   public var layout: DataLayout
@@ -31,6 +33,7 @@ public struct DatasetProfile: Codable, Sendable, Equatable {
     revenue = data.orderAmount.reduce(0, +)
     rejected = data.quality.rejected
     furtherLineItems = data.quality.furtherLineItems
+    salesNotSettled = data.quality.salesNotSettled
     returns = data.quality.returns
     layout = data.quality.layout
     encoding = data.quality.encoding

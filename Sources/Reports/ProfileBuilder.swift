@@ -34,6 +34,7 @@ public struct ProfileBuilder {
         ],
         numeric: [])),
     ]
+    if let notSettled = pack.salesNotSettledText(p.salesNotSettled, count: f.count) { blocks.append(.paragraph("⚠ " + notSettled)) }
     if !p.rejected.isEmpty {
       blocks.append(.heading(level: 1, text: pack.phrase(.profileRejectedRows)))
       blocks.append(.table(.init(

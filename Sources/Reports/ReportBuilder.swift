@@ -769,6 +769,7 @@ public struct ReportBuilder {
         header: [phrase(.labelRejectedRowsReason), phrase(.labelRows)], rows: q.rejected.sorted { $0.key < $1.key }.map { [lang.pack.rejectReason($0.key), f.count($0.value)] }, numeric: [1])))
     }
     for warning in q.warnings { blocks.append(.paragraph("⚠ " + lang.pack.warningText(warning))) }
+    if let notSettled = lang.pack.salesNotSettledText(q.salesNotSettled, count: f.count) { blocks.append(.paragraph("⚠ " + notSettled)) }
     blocks.append(.paragraph(phrase(.methodDefinitionsOfEvery)))
     return blocks
   }

@@ -121,6 +121,44 @@ struct ExportHeaderTests {
     #expect(!OrderStatus.isNoSale(value))
   }
 
+  @Test(
+    "statuses that keep the line and say its payment is not settled, each under its name",
+    arguments: [("pending", "pending"), ("Pending payment", "pending"), ("wc-pending", "pending"), ("UNPAID", "pending"), ("En attente", "pending"),
+                ("on-hold", "on hold"), ("wc-on-hold", "on hold"), ("authorized", "authorized"), ("Autorisée", "authorized"),
+                ("partially_paid", "partially paid"), ("partially_refunded", "partially refunded"), ("Partiellement remboursée", "partially refunded")])
+  func notSettled(_ value: String, name: String) {
+    guard case .notSettled(let index) = OrderStatus.settlement(value) else {
+      Issue.record("\(value) read as \(OrderStatus.settlement(value))")
+      return
+    }
+    #expect(OrderStatus.notSettledNames[index] == name)
+  }
+
+  @Test("orders counted as sales though their status says the payment is not settled are counted by status, over the orders kept; a partial refund only where no refunded amount is given")
+  func salesNotSettled() throws {
+    let header = "order,customer,status,date,amount\n"
+    let lines = """
+      1,ann,completed,2024-01-01,10
+      2,ann,pending,2024-01-02,20
+      2,ann,pending,2024-01-02,5
+      3,bob,on-hold,2024-01-03,30
+      4,bob,partially_refunded,2024-01-04,40
+      5,cy,pending,2024-02-30,50
+      6,cy,cancelled,2024-01-05,60
+      7,cy,Pending payment,2024-01-06,70
+
+      """
+    let data = try ingest(header + lines)
+    // Order 5's day does not read: it is no sale, pending or not. Order 2 is one order.
+    #expect(data.quality.salesNotSettled == ["pending": 2, "on hold": 1, "partially refunded": 1])
+    #expect(data.orderCount == 5)
+    // With a refunded amount, a partial refund is taken off: nothing is left unknown.
+    let refunded = try ingest("order,customer,status,date,amount,refunded amount\n1,ann,partially_refunded,2024-01-04,40,10\n")
+    #expect(refunded.quality.salesNotSettled == nil && refunded.orderAmount == [30])
+    let settled = try ingest("order,customer,status,date,amount\n1,ann,paid,2024-01-04,40\n")
+    #expect(settled.quality.salesNotSettled == nil)
+  }
+
   static let amounts: [(text: String, value: Double?)] = [
     ("12.50", 12.5), ("(12.50)", -12.5), ("($1,234.56)", -1234.56), ("(1 234,50 €)", -1234.5), ("12.50-", -12.5), ("1,234.56 -", -1234.56),
     ("-12.50", -12.5), ("$-5.00", -5), ("+3.5", 3.5), ("1e3", 1000), ("-1.5e-1", -0.15),
@@ -324,7 +362,7 @@ struct ExportHeaderTests {
         #expect(doc.contains("`\(name)`"), "\(role.rawValue): \(name)")
       }
     }
-    for value in OrderStatus.noSaleValues {
+    for value in OrderStatus.noSaleValues + OrderStatus.notSettledValues.map(\.value) {
       #expect(doc.contains("`\(value)`"), "status \(value)")
     }
     for id in AnonymousCustomer.ids {

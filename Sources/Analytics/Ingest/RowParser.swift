@@ -68,6 +68,8 @@ struct ParsedRow: Sendable, Equatable {
   /// Numbers read with a decimal comma and with a decimal point (the decimal mark of the file).
   var commaNumbers: UInt8 = 0
   var pointNumbers: UInt8 = 0
+  /// 1 + the index in `OrderStatus.notSettledNames` of what its status says, 0 for nothing.
+  var notSettled: UInt8 = 0
 }
 
 /// The lines of one part of a file, parsed, with the identifier bytes they refer to.
@@ -232,7 +234,14 @@ extension RowLayout {
     }
     guard record.withField(customer, { field in field.contains { $0 != 0x20 } }) else { return reject(.missingCustomer) }
     if record.withField(customer, AnonymousCustomer.isAnonymous) { return reject(.anonymousCustomer) }
-    if let status, record.withField(status, OrderStatus.isNoSale) { return reject(.cancelledOrder) }
+    if let status {
+      switch record.withField(status, OrderStatus.settlement) {
+      case .noSale: return reject(.cancelledOrder)
+      // A refunded amount column says what was paid back: nothing is left unknown.
+      case .notSettled(let index) where index != OrderStatus.partiallyRefunded || refunded == nil: row.notSettled = UInt8(index + 1)
+      case .notSettled, .sale: break
+      }
+    }
     if let currency, !record.withField(currency.column, currency.accepts) { return reject(.otherCurrency) }
     if totalOnFirstLine, let amount, record.withField(amount, { trimmed($0).isEmpty }) { return reject(.furtherLineItem) }
     guard let date = record.withField(date, parseRawDate) else { return reject(.badDate) }

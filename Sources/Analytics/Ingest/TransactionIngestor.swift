@@ -340,6 +340,11 @@ public struct DataQuality: Sendable, Codable, Equatable {
   /// out) by its first line. Nil (absent from the JSON) for every other file, so that
   /// `rowsRead` is `rowsUsed + rowsRejected + (furtherLineItems ?? 0)`.
   public var furtherLineItems: Int?
+  /// Orders counted as sales whose status says their payment is not settled, by
+  /// `OrderStatus.notSettledNames` (`pending`, `on hold`…); nil (absent from the JSON)
+  /// when there is none. The file does not say what was paid in the end: the report says
+  /// so rather than guess.
+  public var salesNotSettled: [String: Int]?
   public var encoding = ""
   public var separator = ""
   public var decimalMark = "."
@@ -518,6 +523,9 @@ public struct TransactionIngestor {
   private var dailyOrders: [Int64: Int32] = [:]
   private var orderRaw: [PackedRawDate] = []
   private var orderLines: [Int32] = []
+  /// Per order, with a status column only: 1 + the index of the not-settled status its
+  /// lines said (`OrderStatus.notSettledNames`), 0 for none.
+  private var orderNotSettled: [UInt8] = []
   /// Each customer's latest order in file order (−1: none yet): an unmatched return is
   /// taken off it.
   private var latestOrder: [Int32] = []
@@ -798,6 +806,7 @@ public struct TransactionIngestor {
       data.orderPromo.reserveCapacity(orders)
       orderRaw.reserveCapacity(orders)
       orderLines.reserveCapacity(orders)
+      if layout?.status != nil { orderNotSettled.reserveCapacity(orders) }
       // Customers so far, scaled the same way (at most one per order): too many when they
       // come back later in the file, but room reserved and never written is never touched,
       // where doubling their way there copied the spend table and touched twice its pages.
@@ -889,6 +898,7 @@ public struct TransactionIngestor {
           }
         }
         noteDateOrder(row.date, line: Int(row.line))
+        if row.notSettled != 0 { orderNotSettled[order] = row.notSettled }
         data.orderAmount[order] += row.amount
         orderLines[order] += 1
         latestOrder[customer] = Int32(order)
@@ -967,6 +977,7 @@ public struct TransactionIngestor {
     data.orderPromo.append(false)
     orderRaw.append(PackedRawDate(raw))
     orderLines.append(0)
+    if layout?.status != nil { orderNotSettled.append(0) }
   }
 
   private mutating func reject(_ reason: RejectReason) {
@@ -1099,6 +1110,15 @@ public struct TransactionIngestor {
     for (reason, orders) in [(RejectReason.badDate, total.badDate), (.dateOutOfRange, total.outOfRange)] where orders.orders > 0 {
       data.quality.rejected[reason.rawValue, default: 0] += orders.lines
       data.quality.rowsUsed -= orders.lines
+    }
+    if !orderNotSettled.isEmpty {
+      // Counted over the orders kept: one whose every line was returned, or whose day is
+      // not read, is no sale of any kind.
+      var counts = [Int](repeating: 0, count: OrderStatus.notSettledNames.count)
+      for i in orderNotSettled.indices where orderNotSettled[i] != 0 && keep[i] { counts[Int(orderNotSettled[i]) - 1] += 1 }
+      let named = Dictionary(uniqueKeysWithValues: zip(OrderStatus.notSettledNames, counts).filter { $0.1 > 0 })
+      if !named.isEmpty { data.quality.salesNotSettled = named }
+      orderNotSettled = []
     }
     if total.cancelled + total.badDate.orders + total.outOfRange.orders > 0 { data = data.keepingOrders(keep) }
     let encoding = self.encoding ?? .utf8

@@ -23,6 +23,18 @@ extension LanguagePack {
     }
   }
 
+  /// The orders counted as sales whose status says the payment is not settled
+  /// (`DataQuality.salesNotSettled`), each status named with its count, in the order of
+  /// `OrderStatus.notSettledNames`; nil when there is none.
+  func salesNotSettledText(_ counts: [String: Int]?, count: (Int) -> String) -> String? {
+    guard let counts, !counts.isEmpty else { return nil }
+    let keys: [TextKey] = [.statusPending, .statusOnHold, .statusAuthorized, .statusPartiallyPaid, .statusPartiallyRefunded]
+    var named = zip(OrderStatus.notSettledNames, keys).compactMap { name, key in counts[name].map { "\(phrase(key)) \(count($0))" } }
+    // A name from a newer worker, shown as is.
+    named += counts.keys.filter { !OrderStatus.notSettledNames.contains($0) }.sorted().map { "\(MarkdownText.literal($0)) \(count(counts[$0]!))" }
+    return phrase(.warningSalesNotSettled, named.joined(separator: ", "))
+  }
+
   /// A reject reason's text; a key that is not a reason (from a newer worker) is shown as is.
   public func rejectReason(_ key: String) -> String {
     guard let reason = RejectReason(rawValue: key) else { return MarkdownText.literal(key) }

@@ -254,6 +254,12 @@ public enum TextKey: String, CaseIterable, Sendable {
   case layoutDailyPurchases
   case layoutCustom
   case warningAmbiguousDateOrder
+  case warningSalesNotSettled
+  case statusPending
+  case statusOnHold
+  case statusAuthorized
+  case statusPartiallyPaid
+  case statusPartiallyRefunded
   case rejectMissingCustomer
   case rejectAnonymousCustomer
   case rejectBadDate
