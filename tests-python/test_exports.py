@@ -313,3 +313,28 @@ def test_excels_unicode_text_is_read_as_its_utf8_csv_by_the_command_and_the_serv
         f.write(cut)
     r = subprocess.run([f"{BIN}/fidelis", "analyze", broken], capture_output=True, text=True)
     assert r.returncode != 0 and f"the file ends inside a UTF-16 character, at byte {len(cut) - 1}" in r.stderr, r.stderr
+
+
+def test_amounts_that_name_their_currency_are_checked_against_the_reports(tmp_path):
+    """A hand-kept sheet whose amounts carry their currency (`€12.50`, `12.50 EUR`, `USD 8`):
+    in a euro report, the dollar lines are left out as another currency, against pandas
+    reading the same with a regular expression."""
+    rnd = random.Random(21)
+    path = tmp_path / "sheet.csv"
+    forms = ["€{:.2f}", "{:.2f} €", "EUR {:.2f}", "{:.2f} EUR", "{:.2f}", "USD {:.2f}", "${:.2f}", "{:.2f} USD"]
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["client", "date", "amount"])
+        for k in range(2000):
+            day = datetime.date(2024, 1, 1) + datetime.timedelta(days=rnd.randrange(400))
+            w.writerow([f"K{rnd.randrange(300):03d}", day.isoformat(), rnd.choice(forms).format(rnd.uniform(3, 90))])
+    df = pd.read_csv(path, dtype=str)
+    df["currency"] = df["amount"].str.contains("USD|\\$", regex=True).map({True: "USD", False: "EUR"})
+    df["value"] = df["amount"].str.replace("[^0-9.]", "", regex=True).astype(float)
+    euros = df[df.currency == "EUR"]
+    report, ours = analyse(str(path))
+    assert report["data_quality"]["rejected"] == {"other currency": int((df.currency == "USD").sum())}
+    assert abs(report["revenue"] - euros.value.sum()) < 0.005
+    per_customer = euros.groupby("client").value.sum().sort_index()
+    assert list(ours.index) == list(per_customer.index)
+    assert ((ours.monetary - per_customer).abs() < 0.005).all()

@@ -111,7 +111,9 @@ public enum AnalysisError: Error, Equatable, Sendable, CustomStringConvertible {
         + quality.rejected.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
         + (quality.furtherLineItems.map { "; further line items of those orders \($0)" } ?? "")
         + (quality.rejected[RejectReason.otherCurrency.rawValue] != nil
-          ? "; the file's currency column (\(quality.columns[ColumnRole.currency.rawValue] ?? "currency")) names another currency than the report's: give the file's with --currency (the job option currency)"
+          ? "; "
+            + (quality.columns[ColumnRole.currency.rawValue].map { "the file's currency column (\($0)) names" } ?? "the file's amounts name")
+            + " another currency than the report's: give the file's with --currency (the job option currency)"
           : "")
     case .unreadable(let error): error.description
     }

@@ -272,6 +272,38 @@ struct ExportHeaderTests {
     #expect(message.contains("currency column (Currency) names another currency than the report's: give the file's with --currency"))
   }
 
+  static let amountCurrencies: [(field: String, report: String?, reading: AmountCurrency.Reading)] = [
+    ("12.50", "USD", .value(12.5)), ("12.50 USD", "USD", .value(12.5)), ("USD 12.50", "USD", .value(12.5)), ("usd12.50", "USD", .value(12.5)),
+    ("-3.00 USD", "USD", .value(-3)), ("(USD 1,234.56)", "USD", .value(-1234.56)), ("$7.25", "USD", .value(7.25)), ("US$ 3.00", "USD", .value(3)),
+    ("$7.25", "CAD", .value(7.25)), ("CA$ 4.00", "CAD", .value(4)), ("12,50 €", "EUR", .value(12.5)), ("EUR 5", "EUR", .value(5)),
+    ("120 kr", "SEK", .value(120)), ("1 234,50 zł", "PLN", .value(1234.5)), ("₹ 499", "INR", .value(499)), ("1e2", "USD", .value(100)),
+    ("12.50 USD", "EUR", .otherCurrency), ("$7.25", "EUR", .otherCurrency), ("CA$ 4.00", "USD", .otherCurrency), ("12,50 €", "GBP", .otherCurrency),
+    ("£3", "EUR", .otherCurrency), ("120 kr", "EUR", .otherCurrency),
+    // An unknown symbol is passed over, as before; letters that name no currency are no amount.
+    ("₴ 50", "EUR", .value(50)), ("abc12", "EUR", .bad), ("12 apples", "EUR", .bad), ("XYZ 12", "EUR", .bad), ("N/A", "EUR", .bad),
+    // Without the report's currency, a currency in the field is read over, not checked.
+    ("12.50 USD", nil, .value(12.5)), ("$7.25", nil, .value(7.25)),
+  ]
+
+  @Test("a currency written in an amount, before or after its number, is read and checked against the report's", arguments: amountCurrencies)
+  func amountCurrency(_ field: String, report: String?, reading: AmountCurrency.Reading) {
+    var field = field
+    let read = field.withUTF8 { AmountCurrency.read($0, report: report.map { Array($0.utf8) }) }
+    #expect(read == reading, "\(field)")
+  }
+
+  @Test("lines whose amount or price names another currency are left out as such; a file wholly in one says which")
+  func otherCurrencyAmounts() throws {
+    let data = try ingest("customer,date,amount\nA,2024-01-01,USD 10.00\nA,2024-01-02,12.50 EUR\nB,2024-01-03,$30\n", options: IngestOptions(currency: "USD"))
+    #expect(data.quality.rejected == [RejectReason.otherCurrency.rawValue: 1])
+    #expect(data.orderAmount == [10, 30])
+    let priced = try ingest("customer,date,quantity,price\nA,2024-01-01,2,€5\nA,2024-01-02,1,£4\n", options: IngestOptions(currency: "EUR"))
+    #expect(priced.quality.rejected == [RejectReason.otherCurrency.rawValue: 1] && priced.orderAmount == [10])
+    let dollars = try ingest("customer,date,amount\nA,2024-01-01,$10\nB,2024-01-03,$30\n", options: IngestOptions(currency: "EUR"))
+    let message = AnalysisError.noUsableRows(dollars.quality).description
+    #expect(message.contains("the file's amounts name another currency than the report's: give the file's with --currency"), "\(message)")
+  }
+
   @Test("customer ids that stand for no one", arguments: [
     "0", "000", " 0 ", "0.0", "-", "?", "Guest", "GUEST", "N/A", "n/a", "#N/A", "NULL", "None", "nan", "unknown", "Walk-in Customer", "Invité", "INVITÉ",
     "Client de passage", "anonymous", "CASH",

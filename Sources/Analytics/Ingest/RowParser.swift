@@ -28,6 +28,9 @@ struct RowLayout: Sendable {
   var currency: CurrencyCheck?
   /// The column of the amount paid back of a sale.
   var refunded: Int?
+  /// The report's currency code, in capitals, when known: an amount that names another
+  /// currency is no amount of this report (`AmountCurrency`).
+  var reportCurrency: [UInt8]?
 }
 
 /// Identifier bytes copied into a parsed part's arena, with their hash.
@@ -232,6 +235,19 @@ extension RowLayout {
       if mark == UInt8(ascii: ",") { row.commaNumbers &+= 1 } else if mark == UInt8(ascii: ".") { row.pointNumbers &+= 1 }
       return value
     }
+    // An amount or a price: `decimal`, with the currency it may name read and checked.
+    func money(_ column: Int) -> AmountCurrency.Reading {
+      let (reading, mark) = record.withField(column) { field -> (AmountCurrency.Reading, UInt8?) in
+        var comma = false
+        var point = false
+        for b in field {
+          if b == UInt8(ascii: ",") { comma = true } else if b == UInt8(ascii: ".") { point = true }
+        }
+        return (AmountCurrency.read(field, report: reportCurrency), point ? UInt8(ascii: ".") : comma ? UInt8(ascii: ",") : nil)
+      }
+      if mark == UInt8(ascii: ",") { row.commaNumbers &+= 1 } else if mark == UInt8(ascii: ".") { row.pointNumbers &+= 1 }
+      return reading
+    }
     guard record.withField(customer, { field in field.contains { $0 != 0x20 } }) else { return reject(.missingCustomer) }
     if record.withField(customer, AnonymousCustomer.isAnonymous) { return reject(.anonymousCustomer) }
     if let status {
@@ -248,14 +264,23 @@ extension RowLayout {
     row.date = date
     var returned = false
     if let amount {
-      guard let value = decimal(amount) else { return reject(.badAmount) }
-      row.amount = value
+      switch money(amount) {
+      case .value(let value): row.amount = value
+      case .bad: return reject(.badAmount)
+      case .otherCurrency: return reject(.otherCurrency)
+      }
       if let quantity, let q = decimal(quantity) {
         row.quantity = abs(q)
         if q < 0 { returned = true }
       }
     } else if let quantity, let price {
-      guard let q = decimal(quantity), let p = decimal(price) else { return reject(.badAmount) }
+      let p: Double
+      switch money(price) {
+      case .value(let value): p = value
+      case .bad: return reject(.badAmount)
+      case .otherCurrency: return reject(.otherCurrency)
+      }
+      guard let q = decimal(quantity) else { return reject(.badAmount) }
       row.amount = q * p
       row.quantity = abs(q)
       if q < 0 { returned = true }
@@ -264,7 +289,7 @@ extension RowLayout {
       row.quantity = abs(q)
       if q < 0 { returned = true }
     }
-    if let refunded, row.amount > 0, !returned, let paidBack = decimal(refunded), paidBack > 0 {
+    if let refunded, row.amount > 0, !returned, case .value(let paidBack) = money(refunded), paidBack > 0 {
       // A sale paid back in full is none; in part, what stays is the sale.
       if paidBack >= row.amount { return reject(.cancelledOrder) }
       row.amount -= paidBack

@@ -1045,7 +1045,7 @@ public struct TransactionIngestor {
       category: mapping[.category], promo: mapping[.promo], product: mapping[.product], status: mapping[.status],
       isRetailExport: isRetailExport, totalOnFirstLine: isShopifyExport,
       currency: mapping[.currency].flatMap { column in options.currency.map { CurrencyCheck(column: column, code: $0) } },
-      refunded: mapping[.refunded])
+      refunded: mapping[.refunded], reportCurrency: options.currency.map { Array($0.uppercased().utf8) })
   }
 
   private mutating func resolve() throws -> TransactionData {
