@@ -28,7 +28,9 @@ extension LanguagePack {
   /// `OrderStatus.notSettledNames`; nil when there is none.
   func salesNotSettledText(_ counts: [String: Int]?, count: (Int) -> String) -> String? {
     guard let counts, !counts.isEmpty else { return nil }
-    let keys: [TextKey] = [.statusPending, .statusOnHold, .statusAuthorized, .statusPartiallyPaid, .statusPartiallyRefunded]
+    let keys: [TextKey] = [
+      .statusPending, .statusOnHold, .statusAuthorized, .statusPartiallyPaid, .statusPartiallyRefunded,
+    ]
     var named = zip(OrderStatus.notSettledNames, keys).compactMap { name, key in counts[name].map { "\(phrase(key)) \(count($0))" } }
     // A name from a newer worker, shown as is.
     named += counts.keys.filter { !OrderStatus.notSettledNames.contains($0) }.sorted().map { "\(MarkdownText.literal($0)) \(count(counts[$0]!))" }
