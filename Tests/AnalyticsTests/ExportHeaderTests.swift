@@ -304,6 +304,19 @@ struct ExportHeaderTests {
     #expect(message.contains("the file's amounts name another currency than the report's: give the file's with --currency"), "\(message)")
   }
 
+  @Test("exports joined end to end: each repeated header is counted as such, not as a bad date or another currency, quoted or not")
+  func repeatedHeaders() throws {
+    let january = "Order Number,Customer ID,Order Date,Total,Currency\n1,A,2024-01-02,10,EUR\n2,B,2024-01-05,20,EUR\n"
+    let february = "Order Number,Customer ID,Order Date,Total,Currency\n3,A,2024-02-02,30,EUR\n"
+    let march = "\"Order Number\",\"Customer ID\",\"Order Date\",\"Total\",\"Currency\"\n4,C,2024-03-02,40,EUR\n"
+    let data = try ingest(january + february + march, options: IngestOptions(currency: "EUR"))
+    #expect(data.quality.rejected == [RejectReason.repeatedHeader.rawValue: 2])
+    #expect(data.orderAmount.reduce(0, +) == 100 && data.orderCount == 4)
+    // A customer whose id is the column's name, on a line that is not the header, is one.
+    let named = try ingest("customer,date,amount\ncustomer,2024-01-01,5\n")
+    #expect(named.quality.rejected.isEmpty && named.orderCount == 1)
+  }
+
   @Test("customer ids that stand for no one", arguments: [
     "0", "000", " 0 ", "0.0", "-", "?", "Guest", "GUEST", "N/A", "n/a", "#N/A", "NULL", "None", "nan", "unknown", "Walk-in Customer", "Invité", "INVITÉ",
     "Client de passage", "anonymous", "CASH",

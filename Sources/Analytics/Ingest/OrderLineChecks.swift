@@ -90,7 +90,8 @@ struct OrderLineChecks {
         case .empty, .shortLine:
           continue
         case .rejected:
-          if !rejectedLines.insert(row.lineHash) { verdicts[r] = Verdict.duplicate.packed }
+          // Every repeated header is one: a copy of the previous is no copied purchase.
+          if row.reason != .repeatedHeader, !rejectedLines.insert(row.lineHash) { verdicts[r] = Verdict.duplicate.packed }
         case .usable where row.isReturn:
           if !returnLines.insert(row.lineHash) { verdicts[r] = Verdict.duplicate.packed }
         case .usable:

@@ -31,6 +31,12 @@ struct RowLayout: Sendable {
   /// The report's currency code, in capitals, when known: an amount that names another
   /// currency is no amount of this report (`AmountCurrency`).
   var reportCurrency: [UInt8]?
+  /// The header's names, as read: a line that repeats them is the header of an export
+  /// joined to another (`cat jan.csv feb.csv`), no purchase.
+  var headerNames: [String] = []
+  /// The customer column's name as bytes: the one field compared on every line, so that a
+  /// line is compared whole only when it starts to look like the header.
+  var headerCustomer: [UInt8] = []
 }
 
 /// Identifier bytes copied into a parsed part's arena, with their hash.
@@ -249,6 +255,11 @@ extension RowLayout {
       return reading
     }
     guard record.withField(customer, { field in field.contains { $0 != 0x20 } }) else { return reject(.missingCustomer) }
+    if record.withField(customer, { unquotedTrimmed($0).elementsEqual(headerCustomer) }),
+      (0..<fieldCount).allSatisfy({ record.string($0, encoding: encoding) == headerNames[$0] })
+    {
+      return reject(.repeatedHeader)
+    }
     if record.withField(customer, AnonymousCustomer.isAnonymous) { return reject(.anonymousCustomer) }
     if let status {
       switch record.withField(status, OrderStatus.settlement) {
@@ -310,6 +321,13 @@ extension RowLayout {
     if let category { row.category = record.withField(category) { part.store($0, fieldHash: identifierHashes.category, fieldCount: $0.count) } }
     if let product { row.product = record.withField(product) { part.store(trimmed($0), fieldHash: identifierHashes.product, fieldCount: $0.count) } }
   }
+}
+
+/// A field without the blanks around it, nor the quotes around what is left.
+private func unquotedTrimmed(_ field: UnsafeBufferPointer<UInt8>) -> UnsafeBufferPointer<UInt8> {
+  let value = trimmed(field)
+  guard value.count >= 2, value.first == UInt8(ascii: "\""), value.last == UInt8(ascii: "\"") else { return value }
+  return UnsafeBufferPointer(rebasing: value[1..<value.count - 1])
 }
 
 extension ParsedPart {

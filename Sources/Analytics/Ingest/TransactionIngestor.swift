@@ -197,6 +197,9 @@ public enum RejectReason: String, CaseIterable, Sendable, Codable {
   /// added to the others (`CurrencyCheck`).
   case otherCurrency = "other currency"
   case shortLine = "missing fields"
+  /// A line that repeats the header: exports joined end to end (`cat jan.csv feb.csv`)
+  /// carry one per file after the first.
+  case repeatedHeader = "repeated header"
 }
 
 /// Purchases read from a file, one entry per order, in contiguous arrays.
@@ -1045,7 +1048,8 @@ public struct TransactionIngestor {
       category: mapping[.category], promo: mapping[.promo], product: mapping[.product], status: mapping[.status],
       isRetailExport: isRetailExport, totalOnFirstLine: isShopifyExport,
       currency: mapping[.currency].flatMap { column in options.currency.map { CurrencyCheck(column: column, code: $0) } },
-      refunded: mapping[.refunded], reportCurrency: options.currency.map { Array($0.uppercased().utf8) })
+      refunded: mapping[.refunded], reportCurrency: options.currency.map { Array($0.uppercased().utf8) }, headerNames: names,
+      headerCustomer: Array(names[mapping[.customer]!].utf8))
   }
 
   private mutating func resolve() throws -> TransactionData {

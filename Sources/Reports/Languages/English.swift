@@ -251,6 +251,7 @@ extension LanguagePack {
       .rejectCancelledOrder: "cancelled, failed or refunded order",
       .rejectFurtherLineItem: "further line item of an order (its total is on the order's first line)",
       .rejectOtherCurrency: "amount in another currency than the report's",
+      .rejectRepeatedHeader: "the header repeated (files joined end to end)",
       .rejectMissingFields: "missing fields",
       .profileTitle: "Dataset profile",
       .profileSubtitle: "{0} rows read, {1} used; orders from {2} to {3}",

@@ -251,6 +251,7 @@ extension LanguagePack {
       .rejectCancelledOrder: "commande annulée, échouée ou remboursée",
       .rejectFurtherLineItem: "ligne suivante d'une commande (son total est sur sa première ligne)",
       .rejectOtherCurrency: "montant dans une autre devise que celle du rapport",
+      .rejectRepeatedHeader: "en-tête répété (fichiers mis bout à bout)",
       .rejectMissingFields: "champs manquants",
       .profileTitle: "Profil du fichier",
       .profileSubtitle: "{0} lignes lues, {1} utilisées ; commandes du {2} au {3}",

@@ -55,6 +55,7 @@ extension LanguagePack {
     case .furtherLineItem: phrase(.rejectFurtherLineItem)
     case .otherCurrency: phrase(.rejectOtherCurrency)
     case .shortLine: phrase(.rejectMissingFields)
+    case .repeatedHeader: phrase(.rejectRepeatedHeader)
     }
   }
 }

@@ -273,6 +273,7 @@ public enum TextKey: String, CaseIterable, Sendable {
   case rejectCancelledOrder
   case rejectFurtherLineItem
   case rejectOtherCurrency
+  case rejectRepeatedHeader
   case rejectMissingFields
 
   // The dataset profile (ProfileBuilder).
