@@ -361,3 +361,33 @@ def test_exports_joined_end_to_end_read_as_one_export(tmp_path):
     assert ours["data_quality"]["rows_read"] == reference["data_quality"]["rows_read"] + 2
     ours["data_quality"]["rows_read"] -= 2
     assert ours == reference
+
+
+def test_a_zipped_export_is_read_by_the_command_and_uploaded_under_its_csvs_name(cluster, tmp_path):
+    """An export downloaded as a ZIP archive of one CSV (made by Python's zipfile): the same
+    report as the CSV, by the command and through the service, the dataset named after the CSV."""
+    import zipfile
+    plain = shopify(tmp_path / "orders_export.csv", seed=41, orders=800)
+    archive = str(tmp_path / "orders_export_1.zip")
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as z:
+        z.write(plain, "orders_export.csv")
+    report, ours = analyse(archive, "--currency", "USD", "--as-of", "2026-01-15", "--seed", "1")
+    reference, theirs = analyse(plain, "--currency", "USD", "--as-of", "2026-01-15", "--seed", "1")
+    assert report == reference and ours.equals(theirs)
+    cluster.start_server()
+    cluster.start_worker("w1")
+    key = tenant(cluster, "zipped")
+    cluster.cli("dataset", "upload", archive, key=key)
+    listed = json.loads(cluster.cli("dataset", "list", "--json", key=key).stdout)["datasets"]
+    assert [d["name"] for d in listed] == ["orders_export.csv"]
+    job = cluster.cli("job", "submit", "orders_export.csv", "--wait", "--as-of", "2026-01-15", "--seed", "1", "--currency", "USD", key=key).stdout.split()[0]
+    served = json.loads(cluster.cli("report", "get", job, "--format", "json", key=key).stdout)
+    for figure in ["customers", "orders", "revenue", "rfm", "clv", "data_quality"]:
+        assert served[figure] == report[figure], figure
+    # Two CSVs in one archive: refused with their names, nothing stored.
+    with zipfile.ZipFile(tmp_path / "two.zip", "w") as z:
+        z.write(plain, "jan.csv")
+        z.write(plain, "feb.csv")
+    r = cluster.cli("dataset", "upload", str(tmp_path / "two.zip"), key=key, check=False)
+    assert r.returncode != 0 and "the ZIP archive holds 2 files (jan.csv, feb.csv)" in r.stderr, r.stderr
+    assert len(json.loads(cluster.cli("dataset", "list", "--json", key=key).stdout)["datasets"]) == 1

@@ -2,8 +2,9 @@ import Foundation
 
 /// A local file the user named on a command line: a regular file, or a pipe (`-` for
 /// standard input, `/dev/stdin`, a shell's `<(xzcat export.csv.xz)`), read as it comes; a
-/// gzip file (`export.csv.gz`), from a pipe too, is inflated as it is read, and UTF-16 text
-/// with its byte-order mark (Excel's "Unicode Text") is read as UTF-8.
+/// gzip file (`export.csv.gz`), from a pipe too, is inflated as it is read, so is the one CSV
+/// of a ZIP archive (`orders_export.zip`, a regular file only), and UTF-16 text with its
+/// byte-order mark (Excel's "Unicode Text") is read as UTF-8.
 public struct LocalFile: Sendable {
   /// Bytes read at a time: what an upload sends per message, what an ingestor takes per chunk.
   public static let chunkBytes = 1 << 20
@@ -21,12 +22,14 @@ public struct LocalFile: Sendable {
   fileprivate static let gzipMagic: [UInt8] = [0x1F, 0x8B]
 
   /// How a file's bytes become what it holds.
-  fileprivate enum Form {
+  fileprivate enum Form: Equatable {
     case plain
     /// Inflated (`GzipStream`).
     case gzip
     /// UTF-16 with its byte-order mark, read as UTF-8 (`UTF16Stream`).
     case utf16
+    /// The one CSV of a ZIP archive, `size` bytes once inflated (`ZipEntryStream`).
+    case zip(name: String, size: Int)
 
     /// The form of a file that starts with `head` (its first four bytes, or fewer when it
     /// is shorter).
@@ -51,8 +54,14 @@ public struct LocalFile: Sendable {
     defer { close(descriptor) }
     var head: [UInt8] = [0, 0, 0, 0]
     let count = read(descriptor, &head, 4)
+    if count == 4, head == Self.zipMagic, let entry = try? ZipEntryStream.csvEntry(of: self, descriptor: descriptor) {
+      return (Int(status.st_size), .zip(name: entry.name.split(separator: "/").last.map(String.init) ?? entry.name, size: entry.size))
+    }
     return (Int(status.st_size), Form(head: Array(head.prefix(max(0, count)))))
   }
+
+  /// The first four bytes of a ZIP archive (its first entry's local header).
+  fileprivate static let zipMagic: [UInt8] = [0x50, 0x4B, 0x03, 0x04]
 
   /// A file that cannot be read, named in the message with the reason when one is known.
   public struct Unreadable: Error, CustomStringConvertible, Sendable {
@@ -92,6 +101,7 @@ public struct LocalFile: Sendable {
     guard let file = regularFile else { return nil }
     // Two bytes a character in UTF-16, one in UTF-8 for most of an export's.
     if file.form == .utf16 { return file.size / 2 }
+    if case .zip(_, let size) = file.form { return size }
     guard file.form == .gzip else { return file.size }
     guard file.size >= 18 else { return nil }
     let descriptor = open(openedPath, O_RDONLY | O_CLOEXEC)
@@ -106,6 +116,7 @@ public struct LocalFile: Sendable {
   /// The file's name without its directory, and without `.gz` when it is gzip: the name of
   /// what it holds.
   public var contentName: String {
+    if case .zip(let name, _)? = regularFile?.form { return name }
     let name = URL(fileURLWithPath: path).lastPathComponent
     return isGzip && name.lowercased().hasSuffix(".gz") && name.count > 3 ? String(name.dropLast(3)) : name
   }
@@ -167,6 +178,7 @@ struct ByteReader: ~Copyable {
   private var head: [UInt8] = []
   private var gzip: GzipStream?
   private var utf16: UTF16Stream?
+  private var zip: ZipEntryStream?
 
   init(_ file: LocalFile) throws {
     self.file = file
@@ -176,6 +188,17 @@ struct ByteReader: ~Copyable {
     var magic = [UInt8](repeating: 0, count: 4)
     let count = try magic.withUnsafeMutableBufferPointer { try Self.readFully(descriptor, $0, file: file) }
     magic.removeLast(4 - count)
+    if magic == LocalFile.zipMagic {
+      do {
+        if let entry = try ZipEntryStream.csvEntry(of: file, descriptor: descriptor) {
+          zip = try ZipEntryStream(file: file, entry: entry, descriptor: descriptor)
+          return
+        }
+      } catch {
+        close(descriptor)
+        throw error
+      }
+    }
     switch LocalFile.Form(head: magic) {
     case .gzip:
       do {
@@ -186,7 +209,7 @@ struct ByteReader: ~Copyable {
       }
     case .utf16:
       utf16 = UTF16Stream(file: file, head: magic)
-    case .plain:
+    case .plain, .zip:
       head = magic
     }
   }
@@ -198,6 +221,7 @@ struct ByteReader: ~Copyable {
   mutating func fill(_ buffer: UnsafeMutableBufferPointer<UInt8>) throws -> Int {
     if gzip != nil { return try gzip!.fill(buffer, from: descriptor) }
     if utf16 != nil { return try utf16!.fill(buffer, from: descriptor) }
+    if zip != nil { return try zip!.fill(buffer, from: descriptor) }
     var filled = min(head.count, buffer.count)
     if filled > 0 {
       _ = UnsafeMutableBufferPointer(rebasing: buffer[0..<filled]).initialize(from: head[0..<filled])

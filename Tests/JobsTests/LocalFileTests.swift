@@ -211,4 +211,71 @@ struct LocalFileTests {
     try await LocalFile(path: url.path).readChunks { seen.append($0) }
     #expect(seen == utf32 && LocalFile(path: url.path).byteCount == utf32.count)
   }
+
+  /// A ZIP archive of `entries`, each stored or deflated: the deflated data is gzip's (a
+  /// tool nobody here wrote) without its header and trailer, its CRC-32 and size gzip's own.
+  private func zipArchive(_ entries: [(name: String, data: Data, deflated: Bool)]) throws -> Data {
+    func le16(_ v: Int) -> [UInt8] { [UInt8(v & 0xFF), UInt8(v >> 8 & 0xFF)] }
+    func le32(_ v: UInt32) -> [UInt8] { (0..<4).map { UInt8(v >> (8 * $0) & 0xFF) } }
+    var archive = Data()
+    var directory = Data()
+    for entry in entries {
+      let gz = try gzipped(entry.data)
+      let crc = gz.suffix(8).prefix(4).enumerated().reduce(UInt32(0)) { $0 | UInt32($1.element) << (8 * $1.offset) }
+      let body = entry.deflated ? Data(gz.dropFirst(10).dropLast(8)) : entry.data
+      let name = Array(entry.name.utf8)
+      let fields = le16(entry.deflated ? 8 : 0) + le16(0) + le16(0) + le32(crc) + le32(UInt32(body.count)) + le32(UInt32(entry.data.count)) + le16(name.count) + le16(0)
+      let offset = UInt32(archive.count)
+      archive.append(contentsOf: le32(0x0403_4B50) + le16(20) + le16(0) + fields + name)
+      archive.append(body)
+      directory.append(contentsOf: le32(0x0201_4B50) + le16(20) + le16(20) + le16(0) + fields + le16(0) + le16(0) + le16(0) + le32(0) + le32(offset) + name)
+    }
+    let directoryOffset = UInt32(archive.count)
+    archive.append(directory)
+    archive.append(contentsOf: le32(0x0605_4B50) + le16(0) + le16(0) + le16(entries.count) + le16(entries.count) + le32(UInt32(directory.count)) + le32(directoryOffset) + le16(0))
+    return archive
+  }
+
+  @Test("the one CSV of a ZIP archive, stored or deflated, in a folder or beside macOS's files, is read as it is inflated, under its own name", arguments: [false, true])
+  func zip(deflated: Bool) async throws {
+    let (_, bytes, directory) = try file(size: 2 * LocalFile.chunkBytes + 4321)
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let url = directory.appendingPathComponent("orders_export.zip")
+    try zipArchive([("__MACOSX/._orders.csv", Data("junk".utf8), false), ("exports/orders.csv", bytes, deflated), (".DS_Store", Data([1]), false)]).write(to: url)
+    let file = LocalFile(path: url.path)
+    #expect(file.byteCount == nil && file.sizeHint == bytes.count && file.contentName == "orders.csv" && !file.isGzip)
+    var sizes: [Int] = []
+    var seen = Data()
+    try await file.readChunks { chunk in
+      sizes.append(chunk.count)
+      seen.append(chunk)
+    }
+    #expect(seen == bytes)
+    #expect(sizes.dropLast().allSatisfy { $0 == LocalFile.chunkBytes })
+    var viaBuffers = Data()
+    try file.readBuffers { viaBuffers.append($0) }
+    #expect(viaBuffers == bytes)
+  }
+
+  @Test("a ZIP archive of several CSVs is refused with their names, a damaged entry by its CRC-32, and a workbook is handed out as it is")
+  func zipRefusals() async throws {
+    let (_, bytes, directory) = try file(size: 100_000)
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let several = directory.appendingPathComponent("several.zip")
+    try zipArchive([("a.csv", bytes, true), ("b.csv", bytes, false)]).write(to: several)
+    let error = await #expect(throws: LocalFile.Unreadable.self) { try await LocalFile(path: several.path).readChunks { _ in } }
+    #expect(error?.description == "cannot read \(several.path): the ZIP archive holds 2 files (a.csv, b.csv): take out the one to read")
+    var damaged = try zipArchive([("a.csv", bytes, false)])
+    damaged[30 + 5 + 500] ^= 0xFF
+    let broken = directory.appendingPathComponent("broken.zip")
+    try damaged.write(to: broken)
+    let crc = await #expect(throws: LocalFile.Unreadable.self) { try await LocalFile(path: broken.path).readChunks { _ in } }
+    #expect(crc?.description == "cannot read \(broken.path): a.csv is damaged in the ZIP archive (its size or CRC-32 is not the directory's)")
+    let workbook = try zipArchive([("[Content_Types].xml", Data("<Types/>".utf8), true), ("xl/workbook.xml", Data("<workbook/>".utf8), true)])
+    let xlsx = directory.appendingPathComponent("book.xlsx")
+    try workbook.write(to: xlsx)
+    var seen = Data()
+    try await LocalFile(path: xlsx.path).readChunks { seen.append($0) }
+    #expect(seen == workbook && LocalFile(path: xlsx.path).byteCount == workbook.count)
+  }
 }

@@ -47,7 +47,7 @@ public struct FileKindCheck: Sendable {
     if starts([0xFD, 0x37, 0x7A, 0x58, 0x5A, 0x00]) { return "the file is xz-compressed, not a CSV: \(decompress.replacingOccurrences(of: "zcat", with: "xzcat"))" }
     if starts([0x28, 0xB5, 0x2F, 0xFD]) { return "the file is zstd-compressed, not a CSV: \(decompress.replacingOccurrences(of: "zcat", with: "zstdcat"))" }
     if starts([0x50, 0x4B, 0x03, 0x04]) || starts([0x50, 0x4B, 0x05, 0x06]) {
-      return "the file is a ZIP archive (an Excel .xlsx workbook is one), not a CSV: save the sheet as “CSV UTF-8”, or take the CSV out of the archive"
+      return "the file is a ZIP archive (an Excel .xlsx workbook is one), not a CSV: save the sheet as “CSV UTF-8”, or take the CSV out of the archive (`fidelis dataset upload` and `analyze` read an archive of one CSV given by its path)"
     }
     if starts([0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1]) { return "the file is an Excel 97–2003 workbook (.xls), not a CSV: save the sheet as “CSV UTF-8”" }
     if starts(Array("%PDF-".utf8)) { return "the file is a PDF, not a CSV: export the data itself as CSV" }
