@@ -391,3 +391,39 @@ def test_a_zipped_export_is_read_by_the_command_and_uploaded_under_its_csvs_name
     r = cluster.cli("dataset", "upload", str(tmp_path / "two.zip"), key=key, check=False)
     assert r.returncode != 0 and "the ZIP archive holds 2 files (jan.csv, feb.csv)" in r.stderr, r.stderr
     assert len(json.loads(cluster.cli("dataset", "list", "--json", key=key).stdout)["datasets"]) == 1
+
+
+def test_a_report_export_with_title_lines_above_its_header(cluster, tmp_path):
+    """An accounting tool's "Sales by Customer Detail" report: its title, the company and the
+    date range above the header. The command, an upload and an append leave them out and say
+    so; the figures are pandas' reading it with skiprows."""
+    rnd = random.Random(51)
+
+    def report(path, months):
+        with open(path, "w", newline="") as f:
+            f.write("Sales by Customer Detail\nAcme Trading Ltd\n\"January 1 - June 30, 2024\"\n\n")
+            w = csv.writer(f)
+            w.writerow(["Customer", "Date", "Num", "Amount"])
+            for k in range(600):
+                day = datetime.date(2024, months[0], 1) + datetime.timedelta(days=rnd.randrange(28 * len(months)))
+                w.writerow([f"Client {rnd.randrange(150):03d}", day.strftime("%m/%d/%Y"), f"INV-{months[0]}-{k}", f"{rnd.uniform(5, 400):.2f}"])
+        return str(path)
+
+    first, second = report(tmp_path / "h1.csv", [1, 2, 3]), report(tmp_path / "h2.csv", [4, 5, 6])
+    r = subprocess.run([f"{BIN}/fidelis", "analyze", first, "--format", "json"], capture_output=True, text=True, check=True)
+    assert "the header is on line 5: the 4 lines above it" in r.stderr, r.stderr
+    ours = json.loads(r.stdout)
+    df = pd.read_csv(first, skiprows=4)
+    assert ours["data_quality"]["rows_read"] == len(df) and ours["orders"] == df["Num"].nunique()
+    assert abs(ours["revenue"] - df["Amount"].sum()) < 0.005
+    cluster.start_server()
+    cluster.start_worker("w1")
+    key = tenant(cluster, "ledger")
+    up = cluster.cli("dataset", "upload", first, "--name", "ledger", key=key)
+    assert "the header is on line 5" in up.stderr, up.stderr
+    appended = cluster.cli("dataset", "append", "ledger", second, key=key)
+    assert "the header is on line 5" in appended.stderr, appended.stderr
+    _, served, _ = analysis(cluster, key, "ledger")
+    both = pd.concat([df, pd.read_csv(second, skiprows=4)])
+    assert served["data_quality"]["rows_read"] == len(both) and served["orders"] == both["Num"].nunique()
+    assert abs(served["revenue"] - both["Amount"].sum()) < 0.005

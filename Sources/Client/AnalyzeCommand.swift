@@ -29,7 +29,10 @@ struct Analyze: AsyncParsableCommand {
       // The per-customer CSV (80 MB at a million customers) goes to the output as its rows are
       // written, never whole; the other formats are made whole, then written.
       let artifacts = try await JobRunner.run(
-        spec, inputs: JobInputs(transactions: FileSource(path: file), customers: customers.map(FileSource.init)), formats: [format],
+        spec,
+        inputs: JobInputs(
+          transactions: FileSource(transactions: file, columns: spec.ingest.columns) { stderr("note: \($0.description)") },
+          customers: customers.map(FileSource.init)), formats: [format],
         perCustomerCSV: format == .csv ? .streamed(out.writeBlock) : .whole, progress: { _, _ in })
       guard let artifact = artifacts.first(where: { $0.format == format }) else { throw CLIError(message: "no \(format.rawValue) output") }
       if format != .csv { try out.write(artifact.data) }

@@ -26,12 +26,17 @@ struct DatasetCommand: AsyncParsableCommand {
       }
       let name = self.name ?? LocalFile(path: file).contentName
       let (kind, file) = (self.kind, self.file)
+      // The lines above a transactions file's header are left out as it is sent: its size
+      // announced is what is sent.
+      let fromHeader = kind == "transactions"
+      let leading = fromHeader ? LocalFile(path: file).leadingLines() : nil
+      let size = LocalFile(path: file).byteCount.map { $0 - (leading?.range.count ?? 0) } ?? 0
       let reading = FileRead()
       let dataset = try await reading.saying {
         try await connection.withClient { client, metadata in
           try await Fidelis_V1_DatasetService.Client(wrapping: client).uploadDataset(metadata: metadata) { writer in
-            try await writer.write(.with { $0.header = .with { $0.name = name; $0.kind = kind; $0.sizeBytes = Int64(LocalFile(path: file).byteCount ?? 0) } })
-            try await reading.read(file) { chunk in try await writer.write(.with { $0.chunk = chunk }) }
+            try await writer.write(.with { $0.header = .with { $0.name = name; $0.kind = kind; $0.sizeBytes = Int64(size) } })
+            try await reading.read(file, fromHeader: fromHeader ? [:] : nil) { chunk in try await writer.write(.with { $0.chunk = chunk }) }
           }
         }
       }
@@ -64,12 +69,14 @@ struct DatasetCommand: AsyncParsableCommand {
         mapping[String(parts[0])] = String(parts[1])
       }
       let (name, file) = (self.dataset, self.file)
+      let leading = LocalFile(path: file).leadingLines(columns: mapping)
+      let size = LocalFile(path: file).byteCount.map { $0 - (leading?.range.count ?? 0) } ?? 0
       let reading = FileRead()
       let version = try await reading.saying {
         try await connection.withClient { [mapping] client, metadata in
           try await Fidelis_V1_DatasetService.Client(wrapping: client).appendDataset(metadata: metadata) { writer in
-            try await writer.write(.with { $0.header = .with { $0.name = name; $0.columns = mapping; $0.sizeBytes = Int64(LocalFile(path: file).byteCount ?? 0) } })
-            try await reading.read(file) { chunk in try await writer.write(.with { $0.chunk = chunk }) }
+            try await writer.write(.with { $0.header = .with { $0.name = name; $0.columns = mapping; $0.sizeBytes = Int64(size) } })
+            try await reading.read(file, fromHeader: mapping) { chunk in try await writer.write(.with { $0.chunk = chunk }) }
           }
         }
       }
@@ -162,10 +169,16 @@ func isoTime(_ unixMilliseconds: Int64) -> String {
 final class FileRead: Sendable {
   private let failure = Mutex<LocalFile.Unreadable?>(nil)
 
-  /// Reads `path` in chunks, keeping a failure to read it.
-  func read(_ path: String, _ consume: (Data) async throws -> Void) async throws {
+  /// Reads `path` in chunks, keeping a failure to read it; with `fromHeader` (the
+  /// `--column` names of a transactions file), without the lines above its header, said
+  /// on standard error.
+  func read(_ path: String, fromHeader columns: [String: String]? = nil, _ consume: (Data) async throws -> Void) async throws {
     do {
-      try await LocalFile(path: path).readChunks(consume)
+      if let columns {
+        try await LocalFile(path: path).readChunksFromHeader(columns: columns, found: { stderr("note: \($0.description)") }, consume)
+      } else {
+        try await LocalFile(path: path).readChunks(consume)
+      }
     } catch let error as LocalFile.Unreadable {
       failure.withLock { $0 = error }
       throw error

@@ -256,9 +256,21 @@ public final class SharedFlag: Sendable {
 /// A local file as a job's input (`fidelis analyze`).
 public struct FileSource: ByteSource {
   public let file: LocalFile
+  /// For a transactions file: the job's `--column` names, by which the lines above its
+  /// header are found and left out (`LeadingLines`); nil for a file read as it is.
+  public let headerColumns: [String: String]?
+  /// Hears of the lines left out above the header.
+  let found: @Sendable (LeadingLines) -> Void
 
   public init(path: String) {
     self.file = LocalFile(path: path)
+    (headerColumns, found) = (nil, { _ in })
+  }
+
+  /// A transactions file, read from its header (`LeadingLines`).
+  public init(transactions path: String, columns: [String: String], found: @escaping @Sendable (LeadingLines) -> Void) {
+    self.file = LocalFile(path: path)
+    (headerColumns, self.found) = (columns, found)
   }
 
   /// The file's size; for a gzip file, what its trailer says it inflates to (`sizeHint`).
@@ -266,7 +278,11 @@ public struct FileSource: ByteSource {
 
   public func read(_ consume: (UnsafeBufferPointer<UInt8>) throws -> Void) async throws {
     do {
-      try file.readBuffers(consume)
+      if let headerColumns {
+        try file.readBuffersFromHeader(columns: headerColumns, found: found, consume)
+      } else {
+        try file.readBuffers(consume)
+      }
     } catch let error as LocalFile.Unreadable {
       throw PermanentJobError(description: error.description)
     }

@@ -163,6 +163,9 @@ public struct LocalFile: Sendable {
     }
   }
 
+  /// Whether it is a regular file, which can be read again from its start; false for a pipe.
+  public var isRegularFile: Bool { regularFile != nil }
+
   /// Whether the file is gzip-compressed (its first two bytes are gzip's); false for a pipe,
   /// whose bytes would be taken by looking.
   public var isGzip: Bool { regularFile?.form == .gzip }

@@ -317,6 +317,34 @@ struct ExportHeaderTests {
     #expect(named.quality.rejected.isEmpty && named.orderCount == 1)
   }
 
+  static let leadingLineCases: [(text: String, columns: [String: String], skipped: Int?)] = [
+    ("customer,date,amount\nA,2024-01-01,5\n", [:], nil),
+    ("Sales by Customer Detail\nJanuary 1 - March 31, 2024\n\nClient,Date,Amount\nA,2024-01-01,5\n", [:], 3),
+    ("sep=;\r\ncustomer;date;amount\r\nA;2024-01-01;5\r\n", [:], 1),
+    ("Acme Ltd,,\nReport,,\nBuyer,When,Paid\nA,2024-01-01,5\n", ["customer": "Buyer", "date": "When", "amount": "Paid"], 2),
+    // No line among the first names a customer and a date: read as it is, to fail on line 1.
+    ("Title\nfoo,bar\n1,2\n", [:], nil),
+    // A title that names a customer column alone is no header.
+    ("customer report\ncustomer,date,amount\nA,2024-01-01,5\n", [:], 1),
+  ]
+
+  @Test("the lines above a header (a report's title, Excel's sep= line) are found by the first line that names a customer and a date", arguments: leadingLineCases)
+  func leadingLines(_ text: String, columns: [String: String], skipped: Int?) throws {
+    let bytes = Array(text.utf8)
+    let found = bytes.withUnsafeBufferPointer { LeadingLines.find(in: $0, columns: columns) }
+    #expect(found?.count == skipped)
+    guard let found else { return }
+    var rest = bytes
+    rest.removeSubrange(found.range)
+    // What is left reads as the file whose header is its first line.
+    let data = try TransactionIngestor.ingest(rest, options: IngestOptions(columns: columns))
+    #expect(data.orderAmount == [5] && data.quality.rowsRead == 1)
+    // A UTF-8 byte-order mark stays where it was.
+    let marked = [0xEF, 0xBB, 0xBF] + bytes
+    let withMark = marked.withUnsafeBufferPointer { LeadingLines.find(in: $0, columns: columns) }
+    #expect(withMark?.range == found.range.lowerBound + 3..<found.range.upperBound + 3)
+  }
+
   @Test("customer ids that stand for no one", arguments: [
     "0", "000", " 0 ", "0.0", "-", "?", "Guest", "GUEST", "N/A", "n/a", "#N/A", "NULL", "None", "nan", "unknown", "Walk-in Customer", "Invité", "INVITÉ",
     "Client de passage", "anonymous", "CASH",

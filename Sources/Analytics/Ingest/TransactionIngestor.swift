@@ -51,7 +51,9 @@ public enum ColumnRole: String, CaseIterable, Sendable, Codable {
     case .order:
       ["invoicenumber", "invoicenum", "salesorderid", "salesordernumber", "salesorder", "orderreference", "orderref", "receiptid", "receiptno", "receiptnumber", "receipt",
        "ticketid", "ticketno", "ticketnumber", "ticket", "chargeid", "paymentid", "documentno", "documentnumber", "billno", "billnumber",
-       "numerofacture", "facture", "numeroticket"]
+       "numerofacture", "facture", "numeroticket",
+       // QuickBooks' reports: the transaction's number
+       "num"]
     case .date:
       ["createdat", "createdatutc", "createdutc", "created", "createddate", "datecreated", "orderedat", "orderdatetime", "orderdateutc",
        "placedat", "purchasedat", "paidat", "paymentdate", "saledate", "salesdate", "receiptdate", "ticketdate",
