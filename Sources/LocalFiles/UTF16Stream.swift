@@ -47,6 +47,17 @@ struct UTF16Stream: ~Copyable {
     while filled < buffer.count {
       if end - start < 4 && !endOfFile { try refill(descriptor) }
       if start == end { break }
+      // ASCII, most of an export: a byte a unit, without the general path (which took a
+      // quarter of a second more per 100 MB).
+      let units = min(buffer.count - filled, (end - start) / 2)
+      let (low, high) = bigEndian ? (1, 0) : (0, 1)
+      var ascii = 0
+      while ascii < units, input[start + 2 * ascii + high] == 0, input[start + 2 * ascii + low] < 0x80 {
+        buffer[filled + ascii] = input[start + 2 * ascii + low]
+        ascii += 1
+      }
+      (filled, start, offset) = (filled + ascii, start + 2 * ascii, offset + 2 * ascii)
+      if ascii > 0 { continue }
       guard end - start >= 2 else { throw unreadable("the file ends inside a UTF-16 character, at byte \(offset)") }
       let unit = self.unit(at: start)
       var scalar = UInt32(unit)
