@@ -230,27 +230,13 @@ extension RowLayout {
     // Called, never passed as a closure: a local function passed as one makes the variables
     // it captures (`row`) checked for exclusive access at run time, on every line.
     func decimal(_ column: Int) -> Double? {
-      let (value, mark) = record.withField(column) { field -> (Double?, UInt8?) in
-        var comma = false
-        var point = false
-        for b in field {
-          if b == UInt8(ascii: ",") { comma = true } else if b == UInt8(ascii: ".") { point = true }
-        }
-        return (parseDecimal(field), point ? UInt8(ascii: ".") : comma ? UInt8(ascii: ",") : nil)
-      }
+      let (value, mark) = record.withField(column) { (parseDecimal($0), decimalMark($0)) }
       if mark == UInt8(ascii: ",") { row.commaNumbers &+= 1 } else if mark == UInt8(ascii: ".") { row.pointNumbers &+= 1 }
       return value
     }
     // An amount or a price: `decimal`, with the currency it may name read and checked.
     func money(_ column: Int) -> AmountCurrency.Reading {
-      let (reading, mark) = record.withField(column) { field -> (AmountCurrency.Reading, UInt8?) in
-        var comma = false
-        var point = false
-        for b in field {
-          if b == UInt8(ascii: ",") { comma = true } else if b == UInt8(ascii: ".") { point = true }
-        }
-        return (AmountCurrency.read(field, report: reportCurrency), point ? UInt8(ascii: ".") : comma ? UInt8(ascii: ",") : nil)
-      }
+      let (reading, mark) = record.withField(column) { (AmountCurrency.read($0, report: reportCurrency), decimalMark($0)) }
       if mark == UInt8(ascii: ",") { row.commaNumbers &+= 1 } else if mark == UInt8(ascii: ".") { row.pointNumbers &+= 1 }
       return reading
     }
@@ -321,6 +307,18 @@ extension RowLayout {
     if let category { row.category = record.withField(category) { part.store($0, fieldHash: identifierHashes.category, fieldCount: $0.count) } }
     if let product { row.product = record.withField(product) { part.store(trimmed($0), fieldHash: identifierHashes.product, fieldCount: $0.count) } }
   }
+}
+
+/// The decimal mark a number's field shows, if any: a point wherever there is one (`1,234.56`),
+/// else a comma; the file's is the one most of its numbers show.
+@inline(__always)
+private func decimalMark(_ field: UnsafeBufferPointer<UInt8>) -> UInt8? {
+  var comma = false
+  var point = false
+  for b in field {
+    if b == UInt8(ascii: ",") { comma = true } else if b == UInt8(ascii: ".") { point = true }
+  }
+  return point ? UInt8(ascii: ".") : comma ? UInt8(ascii: ",") : nil
 }
 
 /// A field without the blanks around it, nor the quotes around what is left.
