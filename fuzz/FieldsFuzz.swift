@@ -10,8 +10,14 @@ public func fuzzFields(_ data: UnsafeRawPointer, _ size: Int) -> CInt {
   }
   _ = parseInteger(buffer)
   _ = parseFlag(buffer)
-  _ = OrderStatus.isNoSale(buffer)
+  _ = OrderStatus.settlement(buffer)
   _ = AnonymousCustomer.isAnonymous(buffer)
+  for report in [nil, Array("EUR".utf8), Array("USD".utf8)] {
+    if case .value(let value) = AmountCurrency.read(buffer, report: report), value.isFinite {
+      precondition(!value.isNaN)
+    }
+  }
+  _ = LeadingLines.find(in: buffer)
   if let raw = parseRawDate(buffer) {
     for order in DateOrder.allCases {
       if let day = raw.day(order: order) {
