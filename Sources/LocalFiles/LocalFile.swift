@@ -55,7 +55,7 @@ public struct LocalFile: Sendable {
     var head: [UInt8] = [0, 0, 0, 0]
     let count = read(descriptor, &head, 4)
     if count == 4, head == Self.zipMagic, let entry = try? ZipEntryStream.csvEntry(of: self, descriptor: descriptor) {
-      return (Int(status.st_size), .zip(name: entry.name.split(separator: "/").last.map(String.init) ?? entry.name, size: entry.size))
+      return (Int(status.st_size), .zip(name: entry.baseName, size: entry.size))
     }
     return (Int(status.st_size), Form(head: Array(head.prefix(max(0, count)))))
   }

@@ -20,6 +20,9 @@ struct ZipEntryStream: ~Copyable {
     var compressedSize: Int
     var size: Int
     var localHeaderOffset: Int
+
+    /// The entry's name without its folders: the name of what the archive holds.
+    var baseName: String { name.split(separator: "/").last.map(String.init) ?? "" }
   }
 
   private let file: LocalFile
@@ -68,8 +71,7 @@ struct ZipEntryStream: ~Copyable {
       at += 46 + nameLength + extraLength + commentLength
     }
     let files = entries.filter { entry in
-      let base = entry.name.split(separator: "/").last.map(String.init) ?? ""
-      return !entry.name.hasSuffix("/") && !entry.name.hasPrefix("__MACOSX/") && base != ".DS_Store" && !base.isEmpty
+      !entry.name.hasSuffix("/") && !entry.name.hasPrefix("__MACOSX/") && entry.baseName != ".DS_Store" && !entry.baseName.isEmpty
     }
     let tables = files.filter { [".csv", ".tsv", ".txt"].contains(where: $0.name.lowercased().hasSuffix) }
     guard tables.count == files.count, let only = tables.first else { return nil }
@@ -122,9 +124,6 @@ struct ZipEntryStream: ~Copyable {
     }
     input.deallocate()
   }
-
-  /// The entry's name without its folders: the name of what the archive holds.
-  var name: String { entry.name.split(separator: "/").last.map(String.init) ?? entry.name }
 
   /// Fills `buffer` with the entry's bytes unless it ends first; returns how many.
   mutating func fill(_ buffer: UnsafeMutableBufferPointer<UInt8>, from descriptor: Int32) throws -> Int {
