@@ -210,6 +210,23 @@ public struct CSVTokenizer: Sendable {
 }
 
 /// Picks the separator that occurs most often outside quotes in the header line.
+/// The names of one line (without its line break) read as a header by the ingestor's own
+/// tokenizer: its separator detection (or `separator`, when the file says it), quoting and
+/// decoding. An append's plan and the search for a header below a title read lines so.
+func headerFields(of line: [UInt8], separator: UInt8? = nil) throws -> (names: [String], separator: UInt8) {
+  var tokenizer = CSVTokenizer(separator: separator)
+  var names: [String] = []
+  var detected = separator ?? detectSeparator(line)
+  let read = { (record: CSVTokenizer.Record) in
+    guard names.isEmpty else { return }
+    detected = record.separator
+    names = (0..<record.count).map { record.string($0, encoding: record.encoding) }
+  }
+  try (line + [0x0A]).withUnsafeBufferPointer { try tokenizer.consume($0, onRecord: read) }
+  try tokenizer.finish(onRecord: read)
+  return (names, detected)
+}
+
 func detectSeparator(_ header: [UInt8]) -> UInt8 {
   var counts: [UInt8: Int] = [UInt8(ascii: ","): 0, UInt8(ascii: ";"): 0, UInt8(ascii: "\t"): 0, UInt8(ascii: "|"): 0]
   var quoted = false

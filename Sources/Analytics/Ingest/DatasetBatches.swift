@@ -320,19 +320,9 @@ func readLayout(_ read: (Int) throws -> Data?) throws -> BatchLayout? {
   return try layout(of: Array(head[bom..<end]), lineBreak: lineBreak, headerBytes: Int64(end))
 }
 
-/// The header line read by the ingestor's own tokenizer: its separator detection, quoting
-/// and decoding.
+/// The header line's layout, its names as the ingestor reads them (`headerFields`).
 private func layout(of line: [UInt8], lineBreak: UInt8, headerBytes: Int64) throws -> BatchLayout {
-  var tokenizer = CSVTokenizer(separator: nil)
-  var columns: [String] = []
-  var separator = detectSeparator(line)
-  let read = { (record: CSVTokenizer.Record) in
-    guard columns.isEmpty else { return }
-    separator = record.separator
-    columns = (0..<record.count).map { record.string($0, encoding: record.encoding) }
-  }
-  try (line + [0x0A]).withUnsafeBufferPointer { try tokenizer.consume($0, onRecord: read) }
-  try tokenizer.finish(onRecord: read)
+  let (columns, separator) = try headerFields(of: line)
   return BatchLayout(columns: columns, separator: separator, lineBreak: lineBreak, headerBytes: headerBytes)
 }
 

@@ -42,15 +42,8 @@ public struct LeadingLines: Sendable, Equatable {
   static func isHeader(_ line: [UInt8], separator: UInt8?, columns: [String: String]) -> Bool {
     let separator = separator ?? detectSeparator(line)
     guard line.contains(separator) else { return false }
-    var tokenizer = CSVTokenizer(separator: separator)
-    var names: [String] = []
-    let read = { (record: CSVTokenizer.Record) in
-      guard names.isEmpty else { return }
-      names = (0..<record.count).map { record.string($0, encoding: record.encoding) }
-    }
     do {
-      try (line + [0x0A]).withUnsafeBufferPointer { try tokenizer.consume($0, onRecord: read) }
-      let mapping = try ColumnRole.mapping(names: names, overrides: columns)
+      let mapping = try ColumnRole.mapping(names: try headerFields(of: line, separator: separator).names, overrides: columns)
       return mapping[.customer] != nil && mapping[.date] != nil
     } catch {
       return false
