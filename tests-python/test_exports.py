@@ -94,6 +94,14 @@ def analyse(path, *extra):
     return json.loads(out), pd.read_csv(pd.io.common.StringIO(csv_text), dtype={"customer_id": str}).set_index("customer_id").sort_index()
 
 
+def same_customers(ours, per_customer):
+    """Our per-customer file and pandas' figures: the same customers, orders and spend."""
+    per_customer = per_customer.sort_index()
+    assert list(ours.index) == list(per_customer.index)
+    assert (ours.frequency == per_customer.frequency).all()
+    assert ((ours.monetary - per_customer.monetary).abs() < 0.005).all()
+
+
 def check(report, ours, df, sold, orders, per_customer, columns):
     quality = report["data_quality"]
     assert quality["columns"] == columns
@@ -103,10 +111,7 @@ def check(report, ours, df, sold, orders, per_customer, columns):
     assert report["customers"] == len(per_customer)
     assert report["orders"] == len(orders)
     assert abs(report["revenue"] - sold.amount.sum()) < 0.005
-    per_customer = per_customer.sort_index()
-    assert list(ours.index) == list(per_customer.index)
-    assert (ours.frequency == per_customer.frequency).all()
-    assert ((ours.monetary - per_customer.monetary).abs() < 0.005).all()
+    same_customers(ours, per_customer)
 
 
 def test_a_woocommerce_export_is_read_by_email_without_its_cancelled_failed_and_refunded_orders(tmp_path):
@@ -159,10 +164,7 @@ def test_a_shopify_export_counts_each_order_once_by_its_first_lines_total_withou
     assert f"{len(df) - len(firsts):,} further rows are line items of orders" in text
     assert report["orders"] == len(orders) and report["customers"] == len(per_customer)
     assert abs(report["revenue"] - orders.amount.sum()) < 0.005
-    per_customer = per_customer.sort_index()
-    assert list(ours.index) == list(per_customer.index)
-    assert (ours.frequency == per_customer.frequency).all()
-    assert ((ours.monetary - per_customer.monetary).abs() < 0.005).all()
+    same_customers(ours, per_customer)
 
 
 def test_a_stripe_export_is_read_by_customer_id_without_its_failed_and_refunded_charges(tmp_path):
